@@ -1,0 +1,53 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: run test test-fast lint format install system-packages migrate demo clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstalled whenever the declared or pinned dependencies change.
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+# Debian packages the test suite drives (skipped when present; needs root or sudo).
+system-packages:
+	@bash scripts/install-system-packages
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+demo: migrate
+	$(BIN)/python manage.py load_demo
+
+## run: the terminal in standalone mode (SQLite, no Redis, Celery in-process) at http://$(HOST):$(PORT)
+run: demo
+	$(BIN)/python manage.py run_terminal --host $(HOST) --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## test: lint, then the whole suite (against PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
+test: install system-packages lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## test-fast: the suite without the slow drills
+test-fast: install lint
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

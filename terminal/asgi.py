@@ -1,0 +1,25 @@
+"""ASGI entry point: HTTP through Django, websockets through Channels (session-authenticated)."""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "terminal.settings")
+
+from terminal.lib.startup import settings_or_exit
+
+settings_or_exit()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+django_asgi_app = get_asgi_application()
+
+from terminal.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    }
+)

@@ -1,0 +1,40 @@
+"""Serve the terminal with Daphne; in standalone mode also run Celery (worker and beat) in-process."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = "Serve the terminal over HTTP and websockets (Daphne). Standalone mode adds Celery in-process."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--no-celery", action="store_true", help="do not start the in-process worker and beat")
+
+    def handle(self, *args, host: str, port: int, no_celery: bool, **options):
+        if not 0 < port < 65536:
+            raise CommandError(f"--port {port} is out of range: expected 1-65535")
+        from daphne.endpoints import build_endpoint_description_strings
+        from daphne.server import Server
+
+        from terminal.asgi import application
+
+        if settings.STANDALONE and not no_celery:
+            from terminal.standalone import start_celery_in_process
+
+            settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+            start_celery_in_process(schedule_path=str(settings.VAR_DIR / "celerybeat-schedule"))
+        mode = "standalone" if settings.STANDALONE else "full stack"
+        self.stdout.write(f"Terminal ({mode}) listening on http://{host}:{port}/", ending="\n")
+        self.stdout.flush()
+        Server(
+            application=application,
+            endpoints=build_endpoint_description_strings(host=host, port=port),
+            proxy_forwarded_address_header="X-Forwarded-For" if settings.PRODUCTION else None,
+            proxy_forwarded_port_header="X-Forwarded-Port" if settings.PRODUCTION else None,
+            proxy_forwarded_proto_header="X-Forwarded-Proto" if settings.PRODUCTION else None,
+            verbosity=0,
+        ).run()

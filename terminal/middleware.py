@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from terminal.lib.request_id import new_request_id, reset_request_id, set_request_id
+
+
+class RequestIdMiddleware:
+    """Take X-Request-ID from the proxy (or make one), expose it as ``request.id`` and echo it back."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.id = new_request_id(request.headers.get("X-Request-ID"))  # type: ignore[attr-defined]
+        token = set_request_id(request.id)  # type: ignore[attr-defined]
+        try:
+            response = self.get_response(request)
+        finally:
+            reset_request_id(token)
+        response["X-Request-ID"] = request.id  # type: ignore[attr-defined]
+        return response

@@ -1,0 +1,40 @@
+"""Suite-wide fixtures.
+
+Tests that need a real service are marked ``postgres`` or ``redis``. Locally they are skipped when
+the service is not configured; with CI=true they fail instead, so CI can never go green by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _missing(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: required services must be present)")
+    pytest.skip(reason)
+
+
+def redis_available() -> bool:
+    if not settings.REDIS_URL:
+        return False
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _require_services(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        _missing("needs PostgreSQL: set DATABASE_URL=postgres://...")
+    if request.node.get_closest_marker("redis") and not redis_available():
+        _missing("needs Redis: set REDIS_URL=redis://... to a running server")
