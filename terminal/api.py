@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 from ninja import NinjaAPI
+from ninja.errors import ValidationError
 
 from terminal import health
+from terminal.errors import ApplicationError
 
 api = NinjaAPI(
     title="Next-Gen Algo Terminal API",
@@ -20,3 +22,17 @@ def get_health(request: HttpRequest) -> JsonResponse:
     """Overall status and one entry per dependency; 200 when healthy, 503 naming what failed."""
     healthy, report = health.run_checks()
     return JsonResponse(report, status=200 if healthy else 503)
+
+
+@api.exception_handler(ApplicationError)
+def on_application_error(request: HttpRequest, exc: ApplicationError) -> JsonResponse:
+    return JsonResponse(exc.as_dict(), status=exc.status)
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, exc: ValidationError) -> JsonResponse:
+    """Schema errors in the same shape as domain errors, with ninja's per-field detail in ``extra``."""
+    return JsonResponse(
+        {"code": "validation_error", "message": "The request is not valid.", "extra": {"errors": exc.errors}},
+        status=422,
+    )

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "template_partials",
     "channels",
     "ninja",
+    "guardian",
     "terminal",
     "accounts",
     "brokers",
@@ -170,6 +171,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",  # per-account grants (docs/rbac.md)
+]
+ANONYMOUS_USER_NAME = None  # guardian: no object permissions for anonymous users
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

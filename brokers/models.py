@@ -1,0 +1,25 @@
+from django.db import models
+
+
+class BrokerAccount(models.Model):
+    """One trading account at one broker, owned by an organisation.
+
+    Reached only through ``brokers.selectors.account_get_for_user``, which applies the roles and the
+    per-account grants (object permissions ``view_brokeraccount`` and ``trade_brokeraccount``).
+    """
+
+    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="broker_accounts")
+    label = models.CharField(max_length=100, help_text="How traders see this account, e.g. 'Zerodha main'.")
+    broker = models.CharField(max_length=40, help_text="Broker code from the broker registry, e.g. 'paper'.")
+    client_code = models.CharField(max_length=64, help_text="The client id at the broker.")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        permissions = [("trade_brokeraccount", "Can place, modify and cancel orders through the broker account")]
+        constraints = [
+            models.UniqueConstraint(fields=["broker", "client_code"], name="brokeraccount_unique_client_per_broker")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.broker}:{self.client_code})"

@@ -1,0 +1,53 @@
+from django.db import models
+
+
+class Exchange(models.TextChoices):
+    NSE = "NSE", "NSE (cash)"
+    BSE = "BSE", "BSE (cash)"
+    NFO = "NFO", "NSE F&O"
+    BFO = "BFO", "BSE F&O"
+    MCX = "MCX", "MCX"
+    CDS = "CDS", "NSE currency"
+
+
+class InstrumentType(models.TextChoices):
+    EQ = "EQ", "Equity"
+    FUT = "FUT", "Future"
+    CE = "CE", "Call option"
+    PE = "PE", "Put option"
+    INDEX = "INDEX", "Index"
+
+
+class Instrument(models.Model):
+    """One tradable (or, for indices, watchable) contract from the symbol master."""
+
+    exchange = models.CharField(max_length=8, choices=Exchange.choices)
+    segment = models.CharField(max_length=16, help_text="Exchange segment, e.g. NSE, NFO-FUT, NFO-OPT, INDICES.")
+    tradingsymbol = models.CharField(max_length=64)
+    exchange_token = models.CharField(max_length=32)
+    name = models.CharField(max_length=128, blank=True)
+    instrument_type = models.CharField(max_length=8, choices=InstrumentType.choices)
+    underlying = models.CharField(max_length=64, blank=True, help_text="Underlying symbol for derivatives.")
+    expiry = models.DateField(null=True, blank=True)
+    strike = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    lot_size = models.PositiveIntegerField(default=1)
+    tick_size = models.DecimalField(max_digits=10, decimal_places=4, default="0.05")
+    freeze_quantity = models.PositiveIntegerField(null=True, blank=True, help_text="Largest quantity in one order.")
+    lower_circuit = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    upper_circuit = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["exchange", "tradingsymbol"], name="instrument_unique_symbol"),
+            models.UniqueConstraint(fields=["exchange", "exchange_token"], name="instrument_unique_token"),
+        ]
+        indexes = [models.Index(fields=["underlying", "expiry"], name="instrument_underlying_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.exchange}:{self.tradingsymbol}"
+
+    @property
+    def is_derivative(self) -> bool:
+        return self.instrument_type in {InstrumentType.FUT, InstrumentType.CE, InstrumentType.PE}

@@ -1,0 +1,65 @@
+import pytest
+from guardian.shortcuts import assign_perm
+
+from accounts.models import Membership, Organisation, Role, User
+from brokers.errors import BrokerAccountForbidden, BrokerAccountNotFound
+from brokers.models import BrokerAccount
+from brokers.selectors import account_get_for_user, account_list_for_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world():
+    acme = Organisation.objects.create(name="Acme", slug="acme")
+    other = Organisation.objects.create(name="Other", slug="other")
+    users = {}
+    for role in Role:
+        users[role] = User.objects.create_user(f"acme-{role}", password="long-password-123")
+        Membership.objects.create(user=users[role], organisation=acme, role=role)
+    outsider = User.objects.create_user("outsider", password="long-password-123")
+    Membership.objects.create(user=outsider, organisation=other, role=Role.OWNER)
+    granted = BrokerAccount.objects.create(organisation=acme, label="Main", broker="paper", client_code="A1")
+    ungranted = BrokerAccount.objects.create(organisation=acme, label="Prop", broker="paper", client_code="A2")
+    assign_perm("brokers.trade_brokeraccount", users[Role.TRADER], granted)
+    assign_perm("brokers.view_brokeraccount", users[Role.TRADER], granted)
+    assign_perm("brokers.view_brokeraccount", users[Role.VIEWER], granted)
+    return users, outsider, granted, ungranted
+
+
+@pytest.mark.parametrize(
+    ("role", "access", "on_granted", "on_ungranted"),
+    [
+        (Role.OWNER, "manage", True, True),
+        (Role.ADMIN, "trade", True, True),
+        (Role.TRADER, "trade", True, False),
+        (Role.TRADER, "manage", False, False),
+        (Role.VIEWER, "view", True, False),
+        (Role.VIEWER, "trade", False, False),
+    ],
+)
+def test_roles_and_grants_decide_who_reaches_which_account(world, role, access, on_granted, on_ungranted):
+    users, _, granted, ungranted = world
+    reachable = set(account_list_for_user(user=users[role], access=access))
+    assert (granted in reachable, ungranted in reachable) == (on_granted, on_ungranted)
+
+
+def test_nobody_reaches_another_organisations_account(world):
+    _, outsider, granted, _ = world
+    with pytest.raises(BrokerAccountNotFound) as error:
+        account_get_for_user(user=outsider, account_id=granted.pk, access="view")
+    assert error.value.code == "broker_account_not_found" and error.value.status == 404
+
+
+def test_a_viewer_who_sees_an_account_is_told_they_may_not_trade_it(world):
+    users, _, granted, _ = world
+    with pytest.raises(BrokerAccountForbidden) as error:
+        account_get_for_user(user=users[Role.VIEWER], account_id=granted.pk, access="trade")
+    assert error.value.status == 403
+
+
+def test_a_grant_in_an_organisation_the_user_left_no_longer_counts(world):
+    users, _, granted, _ = world
+    Membership.objects.filter(user=users[Role.TRADER]).delete()
+    with pytest.raises(BrokerAccountNotFound):
+        account_get_for_user(user=users[Role.TRADER], account_id=granted.pk, access="trade")
