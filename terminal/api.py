@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 from ninja import NinjaAPI
+from ninja.security import django_auth
 from ninja.errors import ValidationError
 
 from terminal import health
@@ -14,6 +15,8 @@ api = NinjaAPI(
     version="1",
     urls_namespace="api",
     docs_url="/docs",
+    # Every route needs an authenticated caller unless it opts out with auth=None (health does).
+    auth=[django_auth],
 )
 
 
