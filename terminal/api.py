@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 from ninja import NinjaAPI
-from ninja.security import django_auth
 from ninja.errors import ValidationError
+from ninja.security import django_auth
 
 from terminal import health
 from terminal.errors import ApplicationError

@@ -8,6 +8,10 @@ from terminal.api import api
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("watchlists/<int:watchlist_id>/", views.watchlist_panel, name="watchlist-panel"),
+    path("watchlists/<int:watchlist_id>/search/", views.instrument_search_results, name="watchlist-search"),
+    path("watchlists/<int:watchlist_id>/add/", views.watchlist_add, name="watchlist-add"),
+    path("watchlists/<int:watchlist_id>/remove/<int:instrument_id>/", views.watchlist_remove, name="watchlist-remove"),
     path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -20,7 +20,7 @@ def test_a_trader_signs_in_and_reaches_the_terminal(terminal_server, page):
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Welcome")
+    expect(page.get_by_role("heading", name="Watchlist 1")).to_be_visible()
     page.screenshot_step("home")
 
 
