@@ -48,6 +48,37 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+
+
+def _broker_keys() -> tuple[dict[str, bytes], str]:
+    """AES-256 keys for broker secrets (brokers/crypto.py): BROKER_ENCRYPTION_KEYS="id:base64,..." and
+    BROKER_ENCRYPTION_KEY_ID naming the one new secrets use. Standalone mode generates one under var/."""
+    from brokers.crypto import new_key, parse_keys
+
+    expected = "comma-separated id:base64 entries, each a 32-byte key (manage.py rotate_broker_keys --new-key)"
+    raw = env_str("BROKER_ENCRYPTION_KEYS")
+    if not raw:
+        if PRODUCTION:
+            raise EnvError("BROKER_ENCRYPTION_KEYS", "", expected + " (required when DJANGO_ENV=production)")
+        path = VAR_DIR / "broker_keys"
+        if not path.exists():
+            VAR_DIR.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"k1:{new_key()}")
+            path.chmod(0o600)
+        raw = path.read_text().strip()
+    try:
+        keys = parse_keys(raw)
+    except ValueError as exc:
+        raise EnvError("BROKER_ENCRYPTION_KEYS", "<hidden>", f"{expected}; {exc}") from None
+    if not keys:
+        raise EnvError("BROKER_ENCRYPTION_KEYS", "<hidden>", expected)
+    current = env_str("BROKER_ENCRYPTION_KEY_ID") or next(iter(keys))
+    if current not in keys:
+        raise EnvError("BROKER_ENCRYPTION_KEY_ID", current, "one of the ids in BROKER_ENCRYPTION_KEYS")
+    return keys, current
+
+
+BROKER_ENCRYPTION_KEYS, BROKER_ENCRYPTION_KEY_ID = _broker_keys()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver", "[::1]"])
 if PRODUCTION and not ALLOWED_HOSTS:
     raise EnvError("ALLOWED_HOSTS", "", "a comma-separated list of host names (required when DJANGO_ENV=production)")
