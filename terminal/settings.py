@@ -158,6 +158,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TIMEZONE = "Asia/Kolkata"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A worker serves its Prometheus metrics on this port (0: off, as in standalone mode and tests).
+CELERY_WORKER_METRICS_PORT = env_int("CELERY_WORKER_METRICS_PORT", 0, minimum=0, maximum=65535)
 
 # --- Auth -----------------------------------------------------------------------------------------
 PASSWORD_HASHERS = [
