@@ -5,10 +5,13 @@
   heartbeat are exported from the same code that answers the probes, never from a second copy.
 - Websocket clients: the per-user socket counts its open connections in ``terminal_ws_clients``
   (label ``socket``; other sockets reuse this gauge with their own label value).
-- Celery tasks: signal handlers count outcomes and time tasks in the process that runs them. A
-  worker serves its own registry on ``CELERY_WORKER_METRICS_PORT`` (``start_worker_metrics_server``,
-  called when the worker is ready), so Prometheus scrapes workers as well as web pods; workers run
-  the threads pool so that the tasks run in the process that serves the port.
+- Celery tasks: signal handlers count outcomes and time tasks in the process that runs them.
+
+Every long-running process serves its own registry on ``settings.METRICS_PORT`` with
+``start_metrics_server``: the web process from ``terminal.asgi``, a worker when it is ready (workers
+run the threads pool so that tasks run in the process that serves the port), and a management
+command that never ends (a feed) at its start. Prometheus scrapes that port on every pod; it is
+not the public port, so no Host header check or TLS redirect stands in the way.
 
 This module is imported by ``TerminalConfig.ready`` so every metric exists from start-up.
 """
@@ -139,17 +142,21 @@ def _task_retried(sender=None, **_: object) -> None:
         TASKS.labels(sender.name, _queue_of(sender), "retry").inc()
 
 
-def start_worker_metrics_server(port: int) -> bool:
-    """Serve this process's registry on ``port`` (all interfaces); return False when ``port`` is 0."""
+def start_metrics_server(port: int | None = None) -> bool:
+    """Serve this process's registry on ``port`` (default ``settings.METRICS_PORT``) on all interfaces.
+
+    Returns False without serving when the port is 0; raises OSError when the port is taken.
+    """
+    from django.conf import settings
+
+    port = settings.METRICS_PORT if port is None else port
     if port == 0:
         return False
     start_http_server(port)
-    logger.info("worker metrics listening", extra={"port": port})
+    logger.info("metrics listening", extra={"port": port})
     return True
 
 
 @worker_ready.connect
 def _serve_worker_metrics(**_: object) -> None:
-    from django.conf import settings
-
-    start_worker_metrics_server(settings.CELERY_WORKER_METRICS_PORT)
+    start_metrics_server()

@@ -158,8 +158,6 @@ CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TIMEZONE = "Asia/Kolkata"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-# A worker serves its Prometheus metrics on this port (0: off, as in standalone mode and tests).
-CELERY_WORKER_METRICS_PORT = env_int("CELERY_WORKER_METRICS_PORT", 0, minimum=0, maximum=65535)
 
 # --- Auth -----------------------------------------------------------------------------------------
 PASSWORD_HASHERS = [
@@ -241,6 +239,10 @@ LOGGING = {
         "celery": {"level": "INFO"},
     },
 }
+
+# Web and worker processes serve Prometheus metrics on this port, apart from the public one
+# (0: off; standalone mode and tests use /metrics on the web port).
+METRICS_PORT = env_int("METRICS_PORT", 0, minimum=0, maximum=65535)
 
 # Health thresholds: a dependency slower than these is reported as degraded (503).
 HEALTH_DB_LATENCY_MS = env_int("HEALTH_DB_LATENCY_MS", 500, minimum=1)

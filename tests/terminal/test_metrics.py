@@ -120,7 +120,7 @@ def test_a_worker_serves_its_own_metrics_with_task_outcomes_latency_and_queue_wa
     port = _free_port()
     queue = "default"
     redis.Redis.from_url(settings.REDIS_URL).delete(queue)
-    env = {**os.environ, "CELERY_WORKER_METRICS_PORT": str(port), "REDIS_URL": settings.REDIS_URL}
+    env = {**os.environ, "METRICS_PORT": str(port), "REDIS_URL": settings.REDIS_URL}
     # The worker command the Kubernetes manifests run, on one queue.
     command = [sys.executable, "-m", "celery", "--app", "terminal", "worker", "--pool", "threads"]
     command += ["--concurrency", "2", "--queues", queue, "--without-gossip", "--without-mingle", "--loglevel", "INFO"]
