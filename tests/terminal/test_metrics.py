@@ -107,7 +107,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _worker_metrics(port: int) -> dict[tuple[str, tuple], float] | None:
+def _metrics_on_port(port: int) -> dict[tuple[str, tuple], float] | None:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
             return _samples(response.read().decode())
@@ -133,7 +133,7 @@ def test_a_worker_serves_its_own_metrics_with_task_outcomes_latency_and_queue_wa
         failed = ("terminal_celery_tasks_total", (("outcome", "failure"), ("queue", queue), ("task", task)))
         deadline, samples = time.monotonic() + 60, None
         while time.monotonic() < deadline:
-            samples = _worker_metrics(port)
+            samples = _metrics_on_port(port)
             if samples and samples.get(failed):
                 break
             assert worker.poll() is None, (tmp_path / "worker.log").read_text()
@@ -146,3 +146,34 @@ def test_a_worker_serves_its_own_metrics_with_task_outcomes_latency_and_queue_wa
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=30)
+
+
+def test_the_web_process_serves_its_metrics_on_the_metrics_port_beside_the_public_one(tmp_path):
+    web_port, metrics_port = _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_ENV"}}
+    env.update(METRICS_PORT=str(metrics_port), VAR_DIR=str(tmp_path / "var"))
+    # The web command of the Kubernetes manifests and the image.
+    command = [
+        sys.executable,
+        "-m",
+        "daphne",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(web_port),
+        "terminal.asgi:application",
+    ]
+    log = (tmp_path / "web.log").open("w")
+    web = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline, samples = time.monotonic() + 60, None
+        while time.monotonic() < deadline and not samples:
+            assert web.poll() is None, (tmp_path / "web.log").read_text()
+            samples = _metrics_on_port(metrics_port)
+            time.sleep(0.25)
+        assert samples, (tmp_path / "web.log").read_text()
+        assert samples[("terminal_health_check_ok", (("check", "database"),))] == 1.0
+        assert ("terminal_celery_queue_depth", (("queue", "orders"),)) in samples
+    finally:
+        os.killpg(web.pid, signal.SIGTERM)
+        web.wait(timeout=30)
