@@ -19,11 +19,15 @@ This module is imported by ``TerminalConfig.ready`` so every metric exists from 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from celery.signals import task_failure, task_postrun, task_prerun, task_retry, worker_ready
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from django.db import connections
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -61,7 +65,9 @@ class HealthCollector(Collector):
     def _families(self) -> tuple[GaugeMetricFamily, ...]:
         return (
             GaugeMetricFamily("terminal_health_check_ok", "1 when the health check passes, else 0.", labels=["check"]),
-            GaugeMetricFamily("terminal_db_latency_seconds", "Round trip of SELECT 1 to the database."),
+            GaugeMetricFamily(
+                "terminal_db_latency_seconds", "Time to run SELECT 1, connecting included when no connection is open."
+            ),
             GaugeMetricFamily("terminal_celery_queue_depth", "Tasks waiting in each Celery queue.", labels=["queue"]),
             GaugeMetricFamily(
                 "terminal_celery_queue_oldest_task_age_seconds",
@@ -142,6 +148,27 @@ def _task_retried(sender=None, **_: object) -> None:
         TASKS.labels(sender.name, _queue_of(sender), "retry").inc()
 
 
+class _MetricsServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # scrapes every 15 s would flood the log
+        pass
+
+
+_exposition = make_wsgi_app(REGISTRY)
+
+
+def _metrics_app(environ, start_response):
+    # Each scrape runs in a thread of its own and the health checks open a database connection in
+    # it; close it when the scrape is done, as Django does at the end of a request.
+    try:
+        return _exposition(environ, start_response)
+    finally:
+        connections.close_all()
+
+
 def start_metrics_server(port: int | None = None) -> bool:
     """Serve this process's registry on ``port`` (default ``settings.METRICS_PORT``) on all interfaces.
 
@@ -152,7 +179,8 @@ def start_metrics_server(port: int | None = None) -> bool:
     port = settings.METRICS_PORT if port is None else port
     if port == 0:
         return False
-    start_http_server(port)
+    server = make_server("0.0.0.0", port, _metrics_app, _MetricsServer, handler_class=_QuietHandler)  # noqa: S104
+    threading.Thread(target=server.serve_forever, name="metrics-server", daemon=True).start()
     logger.info("metrics listening", extra={"port": port})
     return True
 

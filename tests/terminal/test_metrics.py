@@ -130,17 +130,19 @@ def test_a_worker_serves_its_own_metrics_with_task_outcomes_latency_and_queue_wa
     try:
         celery_app.send_task(task, queue=queue)
         celery_app.send_task(task, args=[1], queue=queue)  # an unexpected argument: the task fails
-        failed = ("terminal_celery_tasks_total", (("outcome", "failure"), ("queue", queue), ("task", task)))
+        outcome = {
+            kind: ("terminal_celery_tasks_total", (("outcome", kind), ("queue", queue), ("task", task)))
+            for kind in ("success", "failure")
+        }
         deadline, samples = time.monotonic() + 60, None
         while time.monotonic() < deadline:
             samples = _metrics_on_port(port)
-            if samples and samples.get(failed):
+            if samples and samples.get(outcome["success"]) and samples.get(outcome["failure"]):
                 break
             assert worker.poll() is None, (tmp_path / "worker.log").read_text()
             time.sleep(0.25)
         assert samples, f"no metrics on port {port}:\n{(tmp_path / 'worker.log').read_text()}"
-        labels = (("outcome", "success"), ("queue", queue), ("task", task))
-        assert samples[("terminal_celery_tasks_total", labels)] == 1
+        assert samples[outcome["success"]] == 1 and samples[outcome["failure"]] == 1
         assert samples[("terminal_celery_task_duration_seconds_count", (("queue", queue), ("task", task)))] == 2
         assert samples[("terminal_celery_task_queue_wait_seconds_count", (("queue", queue),))] == 2
     finally:
