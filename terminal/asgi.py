@@ -15,7 +15,10 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_asgi_app = get_asgi_application()
 
+from terminal.metrics import start_metrics_server  # noqa: E402
 from terminal.routing import websocket_urlpatterns  # noqa: E402
+
+start_metrics_server()  # on METRICS_PORT when set (production pods), beside the public port
 
 application = ProtocolTypeRouter(
     {

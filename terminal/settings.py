@@ -277,6 +277,10 @@ LOGGING = {
     },
 }
 
+# Web and worker processes serve Prometheus metrics on this port, apart from the public one
+# (0: off; standalone mode and tests use /metrics on the web port).
+METRICS_PORT = env_int("METRICS_PORT", 0, minimum=0, maximum=65535)
+
 # Health thresholds: a dependency slower than these is reported as degraded (503).
 HEALTH_DB_LATENCY_MS = env_int("HEALTH_DB_LATENCY_MS", 500, minimum=1)
 HEALTH_QUEUE_AGE_SECONDS = env_int("HEALTH_QUEUE_AGE_SECONDS", 300, minimum=1)
