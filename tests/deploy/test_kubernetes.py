@@ -118,7 +118,15 @@ def test_containers_set_only_variables_the_settings_read(overlay):
         names = {item["name"] for item in env} | set(config["data"])
         unknown = names - read - expanded
         assert not unknown, f"{workload['metadata']['name']} sets variables nothing reads: {sorted(unknown)}"
-        assert {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DJANGO_ENV", "ALLOWED_HOSTS", "METRICS_PORT"} <= names
+        assert {
+            "DATABASE_URL",
+            "REDIS_URL",
+            "SECRET_KEY",
+            "BROKER_ENCRYPTION_KEYS",
+            "DJANGO_ENV",
+            "ALLOWED_HOSTS",
+            "METRICS_PORT",
+        } <= names
         for ref in container["envFrom"]:
             assert ref["configMapRef"]["name"] == config["metadata"]["name"]
 
