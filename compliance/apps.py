@@ -8,7 +8,7 @@ class ComplianceConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth import get_user_model
 
-        from compliance import metrics  # noqa: F401 - registers the metrics so /metrics exports them
+        from compliance import checks, metrics  # noqa: F401 - registers the system checks and the metrics
         from compliance.history import track_history
 
         # The user model is the project's (AUTH_USER_MODEL), so registering it here keeps compliance
