@@ -62,9 +62,8 @@ def test_nginx_proxies_to_the_port_web_listens_on():
 
 
 def _dockerfile() -> DockerfileParser:
-    parser = DockerfileParser()
-    parser.content = (ROOT / "deploy" / "Dockerfile").read_text()
-    return parser
+    # Parse the file in place: assigning .content would write a Dockerfile into the working directory.
+    return DockerfileParser(path=str(ROOT / "deploy" / "Dockerfile"))
 
 
 def test_the_image_is_multi_stage_and_runs_as_a_non_root_user():

@@ -123,6 +123,7 @@ def test_containers_set_only_variables_the_settings_read(overlay):
             "REDIS_URL",
             "SECRET_KEY",
             "BROKER_ENCRYPTION_KEYS",
+            "AUDIT_SIGNING_KEY",
             "DJANGO_ENV",
             "ALLOWED_HOSTS",
             "METRICS_PORT",
