@@ -303,6 +303,7 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         "daphne": {"level": "WARNING"},
         "celery": {"level": "INFO"},
+        "axes": {"level": "WARNING"},  # one line per attempt otherwise; lockouts are audited
     },
 }
 
