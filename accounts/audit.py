@@ -1,26 +1,26 @@
-"""Security events of the accounts domain, all written through one function."""
+"""Security events of the accounts domain, all written to the audit trail through one function."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 from django.http import HttpRequest
 
+from compliance.services import audit_record
 from terminal.lib.client_ip import client_ip
-
-logger = logging.getLogger("accounts.audit")
 
 
 def record(*, actor, action: str, target=None, payload: Mapping[str, Any], request: HttpRequest | None = None) -> None:
-    """Record ``action`` (auth.login, rbac.grant, apikey.revoked, ...) by ``actor`` on ``target``."""
-    logger.info(
-        action,
-        extra={
-            "actor": getattr(actor, "pk", actor),
-            "target": str(target) if target is not None else None,
-            "payload": dict(payload),
-            "ip": client_ip(request) if request is not None else None,
-        },
+    """Append ``action`` (auth.login, rbac.grant, apikey.revoked, ...) by ``actor`` on ``target``.
+
+    ``actor`` is a user or a label such as ``"anonymous"``; the client address comes from the
+    request (through the trusted proxies) and the request id from the request being served.
+    """
+    audit_record(
+        actor=actor,
+        action=action,
+        target=target,
+        payload=payload,
+        ip=client_ip(request) if request is not None else None,
     )
