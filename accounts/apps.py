@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        from accounts import signals  # noqa: F401  (connects the sign-in audit receivers)
+        from accounts import metrics, signals  # noqa: F401  (metrics exported from start-up; audit receivers)

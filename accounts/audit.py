@@ -7,6 +7,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from accounts.metrics import security_events_total
 from compliance.services import audit_record
 from terminal.lib.client_ip import client_ip
 
@@ -24,3 +25,4 @@ def record(*, actor, action: str, target=None, payload: Mapping[str, Any], reque
         payload=payload,
         ip=client_ip(request) if request is not None else None,
     )
+    security_events_total.labels(action=action).inc()

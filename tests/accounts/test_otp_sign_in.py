@@ -123,3 +123,16 @@ def test_the_admin_requires_the_second_factor():
     assert client.get("/admin/")["Location"].startswith(VERIFY)
     client.post(VERIFY, {"token": totp_code(TOTPDevice.objects.get(user=staff))})
     assert client.get("/admin/").status_code == 200
+
+
+def test_an_htmx_request_from_a_password_only_session_gets_401_otp_required():
+    make_user("alice")
+    response = _password_login("alice").get("/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 401 and response.json()["code"] == "otp_required"
+
+
+def test_sign_in_events_are_counted_for_metrics():
+    make_user("alice")
+    _password_login("alice").post(VERIFY, {"token": "abcdefgh"})
+    metrics = Client().get("/metrics").content.decode()
+    assert 'terminal_auth_security_events_total{action="auth.otp_failed"}' in metrics
