@@ -21,8 +21,9 @@ RUN groupadd --system --gid 10001 terminal \
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY --chown=terminal:terminal . /app
-# Hashed static files are collected at build time; the key and host are placeholders for this step only.
+# Hashed static files are collected at build time; the keys and host are placeholders for this step only.
 RUN SECRET_KEY=collectstatic-only-not-a-runtime-secret-000000000000000 ALLOWED_HOSTS=build \
+    AUDIT_SIGNING_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
     python manage.py collectstatic --noinput --verbosity 0
 USER terminal:terminal
 EXPOSE 8000

@@ -32,6 +32,8 @@ app.conf.task_routes = {
 app.conf.beat_schedule = {
     # Lets /api/health tell a dead beat from an idle one.
     "beat-heartbeat": {"task": "terminal.tasks.beat_heartbeat", "schedule": 30.0},
+    # Signs the audit chain heads into a checkpoint outside the database (only when they moved).
+    "audit-checkpoint": {"task": "compliance.tasks.audit_checkpoint", "schedule": 300.0},
 }
 app.autodiscover_tasks()
 

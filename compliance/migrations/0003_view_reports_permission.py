@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
         migrations.AlterModelOptions(
             name="auditevent",
             options={
-                "ordering": ["seq"],
+                "ordering": ["created_at", "id"],
                 "permissions": [("view_reports", "Can view compliance reports and the audit trail")],
                 "verbose_name": "audit event",
             },

@@ -7,12 +7,12 @@ import functools
 import pytest
 from django.contrib.auth.hashers import make_password
 from django.test import Client
-from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Membership, User
 from accounts.services import sync_role_groups
+from tests.otp_session import login_with_otp
 
 PASSWORD = "long-password-123"
 
@@ -48,14 +48,7 @@ def password_only_client(user: User, **defaults) -> Client:
 
 def verified_client(user: User, **defaults) -> Client:
     """A client whose session passed both factors (as after otp-verify)."""
-    client = password_only_client(user, **defaults)
-    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(
-        user=user, name="phone", confirmed=True
-    )
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
-    return client
+    return login_with_otp(Client(**defaults), user)
 
 
 @pytest.fixture

@@ -1,0 +1,185 @@
+"""Audit append throughput on PostgreSQL against a plain INSERT of rows of the same size.
+
+    DATABASE_URL=postgres://... python bench/audit_append.py [--events 5000] [--threads 1,8]
+
+Runs in a throwaway database (test_<name>, created and dropped here), because audit rows can never
+be deleted. For each thread count it measures, in the same run:
+- audit: ``compliance.services.audit_record`` with a typical order payload, one transaction per event;
+- baseline: a raw INSERT of the same row (same columns, same indexes, no triggers, no chain) into
+  a table made with ``LIKE compliance_auditevent INCLUDING ALL``, also one transaction per row.
+The two alternate for --rounds rounds and the medians are compared. It prints events/s for both
+and their ratio. Targets: at least 2,000 events/s and 0.5 of baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import sys
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "terminal.settings")
+
+import django
+
+django.setup()
+
+from django.db import connection, connections  # noqa: E402
+
+from compliance.chain import event_hash  # noqa: E402
+from compliance.services import audit_record  # noqa: E402
+from terminal.lib.canonical_json import canonical_dumps  # noqa: E402
+
+TARGET_RATE, TARGET_RATIO = 2000, 0.5
+PAYLOAD = {
+    "account": "ZX1234",
+    "exchange": "NSE",
+    "symbol": "RELIANCE-EQ",
+    "side": "BUY",
+    "quantity": 25,
+    "price": Decimal("2875.35"),
+    "order_type": "LIMIT",
+    "product": "MIS",
+    "client_order_id": "c0ffee00-1234-4abc-9def-0123456789ab",
+}
+
+
+def _run_threads(threads: int, total: int, body) -> float:
+    """Run ``body(thread_number, count)`` on ``threads`` threads; return the events per second."""
+    per_thread = total // threads
+    start = threading.Barrier(threads + 1)
+
+    errors: list[BaseException] = []
+
+    def worker(number: int) -> None:
+        try:
+            connection.ensure_connection()
+            start.wait()
+            body(number, per_thread)
+        except BaseException as exc:
+            errors.append(exc)
+            start.abort()
+        finally:
+            connections.close_all()
+
+    workers = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    with contextlib.suppress(threading.BrokenBarrierError):  # a writer failed early; reported below
+        start.wait()
+    began = time.perf_counter()
+    for w in workers:
+        w.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} writer(s) failed") from errors[0]
+    return per_thread * threads / (time.perf_counter() - began)
+
+
+def _audit(number: int, count: int) -> None:
+    for index in range(count):
+        audit_record(
+            actor=f"system:bench{number}",
+            action="order.placed",
+            target=("orders.order", index),
+            payload=PAYLOAD,
+            ip="10.0.0.1",
+            request_id="bench-request-0001",
+        )
+
+
+_baseline_seq = iter(range(1, 10**9))
+_baseline_lock = threading.Lock()
+
+
+def _baseline(number: int, count: int) -> None:
+    from django.utils import timezone
+
+    payload = canonical_dumps(PAYLOAD)
+    fake_hash = event_hash(
+        prev_hash="0" * 64,
+        chain=0,
+        seq=0,
+        created_at=timezone.now(),
+        actor="",
+        actor_name="",
+        action="",
+        target_type="",
+        target_id="",
+        payload="",
+        ip="",
+        request_id="",
+    )
+    with connection.cursor() as cursor:
+        for index in range(count):
+            with _baseline_lock:
+                seq = next(_baseline_seq)
+            cursor.execute(
+                "INSERT INTO bench_plain_event (chain, seq, created_at, actor, actor_name, action, target_type,"
+                " target_id, payload, ip, request_id, prev_hash, hash)"
+                " VALUES (%s, %s, %s, %s, '', %s, %s, %s, %s, %s, %s, %s, %s)",
+                [
+                    number + 1,
+                    seq,
+                    timezone.now(),
+                    f"system:bench{number}",
+                    "order.placed",
+                    "orders.order",
+                    str(index),
+                    payload,
+                    "10.0.0.1",
+                    "bench-request-0001",
+                    fake_hash,
+                    fake_hash,
+                ],
+            )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=4000, help="events per measurement (default 4000)")
+    parser.add_argument("--threads", default="1,8", help="comma-separated thread counts (default 1,8)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds, medians reported (default 3)")
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        print("bench/audit_append.py measures PostgreSQL: set DATABASE_URL=postgres://...", file=sys.stderr)
+        return 2
+
+    original_name = connection.settings_dict["NAME"]
+    connection.settings_dict.setdefault("TEST", {})["NAME"] = f"bench_{original_name}"
+    test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TABLE bench_plain_event (LIKE compliance_auditevent INCLUDING ALL)")
+            cursor.execute("SHOW synchronous_commit")
+            sync = cursor.fetchone()[0]
+        print(f"PostgreSQL {connection.pg_version}, database {test_name}, synchronous_commit={sync}")
+        print(f"{'threads':>7} {'audit ev/s':>11} {'baseline ev/s':>14} {'ratio':>6}")
+        verdicts = []
+        for threads in [int(t) for t in args.threads.split(",")]:
+            _run_threads(threads, min(args.events, 200 * threads), _audit)  # warm-up
+            _run_threads(threads, min(args.events, 200 * threads), _baseline)
+            # Alternate the two and keep the medians, so load from elsewhere on the machine hits both alike.
+            baselines, audits = [], []
+            for _ in range(args.rounds):
+                baselines.append(_run_threads(threads, args.events, _baseline))
+                audits.append(_run_threads(threads, args.events, _audit))
+            baseline, audit = statistics.median(baselines), statistics.median(audits)
+            ratio = audit / baseline
+            verdicts.append(audit >= TARGET_RATE and ratio >= TARGET_RATIO)
+            print(f"{threads:>7} {audit:>11.0f} {baseline:>14.0f} {ratio:>6.2f}")
+        print(f"target: >= {TARGET_RATE} events/s and >= {TARGET_RATIO} of baseline -> ", end="")
+        print("met" if all(verdicts) else "NOT met for every thread count")
+    finally:
+        connections.close_all()
+        connection.creation.destroy_test_db(original_name, verbosity=0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
