@@ -147,3 +147,16 @@ def test_a_bad_actor_action_target_or_ip_is_rejected_before_anything_is_written(
         audit_record(**arguments)
     assert caught.value.extra["field"] == field
     assert not AuditEvent.objects.exists()
+
+
+def test_committed_events_are_counted_by_action_prefix(django_capture_on_commit_callbacks):
+    from prometheus_client import REGISTRY
+
+    def count() -> float:
+        return REGISTRY.get_sample_value("terminal_audit_events_total", {"action_prefix": "kill"}) or 0.0
+
+    before = count()
+    with django_capture_on_commit_callbacks(execute=True):
+        event = audit_record(actor=None, action="kill.switch_engaged", payload={})
+    assert count() == before + 1
+    assert REGISTRY.get_sample_value("terminal_audit_chain_length", {"chain": str(event.chain)}) == event.seq

@@ -1,9 +1,10 @@
 """Concurrent writers, each on its own connection, never fork the chain."""
 
+import contextlib
 import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from compliance.chain import GENESIS_HASH
 from compliance.models import AuditEvent
@@ -13,7 +14,11 @@ from compliance.verification import verify_chains
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _append_from_threads(threads: int, per_thread: int) -> list[BaseException]:
+class _RolledBack(Exception):
+    pass
+
+
+def _append_from_threads(threads: int, per_thread: int, roll_back_every: int = 0) -> list[BaseException]:
     errors: list[BaseException] = []
     start = threading.Barrier(threads)
 
@@ -21,7 +26,12 @@ def _append_from_threads(threads: int, per_thread: int) -> list[BaseException]:
         try:
             start.wait()
             for index in range(per_thread):
-                audit_record(actor=f"system:writer{number}", action="test.appended", payload={"index": index})
+                if roll_back_every and index % roll_back_every == 0:
+                    with contextlib.suppress(_RolledBack), transaction.atomic():
+                        audit_record(actor=f"system:writer{number}", action="test.rolled_back", payload={})
+                        raise _RolledBack
+                else:
+                    audit_record(actor=f"system:writer{number}", action="test.appended", payload={"index": index})
         except BaseException as exc:  # collected and asserted on by the test
             errors.append(exc)
         finally:
@@ -54,6 +64,13 @@ def test_eight_threads_of_250_appends_give_2000_events_in_unbroken_chains():
     assert _append_from_threads(8, 250) == []
     _assert_unbroken_chains(2000)
     assert verify_chains().ok
+
+
+@pytest.mark.postgres
+def test_events_rolled_back_by_concurrent_transactions_leave_no_gaps():
+    assert _append_from_threads(4, 100, roll_back_every=4) == []
+    _assert_unbroken_chains(300)
+    assert not AuditEvent.objects.filter(action="test.rolled_back").exists()
 
 
 def test_a_transactional_test_can_write_events_and_still_be_flushed():
