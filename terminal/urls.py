@@ -1,10 +1,14 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
+from django_otp.admin import OTPAdminSite
 from django_prometheus.exports import ExportToDjangoView
 
 from terminal import views
 from terminal.api import api
+
+# The admin asks for the one-time code too, and refuses sessions that have not passed it.
+admin.site.__class__ = OTPAdminSite
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -16,5 +20,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
+    path("", include("accounts.urls")),
     path("metrics", ExportToDjangoView, name="prometheus-django-metrics"),
 ]

@@ -4,12 +4,13 @@ get the partial they swap, plain requests the whole page (every hx-post form wor
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from marketdata.quotes import get_quotes
 from terminal.errors import WatchlistError
+from terminal.models import Watchlist
 from terminal.selectors import instrument_search, watchlist_items, watchlist_list
 from terminal.services.watchlists import (
     watchlist_add_instrument,
@@ -23,6 +24,12 @@ def _int(value: str | None) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         return None
+
+
+def _own_watchlist_or_404(request: HttpRequest, watchlist_id: int) -> None:
+    """Another user's watchlist (or none at all) is a 404, never a hint that it exists."""
+    if not Watchlist.objects.filter(user=request.user, pk=watchlist_id).exists():
+        raise Http404("No such watchlist.")
 
 
 def _watchlist_context(request: HttpRequest, watchlist_id: int | None) -> dict:
@@ -46,6 +53,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 def watchlist_panel(request: HttpRequest, watchlist_id: int) -> HttpResponse:
     """The watchlist table; also the polling fallback while the live socket is down."""
+    _own_watchlist_or_404(request, watchlist_id)
     context = _watchlist_context(request, watchlist_id)
     return render(request, "terminal/dashboard.html#watchlist", context)
 
@@ -53,6 +61,7 @@ def watchlist_panel(request: HttpRequest, watchlist_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def instrument_search_results(request: HttpRequest, watchlist_id: int) -> HttpResponse:
+    _own_watchlist_or_404(request, watchlist_id)
     query = request.GET.get("q", "")[:40]
     results = instrument_search(query=query)
     return render(
@@ -65,6 +74,7 @@ def instrument_search_results(request: HttpRequest, watchlist_id: int) -> HttpRe
 @login_required
 @require_POST
 def watchlist_add(request: HttpRequest, watchlist_id: int) -> HttpResponse:
+    _own_watchlist_or_404(request, watchlist_id)
     error = None
     instrument_id = _int(request.POST.get("instrument"))
     try:
@@ -83,6 +93,7 @@ def watchlist_add(request: HttpRequest, watchlist_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def watchlist_remove(request: HttpRequest, watchlist_id: int, instrument_id: int) -> HttpResponse:
+    _own_watchlist_or_404(request, watchlist_id)
     error = None
     try:
         watchlist_remove_instrument(user=request.user, watchlist_id=watchlist_id, instrument_id=instrument_id)

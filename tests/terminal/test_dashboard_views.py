@@ -12,9 +12,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def signed_in(client):
+def signed_in(client, otp_login):
     user = User.objects.create_user("trader", password="long-password-123")
-    client.force_login(user)
+    otp_login(client, user)
     return client, user
 
 
