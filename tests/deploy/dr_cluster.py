@@ -5,7 +5,7 @@ data directories of the nodes it starts on free loopback ports, a WAL archive, a
 scripts in deploy/postgres/dr/ (as a deployment installs them in /usr/local/lib/terminal-dr/).
 Every node includes the production configuration fragments from deploy/postgres/dr/ and overrides
 only what a sandbox must (ports, paths, small buffers). Leaving the sandbox kills every server it
-started and removes the directory, whether the drill passed or not.
+started and removes the directory, whether the drill passed or not (DR_DRILL_KEEP=1 keeps the files).
 """
 
 from __future__ import annotations
@@ -225,6 +225,9 @@ class Sandbox:
         for extra in self.root.glob("*/postmaster.pid"):
             with contextlib.suppress(ValueError, ProcessLookupError, OSError):
                 os.kill(int(extra.read_text().split("\n", 1)[0]), signal.SIGKILL)
+        if os.environ.get("DR_DRILL_KEEP"):  # servers are stopped either way; the files stay for a post-mortem
+            print(f"DR_DRILL_KEEP: kept {self.root}")
+            return
         shutil.rmtree(self.root, ignore_errors=True)
 
     @property

@@ -43,7 +43,7 @@ started=$(date +%s)
   || die "pg_basebackup failed; nothing was kept ($partial removed)"
 
 log "verifying $partial with pg_verifybackup"
-if ! "$PG_BINDIR/pg_verifybackup" "$partial"; then
+if ! "$PG_BINDIR/pg_verifybackup" "$partial" >&2; then
   mv "$partial" "$dest.failed"
   die "pg_verifybackup FAILED for $dest.failed: this backup must not be used"
 fi

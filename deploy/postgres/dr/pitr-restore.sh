@@ -37,7 +37,7 @@ while getopts "b:a:t:D:p:T:nh" opt; do
 done
 if ! { [ -n "$backup" ] && [ -n "$archive" ] && [ -n "$target" ] && [ -n "$scratch" ] && [ -n "$port" ]; }; then usage; fi
 [ "$(id -u)" -ne 0 ] || die "run as the PostgreSQL OS user, not root"
-need_bin pg_verifybackup pg_ctl
+need_bin pg_verifybackup pg_ctl pg_isready
 [ -f "$backup/backup_manifest" ] || die "$backup has no backup_manifest: not a verifiable base backup"
 [ -f "$backup/backup_label" ] || die "$backup has no backup_label"
 [ -d "$archive" ] || die "archive directory $archive does not exist"
@@ -92,13 +92,21 @@ CONF
 logfile="$scratch/restore.log"
 log "replaying WAL to $target (timeout ${timeout}s, log $logfile)"
 started=$(date +%s)
-# hot_standby is off, so the server accepts connections only after recovery reached the target and
-# promoted; if replay ends short of the target PostgreSQL exits with a FATAL and pg_ctl fails.
-if ! "$PG_BINDIR/pg_ctl" -D "$scratch" -l "$logfile" -w -t "$timeout" start >/dev/null; then
-  "$PG_BINDIR/pg_ctl" -D "$scratch" -m immediate stop >/dev/null 2>&1 || true
+fail() {
+  "$PG_BINDIR/pg_ctl" -D "$scratch" -m immediate -w stop >/dev/null 2>&1 || true
   grep -E "FATAL|PANIC|recovery ended|could not" "$logfile" | tail -n 5 >&2 || true
-  die "restore FAILED: recovery did not reach $target (see $logfile); this copy is unusable"
-fi
+  die "restore FAILED: $1 (see $logfile); this copy is unusable"
+}
+"$PG_BINDIR/pg_ctl" -D "$scratch" -l "$logfile" -w -t "$timeout" start >/dev/null || fail "the server did not start"
+# With hot_standby off the server accepts connections only once recovery reached the target and
+# promoted; if replay ends short of the target PostgreSQL exits with a FATAL instead. (pg_ctl -w
+# already returns once recovery starts, so it cannot tell the two apart.)
+deadline=$((started + timeout))
+until "$PG_BINDIR/pg_isready" -q -h 127.0.0.1 -p "$port"; do
+  "$PG_BINDIR/pg_ctl" -D "$scratch" status >/dev/null 2>&1 || fail "the server exited before reaching $target"
+  [ "$(date +%s)" -lt "$deadline" ] || fail "recovery did not finish within ${timeout}s"
+  sleep 0.2
+done
 stop_line=$(grep -E "recovery stopping (before|after)" "$logfile" | tail -n1 || true)
 if [ -z "$stop_line" ]; then
   "$PG_BINDIR/pg_ctl" -D "$scratch" -m fast stop >/dev/null 2>&1 || true
