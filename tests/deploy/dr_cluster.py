@@ -331,13 +331,15 @@ class Writer:
     def __init__(self, node: Node, *, threads: int = 4) -> None:
         self.node = node
         self.threads = threads
-        self.acked: list[tuple[int, float]] = []  # (client_order_id, wall-clock ack time)
+        # (client_order_id, wall-clock ack time, WAL insert position just after the row, as bytes)
+        self.acked: list[tuple[int, float, int]] = []
         self.in_doubt: list[int] = []
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._workers: list[threading.Thread] = []
         self.started_at = 0.0
+        self.started_wall = 0.0
         self.stopped_at = 0.0
 
     def _run(self, worker: int) -> None:
@@ -355,11 +357,12 @@ class Writer:
                 client_order_id = worker * 1_000_000_000 + sequence
                 notices.clear()
                 try:
-                    conn.execute(
+                    position = conn.execute(
                         "INSERT INTO orders (client_order_id, symbol, side, quantity, price)"
-                        " VALUES (%s, 'NIFTY25NOVFUT', 'BUY', 75, 24150.25)",
+                        " VALUES (%s, 'NIFTY25NOVFUT', 'BUY', 75, 24150.25)"
+                        " RETURNING pg_current_wal_insert_lsn()::text",
                         (client_order_id,),
-                    )
+                    ).fetchone()[0]
                 except psycopg.Error as exc:
                     with self._lock:
                         self.in_doubt.append(client_order_id)
@@ -369,10 +372,11 @@ class Writer:
                     if notices:
                         self.in_doubt.append(client_order_id)
                     else:
-                        self.acked.append((client_order_id, time.time()))
+                        self.acked.append((client_order_id, time.time(), lsn_bytes(position)))
 
     def start(self) -> Writer:
         self.started_at = time.monotonic()
+        self.started_wall = time.time()
         for worker in range(1, self.threads + 1):
             thread = threading.Thread(target=self._run, args=(worker,), daemon=True)
             thread.start()
@@ -387,7 +391,13 @@ class Writer:
 
     def acked_ids(self) -> set[int]:
         with self._lock:
-            return {client_order_id for client_order_id, _ in self.acked}
+            return {client_order_id for client_order_id, _, _ in self.acked}
+
+
+def lsn_bytes(lsn: str) -> int:
+    """Return a WAL position such as '0/3000148' as a byte offset."""
+    high, low = lsn.split("/")
+    return (int(high, 16) << 32) + int(low, 16)
 
 
 def surviving_ids(node: Node) -> set[int]:

@@ -17,6 +17,7 @@ from tests.deploy.dr_cluster import (
     Sandbox,
     Writer,
     create_orders_table,
+    lsn_bytes,
     record,
     surviving_ids,
     unavailable_reason,
@@ -36,11 +37,6 @@ def sandbox():
         pytest.skip(reason)
     with Sandbox() as sandbox:
         yield sandbox
-
-
-def lsn(value: str) -> int:
-    high, low = value.split("/")
-    return (int(high, 16) << 32) + int(low, 16)
 
 
 def streaming_standbys(primary: Node) -> dict[str, str]:
@@ -88,7 +84,7 @@ def test_a_killed_primary_loses_no_acknowledged_commit_and_rejoins_as_a_replica(
     assert len(acked) > 100, f"the writer barely ran: {writer.errors[:3]}"
 
     # Elect the replica that received the most WAL, as Patroni does; the other one follows it.
-    received = {node: lsn(node.scalar("SELECT pg_last_wal_receive_lsn()::text")) for node in (pg1, pg2)}
+    received = {node: lsn_bytes(node.scalar("SELECT pg_last_wal_receive_lsn()::text")) for node in (pg1, pg2)}
     leader = max(received, key=received.get)
     follower = pg2 if leader is pg1 else pg1
     promoted = sandbox.script("promote.sh", "-D", str(leader.datadir), "-o", pg0.conninfo(), "-t", "60")
