@@ -162,3 +162,17 @@ def test_the_restore_command_tells_a_missing_segment_from_a_broken_archive(tmp_p
     )
     assert broken.returncode > 125, "a status above 125 makes PostgreSQL stop recovery"
     assert "does not exist" in broken.stderr
+
+
+def test_patroni_before_4_reads_quorum_mode_as_asynchronous():
+    """Why failover.md requires Patroni >= 4.0: older versions silently ignore `quorum`."""
+    patroni = shutil.which("patroni")
+    if not patroni:
+        pytest.skip("patroni is not installed (make system-packages)")
+    version = subprocess.run([patroni, "--version"], capture_output=True, text=True, timeout=30).stdout.split()[-1]
+    if int(version.split(".")[0]) >= 4:
+        pytest.skip(f"patroni {version} understands quorum mode")
+    interpreter = Path(patroni).read_text().splitlines()[0].removeprefix("#!").split()
+    probe = "from patroni.utils import parse_bool; print(bool(parse_bool('quorum')))"
+    result = subprocess.run([*interpreter, "-c", probe], capture_output=True, text=True, timeout=30)
+    assert result.stdout.strip() == "False", result.stderr
