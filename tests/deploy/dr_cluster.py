@@ -26,6 +26,9 @@ from pathlib import Path
 
 import psycopg
 import psycopg.sql
+import pytest
+
+from tests.conftest import IN_CI
 
 ROOT = Path(__file__).resolve().parents[2]
 DR_DIR = ROOT / "deploy" / "postgres" / "dr"
@@ -57,6 +60,30 @@ def unavailable_reason() -> str | None:
     if os.geteuid() != 0 and pwd.getpwuid(os.geteuid()).pw_name != PG_USER:
         return f"the drills run PostgreSQL as {PG_USER!r}: run them as root or as {PG_USER!r}"
     return None
+
+
+def _skip_or_fail(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: the DR checks must run)")
+    pytest.skip(reason)
+
+
+def require_commands(*commands: str) -> None:
+    """Skip unless every command is on PATH; fail instead under CI=true."""
+    missing = [command for command in commands if not shutil.which(command)]
+    if missing:
+        _skip_or_fail(f"not installed: {', '.join(missing)} (make system-packages)")
+
+
+def require_drill_host(*commands: str) -> None:
+    """Skip the drill when this machine cannot run it; fail instead under CI=true, where it must run.
+
+    commands are extra programs the drill needs on PATH (patroni, etcd).
+    """
+    reason = unavailable_reason()
+    if reason:
+        _skip_or_fail(reason)
+    require_commands(*commands)
 
 
 def as_postgres(argv: list[str], *, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.deploy.dr_cluster import DR_DIR
+from tests.deploy.dr_cluster import DR_DIR, require_commands
 
 SCRIPTS = sorted(path for path in DR_DIR.glob("*.sh") if path.name != "common.sh")
 
@@ -96,15 +96,13 @@ def _validate(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("name", ["patroni.yml", "patroni-standby-cluster.yml"])
 def test_patroni_validates_the_configuration(name, tmp_path):
-    if not shutil.which("patroni"):
-        pytest.skip("patroni is not installed (make system-packages)")
+    require_commands("patroni")
     result = _validate(tmp_path, (DR_DIR / name).read_text())
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_patroni_validation_rejects_a_broken_configuration(tmp_path):
-    if not shutil.which("patroni"):
-        pytest.skip("patroni is not installed (make system-packages)")
+    require_commands("patroni")
     result = _validate(tmp_path, (DR_DIR / "patroni.yml").read_text().replace("ttl: 30", "ttl: thirty"))
     assert result.returncode != 0
     assert "ttl" in result.stdout + result.stderr
@@ -125,8 +123,7 @@ def test_each_script_prints_its_usage_and_fails_without_arguments(script):
 
 
 def test_the_scripts_pass_shellcheck():
-    if not shutil.which("shellcheck"):
-        pytest.skip("shellcheck is not installed (make system-packages)")
+    require_commands("shellcheck")
     result = subprocess.run(
         ["shellcheck", "-x", "-s", "bash", *map(str, SCRIPTS)], capture_output=True, text=True, cwd=DR_DIR
     )
@@ -166,9 +163,8 @@ def test_the_restore_command_tells_a_missing_segment_from_a_broken_archive(tmp_p
 
 def test_patroni_before_4_reads_quorum_mode_as_asynchronous():
     """Why failover.md requires Patroni >= 4.0: older versions silently ignore `quorum`."""
+    require_commands("patroni")
     patroni = shutil.which("patroni")
-    if not patroni:
-        pytest.skip("patroni is not installed (make system-packages)")
     version = subprocess.run([patroni, "--version"], capture_output=True, text=True, timeout=30).stdout.split()[-1]
     if int(version.split(".")[0]) >= 4:
         pytest.skip(f"patroni {version} understands quorum mode")

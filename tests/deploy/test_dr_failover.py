@@ -19,8 +19,8 @@ from tests.deploy.dr_cluster import (
     create_orders_table,
     lsn_bytes,
     record,
+    require_drill_host,
     surviving_ids,
-    unavailable_reason,
     wait_for,
 )
 from tests.deploy.test_dr_config import primary_setting
@@ -32,9 +32,7 @@ LOAD_SECONDS = 3.0
 
 @pytest.fixture
 def sandbox():
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
+    require_drill_host()
     with Sandbox() as sandbox:
         yield sandbox
 

@@ -33,8 +33,8 @@ from tests.deploy.dr_cluster import (
     create_orders_table,
     free_port,
     record,
+    require_drill_host,
     surviving_ids,
-    unavailable_reason,
     wait_for,
 )
 
@@ -141,9 +141,7 @@ def _spawn(argv: list[str], output: Path) -> subprocess.Popen:
 
 @pytest.fixture
 def patroni_cluster():
-    reason = unavailable_reason() or (None if shutil.which("patroni") and shutil.which("etcd") else "no patroni/etcd")
-    if reason:
-        pytest.skip(reason)
+    require_drill_host("patroni", "etcd")
     with Sandbox() as sandbox:
         client, peer = free_port(), free_port()
         etcd_dir = sandbox.root / "etcd"

@@ -25,7 +25,7 @@ from tests.deploy.dr_cluster import (
     create_orders_table,
     free_port,
     record,
-    unavailable_reason,
+    require_drill_host,
     wait_for,
 )
 
@@ -65,9 +65,7 @@ def _copy_as_postgres(source: Path, target: Path) -> Path:
 @pytest.fixture(scope="module")
 def history():
     """A primary with a verified base backup, an archive, and orders written around a target time."""
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
+    require_drill_host()
     with Sandbox() as sandbox:
         pg0 = sandbox.init_primary("pg0")
         create_orders_table(pg0)

@@ -20,8 +20,8 @@ from tests.deploy.dr_cluster import (
     create_orders_table,
     lsn_bytes,
     record,
+    require_drill_host,
     surviving_ids,
-    unavailable_reason,
     wait_for,
 )
 from tests.deploy.test_dr_config import primary_setting
@@ -37,9 +37,7 @@ DRILL_ARCHIVE_TIMEOUT = 3
 
 @pytest.fixture
 def sandbox():
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
+    require_drill_host()
     with Sandbox() as sandbox:
         yield sandbox
 

@@ -15,18 +15,16 @@ import time
 import psycopg
 import pytest
 
-from tests.deploy.dr_cluster import Sandbox, Writer, create_orders_table, record, unavailable_reason, wait_for
+from tests.deploy.dr_cluster import Sandbox, Writer, create_orders_table, record, require_drill_host, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
-STATEMENT_TIMEOUT_SECONDS = 2
+STATEMENT_TIMEOUT_SECONDS = 1
 
 
 @pytest.fixture
 def sandbox():
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
+    require_drill_host()
     with Sandbox() as sandbox:
         yield sandbox
 
@@ -112,26 +110,3 @@ def test_writes_block_rather_than_go_asynchronous_when_the_synchronous_replica_i
             "server_said": notices[-1] if notices else "",
         },
     )
-
-
-def test_a_connection_error_while_waiting_is_not_an_acknowledgement(sandbox):
-    """The client never gets success for a held commit: killing the session fails the statement."""
-    pg0 = sandbox.init_primary("pg0")
-    create_orders_table(pg0)
-    pg0.alter_system("synchronous_standby_names", "ANY 1 (pg1)")  # no such replica is running
-    with pg0.connect() as conn:
-        pid = conn.info.backend_pid
-        terminate_at = time.monotonic() + 1
-
-        def terminate():
-            while time.monotonic() < terminate_at:
-                time.sleep(0.05)
-            pg0.query("SELECT pg_terminate_backend(%s)", (pid,))
-
-        killer = threading.Thread(target=terminate)
-        killer.start()
-        with pytest.raises(psycopg.OperationalError):
-            conn.execute(
-                "INSERT INTO orders (client_order_id, symbol, side, quantity, price) VALUES (3, 'TCS', 'BUY', 1, 3500)"
-            )
-        killer.join()
