@@ -89,13 +89,14 @@ def require_drill_host(*commands: str) -> None:
 def as_postgres(argv: list[str], *, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run argv as the postgres OS user; return the finished process (text output captured).
 
-    Raises subprocess.CalledProcessError (when check) or subprocess.TimeoutExpired.
+    Raises RuntimeError with the command's output when it fails (and check), or
+    subprocess.TimeoutExpired.
     """
     if os.geteuid() == 0:
         argv = ["runuser", "-u", PG_USER, "--", *argv]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     if check and result.returncode != 0:
-        raise subprocess.CalledProcessError(result.returncode, argv, result.stdout, result.stderr)
+        raise RuntimeError(f"{' '.join(argv)} exited {result.returncode}:\n{result.stdout}{result.stderr}")
     return result
 
 
@@ -323,9 +324,7 @@ log_connections = off
         with (node.datadir / "postgresql.auto.conf").open("a") as fh:
             fh.write(self.follow_settings(primary, name))
         (node.datadir / "standby.signal").touch()
-        pg = pwd.getpwnam(PG_USER)
-        for path in (node.datadir / "standby.signal",):
-            os.chown(path, pg.pw_uid, pg.pw_gid)
+        shutil.chown(node.datadir / "standby.signal", PG_USER, PG_USER)
         self.nodes.append(node)
         node.start()
         return node

@@ -94,6 +94,12 @@ def test_promoting_the_streaming_dr_standby_loses_less_than_the_rpo(sandbox):
         what="dr0 streaming asynchronously",
     )
 
+    # Split brain guard: promote.sh refuses while the old primary still answers.
+    refused = sandbox.script("promote.sh", "-D", str(dr0.datadir), "-o", pg0.conninfo())
+    assert refused.returncode != 0
+    assert "still accepts connections" in refused.stderr
+    assert dr0.in_recovery()
+
     writer = Writer(pg0).start()
     lag_bytes, lag_seconds = [], []
     deadline = time.monotonic() + LOAD_SECONDS
