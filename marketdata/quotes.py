@@ -55,7 +55,11 @@ class Quote:
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Quote:
-        data = json.loads(raw)
+        return cls.from_dict(json.loads(raw))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Quote:
+        """Build a quote from its parsed wire form (``json.loads(quote.to_json())``)."""
         prices = {k: Decimal(data[k]) for k in _PRICE_FIELDS if data.get(k) is not None}
         depth = {
             side: tuple(DepthLevel(Decimal(lv["price"]), int(lv["quantity"]), int(lv["orders"])) for lv in data[side])

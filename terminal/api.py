@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 from ninja import NinjaAPI
-from ninja.security import django_auth
 from ninja.errors import ValidationError
+from ninja.security import django_auth
 
+from marketdata.api import router as marketdata_router
 from terminal import health
 from terminal.errors import ApplicationError
 
@@ -39,3 +40,6 @@ def on_validation_error(request: HttpRequest, exc: ValidationError) -> JsonRespo
         {"code": "validation_error", "message": "The request is not valid.", "extra": {"errors": exc.errors}},
         status=422,
     )
+
+
+api.add_router("/marketdata", marketdata_router)

@@ -32,6 +32,8 @@ app.conf.task_routes = {
 app.conf.beat_schedule = {
     # Lets /api/health tell a dead beat from an idle one.
     "beat-heartbeat": {"task": "terminal.tasks.beat_heartbeat", "schedule": 30.0},
+    # Candle partitions for this month and the next two, so ticks never arrive before their table.
+    "marketdata-candle-partitions": {"task": "marketdata.tasks.ensure_candle_partitions", "schedule": 6 * 3600.0},
 }
 app.autodiscover_tasks()
 

@@ -22,6 +22,11 @@ class Command(BaseCommand):
         if created or not user.check_password(DEMO_PASSWORD):
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
+        # --- market data: the sample symbol master (idempotent) ---
+        from django.core.management import call_command
+
+        call_command("load_instruments", sample=True, no_progress=True, stdout=self.stdout, stderr=self.stderr)
+
         self.stdout.write("Demo login:")
         self.stdout.write(f"  username: {DEMO_USERNAME}")
         self.stdout.write(f"  password: {DEMO_PASSWORD}")
