@@ -129,8 +129,9 @@ def _from_kite(record: dict[str, Any]) -> dict[str, str]:
         "underlying": _text(record, "name") if kind in {"FUT", "CE", "PE"} else "",
         "expiry": _text(record, "expiry"),
         "strike": "" if kind not in {"CE", "PE"} else _text(record, "strike"),
-        "lot_size": _text(record, "lot_size") or "1",
-        "tick_size": _text(record, "tick_size"),
+        # Kite lists indices with lot size and tick size 0: they are not traded.
+        "lot_size": "1" if is_index else _text(record, "lot_size") or "1",
+        "tick_size": "" if is_index else _text(record, "tick_size"),
         "freeze_quantity": "",
         "lower_circuit": "",
         "upper_circuit": "",
@@ -144,6 +145,16 @@ def _paise(text: str, field: str) -> str:
     try:
         return format(Decimal(text) / 100, "f")
     except InvalidOperation:
+        raise InvalidInstrumentRow(f"{field} {text!r} is not a number", extra={"field": field}) from None
+
+
+def _whole(text: str, field: str) -> str:
+    """Upstox writes quantities as floats (1800.0); return the whole number as text."""
+    if not text:
+        return ""
+    try:
+        return str(int(Decimal(text)))
+    except (InvalidOperation, ValueError):
         raise InvalidInstrumentRow(f"{field} {text!r} is not a number", extra={"field": field}) from None
 
 
@@ -178,7 +189,8 @@ def _from_angel(record: dict[str, Any]) -> dict[str, str]:
         "expiry": expiry,
         "strike": _paise(_text(record, "strike"), "strike") if is_option else "",
         "lot_size": _text(record, "lotsize") or "1",
-        "tick_size": _paise(_text(record, "tick_size"), "tick_size"),
+        # Angel lists indices with tick size -1: they are not traded.
+        "tick_size": "" if kind == "INDEX" else _paise(_text(record, "tick_size"), "tick_size"),
         "freeze_quantity": "",
         "lower_circuit": "",
         "upper_circuit": "",
@@ -226,9 +238,9 @@ def _from_upstox(record: dict[str, Any]) -> dict[str, str]:
         "underlying": (_text(record, "underlying_symbol") or _text(record, "name")) if kind != "EQ" else "",
         "expiry": expiry,
         "strike": strike if is_option else "",
-        "lot_size": _text(record, "lot_size") or "1",
+        "lot_size": "1" if kind == "INDEX" else _text(record, "lot_size") or "1",
         "tick_size": _paise(_text(record, "tick_size"), "tick_size"),
-        "freeze_quantity": str(int(float(freeze))) if freeze else "",
+        "freeze_quantity": _whole(freeze, "freeze_quantity"),
         "lower_circuit": "",
         "upper_circuit": "",
     }
