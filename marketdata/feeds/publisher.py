@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from marketdata import listeners, metrics, quotes
 from marketdata.candles import CandleAggregator
@@ -95,7 +95,8 @@ class Publisher:
         if not bars:
             return 0
         try:
-            close_old_connections()
+            if not connection.in_atomic_block:  # a long-lived feed thread: drop a connection past its age
+                close_old_connections()
             return candle_upsert_many(bars=bars)
         except Exception:
             logger.exception("storing %d candles failed", len(bars))

@@ -15,7 +15,8 @@ T0 = datetime(2026, 11, 25, 3, 45, tzinfo=UTC)  # 09:15 IST
 
 
 def _tick(seconds, ltp, volume, oi=0, instrument_id=1):
-    return Quote(instrument_id=instrument_id, ltp=Decimal(ltp), ts=T0 + timedelta(seconds=seconds), volume=volume, oi=oi)
+    ts = T0 + timedelta(seconds=seconds)
+    return Quote(instrument_id=instrument_id, ltp=Decimal(ltp), ts=ts, volume=volume, oi=oi)
 
 
 # Hand-computed: minute 09:15 O 100 H 101.5 L 99.5 C 100.5, volume 1300 - 1000 = 300 (the first tick

@@ -18,7 +18,10 @@ def _load(path, fmt):
     return out.getvalue(), err.getvalue()
 
 
-KITE = """instrument_token,exchange_token,tradingsymbol,name,last_price,expiry,strike,tick_size,lot_size,instrument_type,segment,exchange
+KITE_HEADER = "instrument_token,exchange_token,tradingsymbol,name,last_price,expiry,strike,tick_size,lot_size,"
+KITE = (
+    KITE_HEADER
+    + """instrument_type,segment,exchange
 738561,2885,RELIANCE,RELIANCE INDUSTRIES,0,,0,0.1,1,EQ,NSE,NSE
 256265,1001,NIFTY 50,NIFTY 50,0,,0,0,0,EQ,INDICES,NSE
 12345602,48225,NIFTY26DEC26000CE,NIFTY,0,2026-12-29,26000,0.05,65,CE,NFO-OPT,NFO
@@ -26,6 +29,7 @@ KITE = """instrument_token,exchange_token,tradingsymbol,name,last_price,expiry,s
 12345604,48227,BANKNIFTY26DECFUT,BANKNIFTY,0,2026-12-29,0,0.05,-30,FUT,NFO-FUT,NFO
 12345605,48228,FINNIFTY26DECFUT,FINNIFTY,0,2026-12-29,0,0.05,60,FUT,NFO-FUT,XYZ
 """
+)
 
 
 def test_a_kite_dump_loads_its_good_rows_and_reports_each_bad_one_by_line(tmp_path):
@@ -61,7 +65,8 @@ ANGEL = [
     {"token": "2885", "symbol": "RELIANCE-EQ", "name": "RELIANCE", "expiry": "", "strike": "-1.000000",
      "lotsize": "1", "instrumenttype": "", "exch_seg": "NSE", "tick_size": "10.000000"},
     {"token": "45829", "symbol": "NIFTY29DEC2626000CE", "name": "NIFTY", "expiry": "29DEC2026",
-     "strike": "2600000.000000", "lotsize": "65", "instrumenttype": "OPTIDX", "exch_seg": "NFO", "tick_size": "5.000000"},
+     "strike": "2600000.000000", "lotsize": "65", "instrumenttype": "OPTIDX", "exch_seg": "NFO",
+     "tick_size": "5.000000"},
     {"token": "45830", "symbol": "NIFTY29DEC26FUT", "name": "NIFTY", "expiry": "29Dec2026",
      "strike": "-1.000000", "lotsize": "65", "instrumenttype": "FUTIDX", "exch_seg": "NFO", "tick_size": "5.000000"},
     {"token": "99926000", "symbol": "Nifty 50", "name": "NIFTY", "expiry": "", "strike": "0.000000",
