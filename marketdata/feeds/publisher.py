@@ -2,10 +2,11 @@
 
 1. the last quote per instrument is stored (``quotes.set_quotes``: Redis or memory);
 2. metrics: ticks ingested, feed lag; a heartbeat for the health check (at most once a second);
-3. 1-minute candles are folded in, and stored every few seconds;
-4. tick listeners run (the paper exchange's matching, RMS mark-to-market);
-5. the batch goes to the websocket fan-out: the hub in this process (standalone) or a Redis pub/sub
-   channel every web process's hub listens to (full stack).
+3. tick listeners run (the paper exchange's matching, RMS mark-to-market);
+4. the batch goes to the websocket fan-out: the hub in this process (standalone) or a Redis pub/sub
+   channel every web process's hub listens to (full stack);
+5. 1-minute candles are folded in; every few seconds the changed bars are stored by a writer thread,
+   so a slow database write never delays the ticks behind it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -39,6 +41,8 @@ class Publisher:
         self.aggregator = CandleAggregator()
         self._last_flush = time.monotonic()
         self._last_heartbeat = 0.0
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="candle-writer")
+        self._writing: Future | None = None
         self._redis = None
         if settings.REDIS_URL:
             import redis
@@ -54,12 +58,15 @@ class Publisher:
         lag = max((datetime.now(UTC) - newest).total_seconds(), 0.0)
         metrics.FEED_LAG.set(lag)
         self.heartbeat(newest=newest)
-        if self.store_candles:
-            self.aggregator.add(batch)
-            if time.monotonic() - self._last_flush >= self.candle_flush_seconds:
-                self.flush_candles()
         listeners.dispatch(batch)
         self._fan_out(batch)
+        if self.store_candles:
+            self.aggregator.add(batch)
+            if time.monotonic() - self._last_flush >= self.candle_flush_seconds and (
+                self._writing is None or self._writing.done()
+            ):
+                self._last_flush = time.monotonic()
+                self._writing = self._writer.submit(self._store, self.aggregator.drain())
 
     def _fan_out(self, batch: list[Quote]) -> None:
         if self._redis is not None:
@@ -87,11 +94,17 @@ class Publisher:
             logger.warning("feed heartbeat failed", exc_info=True)
 
     def flush_candles(self) -> int:
-        """Store the bars changed since the last flush; return how many. Errors are logged, not raised."""
+        """Store the bars changed since the last flush now (waiting for a write under way); return how many."""
+        if self._writing is not None:
+            self._writing.result()
+        self._last_flush = time.monotonic()
+        return self._store(self.aggregator.drain())
+
+    @staticmethod
+    def _store(bars: list) -> int:
+        """Upsert ``bars``; return how many. Errors are logged, not raised: candles never stop the feed."""
         from marketdata.services import candle_upsert_many
 
-        self._last_flush = time.monotonic()
-        bars = self.aggregator.drain()
         if not bars:
             return 0
         try:

@@ -214,20 +214,21 @@ class Simulator:
                 low=contract.low,
                 close=contract.close,
             )
-        rng = self.rng
-        contract.volume += contract.lot * max(1, int(rng.expovariate(1 / 4)))
+        uniform = self.rng.random  # integers from random() directly: randint is the simulator's hot spot
+        lot = contract.lot
+        contract.volume += lot * max(1, int(self.rng.expovariate(0.25)))
         if contract.oi:
-            contract.oi = max(contract.lot, contract.oi + contract.lot * rng.randint(-20, 20))
+            contract.oi = max(lot, contract.oi + lot * (int(uniform() * 41) - 20))
         tick = contract.tick
-        spread = tick * rng.choice((1, 1, 1, 2, 3))
-        bid = max(ltp - tick * rng.randint(0, 1), tick)
+        spread = tick * (1, 1, 1, 2, 3)[int(uniform() * 5)]
+        bid = max(ltp - tick * int(uniform() * 2), tick)
         ask = bid + spread
         bids = tuple(
-            DepthLevel(max(bid - tick * level, tick), contract.lot * rng.randint(1, 60), rng.randint(1, 25))
+            DepthLevel(max(bid - tick * level, tick), lot * (1 + int(uniform() * 60)), 1 + int(uniform() * 25))
             for level in range(DEPTH_LEVELS)
         )
         asks = tuple(
-            DepthLevel(ask + tick * level, contract.lot * rng.randint(1, 60), rng.randint(1, 25))
+            DepthLevel(ask + tick * level, lot * (1 + int(uniform() * 60)), 1 + int(uniform() * 25))
             for level in range(DEPTH_LEVELS)
         )
         return Quote(
@@ -248,9 +249,12 @@ class Simulator:
             asks=asks,
         )
 
-    def step(self, *, now: datetime, seconds: float, rate: float) -> list[Quote]:
+    def step(
+        self, *, now: datetime, seconds: float, rate: float, clock: Callable[[], datetime] | None = None
+    ) -> list[Quote]:
         """Advance the market by ``seconds`` and return about ``rate * seconds`` quotes (each a distinct
-        instrument, chosen at random), stamped ``now``."""
+        instrument, chosen at random), stamped ``now``, or with ``clock()`` read as each is made (the live
+        feed: a quote's time is when it came to exist, however long the batch takes to build)."""
         self.advance(seconds)
         self._carry += rate * seconds
         count = min(int(self._carry), len(self.contracts))
@@ -258,13 +262,22 @@ class Simulator:
         if count <= 0:
             return []
         chosen = self.rng.sample(range(len(self.contracts)), count) if count < len(self.contracts) else range(count)
-        return [self.quote(self.contracts[index], now) for index in sorted(chosen)]
+        if clock is None:
+            return [self.quote(self.contracts[index], now) for index in sorted(chosen)]
+        batch = []
+        for position, index in enumerate(sorted(chosen), start=1):
+            batch.append(self.quote(self.contracts[index], clock()))
+            if position % 25 == 0:
+                # In standalone mode this thread shares the interpreter with the web server's event loop:
+                # hand it the GIL often, so building a batch never holds sockets back for long.
+                time.sleep(0)
+        return batch
 
 
 @dataclass
 class SimulatorSettings:
     rate: float = 200.0  # quotes per second across all instruments
-    interval: float = 0.1  # seconds between batches
+    interval: float = 0.05  # seconds between batches
     seed: int | None = None
     session: MarketSession = field(default_factory=MarketSession)
 
@@ -304,7 +317,7 @@ class SimulatedFeed(ThreadedFeed):
         while not stop.is_set():
             now = self.clock()
             if self.config.session.is_open(now):
-                batch = self.simulator.step(now=now, seconds=interval, rate=self.config.rate)
+                batch = self.simulator.step(now=now, seconds=interval, rate=self.config.rate, clock=self.clock)
                 if batch:
                     self.on_quotes(batch)
             elif self.on_idle is not None:
