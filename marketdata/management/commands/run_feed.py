@@ -61,6 +61,8 @@ class Command(BaseCommand):
             )
         except MarketDataError as exc:
             raise CommandError(exc.message) from None
+        if source == "sim" and not getattr(feed, "instruments", None):
+            self.stderr.write("no active instruments: the simulator has nothing to quote (manage.py load_instruments)")
         stopping = threading.Event()
 
         def request_stop(signum, frame):
