@@ -37,6 +37,20 @@ def _text(value: Decimal | None) -> str | None:
     return None if value is None else format(value, "f")
 
 
+def change_pct(quote: Quote) -> Decimal | None:
+    """Return the change from the previous close in per cent (2 places), or None without a close."""
+    if not quote.close:
+        return None
+    return ((quote.ltp - quote.close) * 100 / quote.close).quantize(Decimal("0.01"))
+
+
+def quote_context(quote: Quote, *, oob: bool) -> dict:
+    """The context of the ``quote-oob`` partial, for the watchlist page (oob=False) and the socket."""
+    change = quote.change
+    direction = "flat" if not change else "up" if change > 0 else "down"
+    return {"quote": quote, "change": change, "pct": change_pct(quote), "direction": direction, "oob": oob}
+
+
 class Payload:
     """One instrument's update for one frame, rendered at most once per format and shared by all clients."""
 
@@ -49,10 +63,7 @@ class Payload:
 
     @cached_property
     def change_pct(self) -> Decimal | None:
-        close = self.quote.close
-        if not close:
-            return None
-        return ((self.quote.ltp - close) * 100 / close).quantize(Decimal("0.01"))
+        return change_pct(self.quote)
 
     @cached_property
     def json(self) -> str:
@@ -75,12 +86,7 @@ class Payload:
 
     @cached_property
     def html(self) -> str:
-        quote = self.quote
-        change = quote.change
-        direction = "flat" if not change else "up" if change > 0 else "down"
-        return get_template(QUOTE_PARTIAL).render(
-            {"quote": quote, "change": change, "pct": self.change_pct, "direction": direction, "oob": True}
-        )
+        return get_template(QUOTE_PARTIAL).render(quote_context(self.quote, oob=True))
 
 
 def json_frame(payloads: list[Payload]) -> str:

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 from django_prometheus.exports import ExportToDjangoView
 
 from terminal import views
@@ -13,4 +13,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("metrics", ExportToDjangoView, name="prometheus-django-metrics"),
+    path("marketdata/", include("marketdata.urls")),
 ]
