@@ -70,6 +70,9 @@ async def _run_clients(args) -> None:
     end = warm_end + args.duration + 5
     url = f"ws://127.0.0.1:{args.port}/ws/ticks/?format=json"
     tasks = []
+    # Connect in waves, each waiting for the previous one's sockets to be accepted: Daphne drops a
+    # handshake the application has not accepted within 5 s, and a thousand at once would queue the
+    # session look-ups past that.
     for _ in range(args.clients):
         subscription = rng.sample(ids, min(args.subs, len(ids)))
         tasks.append(
@@ -77,10 +80,12 @@ async def _run_clients(args) -> None:
                 _client(url, args.cookie, args.port, subscription, end, samples, counts, ready, start_event)
             )
         )
-        if len(tasks) % 50 == 0:
-            await asyncio.sleep(0.05)  # do not stampede the accept queue
-    while len(ready) < args.clients and time.time() < warm_end:
-        await asyncio.sleep(0.1)
+        if len(tasks) % args.wave == 0 or len(tasks) == args.clients:
+            wave_deadline = time.time() + 30
+            while time.time() < min(wave_deadline, warm_end) and len(ready) + sum(1 for t in tasks if t.done()) < len(
+                tasks
+            ):
+                await asyncio.sleep(0.05)
     failures = [t.exception() for t in tasks if t.done() and t.exception() is not None]
     if failures:
         print(f"{len(failures)} clients failed to connect, e.g. {failures[0]!r}", file=sys.stderr, flush=True)
@@ -216,7 +221,7 @@ def _drive(server_cmd, env, args, cookie, ids, *, metrics: bool, feed_cmd=None, 
         clients = subprocess.Popen(
             [sys.executable, __file__, "--role", "clients", "--port", str(port), "--cookie", cookie,
              "--ids", ",".join(map(str, ids)), "--clients", str(args.clients), "--subs", str(args.subs),
-             "--duration", str(args.duration), "--seed", str(args.seed),
+             "--duration", str(args.duration), "--seed", str(args.seed), "--wave", str(args.wave),
              "--connect-timeout", str(args.connect_timeout)],
             cwd=ROOT, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
@@ -266,7 +271,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60, help="seconds measured per server")
     parser.add_argument("--frame-ms", type=int, default=250)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--connect-timeout", type=float, default=120)
+    parser.add_argument("--connect-timeout", type=float, default=300)
+    parser.add_argument("--wave", type=int, default=50, help="clients connecting at once")
     parser.add_argument("--skip-bare", action="store_true")
     parser.add_argument(
         "--redis-url",
