@@ -129,7 +129,7 @@ def _rss_mb(pid: int) -> float:
 
 
 def _metric(port: int, name: str) -> float:
-    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60).read().decode()
     for line in body.splitlines():
         if line.startswith(name + " "):
             return float(line.split()[1])
@@ -138,7 +138,7 @@ def _metric(port: int, name: str) -> float:
 
 def _histogram(port: int, name: str) -> dict[str, float]:
     """Return the cumulative bucket counts of a histogram, by upper bound."""
-    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60).read().decode()
     buckets = {}
     for line in body.splitlines():
         if line.startswith(name + "_bucket{"):
