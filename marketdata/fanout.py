@@ -26,6 +26,7 @@ from django.conf import settings
 from django.template.loader import get_template
 
 from marketdata import metrics
+from marketdata.feeds.publisher import decode_batch, decode_row
 from marketdata.quotes import Quote
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ class Hub:
     def __init__(self, *, frame_seconds: float) -> None:
         self.frame_seconds = frame_seconds
         self._lock = threading.Lock()  # offer() runs on the feed's thread in standalone mode
-        self._changed: dict[int, Quote] = {}
+        self._changed: dict[int, Quote | list] = {}
         self._subscribers: dict[int, set[Subscriber]] = defaultdict(set)
         self._task: asyncio.Task | None = None
         self._listener: asyncio.Task | None = None
@@ -126,6 +127,13 @@ class Hub:
         with self._lock:
             for quote in batch:
                 self._changed[quote.instrument_id] = quote
+
+    def offer_rows(self, rows: list[list]) -> None:
+        """Record undecoded rows from the Redis channel; only rows still latest at a frame, of instruments
+        someone subscribes to, are ever turned into quotes (most of a busy feed is conflated away)."""
+        with self._lock:
+            for row in rows:
+                self._changed[row[0]] = row
 
     # --- subscriptions -------------------------------------------------------------------------------
     def subscribe(self, subscriber: Subscriber, instrument_ids: set[int]) -> None:
@@ -151,11 +159,15 @@ class Hub:
         self.frames += 1
         touched: set[Subscriber] = set()
         handed = dropped = 0
-        for instrument_id, quote in changed.items():
+        for instrument_id, item in changed.items():
             subscribers = self._subscribers.get(instrument_id)
             if not subscribers:
                 continue
-            payload = Payload(quote)
+            try:
+                payload = Payload(item if isinstance(item, Quote) else decode_row(item))
+            except (ValueError, TypeError, ArithmeticError):
+                logger.warning("ignored a malformed tick for instrument %s", instrument_id)
+                continue
             for subscriber in subscribers:
                 dropped += subscriber.offer(instrument_id, payload)
                 touched.add(subscriber)
@@ -191,7 +203,7 @@ class Hub:
     async def _listen_redis(self) -> None:
         import redis.asyncio as aioredis
 
-        from marketdata.feeds.publisher import TICKS_CHANNEL, decode_batch
+        from marketdata.feeds.publisher import TICKS_CHANNEL
 
         while True:
             client = aioredis.Redis.from_url(settings.REDIS_URL)
@@ -202,7 +214,7 @@ class Hub:
                         if message.get("type") != "message":
                             continue
                         try:
-                            self.offer(decode_batch(message["data"]))
+                            self.offer_rows(decode_batch(message["data"]))
                         except (ValueError, KeyError, TypeError):
                             logger.warning("ignored a malformed tick batch on %s", TICKS_CHANNEL)
             except asyncio.CancelledError:

@@ -16,6 +16,7 @@ import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
@@ -27,7 +28,7 @@ from marketdata.quotes import Quote
 
 logger = logging.getLogger(__name__)
 
-TICKS_CHANNEL = "marketdata:ticks"  # Redis pub/sub channel: one message per batch, a JSON list of quotes
+TICKS_CHANNEL = "marketdata:ticks"  # Redis pub/sub channel: one message per batch (see encode_batch)
 HEARTBEAT_KEY = "marketdata:feed-heartbeat"
 
 
@@ -70,7 +71,7 @@ class Publisher:
 
     def _fan_out(self, batch: list[Quote]) -> None:
         if self._redis is not None:
-            self._redis.publish(TICKS_CHANNEL, "[" + ",".join(quote.to_json() for quote in batch) + "]")
+            self._redis.publish(TICKS_CHANNEL, encode_batch(batch))
         else:
             from marketdata.fanout import hub
 
@@ -132,6 +133,40 @@ def feed_status() -> dict:
     }
 
 
-def decode_batch(payload: bytes | str) -> list[Quote]:
-    """Parse one pub/sub message back into quotes; raise ValueError on a malformed one."""
-    return [Quote.from_dict(item) for item in json.loads(payload)]
+def _text(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def encode_batch(batch: list[Quote]) -> str:
+    """The fan-out message: per quote only what the websocket updates show (no depth), as
+    ``[instrument_id, ltp, bid, ask, volume, oi, close, ts_epoch_ms]``, so every web process can read
+    thousands a second; the full quote is in the Redis hash."""
+    rows = [
+        [q.instrument_id, str(q.ltp), _text(q.bid), _text(q.ask), q.volume, q.oi, _text(q.close), q.ts.timestamp()]
+        for q in batch
+    ]
+    return json.dumps(rows, separators=(",", ":"))
+
+
+def decode_row(row: list) -> Quote:
+    """Turn one row of a fan-out message into a Quote (without depth); raise ValueError/TypeError/IndexError
+    on a malformed one."""
+    instrument_id, ltp, bid, ask, volume, oi, close, ts = row
+    return Quote(
+        instrument_id=int(instrument_id),
+        ltp=Decimal(ltp),
+        bid=None if bid is None else Decimal(bid),
+        ask=None if ask is None else Decimal(ask),
+        volume=int(volume),
+        oi=int(oi),
+        close=None if close is None else Decimal(close),
+        ts=datetime.fromtimestamp(float(ts), tz=UTC),
+    )
+
+
+def decode_batch(payload: bytes | str) -> list[list]:
+    """Parse one fan-out message into rows keyed by their first item; raise ValueError when malformed."""
+    rows = json.loads(payload)
+    if not isinstance(rows, list) or not all(isinstance(row, list) and len(row) == 8 for row in rows):
+        raise ValueError("a tick batch is a JSON list of 8-item rows")
+    return rows

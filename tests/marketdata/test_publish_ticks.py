@@ -82,3 +82,17 @@ def test_in_the_full_stack_a_feed_process_reaches_sockets_through_redis(settings
         hub._listener.cancel()
 
     async_to_sync(scenario)()
+
+
+def test_the_fan_out_message_carries_what_the_updates_show_and_rejects_malformed_batches():
+    from marketdata.feeds.publisher import decode_batch, decode_row, encode_batch
+
+    quote = Quote(
+        instrument_id=7, ltp=Decimal("1550.05"), ts=datetime(2026, 11, 25, 4, 0, 0, 250000, tzinfo=UTC),
+        bid=Decimal("1550"), volume=900, oi=3, close=Decimal("1500"),
+    )  # fmt: skip
+    (row,) = decode_batch(encode_batch([quote]))
+    assert decode_row(row) == quote  # everything but depth, which stays in the quote store
+    for bad in ("{}", "[[1, 2]]", "not json"):
+        with pytest.raises(ValueError):
+            decode_batch(bad)
