@@ -36,6 +36,7 @@ from guardian.shortcuts import assign_perm
 from accounts.credentials import api_key_create
 from accounts.models import Organisation, Role
 from brokers.models import BrokerAccount
+from marketdata.models import Instrument
 from terminal.api import api
 from terminal.services.watchlists import watchlist_ensure_default
 
@@ -77,6 +78,10 @@ ROUTES: dict[str, str] = {
     "GET /api/accounts/api-keys": "verified",
     "GET /api/accounts/broker-accounts": "verified",
     "GET /api/accounts/broker-accounts/{account_id}": "account:view",
+    "GET /api/marketdata/instruments": "verified",
+    "GET /api/marketdata/instruments/{instrument_id}": "verified",
+    "GET /api/marketdata/quotes": "verified",
+    "GET /api/marketdata/candles/{instrument_id}": "verified",
 }
 
 ACTORS = ("owner", "admin", "trader", "viewer", "outsider", "anonymous", "password_only")
@@ -88,7 +93,6 @@ FIXED_KWARGS = {
     "id": "1",
     "pk": "1",
     "content_type_id": "1",
-    "instrument_id": "1",
 }
 SIGN_IN_PAGES = ("/login/", "/admin/login/")
 OTP_PAGES = ("/account/otp/",)
@@ -213,6 +217,9 @@ def world(db):
         "keys": keys,
         "members": members,
         "watchlists": watchlists,
+        "instrument": Instrument.objects.create(
+            exchange="NSE", segment="NSE", tradingsymbol="INFY", exchange_token="1594", instrument_type="EQ"
+        ),
     }
 
 
@@ -279,6 +286,7 @@ def _url(world, route: Route, org: str, granted: bool) -> str:
         key_id=world["keys"][org].pk,
         user_id=world["members"][org].pk,
         watchlist_id=world["watchlists"][org].pk,
+        instrument_id=world["instrument"].pk,
     )
     if route.name.startswith(tuple(f"{m} " for m in ("GET", "POST", "PUT", "PATCH", "DELETE"))):
         return re.sub(r"{(\w+)}", lambda m: str(values[m.group(1)]), route.path_template)
