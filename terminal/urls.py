@@ -15,7 +15,11 @@ urlpatterns = [
     path("watchlists/<int:watchlist_id>/", watchlists.watchlist_panel, name="watchlist-panel"),
     path("watchlists/<int:watchlist_id>/search/", watchlists.instrument_search_results, name="watchlist-search"),
     path("watchlists/<int:watchlist_id>/add/", watchlists.watchlist_add, name="watchlist-add"),
-    path("watchlists/<int:watchlist_id>/remove/<int:instrument_id>/", watchlists.watchlist_remove, name="watchlist-remove"),
+    path(
+        "watchlists/<int:watchlist_id>/remove/<int:instrument_id>/",
+        watchlists.watchlist_remove,
+        name="watchlist-remove",
+    ),
     path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
