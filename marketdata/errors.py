@@ -27,3 +27,17 @@ class InvalidInstrumentRow(MarketDataError):
     """A row of a symbol-master file that cannot be turned into an instrument; ``extra`` names the field."""
 
     code = "invalid_instrument_row"
+
+
+class UnknownUnderlying(MarketDataError):
+    """No active option has this underlying."""
+
+    code = "unknown_underlying"
+    status = 404
+
+
+class InvalidExpiry(MarketDataError):
+    """The underlying has no options expiring on the date asked for (or it is not a date)."""
+
+    code = "invalid_expiry"
+    status = 422

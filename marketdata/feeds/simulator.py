@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from marketdata.feeds.base import QuoteCallback, ThreadedFeed
 from marketdata.models import Instrument, InstrumentType
+from marketdata.options import black_scholes
 from marketdata.quotes import DepthLevel, Quote
 from marketdata.sample_master import reference_by_underlying
 
@@ -61,23 +62,6 @@ class _Contract:
     low: Decimal | None = None
     close: Decimal | None = None
     session: date | None = None
-
-
-def _norm_cdf(x: float) -> float:
-    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
-
-
-def black_scholes(*, spot: float, strike: float, years: float, vol: float, call: bool, rate: float = RATE) -> float:
-    """Return the Black-Scholes price of a European option (no dividends)."""
-    if years <= 0 or vol <= 0:
-        return max(spot - strike, 0.0) if call else max(strike - spot, 0.0)
-    root = vol * math.sqrt(years)
-    d1 = (math.log(spot / strike) + (rate + vol * vol / 2) * years) / root
-    d2 = d1 - root
-    discount = math.exp(-rate * years)
-    if call:
-        return spot * _norm_cdf(d1) - strike * discount * _norm_cdf(d2)
-    return strike * discount * _norm_cdf(-d2) - spot * _norm_cdf(-d1)
 
 
 def smile(atm_vol: float, *, strike: float, forward: float) -> float:
