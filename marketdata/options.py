@@ -120,10 +120,14 @@ class ChainRow:
 class OptionChain:
     underlying: str
     spot_instrument: Instrument | None
-    spot: Decimal | None
+    spot_quote: Quote | None
     expiry: date
     expiries: list[date]
     rows: list[ChainRow]
+
+    @property
+    def spot(self) -> Decimal | None:
+        return self.spot_quote.ltp if self.spot_quote else None
 
     @property
     def instrument_ids(self) -> list[int]:
@@ -227,4 +231,4 @@ def option_chain(
         )
         for strike in shown
     ]
-    return OptionChain(name, spot_instrument, spot, expiry, expiries, rows)
+    return OptionChain(name, spot_instrument, spot_quote, expiry, expiries, rows)

@@ -5,7 +5,7 @@ from django_otp.admin import OTPAdminSite
 from django_prometheus.exports import ExportToDjangoView
 
 from terminal.api import api
-from terminal.views import watchlists
+from terminal.views import option_chain, watchlists
 
 # The admin asks for the one-time code too, and refuses sessions that have not passed it.
 admin.site.__class__ = OTPAdminSite
@@ -20,6 +20,7 @@ urlpatterns = [
         watchlists.watchlist_remove,
         name="watchlist-remove",
     ),
+    path("options/", option_chain.option_chain_page, name="option-chain"),
     path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -66,6 +66,7 @@ ROUTES: dict[str, str] = {
     "watchlist-search": "watchlist_owner",
     "watchlist-add": "POST watchlist_owner",
     "watchlist-remove": "POST watchlist_owner",
+    "option-chain": "verified",
     "api:api-root": "none",
     "api:openapi-json": "exempt",
     "api:openapi-view": "exempt",
