@@ -1,0 +1,240 @@
+/* The dashboard's candlestick chart (TradingView lightweight-charts): stored history from
+ * GET /api/marketdata/candles/{id}?timeframe=..., then the last candle kept current from ticks.
+ *
+ * Live data: /ws/ticks/ speaks one format per socket (chosen by ?format= at connect), and the page's
+ * quote socket (terminal.js) asks for HTML fragments. The chart needs numbers and the tick time, so it
+ * opens its own ?format=json socket subscribed only to the charted instrument.
+ *
+ * Times: the chart shows IST, so every bar time is shifted by +5:30 before it is handed to the library
+ * (which displays UTC); buckets are aligned like the server's: intraday bars from 09:15 IST, days from
+ * IST midnight. */
+(function () {
+  "use strict";
+
+  var IST_OFFSET = 19800, DAY = 86400, SESSION_OPEN = 9 * 3600 + 15 * 60;
+  var TIMEFRAMES = {
+    "1m": { seconds: 60, days: 1 }, "5m": { seconds: 300, days: 5 }, "15m": { seconds: 900, days: 10 },
+    "1h": { seconds: 3600, days: 60 }, "1d": { seconds: DAY, days: 730 }
+  };
+  var RECONNECT_MIN_MS = 1000, RECONNECT_MAX_MS = 15000;
+  var UP = "#22c55e", DOWN = "#ef4444";
+
+  /* The opening time (IST-shifted seconds) of the bar holding UTC epoch second t. */
+  function bucket(t, timeframe) {
+    var width = TIMEFRAMES[timeframe].seconds, local = Math.floor(t) + IST_OFFSET;
+    if (width >= DAY) return Math.floor(local / DAY) * DAY;
+    return Math.floor((local - SESSION_OPEN) / width) * width + SESSION_OPEN;
+  }
+
+  function Chart(panel) {
+    var LC = window.LightweightCharts;
+    this.panel = panel;
+    this.status = document.getElementById("chart-status");
+    this.ohlc = document.getElementById("chart-ohlc");
+    this.instrument = panel.dataset.instrument ? Number(panel.dataset.instrument) : null;
+    this.symbol = panel.dataset.symbol || "";
+    this.timeframe = panel.dataset.timeframe || "1m";
+    this.bars = [];
+    this.lastVolume = null;
+    this.request = 0;
+    this.socket = null;
+    this.subscribed = null;
+    this.delay = RECONNECT_MIN_MS;
+    this.chart = LC.createChart(document.getElementById("chart"), {
+      autoSize: true,
+      layout: { background: { type: "solid", color: "#171a21" }, textColor: "#9aa3b2", fontSize: 11 },
+      grid: { vertLines: { color: "#1f2430" }, horzLines: { color: "#1f2430" } },
+      rightPriceScale: { borderColor: "#262b36" },
+      timeScale: { borderColor: "#262b36", timeVisible: true, secondsVisible: false, rightOffset: 4 },
+      crosshair: { mode: LC.CrosshairMode.Normal }
+    });
+    this.candles = this.chart.addSeries(LC.CandlestickSeries, {
+      upColor: UP, downColor: DOWN, borderUpColor: UP, borderDownColor: DOWN, wickUpColor: UP, wickDownColor: DOWN
+    });
+    this.volume = this.chart.addSeries(LC.HistogramSeries, { priceFormat: { type: "volume" }, priceScaleId: "volume" });
+    this.chart.priceScale("volume").applyOptions({ scaleMargins: { top: 0.82, bottom: 0 } });
+    this.candles.priceScale().applyOptions({ scaleMargins: { top: 0.08, bottom: 0.22 } });
+    var self = this;
+    this.chart.subscribeCrosshairMove(function (param) {
+      var bar = param && param.seriesData ? param.seriesData.get(self.candles) : null;
+      self.showOhlc(bar || self.bars[self.bars.length - 1]);
+    });
+  }
+
+  Chart.prototype.say = function (text) { if (this.status) this.status.textContent = text; };
+
+  Chart.prototype.showOhlc = function (bar) {
+    if (!this.ohlc) return;
+    this.ohlc.textContent = bar ? "O " + bar.open + "  H " + bar.high + "  L " + bar.low + "  C " + bar.close : "";
+    this.ohlc.className = "chart-ohlc " + (bar && bar.close < bar.open ? "down" : "up");
+  };
+
+  Chart.prototype.publish = function () {
+    this.panel.dataset.bars = String(this.bars.length);
+    this.panel.dataset.timeframe = this.timeframe;
+    if (this.instrument) this.panel.dataset.instrument = String(this.instrument);
+    this.showOhlc(this.bars[this.bars.length - 1]);
+  };
+
+  Chart.prototype.volumeBar = function (bar) {
+    return { time: bar.time, value: bar.volume, color: bar.close < bar.open ? "rgba(239,68,68,.45)" : "rgba(34,197,94,.45)" };
+  };
+
+  /* Load the history of the current instrument and timeframe; a newer request supersedes an older one. */
+  Chart.prototype.load = function () {
+    if (!this.instrument) return;
+    var self = this, ticket = ++this.request, tf = this.timeframe;
+    var start = new Date(Date.now() - TIMEFRAMES[tf].days * DAY * 1000).toISOString();
+    var url = this.panel.dataset.candlesUrl + this.instrument + "?timeframe=" + tf + "&start=" + encodeURIComponent(start);
+    this.panel.setAttribute("aria-busy", "true");
+    this.say("Loading " + this.symbol + " " + tf + "…");
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        return response.json().then(function (body) {
+          if (!response.ok) throw new Error(body && body.message ? body.message : "HTTP " + response.status);
+          return body;
+        });
+      })
+      .then(function (rows) {
+        if (ticket !== self.request) return;
+        self.bars = rows.map(function (row) {
+          return {
+            time: bucket(Date.parse(row.ts) / 1000, tf),
+            open: parseFloat(row.open), high: parseFloat(row.high), low: parseFloat(row.low),
+            close: parseFloat(row.close), volume: row.volume
+          };
+        });
+        self.candles.setData(self.bars);
+        self.volume.setData(self.bars.map(self.volumeBar));
+        self.chart.timeScale().fitContent();
+        self.lastVolume = null;
+        self.publish();
+        self.say(self.bars.length ? "" : "No stored " + tf + " candles yet: live ticks start the first one.");
+      })
+      .catch(function (error) {
+        if (ticket === self.request) self.say("Could not load candles: " + error.message);
+      })
+      .then(function () { if (ticket === self.request) self.panel.removeAttribute("aria-busy"); });
+  };
+
+  /* Fold one tick into the last bar (or open the next one). */
+  Chart.prototype.tick = function (quote) {
+    var price = parseFloat(quote.ltp), time = bucket(quote.ts / 1000, this.timeframe);
+    if (isNaN(price)) return;
+    var delta = this.lastVolume !== null && quote.v >= this.lastVolume ? quote.v - this.lastVolume : 0;
+    this.lastVolume = quote.v;
+    var last = this.bars[this.bars.length - 1];
+    if (last && time < last.time) return; // older than what is drawn
+    if (last && time === last.time) {
+      last.high = Math.max(last.high, price);
+      last.low = Math.min(last.low, price);
+      last.close = price;
+      last.volume += delta;
+    } else {
+      last = { time: time, open: price, high: price, low: price, close: price, volume: delta };
+      this.bars.push(last);
+      if (this.bars.length === 1) this.say("");
+    }
+    this.candles.update({ time: last.time, open: last.open, high: last.high, low: last.low, close: last.close });
+    this.volume.update(this.volumeBar(last));
+    this.publish();
+  };
+
+  Chart.prototype.connect = function () {
+    var self = this, scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    var socket = new WebSocket(scheme + location.host + "/ws/ticks/?format=json");
+    this.socket = socket;
+    socket.onopen = function () { self.delay = RECONNECT_MIN_MS; self.subscribed = null; self.sync(); };
+    socket.onmessage = function (event) {
+      var message;
+      try { message = JSON.parse(event.data); } catch (e) { return; }
+      if (message.type !== "quotes") return;
+      message.quotes.forEach(function (quote) { if (quote.i === self.instrument) self.tick(quote); });
+    };
+    socket.onclose = function () {
+      // History stays on screen; the last candle resumes when the socket is back (then reload the gap).
+      self.socket = null;
+      setTimeout(function () { self.connect(); self.load(); }, self.delay);
+      self.delay = Math.min(self.delay * 2, RECONNECT_MAX_MS);
+    };
+  };
+
+  Chart.prototype.sync = function () {
+    if (!this.socket || this.socket.readyState !== WebSocket.OPEN || this.subscribed === this.instrument) return;
+    if (this.subscribed) this.socket.send(JSON.stringify({ action: "unsubscribe", instruments: [this.subscribed] }));
+    if (this.instrument) this.socket.send(JSON.stringify({ action: "subscribe", instruments: [this.instrument] }));
+    this.subscribed = this.instrument;
+  };
+
+  Chart.prototype.show = function (instrument, symbol) {
+    if (!instrument || (instrument === this.instrument && this.bars.length)) return;
+    this.instrument = instrument;
+    this.symbol = symbol;
+    document.getElementById("chart-symbol").textContent = symbol;
+    this.bars = [];
+    this.candles.setData([]);
+    this.volume.setData([]);
+    this.sync();
+    this.load();
+    this.markRow();
+  };
+
+  Chart.prototype.setTimeframe = function (timeframe) {
+    if (!TIMEFRAMES[timeframe] || timeframe === this.timeframe) return;
+    this.timeframe = timeframe;
+    this.panel.querySelectorAll("button[data-timeframe]").forEach(function (button) {
+      button.setAttribute("aria-pressed", String(button.dataset.timeframe === timeframe));
+    });
+    this.chart.applyOptions({ timeScale: { timeVisible: TIMEFRAMES[timeframe].seconds < DAY } });
+    this.load();
+  };
+
+  /* Mark the charted watchlist row (the watchlist is re-rendered by htmx, so after every swap too). */
+  Chart.prototype.markRow = function () {
+    var id = String(this.instrument);
+    document.querySelectorAll("#watchlist tr[data-instrument]").forEach(function (row) {
+      row.classList.toggle("charted", row.dataset.instrument === id);
+    });
+  };
+
+  function rowOf(target) {
+    return target && target.closest ? target.closest("#watchlist tr[data-instrument]") : null;
+  }
+
+  function symbolOf(row) {
+    var sym = row.querySelector(".sym");
+    return sym ? sym.textContent.trim() : "";
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var panel = document.getElementById("chart-panel");
+    if (!panel || !window.LightweightCharts) return;
+    var chart = new Chart(panel);
+    window.terminalChart = chart;
+    panel.querySelector(".timeframes").addEventListener("click", function (event) {
+      var button = event.target.closest("button[data-timeframe]");
+      if (button) chart.setTimeframe(button.dataset.timeframe);
+    });
+    document.addEventListener("click", function (event) {
+      var row = rowOf(event.target);
+      if (row && !event.target.closest("button, a, input, form")) chart.show(Number(row.dataset.instrument), symbolOf(row));
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.ctrlKey || event.metaKey || event.altKey) return;
+      var row = rowOf(event.target);
+      if (event.key === "Enter" && row && event.target === row) {
+        event.preventDefault();
+        chart.show(Number(row.dataset.instrument), symbolOf(row));
+        return;
+      }
+      // 1-5 pick the timeframe when focus is not in a field
+      var typing = /^(INPUT|SELECT|TEXTAREA)$/.test(event.target.tagName) || event.target.isContentEditable;
+      var buttons = panel.querySelectorAll("button[data-timeframe]"), index = Number(event.key) - 1;
+      if (!typing && index >= 0 && index < buttons.length) chart.setTimeframe(buttons[index].dataset.timeframe);
+    });
+    document.body.addEventListener("htmx:afterSwap", function () { chart.markRow(); });
+    chart.connect();
+    chart.load();
+    chart.markRow();
+  });
+})();
