@@ -42,7 +42,8 @@
     this.delay = RECONNECT_MIN_MS;
     this.chart = LC.createChart(document.getElementById("chart"), {
       autoSize: true,
-      layout: { background: { type: "solid", color: "#171a21" }, textColor: "#9aa3b2", fontSize: 11 },
+      // The library's own logo injects a <style> element, which the CSP refuses: the panel links instead.
+      layout: { background: { type: "solid", color: "#171a21" }, textColor: "#9aa3b2", fontSize: 11, attributionLogo: false },
       grid: { vertLines: { color: "#1f2430" }, horzLines: { color: "#1f2430" } },
       rightPriceScale: { borderColor: "#262b36" },
       timeScale: { borderColor: "#262b36", timeVisible: true, secondsVisible: false, rightOffset: 4 },
@@ -106,7 +107,9 @@
         });
         self.candles.setData(self.bars);
         self.volume.setData(self.bars.map(self.volumeBar));
-        self.chart.timeScale().fitContent();
+        // Fit a long history; a short one keeps the normal bar width, pinned to the right edge.
+        if (self.bars.length > 120) self.chart.timeScale().fitContent();
+        else { self.chart.timeScale().applyOptions({ barSpacing: 9 }); self.chart.timeScale().scrollToRealTime(); }
         self.lastVolume = null;
         self.publish();
         self.say(self.bars.length ? "" : "No stored " + tf + " candles yet: live ticks start the first one.");

@@ -55,7 +55,8 @@ def option_chain_page(request: HttpRequest) -> HttpResponse:
     each with the page explaining it."""
     underlyings = option_underlyings()
     requested = request.GET.get("underlying", "").strip().upper()[:40]
-    underlying = requested or (underlyings[0] if underlyings else "")
+    default = "NIFTY" if "NIFTY" in underlyings else (underlyings[0] if underlyings else "")
+    underlying = requested or default
     strikes = _strikes(request.GET.get("strikes", ""))
     context = {
         "underlyings": underlyings,

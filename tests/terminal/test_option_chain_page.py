@@ -63,7 +63,7 @@ def test_an_htmx_refresh_gets_only_the_chain(signed_in, sample_master):
 def test_an_unknown_underlying_is_a_404_page_naming_it(signed_in, sample_master):
     response = signed_in.get("/options/?underlying=NOSUCH")
     assert response.status_code == 404
-    assert "no options on &#x27;NOSUCH&#x27;" in response.content.decode()
+    assert "No options on &#x27;NOSUCH&#x27;" in response.content.decode()
     assert 'href="?underlying=NIFTY"' in response.content.decode()
 
 
