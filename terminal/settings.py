@@ -262,3 +262,10 @@ if SENTRY_DSN:
         send_default_pii=False,
         traces_sample_rate=0.0,
     )
+
+# --- Paper exchange and orders (docs/orders.md) ---------------------------------------------------
+PAPER_SLIPPAGE_BPS = env_int("PAPER_SLIPPAGE_BPS", 0, minimum=0)  # market fills move this far against the order
+PAPER_MIS_LEVERAGE = env_int("PAPER_MIS_LEVERAGE", 5, minimum=1)  # intraday (MIS) margin = value / leverage
+PAPER_FO_MARGIN_PCT = env_int("PAPER_FO_MARGIN_PCT", 15, minimum=1)  # F&O margin as % of contract value
+PAPER_OPENING_CASH = env_int("PAPER_OPENING_CASH", 1_000_000, minimum=0)  # rupees credited to a new paper account
+RMS_DEFAULT_OPS_LIMIT = env_int("RMS_DEFAULT_OPS_LIMIT", 10, minimum=1)  # SEBI threshold for unregistered algos
