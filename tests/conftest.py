@@ -38,3 +38,12 @@ def _require_services(request: pytest.FixtureRequest) -> None:
         _missing("needs PostgreSQL: set DATABASE_URL=postgres://...")
     if request.node.get_closest_marker("redis") and not redis_available():
         _missing("needs Redis: set REDIS_URL=redis://... to a running server")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _audit_table_flush() -> None:
+    """Transactional tests end with a flush; see tests/audit_flush.py for how it passes the audit triggers."""
+    from tests.audit_flush import flush_through_audit_triggers
+
+    with flush_through_audit_triggers():
+        yield

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.db import models
+
+
+class AuditEvent(models.Model):
+    """One entry of the append-only, hash-chained audit trail.
+
+    Rows are written only by ``compliance.services.audit_record`` and never changed: database triggers
+    (migration 0002) reject UPDATE, DELETE and TRUNCATE, and the production role may only INSERT and
+    SELECT (deploy/postgres/). ``seq`` is assigned by the service, not by a database sequence, so the
+    numbering is gapless: a rolled-back event leaves no hole. ``hash`` covers every other column and the
+    previous row's hash (``compliance.chain.event_hash``), so ``manage.py verify_audit`` can prove that
+    no row was altered, removed or re-ordered.
+
+    The actor is stored as a label (``user:42`` with the username at the time, ``system``,
+    ``system:rms``) rather than a foreign key: the trail must outlive the rows it mentions, and a
+    cascading delete or SET NULL would be an UPDATE the triggers reject.
+    """
+
+    seq = models.BigIntegerField(primary_key=True, help_text="Gapless position in the chain, from 1.")
+    created_at = models.DateTimeField(help_text="When the event was appended (UTC, microseconds).")
+    actor = models.CharField(max_length=150, help_text="user:<id>, anonymous, system or system:<part>.")
+    actor_name = models.CharField(max_length=150, blank=True, help_text="The username at the time of the event.")
+    action = models.CharField(max_length=100, help_text="Dotted name such as order.placed.")
+    target_type = models.CharField(max_length=100, blank=True, help_text="app_label.model of the target, if any.")
+    target_id = models.CharField(max_length=64, blank=True)
+    payload = models.TextField(help_text="Canonical JSON (sorted keys, no whitespace); hashed byte for byte.")
+    # Text, not PostgreSQL's inet: the hash covers the exact characters, and inet may print an address
+    # differently from how it was written (IPv4-mapped IPv6, for one).
+    ip = models.CharField(max_length=45, blank=True, help_text="Client address, normalised by Python's ipaddress.")
+    request_id = models.CharField(max_length=128, blank=True)
+    prev_hash = models.CharField(max_length=64, help_text="SHA-256 (hex) of the previous event; zeros for the first.")
+    hash = models.CharField(max_length=64, help_text="SHA-256 (hex) over prev_hash and this row.")
+
+    class Meta:
+        ordering = ["seq"]
+        verbose_name = "audit event"
+        # Plain B-tree indexes for the admin's filters. Declared here rather than with db_index so that
+        # PostgreSQL gets no extra LIKE-pattern indexes: every index is paid for on each append.
+        indexes = [
+            models.Index(fields=["created_at"], name="audit_event_created_at"),
+            models.Index(fields=["actor", "seq"], name="audit_event_actor"),
+            models.Index(fields=["action", "seq"], name="audit_event_action"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} by {self.actor}"
+
+    @property
+    def payload_data(self) -> Any:
+        """Return the payload parsed back into Python (Decimals and datetimes come back as strings)."""
+        return json.loads(self.payload)
