@@ -72,3 +72,6 @@ class PaperFill(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.trade_id}: {self.quantity} @ {self.price}"

@@ -47,7 +47,8 @@ class Order(models.Model):
     """One order to one broker. Its status moves only along ``orders.states.ALLOWED``."""
 
     client_order_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    idempotency_key = models.CharField(max_length=100, null=True, blank=True)
+    # NULL, not "", for "no key": the unique constraint must ignore orders placed without one.
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     account = models.ForeignKey("brokers.BrokerAccount", on_delete=models.PROTECT, related_name="orders")
     placed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     instrument = models.ForeignKey("marketdata.Instrument", on_delete=models.PROTECT, related_name="+")
@@ -65,9 +66,12 @@ class Order(models.Model):
     )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
     broker_order_id = models.CharField(max_length=64, blank=True, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="When the OMS handed it to the broker.")
     message = models.CharField(max_length=300, blank=True)
     tag = models.CharField(max_length=40, blank=True)
-    algo_id = models.CharField(max_length=40, blank=True, help_text="Exchange algo id (generic for unregistered algos).")
+    algo_id = models.CharField(
+        max_length=40, blank=True, help_text="Exchange algo id (generic for unregistered algos)."
+    )
     strategy = models.CharField(max_length=64, blank=True, help_text="Strategy that placed it, for RMS limits.")
     source = models.CharField(max_length=10, choices=Source.choices)
     slice_group = models.UUIDField(null=True, blank=True, help_text="Shared by the child orders of one sliced order.")
@@ -113,6 +117,9 @@ class OrderEvent(models.Model):
     class Meta:
         ordering = ["id"]
 
+    def __str__(self) -> str:
+        return f"{self.kind} {self.from_status}->{self.to_status}"
+
 
 class Trade(models.Model):
     """One fill of one order, as the broker reported it; the broker's trade id makes it unique."""
@@ -133,6 +140,9 @@ class Trade(models.Model):
             models.UniqueConstraint(fields=["account", "broker_trade_id"], name="trade_unique_broker_id"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="trade_quantity_positive"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.quantity} @ {self.price} ({self.broker_trade_id})"
 
 
 class Position(models.Model):
@@ -162,6 +172,9 @@ class Position(models.Model):
             models.CheckConstraint(condition=Q(margin_blocked__gte=0), name="position_margin_not_negative"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.instrument_id} {self.product} net {self.net_quantity}"
+
     def unrealised_pnl(self, ltp: Decimal | None) -> Decimal:
         """Return the mark-to-market P&L of the open quantity at ``ltp`` (zero without a price)."""
         if ltp is None or not self.net_quantity:
@@ -183,6 +196,9 @@ class Funds(models.Model):
     class Meta:
         verbose_name_plural = "funds"
         constraints = [models.CheckConstraint(condition=Q(margin_blocked__gte=0), name="funds_margin_not_negative")]
+
+    def __str__(self) -> str:
+        return f"funds of account {self.account_id}"
 
     @property
     def available(self) -> Decimal:

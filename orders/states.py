@@ -25,7 +25,14 @@ TERMINAL = frozenset({Status.FILLED, Status.CANCELLED, Status.REJECTED})
 LIVE = frozenset({Status.PENDING, Status.OPEN, Status.TRIGGER_PENDING, Status.PARTIALLY_FILLED, Status.UNKNOWN})
 WORKING = frozenset({Status.OPEN, Status.TRIGGER_PENDING, Status.PARTIALLY_FILLED})  # resting at the broker
 
-_AFTER_ACK = {Status.OPEN, Status.TRIGGER_PENDING, Status.PARTIALLY_FILLED, Status.FILLED, Status.CANCELLED, Status.REJECTED}
+_AFTER_ACK = {
+    Status.OPEN,
+    Status.TRIGGER_PENDING,
+    Status.PARTIALLY_FILLED,
+    Status.FILLED,
+    Status.CANCELLED,
+    Status.REJECTED,
+}
 
 ALLOWED: dict[str, frozenset[str]] = {
     Status.PENDING: frozenset(_AFTER_ACK | {Status.UNKNOWN}),

@@ -26,7 +26,11 @@ class RiskLimit(models.Model):
     max_daily_loss = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
     max_orders_per_second = models.PositiveIntegerField(null=True, blank=True)
     max_ltp_deviation_pct = models.DecimalField(
-        max_digits=6, decimal_places=2, null=True, blank=True, help_text="A limit price further than this % from LTP is rejected."
+        max_digits=6,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="A limit price further than this % from LTP is rejected.",
     )
     allowed_exchanges = models.CharField(max_length=100, blank=True, help_text="Comma-separated; empty allows all.")
     allowed_products = models.CharField(max_length=40, blank=True, help_text="Comma-separated; empty allows all.")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 from ninja import NinjaAPI
-from ninja.security import django_auth
 from ninja.errors import ValidationError
+from ninja.security import django_auth
 
 from terminal import health
 from terminal.errors import ApplicationError
@@ -25,6 +25,9 @@ def get_health(request: HttpRequest) -> JsonResponse:
     """Overall status and one entry per dependency; 200 when healthy, 503 naming what failed."""
     healthy, report = health.run_checks()
     return JsonResponse(report, status=200 if healthy else 503)
+
+
+api.add_router("/v1/", "orders.api.router")
 
 
 @api.exception_handler(ApplicationError)

@@ -64,9 +64,7 @@ class PaperAdapter(BrokerAdapter):
         instrument = Instrument.objects.get(pk=request.instrument_id)
         quote = get_quote(instrument.pk)
         if request.order_type == "MARKET" and quote is None:
-            raise BrokerRejected(
-                "Market order rejected: the contract has not traded today.", code="no_trade_today"
-            )
+            raise BrokerRejected("Market order rejected: the contract has not traded today.", code="no_trade_today")
         with transaction.atomic():
             existing = PaperOrder.objects.filter(
                 account_id=request.account_id, client_order_id=request.client_order_id
@@ -76,7 +74,9 @@ class PaperAdapter(BrokerAdapter):
             price = request.price
             if request.order_type == "MARKET":
                 price = protected_limit(
-                    side=request.side, instrument_type=instrument.instrument_type, ltp=quote.ltp,
+                    side=request.side,
+                    instrument_type=instrument.instrument_type,
+                    ltp=quote.ltp,
                     tick=instrument.tick_size,
                 )
             try:
@@ -174,7 +174,9 @@ class PaperAdapter(BrokerAdapter):
             order.status = OPEN
             if order.order_type == "SL-M":
                 order.price = protected_limit(
-                    side=order.side, instrument_type=instrument.instrument_type, ltp=quote.ltp,
+                    side=order.side,
+                    instrument_type=instrument.instrument_type,
+                    ltp=quote.ltp,
                     tick=instrument.tick_size,
                 )
             updates.append(self._update(order, OPEN, "triggered"))
@@ -231,9 +233,7 @@ class PaperAdapter(BrokerAdapter):
         fills = PaperFill.objects.filter(order__account_id=account_id).select_related("order")
         for f in fills:
             net[(f.order.instrument_id, f.order.product)] += f.quantity if f.order.side == "BUY" else -f.quantity
-        return [
-            {"instrument_id": i, "product": p, "net_quantity": q} for (i, p), q in sorted(net.items()) if q
-        ]
+        return [{"instrument_id": i, "product": p, "net_quantity": q} for (i, p), q in sorted(net.items()) if q]
 
     def holdings(self, *, account_id: int) -> list[dict[str, Any]]:
         """Return CNC positions (the paper exchange settles delivery at once)."""
