@@ -8,7 +8,7 @@ A repeated ``Idempotency-Key`` header on a write returns the first order instead
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Header, Router
+from ninja import Header, Router, Status
 
 from brokers.errors import BrokerAccountNotFound
 from brokers.selectors import account_get_for_user
@@ -75,7 +75,7 @@ def place(request: HttpRequest, body: OrderIn, idempotency_key: str | None = Hea
         idempotency_key=idempotency_key,
         ip=_ip(request),
     )
-    return 201, order
+    return Status(201, order)
 
 
 @router.post(
@@ -85,7 +85,7 @@ def place_sliced(
     request: HttpRequest, body: OrderIn, idempotency_key: str | None = Header(None, alias="Idempotency-Key")
 ):
     account = account_get_for_user(user=request.user, account_id=body.account_id, access="trade")
-    return 201, services.place_sliced_order(
+    orders = services.place_sliced_order(
         actor=request.user,
         account=account,
         request=_request(body),
@@ -93,6 +93,7 @@ def place_sliced(
         idempotency_key=idempotency_key,
         ip=_ip(request),
     )
+    return Status(201, orders)
 
 
 @router.post("/orders/basket", response={201: list[BasketLegOut]}, summary="Place several orders at once")
@@ -112,7 +113,7 @@ def basket(request: HttpRequest, body: BasketIn, idempotency_key: str | None = H
         idempotency_key=idempotency_key,
         ip=_ip(request),
     )
-    return 201, [{"orders": r.orders, "error": r.error.as_dict() if r.error else None} for r in results]
+    return Status(201, [{"orders": r.orders, "error": r.error.as_dict() if r.error else None} for r in results])
 
 
 @router.get("/orders/{order_id}", response=OrderOut, summary="Order status")
@@ -149,7 +150,7 @@ def cancel_all(request: HttpRequest, account_id: int):
 @router.post("/positions/close", response={201: list[OrderOut]}, summary="Close a position")
 def close_position(request: HttpRequest, body: ClosePositionIn):
     account = account_get_for_user(user=request.user, account_id=body.account_id, access="trade")
-    return 201, services.square_off(
+    orders = services.square_off(
         actor=request.user,
         account=account,
         instrument_id=body.instrument_id,
@@ -157,6 +158,7 @@ def close_position(request: HttpRequest, body: ClosePositionIn):
         source=Source.API,
         ip=_ip(request),
     )
+    return Status(201, orders)
 
 
 @router.get("/accounts/{account_id}/orders", response=list[OrderOut], summary="Order book")
