@@ -386,12 +386,16 @@ def _settle(order: Order, status: str, *, message: str, action: str, reason: str
 
 
 def _schedule_reconcile(order: Order) -> None:
+    """Queue the order's reconciliation once the current transaction (if any) has committed."""
     from orders.tasks import reconcile_order_task
 
-    try:
-        reconcile_order_task.apply_async(args=[order.pk], countdown=5)
-    except Exception:  # the periodic sweep will find it; never lose the order over a queue hiccup
-        logger.warning("could not queue reconciliation of order %s", order.pk, exc_info=True)
+    def publish() -> None:
+        try:
+            reconcile_order_task.apply_async(args=[order.pk], countdown=5)
+        except Exception:  # the periodic sweep will find it; never lose the order over a queue hiccup
+            logger.warning("could not queue reconciliation of order %s", order.pk, exc_info=True)
+
+    transaction.on_commit(publish)
 
 
 def _apply_fill(order: Order, funds, fill) -> Trade | None:
@@ -472,7 +476,7 @@ def apply_broker_update(update: BrokerUpdate) -> Order | None:
     with transaction.atomic():
         funds = lock_accounts([update.account_id]).get(update.account_id)
         order = (
-            Order.objects.select_for_update()
+            Order.objects.select_for_update(of=("self",))
             .select_related("instrument", "account")
             .filter(account_id=update.account_id, client_order_id=update.client_order_id)
             .first()

@@ -121,6 +121,15 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # Under ASGI (Daphne) each request's sync code runs in its own thread, so per-thread persistent
+    # connections (CONN_MAX_AGE > 0) pile up until PostgreSQL refuses clients; a pool is Django's way.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2,
+        "max_size": env_int("DATABASE_POOL_SIZE", 20, minimum=1),
+        "timeout": 10,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 

@@ -153,7 +153,7 @@ class PaperAdapter(BrokerAdapter):
         )
         for pk, instrument_id in pending:
             with transaction.atomic():
-                order = PaperOrder.objects.select_for_update().select_related("instrument").get(pk=pk)
+                order = PaperOrder.objects.select_for_update(of=("self",)).select_related("instrument").get(pk=pk)
                 updates = []
                 if order.status not in LIVE:
                     continue
@@ -255,7 +255,7 @@ class PaperAdapter(BrokerAdapter):
     def _lock(account_id: int, broker_order_id: str) -> PaperOrder:
         try:
             return (
-                PaperOrder.objects.select_for_update()
+                PaperOrder.objects.select_for_update(of=("self",))
                 .select_related("instrument")
                 .get(account_id=account_id, broker_order_id=broker_order_id)
             )
