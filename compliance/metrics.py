@@ -11,7 +11,8 @@ audit_events_total = Counter(
 )
 audit_chain_length = Gauge(
     "terminal_audit_chain_length",
-    "Sequence number of the newest audit event this process has committed or verified.",
+    "Sequence number of the newest event of each chain this process has committed or verified.",
+    ["chain"],
 )
 audit_last_verification_ok = Gauge(
     "terminal_audit_last_verification_ok",

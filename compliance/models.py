@@ -11,18 +11,25 @@ class AuditEvent(models.Model):
 
     Rows are written only by ``compliance.services.audit_record`` and never changed: database triggers
     (migration 0002) reject UPDATE, DELETE and TRUNCATE, and the production role may only INSERT and
-    SELECT (deploy/postgres/). ``seq`` is assigned by the service, not by a database sequence, so the
-    numbering is gapless: a rolled-back event leaves no hole. ``hash`` covers every other column and the
-    previous row's hash (``compliance.chain.event_hash``), so ``manage.py verify_audit`` can prove that
-    no row was altered, removed or re-ordered.
+    SELECT (deploy/postgres/).
+
+    The trail is a small, fixed set of parallel chains (``AUDIT_CHAINS``) so that concurrent
+    transactions do not queue behind one lock. Within a chain, ``seq`` is assigned by the service,
+    not by a database sequence, so the numbering is gapless: a rolled-back event leaves no hole.
+    ``hash`` covers every other column and the previous event's hash in the same chain
+    (``compliance.chain``), so ``manage.py verify_audit`` can prove that no row was altered, removed
+    or re-ordered. ``id`` is only a storage key (the admin needs a single-column primary key); it may
+    have gaps and is not part of the chain. Events are ordered across chains by ``created_at``.
 
     The actor is stored as a label (``user:42`` with the username at the time, ``system``,
     ``system:rms``) rather than a foreign key: the trail must outlive the rows it mentions, and a
     cascading delete or SET NULL would be an UPDATE the triggers reject.
     """
 
-    seq = models.BigIntegerField(primary_key=True, help_text="Gapless position in the chain, from 1.")
-    created_at = models.DateTimeField(help_text="When the event was appended (UTC, microseconds).")
+    id = models.BigAutoField(primary_key=True)
+    chain = models.PositiveSmallIntegerField(help_text="Which of the parallel chains the event belongs to.")
+    seq = models.BigIntegerField(help_text="Gapless position within its chain, from 1.")
+    created_at = models.DateTimeField(help_text="When the event was recorded (UTC, microseconds).")
     actor = models.CharField(max_length=150, help_text="user:<id>, anonymous, system or system:<part>.")
     actor_name = models.CharField(max_length=150, blank=True, help_text="The username at the time of the event.")
     action = models.CharField(max_length=100, help_text="Dotted name such as order.placed.")
@@ -33,24 +40,46 @@ class AuditEvent(models.Model):
     # differently from how it was written (IPv4-mapped IPv6, for one).
     ip = models.CharField(max_length=45, blank=True, help_text="Client address, normalised by Python's ipaddress.")
     request_id = models.CharField(max_length=128, blank=True)
-    prev_hash = models.CharField(max_length=64, help_text="SHA-256 (hex) of the previous event; zeros for the first.")
-    hash = models.CharField(max_length=64, help_text="SHA-256 (hex) over prev_hash and this row.")
+    prev_hash = models.CharField(max_length=64, help_text="SHA-256 (hex) of the chain's previous event; zeros first.")
+    hash = models.CharField(max_length=64, help_text="SHA-256 (hex) over prev_hash, chain, seq and this row.")
 
     class Meta:
-        ordering = ["seq"]
+        ordering = ["created_at", "id"]
         verbose_name = "audit event"
+        constraints = [models.UniqueConstraint(fields=["chain", "seq"], name="audit_event_chain_seq")]
         # Plain B-tree indexes for the admin's filters. Declared here rather than with db_index so that
         # PostgreSQL gets no extra LIKE-pattern indexes: every index is paid for on each append.
         indexes = [
             models.Index(fields=["created_at"], name="audit_event_created_at"),
-            models.Index(fields=["actor", "seq"], name="audit_event_actor"),
-            models.Index(fields=["action", "seq"], name="audit_event_action"),
+            models.Index(fields=["actor", "created_at"], name="audit_event_actor"),
+            models.Index(fields=["action", "created_at"], name="audit_event_action"),
         ]
 
     def __str__(self) -> str:
-        return f"#{self.seq} {self.action} by {self.actor}"
+        return f"{self.chain}/{self.seq} {self.action} by {self.actor}"
 
     @property
     def payload_data(self) -> Any:
         """Return the payload parsed back into Python (Decimals and datetimes come back as strings)."""
         return json.loads(self.payload)
+
+
+class AuditChainHead(models.Model):
+    """The newest event of one chain (its sequence, hash and predecessor's hash), one row per chain.
+
+    An append locks a head row by updating it, which hands the writer the chain's next sequence
+    number; the lock is held until the appending transaction ends, so a rolled-back event releases
+    its number again. The rows are derived data: a missing row (a fresh or flushed database, a new
+    chain) is rebuilt from the newest AuditEvent of its chain, and ``verify_audit`` never trusts them.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, help_text="The chain number.")
+    seq = models.BigIntegerField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = "audit chain head"
+
+    def __str__(self) -> str:
+        return f"chain {self.id} at {self.seq}"

@@ -7,19 +7,22 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connections, models, router, transaction
+from django.db.models import Max
 from django.utils import timezone
 
-from compliance import metrics
-from compliance.chain import GENESIS_HASH, event_hash
-from compliance.errors import AuditInputError
-from compliance.models import AuditEvent
+from compliance import checkpoints, metrics
+from compliance.chain import GENESIS_HASH, body_digest, link_hash
+from compliance.checkpoints import Checkpoint
+from compliance.errors import AuditInputError, CheckpointError
+from compliance.models import AuditChainHead, AuditEvent
 from terminal.lib.canonical_json import CanonicalJSONError, canonical_dumps
 from terminal.lib.request_id import get_request_id
 
-# The key of the transaction-scoped advisory lock that serialises appends on PostgreSQL ("audit").
-CHAIN_LOCK_KEY = 0x6175646974
+EVENT_TABLE = AuditEvent._meta.db_table
+HEAD_TABLE = AuditChainHead._meta.db_table
 ACTION_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 ACTOR_RE = re.compile(r"^[a-z][a-z0-9_]*(:[A-Za-z0-9_.@-]+)*$")
 
@@ -45,7 +48,8 @@ def audit_record(
     request being served.
 
     Called inside a transaction, the event commits or rolls back with it, and the chain stays locked
-    until that transaction ends; keep such transactions short. Outside one, the event commits at once.
+    until that transaction ends (so write the event last and keep such transactions short). Outside
+    one, the event commits at once.
 
     Raises AuditInputError, before anything is written, for a bad actor, action, target, payload, ip or
     request id.
@@ -70,67 +74,153 @@ def audit_record(
     if not isinstance(request_id, str) or len(request_id) > 128:
         raise AuditInputError("request_id must be a string of at most 128 characters", extra={"field": "request_id"})
 
+    event = AuditEvent(
+        created_at=timezone.now(),
+        actor=actor_label,
+        actor_name=actor_name,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        payload=payload_text,
+        ip=ip_text,
+        request_id=request_id,
+    )
+    digest = body_digest(
+        created_at=event.created_at,
+        actor=event.actor,
+        actor_name=event.actor_name,
+        action=event.action,
+        target_type=event.target_type,
+        target_id=event.target_id,
+        payload=event.payload,
+        ip=event.ip,
+        request_id=event.request_id,
+    )
     alias = router.db_for_write(AuditEvent)
-    # savepoint=False: inside a business transaction the event shares its fate; outside, this opens
-    # the transaction that holds the chain lock until commit.
-    with transaction.atomic(using=alias, savepoint=False):
-        prev_seq, prev_hash = _lock_chain_head(alias)
-        event = AuditEvent(
-            seq=prev_seq + 1,
-            created_at=timezone.now(),  # taken under the lock, so time never runs backwards along the chain
-            actor=actor_label,
-            actor_name=actor_name,
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            payload=payload_text,
-            ip=ip_text,
-            request_id=request_id,
-            prev_hash=prev_hash,
-        )
-        event.hash = event_hash(
-            prev_hash=prev_hash,
-            seq=event.seq,
-            created_at=event.created_at,
-            actor=event.actor,
-            actor_name=event.actor_name,
-            action=event.action,
-            target_type=event.target_type,
-            target_id=event.target_id,
-            payload=event.payload,
-            ip=event.ip,
-            request_id=event.request_id,
-        )
-        event.save(force_insert=True, using=alias)
-        transaction.on_commit(lambda: _count_committed(event), using=alias)
+    if connections[alias].vendor == "postgresql":
+        _append_postgresql(event, digest, alias)
+    else:
+        _append_portable(event, digest, alias)
+    event._state.adding, event._state.db = False, alias
+    transaction.on_commit(lambda: _count_committed(event), using=alias)
     return event
 
 
-def _lock_chain_head(alias: str) -> tuple[int, str]:
-    """Take the chain lock for the rest of the transaction; return the head's (seq, hash).
+_EVENT_COLUMNS = (
+    "created_at, actor, actor_name, action, target_type, target_id, payload, ip, request_id"  # order of _values()
+)
 
-    PostgreSQL: a transaction-scoped advisory lock, then a read of the newest row. Both go in one
-    round trip, but as two statements: under READ COMMITTED each statement takes a fresh snapshot, so
-    the read sees everything committed by whoever held the lock before us.
-    SQLite: the connection opens transactions with BEGIN IMMEDIATE (settings), which already holds
-    the single write lock.
+
+def _values(event: AuditEvent) -> list[Any]:
+    return [
+        event.created_at,
+        event.actor,
+        event.actor_name,
+        event.action,
+        event.target_type,
+        event.target_id,
+        event.payload,
+        event.ip,
+        event.request_id,
+    ]
+
+
+# Advances one chain head (alias h) and inserts the event linked to it. The hash is the link step of
+# chain.link_hash, in SQL. {source} picks the head row; the %s placeholders are, in order: the body
+# digest, those of {source}, then the event's columns (_values).
+_APPEND_SQL = f"""
+    WITH head AS (
+        UPDATE {HEAD_TABLE} AS h
+        SET seq = h.seq + 1,
+            prev_hash = h.hash,
+            hash = encode(sha256(convert_to(
+                h.hash || '|' || h.id::text || '|' || (h.seq + 1)::text || '|' || %s, 'UTF8')), 'hex')
+        {{source}}
+        RETURNING h.id, h.seq, h.prev_hash, h.hash
+    )
+    INSERT INTO {EVENT_TABLE} (chain, seq, prev_hash, hash, {_EVENT_COLUMNS})
+    SELECT id, seq, prev_hash, hash, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM head
+    RETURNING id, chain, seq, prev_hash, hash
+"""  # noqa: S608 - table and column names are constants
+# First choice: a chain head that no other transaction holds (SKIP LOCKED never waits). The chain
+# this connection used last comes first: a head this transaction already holds is never skipped, so
+# all events of one transaction stay in one chain and it never holds two. Then random order, so
+# that writers spread over the chains.
+_APPEND_FREE_CHAIN_SQL = _APPEND_SQL.format(
+    source=f"""FROM (
+            SELECT id FROM {HEAD_TABLE} WHERE id <= %s
+            ORDER BY id = %s DESC, random() LIMIT 1 FOR UPDATE SKIP LOCKED
+        ) AS picked
+        WHERE h.id = picked.id"""  # noqa: S608 - constant table name
+)
+# Every chain is busy (or there are no head rows yet): wait for the one this connection maps to.
+_APPEND_WAITING_SQL = _APPEND_SQL.format(source="WHERE h.id = (pg_backend_pid() %% %s) + 1")
+
+
+def _append_postgresql(event: AuditEvent, digest: str, alias: str) -> None:
+    """Advance a chain head and insert the event in one statement; fill in id, chain, seq and hashes.
+
+    The UPDATE holds the head row's lock until the surrounding transaction (or, in autocommit, this
+    statement) commits and, under READ COMMITTED, works on the row as committed by the previous
+    holder, so every event links to its predecessor. The database computes the link hash with the
+    formula of ``chain.link_hash``. Nothing runs between taking the lock and committing but this
+    statement, so a lone append holds a chain for one statement and a commit, not for round trips.
     """
     connection = connections[alias]
-    table = connection.ops.quote_name(AuditEvent._meta.db_table)
-    head_sql = f"SELECT seq, hash FROM {table} ORDER BY seq DESC LIMIT 1"  # noqa: S608 - constant table name
+    chains = settings.AUDIT_CHAINS
+    values = _values(event)
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK_KEY}); {head_sql}")
-            cursor.nextset()
-        else:
-            cursor.execute(head_sql)
+        cursor.execute(_APPEND_FREE_CHAIN_SQL, [digest, chains, getattr(connection, "audit_chain", 0), *values])
         row = cursor.fetchone()
-    return (row[0], row[1]) if row else (0, GENESIS_HASH)
+        if row is None:
+            cursor.execute(_APPEND_WAITING_SQL, [digest, chains, *values])
+            row = cursor.fetchone()
+        if row is None:  # no head rows yet: a fresh or flushed database, or AUDIT_CHAINS was raised
+            _create_heads(cursor, chains)
+            cursor.execute(_APPEND_WAITING_SQL, [digest, chains, *values])
+            row = cursor.fetchone()
+    event.id, event.chain, event.seq, event.prev_hash, event.hash = row
+    connection.audit_chain = event.chain  # a hint only: the lock, not this, decides
+
+
+def _append_portable(event: AuditEvent, digest: str, alias: str) -> None:
+    """Append to chain 1 under the database's write lock (SQLite: BEGIN IMMEDIATE, set in settings).
+
+    SQLite has one writer at a time, so parallel chains would buy nothing there.
+    """
+    # savepoint=False: inside a business transaction the event shares its fate; outside, this opens
+    # the transaction that holds the write lock until commit.
+    with transaction.atomic(using=alias, savepoint=False):
+        heads = AuditChainHead.objects.using(alias)
+        head = heads.filter(id=1).first()
+        if head is None:
+            with connections[alias].cursor() as cursor:
+                _create_heads(cursor, 1)
+            head = heads.get(id=1)
+        event.chain, event.seq, event.prev_hash = 1, head.seq + 1, head.hash
+        event.hash = link_hash(event.prev_hash, event.chain, event.seq, digest)
+        heads.filter(id=1).update(seq=event.seq, prev_hash=event.prev_hash, hash=event.hash)
+        event.save(force_insert=True, using=alias)
+
+
+def _create_heads(cursor, chains: int) -> None:
+    """Insert the missing head rows of chains 1..chains from their newest events (or the genesis hash)."""
+    for chain in range(1, chains + 1):
+        cursor.execute(
+            f"""
+            INSERT INTO {HEAD_TABLE} (id, seq, prev_hash, hash)
+            SELECT %s, COALESCE(MAX(seq), 0), COALESCE(MAX(prev_hash), %s), COALESCE(MAX(hash), %s)
+            FROM (SELECT seq, prev_hash, hash FROM {EVENT_TABLE} WHERE chain = %s ORDER BY seq DESC LIMIT 1) AS newest
+            WHERE true  -- lets SQLite parse ON CONFLICT after INSERT ... SELECT
+            ON CONFLICT (id) DO NOTHING
+            """,  # noqa: S608 - constant table names
+            [chain, GENESIS_HASH, GENESIS_HASH, chain],
+        )
 
 
 def _count_committed(event: AuditEvent) -> None:
     metrics.audit_events_total.labels(action_prefix=event.action.split(".", 1)[0]).inc()
-    metrics.audit_chain_length.set(event.seq)
+    metrics.audit_chain_length.labels(chain=str(event.chain)).set(event.seq)
 
 
 def _actor(actor: Actor) -> tuple[str, str]:
@@ -174,3 +264,29 @@ def _ip(ip: str | None) -> str:
         return str(ipaddress.ip_address(ip))
     except ValueError:
         raise AuditInputError(f"ip {ip!r} is not an IPv4 or IPv6 address", extra={"field": "ip"}) from None
+
+
+def checkpoint_create(*, force: bool = False) -> Checkpoint | None:
+    """Sign the current head of every chain into a new checkpoint file and return it.
+
+    Returns None without writing when the heads are those of the newest checkpoint already stored
+    (unless ``force``), so a periodic task adds a file only when the trail has grown.
+    Raises CheckpointError if the signing key or the storage fails.
+    """
+    heads: dict[int, tuple[int, str]] = {}
+    for chain, last in AuditEvent.objects.values("chain").annotate(last=Max("seq")).values_list("chain", "last"):
+        heads[chain] = (last, AuditEvent.objects.values_list("hash", flat=True).get(chain=chain, seq=last))
+    if not force:
+        names = checkpoints.checkpoint_names()
+        if names:
+            try:
+                latest = checkpoints.read_checkpoint(names[-1])
+            except CheckpointError:
+                latest = None  # unreadable or untrusted: write a fresh one, verify_audit will report the bad one
+            if latest is not None and latest.heads == heads:
+                return None
+    checkpoint = checkpoints.write_checkpoint(
+        heads=heads, events=sum(seq for seq, _ in heads.values()), now=timezone.now()
+    )
+    metrics.audit_last_checkpoint_seq.set(max((seq for seq, _ in heads.values()), default=0))
+    return checkpoint

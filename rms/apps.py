@@ -8,8 +8,13 @@ class RmsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
+        from compliance.history import track_history
         from rms.limits import invalidate
-        from rms.models import RiskLimit
+        from rms.models import KillSwitch, RiskLimit
+
+        # Field-level history of limits and switches for admins (the audit trail records the acts).
+        track_history(RiskLimit, exclude_fields=["updated_at"])
+        track_history(KillSwitch)
 
         def _changed(**_: object) -> None:
             invalidate()

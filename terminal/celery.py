@@ -41,6 +41,8 @@ app.conf.beat_schedule = {
     "orders-reconcile-unknown": {"task": "orders.tasks.reconcile_unknown_orders", "schedule": 60.0},
     # Accounts past their daily loss limit (realised + MTM) are halted and squared off.
     "rms-mtm-monitor": {"task": "rms.tasks.mtm_monitor", "schedule": 5.0},
+    # Signs the audit chain heads into a checkpoint outside the database (only when they moved).
+    "audit-checkpoint": {"task": "compliance.tasks.audit_checkpoint", "schedule": 300.0},
 }
 app.autodiscover_tasks()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+from terminal.lib.ed25519 import KeyFormatError, load_private_key
 from terminal.lib.env import (
     EnvError,
     env_bool,
@@ -75,6 +76,7 @@ INSTALLED_APPS = [
     "marketdata",
     "strategies",
     "compliance",
+    "auditlog",
 ]
 
 MIDDLEWARE = [
@@ -86,6 +88,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "auditlog.middleware.AuditlogMiddleware",  # records the signed-in user as the actor of model changes
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -258,6 +261,65 @@ LOGGING = {
 # Health thresholds: a dependency slower than these is reported as degraded (503).
 HEALTH_DB_LATENCY_MS = env_int("HEALTH_DB_LATENCY_MS", 500, minimum=1)
 HEALTH_QUEUE_AGE_SECONDS = env_int("HEALTH_QUEUE_AGE_SECONDS", 300, minimum=1)
+
+# --- Audit trail (compliance) ---------------------------------------------------------------------
+# Parallel hash chains: concurrent transactions each lock one chain head, so more chains let more
+# audited transactions commit at once. Changing it later is safe (verification covers every chain).
+AUDIT_CHAINS = env_int("AUDIT_CHAINS", 8, minimum=1, maximum=64)
+
+
+def _audit_signing_key() -> str:
+    """The Ed25519 key that signs audit checkpoints, as PEM (PKCS#8) or base64 of the 32-byte seed.
+
+    Production requires AUDIT_SIGNING_KEY; elsewhere one is generated once and kept under var/.
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = env_str("AUDIT_SIGNING_KEY")
+    if not key:
+        if PRODUCTION:
+            raise EnvError("AUDIT_SIGNING_KEY", "", "an Ed25519 private key (required when DJANGO_ENV=production)")
+        path = VAR_DIR / "audit_signing_key.pem"
+        if not path.exists():
+            VAR_DIR.mkdir(parents=True, exist_ok=True)
+            pem = Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+            path.write_bytes(pem)
+            path.chmod(0o600)
+        key = path.read_text()
+    try:
+        load_private_key(key)
+    except KeyFormatError:
+        raise EnvError("AUDIT_SIGNING_KEY", "<hidden>", "an Ed25519 private key as PEM or base64 of 32 bytes") from None
+    return key
+
+
+AUDIT_SIGNING_KEY = _audit_signing_key()
+# Public keys (base64, 32 bytes each) of retired signing keys, so checkpoints they signed still verify.
+AUDIT_VERIFY_KEYS = env_list("AUDIT_VERIFY_KEYS", [])
+# Signed checkpoints go to their own storage: the local filesystem by default, an S3 bucket (ideally
+# with Object Lock, in another account) when AUDIT_CHECKPOINT_BUCKET is set.
+AUDIT_CHECKPOINT_BUCKET = env_str("AUDIT_CHECKPOINT_BUCKET") or None
+if AUDIT_CHECKPOINT_BUCKET:
+    STORAGES["audit_checkpoints"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AUDIT_CHECKPOINT_BUCKET,
+            "location": env_str("AUDIT_CHECKPOINT_PREFIX", "audit-checkpoints"),
+            "endpoint_url": env_str("AUDIT_CHECKPOINT_ENDPOINT_URL") or None,
+            "region_name": env_str("AUDIT_CHECKPOINT_REGION") or None,
+            "file_overwrite": False,
+            "default_acl": None,
+        },
+    }
+else:
+    STORAGES["audit_checkpoints"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(VAR_DIR / "audit_checkpoints"), "file_permissions_mode": 0o640},
+    }
+
 
 if SENTRY_DSN:
     import sentry_sdk

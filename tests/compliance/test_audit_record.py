@@ -19,6 +19,7 @@ pytestmark = pytest.mark.django_db
 def _recomputed(event: AuditEvent) -> str:
     return event_hash(
         prev_hash=event.prev_hash,
+        chain=event.chain,
         seq=event.seq,
         created_at=event.created_at,
         actor=event.actor,
@@ -32,10 +33,12 @@ def _recomputed(event: AuditEvent) -> str:
     )
 
 
-def test_events_form_a_gapless_chain_from_the_genesis_hash():
+def test_one_transaction_appends_a_gapless_chain_from_the_genesis_hash():
+    # The test runs in one transaction, which keeps the chain it first took.
     first = audit_record(actor=None, action="system.started", payload={})
     second = audit_record(actor="system:rms", action="rms.rejected", payload={"reason": "kill_switch"})
     third = audit_record(actor="system", action="system.stopped", payload={})
+    assert first.chain == second.chain == third.chain
     assert [first.seq, second.seq, third.seq] == [1, 2, 3]
     assert first.prev_hash == GENESIS_HASH
     assert second.prev_hash == first.hash and third.prev_hash == second.hash
@@ -45,7 +48,7 @@ def test_events_form_a_gapless_chain_from_the_genesis_hash():
 
 def test_the_stored_row_hashes_to_what_was_returned():
     event = audit_record(actor=None, action="order.placed", payload={"price": Decimal("101.05")})
-    stored = AuditEvent.objects.get(seq=event.seq)
+    stored = AuditEvent.objects.get(pk=event.pk)
     assert stored.created_at == event.created_at
     assert _recomputed(stored) == event.hash == stored.hash
 
@@ -54,7 +57,7 @@ def test_a_user_actor_is_recorded_with_id_and_username():
     user = User.objects.create_user("alice", password="x-long-password-1")
     event = audit_record(actor=user, action="auth.login", payload={}, ip="2001:DB8:0::1")
     assert (event.actor, event.actor_name) == (f"user:{user.pk}", "alice")
-    stored = AuditEvent.objects.get(seq=event.seq)
+    stored = AuditEvent.objects.get(pk=event.pk)
     assert stored.ip == "2001:db8::1"
     assert _recomputed(stored) == stored.hash
 
@@ -97,12 +100,12 @@ def test_the_request_id_defaults_to_the_current_request():
 
 
 def test_an_event_inside_a_rolled_back_transaction_leaves_no_gap():
-    audit_record(actor=None, action="order.placed", payload={})
+    before = audit_record(actor=None, action="order.placed", payload={})
     with pytest.raises(RuntimeError), transaction.atomic():
         audit_record(actor=None, action="order.placed", payload={})
         raise RuntimeError("business failure")
     after = audit_record(actor=None, action="order.placed", payload={})
-    assert after.seq == 2
+    assert (after.chain, after.seq, after.prev_hash) == (before.chain, 2, before.hash)
     assert list(AuditEvent.objects.values_list("seq", flat=True)) == [1, 2]
 
 
@@ -144,3 +147,16 @@ def test_a_bad_actor_action_target_or_ip_is_rejected_before_anything_is_written(
         audit_record(**arguments)
     assert caught.value.extra["field"] == field
     assert not AuditEvent.objects.exists()
+
+
+def test_committed_events_are_counted_by_action_prefix(django_capture_on_commit_callbacks):
+    from prometheus_client import REGISTRY
+
+    def count() -> float:
+        return REGISTRY.get_sample_value("terminal_audit_events_total", {"action_prefix": "kill"}) or 0.0
+
+    before = count()
+    with django_capture_on_commit_callbacks(execute=True):
+        event = audit_record(actor=None, action="kill.switch_engaged", payload={})
+    assert count() == before + 1
+    assert REGISTRY.get_sample_value("terminal_audit_chain_length", {"chain": str(event.chain)}) == event.seq

@@ -1,3 +1,4 @@
+import base64
 import os
 import subprocess
 import sys
@@ -97,6 +98,7 @@ def test_the_production_profile_passes_the_deployment_checklist(tmp_path):
         VAR_DIR=str(tmp_path),
         DJANGO_ENV="production",
         SECRET_KEY="x7" * 30 + "-production-secret",
+        AUDIT_SIGNING_KEY=base64.b64encode(os.urandom(32)).decode(),
         ALLOWED_HOSTS="terminal.example.com",
     )
     assert result.returncode == 0, result.stdout + result.stderr
