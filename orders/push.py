@@ -5,6 +5,7 @@ render (``templates/orders/``), marked ``hx-swap-oob`` so htmx swaps it by its s
 from __future__ import annotations
 
 import logging
+import time
 
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -16,9 +17,22 @@ from terminal.push import push_to_user
 logger = logging.getLogger(__name__)
 
 
+_VIEWERS_TTL = 10.0  # seconds a process reuses an account's viewer list (a revoked grant stops within this)
+_viewers: dict[int, tuple[float, frozenset[int]]] = {}
+
+
 def account_viewers(account) -> set[int]:
-    """Return the ids of users who may view ``account``: its organisation's Owners and Admins, and
-    Traders and Viewers holding a view grant on it."""
+    """Return the ids of users who may view ``account`` (cached for a few seconds per process)."""
+    now = time.monotonic()
+    cached = _viewers.get(account.pk)
+    if cached is None or now - cached[0] > _VIEWERS_TTL:
+        cached = (now, frozenset(_load_viewers(account)))
+        _viewers[account.pk] = cached
+    return set(cached[1])
+
+
+def _load_viewers(account) -> set[int]:
+    """Its organisation's Owners and Admins, and the Traders and Viewers holding a view grant on it."""
     from guardian.shortcuts import get_users_with_perms
 
     managers = set(

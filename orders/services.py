@@ -744,8 +744,11 @@ def cancel_order(*, actor, order: Order, ip: str | None = None) -> Order:
     return current
 
 
-def cancel_all(*, actor, account, ip: str | None = None, product: str | None = None) -> list[Order]:
-    """Cancel every live order of the account (optionally of one product); return those cancelled.
+def cancel_all(
+    *, actor, account, ip: str | None = None, product: str | None = None, placed_by_id: int | None = None
+) -> list[Order]:
+    """Cancel every live order of the account (optionally of one product, or placed by one user);
+    return those cancelled.
 
     Orders that finish at the broker meanwhile are skipped; UNKNOWN ones are left to reconciliation.
     """
@@ -754,6 +757,8 @@ def cancel_all(*, actor, account, ip: str | None = None, product: str | None = N
     )
     if product:
         orders = orders.filter(product=product)
+    if placed_by_id is not None:
+        orders = orders.filter(placed_by_id=placed_by_id)
     done = []
     for order in orders.order_by("pk"):
         try:
@@ -988,7 +993,9 @@ def kill_switch_engage(*, actor, scope: str, target_id: int | None, reason: str,
     with transaction.atomic():
         lock_accounts([a.pk for a in accounts])
         switch = kill_switch_set(actor=actor, scope=scope, target_id=target_id, reason=reason, ip=ip)
-    return {"kill_switch": switch.key, **enforce_kill_switch(accounts=accounts, actor=actor, ip=ip)}
+    # A user's switch stops that user's orders; positions belong to accounts and stay with their owners.
+    user_id = target_id if scope == "user" else None
+    return {"kill_switch": switch.key, **enforce_kill_switch(accounts=accounts, actor=actor, ip=ip, user_id=user_id)}
 
 
 def _accounts_in_scope(scope: str, target_id: int | None) -> list:
@@ -1001,25 +1008,22 @@ def _accounts_in_scope(scope: str, target_id: int | None) -> list:
     elif scope == KillScope.ACCOUNT:
         accounts = accounts.filter(pk=target_id)
     elif scope == KillScope.USER:
-        # the accounts on which this user has live orders or positions
+        # the accounts on which this user has live orders
         account_ids = set(
             Order.objects.filter(placed_by_id=target_id, status__in=LIVE).values_list("account_id", flat=True)
-        )
-        account_ids |= set(
-            Position.objects.filter(account__orders__placed_by_id=target_id)
-            .exclude(net_quantity=0)
-            .values_list("account_id", flat=True)
         )
         accounts = accounts.filter(pk__in=account_ids)
     return list(accounts.order_by("pk"))
 
 
-def enforce_kill_switch(*, accounts: list, actor, ip: str | None = None) -> dict:
-    """Cancel every live order and square off every position of ``accounts``; return counts."""
+def enforce_kill_switch(*, accounts: list, actor, ip: str | None = None, user_id: int | None = None) -> dict:
+    """Cancel every live order and square off every position of ``accounts`` (for a user's switch:
+    only cancel that user's orders); return counts."""
     cancelled = squared = 0
     for account in accounts:
-        cancelled += len(cancel_all(actor=actor, account=account, ip=ip))
-        squared += len(square_off_all(actor=actor, account=account, ip=ip))
+        cancelled += len(cancel_all(actor=actor, account=account, ip=ip, placed_by_id=user_id))
+        if user_id is None:
+            squared += len(square_off_all(actor=actor, account=account, ip=ip))
     return {"cancelled": cancelled, "squared_off": squared}
 
 

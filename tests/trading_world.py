@@ -16,6 +16,7 @@ from marketdata import quotes as quote_store
 from marketdata.listeners import dispatch
 from marketdata.models import Instrument
 from marketdata.quotes import DepthLevel, Quote, set_quotes
+from orders import push
 from orders.services import OrderRequest
 from rms import limits, throttle
 
@@ -28,6 +29,7 @@ def _fresh_trading_state(settings):
     limits.invalidate()
     throttle.use(throttle.LocalThrottle())
     faults.clear()
+    push._viewers.clear()
     yield
     throttle.use(None)
     faults.clear()

@@ -100,9 +100,19 @@ def test_a_global_kill_switch_is_for_superusers_only_and_halts_every_account(tra
         kill_switch_release(actor=world.owner, scope="global", target_id=None)
 
 
-def test_a_user_kill_switch_blocks_that_user_only(trading):
-    world, _ = trading
-    kill_switch_engage(actor=world.trader, scope="user", target_id=world.trader.pk, reason="stepping away")
+def test_a_user_kill_switch_blocks_that_user_only_and_cancels_only_their_orders(trading):
+    world, resting = trading
+    admins = place_order(
+        actor=world.admin,
+        account=world.account,
+        request=world.request(world.equity, price=Decimal("940")),
+        source="api",
+    )
+    result = kill_switch_engage(actor=world.trader, scope="user", target_id=world.trader.pk, reason="stepping away")
+    assert result["cancelled"] == 1 and result["squared_off"] == 0
+    resting.refresh_from_db()
+    admins.refresh_from_db()
+    assert resting.status == Status.CANCELLED and admins.status == Status.OPEN
     with pytest.raises(RiskRejected):
         place_order(
             actor=world.trader,
