@@ -484,7 +484,7 @@ def apply_broker_update(update: BrokerUpdate) -> Order | None:
         if order is None or funds is None:
             logger.warning("broker update for unknown order %s", update.client_order_id)
             return None
-        before = order.status
+        before, broker_id = order.status, order.broker_order_id
         if update.broker_order_id and not order.broker_order_id:
             order.broker_order_id = update.broker_order_id
         trade = _apply_fill(order, funds, update.fill) if update.fill is not None else None
@@ -496,17 +496,26 @@ def apply_broker_update(update: BrokerUpdate) -> Order | None:
         elif target in {Status.OPEN, Status.TRIGGER_PENDING} and order.filled_quantity:
             target = Status.PARTIALLY_FILLED
         moved = target != before and can_move(before, target)
+        if target != before and not moved:
+            _event(order, "ignored", before=before, message=f"broker said {update.status}", requested=target)
+        if not moved and trade is None and order.broker_order_id == broker_id:
+            return order  # nothing changed (a repeat, an ack already applied, a modify confirmation)
         if moved:
             order.status = target
             if update.message and target in {Status.REJECTED, Status.CANCELLED}:
                 order.message = update.message[:300]
-        elif target != before:
-            _event(order, "ignored", before=before, message=f"broker said {update.status}", requested=target)
         order.save()
         if trade is not None:
             _event(
                 order, "fill", before=before, quantity=trade.quantity, price=trade.price, trade_id=trade.broker_trade_id
             )
+        elif moved:
+            _event(order, "broker_update", before=before, message=update.message)
+        refresh_margin(
+            adapter=get_adapter(order.account.broker), funds=funds, instrument=order.instrument, product=order.product
+        )
+        # Audit events last: the audit chain's lock is held from here to commit, so keep that short.
+        if trade is not None:
             audit_record(
                 actor="system:orders",
                 action="order.filled",
@@ -519,8 +528,6 @@ def apply_broker_update(update: BrokerUpdate) -> Order | None:
                     "filled": order.filled_quantity,
                 },
             )
-        elif moved:
-            _event(order, "broker_update", before=before, message=update.message)
         if moved and order.status in {Status.CANCELLED, Status.REJECTED}:
             audit_record(
                 actor="system:orders",
@@ -532,9 +539,6 @@ def apply_broker_update(update: BrokerUpdate) -> Order | None:
                     "message": update.message,
                 },
             )
-        refresh_margin(
-            adapter=get_adapter(order.account.broker), funds=funds, instrument=order.instrument, product=order.product
-        )
         push.order_changed_on_commit(order, trade=trade)
     if moved:
         metrics.order_status_total.labels(status=order.status).inc()
@@ -705,13 +709,7 @@ def cancel_order(*, actor, order: Order, ip: str | None = None) -> Order:
                 "The order's state is being reconciled with the broker; try again shortly.",
                 extra={"status": current.status},
             )
-        audit_record(
-            actor=_audit_actor(actor),
-            action="order.cancel_requested",
-            target=current,
-            payload={"client_order_id": current.client_order_id, "status": current.status},
-            ip=ip,
-        )
+        requested = {"client_order_id": current.client_order_id, "status": current.status}
         if current.status == Status.PENDING and current.sent_at is not None:
             raise OrderStateConflict(
                 "The order is on its way to the broker; try again in a moment.", extra={"status": current.status}
@@ -728,6 +726,9 @@ def cancel_order(*, actor, order: Order, ip: str | None = None) -> Order:
                 product=current.product,
             )
             audit_record(
+                actor=_audit_actor(actor), action="order.cancel_requested", target=current, payload=requested, ip=ip
+            )
+            audit_record(
                 actor=_audit_actor(actor),
                 action="order.cancelled",
                 target=current,
@@ -737,6 +738,9 @@ def cancel_order(*, actor, order: Order, ip: str | None = None) -> Order:
             push.order_changed_on_commit(current)
             return current
         _event(current, "cancel_request", before=current.status)
+        audit_record(
+            actor=_audit_actor(actor), action="order.cancel_requested", target=current, payload=requested, ip=ip
+        )
     get_adapter(current.account.broker).cancel_order(
         account_id=current.account_id, broker_order_id=current.broker_order_id
     )
