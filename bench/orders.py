@@ -150,7 +150,6 @@ def _world(clients: int, per_client: int):
     from marketdata.models import Instrument
     from marketdata.quotes import DepthLevel, Quote, set_quotes
 
-    org = Organisation.objects.create(name="Bench", slug="bench")
     instrument = Instrument.objects.create(
         exchange="NSE",
         segment="NSE",
@@ -175,8 +174,10 @@ def _world(clients: int, per_client: int):
     )
     sessions, bodies = [], []
     for i in range(clients):
+        # One firm per client, as on a shared terminal: each order's live update goes to its owner only.
+        org = Organisation.objects.create(name=f"Bench {i}", slug=f"bench-{i}")
         user = User.objects.create_user(f"bench{i}")
-        Membership.objects.create(user=user, organisation=org, role=Role.ADMIN)
+        Membership.objects.create(user=user, organisation=org, role=Role.OWNER)
         accounts = [
             BrokerAccount.objects.create(organisation=org, label=f"b{i}-{j}", broker="paper", client_code=f"B{i}-{j}")
             for j in range(per_client)

@@ -346,15 +346,19 @@ def _send(order: Order, instrument: Instrument) -> None:
         _settle(order, Status.UNKNOWN, message=str(error)[:200], action="order.unknown", reason="adapter_error")
         _schedule_reconcile(order)
         return
-    with transaction.atomic():
-        lock_accounts([order.account_id])
-        current = lock_orders([order.pk])[order.pk]
-        before = current.status
-        current.broker_order_id = current.broker_order_id or result.broker_order_id
-        if current.status == Status.PENDING and can_move(Status.PENDING, result.status):
-            current.status = result.status
-        current.save(update_fields=["broker_order_id", "status", "updated_at"])
-        _event(current, "ack", before=before, broker_order_id=result.broker_order_id)
+    # The broker's update stream has usually applied the acceptance already; otherwise move the order
+    # on with conditional updates (one row or none), which need no lock: margin does not change here.
+    now = timezone.now()
+    moved = can_move(Status.PENDING, result.status) and Order.objects.filter(pk=order.pk, status=Status.PENDING).update(
+        status=result.status, broker_order_id=result.broker_order_id, updated_at=now
+    )
+    if not moved:
+        Order.objects.filter(pk=order.pk, broker_order_id="").update(
+            broker_order_id=result.broker_order_id, updated_at=now
+        )
+    else:
+        order.status = result.status
+        _event(order, "ack", before=Status.PENDING, broker_order_id=result.broker_order_id)
 
 
 def _settle(order: Order, status: str, *, message: str, action: str, reason: str) -> None:

@@ -21,11 +21,7 @@ def test_a_limit_buy_below_the_market_rests_open_and_blocks_margin(world):
     assert order.status == Status.OPEN and order.broker_order_id
     funds = Funds.objects.get(account=world.account)
     assert funds.margin_blocked == Decimal("1980.00")  # 10 x 990 / MIS leverage 5
-    assert list(OrderEvent.objects.filter(order=order).values_list("kind", flat=True)) == [
-        "placed",
-        "broker_update",
-        "ack",
-    ]
+    assert list(OrderEvent.objects.filter(order=order).values_list("kind", flat=True)) == ["placed", "broker_update"]
     assert AuditEvent.objects.filter(action="order.placed", target_id=str(order.pk)).exists()
 
 
