@@ -149,13 +149,15 @@ def _risk_state(
         live = live.exclude(pk=exclude_order.pk)
     position = Position.objects.filter(account_id=account.pk, instrument=instrument, product=request.product).first()
     net = position.net_quantity if position else 0
-    reduces = bool(net) and (request.side == Side.SELL) == (net > 0) and request.quantity <= abs(net)
     orders = working_orders(
         account_id=account.pk,
         instrument_id=instrument.pk,
         product=request.product,
         exclude_pk=exclude_order.pk if exclude_order is not None else None,
     )
+    # An exit only if it and the exits already working together cannot take the position past flat.
+    exiting = sum(remaining for side, remaining, _ in orders if side == request.side)
+    reduces = bool(net) and (request.side == Side.SELL) == (net > 0) and request.quantity + exiting <= abs(net)
     price = request.price or request.trigger_price or ltp or Decimal(0)
     proposed = group_margin(
         adapter=adapter,
@@ -745,9 +747,13 @@ def cancel_order(*, actor, order: Order, ip: str | None = None) -> Order:
         audit_record(
             actor=_audit_actor(actor), action="order.cancel_requested", target=current, payload=requested, ip=ip
         )
-    get_adapter(current.account.broker).cancel_order(
-        account_id=current.account_id, broker_order_id=current.broker_order_id
-    )
+    try:
+        get_adapter(current.account.broker).cancel_order(
+            account_id=current.account_id, broker_order_id=current.broker_order_id
+        )
+    except BrokerUnavailable:
+        _schedule_reconcile(current)  # the cancel may or may not have reached the broker
+        raise
     current.refresh_from_db()
     return current
 
@@ -767,14 +773,24 @@ def cancel_all(
         orders = orders.filter(product=product)
     if placed_by_id is not None:
         orders = orders.filter(placed_by_id=placed_by_id)
-    done = []
+    done, in_flight = [], []
     for order in orders.order_by("pk"):
         try:
             done.append(cancel_order(actor=actor, order=order, ip=ip))
-        except (OrderStateConflict, BrokerRejected):
+        except OrderStateConflict as error:
+            if error.extra.get("status") == Status.PENDING:
+                in_flight.append(order)  # being sent right now: cancel it once the broker has it
+        except BrokerRejected:
             continue
         except BrokerUnavailable:
             logger.warning("could not cancel order %s: broker unavailable", order.pk)
+    if in_flight:
+        time.sleep(0.5)
+        for order in in_flight:
+            try:
+                done.append(cancel_order(actor=actor, order=order, ip=ip))
+            except (OrderStateConflict, BrokerRejected, BrokerUnavailable) as error:
+                logger.warning("could not cancel in-flight order %s: %s", order.pk, error)
     return done
 
 

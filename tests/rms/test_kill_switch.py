@@ -129,3 +129,16 @@ def test_a_user_kill_switch_blocks_that_user_only_and_cancels_only_their_orders(
         ).status
         == Status.OPEN
     )
+
+
+def test_under_a_kill_switch_exits_pass_only_up_to_flat(trading):
+    world, _ = trading
+    kill_switch_engage(actor=world.trader, scope="user", target_id=world.trader.pk, reason="halt")
+    exit_half = world.request(world.equity, side="SELL", quantity=5, price=Decimal("1010"))
+    first = place_order(actor=world.trader, account=world.account, request=exit_half, source="api")
+    assert first.status == Status.OPEN  # resting exit of 5 of the 10 held
+    second = place_order(actor=world.trader, account=world.account, request=exit_half, source="api")
+    assert second.status == Status.OPEN  # 5 + 5 still only reaches flat
+    with pytest.raises(RiskRejected) as error:
+        place_order(actor=world.trader, account=world.account, request=exit_half, source="api")  # would go short
+    assert error.value.code == "kill_switch_active"
