@@ -664,6 +664,12 @@ def modify_order(
         )
     except BrokerRejected as error:
         _revert_modify(current, old, error, actor=actor, ip=ip)
+        # Fills the exchange made above a reduced quantity were refused while the change was pending;
+        # the broker's book has them, and reconciliation applies them (by trade id, so never twice).
+        try:
+            reconcile_order(order_id=current.pk)
+        except BrokerUnavailable:
+            _schedule_reconcile(current)
         raise
     except BrokerUnavailable:
         # The broker may or may not have the change: reconciliation compares with its order book.

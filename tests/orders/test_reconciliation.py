@@ -62,3 +62,39 @@ def test_a_resting_order_found_by_reconciliation_becomes_open(world):
         source="api",
     )
     assert reconcile_order(order_id=order.pk).status == Status.OPEN
+
+
+def test_fills_refused_during_a_rejected_modification_are_recovered_from_the_broker_book(world):
+    from brokers.adapters.base import BrokerRejected
+    from brokers.adapters.registry import get_adapter
+    from orders.services import modify_order
+
+    world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
+    order = place_order(
+        actor=world.trader,
+        account=world.account,
+        request=world.request(world.equity, price=Decimal("990")),
+        source="api",
+    )
+    # The exchange fills 8 while the trader's change to 6 is on its way: the OMS (already at 6) refuses
+    # the 8, and the exchange then rejects the change because 8 have filled.
+    paper = PaperOrder.objects.get()
+    original_modify = get_adapter("paper").modify_order
+
+    def fill_first(**kwargs):
+        world.quote(world.equity, 989, asks=[(989.00, 8)], bids=[(988.95, 5)])
+        return original_modify(**kwargs)
+
+    adapter = get_adapter("paper")
+    adapter.modify_order = fill_first
+    try:
+        with pytest.raises(BrokerRejected):
+            modify_order(actor=world.trader, order=order, quantity=6)
+    finally:
+        del adapter.modify_order
+    order.refresh_from_db()
+    paper.refresh_from_db()
+    assert paper.filled_quantity == 8
+    assert order.quantity == 10 and order.filled_quantity == 8 and order.status == Status.PARTIALLY_FILLED
+    assert Trade.objects.filter(order=order).count() == 1
+    assert Position.objects.get(account=world.account).net_quantity == 8
