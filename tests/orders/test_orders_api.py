@@ -171,3 +171,33 @@ def test_another_organisations_order_is_not_found(api, client, world, django_use
     client.force_login(stranger)
     assert client.get(f"/api/v1/orders/{order['id']}").status_code == 404
     assert client.delete(f"/api/v1/orders/{order['id']}").status_code == 404
+
+
+def test_the_openapi_schema_lists_the_order_routes(api):
+    paths = api.get("/api/openapi.json").json()["paths"]
+    for path in (
+        "/api/v1/orders",
+        "/api/v1/orders/{order_id}",
+        "/api/v1/orders/basket",
+        "/api/v1/positions/close",
+        "/api/v1/accounts/{account_id}/funds",
+        "/api/v1/kill-switch",
+    ):
+        assert path in paths
+
+
+def test_a_viewer_reads_the_books_but_cannot_modify_cancel_or_close(api, client, world):
+    order = post(api, "/orders", body(world)).json()
+    client.force_login(world.viewer)
+    assert client.get(f"/api/v1/accounts/{world.account.pk}/orders").status_code == 200
+    assert client.get(f"/api/v1/orders/{order['id']}").status_code == 200
+    assert client.delete(f"/api/v1/orders/{order['id']}").status_code == 403
+    response = client.put(f"/api/v1/orders/{order['id']}", data={"price": "980"}, content_type="application/json")
+    assert response.status_code == 403
+    close = {"account_id": world.account.pk, "instrument_id": world.equity.pk, "product": "MIS"}
+    assert post(client, "/positions/close", close).status_code == 403
+    assert post(client, f"/accounts/{world.account.pk}/orders/cancel-all", {}).status_code == 403
+
+
+def test_an_anonymous_caller_is_refused(client, world):
+    assert client.get(f"/api/v1/accounts/{world.account.pk}/orders").status_code == 401
