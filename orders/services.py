@@ -517,9 +517,14 @@ def apply_broker_update(update: BrokerUpdate) -> Order | None:
             )
         elif moved:
             _event(order, "broker_update", before=before, message=update.message)
-        refresh_margin(
-            adapter=get_adapter(order.account.broker), funds=funds, instrument=order.instrument, product=order.product
-        )
+        if trade is not None or order.status not in LIVE:
+            # Margin moves only with a fill or when the order stops working (PENDING -> OPEN changes nothing).
+            refresh_margin(
+                adapter=get_adapter(order.account.broker),
+                funds=funds,
+                instrument=order.instrument,
+                product=order.product,
+            )
         # Audit events last: the audit chain's lock is held from here to commit, so keep that short.
         if trade is not None:
             audit_record(

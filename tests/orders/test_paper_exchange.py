@@ -124,3 +124,26 @@ def test_a_market_order_without_any_quote_is_refused_before_it_is_recorded(world
             source="api",
         )
     assert error.value.code == "no_market_price"
+
+
+def test_the_paper_exchange_treats_a_repeated_client_order_id_as_the_same_order(world):
+    from brokers.adapters.base import BrokerOrderRequest
+    from brokers.adapters.registry import get_adapter
+
+    world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
+    request = BrokerOrderRequest(
+        account_id=world.account.pk,
+        client_order_id="tag-1",
+        instrument_id=world.equity.pk,
+        exchange="NSE",
+        tradingsymbol="RELIANCE",
+        side="BUY",
+        quantity=5,
+        order_type="LIMIT",
+        product="MIS",
+        validity="DAY",
+        price=D("990"),
+    )
+    first = get_adapter("paper").place_order(request)
+    second = get_adapter("paper").place_order(request)
+    assert first.broker_order_id == second.broker_order_id and PaperOrder.objects.count() == 1

@@ -65,44 +65,37 @@ class PaperAdapter(BrokerAdapter):
         quote = get_quote(instrument.pk)
         if request.order_type == "MARKET" and quote is None:
             raise BrokerRejected("Market order rejected: the contract has not traded today.", code="no_trade_today")
-        with transaction.atomic():
-            existing = PaperOrder.objects.filter(
-                account_id=request.account_id, client_order_id=request.client_order_id
-            ).first()
-            if existing is not None:  # the same tag twice is the same order, never a second one
-                return PlaceResult(existing.broker_order_id, existing.status)
-            price = request.price
-            if request.order_type == "MARKET":
-                price = protected_limit(
+        price = request.price
+        if request.order_type == "MARKET":
+            price = protected_limit(
+                side=request.side,
+                instrument_type=instrument.instrument_type,
+                ltp=quote.ltp,
+                tick=instrument.tick_size,
+            )
+        try:
+            with transaction.atomic():
+                order = PaperOrder.objects.create(
+                    account_id=request.account_id,
+                    client_order_id=request.client_order_id,
+                    broker_order_id=f"P{uuid.uuid4().hex[:15].upper()}",
+                    instrument=instrument,
                     side=request.side,
-                    instrument_type=instrument.instrument_type,
-                    ltp=quote.ltp,
-                    tick=instrument.tick_size,
+                    quantity=request.quantity,
+                    order_type=request.order_type,
+                    product=request.product,
+                    validity=request.validity,
+                    price=price,
+                    trigger_price=request.trigger_price,
+                    status=TRIGGER_PENDING if request.order_type in {"SL", "SL-M"} else OPEN,
                 )
-            try:
-                with transaction.atomic():
-                    order = PaperOrder.objects.create(
-                        account_id=request.account_id,
-                        client_order_id=request.client_order_id,
-                        broker_order_id=f"P{uuid.uuid4().hex[:15].upper()}",
-                        instrument=instrument,
-                        side=request.side,
-                        quantity=request.quantity,
-                        order_type=request.order_type,
-                        product=request.product,
-                        validity=request.validity,
-                        price=price,
-                        trigger_price=request.trigger_price,
-                        status=TRIGGER_PENDING if request.order_type in {"SL", "SL-M"} else OPEN,
-                    )
-            except IntegrityError:
-                existing = PaperOrder.objects.get(
-                    account_id=request.account_id, client_order_id=request.client_order_id
-                )
-                return PlaceResult(existing.broker_order_id, existing.status)
-            updates = [self._update(order, order.status, "accepted")]
-            updates += self._run(order, instrument, quote)
-            order.save()
+                updates = [self._update(order, order.status, "accepted")]
+                updates += self._run(order, instrument, quote)
+                order.save()
+        except IntegrityError:
+            # The same tag twice is the same order, never a second one.
+            existing = PaperOrder.objects.get(account_id=request.account_id, client_order_id=request.client_order_id)
+            return PlaceResult(existing.broker_order_id, existing.status)
         if fault == faults.LOSE_RESPONSE:
             raise BrokerUnavailable("The paper exchange's answer was lost (simulated).")
         update_stream.emit(updates)  # after the block: committed unless the caller holds a transaction
@@ -189,7 +182,7 @@ class PaperAdapter(BrokerAdapter):
             tick=instrument.tick_size,
             slippage_bps=settings.PAPER_SLIPPAGE_BPS if market else 0,
         )
-        seq = itertools.count(order.fills.count() + 1)
+        seq = itertools.count((order.fills.count() if order.filled_quantity else 0) + 1)
         now = timezone.now()
         for quantity, price in result.fills:
             value = (order.average_price or Decimal(0)) * order.filled_quantity + price * quantity
