@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast lint format install system-packages migrate demo clean
+.PHONY: run test test-fast lint format install vendor system-packages migrate demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -c constraints.txt ".[test]"
 	touch $@
 
-install: $(VENV)/.installed
+# Browser libraries (htmx, lightweight-charts) from the npm registry, pinned by package-lock.json.
+static/vendor/VERSIONS: package.json package-lock.json scripts/vendor-static
+	bash scripts/vendor-static
+
+vendor: static/vendor/VERSIONS
+
+install: $(VENV)/.installed static/vendor/VERSIONS
 
 # Debian packages the test suite drives (skipped when present; needs root or sudo).
 system-packages:
@@ -50,4 +56,4 @@ test-fast: install lint
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache node_modules static/vendor

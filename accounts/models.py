@@ -54,3 +54,61 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.organisation} · {self.get_role_display()}"
+
+
+class ApiKeyScope(models.TextChoices):
+    READ = "read", "Read only"
+    TRADE = "trade", "Read and trade"
+
+
+class ApiKey(models.Model):
+    """A credential for bots and webhooks, acting as its user within ``scope``.
+
+    The key is ``atk_<prefix>_<secret>``: the prefix finds the row, the SHA-256 of the whole key is
+    compared in constant time. The secret has 256 bits of entropy, so a fast hash is enough (a slow
+    one protects guessable passwords, not random keys). ``allowed_ips`` holds addresses or CIDR
+    networks; when not empty, requests from anywhere else are refused.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    scope = models.CharField(max_length=8, choices=ApiKeyScope.choices, default=ApiKeyScope.READ)
+    allowed_ips = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} (atk_{self.prefix}_…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class RefreshToken(models.Model):
+    """One refresh token of the API; each use replaces it with the next one of the same family.
+
+    Stored as a SHA-256 hash. Presenting a token that was already used means it leaked: the whole
+    family (and every access token carrying its ``fam`` claim) is revoked.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="refresh_tokens")
+    family = models.UUIDField(db_index=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"refresh token {self.pk} of {self.user_id} (family {self.family})"

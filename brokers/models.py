@@ -13,6 +13,8 @@ class BrokerAccount(models.Model):
     broker = models.CharField(max_length=40, help_text="Broker code from the broker registry, e.g. 'paper'.")
     client_code = models.CharField(max_length=64, help_text="The client id at the broker.")
     is_active = models.BooleanField(default=True)
+    # API key, secret, access token...: a JSON object sealed by brokers.crypto; never stored in clear.
+    credentials_ciphertext = models.TextField(blank=True, default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -23,6 +25,11 @@ class BrokerAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} ({self.broker}:{self.client_code})"
+
+    @property
+    def credentials_binding(self) -> bytes:
+        """The associated data that ties this row's ciphertext to it (see brokers.crypto)."""
+        return f"brokeraccount|{self.organisation_id}|{self.broker}|{self.client_code}|credentials".encode()
 
 
 class PaperOrder(models.Model):

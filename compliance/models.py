@@ -46,6 +46,7 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         verbose_name = "audit event"
+        permissions = [("view_reports", "Can view compliance reports and the audit trail")]
         constraints = [models.UniqueConstraint(fields=["chain", "seq"], name="audit_event_chain_seq")]
         # Plain B-tree indexes for the admin's filters. Declared here rather than with db_index so that
         # PostgreSQL gets no extra LIKE-pattern indexes: every index is paid for on each append.

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Header, Router, Status
 
+from accounts.auth import SCOPE_TRADE, require_scope
 from brokers.errors import BrokerAccountNotFound
 from brokers.selectors import account_get_for_user
 from orders import selectors, services
@@ -66,6 +67,7 @@ def _order_for(request: HttpRequest, order_id: int, access: str) -> Order:
 
 @router.post("/orders", response={201: OrderOut}, summary="Place an order")
 def place(request: HttpRequest, body: OrderIn, idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
+    require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
     account = account_get_for_user(user=request.user, account_id=body.account_id, access="trade")
     order = services.place_order(
         actor=request.user,
@@ -84,6 +86,7 @@ def place(request: HttpRequest, body: OrderIn, idempotency_key: str | None = Hea
 def place_sliced(
     request: HttpRequest, body: OrderIn, idempotency_key: str | None = Header(None, alias="Idempotency-Key")
 ):
+    require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
     account = account_get_for_user(user=request.user, account_id=body.account_id, access="trade")
     orders = services.place_sliced_order(
         actor=request.user,
@@ -98,6 +101,7 @@ def place_sliced(
 
 @router.post("/orders/basket", response={201: list[BasketLegOut]}, summary="Place several orders at once")
 def basket(request: HttpRequest, body: BasketIn, idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
+    require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
     account_ids = {leg.account_id for leg in body.orders}
     accounts = {i: account_get_for_user(user=request.user, account_id=i, access="trade") for i in sorted(account_ids)}
     if len(accounts) != 1:
@@ -123,6 +127,7 @@ def order_status(request: HttpRequest, order_id: int):
 
 @router.put("/orders/{order_id}", response=OrderOut, summary="Modify an order")
 def modify(request: HttpRequest, order_id: int, body: ModifyIn):
+    require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
     order = _order_for(request, order_id, "trade")
     return services.modify_order(
         actor=request.user,
@@ -137,18 +142,21 @@ def modify(request: HttpRequest, order_id: int, body: ModifyIn):
 
 @router.delete("/orders/{order_id}", response=OrderOut, summary="Cancel an order")
 def cancel(request: HttpRequest, order_id: int):
+    require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
     order = _order_for(request, order_id, "trade")
     return services.cancel_order(actor=request.user, order=order, ip=_ip(request))
 
 
 @router.post("/accounts/{account_id}/orders/cancel-all", response=list[OrderOut], summary="Cancel all open orders")
 def cancel_all(request: HttpRequest, account_id: int):
+    require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
     account = account_get_for_user(user=request.user, account_id=account_id, access="trade")
     return services.cancel_all(actor=request.user, account=account, ip=_ip(request))
 
 
 @router.post("/positions/close", response={201: list[OrderOut]}, summary="Close a position")
 def close_position(request: HttpRequest, body: ClosePositionIn):
+    require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
     account = account_get_for_user(user=request.user, account_id=body.account_id, access="trade")
     orders = services.square_off(
         actor=request.user,
@@ -193,6 +201,7 @@ def funds(request: HttpRequest, account_id: int):
 
 @router.post("/kill-switch", summary="Engage a kill switch: halt, cancel open orders, square off")
 def kill_switch_on(request: HttpRequest, body: KillSwitchIn):
+    require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
     return services.kill_switch_engage(
         actor=request.user, scope=body.scope, target_id=body.target_id, reason=body.reason or "manual", ip=_ip(request)
     )
@@ -200,5 +209,6 @@ def kill_switch_on(request: HttpRequest, body: KillSwitchIn):
 
 @router.post("/kill-switch/release", summary="Lift a kill switch (Owner or Admin)")
 def kill_switch_off(request: HttpRequest, body: KillSwitchIn):
+    require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
     switch = kill_switch_release(actor=request.user, scope=body.scope, target_id=body.target_id, ip=_ip(request))
     return {"kill_switch": switch.key, "active": switch.active}

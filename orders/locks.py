@@ -33,12 +33,21 @@ def lock_accounts(account_ids: list[int]) -> dict[int, Funds]:
     A new IST day resets ``realised_today``. Must run inside ``transaction.atomic``.
     """
     assert transaction.get_connection().in_atomic_block, "lock_accounts needs a transaction"
-    rows = {
-        f.account_id: f
-        for f in Funds.objects.select_for_update()
-        .filter(account_id__in=sorted(set(account_ids)))
-        .order_by("account_id")
-    }
+    wanted = sorted(set(account_ids))
+
+    def lock() -> dict[int, Funds]:
+        rows = Funds.objects.select_for_update().filter(account_id__in=wanted).order_by("account_id")
+        return {f.account_id: f for f in rows}
+
+    rows = lock()
+    if len(rows) < len(wanted):
+        # An account whose orders arrived without passing place_order (imported, or a broker update for
+        # an order placed elsewhere): open its ledger at zero rather than fail; place_order sets the real
+        # opening balance through ensure_funds before it ever needs margin.
+        for account_id in wanted:
+            if account_id not in rows:
+                Funds.objects.get_or_create(account_id=account_id, defaults={"opening_balance": Decimal(0)})
+        rows = lock()
     today = today_ist()
     for funds in rows.values():
         if funds.trading_day != today:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 from ninja import NinjaAPI
-from ninja.errors import ValidationError
-from ninja.security import django_auth
+from ninja.errors import AuthenticationError, ValidationError
 
+from accounts.auth import api_auth
 from terminal import health
 from terminal.errors import ApplicationError
 
@@ -15,8 +15,9 @@ api = NinjaAPI(
     version="1",
     urls_namespace="api",
     docs_url="/docs",
-    # Every route needs an authenticated caller unless it opts out with auth=None (health does).
-    auth=[django_auth],
+    # Every route needs an authenticated caller unless it opts out with auth=None (health does):
+    # a JWT bearer token, an API key, or a browser session that passed the second factor.
+    auth=api_auth,
 )
 
 
@@ -41,6 +42,18 @@ def on_application_error(request: HttpRequest, exc: ApplicationError) -> JsonRes
     return JsonResponse(exc.as_dict(), status=exc.status)
 
 
+@api.exception_handler(AuthenticationError)
+def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> JsonResponse:
+    return JsonResponse(
+        {
+            "code": "not_authenticated",
+            "message": "Send a bearer access token, an X-API-Key, or sign in (with your one-time code).",
+            "extra": {},
+        },
+        status=401,
+    )
+
+
 @api.exception_handler(ValidationError)
 def on_validation_error(request: HttpRequest, exc: ValidationError) -> JsonResponse:
     """Schema errors in the same shape as domain errors, with ninja's per-field detail in ``extra``."""
@@ -48,3 +61,8 @@ def on_validation_error(request: HttpRequest, exc: ValidationError) -> JsonRespo
         {"code": "validation_error", "message": "The request is not valid.", "extra": {"errors": exc.errors}},
         status=422,
     )
+
+
+from accounts.api import router as accounts_router  # noqa: E402
+
+api.add_router("/accounts", accounts_router)

@@ -1,4 +1,8 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels (session-authenticated)."""
+"""ASGI entry point: HTTP through Django, websockets through Channels.
+
+A socket's user is its session's user only once that session passed the second factor
+(accounts.websocket); otherwise consumers see an anonymous user and close.
+"""
 
 import os
 
@@ -15,11 +19,17 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_asgi_app = get_asgi_application()
 
+from accounts.websocket import OTPVerifiedMiddleware  # noqa: E402
+from terminal.metrics import start_metrics_server  # noqa: E402
 from terminal.routing import websocket_urlpatterns  # noqa: E402
+
+start_metrics_server()  # on METRICS_PORT when set (production pods), beside the public port
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(OTPVerifiedMiddleware(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

@@ -23,3 +23,8 @@ class ApplicationError(Exception):
 
     def as_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "extra": self.extra}
+
+
+class WatchlistError(ApplicationError):
+    code = "watchlist_error"
+    status = 422

@@ -11,6 +11,8 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+from csp.constants import NONE, SELF
+
 from terminal.lib.ed25519 import KeyFormatError, load_private_key
 from terminal.lib.env import (
     EnvError,
@@ -49,6 +51,37 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+
+
+def _broker_keys() -> tuple[dict[str, bytes], str]:
+    """AES-256 keys for broker secrets (brokers/crypto.py): BROKER_ENCRYPTION_KEYS="id:base64,..." and
+    BROKER_ENCRYPTION_KEY_ID naming the one new secrets use. Standalone mode generates one under var/."""
+    from brokers.crypto import new_key, parse_keys
+
+    expected = "comma-separated id:base64 entries, each a 32-byte key (manage.py rotate_broker_keys --new-key)"
+    raw = env_str("BROKER_ENCRYPTION_KEYS")
+    if not raw:
+        if PRODUCTION:
+            raise EnvError("BROKER_ENCRYPTION_KEYS", "", expected + " (required when DJANGO_ENV=production)")
+        path = VAR_DIR / "broker_keys"
+        if not path.exists():
+            VAR_DIR.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"k1:{new_key()}")
+            path.chmod(0o600)
+        raw = path.read_text().strip()
+    try:
+        keys = parse_keys(raw)
+    except ValueError as exc:
+        raise EnvError("BROKER_ENCRYPTION_KEYS", "<hidden>", f"{expected}; {exc}") from None
+    if not keys:
+        raise EnvError("BROKER_ENCRYPTION_KEYS", "<hidden>", expected)
+    current = env_str("BROKER_ENCRYPTION_KEY_ID") or next(iter(keys))
+    if current not in keys:
+        raise EnvError("BROKER_ENCRYPTION_KEY_ID", current, "one of the ids in BROKER_ENCRYPTION_KEYS")
+    return keys, current
+
+
+BROKER_ENCRYPTION_KEYS, BROKER_ENCRYPTION_KEY_ID = _broker_keys()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver", "[::1]"])
 if PRODUCTION and not ALLOWED_HOSTS:
     raise EnvError("ALLOWED_HOSTS", "", "a comma-separated list of host names (required when DJANGO_ENV=production)")
@@ -77,6 +110,12 @@ INSTALLED_APPS = [
     "strategies",
     "compliance",
     "auditlog",
+    # Two-factor sign-in (TOTP plus single-use backup codes), brute-force lockout, CSP headers.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
@@ -89,9 +128,14 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "auditlog.middleware.AuditlogMiddleware",  # records the signed-in user as the actor of model changes
+    "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.SessionExpiryMiddleware",
+    "accounts.middleware.RequireOTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns a lockout into the lockout response
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -184,6 +228,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first, so a locked-out login never reaches the password check
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",  # per-account grants (docs/rbac.md)
 ]
@@ -191,6 +236,32 @@ ANONYMOUS_USER_NAME = None  # guardian: no object permissions for anonymous user
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Brute force (django-axes): lock a username from one client address after AXES_FAILURE_LIMIT
+# failures, for AXES_COOLOFF_HOURS. The client address comes from the trusted proxy hops only
+# (terminal.lib.client_ip), so behind nginx one attacker cannot lock everybody out.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1 if PRODUCTION else 0, minimum=0)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_HOURS", 1, minimum=1)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "terminal.lib.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
+AXES_VERBOSE = False
+
+# Sessions end after 30 minutes idle or 12 hours in all (ASVS 4.0 3.3.2), whichever comes first.
+SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_SECONDS", 30 * 60, minimum=60)
+SESSION_ABSOLUTE_SECONDS = env_int("SESSION_ABSOLUTE_SECONDS", 12 * 60 * 60, minimum=60)
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
+OTP_TOTP_ISSUER = "Algo Terminal"
+
+# API tokens (accounts.tokens): HS256 with keys named by `kid`; the first key signs, all verify,
+# so a key rotates by putting the new one first and dropping the old one after JWT_REFRESH_SECONDS.
+JWT_SIGNING_KEYS = env_list("JWT_SIGNING_KEYS", [])  # "kid:secret" entries
+JWT_ISSUER = env_str("JWT_ISSUER", "algo-terminal") or "algo-terminal"
+JWT_AUDIENCE = env_str("JWT_AUDIENCE", "algo-terminal-api") or "algo-terminal-api"
+JWT_ACCESS_SECONDS = env_int("JWT_ACCESS_SECONDS", 5 * 60, minimum=30)
+JWT_REFRESH_SECONDS = env_int("JWT_REFRESH_SECONDS", 12 * 60 * 60, minimum=60)
 
 # --- Time: stored in UTC, shown in IST ------------------------------------------------------------
 LANGUAGE_CODE = "en-in"
@@ -219,6 +290,7 @@ STORAGES = {
 
 # --- Security -------------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True  # pages put the token in forms and in HTMX's hx-headers instead
 SESSION_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -233,6 +305,25 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # __Host- cookies are only accepted over HTTPS, for this exact host, with path / (ASVS 4.0 3.4.4).
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
+
+# Content-Security-Policy (django-csp 4): scripts and styles only from our own origin, never inline.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # --- Observability --------------------------------------------------------------------------------
 SENTRY_DSN = env_str("SENTRY_DSN") or None
@@ -255,8 +346,13 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         "daphne": {"level": "WARNING"},
         "celery": {"level": "INFO"},
+        "axes": {"level": "WARNING"},  # one line per attempt otherwise; lockouts are audited
     },
 }
+
+# Web and worker processes serve Prometheus metrics on this port, apart from the public one
+# (0: off; standalone mode and tests use /metrics on the web port).
+METRICS_PORT = env_int("METRICS_PORT", 0, minimum=0, maximum=65535)
 
 # Health thresholds: a dependency slower than these is reported as degraded (503).
 HEALTH_DB_LATENCY_MS = env_int("HEALTH_DB_LATENCY_MS", 500, minimum=1)

@@ -1,8 +1,106 @@
+"""The trader's pages. Views parse input, call one service or selector, and render; HTMX requests
+get the partial they swap, plain requests the whole page (every hx-post form works without JS)."""
+
+from __future__ import annotations
+
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from marketdata.quotes import get_quotes
+from terminal.errors import WatchlistError
+from terminal.models import Watchlist
+from terminal.selectors import instrument_search, watchlist_items, watchlist_list
+from terminal.services.watchlists import (
+    watchlist_add_instrument,
+    watchlist_ensure_default,
+    watchlist_remove_instrument,
+)
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _own_watchlist_or_404(request: HttpRequest, watchlist_id: int) -> None:
+    """Another user's watchlist (or none at all) is a 404, never a hint that it exists."""
+    if not Watchlist.objects.filter(user=request.user, pk=watchlist_id).exists():
+        raise Http404("No such watchlist.")
+
+
+def _watchlist_context(request: HttpRequest, watchlist_id: int | None) -> dict:
+    default = watchlist_ensure_default(user=request.user)
+    watchlists = list(watchlist_list(user=request.user))
+    current = next((w for w in watchlists if w.pk == watchlist_id), default)
+    items = list(watchlist_items(watchlist=current))
+    quotes = get_quotes([item.instrument_id for item in items])
+    rows = [{"instrument": item.instrument, "quote": quotes.get(item.instrument_id)} for item in items]
+    return {"watchlists": watchlists, "watchlist": current, "rows": rows}
 
 
 @login_required
+@require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "terminal/home.html")
+    context = _watchlist_context(request, _int(request.GET.get("wl")))
+    return render(request, "terminal/dashboard.html", context)
+
+
+@login_required
+@require_GET
+def watchlist_panel(request: HttpRequest, watchlist_id: int) -> HttpResponse:
+    """The watchlist table; also the polling fallback while the live socket is down."""
+    _own_watchlist_or_404(request, watchlist_id)
+    context = _watchlist_context(request, watchlist_id)
+    return render(request, "terminal/dashboard.html#watchlist", context)
+
+
+@login_required
+@require_GET
+def instrument_search_results(request: HttpRequest, watchlist_id: int) -> HttpResponse:
+    _own_watchlist_or_404(request, watchlist_id)
+    query = request.GET.get("q", "")[:40]
+    results = instrument_search(query=query)
+    return render(
+        request,
+        "terminal/dashboard.html#search-results",
+        {"results": results, "query": query, "watchlist_id": watchlist_id},
+    )
+
+
+@login_required
+@require_POST
+def watchlist_add(request: HttpRequest, watchlist_id: int) -> HttpResponse:
+    _own_watchlist_or_404(request, watchlist_id)
+    error = None
+    instrument_id = _int(request.POST.get("instrument"))
+    try:
+        if instrument_id is None:
+            raise WatchlistError("Choose an instrument to add.", code="instrument_required")
+        watchlist_add_instrument(user=request.user, watchlist_id=watchlist_id, instrument_id=instrument_id)
+    except WatchlistError as exc:
+        error = exc
+    if not request.htmx:
+        return redirect(f"/?wl={watchlist_id}")
+    context = _watchlist_context(request, watchlist_id)
+    context["error"] = error
+    return render(request, "terminal/dashboard.html#watchlist", context, status=422 if error else 200)
+
+
+@login_required
+@require_POST
+def watchlist_remove(request: HttpRequest, watchlist_id: int, instrument_id: int) -> HttpResponse:
+    _own_watchlist_or_404(request, watchlist_id)
+    error = None
+    try:
+        watchlist_remove_instrument(user=request.user, watchlist_id=watchlist_id, instrument_id=instrument_id)
+    except WatchlistError as exc:
+        error = exc
+    if not request.htmx:
+        return redirect(f"/?wl={watchlist_id}")
+    context = _watchlist_context(request, watchlist_id)
+    context["error"] = error
+    return render(request, "terminal/dashboard.html#watchlist", context, status=422 if error else 200)

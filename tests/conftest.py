@@ -47,3 +47,11 @@ def _audit_table_flush() -> None:
 
     with flush_through_audit_triggers():
         yield
+
+
+@pytest.fixture
+def otp_login():
+    """``otp_login(client, user)``: sign in with both factors (a password-only session reaches nothing)."""
+    from tests.otp_session import login_with_otp
+
+    return login_with_otp

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("brokers", "0002_paperorder_paperfill_and_more"),
+        ("brokers", "0003_paperorder_paperfill_and_more"),
         ("marketdata", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("accounts", "0002_organisation_membership"),
-        ("brokers", "0002_paperorder_paperfill_and_more"),
+        ("brokers", "0003_paperorder_paperfill_and_more"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

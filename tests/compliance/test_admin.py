@@ -8,10 +8,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def superuser_client(client):
+def superuser_client(client, otp_login):
     admin = User.objects.create_superuser("root", "root@example.com", "x-long-password-1")
-    client.force_login(admin)
-    return client
+    return otp_login(client, admin)  # the admin needs both factors
 
 
 def test_a_superuser_sees_events_filtered_by_actor_action_and_date(superuser_client):

@@ -20,9 +20,9 @@ def test_user_changes_are_recorded_field_by_field_with_the_password_masked():
     assert "pbkdf2" not in str(changes["password"]) and "argon2" not in str(changes["password"])
 
 
-def test_an_admin_sees_a_users_history_in_the_django_admin(client):
+def test_an_admin_sees_a_users_history_in_the_django_admin(client, otp_login):
     admin = User.objects.create_superuser("root", "root@example.com", "x-long-password-1")
-    client.force_login(admin)
+    otp_login(client, admin)  # the admin needs both factors
     user = User.objects.create_user("erin", password="x-long-password-1")
     client.post(
         reverse("admin:accounts_user_change", args=[user.pk]),

@@ -33,6 +33,7 @@ def test_production_requires_an_audit_signing_key(tmp_path):
         DJANGO_ENV="production",
         SECRET_KEY="x7" * 30,
         ALLOWED_HOSTS="terminal.example.com",
+        BROKER_ENCRYPTION_KEYS="k1:" + "A" * 43,
     )
     assert result.returncode == 2
     assert "error: AUDIT_SIGNING_KEY=" in result.stderr and "Traceback" not in result.stderr

@@ -9,41 +9,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from django.core.management import get_commands
 from dockerfile_parse import DockerfileParser
 
 from terminal.celery import QUEUES
+from tests.deploy.commands import check_command, env_names_read_by_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 APP_SERVICES = {name: spec for name, spec in SERVICES.items() if spec.get("image") == "algo-terminal:local"}
-
-
-def _env_names_read_by_settings() -> set[str]:
-    source = (ROOT / "terminal" / "settings.py").read_text() + (ROOT / "terminal" / "celery.py").read_text()
-    return set(re.findall(r'env_\w+\(\s*"([A-Z_][A-Z0-9_]*)"', source)) | {"DJANGO_SETTINGS_MODULE"}
-
-
-def _check_command(argv: list[str]) -> None:
-    program = argv[0]
-    if program == "python":
-        assert argv[1] == "manage.py", argv
-        assert argv[2] in get_commands(), f"manage.py has no command {argv[2]!r}"
-    elif program == "daphne":
-        target = argv[-1]
-        module, _, attribute = target.partition(":")
-        assert (ROOT / (module.replace(".", "/") + ".py")).exists(), target
-        assert attribute == "application"
-        assert f"{attribute} = " in (ROOT / (module.replace(".", "/") + ".py")).read_text()
-    elif program == "celery":
-        assert argv[argv.index("--app") + 1] == "terminal"
-        if "--queues" in argv:
-            queues = argv[argv.index("--queues") + 1].split(",")
-            assert set(queues) <= set(QUEUES), f"unknown queues {set(queues) - set(QUEUES)}"
-            assert set(queues) == set(QUEUES), "every queue needs a consumer in the local stack"
-    else:
-        pytest.fail(f"unexpected program {program!r}")
 
 
 def test_the_stack_has_the_services_the_design_names():
@@ -53,13 +27,15 @@ def test_the_stack_has_the_services_the_design_names():
 @pytest.mark.parametrize("name", sorted(APP_SERVICES))
 def test_each_app_service_runs_a_command_the_project_has(name):
     command = APP_SERVICES[name]["command"]
-    _check_command(command if isinstance(command, list) else shlex.split(command))
+    queues = check_command(command if isinstance(command, list) else shlex.split(command))
+    if queues:
+        assert set(queues) == set(QUEUES), "every queue needs a consumer in the local stack"
 
 
 @pytest.mark.parametrize("name", sorted(APP_SERVICES))
 def test_each_app_service_sets_only_variables_the_settings_read(name):
     names = set(APP_SERVICES[name]["environment"])
-    unknown = names - _env_names_read_by_settings()
+    unknown = names - env_names_read_by_settings()
     assert not unknown, f"{name} sets variables nothing reads: {sorted(unknown)}"
     assert {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DJANGO_ENV"} <= names
 
@@ -86,9 +62,8 @@ def test_nginx_proxies_to_the_port_web_listens_on():
 
 
 def _dockerfile() -> DockerfileParser:
-    parser = DockerfileParser()
-    parser.content = (ROOT / "deploy" / "Dockerfile").read_text()
-    return parser
+    # Parse the file in place: assigning .content would write a Dockerfile into the working directory.
+    return DockerfileParser(path=str(ROOT / "deploy" / "Dockerfile"))
 
 
 def test_the_image_is_multi_stage_and_runs_as_a_non_root_user():

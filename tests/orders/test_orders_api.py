@@ -7,13 +7,14 @@ import pytest
 from compliance.models import AuditEvent
 from orders.models import Order
 from orders.states import Status
+from tests.otp_session import login_with_otp
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def api(client, world):
-    client.force_login(world.trader)
+    login_with_otp(client, world.trader)
     world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
     world.quote(world.future, 20000, bid=19999.9, ask=20000.1)
     return client
@@ -69,7 +70,7 @@ def test_bad_input_is_a_422_with_a_specific_code_and_only_the_rejection_is_recor
 
 def test_an_unknown_account_is_not_found_and_a_viewer_may_not_trade(api, client, world):
     assert post(api, "/orders", body(world, account_id=999999)).status_code == 404
-    client.force_login(world.viewer)
+    login_with_otp(client, world.viewer)
     response = post(client, "/orders", body(world))
     assert response.status_code == 403 and response.json()["code"] == "broker_account_forbidden"
     assert Order.objects.count() == 0
@@ -161,14 +162,14 @@ def test_kill_switch_routes(api, client, world):
     assert response.status_code == 200 and response.json()["kill_switch"] == f"account:{world.account.pk}"
     assert post(api, "/orders", body(world)).status_code == 403
     assert post(api, "/kill-switch/release", {"scope": "account", "target_id": world.account.pk}).status_code == 403
-    client.force_login(world.owner)
+    login_with_otp(client, world.owner)
     assert post(client, "/kill-switch/release", {"scope": "account", "target_id": world.account.pk}).status_code == 200
 
 
 def test_another_organisations_order_is_not_found(api, client, world, django_user_model):
     order = post(api, "/orders", body(world)).json()
     stranger = django_user_model.objects.create_user("stranger")
-    client.force_login(stranger)
+    login_with_otp(client, stranger)
     assert client.get(f"/api/v1/orders/{order['id']}").status_code == 404
     assert client.delete(f"/api/v1/orders/{order['id']}").status_code == 404
 
@@ -188,7 +189,7 @@ def test_the_openapi_schema_lists_the_order_routes(api):
 
 def test_a_viewer_reads_the_books_but_cannot_modify_cancel_or_close(api, client, world):
     order = post(api, "/orders", body(world)).json()
-    client.force_login(world.viewer)
+    login_with_otp(client, world.viewer)
     assert client.get(f"/api/v1/accounts/{world.account.pk}/orders").status_code == 200
     assert client.get(f"/api/v1/orders/{order['id']}").status_code == 200
     assert client.delete(f"/api/v1/orders/{order['id']}").status_code == 403
@@ -201,3 +202,19 @@ def test_a_viewer_reads_the_books_but_cannot_modify_cancel_or_close(api, client,
 
 def test_an_anonymous_caller_is_refused(client, world):
     assert client.get(f"/api/v1/accounts/{world.account.pk}/orders").status_code == 401
+
+
+def test_a_read_scope_api_key_reads_the_books_but_cannot_place(client, world):
+    from accounts.credentials import api_key_create
+
+    world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
+    _, secret = api_key_create(user=world.trader, name="reader", scope="read", allowed_ips=[])
+    headers = {"X-API-Key": secret}
+    response = client.post("/api/v1/orders", data=body(world), content_type="application/json", headers=headers)
+    assert response.status_code == 403 and Order.objects.count() == 0
+    assert client.get(f"/api/v1/accounts/{world.account.pk}/orders", headers=headers).status_code == 200
+    _, trading = api_key_create(user=world.trader, name="bot", scope="trade", allowed_ips=[])
+    response = client.post(
+        "/api/v1/orders", data=body(world), content_type="application/json", headers={"X-API-Key": trading}
+    )
+    assert response.status_code == 201

@@ -89,6 +89,14 @@ def test_production_requires_a_secret_key(tmp_path):
     assert "SECRET_KEY" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_production_requires_broker_encryption_keys(tmp_path):
+    result = _manage(
+        "check", VAR_DIR=str(tmp_path), DJANGO_ENV="production", ALLOWED_HOSTS="example.com", SECRET_KEY="s" * 60
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: BROKER_ENCRYPTION_KEYS=") and "Traceback" not in result.stderr
+
+
 def test_the_production_profile_passes_the_deployment_checklist(tmp_path):
     result = _manage(
         "check",
@@ -100,6 +108,7 @@ def test_the_production_profile_passes_the_deployment_checklist(tmp_path):
         SECRET_KEY="x7" * 30 + "-production-secret",
         AUDIT_SIGNING_KEY=base64.b64encode(os.urandom(32)).decode(),
         ALLOWED_HOSTS="terminal.example.com",
+        BROKER_ENCRYPTION_KEYS="k1:" + "A" * 43,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout

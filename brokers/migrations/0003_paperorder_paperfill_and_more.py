@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("brokers", "0001_initial"),
+        ("brokers", "0002_credentials"),
         ("marketdata", "0001_initial"),
     ]
 

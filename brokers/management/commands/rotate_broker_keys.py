@@ -1,0 +1,42 @@
+"""Re-encrypt every broker secret under the current key (BROKER_ENCRYPTION_KEY_ID).
+
+Rotation: add a new key to BROKER_ENCRYPTION_KEYS (``--new-key`` prints one), make it current with
+BROKER_ENCRYPTION_KEY_ID, restart, run this command, check that the old key id shows 0 rows, then
+remove the old key. docs/runbooks/key-rotation.md walks through it.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from brokers import crypto
+from brokers.services.credentials import broker_credentials_key_usage, broker_credentials_rotate
+
+
+class Command(BaseCommand):
+    help = "Re-encrypt all broker secrets under the current key and report rows per key id."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--new-key", action="store_true", help="print a fresh key to add, and exit")
+        parser.add_argument("--batch-size", type=int, default=500)
+
+    def handle(self, *args, new_key: bool, batch_size: int, **options):
+        if new_key:
+            self.stdout.write(crypto.new_key())
+            return
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1")
+        before = broker_credentials_key_usage()
+        todo = sum(n for key_id, n in before.items() if key_id != settings.BROKER_ENCRYPTION_KEY_ID)
+        try:
+            with tqdm(total=todo, unit="secret", disable=todo == 0, file=self.stderr) as bar:
+                for done in broker_credentials_rotate(batch_size=batch_size):
+                    bar.update(done)
+        except crypto.SecretError as exc:
+            raise CommandError(f"{exc.code}: {exc.message}") from None
+        after = broker_credentials_key_usage()
+        self.stdout.write(f"re-encrypted {todo} secret(s) under key {settings.BROKER_ENCRYPTION_KEY_ID!r}")
+        for key_id in sorted(set(before) | set(after)):
+            self.stdout.write(f"  {key_id}: {after.get(key_id, 0)} row(s)")

@@ -1,0 +1,56 @@
+"""Helpers for account tests: users with a real Argon2 hash (computed once) and signed-in clients."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+from django.contrib.auth.hashers import make_password
+from django.test import Client
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import Membership, User
+from accounts.services import sync_role_groups
+from tests.otp_session import login_with_otp
+
+PASSWORD = "long-password-123"
+
+
+@functools.cache
+def password_hash() -> str:
+    # Argon2 at the production parameters costs ~100 MiB and a noticeable fraction of a second;
+    # hashing once and reusing the result keeps the suite fast without switching hashers.
+    return make_password(PASSWORD)
+
+
+def make_user(username: str, *, organisation=None, role=None, device: bool = True) -> User:
+    user = User.objects.create(username=username, password=password_hash())
+    if organisation is not None:
+        Membership.objects.create(user=user, organisation=organisation, role=role)
+        sync_role_groups(user=user)
+    if device:
+        TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    return user
+
+
+def totp_code(device: TOTPDevice, offset_steps: int = 0) -> str:
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits)  # the real clock, not the learnt drift
+    totp.time += offset_steps * device.step
+    return f"{totp.token():0{device.digits}d}"
+
+
+def password_only_client(user: User, **defaults) -> Client:
+    client = Client(**defaults)
+    client.force_login(user)
+    return client
+
+
+def verified_client(user: User, **defaults) -> Client:
+    """A client whose session passed both factors (as after otp-verify)."""
+    return login_with_otp(Client(**defaults), user)
+
+
+@pytest.fixture
+def user_factory(db):
+    return make_user

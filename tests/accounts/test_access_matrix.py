@@ -1,0 +1,356 @@
+"""Every page and API route x every kind of caller x own or other organisation x granted or not.
+
+ROUTES classifies each route; the test collects the routes from the URL resolver and the ninja
+API, so a new route without an entry fails ``test_every_route_is_classified``. Adding a route is
+one line: its URL name (or "METHOD /api/path") and its rule, prefixed with POST for form posts.
+
+Rules (who is allowed; everyone else is denied):
+  exempt          anyone, even a session that has only passed the password (health, metrics, logout)
+  public          anyone except a password-only session (which is sent to the OTP page first)
+  otp             a signed-in session, verified or not (the second-factor pages themselves)
+  verified        any user who passed both factors, in any organisation or none
+  staff           Django staff only (none of the callers below)
+  none            nobody: the route only names a prefix and answers 404
+  org_manager     Owner or Admin of the organisation in the URL
+  account:view    Owner/Admin of the account's organisation, or a Trader/Viewer granted the account
+  account:trade   Owner/Admin of the account's organisation, or a Trader granted trading on it
+  account:manage  Owner/Admin of the account's organisation
+  key_owner       the owner of the API key in the URL
+  watchlist_owner the owner of the watchlist in the URL
+
+Allowed means any answer but 401, 403, 404 or a redirect to a sign-in or OTP page (form posts with empty
+input answer 400/422 or redirect back, which counts as allowed: the gate let them through).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pytest
+from django.db import transaction
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from guardian.shortcuts import assign_perm
+
+from accounts.credentials import api_key_create
+from accounts.models import Organisation, Role
+from brokers.models import BrokerAccount
+from marketdata.models import Instrument
+from orders.models import Order
+from terminal.api import api
+from terminal.services.watchlists import watchlist_ensure_default
+
+from .conftest import make_user, password_only_client, verified_client
+
+ROUTES: dict[str, str] = {
+    # --- pages -------------------------------------------------------------------------------------
+    "home": "verified",
+    "login": "public",
+    "logout": "POST exempt",
+    "prometheus-django-metrics": "exempt",
+    "accounts:otp-verify": "otp",
+    "accounts:otp-enrol": "otp",
+    "accounts:backup-codes": "POST verified",
+    "accounts:profile": "verified",
+    "accounts:api-key-create": "POST verified",
+    "accounts:api-key-revoke": "POST key_owner",
+    "accounts:members": "org_manager",
+    "accounts:member-role": "POST org_manager",
+    "accounts:member-remove": "POST org_manager",
+    "accounts:account-grant": "POST account:manage",
+    "accounts:account-revoke": "POST account:manage",
+    "admin:*": "staff",
+    "admin:login": "public",
+    "admin:logout": "POST public",
+    "watchlist-panel": "watchlist_owner",
+    "watchlist-search": "watchlist_owner",
+    "watchlist-add": "POST watchlist_owner",
+    "watchlist-remove": "POST watchlist_owner",
+    "api:api-root": "none",
+    "api:openapi-json": "exempt",
+    "api:openapi-view": "exempt",
+    # --- API -----------------------------------------------------------------------------------------
+    "GET /api/health": "exempt",
+    "POST /api/accounts/auth/token": "exempt",
+    "POST /api/accounts/auth/refresh": "exempt",
+    "POST /api/accounts/auth/revoke": "exempt",
+    "GET /api/accounts/me": "verified",
+    "GET /api/accounts/api-keys": "verified",
+    "GET /api/accounts/broker-accounts": "verified",
+    "GET /api/accounts/broker-accounts/{account_id}": "account:view",
+    "GET /api/v1/whoami": "verified",
+    # Order writes name their account in the body: the gate on the path is sign-in; the account is
+    # checked by account_get_for_user inside (tests/orders/test_orders_api.py covers those denials).
+    "POST /api/v1/orders": "verified",
+    "POST /api/v1/orders/sliced": "verified",
+    "POST /api/v1/orders/basket": "verified",
+    "POST /api/v1/positions/close": "verified",
+    "POST /api/v1/kill-switch": "verified",
+    "POST /api/v1/kill-switch/release": "verified",
+    "GET /api/v1/orders/{order_id}": "account:view",
+    "PUT /api/v1/orders/{order_id}": "verified",  # needs a body: without one the schema answers 422 first
+    "DELETE /api/v1/orders/{order_id}": "account:trade",
+    "POST /api/v1/accounts/{account_id}/orders/cancel-all": "account:trade",
+    "GET /api/v1/accounts/{account_id}/orders": "account:view",
+    "GET /api/v1/accounts/{account_id}/trades": "account:view",
+    "GET /api/v1/accounts/{account_id}/positions": "account:view",
+    "GET /api/v1/accounts/{account_id}/holdings": "account:view",
+    "GET /api/v1/accounts/{account_id}/funds": "account:view",
+}
+
+ACTORS = ("owner", "admin", "trader", "viewer", "outsider", "anonymous", "password_only")
+MEMBER_ROLES = {"owner": Role.OWNER, "admin": Role.ADMIN, "trader": Role.TRADER, "viewer": Role.VIEWER}
+# Values for URL parameters that do not depend on the target (the admin's).
+FIXED_KWARGS = {
+    "app_label": "accounts",
+    "object_id": "1",
+    "id": "1",
+    "pk": "1",
+    "content_type_id": "1",
+    "instrument_id": "1",
+}
+SIGN_IN_PAGES = ("/login/", "/admin/login/")
+OTP_PAGES = ("/account/otp/",)
+
+
+@dataclass(frozen=True)
+class Route:
+    key: str  # the ROUTES key it was classified under
+    name: str  # its own URL name, or "METHOD /api/path"
+    method: str
+    path_template: str  # Django route or ninja path, for parameters
+    reversible: bool = True
+
+
+# --- collecting routes ----------------------------------------------------------------------------------
+def _ninja_routes() -> list[tuple[str, str]]:
+    """Return ("METHOD /api/path", path) for every operation of the API."""
+    routes = []
+    for bound in api._get_bound_routers():
+        for path, path_view in bound.template.path_operations.items():
+            full = re.sub(r"/+", "/", f"/api/{bound.prefix}/{path}")
+            for operation in path_view.operations:
+                routes.extend((f"{method} {full}", full) for method in operation.methods)
+    return routes
+
+
+def _django_route_to_ninja(route: str) -> str:
+    return "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route).strip("/")
+
+
+def _resolver_routes(patterns=None, namespace: str = "", prefix: str = "") -> list[tuple[str, str, bool]]:
+    """Return (qualified name, route, named) for every URL pattern, walking includes."""
+    found = []
+    for entry in get_resolver().url_patterns if patterns is None else patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            inner = f"{namespace}:{entry.namespace}".strip(":") if entry.namespace else namespace
+            found.extend(_resolver_routes(entry.url_patterns, inner, route))
+        elif isinstance(entry, URLPattern):
+            qualified = f"{namespace}:{entry.name}".strip(":") if entry.name else f"{namespace}:<{route}>".strip(":")
+            found.append((qualified, route, bool(entry.name)))
+    return found
+
+
+def _classify(name: str) -> str | None:
+    if name in ROUTES:
+        return name
+    namespace = name.split(":")[0] + ":*" if ":" in name else None
+    return namespace if namespace in ROUTES else None
+
+
+def collect_routes() -> tuple[list[Route], list[str]]:
+    """Return the classified routes and the names of routes with no entry in ROUTES."""
+    ninja = _ninja_routes()
+    ninja_paths = {path for _, path in ninja}
+    routes, unclassified = [], []
+    for name, route, named in _resolver_routes():
+        if name.startswith("api:") and _django_route_to_ninja(route) in ninja_paths:
+            continue  # an API operation: classified by method and path below
+        key = _classify(name)
+        if key is None:
+            unclassified.append(f"{name}  ({route})")
+            continue
+        method = ROUTES[key].split()[0] if len(ROUTES[key].split()) == 2 else "GET"
+        routes.append(Route(key, name, method, route, reversible=named))
+    for name, path in ninja:
+        if name not in ROUTES:
+            unclassified.append(name)
+            continue
+        routes.append(Route(name, name, name.split()[0], path))
+    return routes, unclassified
+
+
+def test_every_route_is_classified():
+    _, unclassified = collect_routes()
+    assert not unclassified, "Add these routes to ROUTES in tests/accounts/test_access_matrix.py:\n" + "\n".join(
+        unclassified
+    )
+
+
+def test_every_classified_route_exists():
+    routes, _ = collect_routes()
+    used = {route.key for route in routes}
+    assert set(ROUTES) - used == set(), "Stale ROUTES entries"
+
+
+# --- the world ----------------------------------------------------------------------------------------
+@pytest.fixture
+def world(db):
+    own = Organisation.objects.create(name="Own", slug="own")
+    other = Organisation.objects.create(name="Other", slug="other")
+    users = {actor: make_user(f"own-{actor}", organisation=own, role=role) for actor, role in MEMBER_ROLES.items()}
+    users["outsider"] = make_user("outsider")
+    users["password_only"] = make_user("own-pwonly", organisation=own, role=Role.TRADER)
+    theirs = {actor: make_user(f"other-{actor}", organisation=other, role=role) for actor, role in MEMBER_ROLES.items()}
+    accounts = {}
+    for org in (own, other):
+        granted = BrokerAccount.objects.create(
+            organisation=org, label="Granted", broker="paper", client_code=f"{org}-G"
+        )
+        ungranted = BrokerAccount.objects.create(organisation=org, label="Not", broker="paper", client_code=f"{org}-U")
+        accounts[(org.slug, True)], accounts[(org.slug, False)] = granted, ungranted
+        # Grants to our trader and viewer even on the other organisation's account: they must not count there.
+        for grantee in (users["trader"], users["password_only"], theirs["trader"]):
+            assign_perm("brokers.trade_brokeraccount", grantee, granted)
+            assign_perm("brokers.view_brokeraccount", grantee, granted)
+        for grantee in (users["viewer"], theirs["viewer"]):
+            assign_perm("brokers.view_brokeraccount", grantee, granted)
+    keys = {
+        "own": api_key_create(user=users["trader"], name="bot", scope="read", allowed_ips=[])[0],
+        "other": api_key_create(user=theirs["trader"], name="bot", scope="read", allowed_ips=[])[0],
+    }
+    members = {"own": users["viewer"], "other": theirs["viewer"]}
+    instrument = Instrument.objects.create(
+        exchange="NSE", segment="NSE", tradingsymbol="MATRIX", exchange_token="9", instrument_type="EQ"
+    )
+    orders = {
+        key: Order.objects.create(
+            account=account,
+            instrument=instrument,
+            side="BUY",
+            quantity=1,
+            order_type="LIMIT",
+            product="CNC",
+            price=100,
+            margin_price=100,
+            source="api",
+        )
+        for key, account in accounts.items()
+    }
+    watchlists = {
+        "own": watchlist_ensure_default(user=users["trader"]),
+        "other": watchlist_ensure_default(user=theirs["trader"]),
+    }
+    return {
+        "orgs": {"own": own, "other": other},
+        "users": users,
+        "accounts": accounts,
+        "keys": keys,
+        "members": members,
+        "watchlists": watchlists,
+        "orders": orders,
+    }
+
+
+def _client(world, actor: str) -> Client:
+    if actor == "anonymous":
+        return Client()
+    if actor == "password_only":
+        return password_only_client(world["users"][actor])
+    return verified_client(world["users"][actor])
+
+
+def _expected(rule: str, actor: str, org: str, granted: bool) -> bool:
+    own = org == "own"
+    if rule == "exempt":
+        return True
+    if rule == "public":
+        return actor != "password_only"
+    if rule == "otp":
+        return actor != "anonymous"
+    if rule == "verified":
+        return actor not in ("anonymous", "password_only")
+    if rule in ("staff", "none"):
+        return False
+    if rule == "org_manager" or rule == "account:manage":
+        return own and actor in ("owner", "admin")
+    if rule == "account:view":
+        return own and (actor in ("owner", "admin") or (actor in ("trader", "viewer") and granted))
+    if rule == "account:trade":
+        return own and (actor in ("owner", "admin") or (actor == "trader" and granted))
+    if rule in ("key_owner", "watchlist_owner"):
+        return own and actor == "trader"
+    raise AssertionError(f"unknown rule {rule!r}")
+
+
+def _allowed(response, rule: str) -> bool:
+    if response.status_code in (401, 403, 404):
+        return False
+    if response.status_code in (301, 302):
+        # A gate sends the caller to sign in and come back (?next=); signing out also lands on /login/.
+        location = response["Location"]
+        if location.startswith(SIGN_IN_PAGES) and "next=" in location:
+            return False
+        if location.startswith(OTP_PAGES) and rule != "otp":
+            return False
+    return True
+
+
+def _targets(route: Route):
+    """Yield (org, granted) pairs that change the URL; routes without such parameters get one."""
+    params = set(re.findall(r"[<{](?:\w+:)?(\w+)[>}]", route.path_template))
+    if params & {"account_id", "order_id"}:
+        yield from [("own", True), ("own", False), ("other", True), ("other", False)]
+    elif params & {"slug", "key_id", "user_id", "watchlist_id"}:
+        yield from [("own", True), ("other", True)]
+    else:
+        yield ("own", True)
+
+
+def _url(world, route: Route, org: str, granted: bool) -> str:
+    values = dict(FIXED_KWARGS)
+    values.update(
+        slug=world["orgs"][org].slug,
+        account_id=world["accounts"][(world["orgs"][org].slug, granted)].pk,
+        key_id=world["keys"][org].pk,
+        user_id=world["members"][org].pk,
+        watchlist_id=world["watchlists"][org].pk,
+        order_id=world["orders"][(world["orgs"][org].slug, granted)].pk,
+    )
+    if route.name.startswith(tuple(f"{m} " for m in ("GET", "POST", "PUT", "PATCH", "DELETE"))):
+        return re.sub(r"{(\w+)}", lambda m: str(values[m.group(1)]), route.path_template)
+    params = re.findall(r"<(?:\w+:)?(\w+)>", route.path_template)
+    missing = [p for p in params if p not in values]
+    assert not missing, f"give a value for {missing} of {route.name} in FIXED_KWARGS"
+    return reverse(route.name, kwargs={p: values[p] for p in params})
+
+
+def test_each_route_admits_exactly_the_callers_its_rule_allows(world):
+    routes, _ = collect_routes()
+    clients = {actor: _client(world, actor) for actor in ACTORS}
+    mismatches, checked = [], 0
+    for route in routes:
+        if not route.reversible:
+            continue  # unnamed patterns (the admin's catch-all) are classified but cannot be built
+        rule = ROUTES[route.key].split()[-1]
+        for org, granted in _targets(route):
+            url = _url(world, route, org, granted)
+            for actor in ACTORS:
+                # A fresh client for sign-out routes, so the shared one stays signed in.
+                client = _client(world, actor) if "logout" in route.name else clients[actor]
+                with transaction.atomic():
+                    response = client.generic(route.method, url, secure=False)
+                    transaction.set_rollback(True)  # every request leaves the world as it was
+                checked += 1
+                allowed, expected = _allowed(response, rule), _expected(rule, actor, org, granted)
+                if allowed != expected:
+                    where = f"{org} org, {'granted' if granted else 'not granted'}"
+                    mismatches.append(
+                        f"{route.name} [{rule}] {route.method} {url} as {actor} ({where}): "
+                        f"expected {'allowed' if expected else 'denied'}, got {response.status_code} "
+                        f"{response.get('Location', '')}"
+                    )
+    assert checked > 300
+    assert not mismatches, f"{len(mismatches)} of {checked} checks failed:\n" + "\n".join(mismatches)

@@ -1,0 +1,315 @@
+"""deploy/k8s: each overlay is rendered by kustomize (kubectl's or a standalone kustomize), every
+manifest it renders is validated against the Kubernetes schemas (kubernetes-validate), and what the
+manifests refer to (commands, queues, settings, ports, names) is checked against the project."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from functools import cache
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from terminal.celery import QUEUES
+from tests.deploy.commands import ROOT, check_command, env_names_read_by_settings, require_tool
+
+K8S = ROOT / "deploy" / "k8s"
+OVERLAYS = sorted(path.name for path in (K8S / "overlays").iterdir() if not path.name.startswith("."))
+KUBERNETES_VERSION = "1.30.0"  # the oldest minor the manifests promise to run on
+WORKLOAD_KINDS = {"Deployment", "Job", "CronJob"}
+SECRET_NAMES = {"terminal-secrets", "terminal-backup", "terminal-tls"}
+
+
+def _kustomize(path) -> list[str]:
+    if shutil.which("kustomize"):
+        return ["kustomize", "build", str(path)]
+    return [require_tool("kubectl"), "kustomize", str(path)]
+
+
+@cache
+def render(overlay: str) -> tuple[dict, ...]:
+    result = subprocess.run(_kustomize(K8S / "overlays" / overlay), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
+
+
+def _of_kind(docs, kind: str) -> dict[str, dict]:
+    return {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == kind}
+
+
+def _pod_spec(doc: dict) -> dict:
+    if doc["kind"] == "CronJob":
+        return doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return doc["spec"]["template"]["spec"]
+
+
+def _pod_labels(doc: dict) -> dict:
+    template = doc["spec"]["jobTemplate"]["spec"]["template"] if doc["kind"] == "CronJob" else doc["spec"]["template"]
+    return template["metadata"]["labels"]
+
+
+def _app_containers(docs):
+    """Yield (workload, container) for every container that runs the terminal's image."""
+    for doc in docs:
+        if doc["kind"] in WORKLOAD_KINDS:
+            for container in _pod_spec(doc)["containers"]:
+                if "algo-terminal" in container["image"]:
+                    yield doc, container
+
+
+def _selects(selector: dict, labels: dict) -> bool:
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_rendered_manifest_is_valid_kubernetes(overlay):
+    docs = render(overlay)
+    assert len(docs) > 30
+    for doc in docs:
+        try:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{doc['kind']}/{doc['metadata']['name']}: {exc.message} at {list(exc.path)}")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_everything_lives_in_the_overlays_namespace(overlay):
+    namespace = f"terminal-{overlay}"
+    for doc in render(overlay):
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] == namespace, doc["metadata"]
+    assert namespace in _of_kind(render(overlay), "Namespace")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_container_runs_a_command_the_project_has(overlay):
+    consumed = []
+    for _workload, container in _app_containers(render(overlay)):
+        consumed += check_command(container["command"])
+    assert sorted(consumed) == sorted(QUEUES), "one worker Deployment per queue, each consuming its own queue"
+
+
+def test_the_command_check_rejects_what_the_project_does_not_have():
+    for argv in (
+        ["celery", "--app", "terminal", "worker", "--pool", "bogus", "--queues", "orders"],
+        ["celery", "--app", "terminal", "worker", "--queues", "nope"],
+        ["python", "manage.py", "migrate", "--bogus"],
+        ["python", "manage.py", "no_such_command"],
+        ["gunicorn", "terminal.wsgi"],
+    ):
+        with pytest.raises(AssertionError):
+            check_command(argv)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_containers_set_only_variables_the_settings_read(overlay):
+    docs = render(overlay)
+    config = next(
+        doc for doc in docs if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].startswith("terminal-config")
+    )
+    read = env_names_read_by_settings()
+    for workload, container in _app_containers(docs):
+        env = container["env"]
+        values = " ".join(str(item.get("value", "")) for item in env)
+        expanded = set(re.findall(r"\$\(([A-Z_][A-Z0-9_]*)\)", values))  # helpers for $(NAME) expansion only
+        names = {item["name"] for item in env} | set(config["data"])
+        unknown = names - read - expanded
+        assert not unknown, f"{workload['metadata']['name']} sets variables nothing reads: {sorted(unknown)}"
+        assert {
+            "DATABASE_URL",
+            "REDIS_URL",
+            "SECRET_KEY",
+            "BROKER_ENCRYPTION_KEYS",
+            "AUDIT_SIGNING_KEY",
+            "DJANGO_ENV",
+            "ALLOWED_HOSTS",
+            "METRICS_PORT",
+        } <= names
+        for ref in container["envFrom"]:
+            assert ref["configMapRef"]["name"] == config["metadata"]["name"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_secrets_are_referenced_by_name_and_never_defined(overlay):
+    docs = render(overlay)
+    assert not _of_kind(docs, "Secret")
+    text = yaml.safe_dump_all(docs)
+    referenced = set(re.findall(r"secretName: (\S+)", text))
+    for doc in docs:
+        if doc["kind"] in WORKLOAD_KINDS:
+            for container in _pod_spec(doc)["containers"]:
+                for item in container.get("env", []):
+                    assert "value" not in item or not re.search(r"(?i)password|secret|token", item["name"]), item
+                    ref = item.get("valueFrom", {}).get("secretKeyRef")
+                    if ref:
+                        referenced.add(ref["name"])
+    assert referenced == SECRET_NAMES
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_images_are_released_images_with_a_tag(overlay):
+    for doc in render(overlay):
+        if doc["kind"] in WORKLOAD_KINDS:
+            for container in _pod_spec(doc)["containers"]:
+                name, _, tag = container["image"].rpartition(":")
+                assert "/" in name or name == "postgres", f"placeholder image left: {container['image']}"
+                assert tag and tag != "latest", container["image"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_web_is_blue_green_with_the_live_service_selecting_one_colour(overlay):
+    docs = render(overlay)
+    deployments, services = _of_kind(docs, "Deployment"), _of_kind(docs, "Service")
+    assert {"web-blue", "web-green"} <= set(deployments)
+    live, preview = services["web"]["spec"]["selector"], services["web-preview"]["spec"]["selector"]
+    assert {live["colour"], preview["colour"]} == {"blue", "green"}
+    for colour in ("blue", "green"):
+        matching = [name for name, d in deployments.items() if _selects(live | {"colour": colour}, _pod_labels(d))]
+        assert matching == [f"web-{colour}"]
+    backend = _of_kind(docs, "Ingress")["terminal"]["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend["name"] == "web"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_beat_and_the_feed_run_one_replica_replaced_never_doubled(overlay):
+    deployments = _of_kind(render(overlay), "Deployment")
+    for name in ("beat", "feed"):
+        assert deployments[name]["spec"]["replicas"] == 1
+        assert deployments[name]["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployments["feed"]["spec"]["template"]["spec"]["containers"][0]["command"][:4] == [
+        "python",
+        "manage.py",
+        "run_feed",
+        "--source",
+    ]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_queue_has_a_worker_an_autoscaler_and_a_disruption_budget(overlay):
+    docs = render(overlay)
+    deployments, hpas, pdbs = (
+        _of_kind(docs, "Deployment"),
+        _of_kind(docs, "HorizontalPodAutoscaler"),
+        _of_kind(docs, "PodDisruptionBudget"),
+    )
+    for queue in QUEUES:
+        worker = deployments[f"worker-{queue}"]
+        assert "replicas" not in worker["spec"], "the autoscaler owns the replica count"
+        hpa = hpas[f"worker-{queue}"]["spec"]
+        assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": f"worker-{queue}"}
+        assert 1 <= hpa["minReplicas"] <= hpa["maxReplicas"]
+        assert _selects(pdbs[f"worker-{queue}"]["spec"]["selector"]["matchLabels"], _pod_labels(worker))
+    for colour in ("blue", "green"):
+        assert _selects(
+            pdbs[f"web-{colour}"]["spec"]["selector"]["matchLabels"], _pod_labels(deployments[f"web-{colour}"])
+        )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_long_running_pods_have_resources_probes_and_a_scraped_metrics_port(overlay):
+    docs = render(overlay)
+    config = next(
+        doc for doc in docs if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].startswith("terminal-config")
+    )
+    metrics_port = int(config["data"]["METRICS_PORT"])
+    for name, deployment in _of_kind(docs, "Deployment").items():
+        pod = deployment["spec"]["template"]
+        container = pod["spec"]["containers"][0]
+        assert container["resources"]["requests"]["cpu"] and container["resources"]["requests"]["memory"]
+        assert container["resources"]["limits"]["memory"]
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+        if name == "beat":
+            continue  # runs no tasks and serves nothing; health reports its heartbeat
+        assert "livenessProbe" in container, name
+        ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+        assert ports["metrics"] == metrics_port
+        assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(metrics_port)
+        if name.startswith("web-"):
+            command = container["command"]
+            assert ports["http"] == int(command[command.index("--port") + 1])
+            for probe in ("startupProbe", "readinessProbe"):
+                assert container[probe]["httpGet"] == {"path": "/api/health", "port": "http"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policies_deny_by_default_and_open_only_ports_that_are_served_or_needed(overlay):
+    docs = render(overlay)
+    policies = _of_kind(docs, "NetworkPolicy")
+    deny = policies["default-deny"]["spec"]
+    assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
+    assert "ingress" not in deny and "egress" not in deny
+    workloads = [doc for doc in docs if doc["kind"] in WORKLOAD_KINDS]
+    for name, policy in policies.items():
+        selector = policy["spec"]["podSelector"].get("matchLabels", {})
+        selected = [doc for doc in workloads if _selects(selector, _pod_labels(doc))]
+        assert selected or name in {"default-deny", "allow-dns"}, f"{name} selects no pod"
+        served = {
+            port["containerPort"]
+            for doc in selected
+            for container in _pod_spec(doc)["containers"]
+            for port in container.get("ports", [])
+        }
+        for rule in policy["spec"].get("ingress", []):
+            opened = {port["port"] for port in rule["ports"]}
+            assert opened <= served, f"{name} opens {opened - served}, which nothing there listens on"
+        for rule in policy["spec"].get("egress", []):
+            assert {port["port"] for port in rule["ports"]} <= {53, 443, 5432, 6379}, name
+    for doc in workloads:
+        assert any(
+            _selects(p["spec"]["podSelector"].get("matchLabels", {}), _pod_labels(doc))
+            for n, p in policies.items()
+            if n not in {"default-deny", "allow-dns"}
+        ), doc["metadata"]["name"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_backup_cronjob_runs_the_backup_script_with_what_it_reads(overlay):
+    docs = render(overlay)
+    cron = _of_kind(docs, "CronJob")["postgres-backup"]
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = _pod_spec(cron)
+    container = pod["containers"][0]
+    assert container["command"] == ["bash", "/scripts/backup.sh"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "script")
+    script_map = _of_kind(docs, "ConfigMap")[volume["configMap"]["name"]]
+    script = (ROOT / "deploy" / "postgres" / "backup.sh").read_text()
+    assert script_map["data"]["backup.sh"] == script
+    for item in container["env"]:
+        assert "${" + item["name"] in script, f"backup.sh does not read {item['name']}"
+    claim = next(v for v in pod["volumes"] if v["name"] == "backups")["persistentVolumeClaim"]["claimName"]
+    assert claim in _of_kind(docs, "PersistentVolumeClaim")
+
+
+def test_a_release_moves_everything_but_the_live_colour_to_the_new_image():
+    require_tool("kubectl")
+    new, old = "ghcr.io/example/algo-terminal:new", "ghcr.io/example/algo-terminal:old"
+    result = subprocess.run(
+        ["bash", str(K8S / "bluegreen"), "render", "staging", new, "green", old],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    docs = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    images = {
+        doc["metadata"]["name"]: _pod_spec(doc)["containers"][0]["image"]
+        for doc in docs
+        if doc["kind"] in {"Deployment", "Job"}
+    }
+    assert images.pop("web-green") == old
+    assert set(images.values()) == {new}
+    assert set(images) == {"web-blue", "beat", "feed", "migrate"} | {f"worker-{queue}" for queue in QUEUES}
+    services = _of_kind(docs, "Service")
+    assert services["web"]["spec"]["selector"]["colour"] == "green"
+    assert services["web-preview"]["spec"]["selector"]["colour"] == "blue"
+    assert not list((K8S / "overlays").glob(".render-*")), "the temporary overlay is removed"
+
+
+def test_the_release_script_knows_every_worker():
+    script = (K8S / "bluegreen").read_text()
+    listed = re.search(r'^WORKERS="([^"]+)"', script, re.MULTILINE).group(1).split()
+    assert sorted(listed) == sorted(f"worker-{queue}" for queue in QUEUES)
