@@ -4,7 +4,9 @@ test visits are saved under test-artifacts/e2e/."""
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 import shutil
 import signal
 import socket
@@ -14,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -116,3 +119,57 @@ def page(browser, request: pytest.FixtureRequest):
     if not shots:
         screenshot("final")
     context.close()
+
+
+# --- signing in with both factors -----------------------------------------------------------------
+DEMO_LINE = re.compile(r"^\s+(\w+)\s+username:\s+(\S+)\s+TOTP secret:\s+([A-Z2-7]+)", re.M)
+
+
+@dataclass
+class DemoUser:
+    role: str
+    username: str
+    password: str
+    secret: str
+
+
+def demo_users(output: str) -> dict[str, DemoUser]:
+    """Parse load_demo's output into {role: DemoUser} (role in lower case: owner, admin, trader, viewer)."""
+    password = re.search(r"password:\s*(\S+)", output).group(1)
+    return {
+        role.lower(): DemoUser(role.lower(), username, password, secret)
+        for role, username, secret in DEMO_LINE.findall(output)
+    }
+
+
+_last_step: dict[str, int] = {}
+
+
+def next_totp(user: DemoUser) -> str:
+    """A code the server has not seen for this user: a TOTP code is accepted once per 30 s step
+    (the device also accepts the next step), so consecutive sign-ins use consecutive steps."""
+    from django_otp.oath import TOTP
+
+    key = base64.b32decode(user.secret)
+    while True:
+        totp = TOTP(key)
+        step = max(totp.t(), _last_step.get(user.username, -1) + 1)
+        if step <= totp.t() + 1:
+            _last_step[user.username] = step
+            totp.drift = step - totp.t()
+            return f"{totp.token():06d}"
+        time.sleep(1)
+
+
+def sign_in(page, base_url: str, user: DemoUser) -> None:
+    """Sign in through the real pages: password, then the one-time code."""
+    from playwright.sync_api import expect
+
+    page.goto(base_url + "/login/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(user.password)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("One-time code or backup code").fill(next_totp(user))
+    page.get_by_role("button", name="Verify").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.get_by_label("One-time code or backup code")).to_have_count(0)
