@@ -223,7 +223,13 @@ def _start_server(port: int, database: str):
     import requests
 
     url = urlsplit(os.environ["DATABASE_URL"])
-    env = {**os.environ, "DATABASE_URL": urlunsplit(url._replace(path=f"/{database}")), "LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": urlunsplit(url._replace(path=f"/{database}")),
+        "LOG_LEVEL": "WARNING",
+        # the connection pool: without it Daphne's per-request threads exhaust PostgreSQL's connections
+        "DATABASE_POOL_SIZE": os.environ.get("DATABASE_POOL_SIZE", "20"),
+    }
     daphne = Path(sys.executable).with_name("daphne")
     server = subprocess.Popen(
         [str(daphne), "-b", "127.0.0.1", "-p", str(port), "terminal.asgi:application"],

@@ -168,14 +168,17 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
-if DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    # Under ASGI (Daphne) each request's sync code runs in its own thread, so per-thread persistent
-    # connections (CONN_MAX_AGE > 0) pile up until PostgreSQL refuses clients; a pool is Django's way.
+# DATABASE_POOL_SIZE > 0 turns on Django's PostgreSQL connection pool (psycopg-pool). Under ASGI
+# (Daphne) each request's sync code runs in its own thread, and per-thread persistent connections
+# piled up until PostgreSQL refused clients under load (bench/orders.py, 32 clients); the pool avoids
+# that, at the price of requests waiting up to the pool timeout when the database is unreachable.
+DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 0, minimum=0)
+if DATABASE_POOL_SIZE and DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": 2,
-        "max_size": env_int("DATABASE_POOL_SIZE", 20, minimum=1),
-        "timeout": 10,
+        "min_size": 1,
+        "max_size": DATABASE_POOL_SIZE,
+        "timeout": 2,
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
