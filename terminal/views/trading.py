@@ -8,11 +8,12 @@ import uuid
 from decimal import Decimal, InvalidOperation
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from brokers.errors import BrokerAccountNotFound
+from brokers.errors import BrokerAccountForbidden, BrokerAccountNotFound
 from brokers.selectors import account_get_for_user, account_list_for_user
 from marketdata.models import Instrument
 from marketdata.quotes import get_quote
@@ -80,14 +81,20 @@ def trading_context(request: HttpRequest, account) -> dict:
 
 
 def _account_for_panel(request: HttpRequest, account_id: int, access: str):
+    """The account for a panel or act: 404 if the user cannot see it, 403 if they see but may not act."""
     try:
         return account_get_for_user(user=request.user, account_id=account_id, access=access)
     except BrokerAccountNotFound:
         raise Http404("No such broker account.") from None
+    except BrokerAccountForbidden as exc:
+        raise PermissionDenied(exc.message) from None
 
 
 def _panel(request: HttpRequest, account, name: str, *, status: int = 200, **extra) -> HttpResponse:
+    """Render one panel; a refused act (``extra["error"]``) answers 422 or 409 with the panel showing it."""
     context = trading_context(request, account) | extra
+    if status == 404:
+        status = 422  # e.g. nothing to square off: the page exists, the request does not fit it
     return render(request, f"{PANEL_TEMPLATE}#{name}", context, status=status)
 
 
@@ -141,7 +148,7 @@ def ticket(request: HttpRequest, account_id: int) -> HttpResponse:
     account = _account_for_panel(request, account_id, "trade")
     instrument = Instrument.objects.filter(pk=_int(request.GET.get("instrument")), is_active=True).first()
     if instrument is None:
-        raise Http404("Choose an instrument from the watchlist first.")
+        return HttpResponse("Choose an instrument from the watchlist first.", status=422, content_type="text/plain")
     side = request.GET.get("side", Side.BUY).upper()
     data = {"side": side if side in Side.values else Side.BUY, "order_type": OrderType.LIMIT, "lots": "1"}
     template = f"{PANEL_TEMPLATE}#ticket" if request.htmx else "terminal/ticket_page.html"
@@ -179,7 +186,7 @@ def place(request: HttpRequest, account_id: int) -> HttpResponse:
     account = _account_for_panel(request, account_id, "trade")
     instrument = Instrument.objects.filter(pk=_int(request.POST.get("instrument"))).first()
     if instrument is None:
-        raise Http404("No such instrument.")
+        return HttpResponse("Choose an instrument from the watchlist first.", status=422, content_type="text/plain")
     data = request.POST.dict()
     try:
         order = services.place_order(
@@ -269,6 +276,8 @@ def square_off(request: HttpRequest, account_id: int) -> HttpResponse:
     account = _account_for_panel(request, account_id, "trade")
     error = None
     try:
+        if _int(request.POST.get("instrument")) is None:
+            raise TicketError("Choose a position to square off.", code="position_required")
         services.square_off(
             actor=request.user,
             account=account,
@@ -290,7 +299,7 @@ def square_off(request: HttpRequest, account_id: int) -> HttpResponse:
 def kill_switch(request: HttpRequest, account_id: int) -> HttpResponse:
     """Engage (anyone who trades the account) or release (Owner/Admin) the account's kill switch.
     Engaging needs the confirmation box ticked; it cancels open orders and squares off positions."""
-    account = _account_for_panel(request, account_id, "view")
+    account = _account_for_panel(request, account_id, "trade")
     error = None
     try:
         if request.POST.get("action") == "release":

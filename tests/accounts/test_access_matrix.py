@@ -67,6 +67,14 @@ ROUTES: dict[str, str] = {
     "watchlist-search": "watchlist_owner",
     "watchlist-add": "POST watchlist_owner",
     "watchlist-remove": "POST watchlist_owner",
+    "trading-panel": "account:view",
+    "order-ticket": "account:trade",
+    "order-place": "POST account:trade",
+    "orders-cancel-all": "POST account:trade",
+    "position-square-off": "POST account:trade",
+    "kill-switch": "POST account:trade",
+    "order-cancel": "POST account:trade",
+    "order-modify": "POST account:trade",
     "api:api-root": "none",
     "api:openapi-json": "exempt",
     "api:openapi-view": "exempt",
@@ -112,6 +120,7 @@ FIXED_KWARGS = {
     "id": "1",
     "pk": "1",
     "content_type_id": "1",
+    "name": "orders",
 }
 SIGN_IN_PAGES = ("/login/", "/admin/login/")
 OTP_PAGES = ("/account/otp/",)
