@@ -20,7 +20,6 @@ from marketdata.quotes import get_quote
 from orders import services
 from orders.models import Order, OrderType, Product, Side, Source, Validity
 from orders.selectors import funds_get, order_list, position_list, trade_list
-from orders.states import WORKING
 from rms.models import KillScope
 from rms.services import active_kill_switch, may_release
 from terminal.errors import ApplicationError
@@ -58,25 +57,39 @@ def can_trade(request: HttpRequest, account) -> bool:
     )
 
 
+class _Once:
+    """A context value computed on first use and kept: each panel renders only what it shows."""
+
+    def __init__(self, compute) -> None:
+        self.compute, self.value, self.done = compute, None, False
+
+    def __call__(self):
+        if not self.done:
+            self.value, self.done = self.compute(), True
+        return self.value
+
+
 def trading_context(request: HttpRequest, account) -> dict:
-    """Everything the trading panels show for ``account`` (or an empty state without one)."""
+    """Everything the trading panels show for ``account`` (or an empty state without one). Values are
+    computed when a template first reads them, so a partial costs only its own queries."""
     if account is None:
         return {"account": None, "accounts": [], "can_trade": False}
-    positions = position_list(account=account)
+    positions = _Once(lambda: position_list(account=account))
     return {
         "account": account,
-        "accounts": list(account_list_for_user(user=request.user, access="view").order_by("pk")),
-        "can_trade": can_trade(request, account),
-        "orders": list(order_list(account=account).order_by("-created_at")[:ORDER_BOOK_SIZE]),
-        "working": WORKING,
-        "trades": list(trade_list(account=account).order_by("-executed_at")[:TRADE_BOOK_SIZE]),
+        "accounts": _Once(lambda: list(account_list_for_user(user=request.user, access="view").order_by("pk"))),
+        "can_trade": _Once(lambda: can_trade(request, account)),
+        "orders": _Once(lambda: list(order_list(account=account).order_by("-created_at")[:ORDER_BOOK_SIZE])),
+        "trades": _Once(lambda: list(trade_list(account=account).order_by("-executed_at")[:TRADE_BOOK_SIZE])),
         "positions": positions,
-        "mtm_total": sum((row["unrealised_pnl"] or 0) for row in positions),
-        "funds": funds_get(account=account),
-        "kill_switch": active_kill_switch(
-            organisation_id=account.organisation_id, account_id=account.pk, user_id=request.user.pk
+        "mtm_total": _Once(lambda: sum((row["unrealised_pnl"] or 0) for row in positions())),
+        "funds": _Once(lambda: funds_get(account=account)),
+        "kill_switch": _Once(
+            lambda: active_kill_switch(
+                organisation_id=account.organisation_id, account_id=account.pk, user_id=request.user.pk
+            )
         ),
-        "may_release": may_release(actor=request.user, scope=KillScope.ACCOUNT, target_id=account.pk),
+        "may_release": _Once(lambda: may_release(actor=request.user, scope=KillScope.ACCOUNT, target_id=account.pk)),
     }
 
 
