@@ -185,7 +185,10 @@
       var selected = other === tab;
       other.setAttribute("aria-selected", selected ? "true" : "false");
       var panel = document.getElementById(other.getAttribute("aria-controls"));
-      if (panel) panel.hidden = !selected;
+      if (panel) {
+        panel.hidden = !selected;
+        if (selected && window.htmx) window.htmx.trigger(panel, "show"); // a book not loaded yet loads now
+      }
     });
   }
 
