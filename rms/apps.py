@@ -4,3 +4,20 @@ from django.apps import AppConfig
 class RmsConfig(AppConfig):
     name = "rms"
     verbose_name = "Risk management (RMS)"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
+        from compliance.history import track_history
+        from rms.limits import invalidate
+        from rms.models import KillSwitch, RiskLimit
+
+        # Field-level history of limits and switches for admins (the audit trail records the acts).
+        track_history(RiskLimit, exclude_fields=["updated_at"])
+        track_history(KillSwitch)
+
+        def _changed(**_: object) -> None:
+            invalidate()
+
+        post_save.connect(_changed, sender=RiskLimit, dispatch_uid="rms-limits-saved", weak=False)
+        post_delete.connect(_changed, sender=RiskLimit, dispatch_uid="rms-limits-deleted", weak=False)

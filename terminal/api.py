@@ -28,6 +28,15 @@ def get_health(request: HttpRequest) -> JsonResponse:
     return JsonResponse(report, status=200 if healthy else 503)
 
 
+@api.get("/v1/whoami", tags=["operations"])
+def whoami(request: HttpRequest) -> dict:
+    """The authenticated caller (also the baseline endpoint of bench/orders.py)."""
+    return {"id": request.user.pk, "username": request.user.get_username()}
+
+
+api.add_router("/v1/", "orders.api.router")
+
+
 @api.exception_handler(ApplicationError)
 def on_application_error(request: HttpRequest, exc: ApplicationError) -> JsonResponse:
     return JsonResponse(exc.as_dict(), status=exc.status)

@@ -10,6 +10,7 @@ import os
 import time
 
 from celery import Celery
+from celery.schedules import crontab
 from celery.signals import before_task_publish
 from kombu import Queue
 
@@ -32,6 +33,14 @@ app.conf.task_routes = {
 app.conf.beat_schedule = {
     # Lets /api/health tell a dead beat from an idle one.
     "beat-heartbeat": {"task": "terminal.tasks.beat_heartbeat", "schedule": 30.0},
+    # Intraday (MIS) positions are closed at 15:15 IST (CELERY_TIMEZONE is Asia/Kolkata).
+    "orders-square-off-intraday": {
+        "task": "orders.tasks.square_off_intraday_task",
+        "schedule": crontab(hour=15, minute=15, day_of_week="mon-fri"),
+    },
+    "orders-reconcile-unknown": {"task": "orders.tasks.reconcile_unknown_orders", "schedule": 60.0},
+    # Accounts past their daily loss limit (realised + MTM) are halted and squared off.
+    "rms-mtm-monitor": {"task": "rms.tasks.mtm_monitor", "schedule": 5.0},
     # Signs the audit chain heads into a checkpoint outside the database (only when they moved).
     "audit-checkpoint": {"task": "compliance.tasks.audit_checkpoint", "schedule": 300.0},
     # Candle partitions for this month and the next two, so ticks never arrive before their table.

@@ -168,6 +168,18 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+# DATABASE_POOL_SIZE > 0 turns on Django's PostgreSQL connection pool (psycopg-pool). Under ASGI
+# (Daphne) each request's sync code runs in its own thread, and per-thread persistent connections
+# piled up until PostgreSQL refused clients under load (bench/orders.py, 32 clients); the pool avoids
+# that, at the price of requests waiting up to the pool timeout when the database is unreachable.
+DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 0, minimum=0)
+if DATABASE_POOL_SIZE and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DATABASE_POOL_SIZE,
+        "timeout": 2,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
@@ -421,6 +433,12 @@ if SENTRY_DSN:
         traces_sample_rate=0.0,
     )
 
+# --- Paper exchange and orders (docs/orders.md) ---------------------------------------------------
+PAPER_SLIPPAGE_BPS = env_int("PAPER_SLIPPAGE_BPS", 0, minimum=0)  # market fills move this far against the order
+PAPER_MIS_LEVERAGE = env_int("PAPER_MIS_LEVERAGE", 5, minimum=1)  # intraday (MIS) margin = value / leverage
+PAPER_FO_MARGIN_PCT = env_int("PAPER_FO_MARGIN_PCT", 15, minimum=1)  # F&O margin as % of contract value
+PAPER_OPENING_CASH = env_int("PAPER_OPENING_CASH", 1_000_000, minimum=0)  # rupees credited to a new paper account
+RMS_DEFAULT_OPS_LIMIT = env_int("RMS_DEFAULT_OPS_LIMIT", 10, minimum=1)  # SEBI threshold for unregistered algos
 # --- Market data (docs/marketdata.md) -------------------------------------------------------------
 MARKETDATA_FRAME_MS = env_int("MARKETDATA_FRAME_MS", 250, minimum=10, maximum=5000)  # websocket conflation frame
 MARKETDATA_MAX_SUBSCRIPTIONS = env_int("MARKETDATA_MAX_SUBSCRIPTIONS", 500, minimum=1)  # instruments per socket

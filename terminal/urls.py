@@ -5,7 +5,7 @@ from django_otp.admin import OTPAdminSite
 from django_prometheus.exports import ExportToDjangoView
 
 from terminal.api import api
-from terminal.views import option_chain, watchlists
+from terminal.views import option_chain, trading, watchlists
 
 # The admin asks for the one-time code too, and refuses sessions that have not passed it.
 admin.site.__class__ = OTPAdminSite
@@ -21,6 +21,14 @@ urlpatterns = [
         name="watchlist-remove",
     ),
     path("options/", option_chain.option_chain_page, name="option-chain"),
+    path("trading/<int:account_id>/panels/<slug:name>/", trading.panel, name="trading-panel"),
+    path("trading/<int:account_id>/ticket/", trading.ticket, name="order-ticket"),
+    path("trading/<int:account_id>/orders/", trading.place, name="order-place"),
+    path("trading/<int:account_id>/orders/cancel-all/", trading.cancel_all, name="orders-cancel-all"),
+    path("trading/<int:account_id>/positions/square-off/", trading.square_off, name="position-square-off"),
+    path("trading/<int:account_id>/kill-switch/", trading.kill_switch, name="kill-switch"),
+    path("trading/orders/<int:order_id>/cancel/", trading.cancel, name="order-cancel"),
+    path("trading/orders/<int:order_id>/modify/", trading.modify, name="order-modify"),
     path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

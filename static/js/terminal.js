@@ -10,16 +10,39 @@
     return isNaN(n) ? null : n;
   }
 
-  /* Swap each element of an HTML frame into the element with the same id, flashing price moves. */
+  /* Where a row the page does not show yet goes: new orders and trades on top, positions below. */
+  var NEW_ROWS = { "order-": ["orders-body", "afterbegin"], "trade-": ["trades-body", "afterbegin"],
+                   "position-": ["positions-body", "beforeend"] };
+
+  function insertNewRow(incoming) {
+    for (var prefix in NEW_ROWS) {
+      if (incoming.id.indexOf(prefix) === 0) {
+        var body = document.getElementById(NEW_ROWS[prefix][0]);
+        if (body) {
+          incoming.removeAttribute("hx-swap-oob");
+          body.insertAdjacentElement(NEW_ROWS[prefix][1], incoming);
+          var empty = body.closest("section") && body.closest("section").querySelector(".empty");
+          if (empty) empty.remove();
+          if (window.htmx) window.htmx.process(incoming);
+        }
+        return;
+      }
+    }
+  }
+
+  /* Swap each top-level element of an HTML frame into the element with the same id (inserting new
+   * order, trade and position rows), flashing price moves. */
   function applyFragments(html) {
     var template = document.createElement("template");
     template.innerHTML = html;
-    template.content.querySelectorAll("[id]").forEach(function (incoming) {
+    Array.prototype.slice.call(template.content.children).forEach(function (incoming) {
+      if (!incoming.id) return;
       var current = document.getElementById(incoming.id);
-      if (!current) return;
+      if (!current) { insertNewRow(incoming); return; }
       var before = numeric(current.textContent), after = numeric(incoming.textContent);
       incoming.removeAttribute("hx-swap-oob");
       current.replaceWith(incoming);
+      if (window.htmx && incoming.querySelector("[hx-post],[hx-get]")) window.htmx.process(incoming);
       if (incoming.classList.contains("ltp") && before !== null && after !== null && before !== after) {
         var cell = incoming.closest("td") || incoming;
         cell.classList.remove("flash-up", "flash-down");
@@ -118,8 +141,81 @@
     }
   }
 
+  /* The per-user socket: order, trade and position changes as the rows the books show. */
+  function connectUserSocket(delay) {
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    var socket = new WebSocket(scheme + location.host + "/ws/user/");
+    socket.onopen = function () { delay = RECONNECT_MIN_MS; };
+    socket.onmessage = function (event) {
+      if (typeof event.data === "string" && event.data.charAt(0) === "<") applyFragments(event.data);
+    };
+    socket.onclose = function () {
+      setTimeout(function () { connectUserSocket(Math.min(delay * 2, RECONNECT_MAX_MS)); }, delay);
+    };
+  }
+
+  /* The order ticket: a dialog whose form the server renders for the chosen instrument and side. */
+  function selectedInstrument() {
+    var row = document.activeElement && document.activeElement.closest("[data-instrument]");
+    row = row || document.querySelector("#watchlist tr[data-instrument].selected") ||
+          document.querySelector("#watchlist tr[data-instrument]");
+    return row ? row.dataset.instrument : null;
+  }
+
+  function openTicket(side, instrument) {
+    var trading = document.getElementById("trading"), dialog = document.getElementById("ticket");
+    if (!trading || !trading.dataset.ticketUrl || !dialog || !window.htmx) return; // viewers have no ticket
+    instrument = instrument || selectedInstrument();
+    if (!instrument) return;
+    var url = trading.dataset.ticketUrl + "?instrument=" + encodeURIComponent(instrument) + "&side=" + side;
+    window.htmx.ajax("GET", url, { target: "#ticket-body", swap: "innerHTML" }).then(function () {
+      if (!dialog.open) dialog.showModal();
+      var lots = dialog.querySelector("input[name=lots]");
+      if (lots) { lots.focus(); lots.select(); }
+    });
+  }
+
+  function closeTicket() {
+    var dialog = document.getElementById("ticket");
+    if (dialog && dialog.open) dialog.close();
+  }
+
+  function showTab(tab) {
+    document.querySelectorAll(".book-tabs [role=tab]").forEach(function (other) {
+      var selected = other === tab;
+      other.setAttribute("aria-selected", selected ? "true" : "false");
+      var panel = document.getElementById(other.getAttribute("aria-controls"));
+      if (panel) {
+        panel.hidden = !selected;
+        if (selected && window.htmx) window.htmx.trigger(panel, "show"); // a book not loaded yet loads now
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.addEventListener("keydown", onKey);
+    document.addEventListener("terminal:open-ticket", function (event) { openTicket(event.detail.side, event.detail.instrument); });
+    document.addEventListener("terminal:close-ticket", closeTicket);
+    document.addEventListener("click", function (event) {
+      var button = event.target.closest("button");
+      if (!button) return;
+      if (button.classList.contains("close-ticket")) closeTicket();
+      else if (button.dataset.ticketSide) openTicket(button.dataset.ticketSide, button.closest("[data-instrument]").dataset.instrument);
+      else if (button.getAttribute("role") === "tab") showTab(button);
+    });
+    document.body.addEventListener("htmx:afterSwap", function (event) {
+      // An order the ticket just placed: show its row at once (the socket may bring it too).
+      event.detail.target.querySelectorAll && event.detail.target.querySelectorAll("template.rows").forEach(function (rows) {
+        applyFragments(rows.innerHTML);
+        rows.remove();
+      });
+      // The positions panel re-renders itself every 2 s; keep the chosen tab showing.
+      var selected = document.querySelector(".book-tabs [aria-selected=true]");
+      if (selected) showTab(selected);
+    });
+    var firstTab = document.querySelector(".book-tabs [role=tab]");
+    if (firstTab) showTab(firstTab);
+    if (document.getElementById("trading")) connectUserSocket(RECONNECT_MIN_MS);
     if (!document.getElementById("watchlist")) return;
     var live = new LiveQuotes(document.getElementById("live-status"));
     window.terminalLive = live;

@@ -18,6 +18,7 @@ from terminal.services.watchlists import (
     watchlist_ensure_default,
     watchlist_remove_instrument,
 )
+from terminal.views.trading import can_trade, current_account, trading_context
 
 
 def _int(value: str | None) -> int | None:
@@ -46,13 +47,15 @@ def _watchlist_context(request: HttpRequest, watchlist_id: int | None) -> dict:
         }
         for item in items
     ]
-    return {"watchlists": watchlists, "watchlist": current, "rows": rows}
+    account = current_account(request)
+    return {"watchlists": watchlists, "watchlist": current, "rows": rows, "can_trade": can_trade(request, account)}
 
 
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     context = _watchlist_context(request, _int(request.GET.get("wl")))
+    context |= trading_context(request, current_account(request))
     return render(request, "terminal/dashboard.html", context)
 
 

@@ -37,6 +37,7 @@ from accounts.credentials import api_key_create
 from accounts.models import Organisation, Role
 from brokers.models import BrokerAccount
 from marketdata.models import Instrument
+from orders.models import Order
 from terminal.api import api
 from terminal.services.watchlists import watchlist_ensure_default
 
@@ -67,6 +68,14 @@ ROUTES: dict[str, str] = {
     "watchlist-add": "POST watchlist_owner",
     "watchlist-remove": "POST watchlist_owner",
     "option-chain": "verified",
+    "trading-panel": "account:view",
+    "order-ticket": "account:trade",
+    "order-place": "POST account:trade",
+    "orders-cancel-all": "POST account:trade",
+    "position-square-off": "POST account:trade",
+    "kill-switch": "POST account:trade",
+    "order-cancel": "POST account:trade",
+    "order-modify": "POST account:trade",
     "api:api-root": "none",
     "api:openapi-json": "exempt",
     "api:openapi-view": "exempt",
@@ -79,6 +88,24 @@ ROUTES: dict[str, str] = {
     "GET /api/accounts/api-keys": "verified",
     "GET /api/accounts/broker-accounts": "verified",
     "GET /api/accounts/broker-accounts/{account_id}": "account:view",
+    "GET /api/v1/whoami": "verified",
+    # Order writes name their account in the body: the gate on the path is sign-in; the account is
+    # checked by account_get_for_user inside (tests/orders/test_orders_api.py covers those denials).
+    "POST /api/v1/orders": "verified",
+    "POST /api/v1/orders/sliced": "verified",
+    "POST /api/v1/orders/basket": "verified",
+    "POST /api/v1/positions/close": "verified",
+    "POST /api/v1/kill-switch": "verified",
+    "POST /api/v1/kill-switch/release": "verified",
+    "GET /api/v1/orders/{order_id}": "account:view",
+    "PUT /api/v1/orders/{order_id}": "verified",  # needs a body: without one the schema answers 422 first
+    "DELETE /api/v1/orders/{order_id}": "account:trade",
+    "POST /api/v1/accounts/{account_id}/orders/cancel-all": "account:trade",
+    "GET /api/v1/accounts/{account_id}/orders": "account:view",
+    "GET /api/v1/accounts/{account_id}/trades": "account:view",
+    "GET /api/v1/accounts/{account_id}/positions": "account:view",
+    "GET /api/v1/accounts/{account_id}/holdings": "account:view",
+    "GET /api/v1/accounts/{account_id}/funds": "account:view",
     "GET /api/marketdata/instruments": "verified",
     "GET /api/marketdata/instruments/{instrument_id}": "verified",
     "GET /api/marketdata/quotes": "verified",
@@ -94,6 +121,7 @@ FIXED_KWARGS = {
     "id": "1",
     "pk": "1",
     "content_type_id": "1",
+    "name": "orders",
 }
 SIGN_IN_PAGES = ("/login/", "/admin/login/")
 OTP_PAGES = ("/account/otp/",)
@@ -207,6 +235,23 @@ def world(db):
         "other": api_key_create(user=theirs["trader"], name="bot", scope="read", allowed_ips=[])[0],
     }
     members = {"own": users["viewer"], "other": theirs["viewer"]}
+    instrument = Instrument.objects.create(
+        exchange="NSE", segment="NSE", tradingsymbol="MATRIX", exchange_token="9", instrument_type="EQ"
+    )
+    orders = {
+        key: Order.objects.create(
+            account=account,
+            instrument=instrument,
+            side="BUY",
+            quantity=1,
+            order_type="LIMIT",
+            product="CNC",
+            price=100,
+            margin_price=100,
+            source="api",
+        )
+        for key, account in accounts.items()
+    }
     watchlists = {
         "own": watchlist_ensure_default(user=users["trader"]),
         "other": watchlist_ensure_default(user=theirs["trader"]),
@@ -218,9 +263,8 @@ def world(db):
         "keys": keys,
         "members": members,
         "watchlists": watchlists,
-        "instrument": Instrument.objects.create(
-            exchange="NSE", segment="NSE", tradingsymbol="INFY", exchange_token="1594", instrument_type="EQ"
-        ),
+        "orders": orders,
+        "instrument": instrument,
     }
 
 
@@ -271,7 +315,7 @@ def _allowed(response, rule: str) -> bool:
 def _targets(route: Route):
     """Yield (org, granted) pairs that change the URL; routes without such parameters get one."""
     params = set(re.findall(r"[<{](?:\w+:)?(\w+)[>}]", route.path_template))
-    if "account_id" in params:
+    if params & {"account_id", "order_id"}:
         yield from [("own", True), ("own", False), ("other", True), ("other", False)]
     elif params & {"slug", "key_id", "user_id", "watchlist_id"}:
         yield from [("own", True), ("other", True)]
@@ -287,6 +331,7 @@ def _url(world, route: Route, org: str, granted: bool) -> str:
         key_id=world["keys"][org].pk,
         user_id=world["members"][org].pk,
         watchlist_id=world["watchlists"][org].pk,
+        order_id=world["orders"][(world["orgs"][org].slug, granted)].pk,
         instrument_id=world["instrument"].pk,
     )
     if route.name.startswith(tuple(f"{m} " for m in ("GET", "POST", "PUT", "PATCH", "DELETE"))):

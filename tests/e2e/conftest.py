@@ -51,6 +51,8 @@ def _standalone_env(var_dir: Path) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def terminal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """Start a standalone terminal with the demo data; yield its base URL and the demo output."""
+    if not (ROOT / "static" / "vendor" / "VERSIONS").exists():
+        pytest.fail("the browser libraries are missing: run `make vendor` (make test does it)")
     var_dir = tmp_path_factory.mktemp("e2e-var")
     env = _standalone_env(var_dir)
     manage = [sys.executable, "manage.py"]

@@ -1,0 +1,178 @@
+"""The BrokerAdapter interface every broker family implements, and the values that cross it.
+
+Adapters never import the order management system: they take plain requests, return results, raise
+the typed errors below, and report every later status change or fill as a ``BrokerUpdate`` through
+``brokers.adapters.updates.emit``; ``orders.services.apply_broker_update`` applies them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from terminal.errors import ApplicationError
+
+
+class BrokerError(ApplicationError):
+    """Base of every error an adapter raises."""
+
+    code = "broker_error"
+    status = 502
+
+
+class BrokerRejected(BrokerError):
+    """The broker (or exchange) refused the request; nothing is resting there."""
+
+    code = "broker_rejected"
+    status = 422
+
+
+class BrokerUnavailable(BrokerError):
+    """The broker could not be reached or did not answer in time: the outcome is unknown."""
+
+    code = "broker_unavailable"
+    status = 503
+
+
+class BrokerSessionExpired(BrokerError):
+    """The broker session is no longer valid (daily logout); the request was not sent."""
+
+    code = "broker_session_expired"
+    status = 401
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerOrderRequest:
+    """One order as sent to a broker. ``client_order_id`` is the idempotent tag reconciliation looks up."""
+
+    account_id: int
+    client_order_id: str
+    instrument_id: int
+    exchange: str
+    tradingsymbol: str
+    side: str  # BUY / SELL
+    quantity: int
+    order_type: str  # MARKET / LIMIT / SL / SL-M
+    product: str  # CNC / MIS / NRML
+    validity: str  # DAY / IOC
+    price: Decimal | None = None
+    trigger_price: Decimal | None = None
+    algo_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerModifyRequest:
+    quantity: int | None = None
+    price: Decimal | None = None
+    trigger_price: Decimal | None = None
+    order_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceResult:
+    broker_order_id: str
+    status: str  # the broker's status right after acceptance, in our vocabulary (OPEN, TRIGGER_PENDING, ...)
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    trade_id: str
+    quantity: int
+    price: Decimal
+    ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerUpdate:
+    """A status change and/or one fill of one order, as the broker reported it.
+
+    ``status`` uses the OMS vocabulary (OPEN, TRIGGER_PENDING, PARTIALLY_FILLED, FILLED, CANCELLED,
+    REJECTED); a fill carries its own broker trade id, so applying the same update twice is harmless.
+    """
+
+    account_id: int
+    client_order_id: str
+    broker_order_id: str
+    status: str
+    ts: datetime
+    fill: Fill | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerOrder:
+    """One row of the broker's order book."""
+
+    client_order_id: str
+    broker_order_id: str
+    status: str
+    quantity: int
+    filled_quantity: int
+    average_price: Decimal | None
+    fills: tuple[Fill, ...] = field(default_factory=tuple)
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerFunds:
+    cash: Decimal
+    margin_used: Decimal
+    available: Decimal
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class BrokerAdapter(ABC):
+    """What the OMS needs from a broker. Every method may raise BrokerUnavailable (network, timeout)
+    and BrokerSessionExpired (login needed); write methods may raise BrokerRejected."""
+
+    code: str = ""
+
+    @abstractmethod
+    def place_order(self, request: BrokerOrderRequest) -> PlaceResult:
+        """Send a new order; return the broker's order id and initial status."""
+
+    @abstractmethod
+    def modify_order(self, *, account_id: int, broker_order_id: str, change: BrokerModifyRequest) -> None:
+        """Change a resting order's quantity, price or trigger; return nothing (the update stream reports)."""
+
+    @abstractmethod
+    def cancel_order(self, *, account_id: int, broker_order_id: str) -> None:
+        """Cancel a resting order (its remainder); the cancellation arrives as a BrokerUpdate."""
+
+    @abstractmethod
+    def order_book(self, *, account_id: int) -> list[BrokerOrder]:
+        """Return the day's orders at the broker, each with its client order id tag."""
+
+    @abstractmethod
+    def trades(self, *, account_id: int) -> list[Fill]:
+        """Return the day's fills."""
+
+    @abstractmethod
+    def positions(self, *, account_id: int) -> list[dict[str, Any]]:
+        """Return the broker's net positions as dicts (instrument_id, product, net_quantity, average_price)."""
+
+    @abstractmethod
+    def holdings(self, *, account_id: int) -> list[dict[str, Any]]:
+        """Return delivery holdings as dicts (instrument_id, quantity, average_price)."""
+
+    @abstractmethod
+    def funds(self, *, account_id: int) -> BrokerFunds:
+        """Return cash, margin used and margin available."""
+
+    @abstractmethod
+    def quotes(self, instrument_ids: list[int]) -> dict[int, Any]:
+        """Return the broker's last quote per instrument."""
+
+    @abstractmethod
+    def margin_rate(self, *, product: str, instrument_type: str, side: str) -> Decimal:
+        """Return the fraction of an order's value this broker blocks as margin for the product."""
+
+    def order_by_client_id(self, *, account_id: int, client_order_id: str) -> BrokerOrder | None:
+        """Return the broker's order tagged ``client_order_id``, or None if the broker never received it."""
+        for order in self.order_book(account_id=account_id):
+            if order.client_order_id == client_order_id:
+                return order
+        return None

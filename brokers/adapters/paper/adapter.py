@@ -1,0 +1,268 @@
+"""The paper exchange: a simulated broker that matches orders on the live (simulated) quotes.
+
+It is the default broker: no login, the same OMS code path as a live broker. Its order book lives in
+``brokers.PaperOrder`` so that every process shares it; ``on_quotes`` (a tick listener registered in
+``BrokersConfig.ready``) matches resting orders on each batch of quotes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from brokers.adapters import updates as update_stream
+from brokers.adapters.base import (
+    BrokerAdapter,
+    BrokerFunds,
+    BrokerModifyRequest,
+    BrokerOrder,
+    BrokerOrderRequest,
+    BrokerRejected,
+    BrokerUnavailable,
+    BrokerUpdate,
+    Fill,
+    PlaceResult,
+)
+from brokers.adapters.paper import faults
+from brokers.adapters.paper.margin import margin_rate
+from brokers.adapters.paper.matching import is_triggered, match, protected_limit
+from brokers.models import PaperFill, PaperOrder
+from marketdata.models import Instrument
+from marketdata.quotes import Quote, get_quote, get_quotes
+
+OPEN, TRIGGER_PENDING, PARTIALLY_FILLED, FILLED, CANCELLED = (
+    "OPEN",
+    "TRIGGER_PENDING",
+    "PARTIALLY_FILLED",
+    "FILLED",
+    "CANCELLED",
+)
+LIVE = (OPEN, TRIGGER_PENDING, PARTIALLY_FILLED)
+
+
+class PaperAdapter(BrokerAdapter):
+    code = "paper"
+
+    # --- writes -----------------------------------------------------------------------------------
+    def place_order(self, request: BrokerOrderRequest) -> PlaceResult:
+        """Record the order and match it at once against the current quote.
+
+        Returns the paper order id and its status after matching. Raises BrokerRejected for a market
+        order in an instrument with no quote (the exchange's "no trade today" rule) and
+        BrokerUnavailable when a network fault is simulated.
+        """
+        fault = faults.take(request.client_order_id)
+        if fault == faults.DROP_REQUEST:
+            raise BrokerUnavailable("The paper exchange did not answer (simulated).")
+        instrument = Instrument.objects.get(pk=request.instrument_id)
+        quote = get_quote(instrument.pk)
+        if request.order_type == "MARKET" and quote is None:
+            raise BrokerRejected("Market order rejected: the contract has not traded today.", code="no_trade_today")
+        price = request.price
+        if request.order_type == "MARKET":
+            price = protected_limit(
+                side=request.side,
+                instrument_type=instrument.instrument_type,
+                ltp=quote.ltp,
+                tick=instrument.tick_size,
+            )
+        try:
+            with transaction.atomic():
+                order = PaperOrder.objects.create(
+                    account_id=request.account_id,
+                    client_order_id=request.client_order_id,
+                    broker_order_id=f"P{uuid.uuid4().hex[:15].upper()}",
+                    instrument=instrument,
+                    side=request.side,
+                    quantity=request.quantity,
+                    order_type=request.order_type,
+                    product=request.product,
+                    validity=request.validity,
+                    price=price,
+                    trigger_price=request.trigger_price,
+                    status=TRIGGER_PENDING if request.order_type in {"SL", "SL-M"} else OPEN,
+                )
+                updates = [self._update(order, order.status, "accepted")]
+                updates += self._run(order, instrument, quote)
+                order.save()
+        except IntegrityError:
+            # The same tag twice is the same order, never a second one.
+            existing = PaperOrder.objects.get(account_id=request.account_id, client_order_id=request.client_order_id)
+            return PlaceResult(existing.broker_order_id, existing.status)
+        if fault == faults.LOSE_RESPONSE:
+            raise BrokerUnavailable("The paper exchange's answer was lost (simulated).")
+        update_stream.emit(updates)  # after the block: committed unless the caller holds a transaction
+        return PlaceResult(order.broker_order_id, order.status)
+
+    def modify_order(self, *, account_id: int, broker_order_id: str, change: BrokerModifyRequest) -> None:
+        """Change a live order and re-match it. Raises BrokerRejected when it is no longer live or the
+        new quantity is below what has filled."""
+        with transaction.atomic():
+            order = self._lock(account_id, broker_order_id)
+            if order.status not in LIVE:
+                raise BrokerRejected(f"Order {broker_order_id} is {order.status} and cannot be modified.")
+            if change.quantity is not None:
+                if change.quantity <= order.filled_quantity:
+                    raise BrokerRejected("The new quantity must be above the filled quantity.")
+                order.quantity = change.quantity
+            if change.price is not None:
+                order.price = change.price
+            if change.trigger_price is not None:
+                order.trigger_price = change.trigger_price
+            if change.order_type is not None:
+                order.order_type = change.order_type
+            instrument = order.instrument
+            updates = [self._update(order, order.status, "modified")]
+            updates += self._run(order, instrument, get_quote(instrument.pk))
+            order.save()
+        update_stream.emit(updates)  # after the block: committed unless the caller holds a transaction
+
+    def cancel_order(self, *, account_id: int, broker_order_id: str) -> None:
+        """Cancel the remainder of a live order. Raises BrokerRejected when it is no longer live."""
+        with transaction.atomic():
+            order = self._lock(account_id, broker_order_id)
+            if order.status not in LIVE:
+                raise BrokerRejected(f"Order {broker_order_id} is {order.status} and cannot be cancelled.")
+            order.status = CANCELLED
+            order.save(update_fields=["status", "updated_at"])
+            updates = [self._update(order, CANCELLED, "cancelled by user")]
+        update_stream.emit(updates)  # after the block: committed unless the caller holds a transaction
+
+    # --- matching on ticks ------------------------------------------------------------------------
+    def on_quotes(self, quotes: list[Quote]) -> None:
+        """Match every live paper order in the instruments of this batch (oldest first)."""
+        by_instrument = {q.instrument_id: q for q in quotes}
+        pending = list(
+            PaperOrder.objects.filter(instrument_id__in=list(by_instrument), status__in=LIVE)
+            .order_by("id")
+            .values_list("id", "instrument_id")
+        )
+        for pk, instrument_id in pending:
+            with transaction.atomic():
+                order = PaperOrder.objects.select_for_update(of=("self",)).select_related("instrument").get(pk=pk)
+                updates = []
+                if order.status not in LIVE:
+                    continue
+                updates = self._run(order, order.instrument, by_instrument[instrument_id])
+                if updates:
+                    order.save()
+            if updates:
+                update_stream.emit(updates)
+
+    def _run(self, order: PaperOrder, instrument: Instrument, quote: Quote | None) -> list[BrokerUpdate]:
+        """Trigger and fill ``order`` (locked, saved by the caller) against ``quote``; return the updates."""
+        updates: list[BrokerUpdate] = []
+        if quote is None:
+            return updates
+        if order.status == TRIGGER_PENDING:
+            if not is_triggered(side=order.side, trigger=order.trigger_price, ltp=quote.ltp):
+                return updates
+            order.status = OPEN
+            if order.order_type == "SL-M":
+                order.price = protected_limit(
+                    side=order.side,
+                    instrument_type=instrument.instrument_type,
+                    ltp=quote.ltp,
+                    tick=instrument.tick_size,
+                )
+            updates.append(self._update(order, OPEN, "triggered"))
+        market = order.order_type in {"MARKET", "SL-M"}
+        result = match(
+            side=order.side,
+            remaining=order.quantity - order.filled_quantity,
+            limit=order.price,
+            quote=quote,
+            tick=instrument.tick_size,
+            slippage_bps=settings.PAPER_SLIPPAGE_BPS if market else 0,
+        )
+        seq = itertools.count((order.fills.count() if order.filled_quantity else 0) + 1)
+        now = timezone.now()
+        for quantity, price in result.fills:
+            value = (order.average_price or Decimal(0)) * order.filled_quantity + price * quantity
+            order.filled_quantity += quantity
+            order.average_price = (value / order.filled_quantity).quantize(Decimal("0.0001"))
+            order.status = FILLED if order.filled_quantity == order.quantity else PARTIALLY_FILLED
+            fill = PaperFill.objects.create(
+                order=order, trade_id=f"{order.broker_order_id}-{next(seq)}", quantity=quantity, price=price, ts=now
+            )
+            updates.append(self._update(order, order.status, "", Fill(fill.trade_id, quantity, price, now)))
+        if order.validity == "IOC" and order.status in {OPEN, PARTIALLY_FILLED}:
+            order.status = CANCELLED
+            updates.append(self._update(order, CANCELLED, "IOC remainder cancelled"))
+        return updates
+
+    # --- reads ------------------------------------------------------------------------------------
+    def order_book(self, *, account_id: int) -> list[BrokerOrder]:
+        """Return every paper order of the account with its fills."""
+        orders = PaperOrder.objects.filter(account_id=account_id).prefetch_related("fills").order_by("id")
+        return [
+            BrokerOrder(
+                client_order_id=o.client_order_id,
+                broker_order_id=o.broker_order_id,
+                status=o.status,
+                quantity=o.quantity,
+                filled_quantity=o.filled_quantity,
+                average_price=o.average_price,
+                fills=tuple(Fill(f.trade_id, f.quantity, f.price, f.ts) for f in o.fills.all()),
+                message=o.message,
+            )
+            for o in orders
+        ]
+
+    def trades(self, *, account_id: int) -> list[Fill]:
+        fills = PaperFill.objects.filter(order__account_id=account_id).order_by("id")
+        return [Fill(f.trade_id, f.quantity, f.price, f.ts) for f in fills]
+
+    def positions(self, *, account_id: int) -> list[dict[str, Any]]:
+        """Return net quantity per (instrument, product) summed from the fills."""
+        net: dict[tuple[int, str], int] = defaultdict(int)
+        fills = PaperFill.objects.filter(order__account_id=account_id).select_related("order")
+        for f in fills:
+            net[(f.order.instrument_id, f.order.product)] += f.quantity if f.order.side == "BUY" else -f.quantity
+        return [{"instrument_id": i, "product": p, "net_quantity": q} for (i, p), q in sorted(net.items()) if q]
+
+    def holdings(self, *, account_id: int) -> list[dict[str, Any]]:
+        """Return CNC positions (the paper exchange settles delivery at once)."""
+        return [p for p in self.positions(account_id=account_id) if p["product"] == "CNC" and p["net_quantity"] > 0]
+
+    def funds(self, *, account_id: int) -> BrokerFunds:
+        """Return the configured opening cash; the OMS's ledger tracks margin for paper accounts."""
+        cash = Decimal(settings.PAPER_OPENING_CASH)
+        return BrokerFunds(cash=cash, margin_used=Decimal(0), available=cash)
+
+    def quotes(self, instrument_ids: list[int]) -> dict[int, Quote]:
+        return get_quotes(instrument_ids)
+
+    def margin_rate(self, *, product: str, instrument_type: str, side: str) -> Decimal:
+        return margin_rate(product=product, instrument_type=instrument_type, side=side)
+
+    # --- helpers ----------------------------------------------------------------------------------
+    @staticmethod
+    def _lock(account_id: int, broker_order_id: str) -> PaperOrder:
+        try:
+            return (
+                PaperOrder.objects.select_for_update(of=("self",))
+                .select_related("instrument")
+                .get(account_id=account_id, broker_order_id=broker_order_id)
+            )
+        except PaperOrder.DoesNotExist:
+            raise BrokerRejected(f"No paper order {broker_order_id}.", code="broker_order_not_found") from None
+
+    @staticmethod
+    def _update(order: PaperOrder, status: str, message: str, fill: Fill | None = None) -> BrokerUpdate:
+        return BrokerUpdate(
+            account_id=order.account_id,
+            client_order_id=order.client_order_id,
+            broker_order_id=order.broker_order_id,
+            status=status,
+            ts=timezone.now(),
+            fill=fill,
+            message=message,
+        )

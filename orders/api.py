@@ -1,0 +1,214 @@
+"""REST API v1 for orders (mounted at /api/v1/ in terminal/api.py); OpenAPI at /api/docs.
+
+Every route reaches the account through brokers.selectors.account_get_for_user ("trade" for writes,
+"view" for reads) and renders domain errors as {"code", "message", "extra"} with a 4xx status.
+A repeated ``Idempotency-Key`` header on a write returns the first order instead of placing another.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from ninja import Header, Router, Status
+
+from accounts.auth import SCOPE_TRADE, require_scope
+from brokers.errors import BrokerAccountNotFound
+from brokers.selectors import account_get_for_user
+from orders import selectors, services
+from orders.errors import OrderNotFound
+from orders.models import Order, Source
+from orders.schemas import (
+    BasketIn,
+    BasketLegOut,
+    ClosePositionIn,
+    FundsOut,
+    HoldingOut,
+    KillSwitchIn,
+    ModifyIn,
+    OrderIn,
+    OrderOut,
+    PositionOut,
+    TradeOut,
+)
+from rms.services import kill_switch_release
+
+router = Router(tags=["orders"])
+
+
+def _ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _request(body: OrderIn) -> services.OrderRequest:
+    return services.OrderRequest(
+        instrument_id=body.instrument_id,
+        side=body.side.upper(),
+        quantity=body.quantity,
+        order_type=body.order_type.upper(),
+        product=body.product.upper(),
+        validity=body.validity.upper(),
+        price=body.price,
+        trigger_price=body.trigger_price,
+        tag=body.tag,
+        strategy=body.strategy,
+        algo_id=body.algo_id,
+    )
+
+
+def _order_for(request: HttpRequest, order_id: int, access: str) -> Order:
+    order = Order.objects.select_related("account", "instrument").filter(pk=order_id).first()
+    if order is None:
+        raise OrderNotFound(f"Order {order_id} was not found.", extra={"order_id": order_id})
+    try:
+        account_get_for_user(user=request.user, account_id=order.account_id, access=access)
+    except BrokerAccountNotFound:
+        raise OrderNotFound(f"Order {order_id} was not found.", extra={"order_id": order_id}) from None
+    return order
+
+
+@router.post("/orders", response={201: OrderOut}, summary="Place an order")
+def place(request: HttpRequest, body: OrderIn, idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
+    require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
+    account = account_get_for_user(user=request.user, account_id=body.account_id, access="trade")
+    order = services.place_order(
+        actor=request.user,
+        account=account,
+        request=_request(body),
+        source=Source.API,
+        idempotency_key=idempotency_key,
+        ip=_ip(request),
+    )
+    return Status(201, order)
+
+
+@router.post(
+    "/orders/sliced", response={201: list[OrderOut]}, summary="Place an order above the freeze quantity as slices"
+)
+def place_sliced(
+    request: HttpRequest, body: OrderIn, idempotency_key: str | None = Header(None, alias="Idempotency-Key")
+):
+    require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
+    account = account_get_for_user(user=request.user, account_id=body.account_id, access="trade")
+    orders = services.place_sliced_order(
+        actor=request.user,
+        account=account,
+        request=_request(body),
+        source=Source.API,
+        idempotency_key=idempotency_key,
+        ip=_ip(request),
+    )
+    return Status(201, orders)
+
+
+@router.post("/orders/basket", response={201: list[BasketLegOut]}, summary="Place several orders at once")
+def basket(request: HttpRequest, body: BasketIn, idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
+    require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
+    account_ids = {leg.account_id for leg in body.orders}
+    accounts = {i: account_get_for_user(user=request.user, account_id=i, access="trade") for i in sorted(account_ids)}
+    if len(accounts) != 1:
+        from orders.errors import OrderInvalid
+
+        raise OrderInvalid("All legs of a basket must use one account.", code="basket_accounts_differ")
+    account = next(iter(accounts.values()))
+    results = services.place_basket(
+        actor=request.user,
+        account=account,
+        requests=[_request(leg) for leg in body.orders],
+        source=Source.API,
+        idempotency_key=idempotency_key,
+        ip=_ip(request),
+    )
+    return Status(201, [{"orders": r.orders, "error": r.error.as_dict() if r.error else None} for r in results])
+
+
+@router.get("/orders/{order_id}", response=OrderOut, summary="Order status")
+def order_status(request: HttpRequest, order_id: int):
+    return _order_for(request, order_id, "view")
+
+
+@router.put("/orders/{order_id}", response=OrderOut, summary="Modify an order")
+def modify(request: HttpRequest, order_id: int, body: ModifyIn):
+    require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
+    order = _order_for(request, order_id, "trade")
+    return services.modify_order(
+        actor=request.user,
+        order=order,
+        quantity=body.quantity,
+        price=body.price,
+        trigger_price=body.trigger_price,
+        order_type=body.order_type.upper() if body.order_type else None,
+        ip=_ip(request),
+    )
+
+
+@router.delete("/orders/{order_id}", response=OrderOut, summary="Cancel an order")
+def cancel(request: HttpRequest, order_id: int):
+    require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
+    order = _order_for(request, order_id, "trade")
+    return services.cancel_order(actor=request.user, order=order, ip=_ip(request))
+
+
+@router.post("/accounts/{account_id}/orders/cancel-all", response=list[OrderOut], summary="Cancel all open orders")
+def cancel_all(request: HttpRequest, account_id: int):
+    require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
+    account = account_get_for_user(user=request.user, account_id=account_id, access="trade")
+    return services.cancel_all(actor=request.user, account=account, ip=_ip(request))
+
+
+@router.post("/positions/close", response={201: list[OrderOut]}, summary="Close a position")
+def close_position(request: HttpRequest, body: ClosePositionIn):
+    require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
+    account = account_get_for_user(user=request.user, account_id=body.account_id, access="trade")
+    orders = services.square_off(
+        actor=request.user,
+        account=account,
+        instrument_id=body.instrument_id,
+        product=body.product.upper(),
+        source=Source.API,
+        ip=_ip(request),
+    )
+    return Status(201, orders)
+
+
+@router.get("/accounts/{account_id}/orders", response=list[OrderOut], summary="Order book")
+def order_book(request: HttpRequest, account_id: int):
+    account = account_get_for_user(user=request.user, account_id=account_id, access="view")
+    return list(selectors.order_list(account=account)[:500])
+
+
+@router.get("/accounts/{account_id}/trades", response=list[TradeOut], summary="Trade book")
+def trade_book(request: HttpRequest, account_id: int):
+    account = account_get_for_user(user=request.user, account_id=account_id, access="view")
+    return list(selectors.trade_list(account=account)[:1000])
+
+
+@router.get("/accounts/{account_id}/positions", response=list[PositionOut], summary="Positions with live MTM")
+def positions(request: HttpRequest, account_id: int):
+    account = account_get_for_user(user=request.user, account_id=account_id, access="view")
+    return selectors.position_list(account=account)
+
+
+@router.get("/accounts/{account_id}/holdings", response=list[HoldingOut], summary="Holdings")
+def holdings(request: HttpRequest, account_id: int):
+    account = account_get_for_user(user=request.user, account_id=account_id, access="view")
+    return selectors.holding_list(account=account)
+
+
+@router.get("/accounts/{account_id}/funds", response=FundsOut, summary="Funds and margin")
+def funds(request: HttpRequest, account_id: int):
+    account = account_get_for_user(user=request.user, account_id=account_id, access="view")
+    return selectors.funds_get(account=account)
+
+
+@router.post("/kill-switch", summary="Engage a kill switch: halt, cancel open orders, square off")
+def kill_switch_on(request: HttpRequest, body: KillSwitchIn):
+    require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
+    return services.kill_switch_engage(
+        actor=request.user, scope=body.scope, target_id=body.target_id, reason=body.reason or "manual", ip=_ip(request)
+    )
+
+
+@router.post("/kill-switch/release", summary="Lift a kill switch (Owner or Admin)")
+def kill_switch_off(request: HttpRequest, body: KillSwitchIn):
+    require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
+    switch = kill_switch_release(actor=request.user, scope=body.scope, target_id=body.target_id, ip=_ip(request))
+    return {"kill_switch": switch.key, "active": switch.active}

@@ -1,0 +1,30 @@
+from terminal.errors import ApplicationError
+
+
+class OrderError(ApplicationError):
+    code = "order_error"
+    status = 400
+
+
+class OrderNotFound(OrderError):
+    code = "order_not_found"
+    status = 404
+
+
+class OrderInvalid(OrderError):
+    """Bad input the instrument lookup or schema catches before the pre-trade rules."""
+
+    code = "order_invalid"
+    status = 422
+
+
+class OrderStateConflict(OrderError):
+    """The act does not fit the order's current status (cancel a filled order, modify an unknown one)."""
+
+    code = "order_state_conflict"
+    status = 409
+
+
+class PositionNotFound(OrderError):
+    code = "position_not_found"
+    status = 404

@@ -1,0 +1,63 @@
+"""The one place rows are locked: an account's ``Funds`` row is the account's lock.
+
+Every write that touches an account's orders, trades, positions or margin first locks that account's
+Funds row; several accounts are locked in primary-key order, so two transactions can never wait for
+each other in a cycle. Order rows are then locked by primary key order too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from orders.models import Funds, Order
+
+
+def today_ist() -> date:
+    return timezone.localdate()  # TIME_ZONE is Asia/Kolkata: the trading day
+
+
+def ensure_funds(account, opening_balance: Callable[[], Decimal]) -> None:
+    """Create the account's funds row if missing, asking ``opening_balance()`` (the broker) only then."""
+    if not Funds.objects.filter(account_id=account.pk).exists():
+        Funds.objects.get_or_create(account_id=account.pk, defaults={"opening_balance": opening_balance()})
+
+
+def lock_accounts(account_ids: list[int]) -> dict[int, Funds]:
+    """Lock the Funds rows of the accounts (in key order) for the rest of the transaction; return them.
+
+    A new IST day resets ``realised_today``. Must run inside ``transaction.atomic``.
+    """
+    assert transaction.get_connection().in_atomic_block, "lock_accounts needs a transaction"
+    wanted = sorted(set(account_ids))
+
+    def lock() -> dict[int, Funds]:
+        rows = Funds.objects.select_for_update().filter(account_id__in=wanted).order_by("account_id")
+        return {f.account_id: f for f in rows}
+
+    rows = lock()
+    if len(rows) < len(wanted):
+        # An account whose orders arrived without passing place_order (imported, or a broker update for
+        # an order placed elsewhere): open its ledger at zero rather than fail; place_order sets the real
+        # opening balance through ensure_funds before it ever needs margin.
+        for account_id in wanted:
+            if account_id not in rows:
+                Funds.objects.get_or_create(account_id=account_id, defaults={"opening_balance": Decimal(0)})
+        rows = lock()
+    today = today_ist()
+    for funds in rows.values():
+        if funds.trading_day != today:
+            funds.trading_day = today
+            funds.realised_today = Decimal(0)
+            funds.save(update_fields=["trading_day", "realised_today", "updated_at"])
+    return rows
+
+
+def lock_orders(order_ids: list[int]) -> dict[int, Order]:
+    """Lock orders (after their accounts) in key order; return them by id."""
+    orders = Order.objects.select_for_update().filter(pk__in=sorted(set(order_ids))).order_by("pk")
+    return {o.pk: o for o in orders}

@@ -1,0 +1,75 @@
+"""Margin blocked per (account, instrument, product): the position plus the working orders.
+
+The block is the larger of the worst-case long and worst-case short exposure: a pending sell that
+would only close a long position blocks nothing extra, while one that would flip it short blocks for
+the short part. Exposure is valued at the highest of the position's average price and the working
+orders' margin prices (conservative), times the broker's margin rate for the product and side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+from orders.models import Order, Position
+from orders.states import LIVE
+
+CENT = Decimal("0.01")
+
+
+def group_margin(
+    *, adapter, instrument, product: str, net: int, average: Decimal, orders: Iterable[tuple[str, int, Decimal]]
+) -> Decimal:
+    """Return the margin for a position of ``net`` at ``average`` plus working ``orders`` (side, remaining, price)."""
+    buy_remaining = sell_remaining = 0
+    reference = average if net else Decimal(0)
+    for side, remaining, price in orders:
+        if remaining <= 0:
+            continue
+        if side == "BUY":
+            buy_remaining += remaining
+        else:
+            sell_remaining += remaining
+        reference = max(reference, price)
+    long_qty = max(0, net + buy_remaining)
+    short_qty = max(0, sell_remaining - net)
+    long_margin = (
+        long_qty
+        * reference
+        * adapter.margin_rate(product=product, instrument_type=instrument.instrument_type, side="BUY")
+    )
+    short_margin = (
+        short_qty
+        * reference
+        * adapter.margin_rate(product=product, instrument_type=instrument.instrument_type, side="SELL")
+    )
+    return max(long_margin, short_margin).quantize(CENT)
+
+
+def working_orders(
+    *, account_id: int, instrument_id: int, product: str, exclude_pk: int | None = None
+) -> list[tuple[str, int, Decimal]]:
+    rows = Order.objects.filter(account_id=account_id, instrument_id=instrument_id, product=product, status__in=LIVE)
+    if exclude_pk is not None:
+        rows = rows.exclude(pk=exclude_pk)
+    rows = rows.values_list("side", "quantity", "filled_quantity", "margin_price")
+    return [(side, quantity - filled, price) for side, quantity, filled, price in rows]
+
+
+def refresh_margin(*, adapter, funds, instrument, product: str) -> Position:
+    """Recompute the group's block and move the difference into the locked ``funds``; return the position."""
+    position, _ = Position.objects.get_or_create(account_id=funds.account_id, instrument=instrument, product=product)
+    new = group_margin(
+        adapter=adapter,
+        instrument=instrument,
+        product=product,
+        net=position.net_quantity,
+        average=position.average_price,
+        orders=working_orders(account_id=funds.account_id, instrument_id=instrument.pk, product=product),
+    )
+    if new != position.margin_blocked:
+        funds.margin_blocked += new - position.margin_blocked
+        position.margin_blocked = new
+        position.save(update_fields=["margin_blocked", "updated_at"])
+        funds.save(update_fields=["margin_blocked", "updated_at"])
+    return position

@@ -1,0 +1,1105 @@
+"""The order management system's writes: one service per act.
+
+Every path (browser form, REST API, strategy, webhook, square-off, kill switch) places through
+``place_order``: instrument lookup -> ``rms.services.check_pre_trade`` under the account lock -> one
+transaction for the order row, its event, the margin block and the audit event -> the broker call
+outside the transaction -> status. A timeout leaves the order UNKNOWN for ``reconcile_order``.
+Broker updates of any kind go through ``apply_broker_update``. None of these may be called inside an
+open transaction: the broker must only ever see committed orders.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from brokers.adapters.base import (
+    BrokerModifyRequest,
+    BrokerOrderRequest,
+    BrokerRejected,
+    BrokerSessionExpired,
+    BrokerUnavailable,
+    BrokerUpdate,
+)
+from brokers.adapters.registry import get_adapter
+from compliance.services import audit_record
+from marketdata.models import Instrument
+from marketdata.quotes import get_quote, get_quotes
+from orders import metrics, push
+from orders.errors import OrderInvalid, OrderStateConflict, PositionNotFound
+from orders.locks import ensure_funds, lock_accounts, lock_orders, today_ist
+from orders.margin import group_margin, refresh_margin, working_orders
+from orders.models import Order, OrderEvent, OrderType, Position, Product, Side, Source, Trade, Validity
+from orders.states import LIVE, TERMINAL, WORKING, Status, can_move
+from rms.errors import RiskRejected
+from rms.services import (
+    OrderIntent,
+    RiskState,
+    active_kill_switch,
+    check_pre_trade,
+    kill_switch_set,
+    record_rejection,
+    validate_order_input,
+)
+
+logger = logging.getLogger(__name__)
+GENERIC_ALGO_ID = "GENERIC"  # exchange's generic id for orders from unregistered algos / manual orders
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """What a caller asks for; the same for every source."""
+
+    instrument_id: int
+    side: str
+    quantity: int
+    order_type: str
+    product: str
+    validity: str = Validity.DAY
+    price: Decimal | None = None
+    trigger_price: Decimal | None = None
+    tag: str = ""
+    strategy: str = ""
+    algo_id: str = ""
+
+
+def _actor_id(actor) -> int | None:
+    return getattr(actor, "pk", None) if actor is not None and not isinstance(actor, str) else None
+
+
+def _audit_actor(actor):
+    return actor if actor is not None else "system:orders"
+
+
+def _payload(request: OrderRequest, **extra) -> dict:
+    return {
+        "instrument_id": request.instrument_id,
+        "side": request.side,
+        "quantity": request.quantity,
+        "order_type": request.order_type,
+        "product": request.product,
+        "validity": request.validity,
+        "price": request.price,
+        "trigger_price": request.trigger_price,
+        **extra,
+    }
+
+
+def _check_choices(request: OrderRequest) -> None:
+    for name, value, choices in (
+        ("side", request.side, Side.values),
+        ("order_type", request.order_type, OrderType.values),
+        ("product", request.product, Product.values),
+        ("validity", request.validity, Validity.values),
+    ):
+        if value not in choices:
+            raise OrderInvalid(
+                f"{name} must be one of {', '.join(choices)}.", code=f"invalid_{name}", extra={name: value}
+            )
+
+
+def _intent(*, account, actor, instrument: Instrument, request: OrderRequest) -> OrderIntent:
+    return OrderIntent(
+        account_id=account.pk,
+        organisation_id=account.organisation_id,
+        user_id=_actor_id(actor),
+        strategy=request.strategy,
+        exchange=instrument.exchange,
+        instrument_type=instrument.instrument_type,
+        lot_size=instrument.lot_size,
+        tick_size=instrument.tick_size,
+        freeze_quantity=instrument.freeze_quantity,
+        lower_circuit=instrument.lower_circuit,
+        upper_circuit=instrument.upper_circuit,
+        expiry=instrument.expiry,
+        tradable=instrument.is_active and instrument.instrument_type != "INDEX",
+        side=request.side,
+        quantity=request.quantity,
+        order_type=request.order_type,
+        product=request.product,
+        validity=request.validity,
+        price=request.price,
+        trigger_price=request.trigger_price,
+    )
+
+
+def _mtm(account_id: int) -> Decimal:
+    positions = list(Position.objects.filter(account_id=account_id).exclude(net_quantity=0))
+    if not positions:
+        return Decimal(0)
+    quotes = get_quotes([p.instrument_id for p in positions])
+    return sum(
+        (p.unrealised_pnl(quotes[p.instrument_id].ltp if p.instrument_id in quotes else None) for p in positions),
+        Decimal(0),
+    )
+
+
+def _risk_state(
+    *, funds, account, actor, instrument, request: OrderRequest, adapter, ltp, exclude_order=None
+) -> RiskState:
+    """Read what the pre-trade rules need, under the account lock (so the numbers cannot move)."""
+    live = Order.objects.filter(account_id=account.pk, status__in=LIVE)
+    if exclude_order is not None:
+        live = live.exclude(pk=exclude_order.pk)
+    position = Position.objects.filter(account_id=account.pk, instrument=instrument, product=request.product).first()
+    net = position.net_quantity if position else 0
+    orders = working_orders(
+        account_id=account.pk,
+        instrument_id=instrument.pk,
+        product=request.product,
+        exclude_pk=exclude_order.pk if exclude_order is not None else None,
+    )
+    # An exit only if it and the exits already working together cannot take the position past flat.
+    exiting = sum(remaining for side, remaining, _ in orders if side == request.side)
+    reduces = bool(net) and (request.side == Side.SELL) == (net > 0) and request.quantity + exiting <= abs(net)
+    price = request.price or request.trigger_price or ltp or Decimal(0)
+    proposed = group_margin(
+        adapter=adapter,
+        instrument=instrument,
+        product=request.product,
+        net=net,
+        average=position.average_price if position else Decimal(0),
+        orders=[*orders, (request.side, request.quantity, price)],
+    )
+    current = position.margin_blocked if position else Decimal(0)
+    kill = active_kill_switch(organisation_id=account.organisation_id, account_id=account.pk, user_id=_actor_id(actor))
+    return RiskState(
+        today=today_ist(),
+        kill_switch=None if reduces else kill,  # a kill switch halts new exposure, never an exit
+        ltp=ltp,
+        open_orders=live.count(),
+        realised_today=funds.realised_today,
+        mtm=_mtm(account.pk),
+        available_margin=funds.available,
+        required_margin=proposed - current,
+        reduces_position=reduces,
+    )
+
+
+def _event(order: Order, kind: str, *, before: str = "", message: str = "", **data) -> None:
+    OrderEvent.objects.create(
+        order=order,
+        kind=kind,
+        from_status=before,
+        to_status=order.status,
+        message=message[:300],
+        data={k: str(v) for k, v in data.items()},
+    )
+
+
+def _reject_input(*, actor, account, request: OrderRequest, error, ip) -> None:
+    """Audit a rejected order (nothing else is written) and count it."""
+    metrics.orders_rejected_total.labels(rule=error.code).inc()
+    if isinstance(error, RiskRejected):
+        record_rejection(
+            actor=_audit_actor(actor), error=error, payload=_payload(request, account_id=account.pk), ip=ip
+        )
+    else:
+        audit_record(
+            actor=_audit_actor(actor),
+            action="rms.rejected",
+            payload={"rule": error.code, "message": error.message, **_payload(request, account_id=account.pk)},
+            ip=ip,
+        )
+
+
+def place_order(
+    *,
+    actor,
+    account,
+    request: OrderRequest,
+    source: str,
+    idempotency_key: str | None = None,
+    slice_group: uuid.UUID | None = None,
+    ip: str | None = None,
+) -> Order:
+    """Validate, risk-check, record and send one order; return it (its status after the broker answered).
+
+    A repeated ``idempotency_key`` on the account returns the first order and sends nothing. Raises
+    OrderInvalid (422) for a malformed request or unknown instrument and RiskRejected naming the rule
+    (audited, nothing else written).
+    """
+    if idempotency_key:
+        existing = Order.objects.filter(account_id=account.pk, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+    started = time.perf_counter()
+    try:
+        _check_choices(request)
+        instrument = Instrument.objects.filter(pk=request.instrument_id).first()
+        if instrument is None:
+            raise OrderInvalid(
+                f"Instrument {request.instrument_id} was not found.",
+                code="instrument_not_found",
+                extra={"instrument_id": request.instrument_id},
+            )
+    except OrderInvalid as error:
+        _reject_input(actor=actor, account=account, request=request, error=error, ip=ip)
+        raise
+    adapter = get_adapter(account.broker)
+    ensure_funds(account, lambda: adapter.funds(account_id=account.pk).cash)
+    quote = get_quote(instrument.pk)
+    ltp = quote.ltp if quote else None
+    try:
+        with transaction.atomic():
+            funds = lock_accounts([account.pk])[account.pk]
+            if idempotency_key:
+                existing = Order.objects.filter(account_id=account.pk, idempotency_key=idempotency_key).first()
+                if existing is not None:
+                    return existing
+            state = _risk_state(
+                funds=funds,
+                account=account,
+                actor=actor,
+                instrument=instrument,
+                request=request,
+                adapter=adapter,
+                ltp=ltp,
+            )
+            check_pre_trade(
+                intent=_intent(account=account, actor=actor, instrument=instrument, request=request), state=state
+            )
+            order = Order.objects.create(
+                idempotency_key=idempotency_key or None,
+                account=account,
+                placed_by_id=_actor_id(actor),
+                instrument=instrument,
+                side=request.side,
+                quantity=request.quantity,
+                order_type=request.order_type,
+                product=request.product,
+                validity=request.validity,
+                price=request.price,
+                trigger_price=request.trigger_price,
+                margin_price=request.price or request.trigger_price or ltp or Decimal(0),
+                tag=request.tag,
+                strategy=request.strategy,
+                algo_id=request.algo_id or GENERIC_ALGO_ID,
+                source=source,
+                slice_group=slice_group,
+            )
+            _event(order, "placed", message=f"by {source}")
+            refresh_margin(adapter=adapter, funds=funds, instrument=instrument, product=request.product)
+            audit_record(
+                actor=_audit_actor(actor),
+                action="order.placed",
+                target=order,
+                payload=_payload(request, account_id=account.pk, client_order_id=order.client_order_id, source=source),
+                ip=ip,
+            )
+            push.order_changed_on_commit(order)
+    except (RiskRejected, OrderInvalid) as error:
+        _reject_input(actor=actor, account=account, request=request, error=error, ip=ip)
+        raise
+    except IntegrityError:
+        # Two requests with one idempotency key raced past the first look-up: the constraint kept one.
+        if idempotency_key:
+            existing = Order.objects.filter(account_id=account.pk, idempotency_key=idempotency_key).first()
+            if existing is not None:
+                return existing
+        raise
+    metrics.orders_placed_total.labels(source=source).inc()
+    _send(order, instrument)
+    order.refresh_from_db()
+    metrics.order_place_seconds.observe(time.perf_counter() - started)
+    return order
+
+
+def _send(order: Order, instrument: Instrument) -> None:
+    """Send a committed PENDING order to its broker and record the outcome."""
+    # Claim the send: a cancel that got here first (kill switch) wins and the broker never sees the order.
+    if not Order.objects.filter(pk=order.pk, status=Status.PENDING, sent_at__isnull=True).update(
+        sent_at=timezone.now()
+    ):
+        return
+    adapter = get_adapter(order.account.broker)
+    request = BrokerOrderRequest(
+        account_id=order.account_id,
+        client_order_id=str(order.client_order_id),
+        instrument_id=instrument.pk,
+        exchange=instrument.exchange,
+        tradingsymbol=instrument.tradingsymbol,
+        side=order.side,
+        quantity=order.quantity,
+        order_type=order.order_type,
+        product=order.product,
+        validity=order.validity,
+        price=order.price,
+        trigger_price=order.trigger_price,
+        algo_id=order.algo_id,
+    )
+    try:
+        result = adapter.place_order(request)
+    except (BrokerRejected, BrokerSessionExpired) as error:
+        _settle(order, Status.REJECTED, message=error.message, action="order.rejected", reason=error.code)
+        return
+    except BrokerUnavailable as error:
+        _settle(order, Status.UNKNOWN, message=error.message, action="order.unknown", reason=error.code)
+        _schedule_reconcile(order)
+        return
+    except Exception as error:  # an adapter bug: the outcome is as unknown as after a timeout
+        logger.exception("broker adapter failed placing %s", order.client_order_id)
+        _settle(order, Status.UNKNOWN, message=str(error)[:200], action="order.unknown", reason="adapter_error")
+        _schedule_reconcile(order)
+        return
+    # The broker's update stream has usually applied the acceptance already; otherwise move the order
+    # on with conditional updates (one row or none), which need no lock: margin does not change here.
+    now = timezone.now()
+    moved = can_move(Status.PENDING, result.status) and Order.objects.filter(pk=order.pk, status=Status.PENDING).update(
+        status=result.status, broker_order_id=result.broker_order_id, updated_at=now
+    )
+    if not moved:
+        Order.objects.filter(pk=order.pk, broker_order_id="").update(
+            broker_order_id=result.broker_order_id, updated_at=now
+        )
+    else:
+        order.status = result.status
+        _event(order, "ack", before=Status.PENDING, broker_order_id=result.broker_order_id)
+
+
+def _settle(order: Order, status: str, *, message: str, action: str, reason: str) -> None:
+    """Move an order whose broker call failed to REJECTED or UNKNOWN, release margin, audit."""
+    with transaction.atomic():
+        funds = lock_accounts([order.account_id])[order.account_id]
+        current = lock_orders([order.pk])[order.pk]
+        if not can_move(current.status, status):
+            return
+        before = current.status
+        current.status = status
+        current.message = message[:300]
+        current.save(update_fields=["status", "message", "updated_at"])
+        _event(current, "broker_error", before=before, message=message, reason=reason)
+        refresh_margin(
+            adapter=get_adapter(current.account.broker),
+            funds=funds,
+            instrument=current.instrument,
+            product=current.product,
+        )
+        audit_record(
+            actor="system:orders",
+            action=action,
+            target=current,
+            payload={"client_order_id": current.client_order_id, "reason": reason, "message": message},
+        )
+        push.order_changed_on_commit(current)
+    metrics.order_status_total.labels(status=status).inc()
+
+
+def _schedule_reconcile(order: Order) -> None:
+    """Queue the order's reconciliation once the current transaction (if any) has committed."""
+    from orders.tasks import reconcile_order_task
+
+    def publish() -> None:
+        try:
+            reconcile_order_task.apply_async(args=[order.pk], countdown=5)
+        except Exception:  # the periodic sweep will find it; never lose the order over a queue hiccup
+            logger.warning("could not queue reconciliation of order %s", order.pk, exc_info=True)
+
+    transaction.on_commit(publish)
+
+
+def _apply_fill(order: Order, funds, fill) -> Trade | None:
+    """Record one fill on the locked order; return the trade, or None when it is a repeat or would overfill."""
+    if Trade.objects.filter(account_id=order.account_id, broker_trade_id=fill.trade_id).exists():
+        return None
+    if fill.quantity <= 0 or order.filled_quantity + fill.quantity > order.quantity:
+        metrics.overfill_prevented_total.inc()
+        logger.error(
+            "ignored fill %s of %s on order %s (filled %s of %s)",
+            fill.trade_id,
+            fill.quantity,
+            order.client_order_id,
+            order.filled_quantity,
+            order.quantity,
+        )
+        return None
+    trade = Trade.objects.create(
+        account_id=order.account_id,
+        order=order,
+        instrument_id=order.instrument_id,
+        product=order.product,
+        side=order.side,
+        quantity=fill.quantity,
+        price=fill.price,
+        broker_trade_id=fill.trade_id,
+        executed_at=fill.ts,
+    )
+    value = (order.average_price or Decimal(0)) * order.filled_quantity + fill.price * fill.quantity
+    order.filled_quantity += fill.quantity
+    order.average_price = (value / order.filled_quantity).quantize(Decimal("0.0001"))
+    realised = _apply_to_position(order, fill.quantity, fill.price)
+    if realised:
+        funds.realised_pnl += realised
+        funds.realised_today += realised
+        funds.save(update_fields=["realised_pnl", "realised_today", "updated_at"])
+    return trade
+
+
+def _apply_to_position(order: Order, quantity: int, price: Decimal) -> Decimal:
+    """Net a fill into the position (average-cost method); return the P&L it realises."""
+    position, _ = Position.objects.get_or_create(
+        account_id=order.account_id, instrument_id=order.instrument_id, product=order.product
+    )
+    signed = quantity if order.side == Side.BUY else -quantity
+    net, average = position.net_quantity, position.average_price
+    realised = Decimal(0)
+    if net == 0 or (net > 0) == (signed > 0):
+        position.average_price = ((abs(net) * average + quantity * price) / (abs(net) + quantity)).quantize(
+            Decimal("0.0001")
+        )
+    else:
+        closed = min(quantity, abs(net))
+        realised = (price - average) * closed * (1 if net > 0 else -1)
+        position.realised_pnl += realised
+        if quantity > abs(net):
+            position.average_price = price  # flipped: the rest opens at the fill price
+        elif quantity == abs(net):
+            position.average_price = Decimal(0)
+    position.net_quantity = net + signed
+    if order.side == Side.BUY:
+        position.buy_quantity += quantity
+        position.buy_value += quantity * price
+    else:
+        position.sell_quantity += quantity
+        position.sell_value += quantity * price
+    position.save()
+    return realised
+
+
+def apply_broker_update(update: BrokerUpdate) -> Order | None:
+    """Apply one status change and/or fill from any broker; return the order (None if not ours).
+
+    Idempotent: a fill already recorded (same broker trade id) is skipped, a fill that would take the
+    order above its quantity is refused (logged and counted), and a status change not allowed by the
+    state machine (anything out of FILLED, CANCELLED or REJECTED) is ignored and recorded as such.
+    """
+    with transaction.atomic():
+        funds = lock_accounts([update.account_id]).get(update.account_id)
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("instrument", "account")
+            .filter(account_id=update.account_id, client_order_id=update.client_order_id)
+            .first()
+        )
+        if order is None or funds is None:
+            logger.warning("broker update for unknown order %s", update.client_order_id)
+            return None
+        before, broker_id = order.status, order.broker_order_id
+        if update.broker_order_id and not order.broker_order_id:
+            order.broker_order_id = update.broker_order_id
+        trade = _apply_fill(order, funds, update.fill) if update.fill is not None else None
+        target = update.status
+        if order.filled_quantity == order.quantity:
+            target = Status.FILLED
+        elif target == Status.FILLED:
+            target = Status.PARTIALLY_FILLED if order.filled_quantity else order.status  # fills still to come
+        elif target in {Status.OPEN, Status.TRIGGER_PENDING} and order.filled_quantity:
+            target = Status.PARTIALLY_FILLED
+        moved = target != before and can_move(before, target)
+        if target != before and not moved:
+            _event(order, "ignored", before=before, message=f"broker said {update.status}", requested=target)
+        if not moved and trade is None and order.broker_order_id == broker_id:
+            return order  # nothing changed (a repeat, an ack already applied, a modify confirmation)
+        if moved:
+            order.status = target
+            if update.message and target in {Status.REJECTED, Status.CANCELLED}:
+                order.message = update.message[:300]
+        order.save()
+        if trade is not None:
+            _event(
+                order, "fill", before=before, quantity=trade.quantity, price=trade.price, trade_id=trade.broker_trade_id
+            )
+        elif moved:
+            _event(order, "broker_update", before=before, message=update.message)
+        if trade is not None or order.status not in LIVE:
+            # Margin moves only with a fill or when the order stops working (PENDING -> OPEN changes nothing).
+            refresh_margin(
+                adapter=get_adapter(order.account.broker),
+                funds=funds,
+                instrument=order.instrument,
+                product=order.product,
+            )
+        # Audit events last: the audit chain's lock is held from here to commit, so keep that short.
+        if trade is not None:
+            audit_record(
+                actor="system:orders",
+                action="order.filled",
+                target=order,
+                payload={
+                    "client_order_id": order.client_order_id,
+                    "trade_id": trade.broker_trade_id,
+                    "quantity": trade.quantity,
+                    "price": trade.price,
+                    "filled": order.filled_quantity,
+                },
+            )
+        if moved and order.status in {Status.CANCELLED, Status.REJECTED}:
+            audit_record(
+                actor="system:orders",
+                action=f"order.{order.status.lower()}",
+                target=order,
+                payload={
+                    "client_order_id": order.client_order_id,
+                    "filled": order.filled_quantity,
+                    "message": update.message,
+                },
+            )
+        push.order_changed_on_commit(order, trade=trade)
+    if moved:
+        metrics.order_status_total.labels(status=order.status).inc()
+    return order
+
+
+def modify_order(
+    *,
+    actor,
+    order: Order,
+    quantity: int | None = None,
+    price: Decimal | None = None,
+    trigger_price: Decimal | None = None,
+    order_type: str | None = None,
+    ip: str | None = None,
+) -> Order:
+    """Change a working order; return it. The change passes the pre-trade rules like a new order.
+
+    Raises OrderStateConflict (409) unless the order is OPEN, TRIGGER_PENDING or PARTIALLY_FILLED,
+    RiskRejected for a change that breaks a rule, and BrokerRejected when the broker refuses (the
+    order is then left as it was).
+    """
+    adapter = get_adapter(order.account.broker)
+    with transaction.atomic():
+        funds = lock_accounts([order.account_id])[order.account_id]
+        current = lock_orders([order.pk])[order.pk]
+        if current.status not in WORKING:
+            raise OrderStateConflict(f"A {current.status} order cannot be modified.", extra={"status": current.status})
+        old = {
+            "quantity": current.quantity,
+            "price": current.price,
+            "trigger_price": current.trigger_price,
+            "order_type": current.order_type,
+            "margin_price": current.margin_price,
+        }
+        new_type = order_type or current.order_type
+        request = OrderRequest(
+            instrument_id=current.instrument_id,
+            side=current.side,
+            quantity=quantity if quantity is not None else current.quantity,
+            order_type=new_type,
+            product=current.product,
+            validity=current.validity,
+            price=price if price is not None else (current.price if new_type in {"LIMIT", "SL"} else None),
+            trigger_price=trigger_price
+            if trigger_price is not None
+            else (current.trigger_price if new_type in {"SL", "SL-M"} else None),
+            strategy=current.strategy,
+        )
+        if request.quantity <= current.filled_quantity:
+            raise OrderInvalid(
+                f"The new quantity must be above the filled quantity {current.filled_quantity}.",
+                code="quantity_below_filled",
+            )
+        quote = get_quote(current.instrument_id)
+        ltp = quote.ltp if quote else None
+        try:
+            # The rules see the order as if placed afresh for its unfilled part.
+            remaining_request = replace(request, quantity=request.quantity - current.filled_quantity)
+            state = _risk_state(
+                funds=funds,
+                account=current.account,
+                actor=actor,
+                instrument=current.instrument,
+                request=remaining_request,
+                adapter=adapter,
+                ltp=ltp,
+                exclude_order=current,
+            )
+            intent = _intent(account=current.account, actor=actor, instrument=current.instrument, request=request)
+            check_pre_trade(intent=intent, state=state)
+        except RiskRejected as error:
+            transaction.set_rollback(True)
+            rejected = error
+        else:
+            rejected = None
+            current.quantity, current.price = request.quantity, request.price
+            current.trigger_price, current.order_type = request.trigger_price, request.order_type
+            current.margin_price = request.price or request.trigger_price or ltp or current.margin_price
+            current.save()
+            _event(
+                current,
+                "modify",
+                before=current.status,
+                **{k: getattr(current, k) for k in ("quantity", "price", "trigger_price", "order_type")},
+            )
+            refresh_margin(adapter=adapter, funds=funds, instrument=current.instrument, product=current.product)
+            audit_record(
+                actor=_audit_actor(actor),
+                action="order.modified",
+                target=current,
+                payload={
+                    "client_order_id": current.client_order_id,
+                    "old": old,
+                    "new": {
+                        "quantity": current.quantity,
+                        "price": current.price,
+                        "trigger_price": current.trigger_price,
+                        "order_type": current.order_type,
+                    },
+                },
+                ip=ip,
+            )
+    if rejected is not None:
+        _reject_input(actor=actor, account=order.account, request=request, error=rejected, ip=ip)
+        raise rejected
+    try:
+        adapter.modify_order(
+            account_id=current.account_id,
+            broker_order_id=current.broker_order_id,
+            change=BrokerModifyRequest(
+                quantity=current.quantity,
+                price=current.price,
+                trigger_price=current.trigger_price,
+                order_type=current.order_type,
+            ),
+        )
+    except BrokerRejected as error:
+        _revert_modify(current, old, error, actor=actor, ip=ip)
+        # Fills the exchange made above a reduced quantity were refused while the change was pending;
+        # the broker's book has them, and reconciliation applies them (by trade id, so never twice).
+        try:
+            reconcile_order(order_id=current.pk)
+        except BrokerUnavailable:
+            _schedule_reconcile(current)
+        raise
+    except BrokerUnavailable:
+        # The broker may or may not have the change: reconciliation compares with its order book.
+        _schedule_reconcile(current)
+        raise
+    current.refresh_from_db()
+    return current
+
+
+def _revert_modify(order: Order, old: dict, error, *, actor, ip) -> None:
+    with transaction.atomic():
+        funds = lock_accounts([order.account_id])[order.account_id]
+        current = lock_orders([order.pk])[order.pk]
+        for name, value in old.items():
+            setattr(current, name, value)
+        if current.quantity < current.filled_quantity:
+            current.quantity = current.filled_quantity
+        current.save()
+        _event(current, "modify_rejected", before=current.status, message=error.message)
+        refresh_margin(
+            adapter=get_adapter(current.account.broker),
+            funds=funds,
+            instrument=current.instrument,
+            product=current.product,
+        )
+        audit_record(
+            actor=_audit_actor(actor),
+            action="order.modify_rejected",
+            target=current,
+            payload={"client_order_id": current.client_order_id, "message": error.message},
+            ip=ip,
+        )
+
+
+def cancel_order(*, actor, order: Order, ip: str | None = None) -> Order:
+    """Cancel an order; return it. A PENDING order (not yet sent) is cancelled here; a working one is
+    cancelled at the broker, whose confirmation arrives as a broker update.
+
+    Raises OrderStateConflict (409) for an order already done or in UNKNOWN state, BrokerRejected when
+    the broker refuses (it filled meanwhile) and BrokerUnavailable when it cannot be reached.
+    """
+    with transaction.atomic():
+        funds = lock_accounts([order.account_id])[order.account_id]
+        current = lock_orders([order.pk])[order.pk]
+        if current.status in TERMINAL:
+            raise OrderStateConflict(f"The order is already {current.status}.", extra={"status": current.status})
+        if current.status == Status.UNKNOWN:
+            raise OrderStateConflict(
+                "The order's state is being reconciled with the broker; try again shortly.",
+                extra={"status": current.status},
+            )
+        requested = {"client_order_id": current.client_order_id, "status": current.status}
+        if current.status == Status.PENDING and current.sent_at is not None:
+            raise OrderStateConflict(
+                "The order is on its way to the broker; try again in a moment.", extra={"status": current.status}
+            )
+        if current.status == Status.PENDING:
+            current.status = Status.CANCELLED
+            current.message = "cancelled before it was sent"
+            current.save(update_fields=["status", "message", "updated_at"])
+            _event(current, "cancel", before=Status.PENDING)
+            refresh_margin(
+                adapter=get_adapter(current.account.broker),
+                funds=funds,
+                instrument=current.instrument,
+                product=current.product,
+            )
+            audit_record(
+                actor=_audit_actor(actor), action="order.cancel_requested", target=current, payload=requested, ip=ip
+            )
+            audit_record(
+                actor=_audit_actor(actor),
+                action="order.cancelled",
+                target=current,
+                payload={"client_order_id": current.client_order_id, "filled": 0},
+                ip=ip,
+            )
+            push.order_changed_on_commit(current)
+            return current
+        _event(current, "cancel_request", before=current.status)
+        audit_record(
+            actor=_audit_actor(actor), action="order.cancel_requested", target=current, payload=requested, ip=ip
+        )
+    try:
+        get_adapter(current.account.broker).cancel_order(
+            account_id=current.account_id, broker_order_id=current.broker_order_id
+        )
+    except BrokerUnavailable:
+        _schedule_reconcile(current)  # the cancel may or may not have reached the broker
+        raise
+    current.refresh_from_db()
+    return current
+
+
+def cancel_all(
+    *, actor, account, ip: str | None = None, product: str | None = None, placed_by_id: int | None = None
+) -> list[Order]:
+    """Cancel every live order of the account (optionally of one product, or placed by one user);
+    return those cancelled.
+
+    Orders that finish at the broker meanwhile are skipped; UNKNOWN ones are left to reconciliation.
+    """
+    orders = Order.objects.filter(account_id=account.pk, status__in=[Status.PENDING, *WORKING]).select_related(
+        "account", "instrument"
+    )
+    if product:
+        orders = orders.filter(product=product)
+    if placed_by_id is not None:
+        orders = orders.filter(placed_by_id=placed_by_id)
+    done, in_flight = [], []
+    for order in orders.order_by("pk"):
+        try:
+            done.append(cancel_order(actor=actor, order=order, ip=ip))
+        except OrderStateConflict as error:
+            if error.extra.get("status") == Status.PENDING:
+                in_flight.append(order)  # being sent right now: cancel it once the broker has it
+        except BrokerRejected:
+            continue
+        except BrokerUnavailable:
+            logger.warning("could not cancel order %s: broker unavailable", order.pk)
+    if in_flight:
+        time.sleep(0.5)
+        for order in in_flight:
+            try:
+                done.append(cancel_order(actor=actor, order=order, ip=ip))
+            except (OrderStateConflict, BrokerRejected, BrokerUnavailable) as error:
+                logger.warning("could not cancel in-flight order %s: %s", order.pk, error)
+    return done
+
+
+def square_off(
+    *,
+    actor,
+    account,
+    instrument_id: int,
+    product: str,
+    source: str = Source.SYSTEM,
+    ip: str | None = None,
+    idempotency_key: str | None = None,
+) -> list[Order]:
+    """Close a position with market orders (sliced at the freeze quantity); return them.
+
+    Raises PositionNotFound when there is nothing to close. Exits pass the pre-trade check even under
+    a kill switch or a daily-loss breach (they reduce exposure), but still obey the order-rate limit.
+    """
+    position = Position.objects.filter(account_id=account.pk, instrument_id=instrument_id, product=product).first()
+    if position is None or position.net_quantity == 0:
+        raise PositionNotFound(
+            "There is no open position to close.", extra={"instrument_id": instrument_id, "product": product}
+        )
+    request = OrderRequest(
+        instrument_id=instrument_id,
+        side=Side.SELL if position.net_quantity > 0 else Side.BUY,
+        quantity=abs(position.net_quantity),
+        order_type=OrderType.MARKET,
+        product=product,
+        tag="square-off",
+    )
+    orders = place_sliced_order(
+        actor=actor, account=account, request=request, source=source, idempotency_key=idempotency_key, ip=ip
+    )
+    for order in orders:
+        audit_record(
+            actor=_audit_actor(actor),
+            action="position.squared_off",
+            target=order,
+            payload={
+                "account_id": account.pk,
+                "instrument_id": instrument_id,
+                "product": product,
+                "quantity": order.quantity,
+            },
+            ip=ip,
+        )
+    return orders
+
+
+def slice_quantities(quantity: int, *, lot_size: int, freeze_quantity: int | None) -> list[int]:
+    """Split ``quantity`` into exchange-legal parts: each at most the freeze quantity rounded down to a lot."""
+    if not freeze_quantity or quantity <= freeze_quantity:
+        return [quantity]
+    largest = (freeze_quantity // lot_size) * lot_size
+    if largest <= 0:
+        raise OrderInvalid("The freeze quantity is below one lot.", code="freeze_below_lot")
+    parts = [largest] * (quantity // largest)
+    if quantity % largest:
+        parts.append(quantity % largest)
+    return parts
+
+
+def place_sliced_order(
+    *,
+    actor,
+    account,
+    request: OrderRequest,
+    source: str,
+    idempotency_key: str | None = None,
+    ip: str | None = None,
+) -> list[Order]:
+    """Place an order above the freeze quantity as child orders sharing a slice group; return them.
+
+    The whole request is validated first (lot, tick, price); each child then passes the pre-trade
+    check, including the orders-per-second limit. Children placed before a rejection stay placed.
+    """
+    instrument = Instrument.objects.filter(pk=request.instrument_id).first()
+    if instrument is None:
+        return [
+            place_order(
+                actor=actor, account=account, request=request, source=source, idempotency_key=idempotency_key, ip=ip
+            )
+        ]
+    try:
+        _check_choices(request)
+        validate_order_input(_intent(account=account, actor=actor, instrument=instrument, request=request), today_ist())
+    except (RiskRejected, OrderInvalid) as error:
+        _reject_input(actor=actor, account=account, request=request, error=error, ip=ip)
+        raise
+    parts = slice_quantities(request.quantity, lot_size=instrument.lot_size, freeze_quantity=instrument.freeze_quantity)
+    if len(parts) == 1:
+        return [
+            place_order(
+                actor=actor, account=account, request=request, source=source, idempotency_key=idempotency_key, ip=ip
+            )
+        ]
+    group = uuid.uuid4()
+    return [
+        place_order(
+            actor=actor,
+            account=account,
+            request=replace(request, quantity=part),
+            source=source,
+            idempotency_key=f"{idempotency_key}:{i}" if idempotency_key else None,
+            slice_group=group,
+            ip=ip,
+        )
+        for i, part in enumerate(parts)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class BasketResult:
+    orders: list[Order]
+    error: Exception | None
+
+
+def place_basket(
+    *,
+    actor,
+    account,
+    requests: list[OrderRequest],
+    source: str,
+    idempotency_key: str | None = None,
+    ip: str | None = None,
+) -> list[BasketResult]:
+    """Place several orders at once; return one result per leg (its orders, or the error that stopped it).
+
+    Legs are independent, as at the exchange: one leg's rejection does not undo the others.
+    """
+    results = []
+    for i, request in enumerate(requests):
+        key = f"{idempotency_key}:leg{i}" if idempotency_key else None
+        try:
+            orders = place_sliced_order(
+                actor=actor, account=account, request=request, source=source, idempotency_key=key, ip=ip
+            )
+            results.append(BasketResult(orders, None))
+        except (RiskRejected, OrderInvalid) as error:
+            results.append(BasketResult([], error))
+    return results
+
+
+def reconcile_order(*, order_id: int) -> Order:
+    """Resolve an UNKNOWN order from the broker's order book (looked up by the client order id tag); return it.
+
+    If the broker has it, its fills and status are applied (nothing is re-sent, so no duplicate); if
+    the broker never received it, the order is REJECTED. Raises BrokerUnavailable if the broker still
+    cannot be reached (the task retries).
+    """
+    order = Order.objects.select_related("account", "instrument").get(pk=order_id)
+    if order.status in TERMINAL:
+        return order
+    adapter = get_adapter(order.account.broker)
+    found = adapter.order_by_client_id(account_id=order.account_id, client_order_id=str(order.client_order_id))
+    if found is None:
+        if order.status == Status.UNKNOWN:
+            _settle(
+                order,
+                Status.REJECTED,
+                message="The broker never received the order.",
+                action="order.rejected",
+                reason="not_at_broker",
+            )
+        order.refresh_from_db()
+        return order
+    now = timezone.now()
+    for fill in found.fills:
+        apply_broker_update(
+            BrokerUpdate(
+                account_id=order.account_id,
+                client_order_id=found.client_order_id,
+                broker_order_id=found.broker_order_id,
+                status=found.status,
+                ts=now,
+                fill=fill,
+            )
+        )
+    apply_broker_update(
+        BrokerUpdate(
+            account_id=order.account_id,
+            client_order_id=found.client_order_id,
+            broker_order_id=found.broker_order_id,
+            status=found.status,
+            ts=now,
+            message=found.message,
+        )
+    )
+    order.refresh_from_db()
+    with transaction.atomic():
+        lock_accounts([order.account_id])
+        current = lock_orders([order.pk])[order.pk]
+        if current.status == Status.UNKNOWN and can_move(Status.UNKNOWN, found.status):
+            current.status = found.status
+            current.save(update_fields=["status", "updated_at"])
+        _event(current, "reconcile", broker_status=found.status, broker_filled=found.filled_quantity)
+        audit_record(
+            actor="system:orders",
+            action="order.reconciled",
+            target=current,
+            payload={
+                "client_order_id": current.client_order_id,
+                "broker_status": found.status,
+                "status": current.status,
+                "filled": current.filled_quantity,
+            },
+        )
+    order.refresh_from_db()
+    return order
+
+
+# --- kill switch and scheduled square-offs --------------------------------------------------------
+
+
+def kill_switch_engage(*, actor, scope: str, target_id: int | None, reason: str, ip: str | None = None) -> dict:
+    """Engage a kill switch, then cancel open orders and square off positions in its scope.
+
+    The switch is set while every affected account is locked, so an order either committed before (and
+    is cancelled here) or is checked after (and rejected). Returns counts of what was done. Raises
+    KillSwitchForbidden when ``actor`` may not engage it.
+    """
+    accounts = _accounts_in_scope(scope, target_id)
+    with transaction.atomic():
+        lock_accounts([a.pk for a in accounts])
+        switch = kill_switch_set(actor=actor, scope=scope, target_id=target_id, reason=reason, ip=ip)
+    # A user's switch stops that user's orders; positions belong to accounts and stay with their owners.
+    user_id = target_id if scope == "user" else None
+    return {"kill_switch": switch.key, **enforce_kill_switch(accounts=accounts, actor=actor, ip=ip, user_id=user_id)}
+
+
+def _accounts_in_scope(scope: str, target_id: int | None) -> list:
+    from brokers.models import BrokerAccount
+    from rms.models import KillScope
+
+    accounts = BrokerAccount.objects.all()
+    if scope == KillScope.ORGANISATION:
+        accounts = accounts.filter(organisation_id=target_id)
+    elif scope == KillScope.ACCOUNT:
+        accounts = accounts.filter(pk=target_id)
+    elif scope == KillScope.USER:
+        # the accounts on which this user has live orders
+        account_ids = set(
+            Order.objects.filter(placed_by_id=target_id, status__in=LIVE).values_list("account_id", flat=True)
+        )
+        accounts = accounts.filter(pk__in=account_ids)
+    return list(accounts.order_by("pk"))
+
+
+def enforce_kill_switch(*, accounts: list, actor, ip: str | None = None, user_id: int | None = None) -> dict:
+    """Cancel every live order and square off every position of ``accounts`` (for a user's switch:
+    only cancel that user's orders); return counts."""
+    cancelled = squared = 0
+    for account in accounts:
+        cancelled += len(cancel_all(actor=actor, account=account, ip=ip, placed_by_id=user_id))
+        if user_id is None:
+            squared += len(square_off_all(actor=actor, account=account, ip=ip))
+    return {"cancelled": cancelled, "squared_off": squared}
+
+
+def square_off_all(*, actor, account, product: str | None = None, ip: str | None = None) -> list[Order]:
+    """Square off every open position of the account (optionally one product); return the orders.
+
+    A square-off refused by the order-rate limit is retried after the window passes (three times).
+    """
+    positions = Position.objects.filter(account_id=account.pk).exclude(net_quantity=0).order_by("pk")
+    if product:
+        positions = positions.filter(product=product)
+    placed: list[Order] = []
+    for position in positions:
+        for attempt in range(4):
+            try:
+                placed += square_off(
+                    actor=actor, account=account, instrument_id=position.instrument_id, product=position.product, ip=ip
+                )
+                break
+            except RiskRejected as error:
+                if error.rule != "orders_per_second" or attempt == 3:
+                    logger.error("square-off of position %s refused: %s", position.pk, error.message)
+                    break
+                time.sleep(1.0)
+            except PositionNotFound:
+                break
+    return placed
+
+
+def square_off_intraday() -> dict:
+    """Cancel working MIS orders and square off every MIS position (run at 15:15 IST); return counts."""
+    from brokers.models import BrokerAccount
+
+    account_ids = set(
+        Position.objects.filter(product=Product.MIS).exclude(net_quantity=0).values_list("account_id", flat=True)
+    )
+    account_ids |= set(
+        Order.objects.filter(product=Product.MIS, status__in=WORKING).values_list("account_id", flat=True)
+    )
+    cancelled = squared = 0
+    for account in BrokerAccount.objects.filter(pk__in=account_ids).order_by("pk"):
+        cancelled += len(cancel_all(actor=None, account=account, product=Product.MIS))
+        squared += len(square_off_all(actor=None, account=account, product=Product.MIS))
+    return {"accounts": len(account_ids), "cancelled": cancelled, "squared_off": squared}

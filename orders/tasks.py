@@ -1,0 +1,51 @@
+"""Order tasks (queue "orders"): reconciliation of UNKNOWN orders, the 15:15 IST intraday square-off,
+and kill-switch enforcement requested by RMS."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from brokers.adapters.base import BrokerUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=20, time_limit=60, soft_time_limit=50)
+def reconcile_order_task(self, order_id: int) -> str:
+    """Resolve one UNKNOWN order from the broker's order book; retried while the broker is unreachable."""
+    from orders.services import reconcile_order
+
+    try:
+        return reconcile_order(order_id=order_id).status
+    except BrokerUnavailable as exc:
+        raise self.retry(exc=exc, countdown=min(60, 5 * (self.request.retries + 1))) from exc
+
+
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
+def reconcile_unknown_orders() -> int:
+    """Sweep: queue reconciliation for every order still UNKNOWN (beat, every minute)."""
+    from orders.models import Order
+    from orders.states import Status
+
+    ids = list(Order.objects.filter(status=Status.UNKNOWN).values_list("pk", flat=True))
+    for order_id in ids:
+        reconcile_order_task.delay(order_id)
+    return len(ids)
+
+
+@shared_task(acks_late=True, time_limit=600, soft_time_limit=570)
+def square_off_intraday_task() -> dict:
+    """Cancel working MIS orders and close MIS positions (beat, 15:15 IST). Idempotent: a second run finds nothing."""
+    from orders.services import square_off_intraday
+
+    return square_off_intraday()
+
+
+@shared_task(acks_late=True, time_limit=300, soft_time_limit=270)
+def kill_switch_engage_task(scope: str, target_id: int | None, reason: str) -> dict:
+    """Engage a kill switch on behalf of the system (the RMS MTM monitor) and enforce it."""
+    from orders.services import kill_switch_engage
+
+    return kill_switch_engage(actor=None, scope=scope, target_id=target_id, reason=reason)

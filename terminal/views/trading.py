@@ -1,0 +1,338 @@
+"""The trading panels of the terminal: order ticket, order book (modify, cancel), trades, positions
+(square-off), funds, and the kill switch. Every act goes through the same services as the API
+(orders.services, rms.services); these views only parse the form and render the panel."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal, InvalidOperation
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from brokers.errors import BrokerAccountForbidden, BrokerAccountNotFound
+from brokers.selectors import account_get_for_user, account_list_for_user
+from marketdata.models import Instrument
+from marketdata.quotes import get_quote
+from orders import services
+from orders.models import Order, OrderType, Product, Side, Source, Validity
+from orders.selectors import funds_get, order_list, position_list, trade_list
+from rms.models import KillScope
+from rms.services import active_kill_switch, may_release
+from terminal.errors import ApplicationError
+from terminal.lib.client_ip import client_ip
+
+ORDER_BOOK_SIZE = 200
+TRADE_BOOK_SIZE = 100
+SESSION_ACCOUNT = "terminal.account_id"
+PANEL_TEMPLATE = "terminal/_trading.html"
+
+
+class TicketError(ApplicationError):
+    code = "ticket_invalid"
+    status = 422
+
+
+def current_account(request: HttpRequest):
+    """The broker account the page works on: ?account=, else the one chosen before, else the first
+    the user may view. Returns None when the user can see no account."""
+    wanted = request.GET.get("account") or request.POST.get("account") or request.session.get(SESSION_ACCOUNT)
+    if wanted:
+        try:
+            account = account_get_for_user(user=request.user, account_id=int(wanted), access="view")
+        except (BrokerAccountNotFound, ValueError, TypeError):
+            account = None
+        else:
+            request.session[SESSION_ACCOUNT] = account.pk
+            return account
+    return account_list_for_user(user=request.user, access="view").order_by("pk").first()
+
+
+def can_trade(request: HttpRequest, account) -> bool:
+    return (
+        account is not None and account_list_for_user(user=request.user, access="trade").filter(pk=account.pk).exists()
+    )
+
+
+class _Once:
+    """A context value computed on first use and kept: each panel renders only what it shows."""
+
+    def __init__(self, compute) -> None:
+        self.compute, self.value, self.done = compute, None, False
+
+    def __call__(self):
+        if not self.done:
+            self.value, self.done = self.compute(), True
+        return self.value
+
+
+def trading_context(request: HttpRequest, account) -> dict:
+    """Everything the trading panels show for ``account`` (or an empty state without one). Values are
+    computed when a template first reads them, so a partial costs only its own queries."""
+    if account is None:
+        return {"account": None, "accounts": [], "can_trade": False}
+    positions = _Once(lambda: position_list(account=account))
+    return {
+        "account": account,
+        "accounts": _Once(lambda: list(account_list_for_user(user=request.user, access="view").order_by("pk"))),
+        "can_trade": _Once(lambda: can_trade(request, account)),
+        "orders": _Once(lambda: list(order_list(account=account).order_by("-created_at")[:ORDER_BOOK_SIZE])),
+        "trades": _Once(lambda: list(trade_list(account=account).order_by("-executed_at")[:TRADE_BOOK_SIZE])),
+        "positions": positions,
+        "mtm_total": _Once(lambda: sum((row["unrealised_pnl"] or 0) for row in positions())),
+        "funds": _Once(lambda: funds_get(account=account)),
+        "kill_switch": _Once(
+            lambda: active_kill_switch(
+                organisation_id=account.organisation_id, account_id=account.pk, user_id=request.user.pk
+            )
+        ),
+        "may_release": _Once(lambda: may_release(actor=request.user, scope=KillScope.ACCOUNT, target_id=account.pk)),
+    }
+
+
+def _account_for_panel(request: HttpRequest, account_id: int, access: str):
+    """The account for a panel or act: 404 if the user cannot see it, 403 if they see but may not act."""
+    try:
+        return account_get_for_user(user=request.user, account_id=account_id, access=access)
+    except BrokerAccountNotFound:
+        raise Http404("No such broker account.") from None
+    except BrokerAccountForbidden as exc:
+        raise PermissionDenied(exc.message) from None
+
+
+def _panel(request: HttpRequest, account, name: str, *, status: int = 200, **extra) -> HttpResponse:
+    """Render one panel; a refused act (``extra["error"]``) answers 422 or 409 with the panel showing it."""
+    context = trading_context(request, account) | extra
+    if status == 404:
+        status = 422  # e.g. nothing to square off: the page exists, the request does not fit it
+    return render(request, f"{PANEL_TEMPLATE}#{name}", context, status=status)
+
+
+# --- panels (also the polling fallback while the socket is down) ---------------------------------------
+@login_required
+@require_GET
+def panel(request: HttpRequest, account_id: int, name: str) -> HttpResponse:
+    if name not in {"orders", "trades", "positions", "funds", "kill-switch"}:
+        raise Http404("No such panel.")
+    return _panel(request, _account_for_panel(request, account_id, "view"), name)
+
+
+# --- order ticket ----------------------------------------------------------------------------------------
+def _decimal(value: str | None, field: str) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise TicketError(f"{field} must be a number.", code=f"{field}_invalid", extra={"field": field}) from None
+    if not number.is_finite():
+        raise TicketError(f"{field} must be a number.", code=f"{field}_invalid", extra={"field": field})
+    return number
+
+
+def _ticket_context(request: HttpRequest, account, instrument: Instrument, data: dict) -> dict:
+    quote = get_quote(instrument.pk)
+    return {
+        "account": account,
+        "instrument": instrument,
+        "quote": quote,
+        "data": data,
+        "sides": Side,
+        "order_types": OrderType.choices,
+        "products": _products_for(instrument),
+        "validities": Validity.choices,
+        "form_token": data.get("form_token") or uuid.uuid4().hex,
+    }
+
+
+def _products_for(instrument: Instrument) -> list[tuple[str, str]]:
+    if instrument.is_derivative:
+        return [(Product.NRML, Product.NRML.label), (Product.MIS, Product.MIS.label)]
+    return [(Product.CNC, Product.CNC.label), (Product.MIS, Product.MIS.label)]
+
+
+@login_required
+@require_GET
+def ticket(request: HttpRequest, account_id: int) -> HttpResponse:
+    """The order ticket for one instrument: GET ?instrument=&side= (the B and S keys open it)."""
+    account = _account_for_panel(request, account_id, "trade")
+    instrument = Instrument.objects.filter(pk=_int(request.GET.get("instrument")), is_active=True).first()
+    if instrument is None:
+        return HttpResponse("Choose an instrument from the watchlist first.", status=422, content_type="text/plain")
+    side = request.GET.get("side", Side.BUY).upper()
+    data = {"side": side if side in Side.values else Side.BUY, "order_type": OrderType.LIMIT, "lots": "1"}
+    template = f"{PANEL_TEMPLATE}#ticket" if request.htmx else "terminal/ticket_page.html"
+    return render(request, template, _ticket_context(request, account, instrument, data))
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _order_request(data, instrument: Instrument) -> services.OrderRequest:
+    lots = _int(data.get("lots"))
+    if lots is None or lots <= 0:
+        raise TicketError("Enter a quantity of at least 1 lot.", code="quantity_invalid", extra={"field": "lots"})
+    return services.OrderRequest(
+        instrument_id=instrument.pk,
+        side=data.get("side", ""),
+        quantity=lots * max(instrument.lot_size, 1),
+        order_type=data.get("order_type", ""),
+        product=data.get("product", ""),
+        validity=data.get("validity") or Validity.DAY,
+        price=_decimal(data.get("price"), "price"),
+        trigger_price=_decimal(data.get("trigger_price"), "trigger_price"),
+    )
+
+
+@login_required
+@require_POST
+def place(request: HttpRequest, account_id: int) -> HttpResponse:
+    """Place the ticket's order. The form's one-time token is the idempotency key, so a double submit
+    places one order. Errors come back in the ticket (422) naming the rule that refused it."""
+    account = _account_for_panel(request, account_id, "trade")
+    instrument = Instrument.objects.filter(pk=_int(request.POST.get("instrument"))).first()
+    if instrument is None:
+        return HttpResponse("Choose an instrument from the watchlist first.", status=422, content_type="text/plain")
+    data = request.POST.dict()
+    try:
+        order = services.place_order(
+            actor=request.user,
+            account=account,
+            request=_order_request(data, instrument),
+            source=Source.WEB,
+            idempotency_key=f"web:{data.get('form_token', '')[:64]}" if data.get("form_token") else None,
+            ip=client_ip(request),
+        )
+    except ApplicationError as error:
+        context = _ticket_context(request, account, instrument, data) | {"error": error}
+        template = f"{PANEL_TEMPLATE}#ticket" if request.htmx else "terminal/ticket_page.html"
+        return render(request, template, context, status=error.status if 400 <= error.status < 500 else 422)
+    if not request.htmx:
+        return redirect("home")
+    return _panel(request, account, "placed", order=order)
+
+
+# --- order book actions ----------------------------------------------------------------------------------
+def _order_for(request: HttpRequest, order_id: int) -> Order:
+    order = Order.objects.select_related("account", "instrument").filter(pk=order_id).first()
+    if order is None:
+        raise Http404("No such order.")
+    _account_for_panel(request, order.account_id, "trade")
+    return order
+
+
+def _after_order_act(request: HttpRequest, order: Order, error: ApplicationError | None) -> HttpResponse:
+    if not request.htmx:
+        return redirect("home")
+    return _panel(request, order.account, "orders", status=error.status if error else 200, error=error)
+
+
+@login_required
+@require_POST
+def cancel(request: HttpRequest, order_id: int) -> HttpResponse:
+    order = _order_for(request, order_id)
+    try:
+        order = services.cancel_order(actor=request.user, order=order, ip=client_ip(request))
+        error = None
+    except ApplicationError as exc:
+        error = exc
+    return _after_order_act(request, order, error)
+
+
+@login_required
+@require_POST
+def modify(request: HttpRequest, order_id: int) -> HttpResponse:
+    order = _order_for(request, order_id)
+    try:
+        lots = _int(request.POST.get("lots"))
+        if request.POST.get("lots") and (lots is None or lots <= 0):
+            raise TicketError("Enter a quantity of at least 1 lot.", code="quantity_invalid")
+        order = services.modify_order(
+            actor=request.user,
+            order=order,
+            quantity=lots * max(order.instrument.lot_size, 1) if lots else None,
+            price=_decimal(request.POST.get("price"), "price"),
+            trigger_price=_decimal(request.POST.get("trigger_price"), "trigger_price"),
+            ip=client_ip(request),
+        )
+        error = None
+    except ApplicationError as exc:
+        error = exc
+    return _after_order_act(request, order, error)
+
+
+@login_required
+@require_POST
+def cancel_all(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = _account_for_panel(request, account_id, "trade")
+    error = None
+    try:
+        services.cancel_all(actor=request.user, account=account, ip=client_ip(request))
+    except ApplicationError as exc:
+        error = exc
+    if not request.htmx:
+        return redirect("home")
+    return _panel(request, account, "orders", status=error.status if error else 200, error=error)
+
+
+# --- positions -----------------------------------------------------------------------------------------
+@login_required
+@require_POST
+def square_off(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = _account_for_panel(request, account_id, "trade")
+    error = None
+    try:
+        if _int(request.POST.get("instrument")) is None:
+            raise TicketError("Choose a position to square off.", code="position_required")
+        services.square_off(
+            actor=request.user,
+            account=account,
+            instrument_id=_int(request.POST.get("instrument")) or 0,
+            product=request.POST.get("product", ""),
+            source=Source.WEB,
+            ip=client_ip(request),
+        )
+    except ApplicationError as exc:
+        error = exc
+    if not request.htmx:
+        return redirect("home")
+    return _panel(request, account, "positions", status=error.status if error else 200, error=error)
+
+
+# --- kill switch -----------------------------------------------------------------------------------------
+@login_required
+@require_POST
+def kill_switch(request: HttpRequest, account_id: int) -> HttpResponse:
+    """Engage (anyone who trades the account) or release (Owner/Admin) the account's kill switch.
+    Engaging needs the confirmation box ticked; it cancels open orders and squares off positions."""
+    account = _account_for_panel(request, account_id, "trade")
+    error = None
+    try:
+        if request.POST.get("action") == "release":
+            from rms.services import kill_switch_release
+
+            kill_switch_release(
+                actor=request.user, scope=KillScope.ACCOUNT, target_id=account.pk, ip=client_ip(request)
+            )
+        else:
+            if request.POST.get("confirm") != "yes":
+                raise TicketError("Tick the box to confirm the kill switch.", code="confirmation_required")
+            services.kill_switch_engage(
+                actor=request.user,
+                scope=KillScope.ACCOUNT,
+                target_id=account.pk,
+                reason=(request.POST.get("reason") or "manual, from the terminal")[:200],
+                ip=client_ip(request),
+            )
+    except ApplicationError as exc:
+        error = exc
+    if not request.htmx:
+        return redirect("home")
+    return _panel(request, account, "kill-switch", status=error.status if error else 200, error=error)

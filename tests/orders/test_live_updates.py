@@ -1,0 +1,55 @@
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from orders.models import Trade
+from orders.push import account_viewers, push_order_change, render_order_change
+from orders.services import place_order
+from terminal.consumers import user_group
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_order_change_renders_the_rows_the_page_shows_with_stable_ids_for_oob_swaps(world):
+    world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
+    order = place_order(
+        actor=world.trader,
+        account=world.account,
+        request=world.request(world.equity, order_type="MARKET"),
+        source="api",
+    )
+    trade = Trade.objects.get(order=order)
+    html = render_order_change(order, trade)
+    assert f'id="order-{order.pk}"' in html and 'hx-swap-oob="true"' in html
+    assert f'id="trade-{trade.pk}"' in html and "RELIANCE" in html
+    assert 'id="position-' in html and "Filled" in html
+
+
+def test_the_change_reaches_the_placing_user_and_the_account_viewers_but_nobody_else(world, django_user_model):
+    stranger = django_user_model.objects.create_user("stranger")
+    assert account_viewers(world.account) == {world.owner.pk, world.admin.pk, world.trader.pk, world.viewer.pk}
+    world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
+    order = place_order(actor=world.trader, account=world.account, request=world.request(world.equity), source="api")
+    layer = get_channel_layer()
+    channels = {}
+    for user in (world.trader, world.viewer, stranger):
+        channels[user.pk] = async_to_sync(layer.new_channel)()
+        async_to_sync(layer.group_add)(user_group(user.pk), channels[user.pk])
+    push_order_change(order)
+    for user in (world.trader, world.viewer):
+        message = async_to_sync(layer.receive)(channels[user.pk])
+        assert message["type"] == "user.push" and f'id="order-{order.pk}"' in message["html"]
+    import asyncio
+
+    async def nothing_for_stranger():
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(layer.receive(channels[stranger.pk]), timeout=0.3)
+
+    async_to_sync(nothing_for_stranger)()
+
+
+def test_changes_are_pushed_only_after_commit(world, django_capture_on_commit_callbacks):
+    world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
+    with django_capture_on_commit_callbacks() as callbacks:
+        place_order(actor=world.trader, account=world.account, request=world.request(world.equity), source="api")
+    assert len(callbacks) >= 2  # the placement and the broker's acceptance

@@ -1,0 +1,220 @@
+"""The REST API v1: bad input is a 422 naming what is wrong, with nothing written but the audited rejection."""
+
+from decimal import Decimal
+
+import pytest
+
+from compliance.models import AuditEvent
+from orders.models import Order
+from orders.states import Status
+from tests.otp_session import login_with_otp
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api(client, world):
+    login_with_otp(client, world.trader)
+    world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
+    world.quote(world.future, 20000, bid=19999.9, ask=20000.1)
+    return client
+
+
+def body(world, **changes):
+    data = {
+        "account_id": world.account.pk,
+        "instrument_id": world.equity.pk,
+        "side": "BUY",
+        "quantity": 10,
+        "order_type": "LIMIT",
+        "product": "MIS",
+        "price": "990",
+    }
+    data.update(changes)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def post(client, path, data, **headers):
+    return client.post(f"/api/v1{path}", data=data, content_type="application/json", headers=headers)
+
+
+BAD_INPUT = [
+    ("quantity_not_positive", {"quantity": 0}),
+    ("quantity_not_positive", {"quantity": -10}),
+    ("quantity_not_lot_multiple", {"instrument_id": "future", "product": "NRML", "quantity": 50, "price": "19990"}),
+    ("price_off_tick", {"price": "990.03"}),
+    ("price_required", {"price": None}),
+    ("trigger_price_required", {"order_type": "SL"}),
+    ("instrument_not_found", {"instrument_id": 999999}),
+    ("product_not_allowed_for_instrument", {"product": "NRML"}),
+    (
+        "product_not_allowed_for_instrument",
+        {"instrument_id": "future", "product": "CNC", "quantity": 75, "price": "19990"},
+    ),
+    ("contract_expired", {"instrument_id": "expired", "product": "NRML", "quantity": 75, "price": "19990"}),
+    ("invalid_order_type", {"order_type": "STOP"}),
+]
+
+
+@pytest.mark.parametrize(("code", "changes"), BAD_INPUT, ids=[c for c, _ in BAD_INPUT])
+def test_bad_input_is_a_422_with_a_specific_code_and_only_the_rejection_is_recorded(api, world, code, changes):
+    if changes.get("instrument_id") in {"future", "expired"}:
+        changes = {**changes, "instrument_id": getattr(world, changes["instrument_id"]).pk}
+    response = post(api, "/orders", body(world, **changes))
+    assert response.status_code == 422, response.content
+    assert response.json()["code"] == code and response.json()["message"]
+    assert Order.objects.count() == 0
+    rejection = AuditEvent.objects.get(action="rms.rejected")
+    assert rejection.payload_data["rule"] == code
+
+
+def test_an_unknown_account_is_not_found_and_a_viewer_may_not_trade(api, client, world):
+    assert post(api, "/orders", body(world, account_id=999999)).status_code == 404
+    login_with_otp(client, world.viewer)
+    response = post(client, "/orders", body(world))
+    assert response.status_code == 403 and response.json()["code"] == "broker_account_forbidden"
+    assert Order.objects.count() == 0
+
+
+def test_schema_errors_are_422_too(api, world):
+    response = post(api, "/orders", body(world, quantity="ten"))
+    assert response.status_code == 422 and response.json()["code"] == "validation_error"
+
+
+def test_place_then_read_status_books_positions_and_funds(api, world):
+    response = post(api, "/orders", body(world, order_type="MARKET", price=None))
+    assert response.status_code == 201
+    order = response.json()
+    assert order["status"] == Status.FILLED
+    assert api.get(f"/api/v1/orders/{order['id']}").json()["filled_quantity"] == 10
+    assert [o["id"] for o in api.get(f"/api/v1/accounts/{world.account.pk}/orders").json()] == [order["id"]]
+    trades = api.get(f"/api/v1/accounts/{world.account.pk}/trades").json()
+    assert len(trades) == 1 and trades[0]["quantity"] == 10
+    positions = api.get(f"/api/v1/accounts/{world.account.pk}/positions").json()
+    assert positions[0]["net_quantity"] == 10 and positions[0]["ltp"] == "1000"
+    funds = api.get(f"/api/v1/accounts/{world.account.pk}/funds").json()
+    assert Decimal(funds["margin_blocked"]) == Decimal("2000.10")  # 10 x 1000.05 / 5
+    assert api.get(f"/api/v1/accounts/{world.account.pk}/holdings").json() == []
+
+
+def test_the_idempotency_key_header_returns_the_same_order(api, world):
+    first = post(api, "/orders", body(world), **{"Idempotency-Key": "abc-1"}).json()
+    second = post(api, "/orders", body(world), **{"Idempotency-Key": "abc-1"}).json()
+    assert first["id"] == second["id"] and Order.objects.count() == 1
+
+
+def test_modify_cancel_and_cancel_all(api, world):
+    order = post(api, "/orders", body(world)).json()
+    modified = api.put(
+        f"/api/v1/orders/{order['id']}", data={"price": "985", "quantity": 20}, content_type="application/json"
+    )
+    assert modified.status_code == 200 and modified.json()["quantity"] == 20 and modified.json()["price"] == "985.0000"
+    cancelled = api.delete(f"/api/v1/orders/{order['id']}")
+    assert cancelled.json()["status"] == Status.CANCELLED
+    again = api.delete(f"/api/v1/orders/{order['id']}")
+    assert again.status_code == 409 and again.json()["code"] == "order_state_conflict"
+    post(api, "/orders", body(world))
+    post(api, "/orders", body(world, price="980"))
+    done = post(api, f"/accounts/{world.account.pk}/orders/cancel-all", {})
+    assert len(done.json()) == 2
+    assert not Order.objects.filter(status=Status.OPEN).exists()
+
+
+def test_a_modification_that_breaks_a_rule_is_refused_and_the_order_stays(api, world):
+    order = post(api, "/orders", body(world)).json()
+    response = api.put(f"/api/v1/orders/{order['id']}", data={"price": "990.01"}, content_type="application/json")
+    assert response.status_code == 422 and response.json()["code"] == "price_off_tick"
+    assert Order.objects.get(pk=order["id"]).price == 990
+
+
+def test_a_basket_places_each_leg_and_reports_each_rejection(api, world):
+    response = post(api, "/orders/basket", {"orders": [body(world), body(world, quantity=0), body(world, price="980")]})
+    legs = response.json()
+    assert response.status_code == 201 and len(legs) == 3
+    assert legs[0]["orders"][0]["status"] == Status.OPEN and legs[1]["error"]["code"] == "quantity_not_positive"
+    assert Order.objects.count() == 2
+
+
+def test_an_order_above_the_freeze_quantity_is_rejected_or_sliced_into_lot_multiples(api, world, settings):
+    settings.PAPER_OPENING_CASH = 50_000_000  # margin for 3750 futures
+    big = body(world, instrument_id=world.future.pk, product="NRML", quantity=3750, price="19990")
+    assert post(api, "/orders", big).json()["code"] == "freeze_quantity_exceeded"
+    children = post(api, "/orders/sliced", big).json()
+    assert [c["quantity"] for c in children] == [1800, 1800, 150]
+    assert len({c["slice_group"] for c in children}) == 1
+
+
+def test_close_position_squares_it_off(api, world):
+    post(api, "/orders", body(world, order_type="MARKET", price=None))
+    response = post(
+        api, "/positions/close", {"account_id": world.account.pk, "instrument_id": world.equity.pk, "product": "MIS"}
+    )
+    assert response.status_code == 201 and response.json()[0]["side"] == "SELL"
+    assert api.get(f"/api/v1/accounts/{world.account.pk}/positions").json()[0]["net_quantity"] == 0
+    again = post(
+        api, "/positions/close", {"account_id": world.account.pk, "instrument_id": world.equity.pk, "product": "MIS"}
+    )
+    assert again.status_code == 404 and again.json()["code"] == "position_not_found"
+
+
+def test_kill_switch_routes(api, client, world):
+    response = post(api, "/kill-switch", {"scope": "account", "target_id": world.account.pk, "reason": "test"})
+    assert response.status_code == 200 and response.json()["kill_switch"] == f"account:{world.account.pk}"
+    assert post(api, "/orders", body(world)).status_code == 403
+    assert post(api, "/kill-switch/release", {"scope": "account", "target_id": world.account.pk}).status_code == 403
+    login_with_otp(client, world.owner)
+    assert post(client, "/kill-switch/release", {"scope": "account", "target_id": world.account.pk}).status_code == 200
+
+
+def test_another_organisations_order_is_not_found(api, client, world, django_user_model):
+    order = post(api, "/orders", body(world)).json()
+    stranger = django_user_model.objects.create_user("stranger")
+    login_with_otp(client, stranger)
+    assert client.get(f"/api/v1/orders/{order['id']}").status_code == 404
+    assert client.delete(f"/api/v1/orders/{order['id']}").status_code == 404
+
+
+def test_the_openapi_schema_lists_the_order_routes(api):
+    paths = api.get("/api/openapi.json").json()["paths"]
+    for path in (
+        "/api/v1/orders",
+        "/api/v1/orders/{order_id}",
+        "/api/v1/orders/basket",
+        "/api/v1/positions/close",
+        "/api/v1/accounts/{account_id}/funds",
+        "/api/v1/kill-switch",
+    ):
+        assert path in paths
+
+
+def test_a_viewer_reads_the_books_but_cannot_modify_cancel_or_close(api, client, world):
+    order = post(api, "/orders", body(world)).json()
+    login_with_otp(client, world.viewer)
+    assert client.get(f"/api/v1/accounts/{world.account.pk}/orders").status_code == 200
+    assert client.get(f"/api/v1/orders/{order['id']}").status_code == 200
+    assert client.delete(f"/api/v1/orders/{order['id']}").status_code == 403
+    response = client.put(f"/api/v1/orders/{order['id']}", data={"price": "980"}, content_type="application/json")
+    assert response.status_code == 403
+    close = {"account_id": world.account.pk, "instrument_id": world.equity.pk, "product": "MIS"}
+    assert post(client, "/positions/close", close).status_code == 403
+    assert post(client, f"/accounts/{world.account.pk}/orders/cancel-all", {}).status_code == 403
+
+
+def test_an_anonymous_caller_is_refused(client, world):
+    assert client.get(f"/api/v1/accounts/{world.account.pk}/orders").status_code == 401
+
+
+def test_a_read_scope_api_key_reads_the_books_but_cannot_place(client, world):
+    from accounts.credentials import api_key_create
+
+    world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
+    _, secret = api_key_create(user=world.trader, name="reader", scope="read", allowed_ips=[])
+    headers = {"X-API-Key": secret}
+    response = client.post("/api/v1/orders", data=body(world), content_type="application/json", headers=headers)
+    assert response.status_code == 403 and Order.objects.count() == 0
+    assert client.get(f"/api/v1/accounts/{world.account.pk}/orders", headers=headers).status_code == 200
+    _, trading = api_key_create(user=world.trader, name="bot", scope="trade", allowed_ips=[])
+    response = client.post(
+        "/api/v1/orders", data=body(world), content_type="application/json", headers={"X-API-Key": trading}
+    )
+    assert response.status_code == 201
