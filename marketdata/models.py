@@ -51,3 +51,27 @@ class Instrument(models.Model):
     @property
     def is_derivative(self) -> bool:
         return self.instrument_type in {InstrumentType.FUT, InstrumentType.CE, InstrumentType.PE}
+
+
+class Candle(models.Model):
+    """One 1-minute OHLCV bar of an instrument; higher timeframes are derived from these by query.
+
+    ``ts`` is the bar's opening minute (UTC). In PostgreSQL the table is partitioned by month on
+    ``ts`` (a TimescaleDB hypertable when that extension is installed), which is why the primary key
+    includes ``ts``: see migration 0002 and ``services.candle_partitions_ensure``.
+    """
+
+    pk = models.CompositePrimaryKey("instrument", "ts")
+    # No database-level foreign key: partitioned tables and hypertables make it costly, and bars of a
+    # delisted instrument are history worth keeping.
+    instrument = models.ForeignKey(Instrument, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    ts = models.DateTimeField()
+    open = models.DecimalField(max_digits=14, decimal_places=4)
+    high = models.DecimalField(max_digits=14, decimal_places=4)
+    low = models.DecimalField(max_digits=14, decimal_places=4)
+    close = models.DecimalField(max_digits=14, decimal_places=4)
+    volume = models.BigIntegerField(default=0)
+    oi = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.instrument_id}@{self.ts:%Y-%m-%d %H:%M} {self.close}"

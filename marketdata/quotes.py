@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
 
 _PRICE_FIELDS = ("ltp", "bid", "ask", "open", "high", "low", "close")
+_OHLC = ("open", "high", "low", "close")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +50,29 @@ class Quote:
         return None if self.close is None else self.ltp - self.close
 
     def to_json(self) -> str:
-        data = asdict(self)
-        data["ts"] = self.ts.isoformat()
-        return json.dumps(data, default=str, separators=(",", ":"))
+        # Written out rather than dataclasses.asdict, which deep-copies and was most of the feed's CPU.
+        data = {
+            "instrument_id": self.instrument_id,
+            "ltp": str(self.ltp),
+            "ts": self.ts.isoformat(),
+            **{name: None if (value := getattr(self, name)) is None else str(value) for name in ("bid", "ask")},
+            "bid_qty": self.bid_qty,
+            "ask_qty": self.ask_qty,
+            "volume": self.volume,
+            "oi": self.oi,
+            **{name: None if (value := getattr(self, name)) is None else str(value) for name in _OHLC},
+            "bids": [{"price": str(lv.price), "quantity": lv.quantity, "orders": lv.orders} for lv in self.bids],
+            "asks": [{"price": str(lv.price), "quantity": lv.quantity, "orders": lv.orders} for lv in self.asks],
+        }
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Quote:
-        data = json.loads(raw)
+        return cls.from_dict(json.loads(raw))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Quote:
+        """Build a quote from its parsed wire form (``json.loads(quote.to_json())``)."""
         prices = {k: Decimal(data[k]) for k in _PRICE_FIELDS if data.get(k) is not None}
         depth = {
             side: tuple(DepthLevel(Decimal(lv["price"]), int(lv["quantity"]), int(lv["orders"])) for lv in data[side])

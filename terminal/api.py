@@ -64,5 +64,7 @@ def on_validation_error(request: HttpRequest, exc: ValidationError) -> JsonRespo
 
 
 from accounts.api import router as accounts_router  # noqa: E402
+from marketdata.api import router as marketdata_router  # noqa: E402
 
 api.add_router("/accounts", accounts_router)
+api.add_router("/marketdata", marketdata_router)

@@ -43,6 +43,8 @@ app.conf.beat_schedule = {
     "rms-mtm-monitor": {"task": "rms.tasks.mtm_monitor", "schedule": 5.0},
     # Signs the audit chain heads into a checkpoint outside the database (only when they moved).
     "audit-checkpoint": {"task": "compliance.tasks.audit_checkpoint", "schedule": 300.0},
+    # Candle partitions for this month and the next two, so ticks never arrive before their table.
+    "marketdata-candle-partitions": {"task": "marketdata.tasks.ensure_candle_partitions", "schedule": 6 * 3600.0},
 }
 app.autodiscover_tasks()
 

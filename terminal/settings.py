@@ -439,3 +439,11 @@ PAPER_MIS_LEVERAGE = env_int("PAPER_MIS_LEVERAGE", 5, minimum=1)  # intraday (MI
 PAPER_FO_MARGIN_PCT = env_int("PAPER_FO_MARGIN_PCT", 15, minimum=1)  # F&O margin as % of contract value
 PAPER_OPENING_CASH = env_int("PAPER_OPENING_CASH", 1_000_000, minimum=0)  # rupees credited to a new paper account
 RMS_DEFAULT_OPS_LIMIT = env_int("RMS_DEFAULT_OPS_LIMIT", 10, minimum=1)  # SEBI threshold for unregistered algos
+# --- Market data (docs/marketdata.md) -------------------------------------------------------------
+MARKETDATA_FRAME_MS = env_int("MARKETDATA_FRAME_MS", 250, minimum=10, maximum=5000)  # websocket conflation frame
+MARKETDATA_MAX_SUBSCRIPTIONS = env_int("MARKETDATA_MAX_SUBSCRIPTIONS", 500, minimum=1)  # instruments per socket
+MARKETDATA_SIM_RATE = env_int("MARKETDATA_SIM_RATE", 500, minimum=1)  # simulated quotes per second
+MARKETDATA_SIM_SESSION = env_choice("MARKETDATA_SIM_SESSION", "always", ("always", "nse"))  # nse: 09:15-15:30 IST
+NSE_HOLIDAYS = env_list("NSE_HOLIDAYS", [])  # ISO dates the simulator stays closed when the session is "nse"
+MARKETDATA_FEED_STALE_SECONDS = env_int("MARKETDATA_FEED_STALE_SECONDS", 30, minimum=1)  # health: feed is down
+MARKETDATA_FEED_METRICS_PORT = env_int("MARKETDATA_FEED_METRICS_PORT", 9108, minimum=0, maximum=65535)

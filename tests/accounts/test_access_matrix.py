@@ -97,6 +97,10 @@ ROUTES: dict[str, str] = {
     "GET /api/v1/accounts/{account_id}/positions": "account:view",
     "GET /api/v1/accounts/{account_id}/holdings": "account:view",
     "GET /api/v1/accounts/{account_id}/funds": "account:view",
+    "GET /api/marketdata/instruments": "verified",
+    "GET /api/marketdata/instruments/{instrument_id}": "verified",
+    "GET /api/marketdata/quotes": "verified",
+    "GET /api/marketdata/candles/{instrument_id}": "verified",
 }
 
 ACTORS = ("owner", "admin", "trader", "viewer", "outsider", "anonymous", "password_only")
@@ -108,7 +112,6 @@ FIXED_KWARGS = {
     "id": "1",
     "pk": "1",
     "content_type_id": "1",
-    "instrument_id": "1",
 }
 SIGN_IN_PAGES = ("/login/", "/admin/login/")
 OTP_PAGES = ("/account/otp/",)
@@ -251,6 +254,9 @@ def world(db):
         "members": members,
         "watchlists": watchlists,
         "orders": orders,
+        "instrument": Instrument.objects.create(
+            exchange="NSE", segment="NSE", tradingsymbol="INFY", exchange_token="1594", instrument_type="EQ"
+        ),
     }
 
 
@@ -318,6 +324,7 @@ def _url(world, route: Route, org: str, granted: bool) -> str:
         user_id=world["members"][org].pk,
         watchlist_id=world["watchlists"][org].pk,
         order_id=world["orders"][(world["orgs"][org].slug, granted)].pk,
+        instrument_id=world["instrument"].pk,
     )
     if route.name.startswith(tuple(f"{m} " for m in ("GET", "POST", "PUT", "PATCH", "DELETE"))):
         return re.sub(r"{(\w+)}", lambda m: str(values[m.group(1)]), route.path_template)

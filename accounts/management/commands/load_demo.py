@@ -44,6 +44,11 @@ class Command(BaseCommand):
         account, _ = BrokerAccount.objects.get_or_create(
             broker="paper", client_code="DEMO1", defaults={"organisation": org, "label": "Paper (demo)"}
         )
+        # --- market data: the sample symbol master (idempotent) ---
+        from django.core.management import call_command
+
+        call_command("load_instruments", sample=True, no_progress=True, stdout=self.stdout, stderr=self.stderr)
+
         self.stdout.write("Demo login:")
         self.stdout.write(f"  password: {DEMO_PASSWORD} (the same for every demo user)")
         for role, (username, first, last) in DEMO_USERS.items():

@@ -13,8 +13,9 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--no-celery", action="store_true", help="do not start the in-process worker and beat")
+        parser.add_argument("--no-feed", action="store_true", help="standalone: do not start the simulated feed")
 
-    def handle(self, *args, host: str, port: int, no_celery: bool, **options):
+    def handle(self, *args, host: str, port: int, no_celery: bool, no_feed: bool = False, **options):
         if not 0 < port < 65536:
             raise CommandError(f"--port {port} is out of range: expected 1-65535")
         from daphne.endpoints import build_endpoint_description_strings
@@ -27,6 +28,11 @@ class Command(BaseCommand):
 
             settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
             start_celery_in_process(schedule_path=str(settings.VAR_DIR / "celerybeat-schedule"))
+        if settings.STANDALONE and not no_feed:
+            # The in-memory quote store and tick hub only reach this process, so the simulator runs here.
+            from marketdata.feeds.runner import start_simulator_in_process
+
+            start_simulator_in_process()
         mode = "standalone" if settings.STANDALONE else "full stack"
         self.stdout.write(f"Terminal ({mode}) listening on http://{host}:{port}/", ending="\n")
         self.stdout.flush()

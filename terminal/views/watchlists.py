@@ -8,6 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from marketdata.fanout import quote_context
 from marketdata.quotes import get_quotes
 from terminal.errors import WatchlistError
 from terminal.models import Watchlist
@@ -38,7 +39,13 @@ def _watchlist_context(request: HttpRequest, watchlist_id: int | None) -> dict:
     current = next((w for w in watchlists if w.pk == watchlist_id), default)
     items = list(watchlist_items(watchlist=current))
     quotes = get_quotes([item.instrument_id for item in items])
-    rows = [{"instrument": item.instrument, "quote": quotes.get(item.instrument_id)} for item in items]
+    rows = [
+        {
+            "instrument": item.instrument,
+            "cells": quote_context(quotes[item.instrument_id], oob=False) if item.instrument_id in quotes else None,
+        }
+        for item in items
+    ]
     return {"watchlists": watchlists, "watchlist": current, "rows": rows}
 
 

@@ -1,0 +1,29 @@
+"""Market-data errors: unknown instruments, bad history requests, bad symbol-master rows."""
+
+from terminal.errors import ApplicationError
+
+
+class MarketDataError(ApplicationError):
+    code = "marketdata_error"
+    status = 400
+
+
+class UnknownInstrument(MarketDataError):
+    """One or more instruments named in a request are not in the symbol master."""
+
+    code = "unknown_instrument"
+    status = 404
+
+
+class InvalidTimeframe(MarketDataError):
+    code = "invalid_timeframe"
+
+
+class InvalidRange(MarketDataError):
+    code = "invalid_range"
+
+
+class InvalidInstrumentRow(MarketDataError):
+    """A row of a symbol-master file that cannot be turned into an instrument; ``extra`` names the field."""
+
+    code = "invalid_instrument_row"

@@ -1,0 +1,172 @@
+"""What happens to every batch a feed produces, in order:
+
+1. the last quote per instrument is stored (``quotes.set_quotes``: Redis or memory);
+2. metrics: ticks ingested, feed lag; a heartbeat for the health check (at most once a second);
+3. tick listeners run (the paper exchange's matching, RMS mark-to-market);
+4. the batch goes to the websocket fan-out: the hub in this process (standalone) or a Redis pub/sub
+   channel every web process's hub listens to (full stack);
+5. 1-minute candles are folded in; every few seconds the changed bars are stored by a writer thread,
+   so a slow database write never delays the ticks behind it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import close_old_connections, connection
+
+from marketdata import listeners, metrics, quotes
+from marketdata.candles import CandleAggregator
+from marketdata.quotes import Quote
+
+logger = logging.getLogger(__name__)
+
+TICKS_CHANNEL = "marketdata:ticks"  # Redis pub/sub channel: one message per batch (see encode_batch)
+HEARTBEAT_KEY = "marketdata:feed-heartbeat"
+
+
+class Publisher:
+    """Receives each batch from a feed (``publish`` is the feed's ``on_quotes``)."""
+
+    def __init__(self, *, source: str, store_candles: bool = True, candle_flush_seconds: float = 5.0) -> None:
+        self.source = source
+        self.store_candles = store_candles
+        self.candle_flush_seconds = candle_flush_seconds
+        self.aggregator = CandleAggregator()
+        self._last_flush = time.monotonic()
+        self._last_heartbeat = 0.0
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="candle-writer")
+        self._writing: Future | None = None
+        self._redis = None
+        if settings.REDIS_URL:
+            import redis
+
+            self._redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+
+    def publish(self, batch: list[Quote]) -> None:
+        if not batch:
+            return
+        quotes.set_quotes(batch)
+        metrics.TICKS_INGESTED.inc(len(batch))
+        newest = max(quote.ts for quote in batch)
+        lag = max((datetime.now(UTC) - newest).total_seconds(), 0.0)
+        metrics.FEED_LAG.set(lag)
+        self.heartbeat(newest=newest)
+        listeners.dispatch(batch)
+        self._fan_out(batch)
+        if self.store_candles:
+            self.aggregator.add(batch)
+            if time.monotonic() - self._last_flush >= self.candle_flush_seconds and (
+                self._writing is None or self._writing.done()
+            ):
+                self._last_flush = time.monotonic()
+                self._writing = self._writer.submit(self._store, self.aggregator.drain())
+
+    def _fan_out(self, batch: list[Quote]) -> None:
+        if self._redis is not None:
+            self._redis.publish(TICKS_CHANNEL, encode_batch(batch))
+        else:
+            from marketdata.fanout import hub
+
+            hub().offer(batch)
+
+    def heartbeat(self, *, newest: datetime | None = None, force: bool = False) -> None:
+        """Record that the feed is alive (and its newest tick time) for the health check; rate-limited."""
+        now = time.time()
+        if not force and now - self._last_heartbeat < 1.0:
+            return
+        self._last_heartbeat = now
+        value = {"source": self.source, "at": now}
+        if newest is not None:
+            value["tick_ts"] = newest.timestamp()
+        try:
+            previous = cache.get(HEARTBEAT_KEY) or {}
+            if newest is None and "tick_ts" in previous:
+                value["tick_ts"] = previous["tick_ts"]
+            cache.set(HEARTBEAT_KEY, value, timeout=None)
+        except Exception:  # the heartbeat is advisory; never let it stop the feed
+            logger.warning("feed heartbeat failed", exc_info=True)
+
+    def flush_candles(self) -> int:
+        """Store the bars changed since the last flush now (waiting for a write under way); return how many."""
+        if self._writing is not None:
+            self._writing.result()
+        self._last_flush = time.monotonic()
+        return self._store(self.aggregator.drain())
+
+    @staticmethod
+    def _store(bars: list) -> int:
+        """Upsert ``bars``; return how many. Errors are logged, not raised: candles never stop the feed."""
+        from marketdata.services import candle_upsert_many
+
+        if not bars:
+            return 0
+        try:
+            if not connection.in_atomic_block:  # a long-lived feed thread: drop a connection past its age
+                close_old_connections()
+            return candle_upsert_many(bars=bars)
+        except Exception:
+            logger.exception("storing %d candles failed", len(bars))
+            return 0
+
+
+def feed_status() -> dict:
+    """The ``feed`` health check: ok while a feed has sent a heartbeat recently, with its lag."""
+    beat = cache.get(HEARTBEAT_KEY)
+    if not beat:
+        return {"status": "not_running", "detail": "no feed has published yet"}
+    age = time.time() - beat["at"]
+    tick_age = time.time() - beat["tick_ts"] if "tick_ts" in beat else None
+    stale = age > settings.MARKETDATA_FEED_STALE_SECONDS
+    return {
+        "status": "fail" if stale else "ok",
+        "source": beat.get("source"),
+        "heartbeat_age_s": round(age, 2),
+        "lag_s": None if tick_age is None else round(tick_age, 2),
+    }
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def encode_batch(batch: list[Quote]) -> str:
+    """The fan-out message: per quote only what the websocket updates show (no depth), as
+    ``[instrument_id, ltp, bid, ask, volume, oi, close, ts_epoch_ms]``, so every web process can read
+    thousands a second; the full quote is in the Redis hash."""
+    rows = [
+        [q.instrument_id, str(q.ltp), _text(q.bid), _text(q.ask), q.volume, q.oi, _text(q.close), q.ts.timestamp()]
+        for q in batch
+    ]
+    return json.dumps(rows, separators=(",", ":"))
+
+
+def decode_row(row: list) -> Quote:
+    """Turn one row of a fan-out message into a Quote (without depth); raise ValueError/TypeError/IndexError
+    on a malformed one."""
+    instrument_id, ltp, bid, ask, volume, oi, close, ts = row
+    return Quote(
+        instrument_id=int(instrument_id),
+        ltp=Decimal(ltp),
+        bid=None if bid is None else Decimal(bid),
+        ask=None if ask is None else Decimal(ask),
+        volume=int(volume),
+        oi=int(oi),
+        close=None if close is None else Decimal(close),
+        ts=datetime.fromtimestamp(float(ts), tz=UTC),
+    )
+
+
+def decode_batch(payload: bytes | str) -> list[list]:
+    """Parse one fan-out message into rows keyed by their first item; raise ValueError when malformed."""
+    rows = json.loads(payload)
+    if not isinstance(rows, list) or not all(isinstance(row, list) and len(row) == 8 for row in rows):
+        raise ValueError("a tick batch is a JSON list of 8-item rows")
+    return rows

@@ -1,0 +1,171 @@
+"""Reads of market data: instrument lookups, quotes, and candle history at any timeframe."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Q, QuerySet
+
+from marketdata.errors import InvalidRange, InvalidTimeframe, UnknownInstrument
+from marketdata.models import Candle, Instrument
+
+# Timeframe -> bucket width. Intraday buckets are aligned to the NSE open (09:15 IST = 03:45 UTC),
+# daily ones to IST midnight, so a 15m bar is 09:15-09:30 and a day is an Indian calendar day.
+TIMEFRAMES: dict[str, timedelta] = {
+    "1m": timedelta(minutes=1),
+    "3m": timedelta(minutes=3),
+    "5m": timedelta(minutes=5),
+    "10m": timedelta(minutes=10),
+    "15m": timedelta(minutes=15),
+    "30m": timedelta(minutes=30),
+    "1h": timedelta(hours=1),
+    "1d": timedelta(days=1),
+}
+INTRADAY_ORIGIN = datetime(2000, 1, 3, 3, 45, tzinfo=UTC)
+DAILY_ORIGIN = datetime(2000, 1, 2, 18, 30, tzinfo=UTC)
+MAX_BARS = 5000
+
+
+def instrument_resolve(refs: Iterable[int | str]) -> tuple[dict[int | str, int], list[int | str]]:
+    """Map instrument ids and ``EXCHANGE:TRADINGSYMBOL`` strings to ids of active instruments.
+
+    Returns (resolved, unknown): ``unknown`` lists the references that match nothing, in input order."""
+    refs = list(dict.fromkeys(refs))
+    ids = {r for r in refs if isinstance(r, int)}
+    symbols = {}
+    for ref in refs:
+        if isinstance(ref, str):
+            exchange, sep, symbol = ref.partition(":")
+            if sep and exchange and symbol:
+                symbols[ref] = (exchange.upper(), symbol)
+    query = Q(pk__in=ids)
+    for exchange, symbol in symbols.values():
+        query |= Q(exchange=exchange, tradingsymbol=symbol)
+    rows = Instrument.objects.filter(query, is_active=True).values_list("pk", "exchange", "tradingsymbol")
+    by_symbol = {(exchange, symbol): pk for pk, exchange, symbol in rows}
+    known_ids = {pk for pk, _, _ in rows}
+    resolved: dict[int | str, int] = {}
+    unknown: list[int | str] = []
+    for ref in refs:
+        pk = (
+            ref
+            if isinstance(ref, int) and ref in known_ids
+            else by_symbol.get(symbols.get(ref))
+            if isinstance(ref, str)
+            else None
+        )
+        if pk is None:
+            unknown.append(ref)
+        else:
+            resolved[ref] = pk
+    return resolved, unknown
+
+
+def instrument_get(*, instrument_id: int) -> Instrument:
+    """Return the instrument or raise UnknownInstrument."""
+    try:
+        return Instrument.objects.get(pk=instrument_id)
+    except Instrument.DoesNotExist:
+        raise UnknownInstrument(f"no instrument {instrument_id}", extra={"instruments": [instrument_id]}) from None
+
+
+def instrument_search(
+    *, query: str = "", exchange: str = "", instrument_type: str = "", underlying: str = "", limit: int = 50
+) -> QuerySet[Instrument]:
+    """Active instruments whose symbol or name contains ``query``, with optional exact filters."""
+    rows = Instrument.objects.filter(is_active=True)
+    if query:
+        rows = rows.filter(Q(tradingsymbol__icontains=query) | Q(name__icontains=query))
+    if exchange:
+        rows = rows.filter(exchange=exchange.upper())
+    if instrument_type:
+        rows = rows.filter(instrument_type=instrument_type.upper())
+    if underlying:
+        rows = rows.filter(underlying=underlying.upper())
+    return rows.order_by("exchange", "instrument_type", "tradingsymbol")[:limit]
+
+
+@dataclass(frozen=True)
+class CandleRow:
+    ts: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: int
+    oi: int
+
+
+def candle_history(*, instrument_id: int, timeframe: str, start: datetime, end: datetime) -> list[CandleRow]:
+    """Return bars of ``timeframe`` whose 1-minute bars fall in [start, end), oldest first.
+
+    Higher timeframes are aggregated from the 1-minute bars by the database (``date_bin`` in
+    PostgreSQL); on SQLite the same buckets are computed here. Raises InvalidTimeframe, InvalidRange."""
+    width = TIMEFRAMES.get(timeframe)
+    if width is None:
+        raise InvalidTimeframe(
+            f"timeframe {timeframe!r} is not one of {', '.join(TIMEFRAMES)}", extra={"allowed": list(TIMEFRAMES)}
+        )
+    if start.tzinfo is None or end.tzinfo is None:
+        raise InvalidRange("start and end need a time zone (e.g. 2026-11-25T09:15:00+05:30)")
+    if end <= start:
+        raise InvalidRange("end must be after start", extra={"start": start.isoformat(), "end": end.isoformat()})
+    if (end - start) / width > MAX_BARS:
+        raise InvalidRange(
+            f"the range holds more than {MAX_BARS} {timeframe} bars; narrow it or use a longer timeframe",
+            extra={"max_bars": MAX_BARS},
+        )
+    minutes = Candle.objects.filter(instrument_id=instrument_id, ts__gte=start, ts__lt=end).order_by("ts")
+    if timeframe == "1m":
+        return [CandleRow(c.ts, c.open, c.high, c.low, c.close, c.volume, c.oi) for c in minutes]
+    origin = DAILY_ORIGIN if width >= timedelta(days=1) else INTRADAY_ORIGIN
+    if connection.vendor == "postgresql":
+        return _history_sql(instrument_id, width, origin, start, end)
+    return _history_python(minutes, width, origin)
+
+
+_BUCKET_SQL = """
+SELECT date_bin(%(width)s, ts, %(origin)s) AS bucket,
+       (array_agg(open ORDER BY ts))[1],
+       max(high), min(low),
+       (array_agg(close ORDER BY ts DESC))[1],
+       sum(volume), (array_agg(oi ORDER BY ts DESC))[1]
+FROM marketdata_candle
+WHERE instrument_id = %(instrument)s AND ts >= %(start)s AND ts < %(end)s
+GROUP BY bucket ORDER BY bucket
+"""
+
+
+def _history_sql(instrument_id: int, width: timedelta, origin: datetime, start: datetime, end: datetime):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _BUCKET_SQL, {"width": width, "origin": origin, "instrument": instrument_id, "start": start, "end": end}
+        )
+        return [
+            CandleRow(bucket.astimezone(UTC), o, h, lo, c, int(v), int(oi))
+            for bucket, o, h, lo, c, v, oi in cursor.fetchall()
+        ]
+
+
+def _history_python(minutes: Iterable[Candle], width: timedelta, origin: datetime) -> list[CandleRow]:
+    rows: list[CandleRow] = []
+    for candle in minutes:
+        bucket = origin + ((candle.ts - origin) // width) * width
+        if rows and rows[-1].ts == bucket:
+            last = rows[-1]
+            rows[-1] = CandleRow(
+                bucket,
+                last.open,
+                max(last.high, candle.high),
+                min(last.low, candle.low),
+                candle.close,
+                last.volume + candle.volume,
+                candle.oi,
+            )
+        else:
+            rows.append(CandleRow(bucket, candle.open, candle.high, candle.low, candle.close, candle.volume, candle.oi))
+    return rows

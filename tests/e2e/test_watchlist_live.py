@@ -1,0 +1,38 @@
+import re
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import demo_users, sign_in
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_symbol_added_to_the_watchlist_shows_a_live_price_that_changes(terminal_server, page):
+    owner = demo_users(terminal_server["demo_output"])["owner"]
+    sign_in(page, terminal_server["url"], owner)
+    page.goto(terminal_server["url"] + "/")
+    page.get_by_label("Search symbols to add").fill("INFY")
+    page.get_by_role("button", name=re.compile(r"^Add INFY$")).click()
+    row = page.locator("#watchlist tr[data-instrument]", has_text="INFY")
+    expect(row).to_have_count(1)
+    ltp = row.locator("span.ltp")
+    expect(ltp).to_have_text(re.compile(r"^\d+(\.\d+)?$"), timeout=3000)
+    expect(page.locator("#live-status")).to_have_text("Live")
+    first = ltp.inner_text()
+    started = time.monotonic()
+    expect(ltp).not_to_have_text(first, timeout=3000)
+    assert time.monotonic() - started < 3
+    page.screenshot_step("watchlist-live")
+
+
+def test_a_removed_symbol_leaves_the_watchlist(terminal_server, page):
+    admin = demo_users(terminal_server["demo_output"])["admin"]
+    sign_in(page, terminal_server["url"], admin)
+    page.goto(terminal_server["url"] + "/")
+    page.get_by_label("Search symbols to add").fill("TCS")
+    page.get_by_role("button", name=re.compile(r"^Add TCS$")).click()
+    expect(page.locator("#watchlist tr[data-instrument]", has_text="TCS")).to_have_count(1)
+    page.get_by_role("button", name="Remove TCS").click()
+    expect(page.locator("#watchlist tr[data-instrument]", has_text="TCS")).to_have_count(0)
