@@ -227,8 +227,8 @@ def _start_server(port: int, database: str):
         **os.environ,
         "DATABASE_URL": urlunsplit(url._replace(path=f"/{database}")),
         "LOG_LEVEL": "WARNING",
-        # the connection pool: without it Daphne's per-request threads exhaust PostgreSQL's connections
-        "DATABASE_POOL_SIZE": os.environ.get("DATABASE_POOL_SIZE", "20"),
+        # a pool above the client count: without one, Daphne's per-request threads exhaust PostgreSQL
+        "DATABASE_POOL_SIZE": os.environ.get("DATABASE_POOL_SIZE", "40"),
     }
     daphne = Path(sys.executable).with_name("daphne")
     server = subprocess.Popen(
