@@ -52,14 +52,20 @@
     });
   }
 
-  function watchedInstruments() {
-    var panel = document.getElementById("watchlist");
-    if (!panel || !panel.dataset.instruments) return [];
-    return panel.dataset.instruments.split(",").filter(Boolean).map(Number);
+  /* The instrument ids a page element lists in its data-instruments attribute. */
+  function instrumentsOf(elementId) {
+    var element = document.getElementById(elementId);
+    if (!element || !element.dataset.instruments) return [];
+    return element.dataset.instruments.split(",").filter(Boolean).map(Number);
   }
 
-  function LiveQuotes(statusEl) {
+  /* One quotes socket for a page: it subscribes to what ``options.instruments()`` lists, swaps the
+   * fragments it receives, and while it is down runs ``options.poll`` (if any) every POLL_MS. */
+  function LiveQuotes(statusEl, options) {
     this.statusEl = statusEl;
+    this.instruments = options.instruments;
+    this.poll = options.poll || null;
+    this.downLabel = options.downLabel || "Reconnecting… (polling)";
     this.socket = null;
     this.subscribed = new Set();
     this.delay = RECONNECT_MIN_MS;
@@ -88,17 +94,17 @@
     };
     socket.onclose = function () {
       self.socket = null;
-      self.setState("polling", "Reconnecting… (polling)");
+      self.setState("polling", self.downLabel);
       self.startPolling();
       setTimeout(function () { self.connect(); }, self.delay);
       self.delay = Math.min(self.delay * 2, RECONNECT_MAX_MS);
     };
   };
 
-  /* Subscribe to what the watchlist shows now and drop what it no longer shows. */
+  /* Subscribe to what the page shows now and drop what it no longer shows. */
   LiveQuotes.prototype.sync = function () {
     if (!this.socket || this.socket.readyState !== WebSocket.OPEN) return;
-    var wanted = new Set(watchedInstruments()), self = this;
+    var wanted = new Set(this.instruments()), self = this;
     var add = Array.from(wanted).filter(function (id) { return !self.subscribed.has(id); });
     var drop = Array.from(this.subscribed).filter(function (id) { return !wanted.has(id); });
     if (add.length) this.socket.send(JSON.stringify({ action: "subscribe", instruments: add }));
@@ -107,14 +113,17 @@
   };
 
   LiveQuotes.prototype.startPolling = function () {
-    if (this.pollTimer) return;
-    this.pollTimer = setInterval(function () {
-      var panel = document.getElementById("watchlist");
-      if (panel && panel.dataset.pollUrl && window.htmx && !panel.contains(document.activeElement)) {
-        window.htmx.ajax("GET", panel.dataset.pollUrl, { target: "#watchlist", swap: "outerHTML" });
-      }
-    }, POLL_MS);
+    if (this.pollTimer || !this.poll) return;
+    this.pollTimer = setInterval(this.poll, POLL_MS);
   };
+
+  /* The dashboard's fallback: re-render the watchlist (unless the user is typing in it). */
+  function pollWatchlist() {
+    var panel = document.getElementById("watchlist");
+    if (panel && panel.dataset.pollUrl && window.htmx && !panel.contains(document.activeElement)) {
+      window.htmx.ajax("GET", panel.dataset.pollUrl, { target: "#watchlist", swap: "outerHTML" });
+    }
+  }
 
   LiveQuotes.prototype.stopPolling = function () {
     clearInterval(this.pollTimer);
@@ -217,11 +226,16 @@
     if (firstTab) showTab(firstTab);
     if (document.getElementById("trading")) connectUserSocket(RECONNECT_MIN_MS);
     if (!document.getElementById("watchlist")) return;
-    var live = new LiveQuotes(document.getElementById("live-status"));
+    var live = new LiveQuotes(document.getElementById("live-status"), {
+      instruments: function () { return instrumentsOf("watchlist"); },
+      poll: pollWatchlist
+    });
     window.terminalLive = live;
     live.connect();
     document.body.addEventListener("htmx:afterSwap", function () { live.sync(); });
   });
 
   window.terminalApplyFragments = applyFragments;
+  window.TerminalLiveQuotes = LiveQuotes;
+  window.terminalInstrumentsOf = instrumentsOf;
 })();
