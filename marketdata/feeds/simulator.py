@@ -83,13 +83,13 @@ def _on_tick(value: float, tick: Decimal) -> Decimal:
 
 
 def _liquidity(contract: _Contract, spot: float) -> float:
-    """How often a contract trades relative to the others: indices and futures tick most, then stocks;
+    """How often a contract trades relative to the others: indices and stocks tick most, then futures;
     options by moneyness, so at-the-money strikes tick often and far out-of-the-money ones rarely."""
     if contract.kind == InstrumentType.INDEX:
         return 8.0
     if contract.strike is None or spot <= 0:
-        return 6.0  # stocks and futures
-    return 0.1 + 2.0 * math.exp(-8.0 * abs(math.log(contract.strike / spot)))
+        return 8.0 if contract.kind == InstrumentType.EQ else 6.0  # stocks, then futures
+    return 0.1 + 4.0 * math.exp(-8.0 * abs(math.log(contract.strike / spot)))
 
 
 def underlying_key(instrument: Instrument) -> str:
