@@ -21,9 +21,10 @@ from orders import services
 from orders.models import Order, OrderType, Product, Side, Source, Validity
 from orders.selectors import funds_get, order_list, position_list, trade_list
 from rms.models import KillScope
-from rms.services import active_kill_switch, may_release
+from rms.services import active_kill_switch, kill_switch_release, may_release
 from terminal.errors import ApplicationError
 from terminal.lib.client_ip import client_ip
+from terminal.lib.parse import int_or_none
 
 ORDER_BOOK_SIZE = 200
 TRADE_BOOK_SIZE = 100
@@ -159,7 +160,7 @@ def _products_for(instrument: Instrument) -> list[tuple[str, str]]:
 def ticket(request: HttpRequest, account_id: int) -> HttpResponse:
     """The order ticket for one instrument: GET ?instrument=&side= (the B and S keys open it)."""
     account = _account_for_panel(request, account_id, "trade")
-    instrument = Instrument.objects.filter(pk=_int(request.GET.get("instrument")), is_active=True).first()
+    instrument = Instrument.objects.filter(pk=int_or_none(request.GET.get("instrument")), is_active=True).first()
     if instrument is None:
         return HttpResponse("Choose an instrument from the watchlist first.", status=422, content_type="text/plain")
     side = request.GET.get("side", Side.BUY).upper()
@@ -168,15 +169,8 @@ def ticket(request: HttpRequest, account_id: int) -> HttpResponse:
     return render(request, template, _ticket_context(request, account, instrument, data))
 
 
-def _int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def _order_request(data, instrument: Instrument) -> services.OrderRequest:
-    lots = _int(data.get("lots"))
+    lots = int_or_none(data.get("lots"))
     if lots is None or lots <= 0:
         raise TicketError("Enter a quantity of at least 1 lot.", code="quantity_invalid", extra={"field": "lots"})
     return services.OrderRequest(
@@ -197,7 +191,7 @@ def place(request: HttpRequest, account_id: int) -> HttpResponse:
     """Place the ticket's order. The form's one-time token is the idempotency key, so a double submit
     places one order. Errors come back in the ticket (422) naming the rule that refused it."""
     account = _account_for_panel(request, account_id, "trade")
-    instrument = Instrument.objects.filter(pk=_int(request.POST.get("instrument"))).first()
+    instrument = Instrument.objects.filter(pk=int_or_none(request.POST.get("instrument"))).first()
     if instrument is None:
         return HttpResponse("Choose an instrument from the watchlist first.", status=422, content_type="text/plain")
     data = request.POST.dict()
@@ -228,33 +222,41 @@ def _order_for(request: HttpRequest, order_id: int) -> Order:
     return order
 
 
-def _after_order_act(request: HttpRequest, order: Order, error: ApplicationError | None) -> HttpResponse:
+def _act(request: HttpRequest, account, panel_name: str, act) -> HttpResponse:
+    """Run ``act()``; answer a plain POST with a redirect home, an HTMX one with the panel, showing
+    the refusal (code and message, with its 4xx status) when the act raised an ApplicationError."""
+    error = None
+    try:
+        act()
+    except ApplicationError as exc:
+        error = exc
     if not request.htmx:
         return redirect("home")
-    return _panel(request, order.account, "orders", status=error.status if error else 200, error=error)
+    return _panel(request, account, panel_name, status=error.status if error else 200, error=error)
 
 
 @login_required
 @require_POST
 def cancel(request: HttpRequest, order_id: int) -> HttpResponse:
     order = _order_for(request, order_id)
-    try:
-        order = services.cancel_order(actor=request.user, order=order, ip=client_ip(request))
-        error = None
-    except ApplicationError as exc:
-        error = exc
-    return _after_order_act(request, order, error)
+    return _act(
+        request,
+        order.account,
+        "orders",
+        lambda: services.cancel_order(actor=request.user, order=order, ip=client_ip(request)),
+    )
 
 
 @login_required
 @require_POST
 def modify(request: HttpRequest, order_id: int) -> HttpResponse:
     order = _order_for(request, order_id)
-    try:
-        lots = _int(request.POST.get("lots"))
+
+    def act() -> None:
+        lots = int_or_none(request.POST.get("lots"))
         if request.POST.get("lots") and (lots is None or lots <= 0):
             raise TicketError("Enter a quantity of at least 1 lot.", code="quantity_invalid")
-        order = services.modify_order(
+        services.modify_order(
             actor=request.user,
             order=order,
             quantity=lots * max(order.instrument.lot_size, 1) if lots else None,
@@ -262,24 +264,20 @@ def modify(request: HttpRequest, order_id: int) -> HttpResponse:
             trigger_price=_decimal(request.POST.get("trigger_price"), "trigger_price"),
             ip=client_ip(request),
         )
-        error = None
-    except ApplicationError as exc:
-        error = exc
-    return _after_order_act(request, order, error)
+
+    return _act(request, order.account, "orders", act)
 
 
 @login_required
 @require_POST
 def cancel_all(request: HttpRequest, account_id: int) -> HttpResponse:
     account = _account_for_panel(request, account_id, "trade")
-    error = None
-    try:
-        services.cancel_all(actor=request.user, account=account, ip=client_ip(request))
-    except ApplicationError as exc:
-        error = exc
-    if not request.htmx:
-        return redirect("home")
-    return _panel(request, account, "orders", status=error.status if error else 200, error=error)
+    return _act(
+        request,
+        account,
+        "orders",
+        lambda: services.cancel_all(actor=request.user, account=account, ip=client_ip(request)),
+    )
 
 
 # --- positions -----------------------------------------------------------------------------------------
@@ -287,23 +285,21 @@ def cancel_all(request: HttpRequest, account_id: int) -> HttpResponse:
 @require_POST
 def square_off(request: HttpRequest, account_id: int) -> HttpResponse:
     account = _account_for_panel(request, account_id, "trade")
-    error = None
-    try:
-        if _int(request.POST.get("instrument")) is None:
+
+    def act() -> None:
+        instrument_id = int_or_none(request.POST.get("instrument"))
+        if instrument_id is None:
             raise TicketError("Choose a position to square off.", code="position_required")
         services.square_off(
             actor=request.user,
             account=account,
-            instrument_id=_int(request.POST.get("instrument")) or 0,
+            instrument_id=instrument_id,
             product=request.POST.get("product", ""),
             source=Source.WEB,
             ip=client_ip(request),
         )
-    except ApplicationError as exc:
-        error = exc
-    if not request.htmx:
-        return redirect("home")
-    return _panel(request, account, "positions", status=error.status if error else 200, error=error)
+
+    return _act(request, account, "positions", act)
 
 
 # --- kill switch -----------------------------------------------------------------------------------------
@@ -313,26 +309,21 @@ def kill_switch(request: HttpRequest, account_id: int) -> HttpResponse:
     """Engage (anyone who trades the account) or release (Owner/Admin) the account's kill switch.
     Engaging needs the confirmation box ticked; it cancels open orders and squares off positions."""
     account = _account_for_panel(request, account_id, "trade")
-    error = None
-    try:
-        if request.POST.get("action") == "release":
-            from rms.services import kill_switch_release
 
+    def act() -> None:
+        if request.POST.get("action") == "release":
             kill_switch_release(
                 actor=request.user, scope=KillScope.ACCOUNT, target_id=account.pk, ip=client_ip(request)
             )
-        else:
-            if request.POST.get("confirm") != "yes":
-                raise TicketError("Tick the box to confirm the kill switch.", code="confirmation_required")
-            services.kill_switch_engage(
-                actor=request.user,
-                scope=KillScope.ACCOUNT,
-                target_id=account.pk,
-                reason=(request.POST.get("reason") or "manual, from the terminal")[:200],
-                ip=client_ip(request),
-            )
-    except ApplicationError as exc:
-        error = exc
-    if not request.htmx:
-        return redirect("home")
-    return _panel(request, account, "kill-switch", status=error.status if error else 200, error=error)
+            return
+        if request.POST.get("confirm") != "yes":
+            raise TicketError("Tick the box to confirm the kill switch.", code="confirmation_required")
+        services.kill_switch_engage(
+            actor=request.user,
+            scope=KillScope.ACCOUNT,
+            target_id=account.pk,
+            reason=(request.POST.get("reason") or "manual, from the terminal")[:200],
+            ip=client_ip(request),
+        )
+
+    return _act(request, account, "kill-switch", act)

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from marketdata.fanout import quote_context
 from marketdata.quotes import get_quotes
 from terminal.errors import WatchlistError
+from terminal.lib.parse import int_or_none
 from terminal.models import Watchlist
 from terminal.selectors import instrument_search, watchlist_items, watchlist_list
 from terminal.services.watchlists import (
@@ -19,13 +20,6 @@ from terminal.services.watchlists import (
     watchlist_remove_instrument,
 )
 from terminal.views.trading import can_trade, current_account, trading_context
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _own_watchlist_or_404(request: HttpRequest, watchlist_id: int) -> None:
@@ -54,7 +48,7 @@ def _watchlist_context(request: HttpRequest, watchlist_id: int | None) -> dict:
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    context = _watchlist_context(request, _int(request.GET.get("wl")))
+    context = _watchlist_context(request, int_or_none(request.GET.get("wl")))
     context |= trading_context(request, current_account(request))
     return render(request, "terminal/dashboard.html", context)
 
@@ -86,7 +80,7 @@ def instrument_search_results(request: HttpRequest, watchlist_id: int) -> HttpRe
 def watchlist_add(request: HttpRequest, watchlist_id: int) -> HttpResponse:
     _own_watchlist_or_404(request, watchlist_id)
     error = None
-    instrument_id = _int(request.POST.get("instrument"))
+    instrument_id = int_or_none(request.POST.get("instrument"))
     try:
         if instrument_id is None:
             raise WatchlistError("Choose an instrument to add.", code="instrument_required")
