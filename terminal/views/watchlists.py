@@ -28,7 +28,9 @@ def _own_watchlist_or_404(request: HttpRequest, watchlist_id: int) -> None:
         raise Http404("No such watchlist.")
 
 
-def _watchlist_context(request: HttpRequest, watchlist_id: int | None) -> dict:
+def _watchlist_context(request: HttpRequest, watchlist_id: int | None, *, account=None) -> dict:
+    """The watchlist panel's context; ``account`` is the page's broker account when the caller has
+    already looked it up (it decides whether rows offer B/S buttons)."""
     default = watchlist_ensure_default(user=request.user)
     watchlists = list(watchlist_list(user=request.user))
     current = next((w for w in watchlists if w.pk == watchlist_id), default)
@@ -41,15 +43,18 @@ def _watchlist_context(request: HttpRequest, watchlist_id: int | None) -> dict:
         }
         for item in items
     ]
-    account = current_account(request)
+    account = account or current_account(request)
     return {"watchlists": watchlists, "watchlist": current, "rows": rows, "can_trade": can_trade(request, account)}
 
 
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    context = _watchlist_context(request, int_or_none(request.GET.get("wl")))
-    context |= trading_context(request, current_account(request))
+    account = current_account(request)
+    # The watchlist's own can_trade (a bool) replaces the trading panels' lazy one: computed once.
+    context = trading_context(request, account) | _watchlist_context(
+        request, int_or_none(request.GET.get("wl")), account=account
+    )
     return render(request, "terminal/dashboard.html", context)
 
 
