@@ -76,7 +76,7 @@ def test_the_chart_draws_candles_of_the_selected_row_and_switches_timeframe(term
     expect(page.locator("#chart-ohlc")).to_have_text(re.compile(r"^O [\d.]+ +H [\d.]+ +L [\d.]+ +C [\d.]+$"))
     expect(infy).to_have_class(re.compile(r"\bcharted\b"))
     first = page.locator("#chart-ohlc").inner_text()
-    expect(page.locator("#chart-ohlc")).not_to_have_text(first, timeout=5000)  # the last candle moves
+    expect(page.locator("#chart-ohlc")).not_to_have_text(first, timeout=10_000)  # the last candle moves
     page.screenshot_step("chart-1m")
 
     page.get_by_role("button", name="15m").click()
@@ -114,7 +114,7 @@ def test_the_option_chain_shows_strikes_around_the_money_with_live_prices(termin
     expect(atm.locator("td.iv").first).to_have_text(re.compile(r"^\d+\.\d\d$"), timeout=8000)
     expect(atm.locator("td.oi").first).to_have_text(re.compile(r"^\d+$"))
     first = call_ltp.inner_text()
-    expect(call_ltp).not_to_have_text(first, timeout=5000)  # an at-the-money option trades every second or so
+    expect(call_ltp).not_to_have_text(first, timeout=10_000)  # an at-the-money option trades every second or so
     page.screenshot_step("option-chain-nifty")
 
     # The controls apply on change: another underlying and fewer strikes.
