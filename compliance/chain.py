@@ -9,9 +9,9 @@ Every event's hash is computed in two steps:
 The body is everything the caller supplies, encoded as one canonical JSON array (unambiguous: no
 two different field tuples give the same bytes). The link step covers the previous hash in the same
 chain, the chain number and the sequence number. It is kept to ASCII hex and digits so that
-PostgreSQL computes it in the same statement that takes the chain lock
-(``services._append_postgresql``): the lock is then held for one statement and the commit, never
-across client round trips. These functions are the definition;
+PostgreSQL computes it in the stored function that takes the chain lock
+(``compliance_audit_append``, migration 0004): the lock is then held for one call and the commit,
+never across client round trips. These functions are the definition;
 the verifier uses them to recompute every row, so an append path that disagreed would be caught.
 """
 

@@ -14,8 +14,9 @@ class AuditEvent(models.Model):
     SELECT (deploy/postgres/).
 
     The trail is a small, fixed set of parallel chains (``AUDIT_CHAINS``) so that concurrent
-    transactions do not queue behind one lock. Within a chain, ``seq`` is assigned by the service,
-    not by a database sequence, so the numbering is gapless: a rolled-back event leaves no hole.
+    transactions do not queue behind one lock. Within a chain, ``seq`` follows the chain's newest
+    event under the chain's lock, not a database sequence, so the numbering is gapless: a
+    rolled-back event leaves no hole.
     ``hash`` covers every other column and the previous event's hash in the same chain
     (``compliance.chain``), so ``manage.py verify_audit`` can prove that no row was altered, removed
     or re-ordered. ``id`` is only a storage key (the admin needs a single-column primary key); it may
@@ -63,24 +64,3 @@ class AuditEvent(models.Model):
     def payload_data(self) -> Any:
         """Return the payload parsed back into Python (Decimals and datetimes come back as strings)."""
         return json.loads(self.payload)
-
-
-class AuditChainHead(models.Model):
-    """The newest event of one chain (its sequence, hash and predecessor's hash), one row per chain.
-
-    An append locks a head row by updating it, which hands the writer the chain's next sequence
-    number; the lock is held until the appending transaction ends, so a rolled-back event releases
-    its number again. The rows are derived data: a missing row (a fresh or flushed database, a new
-    chain) is rebuilt from the newest AuditEvent of its chain, and ``verify_audit`` never trusts them.
-    """
-
-    id = models.PositiveSmallIntegerField(primary_key=True, help_text="The chain number.")
-    seq = models.BigIntegerField()
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64)
-
-    class Meta:
-        verbose_name = "audit chain head"
-
-    def __str__(self) -> str:
-        return f"chain {self.id} at {self.seq}"

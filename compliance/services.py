@@ -17,12 +17,10 @@ from compliance import checkpoints, metrics
 from compliance.chain import GENESIS_HASH, body_digest, link_hash
 from compliance.checkpoints import Checkpoint
 from compliance.errors import AuditInputError, CheckpointError
-from compliance.models import AuditChainHead, AuditEvent
+from compliance.models import AuditEvent
 from terminal.lib.canonical_json import CanonicalJSONError, canonical_dumps
 from terminal.lib.request_id import get_request_id
 
-EVENT_TABLE = AuditEvent._meta.db_table
-HEAD_TABLE = AuditChainHead._meta.db_table
 ACTION_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 ACTOR_RE = re.compile(r"^[a-z][a-z0-9_]*(:[A-Za-z0-9_.@-]+)*$")
 
@@ -106,80 +104,38 @@ def audit_record(
     return event
 
 
-_EVENT_COLUMNS = (
-    "created_at, actor, actor_name, action, target_type, target_id, payload, ip, request_id"  # order of _values()
-)
-
-
-def _values(event: AuditEvent) -> list[Any]:
-    return [
-        event.created_at,
-        event.actor,
-        event.actor_name,
-        event.action,
-        event.target_type,
-        event.target_id,
-        event.payload,
-        event.ip,
-        event.request_id,
-    ]
-
-
-# Advances one chain head (alias h) and inserts the event linked to it. The hash is the link step of
-# chain.link_hash, in SQL. {source} picks the head row; the %s placeholders are, in order: the body
-# digest, those of {source}, then the event's columns (_values).
-_APPEND_SQL = f"""
-    WITH head AS (
-        UPDATE {HEAD_TABLE} AS h
-        SET seq = h.seq + 1,
-            prev_hash = h.hash,
-            hash = encode(sha256(convert_to(
-                h.hash || '|' || h.id::text || '|' || (h.seq + 1)::text || '|' || %s, 'UTF8')), 'hex')
-        {{source}}
-        RETURNING h.id, h.seq, h.prev_hash, h.hash
-    )
-    INSERT INTO {EVENT_TABLE} (chain, seq, prev_hash, hash, {_EVENT_COLUMNS})
-    SELECT id, seq, prev_hash, hash, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM head
-    RETURNING id, chain, seq, prev_hash, hash
-"""  # noqa: S608 - table and column names are constants
-# First choice: a chain head that no other transaction holds (SKIP LOCKED never waits). The chain
-# this connection used last comes first: a head this transaction already holds is never skipped, so
-# all events of one transaction stay in one chain and it never holds two. Then random order, so
-# that writers spread over the chains.
-_APPEND_FREE_CHAIN_SQL = _APPEND_SQL.format(
-    source=f"""FROM (
-            SELECT id FROM {HEAD_TABLE} WHERE id <= %s
-            ORDER BY id = %s DESC, random() LIMIT 1 FOR UPDATE SKIP LOCKED
-        ) AS picked
-        WHERE h.id = picked.id"""  # noqa: S608 - constant table name
-)
-# Every chain is busy (or there are no head rows yet): wait for the one this connection maps to.
-_APPEND_WAITING_SQL = _APPEND_SQL.format(source="WHERE h.id = (pg_backend_pid() %% %s) + 1")
-
-
 def _append_postgresql(event: AuditEvent, digest: str, alias: str) -> None:
-    """Advance a chain head and insert the event in one statement; fill in id, chain, seq and hashes.
+    """Append through the stored function ``compliance_audit_append`` (migration 0004); fill in the rest.
 
-    The UPDATE holds the head row's lock until the surrounding transaction (or, in autocommit, this
-    statement) commits and, under READ COMMITTED, works on the row as committed by the previous
-    holder, so every event links to its predecessor. The database computes the link hash with the
-    formula of ``chain.link_hash``. Nothing runs between taking the lock and committing but this
-    statement, so a lone append holds a chain for one statement and a commit, not for round trips.
+    The function locks a chain that no other transaction holds (the one this connection used last
+    first; an advisory lock), reads the chain's newest event and inserts the new one linked to it,
+    computing the link hash with the formula of ``chain.link_hash``. The lock is held until the
+    surrounding transaction (or, in autocommit, this call) commits; nothing runs between taking it
+    and committing but this call, so a lone append holds a chain for one round trip and a commit.
+    PL/pgSQL keeps the plans of its statements for the connection's life, so an append is not planned
+    again each time.
     """
     connection = connections[alias]
-    chains = settings.AUDIT_CHAINS
-    values = _values(event)
     with connection.cursor() as cursor:
-        cursor.execute(_APPEND_FREE_CHAIN_SQL, [digest, chains, getattr(connection, "audit_chain", 0), *values])
-        row = cursor.fetchone()
-        if row is None:
-            cursor.execute(_APPEND_WAITING_SQL, [digest, chains, *values])
-            row = cursor.fetchone()
-        if row is None:  # no head rows yet: a fresh or flushed database, or AUDIT_CHAINS was raised
-            _create_heads(cursor, chains)
-            cursor.execute(_APPEND_WAITING_SQL, [digest, chains, *values])
-            row = cursor.fetchone()
-    event.id, event.chain, event.seq, event.prev_hash, event.hash = row
+        cursor.execute(
+            "SELECT o_id, o_chain, o_seq, o_prev_hash, o_hash"
+            " FROM compliance_audit_append(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                digest,
+                settings.AUDIT_CHAINS,
+                getattr(connection, "audit_chain", 0),
+                event.created_at,
+                event.actor,
+                event.actor_name,
+                event.action,
+                event.target_type,
+                event.target_id,
+                event.payload,
+                event.ip,
+                event.request_id,
+            ],
+        )
+        event.id, event.chain, event.seq, event.prev_hash, event.hash = cursor.fetchone()
     connection.audit_chain = event.chain  # a hint only: the lock, not this, decides
 
 
@@ -191,31 +147,11 @@ def _append_portable(event: AuditEvent, digest: str, alias: str) -> None:
     # savepoint=False: inside a business transaction the event shares its fate; outside, this opens
     # the transaction that holds the write lock until commit.
     with transaction.atomic(using=alias, savepoint=False):
-        heads = AuditChainHead.objects.using(alias)
-        head = heads.filter(id=1).first()
-        if head is None:
-            with connections[alias].cursor() as cursor:
-                _create_heads(cursor, 1)
-            head = heads.get(id=1)
-        event.chain, event.seq, event.prev_hash = 1, head.seq + 1, head.hash
+        newest = AuditEvent.objects.using(alias).filter(chain=1).order_by("-seq").values_list("seq", "hash").first()
+        last_seq, last_hash = newest or (0, GENESIS_HASH)
+        event.chain, event.seq, event.prev_hash = 1, last_seq + 1, last_hash
         event.hash = link_hash(event.prev_hash, event.chain, event.seq, digest)
-        heads.filter(id=1).update(seq=event.seq, prev_hash=event.prev_hash, hash=event.hash)
         event.save(force_insert=True, using=alias)
-
-
-def _create_heads(cursor, chains: int) -> None:
-    """Insert the missing head rows of chains 1..chains from their newest events (or the genesis hash)."""
-    for chain in range(1, chains + 1):
-        cursor.execute(
-            f"""
-            INSERT INTO {HEAD_TABLE} (id, seq, prev_hash, hash)
-            SELECT %s, COALESCE(MAX(seq), 0), COALESCE(MAX(prev_hash), %s), COALESCE(MAX(hash), %s)
-            FROM (SELECT seq, prev_hash, hash FROM {EVENT_TABLE} WHERE chain = %s ORDER BY seq DESC LIMIT 1) AS newest
-            WHERE true  -- lets SQLite parse ON CONFLICT after INSERT ... SELECT
-            ON CONFLICT (id) DO NOTHING
-            """,  # noqa: S608 - constant table names
-            [chain, GENESIS_HASH, GENESIS_HASH, chain],
-        )
 
 
 def _count_committed(event: AuditEvent) -> None:

@@ -362,7 +362,7 @@ HEALTH_DB_LATENCY_MS = env_int("HEALTH_DB_LATENCY_MS", 500, minimum=1)
 HEALTH_QUEUE_AGE_SECONDS = env_int("HEALTH_QUEUE_AGE_SECONDS", 300, minimum=1)
 
 # --- Audit trail (compliance) ---------------------------------------------------------------------
-# Parallel hash chains: concurrent transactions each lock one chain head, so more chains let more
+# Parallel hash chains: concurrent transactions each lock one chain, so more chains let more
 # audited transactions commit at once. Changing it later is safe (verification covers every chain).
 AUDIT_CHAINS = env_int("AUDIT_CHAINS", 8, minimum=1, maximum=64)
 

@@ -35,8 +35,8 @@ GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO :"app_role";
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO :"app_role";
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO :"app_role";
 
--- The audit trail: append and read, nothing else. (The chain heads stay writable: an append
--- advances them, and they are derived data that verification never trusts.)
+-- The audit trail: append and read, nothing else. Appends go through the function
+-- compliance_audit_append (SECURITY INVOKER, executable by PUBLIC), so they need exactly this.
 REVOKE ALL ON compliance_auditevent FROM PUBLIC;
 REVOKE ALL ON compliance_auditevent FROM :"app_role";
 GRANT SELECT, INSERT ON compliance_auditevent TO :"app_role";
