@@ -148,12 +148,21 @@ def main() -> None:
         )
         _measure(port, sessions, "/api/v1/whoami", None, 1.0, clients)  # warm up both paths
         _measure(port, sessions, "/api/v1/orders", bodies, 1.0, clients)
-        baseline = _measure(port, sessions, "/api/v1/whoami", None, args.seconds, clients)
-        orders = _measure(port, sessions, "/api/v1/orders", bodies, args.seconds, clients)
-        for name, r in (("baseline GET /api/v1/whoami", baseline), ("orders   POST /api/v1/orders", orders)):
+        results = {}
+        for name, path, payloads in (
+            ("baseline GET /api/v1/whoami", "/api/v1/whoami", None),
+            ("orders   POST /api/v1/orders", "/api/v1/orders", bodies),
+        ):
+            before = _cpu_seconds(server.pid, test_name)
+            results[name] = _measure(port, sessions, path, payloads, args.seconds, clients)
+            after = _cpu_seconds(server.pid, test_name)
+            results[name]["cpu"] = [(b - a) * 1000 / results[name]["count"] for a, b in zip(before, after, strict=True)]
+        baseline, orders = results.values()
+        for name, r in results.items():
             print(
                 f"{name}: {r['rate']:8.1f} req/s  p50 {r['p50']:6.1f} ms  p99 {r['p99']:6.1f} ms  "
-                f"({r['count']} requests, {r['errors']} errors)"
+                f"({r['count']} requests, {r['errors']} errors; CPU per request: server {r['cpu'][0]:.1f} ms, "
+                f"PostgreSQL {r['cpu'][1]:.1f} ms)"
             )
         print(f"orders/s as a share of the baseline's requests/s: {orders['rate'] / baseline['rate']:.2f}")
         verdict = "met" if orders["rate"] >= 300 and orders["p99"] < 100 else "MISSED"
@@ -164,6 +173,33 @@ def main() -> None:
             server.wait(10)
         connection.creation.destroy_test_db(original, verbosity=0)
     _bench_check_pre_trade(args.checks)
+
+
+def _cpu_seconds(server_pid: int, database: str) -> tuple[float, float]:
+    """Return the CPU time so far of the web server (master and workers) and of the PostgreSQL backends
+    serving ``database``: less sensitive to a busy machine than wall-clock rates (a backend that exits
+    between two readings takes its time with it; the pool keeps them open)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu(pid: str) -> float:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    server = sum(cpu(pid) for pid in [str(server_pid), *children])
+    database_cpu = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if command.startswith(b"postgres: ") and f" {database} ".encode() in command:
+                database_cpu += cpu(entry.name)
+    return server, database_cpu
 
 
 def _world(clients: int, per_client: int):
