@@ -2,9 +2,11 @@
 
     DATABASE_URL=postgres://... REDIS_URL=redis://... python bench/orders.py [--clients 32] [--seconds 10]
 
-Creates a throwaway database (test_<name>; audit rows can never be deleted), a Daphne server in its
-own process on loopback, and K concurrent clients in another process, each an authenticated user
-trading its own paper accounts (several accounts per client, so the 10 orders/s per account and
+Creates a throwaway database (test_<name>; audit rows can never be deleted), the production web
+server (gunicorn with uvicorn workers, terminal/gunicorn.conf.py; --workers sets WEB_CONCURRENCY) on
+loopback, and K concurrent clients spread over a few client processes (one keep-alive connection
+per client, the same clients for both measurements), each an authenticated user trading its own
+paper accounts (several accounts per client, so the 10 orders/s per account and
 segment governor is not what is measured). In the same run it measures:
 - baseline: GET /api/v1/whoami (session auth, no database work beyond the session);
 - orders: POST /api/v1/orders, alternating MARKET buys and sells that fill on the paper exchange
@@ -31,57 +33,76 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "terminal.settings")
 
 
-# --- the client process (no Django) ---------------------------------------------------------------
-def _client_run(port, sessions, path, bodies, seconds, queue) -> None:
+# --- the client processes (no Django) -------------------------------------------------------------
+def _client_run(port, sessions, path, bodies, start_at, seconds, queue) -> None:
+    """Run one thread per session, each on its own keep-alive connection, from ``start_at`` for ``seconds``."""
+    import http.client
     import json
 
-    import requests
-
-    stop_at = time.perf_counter() + seconds
     latencies: list[list[float]] = [[] for _ in sessions]
     errors = [0] * len(sessions)
 
     def worker(i: int) -> None:
-        http = requests.Session()
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         session_id, csrf = sessions[i]
-        http.cookies.set("sessionid", session_id)
-        http.cookies.set("csrftoken", csrf)
-        headers = {"X-CSRFToken": csrf, "Content-Type": "application/json", "Referer": f"http://127.0.0.1:{port}/"}
-        url = f"http://127.0.0.1:{port}{path}"
+        headers = {
+            "Cookie": f"sessionid={session_id}; csrftoken={csrf}",
+            "X-CSRFToken": csrf,
+            "Content-Type": "application/json",
+            "Referer": f"http://127.0.0.1:{port}/",
+        }
+        payloads = [json.dumps(b).encode() for b in bodies[i]] if bodies is not None else None
         n = 0
+        time.sleep(max(0.0, start_at - time.time()))
+        stop_at = time.perf_counter() + seconds
         while time.perf_counter() < stop_at:
             started = time.perf_counter()
-            if bodies is None:
-                response = http.get(url, headers=headers)
+            if payloads is None:
+                connection.request("GET", path, headers=headers)
             else:
-                response = http.post(url, data=json.dumps(bodies[i][n % len(bodies[i])]), headers=headers)
+                connection.request("POST", path, body=payloads[n % len(payloads)], headers=headers)
+            response = connection.getresponse()
+            text = response.read()
             latencies[i].append(time.perf_counter() - started)
-            if response.status_code >= 300:
+            if response.status >= 300:
                 errors[i] += 1
                 if errors[i] == 1:
-                    print(f"client {i}: {response.status_code} {response.text[:200]}", file=sys.stderr)
+                    print(f"client {i}: {response.status} {text[:200]!r}", file=sys.stderr)
+            if response.will_close:
+                connection.close()
             n += 1
+        connection.close()
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(sessions))]
-    began = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.perf_counter() - began
-    queue.put(([x for xs in latencies for x in xs], sum(errors), elapsed))
+    queue.put(([x for xs in latencies for x in xs], sum(errors)))
 
 
-def _measure(port, sessions, path, bodies, seconds) -> dict:
+def _measure(port, sessions, path, bodies, seconds, processes) -> dict:
+    """Run the sessions spread over ``processes`` client processes, all starting at one instant."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    process = ctx.Process(target=_client_run, args=(port, sessions, path, bodies, seconds, queue))
-    process.start()
-    latencies, errors, elapsed = queue.get()
-    process.join()
+    start_at = time.time() + 1.0 + 0.2 * processes  # after every process has started
+    workers = []
+    for p in range(processes):
+        mine = list(range(p, len(sessions), processes))
+        args = (port, [sessions[i] for i in mine], path, None if bodies is None else [bodies[i] for i in mine])
+        workers.append(ctx.Process(target=_client_run, args=(*args, start_at, seconds, queue)))
+    for process in workers:
+        process.start()
+    latencies, errors = [], 0
+    for _ in workers:
+        got, failed = queue.get()
+        latencies += got
+        errors += failed
+    for process in workers:
+        process.join()
     latencies.sort()
     return {
-        "rate": len(latencies) / elapsed,
+        "rate": len(latencies) / seconds,
         "p50": statistics.median(latencies) * 1000,
         "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
         "count": len(latencies),
@@ -96,6 +117,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--accounts-per-client", type=int, default=4)
     parser.add_argument("--checks", type=int, default=100_000, help="check_pre_trade calls to time")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="server worker processes (default: the server's own, WEB_CONCURRENCY)"
+    )
+    parser.add_argument(
+        "--client-processes", type=int, default=4, help="client processes the clients are spread over (threads in each)"
+    )
     args = parser.parse_args()
 
     import django
@@ -112,20 +139,30 @@ def main() -> None:
     try:
         sessions, bodies = _world(args.clients, args.accounts_per_client)
         port = _free_port()
-        server = _start_server(port, test_name)
+        server, workers = _start_server(port, test_name, args.workers)
+        clients = min(args.client_processes, args.clients)
         print(
-            f"{os.cpu_count()} cores, {args.clients} clients, "
-            f"{args.clients * args.accounts_per_client} paper accounts, "
-            f"{args.seconds:.0f} s per measurement, Daphne on 127.0.0.1:{port}, database {test_name}"
+            f"{os.cpu_count()} cores, {args.clients} clients in {clients} processes, "
+            f"{args.clients * args.accounts_per_client} paper accounts, {args.seconds:.0f} s per measurement, "
+            f"server: gunicorn with {workers} uvicorn workers on 127.0.0.1:{port}, database {test_name}"
         )
-        _measure(port, sessions, "/api/v1/whoami", None, 1.0)  # warm up both paths
-        _measure(port, sessions, "/api/v1/orders", bodies, 1.0)
-        baseline = _measure(port, sessions, "/api/v1/whoami", None, args.seconds)
-        orders = _measure(port, sessions, "/api/v1/orders", bodies, args.seconds)
-        for name, r in (("baseline GET /api/v1/whoami", baseline), ("orders   POST /api/v1/orders", orders)):
+        _measure(port, sessions, "/api/v1/whoami", None, 1.0, clients)  # warm up both paths
+        _measure(port, sessions, "/api/v1/orders", bodies, 1.0, clients)
+        results = {}
+        for name, path, payloads in (
+            ("baseline GET /api/v1/whoami", "/api/v1/whoami", None),
+            ("orders   POST /api/v1/orders", "/api/v1/orders", bodies),
+        ):
+            before = _cpu_seconds(server.pid, test_name)
+            results[name] = _measure(port, sessions, path, payloads, args.seconds, clients)
+            after = _cpu_seconds(server.pid, test_name)
+            results[name]["cpu"] = [(b - a) * 1000 / results[name]["count"] for a, b in zip(before, after, strict=True)]
+        baseline, orders = results.values()
+        for name, r in results.items():
             print(
                 f"{name}: {r['rate']:8.1f} req/s  p50 {r['p50']:6.1f} ms  p99 {r['p99']:6.1f} ms  "
-                f"({r['count']} requests, {r['errors']} errors)"
+                f"({r['count']} requests, {r['errors']} errors; CPU per request: server {r['cpu'][0]:.1f} ms, "
+                f"PostgreSQL {r['cpu'][1]:.1f} ms)"
             )
         print(f"orders/s as a share of the baseline's requests/s: {orders['rate'] / baseline['rate']:.2f}")
         verdict = "met" if orders["rate"] >= 300 and orders["p99"] < 100 else "MISSED"
@@ -136,6 +173,33 @@ def main() -> None:
             server.wait(10)
         connection.creation.destroy_test_db(original, verbosity=0)
     _bench_check_pre_trade(args.checks)
+
+
+def _cpu_seconds(server_pid: int, database: str) -> tuple[float, float]:
+    """Return the CPU time so far of the web server (master and workers) and of the PostgreSQL backends
+    serving ``database``: less sensitive to a busy machine than wall-clock rates (a backend that exits
+    between two readings takes its time with it; the pool keeps them open)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu(pid: str) -> float:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    server = sum(cpu(pid) for pid in [str(server_pid), *children])
+    database_cpu = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if command.startswith(b"postgres: ") and f" {database} ".encode() in command:
+                database_cpu += cpu(entry.name)
+    return server, database_cpu
 
 
 def _world(clients: int, per_client: int):
@@ -217,34 +281,41 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_server(port: int, database: str):
+def _start_server(port: int, database: str, workers: int | None):
+    """Start the production web command (gunicorn, uvicorn workers) on loopback; return it and its worker count."""
+    import urllib.request
     from urllib.parse import urlsplit, urlunsplit
-
-    import requests
 
     url = urlsplit(os.environ["DATABASE_URL"])
     env = {
         **os.environ,
         "DATABASE_URL": urlunsplit(url._replace(path=f"/{database}")),
         "LOG_LEVEL": "WARNING",
-        # a pool above the client count: without one, Daphne's per-request threads exhaust PostgreSQL
-        "DATABASE_POOL_SIZE": os.environ.get("DATABASE_POOL_SIZE", "40"),
+        # the web tier's pool per process, as in the deployment files
+        "DATABASE_POOL_SIZE": os.environ.get("DATABASE_POOL_SIZE", "10"),
     }
-    daphne = Path(sys.executable).with_name("daphne")
+    if workers is not None:
+        env["WEB_CONCURRENCY"] = str(workers)
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    bind = f"127.0.0.1:{port}"
     server = subprocess.Popen(
-        [str(daphne), "-b", "127.0.0.1", "-p", str(port), "terminal.asgi:application"],
+        [gunicorn, "--config", "terminal/gunicorn.conf.py", "--bind", bind, "terminal.asgi:application"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
     )
-    for _ in range(100):
+    for _ in range(300):
         try:
-            requests.get(f"http://127.0.0.1:{port}/api/health", timeout=1)
-            return server
-        except requests.ConnectionError:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=1).close()
+            break
+        except OSError:
             time.sleep(0.1)
-    server.terminate()
-    raise SystemExit("Daphne did not start")
+    else:
+        server.terminate()
+        raise SystemExit("the web server did not start")
+    # gunicorn starts its workers before any of them answers; count them as the kernel lists them.
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    return server, len(children)
 
 
 def _bench_check_pre_trade(calls: int) -> None:

@@ -44,8 +44,9 @@ class _WriteGate:
     Under Daphne the ASGI ``send`` only appends to Twisted's write buffer, which would grow without
     bound for a client that stops reading. Registering as the connection's streaming producer makes
     Twisted call ``pauseProducing`` when its buffer passes 64 KiB and ``resumeProducing`` when it has
-    drained, so the consumer stops writing (and conflates) while the client is behind. Elsewhere (the
-    test communicator, other servers) the gate stays open.
+    drained, so the consumer stops writing (and conflates) while the client is behind. Elsewhere the
+    gate stays open: under uvicorn the ``send`` itself waits while the transport's buffer is full, so
+    the flush task waits and the pending dict conflates meanwhile; the test communicator never fills.
     """
 
     def __init__(self, on_resume) -> None:

@@ -30,12 +30,13 @@ from orders.schemas import (
     TradeOut,
 )
 from rms.services import kill_switch_release
+from terminal.lib.client_ip import client_ip
 
 router = Router(tags=["orders"])
 
 
 def _ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+    return client_ip(request)  # behind the proxy: from X-Forwarded-For, as the lockout sees it
 
 
 def _request(body: OrderIn) -> services.OrderRequest:

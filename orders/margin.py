@@ -56,16 +56,33 @@ def working_orders(
     return [(side, quantity - filled, price) for side, quantity, filled, price in rows]
 
 
-def refresh_margin(*, adapter, funds, instrument, product: str) -> Position:
-    """Recompute the group's block and move the difference into the locked ``funds``; return the position."""
-    position, _ = Position.objects.get_or_create(account_id=funds.account_id, instrument=instrument, product=product)
+def refresh_margin(
+    *,
+    adapter,
+    funds,
+    instrument,
+    product: str,
+    position: Position | None = None,
+    orders: list[tuple[str, int, Decimal]] | None = None,
+) -> Position:
+    """Recompute the group's block and move the difference into the locked ``funds``; return the position.
+
+    A caller holding the account lock that already has the group's ``position`` row or its working
+    ``orders`` (as ``working_orders`` returns them, after its own writes) passes them to save a read.
+    """
+    if position is None:
+        position, _ = Position.objects.get_or_create(
+            account_id=funds.account_id, instrument=instrument, product=product
+        )
+    if orders is None:
+        orders = working_orders(account_id=funds.account_id, instrument_id=instrument.pk, product=product)
     new = group_margin(
         adapter=adapter,
         instrument=instrument,
         product=product,
         net=position.net_quantity,
         average=position.average_price,
-        orders=working_orders(account_id=funds.account_id, instrument_id=instrument.pk, product=product),
+        orders=orders,
     )
     if new != position.margin_blocked:
         funds.margin_blocked += new - position.margin_blocked

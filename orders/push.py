@@ -1,20 +1,34 @@
 """Live updates: each order, trade and position change is pushed, after commit, to the sockets of the
 user who placed the order and of everyone who may view the account, as the same partial the pages
-render (``templates/orders/``), marked ``hx-swap-oob`` so htmx swaps it by its stable id."""
+render (``templates/orders/``), marked ``hx-swap-oob`` so htmx swaps it by its stable id.
+
+In the full stack the pushes leave the request path: after commit a change is queued for this
+process's sender thread, which waits one short frame (``FRAME_SECONDS``) so the changes of one act
+(an order placed, accepted and filled) go out as one message per user, rendered once with the
+order's latest state, and sends them through the Redis channel layer. Standalone mode's in-memory
+channel layer lives on the server's event loop and can only be reached from the thread that serves
+the request, so there the push is rendered and sent at once, as before.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import queue
+import threading
 import time
 
-from django.db import transaction
+from django.conf import settings
+from django.db import close_old_connections, connections, transaction
 from django.template.loader import render_to_string
 
 from accounts.models import Membership, Role
 from marketdata.quotes import get_quote
+from terminal.consumers import user_group
 from terminal.push import push_to_user
 
 logger = logging.getLogger(__name__)
+FRAME_SECONDS = 0.05  # how long the sender gathers changes before it renders and sends them
 
 
 _VIEWERS_TTL = 10.0  # seconds a process reuses an account's viewer list (a revoked grant stops within this)
@@ -49,13 +63,15 @@ def _load_viewers(account) -> set[int]:
     return managers | granted
 
 
-def render_order_change(order, trade=None) -> str:
-    """Return the oob fragments for an order change (and its trade and position, when there is a fill)."""
+def render_order_change(order, trade=None, trades=()) -> str:
+    """Return the oob fragments for an order change (and its trades and position, when there are fills)."""
     from orders.models import Position
 
+    trades = [*trades, trade] if trade is not None else list(trades)
     parts = [render_to_string("orders/order_row.html", {"order": order, "oob": True})]
-    if trade is not None:
-        parts.append(render_to_string("orders/trade_row.html", {"trade": trade, "oob": True}))
+    for fill in trades:
+        parts.append(render_to_string("orders/trade_row.html", {"trade": fill, "oob": True}))
+    if trades:
         position = (
             Position.objects.filter(
                 account_id=order.account_id, instrument_id=order.instrument_id, product=order.product
@@ -75,18 +91,121 @@ def render_order_change(order, trade=None) -> str:
     return "".join(parts)
 
 
+def _recipients(order) -> set[int]:
+    recipients = account_viewers(order.account)
+    if order.placed_by_id:
+        recipients.add(order.placed_by_id)
+    return recipients
+
+
 def push_order_change(order, trade=None) -> None:
     """Render and send now (call after commit); a failure is logged, never raised into the order flow."""
     try:
         html = render_order_change(order, trade)
-        recipients = account_viewers(order.account)
-        if order.placed_by_id:
-            recipients.add(order.placed_by_id)
-        for user_id in recipients:
+        for user_id in _recipients(order):
             push_to_user(user_id, html)
     except Exception:
         logger.warning("could not push the change of order %s", order.pk, exc_info=True)
 
 
 def order_changed_on_commit(order, trade=None) -> None:
-    transaction.on_commit(lambda: push_order_change(order, trade))
+    """Push the change once the current transaction commits (at once outside one)."""
+    if settings.STANDALONE:
+        transaction.on_commit(lambda: push_order_change(order, trade))
+    else:
+        transaction.on_commit(lambda: _sender().submit(order, trade))
+
+
+class _Sender:
+    """This process's push thread: gathers changes for one frame, then renders and sends each order once.
+
+    Changes of one order are merged (its newest instance, every new trade) and each user gets one
+    message per frame. Order is kept: one thread sends, frames go out in turn.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._pending = 0  # submitted and not yet sent
+        self._done = threading.Condition()
+        self._loop = asyncio.new_event_loop()  # the Redis layer keeps its connections per event loop
+        threading.Thread(target=self._run, name="order-push", daemon=True).start()
+
+    def submit(self, order, trade=None) -> None:
+        with self._done:
+            self._pending += 1
+        self._queue.put((order, trade))
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything submitted so far has been sent; return False on timeout."""
+        with self._done:
+            return self._done.wait_for(lambda: self._pending == 0, timeout)
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            time.sleep(FRAME_SECONDS)
+            while True:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._send(batch)
+            except Exception:
+                logger.warning("could not push %d order changes", len(batch), exc_info=True)
+            finally:
+                connections.close_all()  # the position rows came from the pool (or a connection of our own)
+                with self._done:
+                    self._pending -= len(batch)
+                    self._done.notify_all()
+
+    def _send(self, batch: list) -> None:
+        close_old_connections()
+        changes: dict[int, tuple[object, list]] = {}
+        for order, trade in batch:
+            trades = changes[order.pk][1] if order.pk in changes else []
+            if trade is not None:
+                trades.append(trade)
+            changes[order.pk] = (order, trades)  # the newest instance carries the latest state
+        messages: dict[int, list[str]] = {}
+        for order, trades in changes.values():
+            try:
+                html = render_order_change(order, trades=trades)
+                for user_id in _recipients(order):
+                    messages.setdefault(user_id, []).append(html)
+            except Exception:
+                logger.warning("could not push the change of order %s", order.pk, exc_info=True)
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        if layer is None or not messages:
+            return
+
+        async def send_all() -> list:
+            sends = [
+                layer.group_send(user_group(user_id), {"type": "user.push", "html": "".join(parts)})
+                for user_id, parts in messages.items()
+            ]
+            return await asyncio.gather(*sends, return_exceptions=True)
+
+        for result in self._loop.run_until_complete(send_all()):
+            if isinstance(result, Exception):
+                logger.warning("could not push order changes", exc_info=result)
+
+
+_sender_lock = threading.Lock()
+_sender_instance: _Sender | None = None
+
+
+def _sender() -> _Sender:
+    global _sender_instance
+    if _sender_instance is None:
+        with _sender_lock:
+            if _sender_instance is None:
+                _sender_instance = _Sender()
+    return _sender_instance
+
+
+def flush(timeout: float = 5.0) -> bool:
+    """Wait until the changes queued so far have been pushed (tests, shutdown); return False on timeout."""
+    return _sender_instance is None or _sender_instance.flush(timeout)

@@ -14,9 +14,10 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from brokers.adapters.base import (
@@ -129,8 +130,9 @@ def _intent(*, account, actor, instrument: Instrument, request: OrderRequest) ->
     )
 
 
-def _mtm(account_id: int) -> Decimal:
-    positions = list(Position.objects.filter(account_id=account_id).exclude(net_quantity=0))
+def _mtm(positions: list[Position]) -> Decimal:
+    """Return the unrealised P&L of ``positions`` at the last quotes."""
+    positions = [p for p in positions if p.net_quantity]
     if not positions:
         return Decimal(0)
     quotes = get_quotes([p.instrument_id for p in positions])
@@ -140,14 +142,29 @@ def _mtm(account_id: int) -> Decimal:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """The (account, instrument, product) group an order belongs to, as read under the account lock."""
+
+    position: Position | None
+    orders: list[tuple[str, int, Decimal]]  # working orders: (side, remaining, margin price)
+
+
 def _risk_state(
     *, funds, account, actor, instrument, request: OrderRequest, adapter, ltp, exclude_order=None
-) -> RiskState:
-    """Read what the pre-trade rules need, under the account lock (so the numbers cannot move)."""
+) -> tuple[RiskState, _Group]:
+    """Read what the pre-trade rules need, under the account lock (so the numbers cannot move); return
+    it with the order's group as read (position and working orders, for the margin refresh)."""
     live = Order.objects.filter(account_id=account.pk, status__in=LIVE)
     if exclude_order is not None:
         live = live.exclude(pk=exclude_order.pk)
-    position = Position.objects.filter(account_id=account.pk, instrument=instrument, product=request.product).first()
+    # One read for the open positions (for MTM) and the order's own group, open or flat.
+    positions = list(
+        Position.objects.filter(account_id=account.pk).filter(
+            ~Q(net_quantity=0) | Q(instrument_id=instrument.pk, product=request.product)
+        )
+    )
+    position = next((p for p in positions if p.instrument_id == instrument.pk and p.product == request.product), None)
     net = position.net_quantity if position else 0
     orders = working_orders(
         account_id=account.pk,
@@ -169,21 +186,23 @@ def _risk_state(
     )
     current = position.margin_blocked if position else Decimal(0)
     kill = active_kill_switch(organisation_id=account.organisation_id, account_id=account.pk, user_id=_actor_id(actor))
-    return RiskState(
+    state = RiskState(
         today=today_ist(),
         kill_switch=None if reduces else kill,  # a kill switch halts new exposure, never an exit
         ltp=ltp,
         open_orders=live.count(),
         realised_today=funds.realised_today,
-        mtm=_mtm(account.pk),
+        mtm=_mtm(positions),
         available_margin=funds.available,
         required_margin=proposed - current,
         reduces_position=reduces,
     )
+    return state, _Group(position, orders)
 
 
-def _event(order: Order, kind: str, *, before: str = "", message: str = "", **data) -> None:
-    OrderEvent.objects.create(
+def _new_event(order: Order, kind: str, *, before: str = "", message: str = "", **data) -> OrderEvent:
+    """Return an unsaved OrderEvent for the order's current status."""
+    return OrderEvent(
         order=order,
         kind=kind,
         from_status=before,
@@ -191,6 +210,10 @@ def _event(order: Order, kind: str, *, before: str = "", message: str = "", **da
         message=message[:300],
         data={k: str(v) for k, v in data.items()},
     )
+
+
+def _event(order: Order, kind: str, *, before: str = "", message: str = "", **data) -> None:
+    _new_event(order, kind, before=before, message=message, **data).save()
 
 
 def _reject_input(*, actor, account, request: OrderRequest, error, ip) -> None:
@@ -253,7 +276,7 @@ def place_order(
                 existing = Order.objects.filter(account_id=account.pk, idempotency_key=idempotency_key).first()
                 if existing is not None:
                     return existing
-            state = _risk_state(
+            state, group = _risk_state(
                 funds=funds,
                 account=account,
                 actor=actor,
@@ -285,7 +308,16 @@ def place_order(
                 slice_group=slice_group,
             )
             _event(order, "placed", message=f"by {source}")
-            refresh_margin(adapter=adapter, funds=funds, instrument=instrument, product=request.product)
+            # Under the account lock the group is as read above, plus this order (its margin price as stored).
+            stored_price = Decimal(order.margin_price).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+            refresh_margin(
+                adapter=adapter,
+                funds=funds,
+                instrument=instrument,
+                product=request.product,
+                position=group.position,
+                orders=[*group.orders, (order.side, order.quantity, stored_price)],
+            )
             audit_record(
                 actor=_audit_actor(actor),
                 action="order.placed",
@@ -306,17 +338,17 @@ def place_order(
         raise
     metrics.orders_placed_total.labels(source=source).inc()
     _send(order, instrument)
-    order.refresh_from_db()
     metrics.order_place_seconds.observe(time.perf_counter() - started)
     return order
 
 
 def _send(order: Order, instrument: Instrument) -> None:
-    """Send a committed PENDING order to its broker and record the outcome."""
+    """Send a committed PENDING order to its broker and record the outcome; ``order`` is refreshed."""
     # Claim the send: a cancel that got here first (kill switch) wins and the broker never sees the order.
     if not Order.objects.filter(pk=order.pk, status=Status.PENDING, sent_at__isnull=True).update(
         sent_at=timezone.now()
     ):
+        order.refresh_from_db()
         return
     adapter = get_adapter(order.account.broker)
     request = BrokerOrderRequest(
@@ -338,29 +370,36 @@ def _send(order: Order, instrument: Instrument) -> None:
         result = adapter.place_order(request)
     except (BrokerRejected, BrokerSessionExpired) as error:
         _settle(order, Status.REJECTED, message=error.message, action="order.rejected", reason=error.code)
+        order.refresh_from_db()
         return
     except BrokerUnavailable as error:
         _settle(order, Status.UNKNOWN, message=error.message, action="order.unknown", reason=error.code)
         _schedule_reconcile(order)
+        order.refresh_from_db()
         return
     except Exception as error:  # an adapter bug: the outcome is as unknown as after a timeout
         logger.exception("broker adapter failed placing %s", order.client_order_id)
         _settle(order, Status.UNKNOWN, message=str(error)[:200], action="order.unknown", reason="adapter_error")
         _schedule_reconcile(order)
+        order.refresh_from_db()
         return
-    # The broker's update stream has usually applied the acceptance already; otherwise move the order
-    # on with conditional updates (one row or none), which need no lock: margin does not change here.
+    # The broker's update stream has usually applied the acceptance already (the paper exchange's
+    # always has: it is read first); otherwise move the order on with conditional updates (one row or
+    # none), which need no lock: margin does not change here.
     now = timezone.now()
-    moved = can_move(Status.PENDING, result.status) and Order.objects.filter(pk=order.pk, status=Status.PENDING).update(
-        status=result.status, broker_order_id=result.broker_order_id, updated_at=now
-    )
-    if not moved:
-        Order.objects.filter(pk=order.pk, broker_order_id="").update(
-            broker_order_id=result.broker_order_id, updated_at=now
-        )
-    else:
-        order.status = result.status
-        _event(order, "ack", before=Status.PENDING, broker_order_id=result.broker_order_id)
+    order.refresh_from_db()
+    if order.status == Status.PENDING and can_move(Status.PENDING, result.status):
+        if Order.objects.filter(pk=order.pk, status=Status.PENDING).update(
+            status=result.status, broker_order_id=result.broker_order_id, updated_at=now
+        ):
+            order.status, order.broker_order_id, order.updated_at = result.status, result.broker_order_id, now
+            _event(order, "ack", before=Status.PENDING, broker_order_id=result.broker_order_id)
+            return
+        order.refresh_from_db()  # the update stream got there in between
+    if not order.broker_order_id and Order.objects.filter(pk=order.pk, broker_order_id="").update(
+        broker_order_id=result.broker_order_id, updated_at=now
+    ):
+        order.broker_order_id, order.updated_at = result.broker_order_id, now
 
 
 def _settle(order: Order, status: str, *, message: str, action: str, reason: str) -> None:
@@ -404,8 +443,11 @@ def _schedule_reconcile(order: Order) -> None:
     transaction.on_commit(publish)
 
 
-def _apply_fill(order: Order, funds, fill) -> Trade | None:
-    """Record one fill on the locked order; return the trade, or None when it is a repeat or would overfill."""
+def _apply_fill(order: Order, funds, fill, positions: dict) -> Trade | None:
+    """Record one fill on the locked order; return the trade, or None when it is a repeat or would overfill.
+
+    ``positions`` caches the group's Position row across the fills of one transaction (saved by the caller).
+    """
     if Trade.objects.filter(account_id=order.account_id, broker_trade_id=fill.trade_id).exists():
         return None
     if fill.quantity <= 0 or order.filled_quantity + fill.quantity > order.quantity:
@@ -422,7 +464,7 @@ def _apply_fill(order: Order, funds, fill) -> Trade | None:
     trade = Trade.objects.create(
         account_id=order.account_id,
         order=order,
-        instrument_id=order.instrument_id,
+        instrument=order.instrument,
         product=order.product,
         side=order.side,
         quantity=fill.quantity,
@@ -433,19 +475,19 @@ def _apply_fill(order: Order, funds, fill) -> Trade | None:
     value = (order.average_price or Decimal(0)) * order.filled_quantity + fill.price * fill.quantity
     order.filled_quantity += fill.quantity
     order.average_price = (value / order.filled_quantity).quantize(Decimal("0.0001"))
-    realised = _apply_to_position(order, fill.quantity, fill.price)
+    if "position" not in positions:
+        positions["position"], _ = Position.objects.get_or_create(
+            account_id=order.account_id, instrument_id=order.instrument_id, product=order.product
+        )
+    realised = _apply_to_position(positions["position"], order, fill.quantity, fill.price)
     if realised:
         funds.realised_pnl += realised
         funds.realised_today += realised
-        funds.save(update_fields=["realised_pnl", "realised_today", "updated_at"])
     return trade
 
 
-def _apply_to_position(order: Order, quantity: int, price: Decimal) -> Decimal:
-    """Net a fill into the position (average-cost method); return the P&L it realises."""
-    position, _ = Position.objects.get_or_create(
-        account_id=order.account_id, instrument_id=order.instrument_id, product=order.product
-    )
+def _apply_to_position(position: Position, order: Order, quantity: int, price: Decimal) -> Decimal:
+    """Net a fill into the position (average-cost method; saved by the caller); return the P&L it realises."""
     signed = quantity if order.side == Side.BUY else -quantity
     net, average = position.net_quantity, position.average_price
     realised = Decimal(0)
@@ -468,7 +510,6 @@ def _apply_to_position(order: Order, quantity: int, price: Decimal) -> Decimal:
     else:
         position.sell_quantity += quantity
         position.sell_value += quantity * price
-    position.save()
     return realised
 
 
@@ -479,80 +520,139 @@ def apply_broker_update(update: BrokerUpdate) -> Order | None:
     order above its quantity is refused (logged and counted), and a status change not allowed by the
     state machine (anything out of FILLED, CANCELLED or REJECTED) is ignored and recorded as such.
     """
+    return apply_broker_updates([update])[-1]
+
+
+def apply_broker_updates(updates: list[BrokerUpdate]) -> list[Order | None]:
+    """Apply updates in the order given; return the order each one concerned (None if not ours).
+
+    Consecutive updates of one order (a paper order's acceptance and its immediate fills) are applied
+    in one transaction, under one lock of the account and the order, each exactly as
+    ``apply_broker_update`` would apply it alone: the same events, trades, audit events and state.
+    """
+    results: list[Order | None] = []
+    i = 0
+    while i < len(updates):
+        j = i + 1
+        key = (updates[i].account_id, updates[i].client_order_id)
+        while j < len(updates) and (updates[j].account_id, updates[j].client_order_id) == key:
+            j += 1
+        order = _apply_order_updates(updates[i:j])
+        results += [order] * (j - i)
+        i = j
+    return results
+
+
+def _apply_order_updates(updates: list[BrokerUpdate]) -> Order | None:
+    """Apply updates of one order in one transaction; return the order."""
+    first = updates[0]
+    moves: list[str] = []
     with transaction.atomic():
-        funds = lock_accounts([update.account_id]).get(update.account_id)
+        funds = lock_accounts([first.account_id]).get(first.account_id)
         order = (
             Order.objects.select_for_update(of=("self",))
             .select_related("instrument", "account")
-            .filter(account_id=update.account_id, client_order_id=update.client_order_id)
+            .filter(account_id=first.account_id, client_order_id=first.client_order_id)
             .first()
         )
         if order is None or funds is None:
-            logger.warning("broker update for unknown order %s", update.client_order_id)
+            logger.warning("broker update for unknown order %s", first.client_order_id)
             return None
-        before, broker_id = order.status, order.broker_order_id
-        if update.broker_order_id and not order.broker_order_id:
-            order.broker_order_id = update.broker_order_id
-        trade = _apply_fill(order, funds, update.fill) if update.fill is not None else None
-        target = update.status
-        if order.filled_quantity == order.quantity:
-            target = Status.FILLED
-        elif target == Status.FILLED:
-            target = Status.PARTIALLY_FILLED if order.filled_quantity else order.status  # fills still to come
-        elif target in {Status.OPEN, Status.TRIGGER_PENDING} and order.filled_quantity:
-            target = Status.PARTIALLY_FILLED
-        moved = target != before and can_move(before, target)
-        if target != before and not moved:
-            _event(order, "ignored", before=before, message=f"broker said {update.status}", requested=target)
-        if not moved and trade is None and order.broker_order_id == broker_id:
-            return order  # nothing changed (a repeat, an ack already applied, a modify confirmation)
-        if moved:
-            order.status = target
-            if update.message and target in {Status.REJECTED, Status.CANCELLED}:
-                order.message = update.message[:300]
+        events: list[OrderEvent] = []
+        audits: list[tuple[str, dict]] = []
+        trades: list[Trade] = []
+        positions: dict = {}
+        changed = False
+        realised_before = funds.realised_pnl
+        for update in updates:
+            before, broker_id = order.status, order.broker_order_id
+            if update.broker_order_id and not order.broker_order_id:
+                order.broker_order_id = update.broker_order_id
+            trade = _apply_fill(order, funds, update.fill, positions) if update.fill is not None else None
+            target = update.status
+            if order.filled_quantity == order.quantity:
+                target = Status.FILLED
+            elif target == Status.FILLED:
+                target = Status.PARTIALLY_FILLED if order.filled_quantity else order.status  # fills still to come
+            elif target in {Status.OPEN, Status.TRIGGER_PENDING} and order.filled_quantity:
+                target = Status.PARTIALLY_FILLED
+            moved = target != before and can_move(before, target)
+            if target != before and not moved:
+                message = f"broker said {update.status}"
+                events.append(_new_event(order, "ignored", before=before, message=message, requested=target))
+            if not moved and trade is None and order.broker_order_id == broker_id:
+                continue  # nothing changed (a repeat, an ack already applied, a modify confirmation)
+            changed = True
+            if moved:
+                order.status = target
+                moves.append(target)
+                if update.message and target in {Status.REJECTED, Status.CANCELLED}:
+                    order.message = update.message[:300]
+            if trade is not None:
+                trades.append(trade)
+                events.append(
+                    _new_event(
+                        order,
+                        "fill",
+                        before=before,
+                        quantity=trade.quantity,
+                        price=trade.price,
+                        trade_id=trade.broker_trade_id,
+                    )
+                )
+                audits.append(
+                    (
+                        "order.filled",
+                        {
+                            "client_order_id": order.client_order_id,
+                            "trade_id": trade.broker_trade_id,
+                            "quantity": trade.quantity,
+                            "price": trade.price,
+                            "filled": order.filled_quantity,
+                        },
+                    )
+                )
+            elif moved:
+                events.append(_new_event(order, "broker_update", before=before, message=update.message))
+            if moved and order.status in {Status.CANCELLED, Status.REJECTED}:
+                audits.append(
+                    (
+                        f"order.{order.status.lower()}",
+                        {
+                            "client_order_id": order.client_order_id,
+                            "filled": order.filled_quantity,
+                            "message": update.message,
+                        },
+                    )
+                )
+        if events:
+            OrderEvent.objects.bulk_create(events)
+        if not changed:
+            return order
         order.save()
-        if trade is not None:
-            _event(
-                order, "fill", before=before, quantity=trade.quantity, price=trade.price, trade_id=trade.broker_trade_id
-            )
-        elif moved:
-            _event(order, "broker_update", before=before, message=update.message)
-        if trade is not None or order.status not in LIVE:
+        if "position" in positions:
+            positions["position"].save()
+        if funds.realised_pnl != realised_before:
+            funds.save(update_fields=["realised_pnl", "realised_today", "updated_at"])
+        if trades or order.status not in LIVE:
             # Margin moves only with a fill or when the order stops working (PENDING -> OPEN changes nothing).
             refresh_margin(
                 adapter=get_adapter(order.account.broker),
                 funds=funds,
                 instrument=order.instrument,
                 product=order.product,
+                position=positions.get("position"),
             )
         # Audit events last: the audit chain's lock is held from here to commit, so keep that short.
-        if trade is not None:
-            audit_record(
-                actor="system:orders",
-                action="order.filled",
-                target=order,
-                payload={
-                    "client_order_id": order.client_order_id,
-                    "trade_id": trade.broker_trade_id,
-                    "quantity": trade.quantity,
-                    "price": trade.price,
-                    "filled": order.filled_quantity,
-                },
-            )
-        if moved and order.status in {Status.CANCELLED, Status.REJECTED}:
-            audit_record(
-                actor="system:orders",
-                action=f"order.{order.status.lower()}",
-                target=order,
-                payload={
-                    "client_order_id": order.client_order_id,
-                    "filled": order.filled_quantity,
-                    "message": update.message,
-                },
-            )
-        push.order_changed_on_commit(order, trade=trade)
-    if moved:
-        metrics.order_status_total.labels(status=order.status).inc()
+        for action, payload in audits:
+            audit_record(actor="system:orders", action=action, target=order, payload=payload)
+        if trades:
+            for trade in trades:
+                push.order_changed_on_commit(order, trade=trade)
+        else:
+            push.order_changed_on_commit(order)
+    for status in moves:
+        metrics.order_status_total.labels(status=status).inc()
     return order
 
 
@@ -609,7 +709,7 @@ def modify_order(
         try:
             # The rules see the order as if placed afresh for its unfilled part.
             remaining_request = replace(request, quantity=request.quantity - current.filled_quantity)
-            state = _risk_state(
+            state, _ = _risk_state(
                 funds=funds,
                 account=current.account,
                 actor=actor,

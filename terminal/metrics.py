@@ -13,12 +13,19 @@ run the threads pool so that tasks run in the process that serves the port), and
 command that never ends (a feed) at its start. Prometheus scrapes that port on every pod; it is
 not the public port, so no Host header check or TLS redirect stands in the way.
 
+The web tier runs several worker processes under gunicorn (``terminal/gunicorn.conf.py``), which
+sets ``PROMETHEUS_MULTIPROC_DIR``: each worker then writes its samples to files there, and the one
+worker that binds the metrics port serves the sum over all of them (prometheus_client's multiprocess
+mode), plus the health collector. Gauges say how their per-process values combine.
+
 This module is imported by ``TerminalConfig.ready`` so every metric exists from start-up.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +34,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from celery.signals import task_failure, task_postrun, task_prerun, task_retry, worker_ready
 from django.db import connections
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -36,7 +43,9 @@ from terminal.celery import PUBLISHED_AT_HEADER
 
 logger = logging.getLogger(__name__)
 
-WS_CLIENTS = Gauge("terminal_ws_clients", "Open websocket connections by socket.", ["socket"])
+WS_CLIENTS = Gauge(
+    "terminal_ws_clients", "Open websocket connections by socket.", ["socket"], multiprocess_mode="livesum"
+)
 
 TASKS = Counter(
     "terminal_celery_tasks", "Celery tasks finished, by task, queue and outcome.", ["task", "queue", "outcome"]
@@ -157,29 +166,48 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-_exposition = make_wsgi_app(REGISTRY)
+def _registry() -> CollectorRegistry:
+    """This process's registry or, in multiprocess mode, one that sums every process's samples."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    registry.register(HEALTH_COLLECTOR)
+    return registry
 
 
-def _metrics_app(environ, start_response):
-    # Each scrape runs in a thread of its own and the health checks open a database connection in
-    # it; close it when the scrape is done, as Django does at the end of a request.
-    try:
-        return _exposition(environ, start_response)
-    finally:
-        connections.close_all()
+def _metrics_app(exposition):
+    def app(environ, start_response):
+        # Each scrape runs in a thread of its own and the health checks open a database connection in
+        # it; close it when the scrape is done, as Django does at the end of a request.
+        try:
+            return exposition(environ, start_response)
+        finally:
+            connections.close_all()
+
+    return app
 
 
 def start_metrics_server(port: int | None = None) -> bool:
-    """Serve this process's registry on ``port`` (default ``settings.METRICS_PORT``) on all interfaces.
+    """Serve the metrics on ``port`` (default ``settings.METRICS_PORT``) on all interfaces.
 
-    Returns False without serving when the port is 0; raises OSError when the port is taken.
+    Returns False without serving when the port is 0, or in multiprocess mode when another worker of
+    the same server already serves it (that one reports for all). Raises OSError when the port is
+    taken otherwise.
     """
     from django.conf import settings
 
     port = settings.METRICS_PORT if port is None else port
     if port == 0:
         return False
-    server = make_server("0.0.0.0", port, _metrics_app, _MetricsServer, handler_class=_QuietHandler)  # noqa: S104
+    app = _metrics_app(make_wsgi_app(_registry()))
+    try:
+        server = make_server("0.0.0.0", port, app, _MetricsServer, handler_class=_QuietHandler)  # noqa: S104
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            logger.info("metrics served by another worker", extra={"port": port})
+            return False
+        raise
     threading.Thread(target=server.serve_forever, name="metrics-server", daemon=True).start()
     logger.info("metrics listening", extra={"port": port})
     return True

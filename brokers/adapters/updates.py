@@ -12,20 +12,33 @@ from brokers.adapters.base import BrokerUpdate
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[BrokerUpdate], None]
+Handler = Callable[[list[BrokerUpdate]], object]
 _handlers: dict[str, Handler] = {}
 
 
 def subscribe(name: str, handler: Handler) -> None:
-    """Call ``handler(update)`` for every update any adapter emits; a second call with ``name`` replaces it."""
+    """Call ``handler(updates)`` with each list of updates an adapter emits, in order (consecutive
+    updates of one order may be applied together); a second call with ``name`` replaces it."""
     _handlers[name] = handler
 
 
 def emit(updates: list[BrokerUpdate]) -> None:
-    """Deliver updates in order to every subscriber; a failing subscriber is logged and skipped."""
-    for update in updates:
-        for name, handler in list(_handlers.items()):
+    """Deliver updates in order to every subscriber. When a subscriber fails on the list, it gets the
+    updates again one at a time (subscribers are idempotent), so one bad update cannot hold back the
+    others; a failure then is logged and skipped."""
+    if not updates:
+        return
+    for name, handler in list(_handlers.items()):
+        try:
+            handler(updates)
+            continue
+        except Exception:
+            if len(updates) == 1:
+                logger.exception("broker update handler %s failed for %s", name, updates[0].client_order_id)
+                continue
+            logger.warning("broker update handler %s failed on %d updates; one at a time", name, len(updates))
+        for update in updates:
             try:
-                handler(update)
+                handler([update])
             except Exception:
                 logger.exception("broker update handler %s failed for %s", name, update.client_order_id)

@@ -3,6 +3,7 @@ must exist in the project, and the external tools the tests drive must be instal
 
 from __future__ import annotations
 
+import importlib
 import re
 import shutil
 import warnings
@@ -24,9 +25,18 @@ PENDING_COMMANDS = {"run_feed": "marketdata"}
 
 
 def env_names_read_by_settings() -> set[str]:
-    """Return the environment variable names that terminal/settings.py and terminal/celery.py read."""
-    source = (ROOT / "terminal" / "settings.py").read_text() + (ROOT / "terminal" / "celery.py").read_text()
+    """Return the environment variable names that terminal/settings.py, terminal/celery.py and the web
+    server's settings (terminal/gunicorn.conf.py) read."""
+    files = ("settings.py", "celery.py", "gunicorn.conf.py")
+    source = "".join((ROOT / "terminal" / name).read_text() for name in files)
     return set(re.findall(r'env_\w+\(\s*"([A-Z_][A-Z0-9_]*)"', source)) | {"DJANGO_SETTINGS_MODULE"}
+
+
+def listen_port(argv: list[str]) -> int:
+    """Return the port a web command listens on (gunicorn's --bind host:port, or Daphne's --port)."""
+    if argv[0] == "gunicorn":
+        return int(argv[argv.index("--bind") + 1].rsplit(":", 1)[1])
+    return int(argv[argv.index("--port") + 1])
 
 
 def _check_manage_py(argv: list[str]) -> None:
@@ -45,13 +55,37 @@ def _check_manage_py(argv: list[str]) -> None:
 
 
 def _check_daphne(argv: list[str]) -> None:
-    target = argv[-1]
+    _check_asgi_target(argv[-1])
+    assert "--port" in argv and argv[argv.index("--port") + 1].isdigit()
+
+
+def _check_asgi_target(target: str) -> None:
     module, _, attribute = target.partition(":")
     path = ROOT / (module.replace(".", "/") + ".py")
     assert path.exists(), target
     assert attribute == "application"
     assert f"{attribute} = " in path.read_text()
-    assert "--port" in argv and argv[argv.index("--port") + 1].isdigit()
+
+
+def _check_gunicorn(argv: list[str]) -> None:
+    """Parse the arguments with gunicorn's own parser, load the config file and check what it names."""
+    from gunicorn.config import Config
+
+    parsed = Config().parser().parse_args(argv[1:])
+    assert parsed.config, "the web server reads the project's gunicorn settings"
+    config_path = ROOT / parsed.config
+    assert config_path.exists(), parsed.config
+    config = Config()
+    namespace: dict = {"__file__": str(config_path), "__name__": "__config__"}
+    exec(compile(config_path.read_text(), str(config_path), "exec"), namespace)  # as gunicorn loads it
+    for name, value in namespace.items():
+        if name in config.settings:
+            config.set(name, value)  # gunicorn's validators judge each setting
+    worker_module, _, worker_class = config.worker_class_str.rpartition(".")
+    assert getattr(importlib.import_module(worker_module), worker_class), config.worker_class_str
+    assert config.workers >= 1
+    assert parsed.bind and listen_port(argv) > 0, "the web server binds host:port"
+    _check_asgi_target(parsed.args[-1])
 
 
 def _check_celery(argv: list[str]) -> list[str]:
@@ -89,6 +123,8 @@ def check_command(argv: list[str]) -> list[str]:
         _check_manage_py(argv)
     elif program == "daphne":
         _check_daphne(argv)
+    elif program == "gunicorn":
+        _check_gunicorn(argv)
     elif program == "celery":
         return _check_celery(argv)
     else:

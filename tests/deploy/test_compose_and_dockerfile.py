@@ -3,6 +3,7 @@ they make (commands, environment variables, ports, files) is checked against the
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -12,7 +13,7 @@ import yaml
 from dockerfile_parse import DockerfileParser
 
 from terminal.celery import QUEUES
-from tests.deploy.commands import check_command, env_names_read_by_settings
+from tests.deploy.commands import check_command, env_names_read_by_settings, listen_port
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -52,7 +53,7 @@ def test_service_urls_point_at_services_in_the_stack():
 
 
 def test_nginx_proxies_to_the_port_web_listens_on():
-    web_port = APP_SERVICES["web"]["command"][APP_SERVICES["web"]["command"].index("--port") + 1]
+    web_port = listen_port(APP_SERVICES["web"]["command"])
     assert str(web_port) in [str(p) for p in APP_SERVICES["web"]["expose"]]
     mount = SERVICES["nginx"]["volumes"][0].split(":")[0]
     config = (ROOT / mount).read_text()
@@ -81,7 +82,7 @@ def test_the_image_checks_its_health_on_the_health_endpoint_of_its_exposed_port(
     exposed = next(i["value"] for i in instructions if i["instruction"] == "EXPOSE")
     assert f"127.0.0.1:{exposed}/api/health" in healthcheck
     cmd = next(i["value"] for i in reversed(instructions) if i["instruction"] == "CMD")
-    assert f'"--port", "{exposed}"' in cmd
+    assert listen_port(json.loads(cmd)) == int(exposed)
 
 
 def test_every_file_the_image_copies_from_the_context_exists():

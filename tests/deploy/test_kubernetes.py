@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from terminal.celery import QUEUES
-from tests.deploy.commands import ROOT, check_command, env_names_read_by_settings, require_tool
+from tests.deploy.commands import ROOT, check_command, env_names_read_by_settings, listen_port, require_tool
 
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = sorted(path.name for path in (K8S / "overlays").iterdir() if not path.name.startswith("."))
@@ -99,6 +99,8 @@ def test_the_command_check_rejects_what_the_project_does_not_have():
         ["python", "manage.py", "migrate", "--bogus"],
         ["python", "manage.py", "no_such_command"],
         ["gunicorn", "terminal.wsgi"],
+        ["gunicorn", "--config", "terminal/no.conf.py", "--bind", "0.0.0.0:8000", "terminal.asgi:application"],
+        ["gunicorn", "--config", "terminal/gunicorn.conf.py", "--bind", "0.0.0.0:8000", "terminal.wsgi:application"],
     ):
         with pytest.raises(AssertionError):
             check_command(argv)
@@ -229,8 +231,7 @@ def test_long_running_pods_have_resources_probes_and_a_scraped_metrics_port(over
         assert ports["metrics"] == metrics_port
         assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(metrics_port)
         if name.startswith("web-"):
-            command = container["command"]
-            assert ports["http"] == int(command[command.index("--port") + 1])
+            assert ports["http"] == listen_port(container["command"])
             for probe in ("startupProbe", "readinessProbe"):
                 assert container[probe]["httpGet"] == {"path": "/api/health", "port": "http"}
 

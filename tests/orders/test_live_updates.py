@@ -53,3 +53,35 @@ def test_changes_are_pushed_only_after_commit(world, django_capture_on_commit_ca
     with django_capture_on_commit_callbacks() as callbacks:
         place_order(actor=world.trader, account=world.account, request=world.request(world.equity), source="api")
     assert len(callbacks) >= 2  # the placement and the broker's acceptance
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_changes_are_pushed_off_the_request_thread_merged_per_order_ending_with_the_latest_state(world):
+    import asyncio
+
+    from orders import push
+
+    world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(user_group(world.viewer.pk), channel)
+    market = world.request(world.equity, order_type="MARKET")
+    order = place_order(actor=world.trader, account=world.account, request=market, source="api")
+    assert push.flush()
+
+    async def everything_sent() -> list[str]:
+        messages = []
+        while True:
+            try:
+                messages.append((await asyncio.wait_for(layer.receive(channel), timeout=0.3))["html"])
+            except TimeoutError:
+                return messages
+
+    messages = async_to_sync(everything_sent)()
+    # Three changes (placed, accepted, filled), sent in at most as many frames, each order row once per message.
+    assert 1 <= len(messages) <= 3
+    assert all(html.count(f'id="order-{order.pk}"') == 1 for html in messages)
+    assert "Filled" in messages[-1]
+    trade = Trade.objects.get(order=order)
+    assert f'id="trade-{trade.pk}"' in messages[-1] and 'id="position-' in messages[-1]

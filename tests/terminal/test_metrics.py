@@ -154,15 +154,14 @@ def test_the_web_process_serves_its_metrics_on_the_metrics_port_beside_the_publi
     web_port, metrics_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_ENV"}}
     env.update(METRICS_PORT=str(metrics_port), VAR_DIR=str(tmp_path / "var"))
-    # The web command of the Kubernetes manifests and the image.
+    env.update(WEB_CONCURRENCY="2", PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"))
+    # The web command of the Kubernetes manifests and the image: two worker processes, one port for both.
     command = [
-        sys.executable,
-        "-m",
-        "daphne",
+        str(Path(sys.executable).with_name("gunicorn")),
+        "--config",
+        "terminal/gunicorn.conf.py",
         "--bind",
-        "127.0.0.1",
-        "--port",
-        str(web_port),
+        f"127.0.0.1:{web_port}",
         "terminal.asgi:application",
     ]
     log = (tmp_path / "web.log").open("w")
@@ -176,6 +175,11 @@ def test_the_web_process_serves_its_metrics_on_the_metrics_port_beside_the_publi
         assert samples, (tmp_path / "web.log").read_text()
         assert samples[("terminal_health_check_ok", (("check", "database"),))] == 1.0
         assert ("terminal_celery_queue_depth", (("queue", "orders"),)) in samples
+        # Requests served by either worker are counted once, in the sum the port serves.
+        for _ in range(8):
+            urllib.request.urlopen(f"http://127.0.0.1:{web_port}/api/health", timeout=10).close()
+        samples = _metrics_on_port(metrics_port)
+        assert samples[("django_http_requests_total_by_method_total", (("method", "GET"),))] >= 8
     finally:
         os.killpg(web.pid, signal.SIGTERM)
         web.wait(timeout=30)

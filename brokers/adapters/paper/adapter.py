@@ -73,25 +73,27 @@ class PaperAdapter(BrokerAdapter):
                 ltp=quote.ltp,
                 tick=instrument.tick_size,
             )
+        order = PaperOrder(
+            account_id=request.account_id,
+            client_order_id=request.client_order_id,
+            broker_order_id=f"P{uuid.uuid4().hex[:15].upper()}",
+            instrument=instrument,
+            side=request.side,
+            quantity=request.quantity,
+            order_type=request.order_type,
+            product=request.product,
+            validity=request.validity,
+            price=price,
+            trigger_price=request.trigger_price,
+            status=TRIGGER_PENDING if request.order_type in {"SL", "SL-M"} else OPEN,
+        )
+        updates = [self._update(order, order.status, "accepted")]
+        more, fills = self._run(order, instrument, quote)
+        updates += more
         try:
-            with transaction.atomic():
-                order = PaperOrder.objects.create(
-                    account_id=request.account_id,
-                    client_order_id=request.client_order_id,
-                    broker_order_id=f"P{uuid.uuid4().hex[:15].upper()}",
-                    instrument=instrument,
-                    side=request.side,
-                    quantity=request.quantity,
-                    order_type=request.order_type,
-                    product=request.product,
-                    validity=request.validity,
-                    price=price,
-                    trigger_price=request.trigger_price,
-                    status=TRIGGER_PENDING if request.order_type in {"SL", "SL-M"} else OPEN,
-                )
-                updates = [self._update(order, order.status, "accepted")]
-                updates += self._run(order, instrument, quote)
-                order.save()
+            with transaction.atomic():  # the order as matched, and its fills
+                order.save(force_insert=True)
+                PaperFill.objects.bulk_create(fills)
         except IntegrityError:
             # The same tag twice is the same order, never a second one.
             existing = PaperOrder.objects.get(account_id=request.account_id, client_order_id=request.client_order_id)
@@ -120,8 +122,10 @@ class PaperAdapter(BrokerAdapter):
                 order.order_type = change.order_type
             instrument = order.instrument
             updates = [self._update(order, order.status, "modified")]
-            updates += self._run(order, instrument, get_quote(instrument.pk))
+            more, fills = self._run(order, instrument, get_quote(instrument.pk))
+            updates += more
             order.save()
+            PaperFill.objects.bulk_create(fills)
         update_stream.emit(updates)  # after the block: committed unless the caller holds a transaction
 
     def cancel_order(self, *, account_id: int, broker_order_id: str) -> None:
@@ -150,20 +154,25 @@ class PaperAdapter(BrokerAdapter):
                 updates = []
                 if order.status not in LIVE:
                     continue
-                updates = self._run(order, order.instrument, by_instrument[instrument_id])
+                updates, fills = self._run(order, order.instrument, by_instrument[instrument_id])
                 if updates:
                     order.save()
+                    PaperFill.objects.bulk_create(fills)
             if updates:
                 update_stream.emit(updates)
 
-    def _run(self, order: PaperOrder, instrument: Instrument, quote: Quote | None) -> list[BrokerUpdate]:
-        """Trigger and fill ``order`` (locked, saved by the caller) against ``quote``; return the updates."""
+    def _run(
+        self, order: PaperOrder, instrument: Instrument, quote: Quote | None
+    ) -> tuple[list[BrokerUpdate], list[PaperFill]]:
+        """Trigger and fill ``order`` (locked or new) against ``quote``; return the updates and the new
+        fills, unsaved: the caller saves the order, then the fills."""
         updates: list[BrokerUpdate] = []
+        fills: list[PaperFill] = []
         if quote is None:
-            return updates
+            return updates, fills
         if order.status == TRIGGER_PENDING:
             if not is_triggered(side=order.side, trigger=order.trigger_price, ltp=quote.ltp):
-                return updates
+                return updates, fills
             order.status = OPEN
             if order.order_type == "SL-M":
                 order.price = protected_limit(
@@ -182,21 +191,22 @@ class PaperAdapter(BrokerAdapter):
             tick=instrument.tick_size,
             slippage_bps=settings.PAPER_SLIPPAGE_BPS if market else 0,
         )
-        seq = itertools.count((order.fills.count() if order.filled_quantity else 0) + 1)
+        seq = itertools.count((order.fills.count() if order.pk and order.filled_quantity else 0) + 1)
         now = timezone.now()
         for quantity, price in result.fills:
             value = (order.average_price or Decimal(0)) * order.filled_quantity + price * quantity
             order.filled_quantity += quantity
             order.average_price = (value / order.filled_quantity).quantize(Decimal("0.0001"))
             order.status = FILLED if order.filled_quantity == order.quantity else PARTIALLY_FILLED
-            fill = PaperFill.objects.create(
+            fill = PaperFill(
                 order=order, trade_id=f"{order.broker_order_id}-{next(seq)}", quantity=quantity, price=price, ts=now
             )
+            fills.append(fill)
             updates.append(self._update(order, order.status, "", Fill(fill.trade_id, quantity, price, now)))
         if order.validity == "IOC" and order.status in {OPEN, PARTIALLY_FILLED}:
             order.status = CANCELLED
             updates.append(self._update(order, CANCELLED, "IOC remainder cancelled"))
-        return updates
+        return updates, fills
 
     # --- reads ------------------------------------------------------------------------------------
     def order_book(self, *, account_id: int) -> list[BrokerOrder]:
