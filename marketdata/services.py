@@ -172,9 +172,10 @@ def candle_partitions_ensure(*, months: Iterable[date] | None = None, months_ahe
             if cursor.fetchone()[0] is None:
                 low = datetime(month.year, month.month, 1, tzinfo=UTC)
                 high = datetime(*_next_month(month).timetuple()[:3], tzinfo=UTC)
+                # DDL takes no bound parameters; the bounds are datetimes computed here, not input.
                 cursor.execute(
-                    f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF marketdata_candle FOR VALUES FROM (%s) TO (%s)',
-                    [low, high],
+                    f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF marketdata_candle'
+                    f" FOR VALUES FROM ('{low.isoformat()}') TO ('{high.isoformat()}')"
                 )
                 created.append(name)
                 logger.info("created candle partition", extra={"partition": name})

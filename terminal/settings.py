@@ -180,6 +180,13 @@ if DATABASE_POOL_SIZE and DATABASES["default"]["ENGINE"].endswith("postgresql"):
         "max_size": DATABASE_POOL_SIZE,
         "timeout": 2,
     }
+# Server-side parameter binding: psycopg sends parameters apart from the SQL instead of quoting them
+# into it in Python, which costs the web and worker processes less CPU per statement (about 25 us of
+# an audit append's 100 us on the client). DDL takes no bound parameters: build it from literals.
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env_bool(
+        "DATABASE_SERVER_SIDE_BINDING", default=True
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 

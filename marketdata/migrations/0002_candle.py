@@ -54,8 +54,7 @@ def create_candle_table(apps, schema_editor):
         for low, high in zip(starts, starts[1:], strict=False):
             cursor.execute(
                 f"CREATE TABLE IF NOT EXISTS marketdata_candle_y{low:%Y}m{low:%m} PARTITION OF marketdata_candle "
-                "FOR VALUES FROM (%s) TO (%s)",
-                [low, high],
+                f"FOR VALUES FROM ('{low.isoformat()}') TO ('{high.isoformat()}')"  # DDL takes no bound parameters
             )
 
 
