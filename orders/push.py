@@ -52,8 +52,9 @@ def _load_viewers(account) -> set[int]:
 def render_order_change(order, trade=None) -> str:
     """Return the oob fragments for an order change (and its trade and position, when there is a fill)."""
     from orders.models import Position
+    from orders.selectors import order_row
 
-    parts = [render_to_string("orders/order_row.html", {"order": order, "oob": True})]
+    parts = [render_to_string("orders/order_row.html", {"row": order_row(order), "oob": True})]
     if trade is not None:
         parts.append(render_to_string("orders/trade_row.html", {"trade": trade, "oob": True}))
         position = (
