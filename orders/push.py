@@ -66,9 +66,10 @@ def _load_viewers(account) -> set[int]:
 def render_order_change(order, trade=None, trades=()) -> str:
     """Return the oob fragments for an order change (and its trades and position, when there are fills)."""
     from orders.models import Position
+    from orders.selectors import order_row
 
     trades = [*trades, trade] if trade is not None else list(trades)
-    parts = [render_to_string("orders/order_row.html", {"order": order, "oob": True})]
+    parts = [render_to_string("orders/order_row.html", {"row": order_row(order), "oob": True})]
     for fill in trades:
         parts.append(render_to_string("orders/trade_row.html", {"trade": fill, "oob": True}))
     if trades:

@@ -82,22 +82,11 @@ def _sync(now: float) -> None:
         _state["checked_at"] = now
 
 
-def _load(*, account_id: int, organisation_id: int, user_id: int | None, strategy: str) -> Limits:
-    """Combine every applicable RiskLimit row: the strictest value of each field wins."""
-    from rms.models import RiskLimit
+def strictest(rows) -> dict:
+    """Combine RiskLimit rows field by field, the strictest value winning: the smallest number, the
+    intersection of allowed exchanges and products. Return {field: value or None (no limit)}."""
 
-    scope = (
-        Q(organisation__isnull=True, account__isnull=True, user__isnull=True, strategy="")
-        | Q(organisation_id=organisation_id)
-        | Q(account_id=account_id)
-    )
-    if user_id is not None:
-        scope |= Q(user_id=user_id)
-    if strategy:
-        scope |= Q(strategy=strategy, organisation__isnull=True, account__isnull=True, user__isnull=True)
-    rows = list(RiskLimit.objects.filter(scope))
-
-    def strictest(field: str):
+    def smallest(field: str):
         values = [getattr(r, field) for r in rows if getattr(r, field) is not None]
         return min(values) if values else None
 
@@ -110,13 +99,34 @@ def _load(*, account_id: int, organisation_id: int, user_id: int | None, strateg
                 result = items if result is None else result & items
         return result
 
-    return Limits(
-        max_order_quantity=strictest("max_order_quantity"),
-        max_order_value=strictest("max_order_value"),
-        max_open_orders=strictest("max_open_orders"),
-        max_daily_loss=strictest("max_daily_loss"),
-        max_orders_per_second=strictest("max_orders_per_second") or settings.RMS_DEFAULT_OPS_LIMIT,
-        max_ltp_deviation_pct=strictest("max_ltp_deviation_pct"),
-        allowed_exchanges=allowed("allowed_exchanges"),
-        allowed_products=allowed("allowed_products"),
+    return {
+        "max_order_quantity": smallest("max_order_quantity"),
+        "max_order_value": smallest("max_order_value"),
+        "max_open_orders": smallest("max_open_orders"),
+        "max_daily_loss": smallest("max_daily_loss"),
+        "max_orders_per_second": smallest("max_orders_per_second"),
+        "max_ltp_deviation_pct": smallest("max_ltp_deviation_pct"),
+        "allowed_exchanges": allowed("allowed_exchanges"),
+        "allowed_products": allowed("allowed_products"),
+    }
+
+
+def _load(*, account_id: int, organisation_id: int, user_id: int | None, strategy: str) -> Limits:
+    """Combine every applicable RiskLimit row: the strictest value of each field wins."""
+    from rms.models import RiskLimit
+
+    scope = (
+        Q(organisation__isnull=True, account__isnull=True, user__isnull=True, strategy="")
+        | Q(organisation_id=organisation_id, user__isnull=True)
+        | Q(account_id=account_id)
     )
+    if user_id is not None:
+        # The user's own limits everywhere, and those their organisation set for them; never the limits
+        # another organisation set for the same user.
+        scope |= Q(user_id=user_id) & (Q(organisation__isnull=True) | Q(organisation_id=organisation_id))
+    if strategy:
+        scope |= Q(strategy=strategy, organisation__isnull=True, account__isnull=True, user__isnull=True)
+    values = strictest(list(RiskLimit.objects.filter(scope)))
+    ops = values.pop("max_orders_per_second")
+    # "is None", not "or": a limit of 0 is a limit (no orders), not a missing one.
+    return Limits(**values, max_orders_per_second=settings.RMS_DEFAULT_OPS_LIMIT if ops is None else ops)

@@ -6,10 +6,23 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+# Every limit a RiskLimit row can set, with its label on pages and in error messages.
+LIMIT_FIELDS = {
+    "max_order_quantity": "Max order quantity",
+    "max_order_value": "Max order value (₹)",
+    "max_open_orders": "Max open orders",
+    "max_daily_loss": "Max daily loss (₹)",
+    "max_orders_per_second": "Max orders per second",
+    "max_ltp_deviation_pct": "Max % from LTP",
+    "allowed_exchanges": "Allowed exchanges",
+    "allowed_products": "Allowed products",
+}
+
 
 class RiskLimit(models.Model):
     """A set of limits for one scope: everyone (no scope field set), an organisation, an account, a user
-    or a strategy. A field left empty sets no limit at that scope.
+    (everywhere, or within one organisation: ``organisation`` and ``user`` both set) or a strategy. A
+    field left empty sets no limit at that scope; a row with every field empty is the same as no row.
 
     Every limit that applies to an order is enforced: for each rule the strictest value among the
     applicable scopes wins (the smallest number, the intersection of allowed sets), so a narrower scope
@@ -44,6 +57,7 @@ class RiskLimit(models.Model):
                     | Q(organisation__isnull=False, account__isnull=True, user__isnull=True, strategy="")
                     | Q(organisation__isnull=True, account__isnull=False, user__isnull=True, strategy="")
                     | Q(organisation__isnull=True, account__isnull=True, user__isnull=False, strategy="")
+                    | Q(organisation__isnull=False, account__isnull=True, user__isnull=False, strategy="")
                 ),
                 name="risklimit_one_scope",
             )
@@ -54,6 +68,8 @@ class RiskLimit(models.Model):
 
     @property
     def scope_label(self) -> str:
+        if self.organisation_id and self.user_id:
+            return f"user {self.user_id} in organisation {self.organisation_id}"
         if self.organisation_id:
             return f"organisation {self.organisation_id}"
         if self.account_id:
@@ -63,6 +79,14 @@ class RiskLimit(models.Model):
         if self.strategy:
             return f"strategy {self.strategy}"
         return "everyone"
+
+
+class LimitScope(models.TextChoices):
+    """The scopes an organisation's Owner and Admins set limits for (rms.services.risk_limit_set)."""
+
+    ORGANISATION = "organisation", "Organisation"
+    ACCOUNT = "account", "Broker account"
+    USER = "user", "Member"
 
 
 class KillScope(models.TextChoices):

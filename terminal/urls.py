@@ -34,5 +34,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("", include("accounts.urls")),
+    path("", include("rms.urls")),
     path("metrics", ExportToDjangoView, name="prometheus-django-metrics"),
 ]

@@ -19,7 +19,7 @@ from marketdata.models import Instrument
 from marketdata.quotes import get_quote
 from orders import services
 from orders.models import Order, OrderType, Product, Side, Source, Validity
-from orders.selectors import funds_get, order_list, position_list, trade_list
+from orders.selectors import funds_get, order_book, order_row, position_list, trade_list
 from rms.models import KillScope
 from rms.services import active_kill_switch, kill_switch_release, may_release
 from terminal.errors import ApplicationError
@@ -80,7 +80,7 @@ def trading_context(request: HttpRequest, account) -> dict:
         "account": account,
         "accounts": _Once(lambda: list(account_list_for_user(user=request.user, access="view").order_by("pk"))),
         "can_trade": _Once(lambda: can_trade(request, account)),
-        "orders": _Once(lambda: list(order_list(account=account).order_by("-created_at")[:ORDER_BOOK_SIZE])),
+        "orders": _Once(lambda: order_book(account=account, limit=ORDER_BOOK_SIZE)),
         "trades": _Once(lambda: list(trade_list(account=account).order_by("-executed_at")[:TRADE_BOOK_SIZE])),
         "positions": positions,
         "mtm_total": _Once(lambda: sum((row["unrealised_pnl"] or 0) for row in positions())),
@@ -210,7 +210,7 @@ def place(request: HttpRequest, account_id: int) -> HttpResponse:
         return render(request, template, context, status=error.status if 400 <= error.status < 500 else 422)
     if not request.htmx:
         return redirect("home")
-    return _panel(request, account, "placed", order=order)
+    return _panel(request, account, "placed", order=order, order_row=order_row(order))
 
 
 # --- order book actions ----------------------------------------------------------------------------------
