@@ -34,7 +34,7 @@ from marketdata.models import Instrument
 from marketdata.quotes import get_quote, get_quotes
 from orders import metrics, push
 from orders.errors import OrderInvalid, OrderStateConflict, PositionNotFound
-from orders.locks import ensure_funds, lock_accounts, lock_orders, today_ist
+from orders.locks import lock_accounts, lock_orders, today_ist
 from orders.margin import group_margin, refresh_margin, working_orders
 from orders.models import Order, OrderEvent, OrderType, Position, Product, Side, Source, Trade, Validity
 from orders.states import LIVE, TERMINAL, WORKING, Status, can_move
@@ -266,12 +266,12 @@ def place_order(
         _reject_input(actor=actor, account=account, request=request, error=error, ip=ip)
         raise
     adapter = get_adapter(account.broker)
-    ensure_funds(account, lambda: adapter.funds(account_id=account.pk).cash)
     quote = get_quote(instrument.pk)
     ltp = quote.ltp if quote else None
     try:
         with transaction.atomic():
-            funds = lock_accounts([account.pk])[account.pk]
+            # A new account's ledger opens at the broker's cash, asked only then.
+            funds = lock_accounts([account.pk], lambda pk: adapter.funds(account_id=pk).cash)[account.pk]
             if idempotency_key:
                 existing = Order.objects.filter(account_id=account.pk, idempotency_key=idempotency_key).first()
                 if existing is not None:
@@ -362,6 +362,8 @@ def _send(order: Order, instrument: Instrument) -> None:
         order_type=order.order_type,
         product=order.product,
         validity=order.validity,
+        instrument_type=instrument.instrument_type,
+        tick_size=instrument.tick_size,
         price=order.price,
         trigger_price=order.trigger_price,
         algo_id=order.algo_id,

@@ -263,6 +263,10 @@ AXES_VERBOSE = False
 SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_SECONDS", 30 * 60, minimum=60)
 SESSION_ABSOLUTE_SECONDS = env_int("SESSION_ABSOLUTE_SECONDS", 12 * 60 * 60, minimum=60)
 SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
+# Sessions are read through the cache (Redis in the full stack, shared by every process; local memory
+# in standalone mode, whose one process is the only reader) and written through to the database, so
+# a request reads its session without a database query. Signing out deletes both copies.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 OTP_TOTP_ISSUER = "Algo Terminal"
 
 # API tokens (accounts.tokens): HS256 with keys named by `kid`; the first key signs, all verify,

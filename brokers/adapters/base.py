@@ -58,6 +58,8 @@ class BrokerOrderRequest:
     order_type: str  # MARKET / LIMIT / SL / SL-M
     product: str  # CNC / MIS / NRML
     validity: str  # DAY / IOC
+    instrument_type: str  # EQ / FUT / CE / PE, from the symbol master (for simulated brokers' pricing)
+    tick_size: Decimal
     price: Decimal | None = None
     trigger_price: Decimal | None = None
     algo_id: str = ""

@@ -34,7 +34,6 @@ from brokers.adapters.paper import faults
 from brokers.adapters.paper.margin import margin_rate
 from brokers.adapters.paper.matching import is_triggered, match, protected_limit
 from brokers.models import PaperFill, PaperOrder
-from marketdata.models import Instrument
 from marketdata.quotes import Quote, get_quote, get_quotes
 
 OPEN, TRIGGER_PENDING, PARTIALLY_FILLED, FILLED, CANCELLED = (
@@ -61,23 +60,22 @@ class PaperAdapter(BrokerAdapter):
         fault = faults.take(request.client_order_id)
         if fault == faults.DROP_REQUEST:
             raise BrokerUnavailable("The paper exchange did not answer (simulated).")
-        instrument = Instrument.objects.get(pk=request.instrument_id)
-        quote = get_quote(instrument.pk)
+        quote = get_quote(request.instrument_id)
         if request.order_type == "MARKET" and quote is None:
             raise BrokerRejected("Market order rejected: the contract has not traded today.", code="no_trade_today")
         price = request.price
         if request.order_type == "MARKET":
             price = protected_limit(
                 side=request.side,
-                instrument_type=instrument.instrument_type,
+                instrument_type=request.instrument_type,
                 ltp=quote.ltp,
-                tick=instrument.tick_size,
+                tick=request.tick_size,
             )
         order = PaperOrder(
             account_id=request.account_id,
             client_order_id=request.client_order_id,
             broker_order_id=f"P{uuid.uuid4().hex[:15].upper()}",
-            instrument=instrument,
+            instrument_id=request.instrument_id,
             side=request.side,
             quantity=request.quantity,
             order_type=request.order_type,
@@ -88,7 +86,7 @@ class PaperAdapter(BrokerAdapter):
             status=TRIGGER_PENDING if request.order_type in {"SL", "SL-M"} else OPEN,
         )
         updates = [self._update(order, order.status, "accepted")]
-        more, fills = self._run(order, instrument, quote)
+        more, fills = self._run(order, request.instrument_type, request.tick_size, quote)
         updates += more
         try:
             with transaction.atomic():  # the order as matched, and its fills
@@ -122,7 +120,7 @@ class PaperAdapter(BrokerAdapter):
                 order.order_type = change.order_type
             instrument = order.instrument
             updates = [self._update(order, order.status, "modified")]
-            more, fills = self._run(order, instrument, get_quote(instrument.pk))
+            more, fills = self._run(order, instrument.instrument_type, instrument.tick_size, get_quote(instrument.pk))
             updates += more
             order.save()
             PaperFill.objects.bulk_create(fills)
@@ -154,7 +152,10 @@ class PaperAdapter(BrokerAdapter):
                 updates = []
                 if order.status not in LIVE:
                     continue
-                updates, fills = self._run(order, order.instrument, by_instrument[instrument_id])
+                instrument = order.instrument
+                updates, fills = self._run(
+                    order, instrument.instrument_type, instrument.tick_size, by_instrument[instrument_id]
+                )
                 if updates:
                     order.save()
                     PaperFill.objects.bulk_create(fills)
@@ -162,10 +163,11 @@ class PaperAdapter(BrokerAdapter):
                 update_stream.emit(updates)
 
     def _run(
-        self, order: PaperOrder, instrument: Instrument, quote: Quote | None
+        self, order: PaperOrder, instrument_type: str, tick: Decimal, quote: Quote | None
     ) -> tuple[list[BrokerUpdate], list[PaperFill]]:
-        """Trigger and fill ``order`` (locked or new) against ``quote``; return the updates and the new
-        fills, unsaved: the caller saves the order, then the fills."""
+        """Trigger and fill ``order`` (locked or new, in an instrument of ``instrument_type`` and tick
+        size ``tick``) against ``quote``; return the updates and the new fills, unsaved: the caller
+        saves the order, then the fills."""
         updates: list[BrokerUpdate] = []
         fills: list[PaperFill] = []
         if quote is None:
@@ -177,9 +179,9 @@ class PaperAdapter(BrokerAdapter):
             if order.order_type == "SL-M":
                 order.price = protected_limit(
                     side=order.side,
-                    instrument_type=instrument.instrument_type,
+                    instrument_type=instrument_type,
                     ltp=quote.ltp,
-                    tick=instrument.tick_size,
+                    tick=tick,
                 )
             updates.append(self._update(order, OPEN, "triggered"))
         market = order.order_type in {"MARKET", "SL-M"}
@@ -188,7 +190,7 @@ class PaperAdapter(BrokerAdapter):
             remaining=order.quantity - order.filled_quantity,
             limit=order.price,
             quote=quote,
-            tick=instrument.tick_size,
+            tick=tick,
             slippage_bps=settings.PAPER_SLIPPAGE_BPS if market else 0,
         )
         seq = itertools.count((order.fills.count() if order.pk and order.filled_quantity else 0) + 1)
