@@ -126,9 +126,9 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.auth_cache.AuthenticationMiddleware",  # Django's, the user read through the cache
     "auditlog.middleware.AuditlogMiddleware",  # records the signed-in user as the actor of model changes
-    "django_otp.middleware.OTPMiddleware",
+    "accounts.auth_cache.OTPMiddleware",  # django-otp's, the verified device read through the cache
     "accounts.middleware.SessionExpiryMiddleware",
     "accounts.middleware.RequireOTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -267,6 +267,10 @@ SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
 # in standalone mode, whose one process is the only reader) and written through to the database, so
 # a request reads its session without a database query. Signing out deletes both copies.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# The session's user and second-factor device are read through the cache too (accounts.auth_cache):
+# saving or deleting either drops its entry at once; a change made around the model (QuerySet.update,
+# raw SQL) is seen within this many seconds. 0 turns the cache off.
+AUTH_CACHE_SECONDS = env_int("AUTH_CACHE_SECONDS", 60, minimum=0)
 OTP_TOTP_ISSUER = "Algo Terminal"
 
 # API tokens (accounts.tokens): HS256 with keys named by `kid`; the first key signs, all verify,
