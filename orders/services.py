@@ -450,7 +450,13 @@ def _apply_fill(order: Order, funds, fill, positions: dict) -> Trade | None:
 
     ``positions`` caches the group's Position row across the fills of one transaction (saved by the caller).
     """
-    if Trade.objects.filter(account_id=order.account_id, broker_trade_id=fill.trade_id).exists():
+    # A repeat of a fill already recorded on this order: the order has filled something then (the
+    # same transaction recorded both). A first fill needs no look-up; the unique (account, trade id)
+    # constraint still refuses a trade id the broker reused on another order.
+    if (
+        order.filled_quantity
+        and Trade.objects.filter(account_id=order.account_id, broker_trade_id=fill.trade_id).exists()
+    ):
         return None
     if fill.quantity <= 0 or order.filled_quantity + fill.quantity > order.quantity:
         metrics.overfill_prevented_total.inc()
@@ -545,6 +551,21 @@ def apply_broker_updates(updates: list[BrokerUpdate]) -> list[Order | None]:
     return results
 
 
+# What applying broker updates changes on an order and on its group's position.
+_ORDER_UPDATE_FIELDS = ["status", "broker_order_id", "filled_quantity", "average_price", "message", "updated_at"]
+_POSITION_UPDATE_FIELDS = [
+    "net_quantity",
+    "average_price",
+    "realised_pnl",
+    "buy_quantity",
+    "buy_value",
+    "sell_quantity",
+    "sell_value",
+    "margin_blocked",
+    "updated_at",
+]
+
+
 def _apply_order_updates(updates: list[BrokerUpdate]) -> Order | None:
     """Apply updates of one order in one transaction; return the order."""
     first = updates[0]
@@ -631,20 +652,28 @@ def _apply_order_updates(updates: list[BrokerUpdate]) -> Order | None:
             OrderEvent.objects.bulk_create(events)
         if not changed:
             return order
-        order.save()
-        if "position" in positions:
-            positions["position"].save()
-        if funds.realised_pnl != realised_before:
-            funds.save(update_fields=["realised_pnl", "realised_today", "updated_at"])
+        order.save(update_fields=_ORDER_UPDATE_FIELDS)
+        position = positions.get("position")
+        margin_before = funds.margin_blocked
         if trades or order.status not in LIVE:
             # Margin moves only with a fill or when the order stops working (PENDING -> OPEN changes nothing).
-            refresh_margin(
+            # The position and funds rows are written once below, with the margin as refreshed here.
+            position = refresh_margin(
                 adapter=get_adapter(order.account.broker),
                 funds=funds,
                 instrument=order.instrument,
                 product=order.product,
-                position=positions.get("position"),
+                position=position,
+                save=position is None,
             )
+        if "position" in positions:
+            position.save(update_fields=_POSITION_UPDATE_FIELDS)
+            if funds.margin_blocked != margin_before:
+                funds.save(update_fields=["margin_blocked", "realised_pnl", "realised_today", "updated_at"])
+            elif funds.realised_pnl != realised_before:
+                funds.save(update_fields=["realised_pnl", "realised_today", "updated_at"])
+        elif funds.realised_pnl != realised_before:
+            funds.save(update_fields=["realised_pnl", "realised_today", "updated_at"])
         # Audit events last: the audit chain's lock is held from here to commit, so keep that short.
         for action, payload in audits:
             audit_record(actor="system:orders", action=action, target=order, payload=payload)
