@@ -203,7 +203,7 @@ if REDIS_URL:
     }
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "terminal.lib.redis_cache.RedisCache",  # one connection pool per process
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "terminal",
             "OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1},
