@@ -8,8 +8,9 @@ Django's test client (POST /api/v1/orders: middleware, session, ninja, the order
 paper exchange, the audit trail, the live-update push), alternating buys and sells over several
 accounts as the HTTP bench does, and prints per order: SQL statements, transactions (atomic blocks
 plus statements run in autocommit) and the request thread's CPU time, and the same for the baseline
-GET /api/v1/whoami. With ``--profile`` it prints a cProfile summary of the orders measured in the
-request thread's CPU time (waits on the database do not count), by cumulative and own time.
+GET /api/v1/whoami. With ``--profile`` (or ``--profile baseline``) it prints a cProfile summary of
+the orders (or of the baseline requests) in CPU time per thread (waits on the database do not
+count), by cumulative and own time.
 
 With ``--asgi`` the requests go instead through the production entry point, ``terminal.asgi``, on
 an event loop in this process (uvloop when installed, as uvicorn runs it; the database pool on, as
@@ -63,7 +64,9 @@ class Recorder:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=50)
-    parser.add_argument("--accounts", type=int, default=4)
+    parser.add_argument(
+        "--accounts", type=int, default=16, help="paper accounts the orders go round (each may take 10 orders/s)"
+    )
     parser.add_argument(
         "--profile",
         nargs="?",
@@ -90,6 +93,10 @@ def main() -> None:
         client, bodies = _world(args.accounts, args.asgi)
         _run(client, bodies, connection, args)
     finally:
+        from orders import push
+
+        push.flush()  # the last live updates read the database being dropped
+        connection.close()
         connection.creation.destroy_test_db(original, verbosity=0)
 
 
@@ -137,6 +144,7 @@ def _run(client, bodies, connection, args) -> None:
     if profiler:
         profiler.enable()
     whoami, _ = measure(lambda i: client.get("/api/v1/whoami"), BASELINE_REQUESTS)
+    profiled = " (profiled)" if args.profile == "orders" else ""
     if profiler:
         profiler.disable()
     else:
@@ -146,21 +154,28 @@ def _run(client, bodies, connection, args) -> None:
     orders, per_order = measure(lambda i: _post(client, bodies[i % len(bodies)]), args.orders)
     if profiler:
         profiler.disable()
-    print(
-        f"baseline GET /api/v1/whoami: {len(whoami.statements) / BASELINE_REQUESTS:.1f} statements, "
-        f"{whoami.transactions / BASELINE_REQUESTS:.1f} transactions, "
-        f"{whoami.cpu * 1000 / BASELINE_REQUESTS:.1f} ms CPU per request"
-    )
-    print(
-        f"orders   POST /api/v1/orders (MARKET, filled): {len(orders.statements) / args.orders:.1f} statements, "
-        f"{orders.transactions / args.orders:.1f} transactions, "
-        f"{orders.cpu * 1000 / args.orders:.1f} ms CPU{' (profiled)' if args.profile == 'orders' else ''} per order "
-        f"(min {min(s for s, _ in per_order)}, max {max(s for s, _ in per_order)} statements)"
-    )
-    if args.asgi:
-        print("(through terminal.asgi: the CPU is the whole process's; statements are not counted in request threads)")
+    if args.asgi:  # the request threads' statements are not counted (each thread has its own connection)
+        print(f"baseline GET /api/v1/whoami: {whoami.cpu * 1000 / BASELINE_REQUESTS:.1f} ms process CPU per request")
+        print(
+            f"orders   POST /api/v1/orders (MARKET, filled): {orders.cpu * 1000 / args.orders:.1f} ms process CPU"
+            f"{profiled} per order"
+        )
+        print("(through terminal.asgi in process: the event loop, the request threads and the push thread)")
+    else:
+        print(
+            f"baseline GET /api/v1/whoami: {len(whoami.statements) / BASELINE_REQUESTS:.1f} statements, "
+            f"{whoami.transactions / BASELINE_REQUESTS:.1f} transactions, "
+            f"{whoami.cpu * 1000 / BASELINE_REQUESTS:.1f} ms CPU per request"
+        )
+        print(
+            f"orders   POST /api/v1/orders (MARKET, filled): {len(orders.statements) / args.orders:.1f} statements, "
+            f"{orders.transactions / args.orders:.1f} transactions, "
+            f"{orders.cpu * 1000 / args.orders:.1f} ms CPU{profiled} per order "
+            f"(min {min(s for s, _ in per_order)}, max {max(s for s, _ in per_order)} statements)"
+        )
     kinds = Counter(sql.split(None, 1)[0].upper() for sql in orders.statements)
-    print("statement kinds per order: " + ", ".join(f"{k} {v / args.orders:.1f}" for k, v in kinds.most_common()))
+    if not args.asgi:
+        print("statement kinds per order: " + ", ".join(f"{k} {v / args.orders:.1f}" for k, v in kinds.most_common()))
     if args.show:
         recorder, _ = measure(lambda i: _post(client, bodies[0]), 1)
         for sql in recorder.statements:
