@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -306,11 +307,13 @@ def place_order(
                 algo_id=request.algo_id or GENERIC_ALGO_ID,
                 source=source,
                 slice_group=slice_group,
+                # An in-database broker is sent the order in this transaction: nothing can cancel it unsent.
+                sent_at=timezone.now() if adapter.in_database else None,
             )
             _event(order, "placed", message=f"by {source}")
             # Under the account lock the group is as read above, plus this order (its margin price as stored).
             stored_price = Decimal(order.margin_price).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
-            refresh_margin(
+            position = refresh_margin(
                 adapter=adapter,
                 funds=funds,
                 instrument=instrument,
@@ -318,14 +321,27 @@ def place_order(
                 position=group.position,
                 orders=[*group.orders, (order.side, order.quantity, stored_price)],
             )
-            audit_record(
-                actor=_audit_actor(actor),
-                action="order.placed",
-                target=order,
-                payload=_payload(request, account_id=account.pk, client_order_id=order.client_order_id, source=source),
-                ip=ip,
-            )
+            placed = {
+                "actor": _audit_actor(actor),
+                "action": "order.placed",
+                "target": order,
+                "payload": _payload(
+                    request, account_id=account.pk, client_order_id=order.client_order_id, source=source
+                ),
+                "ip": ip,
+            }
             push.order_changed_on_commit(order)
+            if adapter.in_database:
+                _send_in_transaction(
+                    order,
+                    instrument,
+                    adapter,
+                    locked=_Locked(
+                        funds=funds, order=order, position=position, group_orders=group.orders, audit=placed
+                    ),
+                )
+            else:
+                audit_record(**placed)
     except (RiskRejected, OrderInvalid) as error:
         _reject_input(actor=actor, account=account, request=request, error=error, ip=ip)
         raise
@@ -337,21 +353,59 @@ def place_order(
                 return existing
         raise
     metrics.orders_placed_total.labels(source=source).inc()
-    _send(order, instrument)
+    if not adapter.in_database:
+        _send(order, instrument)
     metrics.order_place_seconds.observe(time.perf_counter() - started)
     return order
 
 
-def _send(order: Order, instrument: Instrument) -> None:
-    """Send a committed PENDING order to its broker and record the outcome; ``order`` is refreshed."""
-    # Claim the send: a cancel that got here first (kill switch) wins and the broker never sees the order.
-    if not Order.objects.filter(pk=order.pk, status=Status.PENDING, sent_at__isnull=True).update(
-        sent_at=timezone.now()
-    ):
-        order.refresh_from_db()
+@dataclass(frozen=True, slots=True)
+class _Locked:
+    """What the placing transaction holds when it applies an in-database broker's answer itself: the
+    locked account ledger, the new order (locked by being uncommitted), the group's position and its
+    other working orders as read under the lock, and the order's ``order.placed`` audit event (kept
+    for last, with the fills' events, so the audit chain is locked only at the end)."""
+
+    funds: object
+    order: Order
+    position: Position
+    group_orders: list[tuple[str, int, Decimal]]
+    audit: dict
+
+
+def _send_in_transaction(order: Order, instrument: Instrument, adapter, *, locked: _Locked) -> None:
+    """Place a new order through an in-database broker inside the placing transaction and apply its
+    answer there: one transaction records the order, its acceptance and its immediate fills.
+    Failures end as ``_send``'s do (REJECTED, or UNKNOWN and reconciled); ``order`` is current."""
+    failure = None
+    try:
+        with transaction.atomic():  # a savepoint: a broker failing half-way leaves nothing of its own
+            try:
+                _result, updates = adapter.place_order_in_transaction(_broker_request(order, instrument))
+            except BrokerUnavailable as error:
+                failure = error  # what the exchange recorded before the answer was lost stays recorded
+    except (BrokerRejected, BrokerSessionExpired) as error:
+        failure = error
+    except Exception as error:  # an adapter bug: the outcome is as unknown as after a timeout
+        logger.exception("broker adapter failed placing %s", order.client_order_id)
+        failure = error
+    if failure is None:
+        _apply_order_updates(updates, locked=locked)
         return
-    adapter = get_adapter(order.account.broker)
-    request = BrokerOrderRequest(
+    audit_record(**locked.audit)
+    if isinstance(failure, BrokerRejected | BrokerSessionExpired):
+        _settle(order, Status.REJECTED, message=failure.message, action="order.rejected", reason=failure.code)
+    elif isinstance(failure, BrokerUnavailable):
+        _settle(order, Status.UNKNOWN, message=failure.message, action="order.unknown", reason=failure.code)
+        _schedule_reconcile(order)
+    else:
+        _settle(order, Status.UNKNOWN, message=str(failure)[:200], action="order.unknown", reason="adapter_error")
+        _schedule_reconcile(order)
+    order.refresh_from_db()
+
+
+def _broker_request(order: Order, instrument: Instrument) -> BrokerOrderRequest:
+    return BrokerOrderRequest(
         account_id=order.account_id,
         client_order_id=str(order.client_order_id),
         instrument_id=instrument.pk,
@@ -368,6 +422,18 @@ def _send(order: Order, instrument: Instrument) -> None:
         trigger_price=order.trigger_price,
         algo_id=order.algo_id,
     )
+
+
+def _send(order: Order, instrument: Instrument) -> None:
+    """Send a committed PENDING order to its broker and record the outcome; ``order`` is refreshed."""
+    # Claim the send: a cancel that got here first (kill switch) wins and the broker never sees the order.
+    if not Order.objects.filter(pk=order.pk, status=Status.PENDING, sent_at__isnull=True).update(
+        sent_at=timezone.now()
+    ):
+        order.refresh_from_db()
+        return
+    adapter = get_adapter(order.account.broker)
+    request = _broker_request(order, instrument)
     try:
         result = adapter.place_order(request)
     except (BrokerRejected, BrokerSessionExpired) as error:
@@ -484,8 +550,12 @@ def _apply_fill(order: Order, funds, fill, positions: dict) -> Trade | None:
     order.filled_quantity += fill.quantity
     order.average_price = (value / order.filled_quantity).quantize(Decimal("0.0001"))
     if "position" not in positions:
-        positions["position"], _ = Position.objects.get_or_create(
-            account_id=order.account_id, instrument_id=order.instrument_id, product=order.product
+        # The group's row as the caller already read it under the account lock, or read (made) now.
+        positions["position"] = (
+            positions.get("read")
+            or Position.objects.get_or_create(
+                account_id=order.account_id, instrument_id=order.instrument_id, product=order.product
+            )[0]
         )
     realised = _apply_to_position(positions["position"], order, fill.quantity, fill.price)
     if realised:
@@ -566,25 +636,34 @@ _POSITION_UPDATE_FIELDS = [
 ]
 
 
-def _apply_order_updates(updates: list[BrokerUpdate]) -> Order | None:
-    """Apply updates of one order in one transaction; return the order."""
+def _apply_order_updates(updates: list[BrokerUpdate], locked: _Locked | None = None) -> Order | None:
+    """Apply updates of one order in one transaction; return the order.
+
+    With ``locked`` (an in-database broker's answer, applied by the placing transaction) the account
+    and the order are those already locked, and the group's position and working orders those
+    already read; ``locked.audit`` is recorded before the fills' audit events.
+    """
     first = updates[0]
     moves: list[str] = []
-    with transaction.atomic():
-        funds = lock_accounts([first.account_id]).get(first.account_id)
-        order = (
-            Order.objects.select_for_update(of=("self",))
-            .select_related("instrument", "account")
-            .filter(account_id=first.account_id, client_order_id=first.client_order_id)
-            .first()
-        )
+    with transaction.atomic() if locked is None else nullcontext():
+        if locked is None:
+            funds = lock_accounts([first.account_id]).get(first.account_id)
+            order = (
+                Order.objects.select_for_update(of=("self",))
+                .select_related("instrument", "account")
+                .filter(account_id=first.account_id, client_order_id=first.client_order_id)
+                .first()
+            )
+        else:
+            funds, order = locked.funds, locked.order
+            assert all(u.client_order_id == str(order.client_order_id) for u in updates), "updates of another order"
         if order is None or funds is None:
             logger.warning("broker update for unknown order %s", first.client_order_id)
             return None
         events: list[OrderEvent] = []
         audits: list[tuple[str, dict]] = []
         trades: list[Trade] = []
-        positions: dict = {}
+        positions: dict = {} if locked is None else {"read": locked.position}
         changed = False
         realised_before = funds.realised_pnl
         for update in updates:
@@ -651,6 +730,8 @@ def _apply_order_updates(updates: list[BrokerUpdate]) -> Order | None:
         if events:
             OrderEvent.objects.bulk_create(events)
         if not changed:
+            if locked is not None:
+                audit_record(**locked.audit)
             return order
         order.save(update_fields=_ORDER_UPDATE_FIELDS)
         position = positions.get("position")
@@ -658,12 +739,19 @@ def _apply_order_updates(updates: list[BrokerUpdate]) -> Order | None:
         if trades or order.status not in LIVE:
             # Margin moves only with a fill or when the order stops working (PENDING -> OPEN changes nothing).
             # The position and funds rows are written once below, with the margin as refreshed here.
+            group_orders = None  # read them
+            if locked is not None:  # the group's other working orders, as read under the lock, and this one
+                group_orders = list(locked.group_orders)
+                if order.status in LIVE:
+                    price = Decimal(order.margin_price).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+                    group_orders.append((order.side, order.quantity - order.filled_quantity, price))
             position = refresh_margin(
                 adapter=get_adapter(order.account.broker),
                 funds=funds,
                 instrument=order.instrument,
                 product=order.product,
                 position=position,
+                orders=group_orders,
                 save=position is None,
             )
         if "position" in positions:
@@ -675,6 +763,8 @@ def _apply_order_updates(updates: list[BrokerUpdate]) -> Order | None:
         elif funds.realised_pnl != realised_before:
             funds.save(update_fields=["realised_pnl", "realised_today", "updated_at"])
         # Audit events last: the audit chain's lock is held from here to commit, so keep that short.
+        if locked is not None:
+            audit_record(**locked.audit)
         for action, payload in audits:
             audit_record(actor="system:orders", action=action, target=order, payload=payload)
         if trades:

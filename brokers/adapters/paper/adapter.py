@@ -48,6 +48,7 @@ LIVE = (OPEN, TRIGGER_PENDING, PARTIALLY_FILLED)
 
 class PaperAdapter(BrokerAdapter):
     code = "paper"
+    in_database = True  # its book is PaperOrder: the OMS places through it inside its own transaction
 
     # --- writes -----------------------------------------------------------------------------------
     def place_order(self, request: BrokerOrderRequest) -> PlaceResult:
@@ -58,6 +59,37 @@ class PaperAdapter(BrokerAdapter):
         BrokerUnavailable when a network fault is simulated.
         """
         fault = faults.take(request.client_order_id)
+        order, updates, fills = self._accept(request, fault)
+        try:
+            with transaction.atomic():  # the order as matched, and its fills
+                order.save(force_insert=True)
+                PaperFill.objects.bulk_create(fills)
+        except IntegrityError:
+            # The same tag twice is the same order, never a second one.
+            existing = PaperOrder.objects.get(account_id=request.account_id, client_order_id=request.client_order_id)
+            return PlaceResult(existing.broker_order_id, existing.status)
+        if fault == faults.LOSE_RESPONSE:
+            raise BrokerUnavailable("The paper exchange's answer was lost (simulated).")
+        update_stream.emit(updates)  # after the block: committed unless the caller holds a transaction
+        return PlaceResult(order.broker_order_id, order.status)
+
+    def place_order_in_transaction(self, request: BrokerOrderRequest) -> tuple[PlaceResult, list[BrokerUpdate]]:
+        """``place_order`` inside the caller's transaction (the OMS's, which has just created the order
+        with this fresh tag), returning the updates instead of emitting them."""
+        fault = faults.take(request.client_order_id)
+        order, updates, fills = self._accept(request, fault)
+        order.save(force_insert=True)
+        PaperFill.objects.bulk_create(fills)
+        if fault == faults.LOSE_RESPONSE:
+            raise BrokerUnavailable("The paper exchange's answer was lost (simulated).")
+        return PlaceResult(order.broker_order_id, order.status), updates
+
+    def _accept(
+        self, request: BrokerOrderRequest, fault: str | None
+    ) -> tuple[PaperOrder, list[BrokerUpdate], list[PaperFill]]:
+        """Build the paper order and match it against the current quote; return it (unsaved) with its
+        updates and fills. Raises BrokerUnavailable for a dropped request and BrokerRejected for a
+        market order with no quote."""
         if fault == faults.DROP_REQUEST:
             raise BrokerUnavailable("The paper exchange did not answer (simulated).")
         quote = get_quote(request.instrument_id)
@@ -87,19 +119,7 @@ class PaperAdapter(BrokerAdapter):
         )
         updates = [self._update(order, order.status, "accepted")]
         more, fills = self._run(order, request.instrument_type, request.tick_size, quote)
-        updates += more
-        try:
-            with transaction.atomic():  # the order as matched, and its fills
-                order.save(force_insert=True)
-                PaperFill.objects.bulk_create(fills)
-        except IntegrityError:
-            # The same tag twice is the same order, never a second one.
-            existing = PaperOrder.objects.get(account_id=request.account_id, client_order_id=request.client_order_id)
-            return PlaceResult(existing.broker_order_id, existing.status)
-        if fault == faults.LOSE_RESPONSE:
-            raise BrokerUnavailable("The paper exchange's answer was lost (simulated).")
-        update_stream.emit(updates)  # after the block: committed unless the caller holds a transaction
-        return PlaceResult(order.broker_order_id, order.status)
+        return order, updates + more, fills
 
     def modify_order(self, *, account_id: int, broker_order_id: str, change: BrokerModifyRequest) -> None:
         """Change a live order and re-match it. Raises BrokerRejected when it is no longer live or the
