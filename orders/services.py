@@ -320,6 +320,9 @@ def place_order(
                 product=request.product,
                 position=group.position,
                 orders=[*group.orders, (order.side, order.quantity, stored_price)],
+                # An in-database broker's answer is applied below in this transaction, which then
+                # writes the position and funds rows once, this block included.
+                save=not adapter.in_database,
             )
             placed = {
                 "actor": _audit_actor(actor),
@@ -364,7 +367,8 @@ class _Locked:
     """What the placing transaction holds when it applies an in-database broker's answer itself: the
     locked account ledger, the new order (locked by being uncommitted), the group's position and its
     other working orders as read under the lock, and the order's ``order.placed`` audit event (kept
-    for last, with the fills' events, so the audit chain is locked only at the end)."""
+    for last, with the fills' events, so the audit chain is locked only at the end). ``funds`` and
+    ``position`` carry the placement's margin block unsaved; applying the answer writes them."""
 
     funds: object
     order: Order
@@ -730,11 +734,13 @@ def _apply_order_updates(updates: list[BrokerUpdate], locked: _Locked | None = N
         if events:
             OrderEvent.objects.bulk_create(events)
         if not changed:
-            if locked is not None:
+            if locked is not None:  # the placement's margin block is still to be written
+                locked.position.save(update_fields=_POSITION_UPDATE_FIELDS)
+                funds.save(update_fields=["margin_blocked", "realised_pnl", "realised_today", "updated_at"])
                 audit_record(**locked.audit)
             return order
         order.save(update_fields=_ORDER_UPDATE_FIELDS)
-        position = positions.get("position")
+        position = positions.get("position") or (locked.position if locked is not None else None)
         margin_before = funds.margin_blocked
         if trades or order.status not in LIVE:
             # Margin moves only with a fill or when the order stops working (PENDING -> OPEN changes nothing).
@@ -754,7 +760,10 @@ def _apply_order_updates(updates: list[BrokerUpdate], locked: _Locked | None = N
                 orders=group_orders,
                 save=position is None,
             )
-        if "position" in positions:
+        if locked is not None:  # the placement's margin block is unsaved too: write both rows once
+            position.save(update_fields=_POSITION_UPDATE_FIELDS)
+            funds.save(update_fields=["margin_blocked", "realised_pnl", "realised_today", "updated_at"])
+        elif "position" in positions:
             position.save(update_fields=_POSITION_UPDATE_FIELDS)
             if funds.margin_blocked != margin_before:
                 funds.save(update_fields=["margin_blocked", "realised_pnl", "realised_today", "updated_at"])
