@@ -310,7 +310,9 @@ def place_order(
                 # An in-database broker is sent the order in this transaction: nothing can cancel it unsent.
                 sent_at=timezone.now() if adapter.in_database else None,
             )
-            _event(order, "placed", message=f"by {source}")
+            placed_event = _new_event(order, "placed", message=f"by {source}")
+            if not adapter.in_database:  # otherwise written below with the broker's answer's events
+                placed_event.save()
             # Under the account lock the group is as read above, plus this order (its margin price as stored).
             stored_price = Decimal(order.margin_price).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
             position = refresh_margin(
@@ -340,7 +342,12 @@ def place_order(
                     instrument,
                     adapter,
                     locked=_Locked(
-                        funds=funds, order=order, position=position, group_orders=group.orders, audit=placed
+                        funds=funds,
+                        order=order,
+                        position=position,
+                        group_orders=group.orders,
+                        event=placed_event,
+                        audit=placed,
                     ),
                 )
             else:
@@ -374,6 +381,7 @@ class _Locked:
     order: Order
     position: Position
     group_orders: list[tuple[str, int, Decimal]]
+    event: OrderEvent  # the order's "placed" event, unsaved: written first with the answer's events
     audit: dict
 
 
@@ -396,6 +404,7 @@ def _send_in_transaction(order: Order, instrument: Instrument, adapter, *, locke
     if failure is None:
         _apply_order_updates(updates, locked=locked)
         return
+    locked.event.save()
     audit_record(**locked.audit)
     if isinstance(failure, BrokerRejected | BrokerSessionExpired):
         _settle(order, Status.REJECTED, message=failure.message, action="order.rejected", reason=failure.code)
@@ -664,7 +673,7 @@ def _apply_order_updates(updates: list[BrokerUpdate], locked: _Locked | None = N
         if order is None or funds is None:
             logger.warning("broker update for unknown order %s", first.client_order_id)
             return None
-        events: list[OrderEvent] = []
+        events: list[OrderEvent] = [] if locked is None else [locked.event]
         audits: list[tuple[str, dict]] = []
         trades: list[Trade] = []
         positions: dict = {} if locked is None else {"read": locked.position}
