@@ -7,3 +7,6 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import metrics, signals  # noqa: F401  (metrics exported from start-up; audit receivers)
+        from accounts.auth_cache import connect_signals
+
+        connect_signals()

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
+from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
 from django.db.models import QuerySet
+from guardian.models import GroupObjectPermission, UserObjectPermission
 from guardian.shortcuts import get_objects_for_user
 
-from accounts.models import Membership, Role
+from accounts.models import Membership, Organisation, Role, User
 from brokers.errors import BrokerAccountForbidden, BrokerAccountNotFound
 from brokers.models import BrokerAccount
 
@@ -44,16 +48,86 @@ def account_list_for_user(*, user, access: Access = "view") -> QuerySet[BrokerAc
 
 
 def account_get_for_user(*, user, account_id: int, access: Access = "view") -> BrokerAccount:
-    """Return the account if ``user`` may reach it for ``access``.
+    """Return the account, with its organisation loaded, if ``user`` may reach it for ``access``.
 
     Raises BrokerAccountNotFound when it does not exist or the user may not even view it, and
     BrokerAccountForbidden when the user may view it but not perform ``access``.
+
+    The same rules as ``account_list_for_user`` (whose results it matches, tests/brokers), answered
+    in one SQL statement that yields both "may view" and "may ``access``": this runs on every order
+    and every account page, and the ORM compiling guardian's nested querysets was about a fifth of an
+    order request's CPU.
     """
-    account = account_list_for_user(user=user, access=access).filter(pk=account_id).first()
-    if account is not None:
-        return account
-    if access != "view" and account_list_for_user(user=user, access="view").filter(pk=account_id).exists():
+    if not user.is_authenticated:
+        raise BrokerAccountNotFound(f"Broker account {account_id} was not found.", extra={"account_id": account_id})
+    view_roles = (Role.TRADER, Role.VIEWER)
+    access_roles = {"view": view_roles, "trade": (Role.TRADER,), "manage": ()}[access]
+    perms = _grant_permission_ids()
+    account_columns = [f.column for f in BrokerAccount._meta.concrete_fields]
+    org_columns = [f.column for f in Organisation._meta.concrete_fields]
+    granted = "%s" if user.is_superuser else _GRANTED  # guardian: a superuser holds every object permission
+    in_access_roles = ", ".join(["%s"] * len(access_roles))
+    access_sql = f"(m.role IN ({in_access_roles}) AND {granted})" if access_roles else "FALSE"
+    # Table and column names come from the models, every value is a bound parameter.
+    sql = (
+        "SELECT "  # noqa: S608
+        + ", ".join([f"a.{c}" for c in account_columns] + [f"o.{c}" for c in org_columns])
+        + f", m.role IN (%s, %s) OR (m.role IN (%s, %s) AND {granted}), m.role IN (%s, %s) OR {access_sql}"
+        f" FROM {BrokerAccount._meta.db_table} a"
+        f" JOIN {Organisation._meta.db_table} o ON o.id = a.organisation_id"
+        f" JOIN {Membership._meta.db_table} m ON m.organisation_id = a.organisation_id AND m.user_id = %s"
+        " WHERE a.id = %s"
+    )
+
+    def grant_params(perm_id: int) -> list:
+        if user.is_superuser:
+            return [True]
+        return [user.pk, perms["content_type"], perm_id, perms["content_type"], perm_id, user.pk]
+
+    params = [Role.OWNER, Role.ADMIN, *view_roles, *grant_params(perms["view"]), Role.OWNER, Role.ADMIN]
+    if access_roles:
+        params += [*access_roles, *grant_params(perms["trade" if access == "trade" else "view"])]
+    params += [user.pk, account_id]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None or not row[-2]:
+        raise BrokerAccountNotFound(f"Broker account {account_id} was not found.", extra={"account_id": account_id})
+    if not row[-1]:
         raise BrokerAccountForbidden(
             f"You may not {access} on broker account {account_id}.", extra={"account_id": account_id}
         )
-    raise BrokerAccountNotFound(f"Broker account {account_id} was not found.", extra={"account_id": account_id})
+    n = len(account_columns)
+    account = BrokerAccount.from_db(connection.alias, None, row[:n])
+    account.organisation = Organisation.from_db(connection.alias, None, row[n : n + len(org_columns)])
+    return account
+
+
+# A per-account grant: guardian's object permission held by the user, or by one of their groups.
+# Table names come from the models; every value is a bound parameter.
+_USER_PERMS = UserObjectPermission._meta.db_table
+_GROUP_PERMS = GroupObjectPermission._meta.db_table
+_USER_GROUPS = User.groups.through._meta.db_table
+_GRANTED = (
+    f"(EXISTS (SELECT 1 FROM {_USER_PERMS} p WHERE p.user_id = %s AND p.content_type_id = %s"  # noqa: S608
+    " AND p.permission_id = %s AND p.object_pk = CAST(a.id AS TEXT))"
+    f" OR EXISTS (SELECT 1 FROM {_GROUP_PERMS} g JOIN {_USER_GROUPS} ug ON ug.group_id = g.group_id"
+    " WHERE g.content_type_id = %s AND g.permission_id = %s AND g.object_pk = CAST(a.id AS TEXT)"
+    " AND ug.user_id = %s))"
+)
+_permission_ids: dict[str, int] = {}
+
+
+def _grant_permission_ids() -> dict[str, int]:
+    """The ids of the broker account's content type and its view and trade permissions (fixed once migrated)."""
+    if not _permission_ids:
+        content_type = ContentType.objects.get_for_model(BrokerAccount)
+        ids = dict(
+            Permission.objects.filter(
+                content_type=content_type, codename__in=["view_brokeraccount", "trade_brokeraccount"]
+            ).values_list("codename", "id")
+        )
+        _permission_ids.update(
+            content_type=content_type.pk, view=ids["view_brokeraccount"], trade=ids["trade_brokeraccount"]
+        )
+    return _permission_ids

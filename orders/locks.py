@@ -21,16 +21,12 @@ def today_ist() -> date:
     return timezone.localdate()  # TIME_ZONE is Asia/Kolkata: the trading day
 
 
-def ensure_funds(account, opening_balance: Callable[[], Decimal]) -> None:
-    """Create the account's funds row if missing, asking ``opening_balance()`` (the broker) only then."""
-    if not Funds.objects.filter(account_id=account.pk).exists():
-        Funds.objects.get_or_create(account_id=account.pk, defaults={"opening_balance": opening_balance()})
-
-
-def lock_accounts(account_ids: list[int]) -> dict[int, Funds]:
+def lock_accounts(account_ids: list[int], opening_balance: Callable[[int], Decimal] | None = None) -> dict[int, Funds]:
     """Lock the Funds rows of the accounts (in key order) for the rest of the transaction; return them.
 
-    A new IST day resets ``realised_today``. Must run inside ``transaction.atomic``.
+    An account without its row gets one, opening at ``opening_balance(account_id)`` (the broker's
+    cash, asked only then) or at zero. A new IST day resets ``realised_today``. Must run inside
+    ``transaction.atomic``.
     """
     assert transaction.get_connection().in_atomic_block, "lock_accounts needs a transaction"
     wanted = sorted(set(account_ids))
@@ -41,12 +37,13 @@ def lock_accounts(account_ids: list[int]) -> dict[int, Funds]:
 
     rows = lock()
     if len(rows) < len(wanted):
-        # An account whose orders arrived without passing place_order (imported, or a broker update for
-        # an order placed elsewhere): open its ledger at zero rather than fail; place_order sets the real
-        # opening balance through ensure_funds before it ever needs margin.
+        # place_order opens the ledger at the broker's cash. An account whose orders arrived without
+        # passing place_order (imported, or a broker update for an order placed elsewhere) opens at
+        # zero rather than fail.
         for account_id in wanted:
             if account_id not in rows:
-                Funds.objects.get_or_create(account_id=account_id, defaults={"opening_balance": Decimal(0)})
+                balance = opening_balance(account_id) if opening_balance is not None else Decimal(0)
+                Funds.objects.get_or_create(account_id=account_id, defaults={"opening_balance": balance})
         rows = lock()
     today = today_ist()
     for funds in rows.values():

@@ -64,11 +64,14 @@ def refresh_margin(
     product: str,
     position: Position | None = None,
     orders: list[tuple[str, int, Decimal]] | None = None,
+    save: bool = True,
 ) -> Position:
     """Recompute the group's block and move the difference into the locked ``funds``; return the position.
 
     A caller holding the account lock that already has the group's ``position`` row or its working
     ``orders`` (as ``working_orders`` returns them, after its own writes) passes them to save a read.
+    With ``save=False`` the caller writes ``position.margin_blocked`` and ``funds.margin_blocked``
+    itself, with its other changes to those rows.
     """
     if position is None:
         position, _ = Position.objects.get_or_create(
@@ -87,6 +90,7 @@ def refresh_margin(
     if new != position.margin_blocked:
         funds.margin_blocked += new - position.margin_blocked
         position.margin_blocked = new
-        position.save(update_fields=["margin_blocked", "updated_at"])
-        funds.save(update_fields=["margin_blocked", "updated_at"])
+        if save:
+            position.save(update_fields=["margin_blocked", "updated_at"])
+            funds.save(update_fields=["margin_blocked", "updated_at"])
     return position

@@ -5,10 +5,10 @@ render (``templates/orders/``), marked ``hx-swap-oob`` so htmx swaps it by its s
 In the full stack the pushes leave the request path: after commit a change is queued for this
 process's sender thread, which waits one short frame (``FRAME_SECONDS``) so the changes of one act
 (an order placed, accepted and filled) go out as one message per user, rendered once with the
-order's latest state, and sends them through the Redis channel layer. Standalone mode's in-memory
-channel layer lives on the server's event loop and can only be reached from the thread that serves
-the request, so there the push is rendered and sent at once, as before.
-"""
+order's latest state, and sends them through the Redis channel layer. A change none of whose
+recipients has a socket open (their groups in the channel layer are empty) is not rendered at all.
+Standalone mode's in-memory channel layer lives on the server's event loop and can only be reached
+from the thread that serves the request, so there the push is rendered and sent at once, as before."""
 
 from __future__ import annotations
 
@@ -161,6 +161,8 @@ class _Sender:
                     self._done.notify_all()
 
     def _send(self, batch: list) -> None:
+        from channels.layers import get_channel_layer
+
         close_old_connections()
         changes: dict[int, tuple[object, list]] = {}
         for order, trade in batch:
@@ -168,18 +170,28 @@ class _Sender:
             if trade is not None:
                 trades.append(trade)
             changes[order.pk] = (order, trades)  # the newest instance carries the latest state
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        recipients: dict[int, set[int]] = {}
+        for order, _trades in changes.values():
+            try:
+                recipients[order.pk] = _recipients(order)
+            except Exception:
+                logger.warning("could not find who sees order %s", order.pk, exc_info=True)
+        listening = self._loop.run_until_complete(_listening(layer, set().union(*recipients.values())))
         messages: dict[int, list[str]] = {}
         for order, trades in changes.values():
+            users = recipients.get(order.pk, set()) & listening
+            if not users:
+                continue  # nobody has a socket open: nothing to render
             try:
                 html = render_order_change(order, trades=trades)
-                for user_id in _recipients(order):
+                for user_id in users:
                     messages.setdefault(user_id, []).append(html)
             except Exception:
                 logger.warning("could not push the change of order %s", order.pk, exc_info=True)
-        from channels.layers import get_channel_layer
-
-        layer = get_channel_layer()
-        if layer is None or not messages:
+        if not messages:
             return
 
         async def send_all() -> list:
@@ -192,6 +204,33 @@ class _Sender:
         for result in self._loop.run_until_complete(send_all()):
             if isinstance(result, Exception):
                 logger.warning("could not push order changes", exc_info=result)
+
+
+async def _listening(layer, user_ids: set[int]) -> set[int]:
+    """Return the users among ``user_ids`` whose group has a socket in it, so that nobody's changes are
+    rendered for no one. Reads the Redis channel layer's own group sets (channels_redis keeps a
+    group's channels in one sorted set; ``group_send`` would read the same set and find it empty),
+    in one round trip per Redis host. Any other layer, or an error, counts everyone as listening."""
+    from channels_redis.core import RedisChannelLayer
+
+    if not user_ids or not isinstance(layer, RedisChannelLayer):
+        return user_ids
+    try:
+        ordered = sorted(user_ids)
+        by_host: dict[int, list[int]] = {}
+        for user_id in ordered:
+            by_host.setdefault(layer.consistent_hash(user_group(user_id)), []).append(user_id)
+        found: set[int] = set()
+        for index, users in by_host.items():
+            pipe = layer.connection(index).pipeline(transaction=False)
+            for user_id in users:
+                pipe.zcard(layer._group_key(user_group(user_id)))
+            counts = await pipe.execute()
+            found |= {user_id for user_id, count in zip(users, counts, strict=True) if count}
+        return found
+    except Exception:
+        logger.warning("could not read which users have a socket open; pushing to all", exc_info=True)
+        return user_ids
 
 
 _sender_lock = threading.Lock()

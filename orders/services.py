@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -34,7 +35,7 @@ from marketdata.models import Instrument
 from marketdata.quotes import get_quote, get_quotes
 from orders import metrics, push
 from orders.errors import OrderInvalid, OrderStateConflict, PositionNotFound
-from orders.locks import ensure_funds, lock_accounts, lock_orders, today_ist
+from orders.locks import lock_accounts, lock_orders, today_ist
 from orders.margin import group_margin, refresh_margin, working_orders
 from orders.models import Order, OrderEvent, OrderType, Position, Product, Side, Source, Trade, Validity
 from orders.states import LIVE, TERMINAL, WORKING, Status, can_move
@@ -266,12 +267,12 @@ def place_order(
         _reject_input(actor=actor, account=account, request=request, error=error, ip=ip)
         raise
     adapter = get_adapter(account.broker)
-    ensure_funds(account, lambda: adapter.funds(account_id=account.pk).cash)
     quote = get_quote(instrument.pk)
     ltp = quote.ltp if quote else None
     try:
         with transaction.atomic():
-            funds = lock_accounts([account.pk])[account.pk]
+            # A new account's ledger opens at the broker's cash, asked only then.
+            funds = lock_accounts([account.pk], lambda pk: adapter.funds(account_id=pk).cash)[account.pk]
             if idempotency_key:
                 existing = Order.objects.filter(account_id=account.pk, idempotency_key=idempotency_key).first()
                 if existing is not None:
@@ -306,26 +307,51 @@ def place_order(
                 algo_id=request.algo_id or GENERIC_ALGO_ID,
                 source=source,
                 slice_group=slice_group,
+                # An in-database broker is sent the order in this transaction: nothing can cancel it unsent.
+                sent_at=timezone.now() if adapter.in_database else None,
             )
-            _event(order, "placed", message=f"by {source}")
+            placed_event = _new_event(order, "placed", message=f"by {source}")
+            if not adapter.in_database:  # otherwise written below with the broker's answer's events
+                placed_event.save()
             # Under the account lock the group is as read above, plus this order (its margin price as stored).
             stored_price = Decimal(order.margin_price).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
-            refresh_margin(
+            position = refresh_margin(
                 adapter=adapter,
                 funds=funds,
                 instrument=instrument,
                 product=request.product,
                 position=group.position,
                 orders=[*group.orders, (order.side, order.quantity, stored_price)],
+                # An in-database broker's answer is applied below in this transaction, which then
+                # writes the position and funds rows once, this block included.
+                save=not adapter.in_database,
             )
-            audit_record(
-                actor=_audit_actor(actor),
-                action="order.placed",
-                target=order,
-                payload=_payload(request, account_id=account.pk, client_order_id=order.client_order_id, source=source),
-                ip=ip,
-            )
+            placed = {
+                "actor": _audit_actor(actor),
+                "action": "order.placed",
+                "target": order,
+                "payload": _payload(
+                    request, account_id=account.pk, client_order_id=order.client_order_id, source=source
+                ),
+                "ip": ip,
+            }
             push.order_changed_on_commit(order)
+            if adapter.in_database:
+                _send_in_transaction(
+                    order,
+                    instrument,
+                    adapter,
+                    locked=_Locked(
+                        funds=funds,
+                        order=order,
+                        position=position,
+                        group_orders=group.orders,
+                        event=placed_event,
+                        audit=placed,
+                    ),
+                )
+            else:
+                audit_record(**placed)
     except (RiskRejected, OrderInvalid) as error:
         _reject_input(actor=actor, account=account, request=request, error=error, ip=ip)
         raise
@@ -337,9 +363,78 @@ def place_order(
                 return existing
         raise
     metrics.orders_placed_total.labels(source=source).inc()
-    _send(order, instrument)
+    if not adapter.in_database:
+        _send(order, instrument)
     metrics.order_place_seconds.observe(time.perf_counter() - started)
     return order
+
+
+@dataclass(frozen=True, slots=True)
+class _Locked:
+    """What the placing transaction holds when it applies an in-database broker's answer itself: the
+    locked account ledger, the new order (locked by being uncommitted), the group's position and its
+    other working orders as read under the lock, and the order's ``order.placed`` audit event (kept
+    for last, with the fills' events, so the audit chain is locked only at the end). ``funds`` and
+    ``position`` carry the placement's margin block unsaved; applying the answer writes them."""
+
+    funds: object
+    order: Order
+    position: Position
+    group_orders: list[tuple[str, int, Decimal]]
+    event: OrderEvent  # the order's "placed" event, unsaved: written first with the answer's events
+    audit: dict
+
+
+def _send_in_transaction(order: Order, instrument: Instrument, adapter, *, locked: _Locked) -> None:
+    """Place a new order through an in-database broker inside the placing transaction and apply its
+    answer there: one transaction records the order, its acceptance and its immediate fills.
+    Failures end as ``_send``'s do (REJECTED, or UNKNOWN and reconciled); ``order`` is current."""
+    failure = None
+    try:
+        with transaction.atomic():  # a savepoint: a broker failing half-way leaves nothing of its own
+            try:
+                _result, updates = adapter.place_order_in_transaction(_broker_request(order, instrument))
+            except BrokerUnavailable as error:
+                failure = error  # what the exchange recorded before the answer was lost stays recorded
+    except (BrokerRejected, BrokerSessionExpired) as error:
+        failure = error
+    except Exception as error:  # an adapter bug: the outcome is as unknown as after a timeout
+        logger.exception("broker adapter failed placing %s", order.client_order_id)
+        failure = error
+    if failure is None:
+        _apply_order_updates(updates, locked=locked)
+        return
+    locked.event.save()
+    audit_record(**locked.audit)
+    if isinstance(failure, BrokerRejected | BrokerSessionExpired):
+        _settle(order, Status.REJECTED, message=failure.message, action="order.rejected", reason=failure.code)
+    elif isinstance(failure, BrokerUnavailable):
+        _settle(order, Status.UNKNOWN, message=failure.message, action="order.unknown", reason=failure.code)
+        _schedule_reconcile(order)
+    else:
+        _settle(order, Status.UNKNOWN, message=str(failure)[:200], action="order.unknown", reason="adapter_error")
+        _schedule_reconcile(order)
+    order.refresh_from_db()
+
+
+def _broker_request(order: Order, instrument: Instrument) -> BrokerOrderRequest:
+    return BrokerOrderRequest(
+        account_id=order.account_id,
+        client_order_id=str(order.client_order_id),
+        instrument_id=instrument.pk,
+        exchange=instrument.exchange,
+        tradingsymbol=instrument.tradingsymbol,
+        side=order.side,
+        quantity=order.quantity,
+        order_type=order.order_type,
+        product=order.product,
+        validity=order.validity,
+        instrument_type=instrument.instrument_type,
+        tick_size=instrument.tick_size,
+        price=order.price,
+        trigger_price=order.trigger_price,
+        algo_id=order.algo_id,
+    )
 
 
 def _send(order: Order, instrument: Instrument) -> None:
@@ -351,21 +446,7 @@ def _send(order: Order, instrument: Instrument) -> None:
         order.refresh_from_db()
         return
     adapter = get_adapter(order.account.broker)
-    request = BrokerOrderRequest(
-        account_id=order.account_id,
-        client_order_id=str(order.client_order_id),
-        instrument_id=instrument.pk,
-        exchange=instrument.exchange,
-        tradingsymbol=instrument.tradingsymbol,
-        side=order.side,
-        quantity=order.quantity,
-        order_type=order.order_type,
-        product=order.product,
-        validity=order.validity,
-        price=order.price,
-        trigger_price=order.trigger_price,
-        algo_id=order.algo_id,
-    )
+    request = _broker_request(order, instrument)
     try:
         result = adapter.place_order(request)
     except (BrokerRejected, BrokerSessionExpired) as error:
@@ -448,7 +529,13 @@ def _apply_fill(order: Order, funds, fill, positions: dict) -> Trade | None:
 
     ``positions`` caches the group's Position row across the fills of one transaction (saved by the caller).
     """
-    if Trade.objects.filter(account_id=order.account_id, broker_trade_id=fill.trade_id).exists():
+    # A repeat of a fill already recorded on this order: the order has filled something then (the
+    # same transaction recorded both). A first fill needs no look-up; the unique (account, trade id)
+    # constraint still refuses a trade id the broker reused on another order.
+    if (
+        order.filled_quantity
+        and Trade.objects.filter(account_id=order.account_id, broker_trade_id=fill.trade_id).exists()
+    ):
         return None
     if fill.quantity <= 0 or order.filled_quantity + fill.quantity > order.quantity:
         metrics.overfill_prevented_total.inc()
@@ -476,8 +563,12 @@ def _apply_fill(order: Order, funds, fill, positions: dict) -> Trade | None:
     order.filled_quantity += fill.quantity
     order.average_price = (value / order.filled_quantity).quantize(Decimal("0.0001"))
     if "position" not in positions:
-        positions["position"], _ = Position.objects.get_or_create(
-            account_id=order.account_id, instrument_id=order.instrument_id, product=order.product
+        # The group's row as the caller already read it under the account lock, or read (made) now.
+        positions["position"] = (
+            positions.get("read")
+            or Position.objects.get_or_create(
+                account_id=order.account_id, instrument_id=order.instrument_id, product=order.product
+            )[0]
         )
     realised = _apply_to_position(positions["position"], order, fill.quantity, fill.price)
     if realised:
@@ -543,25 +634,49 @@ def apply_broker_updates(updates: list[BrokerUpdate]) -> list[Order | None]:
     return results
 
 
-def _apply_order_updates(updates: list[BrokerUpdate]) -> Order | None:
-    """Apply updates of one order in one transaction; return the order."""
+# What applying broker updates changes on an order and on its group's position.
+_ORDER_UPDATE_FIELDS = ["status", "broker_order_id", "filled_quantity", "average_price", "message", "updated_at"]
+_POSITION_UPDATE_FIELDS = [
+    "net_quantity",
+    "average_price",
+    "realised_pnl",
+    "buy_quantity",
+    "buy_value",
+    "sell_quantity",
+    "sell_value",
+    "margin_blocked",
+    "updated_at",
+]
+
+
+def _apply_order_updates(updates: list[BrokerUpdate], locked: _Locked | None = None) -> Order | None:
+    """Apply updates of one order in one transaction; return the order.
+
+    With ``locked`` (an in-database broker's answer, applied by the placing transaction) the account
+    and the order are those already locked, and the group's position and working orders those
+    already read; ``locked.audit`` is recorded before the fills' audit events.
+    """
     first = updates[0]
     moves: list[str] = []
-    with transaction.atomic():
-        funds = lock_accounts([first.account_id]).get(first.account_id)
-        order = (
-            Order.objects.select_for_update(of=("self",))
-            .select_related("instrument", "account")
-            .filter(account_id=first.account_id, client_order_id=first.client_order_id)
-            .first()
-        )
+    with transaction.atomic() if locked is None else nullcontext():
+        if locked is None:
+            funds = lock_accounts([first.account_id]).get(first.account_id)
+            order = (
+                Order.objects.select_for_update(of=("self",))
+                .select_related("instrument", "account")
+                .filter(account_id=first.account_id, client_order_id=first.client_order_id)
+                .first()
+            )
+        else:
+            funds, order = locked.funds, locked.order
+            assert all(u.client_order_id == str(order.client_order_id) for u in updates), "updates of another order"
         if order is None or funds is None:
             logger.warning("broker update for unknown order %s", first.client_order_id)
             return None
-        events: list[OrderEvent] = []
+        events: list[OrderEvent] = [] if locked is None else [locked.event]
         audits: list[tuple[str, dict]] = []
         trades: list[Trade] = []
-        positions: dict = {}
+        positions: dict = {} if locked is None else {"read": locked.position}
         changed = False
         realised_before = funds.realised_pnl
         for update in updates:
@@ -628,22 +743,46 @@ def _apply_order_updates(updates: list[BrokerUpdate]) -> Order | None:
         if events:
             OrderEvent.objects.bulk_create(events)
         if not changed:
+            if locked is not None:  # the placement's margin block is still to be written
+                locked.position.save(update_fields=_POSITION_UPDATE_FIELDS)
+                funds.save(update_fields=["margin_blocked", "realised_pnl", "realised_today", "updated_at"])
+                audit_record(**locked.audit)
             return order
-        order.save()
-        if "position" in positions:
-            positions["position"].save()
-        if funds.realised_pnl != realised_before:
-            funds.save(update_fields=["realised_pnl", "realised_today", "updated_at"])
+        order.save(update_fields=_ORDER_UPDATE_FIELDS)
+        position = positions.get("position") or (locked.position if locked is not None else None)
+        margin_before = funds.margin_blocked
         if trades or order.status not in LIVE:
             # Margin moves only with a fill or when the order stops working (PENDING -> OPEN changes nothing).
-            refresh_margin(
+            # The position and funds rows are written once below, with the margin as refreshed here.
+            group_orders = None  # read them
+            if locked is not None:  # the group's other working orders, as read under the lock, and this one
+                group_orders = list(locked.group_orders)
+                if order.status in LIVE:
+                    price = Decimal(order.margin_price).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+                    group_orders.append((order.side, order.quantity - order.filled_quantity, price))
+            position = refresh_margin(
                 adapter=get_adapter(order.account.broker),
                 funds=funds,
                 instrument=order.instrument,
                 product=order.product,
-                position=positions.get("position"),
+                position=position,
+                orders=group_orders,
+                save=position is None,
             )
+        if locked is not None:  # the placement's margin block is unsaved too: write both rows once
+            position.save(update_fields=_POSITION_UPDATE_FIELDS)
+            funds.save(update_fields=["margin_blocked", "realised_pnl", "realised_today", "updated_at"])
+        elif "position" in positions:
+            position.save(update_fields=_POSITION_UPDATE_FIELDS)
+            if funds.margin_blocked != margin_before:
+                funds.save(update_fields=["margin_blocked", "realised_pnl", "realised_today", "updated_at"])
+            elif funds.realised_pnl != realised_before:
+                funds.save(update_fields=["realised_pnl", "realised_today", "updated_at"])
+        elif funds.realised_pnl != realised_before:
+            funds.save(update_fields=["realised_pnl", "realised_today", "updated_at"])
         # Audit events last: the audit chain's lock is held from here to commit, so keep that short.
+        if locked is not None:
+            audit_record(**locked.audit)
         for action, payload in audits:
             audit_record(actor="system:orders", action=action, target=order, payload=payload)
         if trades:

@@ -12,12 +12,17 @@ from terminal.lib.startup import settings_or_exit
 
 settings_or_exit()
 
+import django  # noqa: E402
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from django.core.asgi import get_asgi_application  # noqa: E402
 
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
+
+from terminal.lib.sync_asgi import SyncChainASGIHandler  # noqa: E402
+
+# Django's ASGIHandler, with its middleware chain and views run in one call of the request's thread.
+django_asgi_app = SyncChainASGIHandler()
 
 from accounts.websocket import OTPVerifiedMiddleware  # noqa: E402
 from terminal.metrics import start_metrics_server  # noqa: E402

@@ -126,9 +126,9 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.auth_cache.AuthenticationMiddleware",  # Django's, the user read through the cache
     "auditlog.middleware.AuditlogMiddleware",  # records the signed-in user as the actor of model changes
-    "django_otp.middleware.OTPMiddleware",
+    "accounts.auth_cache.OTPMiddleware",  # django-otp's, the verified device read through the cache
     "accounts.middleware.SessionExpiryMiddleware",
     "accounts.middleware.RequireOTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -203,7 +203,7 @@ if REDIS_URL:
     }
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "terminal.lib.redis_cache.RedisCache",  # one connection pool per process
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "terminal",
             "OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1},
@@ -263,6 +263,14 @@ AXES_VERBOSE = False
 SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_SECONDS", 30 * 60, minimum=60)
 SESSION_ABSOLUTE_SECONDS = env_int("SESSION_ABSOLUTE_SECONDS", 12 * 60 * 60, minimum=60)
 SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
+# Sessions are read through the cache (Redis in the full stack, shared by every process; local memory
+# in standalone mode, whose one process is the only reader) and written through to the database, so
+# a request reads its session without a database query. Signing out deletes both copies.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# The session's user and second-factor device are read through the cache too (accounts.auth_cache):
+# saving or deleting either drops its entry at once; a change made around the model (QuerySet.update,
+# raw SQL) is seen within this many seconds. 0 turns the cache off.
+AUTH_CACHE_SECONDS = env_int("AUTH_CACHE_SECONDS", 60, minimum=0)
 OTP_TOTP_ISSUER = "Algo Terminal"
 
 # API tokens (accounts.tokens): HS256 with keys named by `kid`; the first key signs, all verify,

@@ -58,6 +58,8 @@ class BrokerOrderRequest:
     order_type: str  # MARKET / LIMIT / SL / SL-M
     product: str  # CNC / MIS / NRML
     validity: str  # DAY / IOC
+    instrument_type: str  # EQ / FUT / CE / PE, from the symbol master (for simulated brokers' pricing)
+    tick_size: Decimal
     price: Decimal | None = None
     trigger_price: Decimal | None = None
     algo_id: str = ""
@@ -129,10 +131,20 @@ class BrokerAdapter(ABC):
     and BrokerSessionExpired (login needed); write methods may raise BrokerRejected."""
 
     code: str = ""
+    # True for a broker whose book lives in this database (the paper exchange): the OMS then places
+    # through ``place_order_in_transaction``, inside the transaction that records the order.
+    in_database: bool = False
 
     @abstractmethod
     def place_order(self, request: BrokerOrderRequest) -> PlaceResult:
         """Send a new order; return the broker's order id and initial status."""
+
+    def place_order_in_transaction(self, request: BrokerOrderRequest) -> tuple[PlaceResult, list[BrokerUpdate]]:
+        """In-database brokers only: place inside the caller's transaction and return the result with
+        the updates it caused (acceptance, immediate fills), which the caller applies instead of the
+        update stream. Raises as ``place_order`` does; a BrokerUnavailable raised after the broker
+        recorded the order (a lost answer) leaves that record in the caller's transaction."""
+        raise NotImplementedError(f"{type(self).__name__} does not place inside the OMS's transaction")
 
     @abstractmethod
     def modify_order(self, *, account_id: int, broker_order_id: str, change: BrokerModifyRequest) -> None:

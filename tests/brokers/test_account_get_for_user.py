@@ -63,3 +63,37 @@ def test_a_grant_in_an_organisation_the_user_left_no_longer_counts(world):
     Membership.objects.filter(user=users[Role.TRADER]).delete()
     with pytest.raises(BrokerAccountNotFound):
         account_get_for_user(user=users[Role.TRADER], account_id=granted.pk, access="trade")
+
+
+@pytest.mark.parametrize("access", ["view", "trade", "manage"])
+def test_getting_one_account_agrees_with_the_list_for_every_role_grant_and_account(world, access):
+    from django.contrib.auth.models import Group
+
+    users, outsider, granted, ungranted = world
+    other_account = BrokerAccount.objects.create(
+        organisation=Organisation.objects.get(slug="other"), label="Theirs", broker="paper", client_code="O1"
+    )
+    # a grant through a group, and a superuser with a Trader's role: guardian counts both
+    desk = Group.objects.create(name="desk")
+    assign_perm("brokers.trade_brokeraccount", desk, ungranted)
+    assign_perm("brokers.view_brokeraccount", desk, ungranted)
+    grouped = User.objects.create_user("acme-grouped", password="long-password-123")
+    grouped.groups.add(desk)
+    Membership.objects.create(user=grouped, organisation=granted.organisation, role=Role.TRADER)
+    root = User.objects.create_user("acme-root", password="long-password-123", is_superuser=True)
+    Membership.objects.create(user=root, organisation=granted.organisation, role=Role.VIEWER)
+    for user in [*users.values(), outsider, grouped, root]:
+        reachable = set(account_list_for_user(user=user, access=access))
+        visible = set(account_list_for_user(user=user, access="view"))
+        for account in (granted, ungranted, other_account):
+            try:
+                got = account_get_for_user(user=user, account_id=account.pk, access=access)
+            except BrokerAccountForbidden:
+                assert account not in reachable and account in visible, (user, account)
+            except BrokerAccountNotFound:
+                assert account not in visible, (user, account)
+            else:
+                assert got == account and account in reachable, (user, account)
+                assert got.organisation.slug == account.organisation.slug
+    with pytest.raises(BrokerAccountNotFound):
+        account_get_for_user(user=users[Role.OWNER], account_id=other_account.pk + 1000, access=access)

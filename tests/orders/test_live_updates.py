@@ -85,3 +85,28 @@ def test_changes_are_pushed_off_the_request_thread_merged_per_order_ending_with_
     assert "Filled" in messages[-1]
     trade = Trade.objects.get(order=order)
     assert f'id="trade-{trade.pk}"' in messages[-1] and 'id="position-' in messages[-1]
+
+
+@pytest.mark.redis
+def test_the_sender_renders_only_for_users_with_a_socket_open(world):
+    from channels_redis.core import RedisChannelLayer
+
+    from orders import push
+
+    layer = get_channel_layer()
+    assert isinstance(layer, RedisChannelLayer)
+    wanted = {world.trader.pk, world.viewer.pk}
+
+    async def forget_earlier_sockets() -> None:  # other tests may have left channels in these users' groups
+        for user_id in wanted:
+            group = user_group(user_id)
+            await layer.connection(layer.consistent_hash(group)).delete(layer._group_key(group))
+
+    async_to_sync(forget_earlier_sockets)()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(user_group(world.viewer.pk), channel)
+    try:
+        assert async_to_sync(push._listening)(layer, wanted) == {world.viewer.pk}
+    finally:
+        async_to_sync(layer.group_discard)(user_group(world.viewer.pk), channel)
+    assert async_to_sync(push._listening)(layer, wanted) == set()

@@ -142,6 +142,8 @@ def test_the_paper_exchange_treats_a_repeated_client_order_id_as_the_same_order(
         order_type="LIMIT",
         product="MIS",
         validity="DAY",
+        instrument_type="EQ",
+        tick_size=D("0.05"),
         price=D("990"),
     )
     first = get_adapter("paper").place_order(request)

@@ -34,7 +34,6 @@ from brokers.adapters.paper import faults
 from brokers.adapters.paper.margin import margin_rate
 from brokers.adapters.paper.matching import is_triggered, match, protected_limit
 from brokers.models import PaperFill, PaperOrder
-from marketdata.models import Instrument
 from marketdata.quotes import Quote, get_quote, get_quotes
 
 OPEN, TRIGGER_PENDING, PARTIALLY_FILLED, FILLED, CANCELLED = (
@@ -49,6 +48,7 @@ LIVE = (OPEN, TRIGGER_PENDING, PARTIALLY_FILLED)
 
 class PaperAdapter(BrokerAdapter):
     code = "paper"
+    in_database = True  # its book is PaperOrder: the OMS places through it inside its own transaction
 
     # --- writes -----------------------------------------------------------------------------------
     def place_order(self, request: BrokerOrderRequest) -> PlaceResult:
@@ -59,37 +59,7 @@ class PaperAdapter(BrokerAdapter):
         BrokerUnavailable when a network fault is simulated.
         """
         fault = faults.take(request.client_order_id)
-        if fault == faults.DROP_REQUEST:
-            raise BrokerUnavailable("The paper exchange did not answer (simulated).")
-        instrument = Instrument.objects.get(pk=request.instrument_id)
-        quote = get_quote(instrument.pk)
-        if request.order_type == "MARKET" and quote is None:
-            raise BrokerRejected("Market order rejected: the contract has not traded today.", code="no_trade_today")
-        price = request.price
-        if request.order_type == "MARKET":
-            price = protected_limit(
-                side=request.side,
-                instrument_type=instrument.instrument_type,
-                ltp=quote.ltp,
-                tick=instrument.tick_size,
-            )
-        order = PaperOrder(
-            account_id=request.account_id,
-            client_order_id=request.client_order_id,
-            broker_order_id=f"P{uuid.uuid4().hex[:15].upper()}",
-            instrument=instrument,
-            side=request.side,
-            quantity=request.quantity,
-            order_type=request.order_type,
-            product=request.product,
-            validity=request.validity,
-            price=price,
-            trigger_price=request.trigger_price,
-            status=TRIGGER_PENDING if request.order_type in {"SL", "SL-M"} else OPEN,
-        )
-        updates = [self._update(order, order.status, "accepted")]
-        more, fills = self._run(order, instrument, quote)
-        updates += more
+        order, updates, fills = self._accept(request, fault)
         try:
             with transaction.atomic():  # the order as matched, and its fills
                 order.save(force_insert=True)
@@ -102,6 +72,54 @@ class PaperAdapter(BrokerAdapter):
             raise BrokerUnavailable("The paper exchange's answer was lost (simulated).")
         update_stream.emit(updates)  # after the block: committed unless the caller holds a transaction
         return PlaceResult(order.broker_order_id, order.status)
+
+    def place_order_in_transaction(self, request: BrokerOrderRequest) -> tuple[PlaceResult, list[BrokerUpdate]]:
+        """``place_order`` inside the caller's transaction (the OMS's, which has just created the order
+        with this fresh tag), returning the updates instead of emitting them."""
+        fault = faults.take(request.client_order_id)
+        order, updates, fills = self._accept(request, fault)
+        order.save(force_insert=True)
+        PaperFill.objects.bulk_create(fills)
+        if fault == faults.LOSE_RESPONSE:
+            raise BrokerUnavailable("The paper exchange's answer was lost (simulated).")
+        return PlaceResult(order.broker_order_id, order.status), updates
+
+    def _accept(
+        self, request: BrokerOrderRequest, fault: str | None
+    ) -> tuple[PaperOrder, list[BrokerUpdate], list[PaperFill]]:
+        """Build the paper order and match it against the current quote; return it (unsaved) with its
+        updates and fills. Raises BrokerUnavailable for a dropped request and BrokerRejected for a
+        market order with no quote."""
+        if fault == faults.DROP_REQUEST:
+            raise BrokerUnavailable("The paper exchange did not answer (simulated).")
+        quote = get_quote(request.instrument_id)
+        if request.order_type == "MARKET" and quote is None:
+            raise BrokerRejected("Market order rejected: the contract has not traded today.", code="no_trade_today")
+        price = request.price
+        if request.order_type == "MARKET":
+            price = protected_limit(
+                side=request.side,
+                instrument_type=request.instrument_type,
+                ltp=quote.ltp,
+                tick=request.tick_size,
+            )
+        order = PaperOrder(
+            account_id=request.account_id,
+            client_order_id=request.client_order_id,
+            broker_order_id=f"P{uuid.uuid4().hex[:15].upper()}",
+            instrument_id=request.instrument_id,
+            side=request.side,
+            quantity=request.quantity,
+            order_type=request.order_type,
+            product=request.product,
+            validity=request.validity,
+            price=price,
+            trigger_price=request.trigger_price,
+            status=TRIGGER_PENDING if request.order_type in {"SL", "SL-M"} else OPEN,
+        )
+        updates = [self._update(order, order.status, "accepted")]
+        more, fills = self._run(order, request.instrument_type, request.tick_size, quote)
+        return order, updates + more, fills
 
     def modify_order(self, *, account_id: int, broker_order_id: str, change: BrokerModifyRequest) -> None:
         """Change a live order and re-match it. Raises BrokerRejected when it is no longer live or the
@@ -122,7 +140,7 @@ class PaperAdapter(BrokerAdapter):
                 order.order_type = change.order_type
             instrument = order.instrument
             updates = [self._update(order, order.status, "modified")]
-            more, fills = self._run(order, instrument, get_quote(instrument.pk))
+            more, fills = self._run(order, instrument.instrument_type, instrument.tick_size, get_quote(instrument.pk))
             updates += more
             order.save()
             PaperFill.objects.bulk_create(fills)
@@ -154,7 +172,10 @@ class PaperAdapter(BrokerAdapter):
                 updates = []
                 if order.status not in LIVE:
                     continue
-                updates, fills = self._run(order, order.instrument, by_instrument[instrument_id])
+                instrument = order.instrument
+                updates, fills = self._run(
+                    order, instrument.instrument_type, instrument.tick_size, by_instrument[instrument_id]
+                )
                 if updates:
                     order.save()
                     PaperFill.objects.bulk_create(fills)
@@ -162,10 +183,11 @@ class PaperAdapter(BrokerAdapter):
                 update_stream.emit(updates)
 
     def _run(
-        self, order: PaperOrder, instrument: Instrument, quote: Quote | None
+        self, order: PaperOrder, instrument_type: str, tick: Decimal, quote: Quote | None
     ) -> tuple[list[BrokerUpdate], list[PaperFill]]:
-        """Trigger and fill ``order`` (locked or new) against ``quote``; return the updates and the new
-        fills, unsaved: the caller saves the order, then the fills."""
+        """Trigger and fill ``order`` (locked or new, in an instrument of ``instrument_type`` and tick
+        size ``tick``) against ``quote``; return the updates and the new fills, unsaved: the caller
+        saves the order, then the fills."""
         updates: list[BrokerUpdate] = []
         fills: list[PaperFill] = []
         if quote is None:
@@ -177,9 +199,9 @@ class PaperAdapter(BrokerAdapter):
             if order.order_type == "SL-M":
                 order.price = protected_limit(
                     side=order.side,
-                    instrument_type=instrument.instrument_type,
+                    instrument_type=instrument_type,
                     ltp=quote.ltp,
-                    tick=instrument.tick_size,
+                    tick=tick,
                 )
             updates.append(self._update(order, OPEN, "triggered"))
         market = order.order_type in {"MARKET", "SL-M"}
@@ -188,7 +210,7 @@ class PaperAdapter(BrokerAdapter):
             remaining=order.quantity - order.filled_quantity,
             limit=order.price,
             quote=quote,
-            tick=instrument.tick_size,
+            tick=tick,
             slippage_bps=settings.PAPER_SLIPPAGE_BPS if market else 0,
         )
         seq = itertools.count((order.fills.count() if order.pk and order.filled_quantity else 0) + 1)
