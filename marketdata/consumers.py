@@ -196,7 +196,11 @@ class TickConsumer(AsyncWebsocketConsumer):
             payloads = list(self.pending.values())
             self.pending = {}
             text = json_frame(payloads) if self.format == "json" else html_frame(payloads)
-            await self.send(text_data=text)
+            try:
+                await self.send(text_data=text)
+            except OSError:  # the client went away (uvicorn's ClientDisconnected); disconnect() follows
+                self.pending.clear()
+                return
             live = [p.ts for p in payloads if p.live]
             if live:
                 metrics.FANOUT_LAG.observe(max(time.time() - min(live), 0.0))
