@@ -165,7 +165,7 @@ class TickConsumer(AsyncWebsocketConsumer):
         await self._send_json({"type": "subscribed", "instruments": sorted(ids), "count": len(self.subscriptions)})
         snapshot = await database_sync_to_async(get_quotes)(sorted(new))
         for instrument_id, quote in snapshot.items():
-            self.offer(instrument_id, Payload(quote, live=False))
+            self.pending[instrument_id] = Payload(quote, live=False)
         self.wake()
 
     async def _limit_error(self, limit: int) -> None:
@@ -182,11 +182,6 @@ class TickConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(data, separators=(",", ":")))
 
     # --- the hub's side (Subscriber) -----------------------------------------------------------------
-    def offer(self, instrument_id: int, payload: Payload) -> bool:
-        replaced = instrument_id in self.pending
-        self.pending[instrument_id] = payload
-        return replaced
-
     def wake(self) -> None:
         if self.pending and not self._gate.paused and (self._flushing is None or self._flushing.done()):
             self._flushing = asyncio.get_running_loop().create_task(self._flush())
@@ -197,7 +192,7 @@ class TickConsumer(AsyncWebsocketConsumer):
             self.pending = {}
             text = json_frame(payloads) if self.format == "json" else html_frame(payloads)
             try:
-                await self.send(text_data=text)
+                await self.base_send({"type": "websocket.send", "text": text})  # self.send(text_data=) less two calls
             except OSError:  # the client went away (uvicorn's ClientDisconnected); disconnect() follows
                 self.pending.clear()
                 return

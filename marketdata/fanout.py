@@ -13,13 +13,11 @@ server holds, per client, at most one payload per subscribed instrument, however
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 import time
 from collections import defaultdict
 from decimal import Decimal
-from functools import cached_property
 from typing import Protocol
 
 from django.conf import settings
@@ -32,10 +30,6 @@ from marketdata.quotes import Quote
 logger = logging.getLogger(__name__)
 
 QUOTE_PARTIAL = "marketdata/quote.html#quote-oob"
-
-
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else format(value, "f")
 
 
 def change_pct(quote: Quote) -> Decimal | None:
@@ -55,56 +49,52 @@ def quote_context(quote: Quote, *, oob: bool) -> dict:
 class Payload:
     """One instrument's update for one frame, rendered at most once per format and shared by all clients."""
 
-    __slots__ = ("__dict__", "live", "quote", "ts")
+    __slots__ = ("_html", "_json", "live", "quote", "ts")
 
     def __init__(self, quote: Quote, *, live: bool = True) -> None:
         self.quote = quote
         self.ts = quote.ts.timestamp()
         self.live = live  # False for the snapshot sent on subscribe, which is not a fresh tick
+        self._json: str | None = None
+        self._html: str | None = None
 
-    @cached_property
-    def change_pct(self) -> Decimal | None:
-        return change_pct(self.quote)
-
-    @cached_property
+    @property
     def json(self) -> str:
-        quote = self.quote
-        change = quote.change
-        return json.dumps(
-            {
-                "i": quote.instrument_id,
-                "ltp": _text(quote.ltp),
-                "ch": _text(change),
-                "pct": _text(self.change_pct),
-                "bid": _text(quote.bid),
-                "ask": _text(quote.ask),
-                "v": quote.volume,
-                "oi": quote.oi,
-                "ts": round(self.ts * 1000),
-            },
-            separators=(",", ":"),
-        )
+        if self._json is None:
+            quote = self.quote
+            # Written out: every value is a number, a price string or null, so nothing needs escaping, and
+            # this runs for every changed instrument of every frame.
+            self._json = (
+                f'{{"i":{quote.instrument_id},"ltp":"{quote.ltp:f}","ch":{_json_text(quote.change)},'
+                f'"pct":{_json_text(change_pct(quote))},"bid":{_json_text(quote.bid)},"ask":{_json_text(quote.ask)},'
+                f'"v":{quote.volume},"oi":{quote.oi},"ts":{round(self.ts * 1000)}}}'
+            )
+        return self._json
 
-    @cached_property
+    @property
     def html(self) -> str:
-        return get_template(QUOTE_PARTIAL).render(quote_context(self.quote, oob=True))
+        if self._html is None:
+            self._html = get_template(QUOTE_PARTIAL).render(quote_context(self.quote, oob=True))
+        return self._html
+
+
+def _json_text(value: Decimal | None) -> str:
+    return "null" if value is None else f'"{value:f}"'
 
 
 def json_frame(payloads: list[Payload]) -> str:
-    return '{"type":"quotes","quotes":[' + ",".join(p.json for p in payloads) + "]}"
+    return '{"type":"quotes","quotes":[' + ",".join([p.json for p in payloads]) + "]}"
 
 
 def html_frame(payloads: list[Payload]) -> str:
-    return "".join(p.html for p in payloads)
+    return "".join([p.html for p in payloads])
 
 
 class Subscriber(Protocol):
     """What the hub needs of a client (``marketdata.consumers.TickConsumer``)."""
 
     format: str
-
-    def offer(self, instrument_id: int, payload: Payload) -> bool:
-        """Keep ``payload`` as the instrument's pending update; return True if it replaced an unsent one."""
+    pending: dict[int, Payload]  # instrument id -> the newest unsent update; the hub replaces older ones
 
     def wake(self) -> None:
         """Send what is pending when the socket can take it."""
@@ -168,9 +158,14 @@ class Hub:
             except (ValueError, TypeError, ArithmeticError):
                 logger.warning("ignored a malformed tick for instrument %s", instrument_id)
                 continue
+            # The innermost loop of the fan-out (subscribers x changed instruments each frame): the
+            # subscriber's pending dict is filled here rather than through a method call per pair.
             for subscriber in subscribers:
-                dropped += subscriber.offer(instrument_id, payload)
-                touched.add(subscriber)
+                pending = subscriber.pending
+                if instrument_id in pending:
+                    dropped += 1
+                pending[instrument_id] = payload
+            touched |= subscribers
             handed += len(subscribers)
         if dropped:
             metrics.CONFLATION_DROPPED.inc(dropped)
