@@ -13,9 +13,9 @@ server holds, per client, at most one payload per subscribed instrument, however
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
-import time
 from collections import defaultdict
 from decimal import Decimal
 from typing import Protocol
@@ -30,6 +30,7 @@ from marketdata.quotes import Quote
 logger = logging.getLogger(__name__)
 
 QUOTE_PARTIAL = "marketdata/quote.html#quote-oob"
+ALIGN_WINDOW = 0.1  # a frame is cut on a batch's arrival up to this share of a frame before or after its due time
 
 
 def change_pct(quote: Quote) -> Decimal | None:
@@ -109,6 +110,7 @@ class Hub:
         self._task: asyncio.Task | None = None
         self._listener: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._arrival: asyncio.Future | None = None  # set while the frame loop waits for a batch to cut on
         self.frames = 0
 
     # --- input ---------------------------------------------------------------------------------------
@@ -117,6 +119,10 @@ class Hub:
         with self._lock:
             for quote in batch:
                 self._changed[quote.instrument_id] = quote
+            arrival, self._arrival = self._arrival, None
+        if arrival is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed under the feed: nothing waits any more
+                self._loop.call_soon_threadsafe(_resolve, arrival)
 
     def offer_rows(self, rows: list[list]) -> None:
         """Record undecoded rows from the Redis channel; only rows still latest at a frame, of instruments
@@ -124,6 +130,9 @@ class Hub:
         with self._lock:
             for row in rows:
                 self._changed[row[0]] = row
+            arrival, self._arrival = self._arrival, None
+        if arrival is not None:
+            _resolve(arrival)  # on the loop's own thread
 
     # --- subscriptions -------------------------------------------------------------------------------
     def subscribe(self, subscriber: Subscriber, instrument_ids: set[int]) -> None:
@@ -179,17 +188,43 @@ class Hub:
         if self._task is not None and not self._task.done() and self._loop is loop:
             return
         self._loop = loop
+        self._arrival = None
         self._task = loop.create_task(self._run_frames(), name="tick-hub-frames")
         if settings.REDIS_URL:
             self._listener = loop.create_task(self._listen_redis(), name="tick-hub-redis")
 
     async def _run_frames(self) -> None:
-        next_at = time.monotonic()
+        """Cut a frame every ``frame_seconds`` on average, each on the arrival of a batch.
+
+        A feed delivers in batches (the simulator every 50 ms, a broker's ticker per packet). A frame cut
+        just after a batch sends it at once, while one cut just before it leaves it a whole frame to wait,
+        so each frame is cut on the first batch to arrive within ``ALIGN_WINDOW`` of a frame either side of
+        its due time, or at the window's end if none does. Due times stay on a fixed period, so the
+        frame rate does not drift with the feed. When nothing is waiting at the window's end the next
+        batch is sent as soon as it comes (an idle hub adds no frame wait), and the period restarts there.
+        """
+        loop = asyncio.get_running_loop()
+        window = self.frame_seconds * ALIGN_WINDOW
+        due = loop.time() + self.frame_seconds
         while True:
-            next_at += self.frame_seconds
-            await asyncio.sleep(max(next_at - time.monotonic(), 0.0))
-            if next_at < time.monotonic() - self.frame_seconds:
-                next_at = time.monotonic()  # overloaded: skip missed frames instead of bursting
+            await asyncio.sleep(max(due - window - loop.time(), 0.0))
+            arrival = loop.create_future()
+            with self._lock:
+                self._arrival = arrival
+                waiting = bool(self._changed)
+            try:
+                if waiting:
+                    await asyncio.wait_for(arrival, timeout=max(due + window - loop.time(), 0.0))
+                else:
+                    await arrival
+            except TimeoutError:
+                pass
+            finally:
+                with self._lock:
+                    self._arrival = None
+            now = loop.time()
+            # Idle until now, or overloaded: start the period again from this frame.
+            due = due + self.frame_seconds if now <= due + window else now + self.frame_seconds
             try:
                 self.frame()
             except Exception:
@@ -219,6 +254,11 @@ class Hub:
                 await asyncio.sleep(1)
             finally:
                 await client.aclose()
+
+
+def _resolve(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 _hub: Hub | None = None

@@ -294,3 +294,20 @@ def test_the_client_gauge_counts_open_sockets(user):
         assert gauge() == before
 
     async_to_sync(scenario)()
+
+
+def test_a_batch_arriving_while_the_frame_loop_waits_for_one_releases_it_from_any_thread(instruments):
+    reliance = instruments[0]
+
+    async def scenario():
+        hub = fanout.Hub(frame_seconds=3600)
+        hub._loop = asyncio.get_running_loop()
+        hub._arrival = first = hub._loop.create_future()
+        hub.offer_rows([[reliance.pk, "101", None, None, 0, 0, None, NOW.timestamp()]])  # the Redis listener
+        assert first.done() and hub._arrival is None
+        hub._arrival = arrival = hub._loop.create_future()
+        await asyncio.to_thread(hub.offer, [_quote(reliance, "102")])  # the feed's thread, standalone
+        await arrival  # resolved on the loop
+        assert hub._arrival is None and set(hub._changed) == {reliance.pk}
+
+    async_to_sync(scenario)()
