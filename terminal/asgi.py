@@ -12,14 +12,13 @@ from terminal.lib.startup import settings_or_exit
 
 settings_or_exit()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_asgi_app = get_asgi_application()
 
-from accounts.websocket import OTPVerifiedMiddleware  # noqa: E402
+from accounts.websocket import SocketAuthMiddlewareStack  # noqa: E402
 from terminal.metrics import start_metrics_server  # noqa: E402
 from terminal.routing import websocket_urlpatterns  # noqa: E402
 
@@ -28,8 +27,6 @@ start_metrics_server()  # on METRICS_PORT when set (production pods), beside the
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(OTPVerifiedMiddleware(URLRouter(websocket_urlpatterns)))
-        ),
+        "websocket": AllowedHostsOriginValidator(SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
