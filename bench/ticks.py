@@ -36,14 +36,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 # --- clients (run in their own process) ------------------------------------------------------------
-async def _client(url, cookie, port, instruments, samples, counts, ready, start_event):
+async def _client(url, cookie, port, instruments, samples, counts, ready, start_event, *, stalled=False):
     import websockets
 
     headers = {"Cookie": f"sessionid={cookie}", "Origin": f"http://127.0.0.1:{port}"}
-    # Offers permessage-deflate, as browsers do: the server decides whether to compress.
-    async with websockets.connect(url, additional_headers=headers, max_queue=None, ping_interval=None) as ws:
+    # Offers permessage-deflate, as browsers do: the server decides whether to compress. A stalled client
+    # holds at most one unread message, then stops reading its socket, which fills up to the server.
+    queue = 1 if stalled else None
+    async with websockets.connect(url, additional_headers=headers, max_queue=queue, ping_interval=None) as ws:
         await ws.send(json.dumps({"action": "subscribe", "instruments": instruments}))
         ready.append(1)
+        if stalled:
+            await asyncio.Event().wait()  # never reads again; the process exits at the end
         async for raw in ws:  # until the measurement ends and the process exits
             now = time.time() * 1000
             if not start_event.is_set():
@@ -76,10 +80,13 @@ async def _run_clients(args) -> None:
     # Connect in waves, each waiting for the previous one's sockets to be accepted: Daphne drops a
     # handshake the application has not accepted within 5 s, and a thousand at once would queue the
     # session look-ups past that.
-    for _ in range(args.clients):
-        subscription = rng.sample(ids, min(args.subs, len(ids)))
+    for number in range(args.clients):
+        stalled = number < args.stalled
+        subscription = rng.sample(ids, min(args.stalled_subs if stalled else args.subs, len(ids)))
         tasks.append(
-            asyncio.create_task(_client(url, args.cookie, args.port, subscription, samples, counts, ready, start_event))
+            asyncio.create_task(
+                _client(url, args.cookie, args.port, subscription, samples, counts, ready, start_event, stalled=stalled)
+            )
         )
         if len(tasks) % args.wave == 0 or len(tasks) == args.clients:
             wave_deadline = time.time() + 30
@@ -90,7 +97,7 @@ async def _run_clients(args) -> None:
     failures = [t.exception() for t in tasks if t.done() and t.exception() is not None]
     if failures:
         print(f"{len(failures)} clients failed to connect, e.g. {failures[0]!r}", file=sys.stderr, flush=True)
-    print(json.dumps({"event": "connected", "clients": len(ready) - len(failures)}), flush=True)
+    print(json.dumps({"event": "connected", "clients": sum(1 for t in tasks if not t.done())}), flush=True)
     await asyncio.sleep(2)  # settle
     start_event.set()
     started = time.time()
@@ -291,6 +298,7 @@ def _drive(app, env, args, cookie, ids, *, feed_cmd=None, feed_port=None) -> dic
             [sys.executable, __file__, "--role", "clients", "--port", str(port), "--cookie", cookie,
              "--ids", ",".join(map(str, ids)), "--clients", str(args.clients), "--subs", str(args.subs),
              "--duration", str(args.duration), "--seed", str(args.seed), "--wave", str(args.wave),
+             "--stalled", str(args.stalled), "--stalled-subs", str(args.stalled_subs),
              "--connect-timeout", str(args.connect_timeout)],
             cwd=ROOT, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
@@ -366,6 +374,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--connect-timeout", type=float, default=300)
     parser.add_argument("--wave", type=int, default=50, help="clients connecting at once")
+    parser.add_argument("--stalled", type=int, default=0,
+                        help="of the clients, how many subscribe and then stop reading (slow readers)")  # fmt: skip
+    parser.add_argument("--stalled-subs", type=int, default=500, help="instruments per stalled client")
     parser.add_argument("--skip-bare", action="store_true")
     parser.add_argument(
         "--redis-url",
