@@ -13,8 +13,10 @@ Protocol (text frames, JSON from the client):
 An unauthenticated socket is closed with code 4401; an unknown format with 4400.
 
 The consumer only authorises, tracks its subscriptions and writes; the hub (marketdata.fanout) does
-the rendering. When the socket cannot take more (Twisted's write buffer is full, see ``_WriteGate``)
-pending updates stay in one dict keyed by instrument, newer values replacing older ones.
+the rendering. When the socket cannot take more, pending updates stay in one dict keyed by
+instrument, newer values replacing older ones: under uvicorn an ASGI ``send`` waits while the
+client's transport buffer is above its high-water mark, so the consumer's flush waits with at most
+one frame in hand; under Daphne ``send`` never waits, and ``_WriteGate`` stops the flush instead.
 """
 
 from __future__ import annotations
@@ -87,6 +89,10 @@ class _WriteGate:
 
 class TickConsumer(AsyncWebsocketConsumer):
     format = "html"
+    # No channel-layer channel: the hub, not group messages, feeds this socket. With one, every socket
+    # of the full stack kept a Redis receive of its own waiting, and one that timed out under load
+    # closed its socket.
+    channel_layer_alias = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")

@@ -311,3 +311,16 @@ def test_a_batch_arriving_while_the_frame_loop_waits_for_one_releases_it_from_an
         assert hub._arrival is None and set(hub._changed) == {reliance.pk}
 
     async_to_sync(scenario)()
+
+
+def test_a_tick_socket_holds_no_channel_layer_channel(user, instruments):
+    async def scenario():
+        socket = _socket(user)
+        await socket.connect()
+        await socket.send_json_to({"action": "subscribe", "instruments": [instruments[0].pk]})
+        await socket.receive_json_from()
+        (consumer,) = fanout.hub()._subscribers[instruments[0].pk]
+        assert consumer.channel_layer is None and not hasattr(consumer, "channel_name")
+        await socket.disconnect()
+
+    async_to_sync(scenario)()
