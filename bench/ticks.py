@@ -1,18 +1,22 @@
 """Tick fan-out benchmark: the terminal's /ws/ticks/ against a bare broadcast server, same stack, same run.
 
-    python bench/ticks.py                      # the target: 2,000 ticks/s, 500 instruments,
-                                               # 1,000 clients x 20 instruments, 60 s
-    python bench/ticks.py --clients 100 --duration 15     # a quick run
-    python bench/ticks.py --duration 300       # memory over five minutes
+    python bench/ticks.py --redis-url redis://127.0.0.1:6379/9 --workers 2   # the target: 2,000 ticks/s,
+                                               # 500 instruments, 1,000 clients x 20 instruments, 60 s,
+                                               # two uvicorn processes under gunicorn
+    python bench/ticks.py --clients 100 --duration 15     # a quick run (standalone, one process)
+    python bench/ticks.py --redis-url ... --workers 2 --duration 300       # memory over five minutes
+    python bench/ticks.py --server daphne      # the same on Daphne
 
-Three processes over loopback: this one (set-up and measurement), the server (``manage.py run_terminal``
-in standalone mode: Daphne, the simulator at ``--rate`` over ``--instruments`` instruments, the tick hub)
-and the clients (the ``websockets`` package, all sockets in one asyncio process, signed in with a
-session cookie, each subscribed to ``--subs`` random instruments in JSON format). Latency is tick
-timestamp to client receipt (one machine, one clock), so it includes the conflation frame wait.
-Then the same clients against bench/bare_server.py on Daphne sending the same number of updates per
-frame without any terminal code. Prints ticks/s ingested, updates/s delivered, p50/p99 latency, server
-RSS at start and end, and terminal/bare ratios.
+Processes over loopback: this one (set-up and measurement); the server (standalone: ``manage.py
+run_terminal`` with the simulator at ``--rate`` over ``--instruments`` instruments inside; full stack,
+``--redis-url``: ``run_feed`` as its own process publishing through Redis to gunicorn's ``--workers``
+uvicorn processes, or to one Daphne); and the clients (the ``websockets`` package, all sockets in
+one asyncio process on uvloop, signed in with a two-factor session cookie, each subscribed to
+``--subs`` random instruments in JSON format). Latency is tick timestamp to client receipt (one
+machine, one clock), so it includes the conflation frame wait. Then the same clients against
+bench/bare_server.py on the same stack, sending the same number of updates per frame without any
+terminal code. Prints ticks/s ingested, updates/s delivered, p50/p99/max latency, server and client
+CPU, server RSS at start, end and maximum, and terminal/bare ratios.
 """
 
 from __future__ import annotations
