@@ -1,8 +1,10 @@
-"""The baseline for bench/ticks.py: a bare broadcast server on the same websocket stack (Daphne).
+"""The baseline for bench/ticks.py: a bare broadcast server on the same websocket stack as the terminal
+(uvicorn with terminal.serving's options, one process or several under gunicorn, or Daphne).
 
 A plain ASGI application with no Django, no authentication, no subscriptions and no rendering: every
-frame it sends every connected client one pre-built JSON frame of BENCH_UPDATES quotes stamped with
-the send time. What the terminal does beyond this is the cost being measured.
+frame it sends every client connected to its process one pre-built JSON frame of BENCH_UPDATES quotes
+stamped with the send time, one client after another. What the terminal does beyond this is the cost
+being measured.
 """
 
 from __future__ import annotations

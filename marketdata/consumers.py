@@ -13,8 +13,10 @@ Protocol (text frames, JSON from the client):
 An unauthenticated socket is closed with code 4401; an unknown format with 4400.
 
 The consumer only authorises, tracks its subscriptions and writes; the hub (marketdata.fanout) does
-the rendering. When the socket cannot take more (Twisted's write buffer is full, see ``_WriteGate``)
-pending updates stay in one dict keyed by instrument, newer values replacing older ones.
+the rendering. When the socket cannot take more, pending updates stay in one dict keyed by
+instrument, newer values replacing older ones: under uvicorn an ASGI ``send`` waits while the
+client's transport buffer is above its high-water mark, so the consumer's flush waits with at most
+one frame in hand; under Daphne ``send`` never waits, and ``_WriteGate`` stops the flush instead.
 """
 
 from __future__ import annotations
@@ -88,6 +90,10 @@ class _WriteGate:
 
 class TickConsumer(AsyncWebsocketConsumer):
     format = "html"
+    # No channel-layer channel: the hub, not group messages, feeds this socket. With one, every socket
+    # of the full stack kept a Redis receive of its own waiting, and one that timed out under load
+    # closed its socket.
+    channel_layer_alias = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -166,7 +172,7 @@ class TickConsumer(AsyncWebsocketConsumer):
         await self._send_json({"type": "subscribed", "instruments": sorted(ids), "count": len(self.subscriptions)})
         snapshot = await database_sync_to_async(get_quotes)(sorted(new))
         for instrument_id, quote in snapshot.items():
-            self.offer(instrument_id, Payload(quote, live=False))
+            self.pending[instrument_id] = Payload(quote, live=False)
         self.wake()
 
     async def _limit_error(self, limit: int) -> None:
@@ -183,11 +189,6 @@ class TickConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(data, separators=(",", ":")))
 
     # --- the hub's side (Subscriber) -----------------------------------------------------------------
-    def offer(self, instrument_id: int, payload: Payload) -> bool:
-        replaced = instrument_id in self.pending
-        self.pending[instrument_id] = payload
-        return replaced
-
     def wake(self) -> None:
         if self.pending and not self._gate.paused and (self._flushing is None or self._flushing.done()):
             self._flushing = asyncio.get_running_loop().create_task(self._flush())
@@ -197,7 +198,11 @@ class TickConsumer(AsyncWebsocketConsumer):
             payloads = list(self.pending.values())
             self.pending = {}
             text = json_frame(payloads) if self.format == "json" else html_frame(payloads)
-            await self.send(text_data=text)
+            try:
+                await self.base_send({"type": "websocket.send", "text": text})  # self.send(text_data=) less two calls
+            except OSError:  # the client went away (uvicorn's ClientDisconnected); disconnect() follows
+                self.pending.clear()
+                return
             live = [p.ts for p in payloads if p.live]
             if live:
                 metrics.FANOUT_LAG.observe(max(time.time() - min(live), 0.0))

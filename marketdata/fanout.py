@@ -13,13 +13,11 @@ server holds, per client, at most one payload per subscribed instrument, however
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
 import threading
-import time
 from collections import defaultdict
 from decimal import Decimal
-from functools import cached_property
 from typing import Protocol
 
 from django.conf import settings
@@ -32,10 +30,7 @@ from marketdata.quotes import Quote
 logger = logging.getLogger(__name__)
 
 QUOTE_PARTIAL = "marketdata/quote.html#quote-oob"
-
-
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else format(value, "f")
+ALIGN_WINDOW = 0.1  # a frame is cut on a batch's arrival up to this share of a frame before or after its due time
 
 
 def change_pct(quote: Quote) -> Decimal | None:
@@ -55,56 +50,52 @@ def quote_context(quote: Quote, *, oob: bool) -> dict:
 class Payload:
     """One instrument's update for one frame, rendered at most once per format and shared by all clients."""
 
-    __slots__ = ("__dict__", "live", "quote", "ts")
+    __slots__ = ("_html", "_json", "live", "quote", "ts")
 
     def __init__(self, quote: Quote, *, live: bool = True) -> None:
         self.quote = quote
         self.ts = quote.ts.timestamp()
         self.live = live  # False for the snapshot sent on subscribe, which is not a fresh tick
+        self._json: str | None = None
+        self._html: str | None = None
 
-    @cached_property
-    def change_pct(self) -> Decimal | None:
-        return change_pct(self.quote)
-
-    @cached_property
+    @property
     def json(self) -> str:
-        quote = self.quote
-        change = quote.change
-        return json.dumps(
-            {
-                "i": quote.instrument_id,
-                "ltp": _text(quote.ltp),
-                "ch": _text(change),
-                "pct": _text(self.change_pct),
-                "bid": _text(quote.bid),
-                "ask": _text(quote.ask),
-                "v": quote.volume,
-                "oi": quote.oi,
-                "ts": round(self.ts * 1000),
-            },
-            separators=(",", ":"),
-        )
+        if self._json is None:
+            quote = self.quote
+            # Written out: every value is a number, a price string or null, so nothing needs escaping, and
+            # this runs for every changed instrument of every frame.
+            self._json = (
+                f'{{"i":{quote.instrument_id},"ltp":"{quote.ltp:f}","ch":{_json_text(quote.change)},'
+                f'"pct":{_json_text(change_pct(quote))},"bid":{_json_text(quote.bid)},"ask":{_json_text(quote.ask)},'
+                f'"v":{quote.volume},"oi":{quote.oi},"ts":{round(self.ts * 1000)}}}'
+            )
+        return self._json
 
-    @cached_property
+    @property
     def html(self) -> str:
-        return get_template(QUOTE_PARTIAL).render(quote_context(self.quote, oob=True))
+        if self._html is None:
+            self._html = get_template(QUOTE_PARTIAL).render(quote_context(self.quote, oob=True))
+        return self._html
+
+
+def _json_text(value: Decimal | None) -> str:
+    return "null" if value is None else f'"{value:f}"'
 
 
 def json_frame(payloads: list[Payload]) -> str:
-    return '{"type":"quotes","quotes":[' + ",".join(p.json for p in payloads) + "]}"
+    return '{"type":"quotes","quotes":[' + ",".join([p.json for p in payloads]) + "]}"
 
 
 def html_frame(payloads: list[Payload]) -> str:
-    return "".join(p.html for p in payloads)
+    return "".join([p.html for p in payloads])
 
 
 class Subscriber(Protocol):
     """What the hub needs of a client (``marketdata.consumers.TickConsumer``)."""
 
     format: str
-
-    def offer(self, instrument_id: int, payload: Payload) -> bool:
-        """Keep ``payload`` as the instrument's pending update; return True if it replaced an unsent one."""
+    pending: dict[int, Payload]  # instrument id -> the newest unsent update; the hub replaces older ones
 
     def wake(self) -> None:
         """Send what is pending when the socket can take it."""
@@ -119,6 +110,7 @@ class Hub:
         self._task: asyncio.Task | None = None
         self._listener: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._arrival: asyncio.Future | None = None  # set while the frame loop waits for a batch to cut on
         self.frames = 0
 
     # --- input ---------------------------------------------------------------------------------------
@@ -127,6 +119,10 @@ class Hub:
         with self._lock:
             for quote in batch:
                 self._changed[quote.instrument_id] = quote
+            arrival, self._arrival = self._arrival, None
+        if arrival is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed under the feed: nothing waits any more
+                self._loop.call_soon_threadsafe(_resolve, arrival)
 
     def offer_rows(self, rows: list[list]) -> None:
         """Record undecoded rows from the Redis channel; only rows still latest at a frame, of instruments
@@ -134,6 +130,9 @@ class Hub:
         with self._lock:
             for row in rows:
                 self._changed[row[0]] = row
+            arrival, self._arrival = self._arrival, None
+        if arrival is not None:
+            _resolve(arrival)  # on the loop's own thread
 
     # --- subscriptions -------------------------------------------------------------------------------
     def subscribe(self, subscriber: Subscriber, instrument_ids: set[int]) -> None:
@@ -168,9 +167,14 @@ class Hub:
             except (ValueError, TypeError, ArithmeticError):
                 logger.warning("ignored a malformed tick for instrument %s", instrument_id)
                 continue
+            # The innermost loop of the fan-out (subscribers x changed instruments each frame): the
+            # subscriber's pending dict is filled here rather than through a method call per pair.
             for subscriber in subscribers:
-                dropped += subscriber.offer(instrument_id, payload)
-                touched.add(subscriber)
+                pending = subscriber.pending
+                if instrument_id in pending:
+                    dropped += 1
+                pending[instrument_id] = payload
+            touched |= subscribers
             handed += len(subscribers)
         if dropped:
             metrics.CONFLATION_DROPPED.inc(dropped)
@@ -184,17 +188,43 @@ class Hub:
         if self._task is not None and not self._task.done() and self._loop is loop:
             return
         self._loop = loop
+        self._arrival = None
         self._task = loop.create_task(self._run_frames(), name="tick-hub-frames")
         if settings.REDIS_URL:
             self._listener = loop.create_task(self._listen_redis(), name="tick-hub-redis")
 
     async def _run_frames(self) -> None:
-        next_at = time.monotonic()
+        """Cut a frame every ``frame_seconds`` on average, each on the arrival of a batch.
+
+        A feed delivers in batches (the simulator every 50 ms, a broker's ticker per packet). A frame cut
+        just after a batch sends it at once, while one cut just before it leaves it a whole frame to wait,
+        so each frame is cut on the first batch to arrive within ``ALIGN_WINDOW`` of a frame either side of
+        its due time, or at the window's end if none does. Due times stay on a fixed period, so the
+        frame rate does not drift with the feed. When nothing is waiting at the window's end the next
+        batch is sent as soon as it comes (an idle hub adds no frame wait), and the period restarts there.
+        """
+        loop = asyncio.get_running_loop()
+        window = self.frame_seconds * ALIGN_WINDOW
+        due = loop.time() + self.frame_seconds
         while True:
-            next_at += self.frame_seconds
-            await asyncio.sleep(max(next_at - time.monotonic(), 0.0))
-            if next_at < time.monotonic() - self.frame_seconds:
-                next_at = time.monotonic()  # overloaded: skip missed frames instead of bursting
+            await asyncio.sleep(max(due - window - loop.time(), 0.0))
+            arrival = loop.create_future()
+            with self._lock:
+                self._arrival = arrival
+                waiting = bool(self._changed)
+            try:
+                if waiting:
+                    await asyncio.wait_for(arrival, timeout=max(due + window - loop.time(), 0.0))
+                else:
+                    await arrival
+            except TimeoutError:
+                pass
+            finally:
+                with self._lock:
+                    self._arrival = None
+            now = loop.time()
+            # Idle until now, or overloaded: start the period again from this frame.
+            due = due + self.frame_seconds if now <= due + window else now + self.frame_seconds
             try:
                 self.frame()
             except Exception:
@@ -224,6 +254,11 @@ class Hub:
                 await asyncio.sleep(1)
             finally:
                 await client.aclose()
+
+
+def _resolve(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 _hub: Hub | None = None

@@ -13,7 +13,6 @@ from terminal.lib.startup import settings_or_exit
 settings_or_exit()
 
 import django  # noqa: E402
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
@@ -24,7 +23,7 @@ from terminal.lib.sync_asgi import SyncChainASGIHandler  # noqa: E402
 # Django's ASGIHandler, with its middleware chain and views run in one call of the request's thread.
 django_asgi_app = SyncChainASGIHandler()
 
-from accounts.websocket import OTPVerifiedMiddleware  # noqa: E402
+from accounts.websocket import SocketAuthMiddlewareStack  # noqa: E402
 from terminal.metrics import start_metrics_server  # noqa: E402
 from terminal.routing import websocket_urlpatterns  # noqa: E402
 
@@ -33,8 +32,6 @@ start_metrics_server()  # on METRICS_PORT when set (production pods), beside the
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(OTPVerifiedMiddleware(URLRouter(websocket_urlpatterns)))
-        ),
+        "websocket": AllowedHostsOriginValidator(SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -1,5 +1,6 @@
 """gunicorn settings for the web tier of the full stack: several uvicorn worker processes serving
-``terminal.asgi`` (HTTP and websockets), each with uvloop and httptools.
+``terminal.asgi`` (HTTP and websockets), each with uvloop, httptools and the options of
+``terminal/serving.py`` (permessage-deflate off).
 
     gunicorn --config terminal/gunicorn.conf.py --bind 0.0.0.0:8000 terminal.asgi:application
 
@@ -33,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from terminal.lib.env import env_int  # after the path: gunicorn loads this file by path
 
-worker_class = "uvicorn_worker.UvicornWorker"
+worker_class = "terminal.serving.UvicornWorker"  # uvicorn with the options of terminal/serving.py
 workers = env_int("WEB_CONCURRENCY", 2 * len(os.sched_getaffinity(0)), minimum=1, maximum=64)
 # Requests that take longer than this are a bug or a stuck dependency: the worker is replaced.
 timeout = 60

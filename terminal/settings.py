@@ -198,7 +198,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+            # A receive blocks in BZPOPMIN for channels_redis's 5 s; redis-py's own read timeout is also 5 s
+            # by default, and when it fires first the consumer that was receiving dies with a TimeoutError
+            # (every 5 s in every web process while nothing is sent). The read must outlast the wait.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "capacity": 1000, "expiry": 30},
         }
     }
     CACHES = {

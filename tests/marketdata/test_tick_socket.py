@@ -294,3 +294,33 @@ def test_the_client_gauge_counts_open_sockets(user):
         assert gauge() == before
 
     async_to_sync(scenario)()
+
+
+def test_a_batch_arriving_while_the_frame_loop_waits_for_one_releases_it_from_any_thread(instruments):
+    reliance = instruments[0]
+
+    async def scenario():
+        hub = fanout.Hub(frame_seconds=3600)
+        hub._loop = asyncio.get_running_loop()
+        hub._arrival = first = hub._loop.create_future()
+        hub.offer_rows([[reliance.pk, "101", None, None, 0, 0, None, NOW.timestamp()]])  # the Redis listener
+        assert first.done() and hub._arrival is None
+        hub._arrival = arrival = hub._loop.create_future()
+        await asyncio.to_thread(hub.offer, [_quote(reliance, "102")])  # the feed's thread, standalone
+        await arrival  # resolved on the loop
+        assert hub._arrival is None and set(hub._changed) == {reliance.pk}
+
+    async_to_sync(scenario)()
+
+
+def test_a_tick_socket_holds_no_channel_layer_channel(user, instruments):
+    async def scenario():
+        socket = _socket(user)
+        await socket.connect()
+        await socket.send_json_to({"action": "subscribe", "instruments": [instruments[0].pk]})
+        await socket.receive_json_from()
+        (consumer,) = fanout.hub()._subscribers[instruments[0].pk]
+        assert consumer.channel_layer is None and not hasattr(consumer, "channel_name")
+        await socket.disconnect()
+
+    async_to_sync(scenario)()

@@ -1,0 +1,37 @@
+"""How the terminal is served by uvicorn: its options, shared by ``run_terminal --server uvicorn`` and the
+gunicorn worker class (``gunicorn terminal.asgi:application -k terminal.serving.UvicornWorker -w N``).
+
+- permessage-deflate is off. Browsers offer it on every socket and uvicorn accepts it by default; at
+  the quote sockets' rate (one message per client per frame) compressing each message costs more CPU
+  than the websocket framing and the write together, on loopback and behind a proxy alike.
+- ``ws="websockets-sansio"``: the ``websockets`` library's protocol driven by uvicorn; an ASGI
+  ``send`` awaits while the client's transport buffer is above its high-water mark, which is the
+  back-pressure the tick consumers conflate behind (``marketdata.consumers``).
+- A client message is at most 256 KiB: the largest legitimate one, a subscription to the 500
+  instruments a socket may hold by trading symbol, is about 16 KiB.
+- Pings every 20 s; a client that has not answered 20 s later is closed.
+- No lifespan protocol: Django has no start-up or shutdown events to run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from uvicorn_worker import UvicornWorker as _UvicornWorker
+
+UVICORN_OPTIONS: dict[str, Any] = {
+    "loop": "uvloop",
+    "http": "httptools",
+    "ws": "websockets-sansio",
+    "ws_per_message_deflate": False,
+    "ws_max_size": 256 * 1024,
+    "ws_ping_interval": 20.0,
+    "ws_ping_timeout": 20.0,
+    "lifespan": "off",
+}
+
+
+class UvicornWorker(_UvicornWorker):
+    """The gunicorn worker class: uvicorn with ``UVICORN_OPTIONS``."""
+
+    CONFIG_KWARGS = UVICORN_OPTIONS
