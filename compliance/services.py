@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -155,8 +156,19 @@ def _append_portable(event: AuditEvent, digest: str, alias: str) -> None:
 
 
 def _count_committed(event: AuditEvent) -> None:
-    metrics.audit_events_total.labels(action_prefix=event.action.split(".", 1)[0]).inc()
-    metrics.audit_chain_length.labels(chain=str(event.chain)).set(event.seq)
+    _events_counter(event.action.partition(".")[0]).inc()
+    _chain_length_gauge(event.chain).set(event.seq)
+
+
+# The labelled metric children, looked up once each: labels() takes a lock and builds a key per call.
+@functools.lru_cache(maxsize=256)
+def _events_counter(action_prefix: str):
+    return metrics.audit_events_total.labels(action_prefix=action_prefix)
+
+
+@functools.lru_cache(maxsize=256)
+def _chain_length_gauge(chain: int):
+    return metrics.audit_chain_length.labels(chain=str(chain))
 
 
 def _actor(actor: Actor) -> tuple[str, str]:
@@ -197,9 +209,14 @@ def _ip(ip: str | None) -> str:
     if ip is None or ip == "":
         return ""
     try:
-        return str(ipaddress.ip_address(ip))
-    except ValueError:
+        return _normalised_ip(ip)
+    except (ValueError, TypeError):
         raise AuditInputError(f"ip {ip!r} is not an IPv4 or IPv6 address", extra={"field": "ip"}) from None
+
+
+@functools.lru_cache(maxsize=4096)  # the same few client addresses recur; a bad one raises and is not kept
+def _normalised_ip(ip: str) -> str:
+    return str(ipaddress.ip_address(ip))
 
 
 def checkpoint_create(*, force: bool = False) -> Checkpoint | None:
