@@ -269,7 +269,7 @@ SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
 # Sessions are read through the cache (Redis in the full stack, shared by every process; local memory
 # in standalone mode, whose one process is the only reader) and written through to the database, so
 # a request reads its session without a database query. Signing out deletes both copies.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_ENGINE = "accounts.sessions"  # cached_db that keeps serving from the database while the cache is down
 # The session's user and second-factor device are read through the cache too (accounts.auth_cache):
 # saving or deleting either drops its entry at once; a change made around the model (QuerySet.update,
 # raw SQL) is seen within this many seconds. 0 turns the cache off.
