@@ -216,3 +216,19 @@ def start_metrics_server(port: int | None = None) -> bool:
 @worker_ready.connect
 def _serve_worker_metrics(**_: object) -> None:
     start_metrics_server()
+
+
+def metrics_view(request):
+    """``/metrics`` on the public port, for set-ups without a metrics port (standalone, compose).
+
+    Where ``METRICS_PORT`` is set (every Kubernetes pod), the metrics are scraped on that port inside
+    the cluster and the public port answers 404: the Ingress routes every path to the web Service,
+    so the public copy would reach the internet.
+    """
+    from django.conf import settings
+    from django.http import Http404
+    from django_prometheus.exports import ExportToDjangoView
+
+    if settings.METRICS_PORT:
+        raise Http404("metrics are served on the metrics port")
+    return ExportToDjangoView(request)

@@ -2,9 +2,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django_otp.admin import OTPAdminSite
-from django_prometheus.exports import ExportToDjangoView
 
 from terminal.api import api
+from terminal.metrics import metrics_view
 from terminal.views import option_chain, trading, watchlists
 
 # The admin asks for the one-time code too, and refuses sessions that have not passed it.
@@ -35,5 +35,5 @@ urlpatterns = [
     path("api/", api.urls),
     path("", include("accounts.urls")),
     path("", include("rms.urls")),
-    path("metrics", ExportToDjangoView, name="prometheus-django-metrics"),
+    path("metrics", metrics_view, name="prometheus-django-metrics"),
 ]

@@ -183,3 +183,11 @@ def test_the_web_process_serves_its_metrics_on_the_metrics_port_beside_the_publi
     finally:
         os.killpg(web.pid, signal.SIGTERM)
         web.wait(timeout=30)
+
+
+@pytest.mark.django_db
+def test_the_public_port_hides_metrics_where_a_metrics_port_serves_them(client, settings):
+    settings.METRICS_PORT = 9100
+    assert client.get("/metrics").status_code == 404
+    settings.METRICS_PORT = 0
+    assert client.get("/metrics").status_code == 200
