@@ -35,5 +35,9 @@ def test_a_removed_symbol_leaves_the_watchlist(terminal_server, page):
     page.get_by_label("Search symbols to add").fill("TCS")
     page.get_by_role("button", name=re.compile(r"^Add TCS$")).click()
     expect(page.locator("#watchlist tr[data-instrument]", has_text="TCS")).to_have_count(1)
+    # The panel was swapped, the search box was kept (hx-preserve): its text, and its listeners.
+    expect(page.get_by_label("Search symbols to add")).to_have_value("TCS")
+    page.get_by_label("Search symbols to add").fill("INFY")
+    expect(page.get_by_role("button", name=re.compile(r"^Add INFY$"))).to_be_visible()
     page.get_by_role("button", name="Remove TCS").click()
     expect(page.locator("#watchlist tr[data-instrument]", has_text="TCS")).to_have_count(0)
