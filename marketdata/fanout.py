@@ -214,7 +214,10 @@ class Hub:
                 waiting = bool(self._changed)
             try:
                 if waiting:
-                    await asyncio.wait_for(arrival, timeout=max(due + window - loop.time(), 0.0))
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+                    # arrives as the future completes, and this loop would then outlive its event loop.
+                    async with asyncio.timeout(max(due + window - loop.time(), 0.0)):
+                        await arrival
                 else:
                     await arrival
             except TimeoutError:
