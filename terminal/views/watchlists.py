@@ -92,6 +92,11 @@ def watchlist_add(request: HttpRequest, watchlist_id: int) -> HttpResponse:
         watchlist_add_instrument(user=request.user, watchlist_id=watchlist_id, instrument_id=instrument_id)
     except WatchlistError as exc:
         error = exc
+    return _after_change(request, watchlist_id, error)
+
+
+def _after_change(request: HttpRequest, watchlist_id: int, error: WatchlistError | None) -> HttpResponse:
+    """The answer to an add or a remove: the page again for a plain POST, else the panel (422 with the error)."""
     if not request.htmx:
         return redirect(f"/?wl={watchlist_id}")
     context = _watchlist_context(request, watchlist_id)
@@ -108,8 +113,4 @@ def watchlist_remove(request: HttpRequest, watchlist_id: int, instrument_id: int
         watchlist_remove_instrument(user=request.user, watchlist_id=watchlist_id, instrument_id=instrument_id)
     except WatchlistError as exc:
         error = exc
-    if not request.htmx:
-        return redirect(f"/?wl={watchlist_id}")
-    context = _watchlist_context(request, watchlist_id)
-    context["error"] = error
-    return render(request, "terminal/dashboard.html#watchlist", context, status=422 if error else 200)
+    return _after_change(request, watchlist_id, error)
