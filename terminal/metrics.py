@@ -33,7 +33,10 @@ from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from celery.signals import task_failure, task_postrun, task_prerun, task_retry, worker_ready
+from django.conf import settings
 from django.db import connections
+from django.http import Http404
+from django_prometheus.exports import ExportToDjangoView
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -195,8 +198,6 @@ def start_metrics_server(port: int | None = None) -> bool:
     the same server already serves it (that one reports for all). Raises OSError when the port is
     taken otherwise.
     """
-    from django.conf import settings
-
     port = settings.METRICS_PORT if port is None else port
     if port == 0:
         return False
@@ -225,10 +226,6 @@ def metrics_view(request):
     the cluster and the public port answers 404: the Ingress routes every path to the web Service,
     so the public copy would reach the internet.
     """
-    from django.conf import settings
-    from django.http import Http404
-    from django_prometheus.exports import ExportToDjangoView
-
     if settings.METRICS_PORT:
         raise Http404("metrics are served on the metrics port")
     return ExportToDjangoView(request)
