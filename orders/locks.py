@@ -15,6 +15,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from orders.models import Funds, Order
+from terminal.lib import prepared
+
+# The common case, one account (every order placed), compiled once.
+_LOCK_ONE = prepared.Prepared(
+    lambda p: Funds.objects.select_for_update().filter(account_id=p.account), account=int
+)
 
 
 def today_ist() -> date:
@@ -32,7 +38,10 @@ def lock_accounts(account_ids: list[int], opening_balance: Callable[[int], Decim
     wanted = sorted(set(account_ids))
 
     def lock() -> dict[int, Funds]:
-        rows = Funds.objects.select_for_update().filter(account_id__in=wanted).order_by("account_id")
+        if len(wanted) == 1:
+            rows = _LOCK_ONE.all(account=wanted[0])
+        else:
+            rows = Funds.objects.select_for_update().filter(account_id__in=wanted).order_by("account_id")
         return {f.account_id: f for f in rows}
 
     rows = lock()
@@ -50,7 +59,7 @@ def lock_accounts(account_ids: list[int], opening_balance: Callable[[int], Decim
         if funds.trading_day != today:
             funds.trading_day = today
             funds.realised_today = Decimal(0)
-            funds.save(update_fields=["trading_day", "realised_today", "updated_at"])
+            prepared.update(funds, ["trading_day", "realised_today", "updated_at"])
     return rows
 
 

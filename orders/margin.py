@@ -13,6 +13,8 @@ from decimal import Decimal
 
 from orders.models import Order, Position
 from orders.states import LIVE
+from terminal.lib import prepared
+from terminal.lib.prepared import Prepared
 
 CENT = Decimal("0.01")
 
@@ -46,14 +48,23 @@ def group_margin(
     return max(long_margin, short_margin).quantize(CENT)
 
 
+# Read on every order placed and every fill: compiled once.
+_WORKING = Prepared(
+    lambda p: Order.objects.filter(
+        account_id=p.account, instrument_id=p.instrument, product=p.product, status__in=LIVE
+    ).values_list("pk", "side", "quantity", "filled_quantity", "margin_price"),
+    account=int,
+    instrument=int,
+    product=str,
+)
+
+
 def working_orders(
     *, account_id: int, instrument_id: int, product: str, exclude_pk: int | None = None
 ) -> list[tuple[str, int, Decimal]]:
-    rows = Order.objects.filter(account_id=account_id, instrument_id=instrument_id, product=product, status__in=LIVE)
-    if exclude_pk is not None:
-        rows = rows.exclude(pk=exclude_pk)
-    rows = rows.values_list("side", "quantity", "filled_quantity", "margin_price")
-    return [(side, quantity - filled, price) for side, quantity, filled, price in rows]
+    """Return the group's working orders as (side, remaining quantity, margin price), but ``exclude_pk``."""
+    rows = _WORKING.all(account=account_id, instrument=instrument_id, product=str(product))
+    return [(side, quantity - filled, price) for pk, side, quantity, filled, price in rows if pk != exclude_pk]
 
 
 def refresh_margin(
@@ -91,6 +102,6 @@ def refresh_margin(
         funds.margin_blocked += new - position.margin_blocked
         position.margin_blocked = new
         if save:
-            position.save(update_fields=["margin_blocked", "updated_at"])
-            funds.save(update_fields=["margin_blocked", "updated_at"])
+            prepared.update(position, ["margin_blocked", "updated_at"])
+            prepared.update(funds, ["margin_blocked", "updated_at"])
     return position

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from brokers.adapters.base import (
@@ -49,6 +49,8 @@ from rms.services import (
     record_rejection,
     validate_order_input,
 )
+from terminal.lib import prepared
+from terminal.lib.prepared import Prepared
 
 logger = logging.getLogger(__name__)
 GENERIC_ALGO_ID = "GENERIC"  # exchange's generic id for orders from unregistered algos / manual orders
@@ -151,20 +153,41 @@ class _Group:
     orders: list[tuple[str, int, Decimal]]  # working orders: (side, remaining, margin price)
 
 
+# The reads every order placed makes, compiled once (terminal/lib/prepared.py).
+_POSITIONS_FOR_RISK = Prepared(
+    lambda p: Position.objects.filter(account_id=p.account).filter(
+        ~Q(net_quantity=0) | Q(instrument_id=p.instrument, product=p.product)
+    ),
+    account=int,
+    instrument=int,
+    product=str,
+)
+_OPEN_ORDERS = Prepared(
+    lambda p: Order.objects.filter(account_id=p.account, status__in=LIVE)
+    .order_by()
+    .values("account_id")
+    .annotate(n=Count("pk"))
+    .values_list("n", flat=True),
+    account=int,
+)
+_INSTRUMENT = Prepared(lambda p: Instrument.objects.filter(pk=p.pk)[:1], pk=int)
+
+
+def _open_orders(account_id: int, exclude_order: Order | None) -> int:
+    """Return how many of the account's orders are working, ``exclude_order`` (being modified) aside."""
+    count = _OPEN_ORDERS.first(account=account_id) or 0
+    if exclude_order is not None and exclude_order.status in LIVE:
+        count -= 1
+    return count
+
+
 def _risk_state(
     *, funds, account, actor, instrument, request: OrderRequest, adapter, ltp, exclude_order=None
 ) -> tuple[RiskState, _Group]:
     """Read what the pre-trade rules need, under the account lock (so the numbers cannot move); return
     it with the order's group as read (position and working orders, for the margin refresh)."""
-    live = Order.objects.filter(account_id=account.pk, status__in=LIVE)
-    if exclude_order is not None:
-        live = live.exclude(pk=exclude_order.pk)
     # One read for the open positions (for MTM) and the order's own group, open or flat.
-    positions = list(
-        Position.objects.filter(account_id=account.pk).filter(
-            ~Q(net_quantity=0) | Q(instrument_id=instrument.pk, product=request.product)
-        )
-    )
+    positions = _POSITIONS_FOR_RISK.all(account=account.pk, instrument=instrument.pk, product=str(request.product))
     position = next((p for p in positions if p.instrument_id == instrument.pk and p.product == request.product), None)
     net = position.net_quantity if position else 0
     orders = working_orders(
@@ -191,7 +214,7 @@ def _risk_state(
         today=today_ist(),
         kill_switch=None if reduces else kill,  # a kill switch halts new exposure, never an exit
         ltp=ltp,
-        open_orders=live.count(),
+        open_orders=_open_orders(account.pk, exclude_order),
         realised_today=funds.realised_today,
         mtm=_mtm(positions),
         available_margin=funds.available,
@@ -256,7 +279,7 @@ def place_order(
     started = time.perf_counter()
     try:
         _check_choices(request)
-        instrument = Instrument.objects.filter(pk=request.instrument_id).first()
+        instrument = _INSTRUMENT.first(pk=request.instrument_id) if isinstance(request.instrument_id, int) else None
         if instrument is None:
             raise OrderInvalid(
                 f"Instrument {request.instrument_id} was not found.",
@@ -289,7 +312,7 @@ def place_order(
             check_pre_trade(
                 intent=_intent(account=account, actor=actor, instrument=instrument, request=request), state=state
             )
-            order = Order.objects.create(
+            order = Order(
                 idempotency_key=idempotency_key or None,
                 account=account,
                 placed_by_id=_actor_id(actor),
@@ -310,9 +333,10 @@ def place_order(
                 # An in-database broker is sent the order in this transaction: nothing can cancel it unsent.
                 sent_at=timezone.now() if adapter.in_database else None,
             )
+            prepared.insert([order])
             placed_event = _new_event(order, "placed", message=f"by {source}")
             if not adapter.in_database:  # otherwise written below with the broker's answer's events
-                placed_event.save()
+                prepared.insert([placed_event])
             # Under the account lock the group is as read above, plus this order (its margin price as stored).
             stored_price = Decimal(order.margin_price).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
             position = refresh_margin(
@@ -548,7 +572,7 @@ def _apply_fill(order: Order, funds, fill, positions: dict) -> Trade | None:
             order.quantity,
         )
         return None
-    trade = Trade.objects.create(
+    trade = Trade(
         account_id=order.account_id,
         order=order,
         instrument=order.instrument,
@@ -559,6 +583,7 @@ def _apply_fill(order: Order, funds, fill, positions: dict) -> Trade | None:
         broker_trade_id=fill.trade_id,
         executed_at=fill.ts,
     )
+    prepared.insert([trade])
     value = (order.average_price or Decimal(0)) * order.filled_quantity + fill.price * fill.quantity
     order.filled_quantity += fill.quantity
     order.average_price = (value / order.filled_quantity).quantize(Decimal("0.0001"))
@@ -741,14 +766,14 @@ def _apply_order_updates(updates: list[BrokerUpdate], locked: _Locked | None = N
                     )
                 )
         if events:
-            OrderEvent.objects.bulk_create(events)
+            prepared.insert(events)
         if not changed:
             if locked is not None:  # the placement's margin block is still to be written
-                locked.position.save(update_fields=_POSITION_UPDATE_FIELDS)
-                funds.save(update_fields=["margin_blocked", "realised_pnl", "realised_today", "updated_at"])
+                prepared.update(locked.position, _POSITION_UPDATE_FIELDS)
+                prepared.update(funds, ["margin_blocked", "realised_pnl", "realised_today", "updated_at"])
                 audit_record(**locked.audit)
             return order
-        order.save(update_fields=_ORDER_UPDATE_FIELDS)
+        prepared.update(order, _ORDER_UPDATE_FIELDS)
         position = positions.get("position") or (locked.position if locked is not None else None)
         margin_before = funds.margin_blocked
         if trades or order.status not in LIVE:
@@ -770,16 +795,16 @@ def _apply_order_updates(updates: list[BrokerUpdate], locked: _Locked | None = N
                 save=position is None,
             )
         if locked is not None:  # the placement's margin block is unsaved too: write both rows once
-            position.save(update_fields=_POSITION_UPDATE_FIELDS)
-            funds.save(update_fields=["margin_blocked", "realised_pnl", "realised_today", "updated_at"])
+            prepared.update(position, _POSITION_UPDATE_FIELDS)
+            prepared.update(funds, ["margin_blocked", "realised_pnl", "realised_today", "updated_at"])
         elif "position" in positions:
-            position.save(update_fields=_POSITION_UPDATE_FIELDS)
+            prepared.update(position, _POSITION_UPDATE_FIELDS)
             if funds.margin_blocked != margin_before:
-                funds.save(update_fields=["margin_blocked", "realised_pnl", "realised_today", "updated_at"])
+                prepared.update(funds, ["margin_blocked", "realised_pnl", "realised_today", "updated_at"])
             elif funds.realised_pnl != realised_before:
-                funds.save(update_fields=["realised_pnl", "realised_today", "updated_at"])
+                prepared.update(funds, ["realised_pnl", "realised_today", "updated_at"])
         elif funds.realised_pnl != realised_before:
-            funds.save(update_fields=["realised_pnl", "realised_today", "updated_at"])
+            prepared.update(funds, ["realised_pnl", "realised_today", "updated_at"])
         # Audit events last: the audit chain's lock is held from here to commit, so keep that short.
         if locked is not None:
             audit_record(**locked.audit)

@@ -30,6 +30,7 @@ from rms.limits import Limits, limits_for
 from rms.models import LIMIT_FIELDS, KillScope, KillSwitch, LimitScope, RiskLimit
 from rms.selectors import limit_choices, limit_values
 from rms.throttle import ThrottleUnavailable, get_throttle
+from terminal.lib.prepared import Prepared
 
 MARKET_TYPES = frozenset({"MARKET", "SL-M"})
 PRICED_TYPES = frozenset({"LIMIT", "SL"})
@@ -265,10 +266,23 @@ def kill_switch_keys(*, organisation_id: int, account_id: int, user_id: int | No
     return keys
 
 
+# Read on every order placed: compiled once (four keys; an order without a user repeats the first).
+_ACTIVE_KILL_SWITCH = Prepared(
+    lambda p: KillSwitch.objects.filter(active=True, key__in=[p.k0, p.k1, p.k2, p.k3])
+    .order_by("pk")
+    .values_list("key", flat=True)[:1],
+    k0=str,
+    k1=str,
+    k2=str,
+    k3=str,
+)
+
+
 def active_kill_switch(*, organisation_id: int, account_id: int, user_id: int | None) -> str | None:
     """Return the key of an active kill switch covering the order, or None."""
     keys = kill_switch_keys(organisation_id=organisation_id, account_id=account_id, user_id=user_id)
-    return KillSwitch.objects.filter(active=True, key__in=keys).values_list("key", flat=True).first()
+    k0, k1, k2, k3 = (str(key) for key in (keys + keys[:1])[:4])
+    return _ACTIVE_KILL_SWITCH.first(k0=k0, k1=k1, k2=k2, k3=k3)
 
 
 def _roles(user) -> dict[int, str]:

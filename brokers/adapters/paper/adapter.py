@@ -35,6 +35,7 @@ from brokers.adapters.paper.margin import margin_rate
 from brokers.adapters.paper.matching import is_triggered, match, protected_limit
 from brokers.models import PaperFill, PaperOrder
 from marketdata.quotes import Quote, get_quote, get_quotes
+from terminal.lib import prepared
 
 OPEN, TRIGGER_PENDING, PARTIALLY_FILLED, FILLED, CANCELLED = (
     "OPEN",
@@ -78,8 +79,8 @@ class PaperAdapter(BrokerAdapter):
         with this fresh tag), returning the updates instead of emitting them."""
         fault = faults.take(request.client_order_id)
         order, updates, fills = self._accept(request, fault)
-        order.save(force_insert=True)
-        PaperFill.objects.bulk_create(fills)
+        prepared.insert([order])
+        prepared.insert(fills)
         if fault == faults.LOSE_RESPONSE:
             raise BrokerUnavailable("The paper exchange's answer was lost (simulated).")
         return PlaceResult(order.broker_order_id, order.status), updates
