@@ -51,7 +51,7 @@ def _marker(kind: type) -> Any:
         return -(7 << 59) - n  # a bigint no key or quantity will ever be
     if kind is str:
         return f"\x1fprepared-parameter-{n}\x1f"
-    raise TypeError(f"a prepared parameter is int or str, not {kind.__name__}")
+    raise AssertionError(kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +68,9 @@ class Prepared:
     """A queryset compiled once per database alias and run again with new parameter values."""
 
     def __init__(self, build: Callable[[_Params], models.QuerySet], **params: type) -> None:
+        for name, kind in params.items():
+            if kind not in (int, str):
+                raise TypeError(f"prepared parameter {name!r} is int or str, not {kind.__name__}")
         self._build = build
         self._params = params
         self._compiled: dict[str, _Compiled] = {}
