@@ -270,7 +270,25 @@ def _world(clients: int, per_client: int):
                 for n in range(per_client * 2)
             ]
         )
+    _clear_foreign_sockets(User.objects.filter(username__startswith="bench").values_list("pk", flat=True))
     return sessions, bodies
+
+
+def _clear_foreign_sockets(user_ids) -> None:
+    """Empty the channel-layer groups of the bench's users. Their ids are those of some other database's
+    users on this Redis (a test run's, a dev server's), whose sockets, open or left behind by a stopped
+    server, would have every bench order's live update rendered for nobody."""
+    import redis
+    from channels.layers import get_channel_layer
+    from django.conf import settings
+
+    from terminal.consumers import user_group
+
+    layer = get_channel_layer()
+    keys = [layer._group_key(user_group(user_id)) for user_id in user_ids]
+    removed = redis.Redis.from_url(settings.REDIS_URL).delete(*keys) if keys else 0
+    if removed:
+        print(f"emptied {removed} channel-layer groups another database's users had left under the bench users' ids")
 
 
 def _free_port() -> int:

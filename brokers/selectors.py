@@ -117,6 +117,29 @@ _GRANTED = (
 )
 _permission_ids: dict[str, int] = {}
 
+# Who may view an account: its organisation's Owners and Admins, and its Traders and Viewers who hold
+# the view grant (their own or a group's; a superuser holds every grant). Names from the models.
+_VIEWERS = (
+    f"SELECT m.user_id FROM {Membership._meta.db_table} m"  # noqa: S608
+    f" JOIN {User._meta.db_table} u ON u.id = m.user_id"
+    " WHERE m.organisation_id = %s AND (m.role IN (%s, %s) OR (m.role IN (%s, %s) AND (u.is_superuser"
+    f" OR EXISTS (SELECT 1 FROM {_USER_PERMS} p WHERE p.user_id = m.user_id AND p.content_type_id = %s"
+    " AND p.permission_id = %s AND p.object_pk = %s)"
+    f" OR EXISTS (SELECT 1 FROM {_GROUP_PERMS} g JOIN {_USER_GROUPS} ug ON ug.group_id = g.group_id"
+    " WHERE g.content_type_id = %s AND g.permission_id = %s AND g.object_pk = %s AND ug.user_id = m.user_id))))"
+)
+
+
+def account_viewer_ids(*, account) -> set[int]:
+    """Return the ids of the users ``account_get_for_user(access="view")`` lets reach ``account``, in
+    one statement (it runs for the live updates of every order)."""
+    perms = _grant_permission_ids()
+    grant = [perms["content_type"], perms["view"], str(account.pk)]
+    params = [account.organisation_id, Role.OWNER, Role.ADMIN, Role.TRADER, Role.VIEWER, *grant, *grant]
+    with connection.cursor() as cursor:
+        cursor.execute(_VIEWERS, params)
+        return {user_id for (user_id,) in cursor.fetchall()}
+
 
 def _grant_permission_ids() -> dict[str, int]:
     """The ids of the broker account's content type and its view and trade permissions (fixed once migrated)."""

@@ -18,9 +18,7 @@ from orders.models import Funds, Order
 from terminal.lib import prepared
 
 # The common case, one account (every order placed), compiled once.
-_LOCK_ONE = prepared.Prepared(
-    lambda p: Funds.objects.select_for_update().filter(account_id=p.account), account=int
-)
+_LOCK_ONE = prepared.Prepared(lambda p: Funds.objects.select_for_update().filter(account_id=p.account), account=int)
 
 
 def today_ist() -> date:

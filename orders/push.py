@@ -22,7 +22,6 @@ from django.conf import settings
 from django.db import close_old_connections, connections, transaction
 from django.template.loader import render_to_string
 
-from accounts.models import Membership, Role
 from marketdata.quotes import get_quote
 from terminal.consumers import user_group
 from terminal.push import push_to_user
@@ -46,21 +45,9 @@ def account_viewers(account) -> set[int]:
 
 
 def _load_viewers(account) -> set[int]:
-    """Its organisation's Owners and Admins, and the Traders and Viewers holding a view grant on it."""
-    from guardian.shortcuts import get_users_with_perms
+    from brokers.selectors import account_viewer_ids
 
-    managers = set(
-        Membership.objects.filter(
-            organisation_id=account.organisation_id, role__in=[Role.OWNER, Role.ADMIN]
-        ).values_list("user_id", flat=True)
-    )
-    members = set(Membership.objects.filter(organisation_id=account.organisation_id).values_list("user_id", flat=True))
-    granted = {
-        u.pk
-        for u in get_users_with_perms(account, only_with_perms_in=["view_brokeraccount"], with_group_users=False)
-        if u.pk in members
-    }
-    return managers | granted
+    return account_viewer_ids(account=account)
 
 
 def render_order_change(order, trade=None, trades=()) -> str:

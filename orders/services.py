@@ -163,11 +163,13 @@ _POSITIONS_FOR_RISK = Prepared(
     product=str,
 )
 _OPEN_ORDERS = Prepared(
-    lambda p: Order.objects.filter(account_id=p.account, status__in=LIVE)
-    .order_by()
-    .values("account_id")
-    .annotate(n=Count("pk"))
-    .values_list("n", flat=True),
+    lambda p: (
+        Order.objects.filter(account_id=p.account, status__in=LIVE)
+        .order_by()
+        .values("account_id")
+        .annotate(n=Count("pk"))
+        .values_list("n", flat=True)
+    ),
     account=int,
 )
 _INSTRUMENT = Prepared(lambda p: Instrument.objects.filter(pk=p.pk)[:1], pk=int)

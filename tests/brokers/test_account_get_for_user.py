@@ -4,7 +4,7 @@ from guardian.shortcuts import assign_perm
 from accounts.models import Membership, Organisation, Role, User
 from brokers.errors import BrokerAccountForbidden, BrokerAccountNotFound
 from brokers.models import BrokerAccount
-from brokers.selectors import account_get_for_user, account_list_for_user
+from brokers.selectors import account_get_for_user, account_list_for_user, account_viewer_ids
 
 pytestmark = pytest.mark.django_db
 
@@ -97,3 +97,33 @@ def test_getting_one_account_agrees_with_the_list_for_every_role_grant_and_accou
                 assert got.organisation.slug == account.organisation.slug
     with pytest.raises(BrokerAccountNotFound):
         account_get_for_user(user=users[Role.OWNER], account_id=other_account.pk + 1000, access=access)
+
+
+def test_the_viewers_of_an_account_are_exactly_those_who_may_view_it(world):
+    from django.contrib.auth.models import Group
+
+    users, outsider, granted, ungranted = world
+    desk = Group.objects.create(name="desk")
+    assign_perm("brokers.view_brokeraccount", desk, ungranted)
+    grouped = User.objects.create_user("acme-grouped", password="long-password-123")
+    grouped.groups.add(desk)
+    Membership.objects.create(user=grouped, organisation=granted.organisation, role=Role.VIEWER)
+    root = User.objects.create_user("acme-root", password="long-password-123", is_superuser=True)
+    Membership.objects.create(user=root, organisation=granted.organisation, role=Role.TRADER)
+    everyone = [*users.values(), outsider, grouped, root]
+    for account in (granted, ungranted):
+        expected = set()
+        for user in everyone:
+            try:
+                account_get_for_user(user=user, account_id=account.pk, access="view")
+                expected.add(user.pk)
+            except BrokerAccountNotFound:
+                pass
+        assert account_viewer_ids(account=account) == expected
+    assert account_viewer_ids(account=granted) == {
+        users[Role.OWNER].pk,
+        users[Role.ADMIN].pk,
+        users[Role.TRADER].pk,
+        users[Role.VIEWER].pk,
+        root.pk,
+    }
