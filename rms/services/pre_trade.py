@@ -1,0 +1,243 @@
+"""The pre-trade check: the order and account state it reads (``OrderIntent``, ``RiskState``), the
+instrument's own rules (``validate_order_input``), every rule in order (``check_pre_trade``), and the
+audit of a rejection (``record_rejection``).
+
+``check_pre_trade`` is the only pre-trade path: every order (browser, API, strategy, webhook, each
+slice of a sliced order, each leg of a basket, square-offs) passes through it. It is pure computation
+over the order, the account's state gathered by the OMS under the account lock, and limits cached in
+process (rms.limits), so it costs microseconds; the only I/O is the orders-per-second governor.
+Every rejection is a ``RiskRejected`` whose code names the rule (table in docs/rms.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from compliance.services import audit_record
+from rms.errors import RiskRejected
+from rms.limits import Limits, limits_for
+from rms.throttle import ThrottleUnavailable, get_throttle
+
+MARKET_TYPES = frozenset({"MARKET", "SL-M"})
+PRICED_TYPES = frozenset({"LIMIT", "SL"})
+STOP_TYPES = frozenset({"SL", "SL-M"})
+DERIVATIVES = frozenset({"FUT", "CE", "PE"})
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """An order as the pre-trade check sees it: plain values, nothing to fetch."""
+
+    account_id: int
+    organisation_id: int
+    user_id: int | None
+    strategy: str
+    exchange: str
+    instrument_type: str
+    lot_size: int
+    tick_size: Decimal
+    freeze_quantity: int | None
+    lower_circuit: Decimal | None
+    upper_circuit: Decimal | None
+    expiry: date | None
+    tradable: bool
+    side: str
+    quantity: int
+    order_type: str
+    product: str
+    validity: str
+    price: Decimal | None
+    trigger_price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class RiskState:
+    """The account's state at the moment of the check, read by the OMS under the account lock."""
+
+    today: date
+    kill_switch: str | None = None  # key of the active kill switch covering this order, if any
+    ltp: Decimal | None = None
+    open_orders: int = 0
+    realised_today: Decimal = Decimal(0)
+    mtm: Decimal = Decimal(0)
+    available_margin: Decimal = Decimal(0)
+    required_margin: Decimal = Decimal(0)  # extra margin this order blocks (0 or less when it reduces exposure)
+    reduces_position: bool = False
+
+
+def _reject(rule: str, message: str, *, status: int = 422, **extra) -> RiskRejected:
+    return RiskRejected(rule, message, status=status, extra={k: str(v) for k, v in extra.items()})
+
+
+def validate_order_input(intent: OrderIntent, today: date) -> None:
+    """Check the order against the instrument's own rules; raise RiskRejected (422) naming the rule."""
+    if intent.quantity <= 0:
+        raise _reject("quantity_not_positive", "Quantity must be a positive number.", quantity=intent.quantity)
+    if not intent.tradable:
+        raise _reject("instrument_not_tradable", "This instrument cannot be traded.")
+    if intent.expiry is not None and intent.expiry < today:
+        raise _reject("contract_expired", f"The contract expired on {intent.expiry}.", expiry=intent.expiry)
+    derivative = intent.instrument_type in DERIVATIVES
+    if (derivative and intent.product == "CNC") or (not derivative and intent.product == "NRML"):
+        raise _reject(
+            "product_not_allowed_for_instrument",
+            f"Product {intent.product} is not available for {intent.instrument_type} instruments.",
+            product=intent.product,
+        )
+    if intent.order_type in STOP_TYPES and intent.validity == "IOC":
+        raise _reject("validity_not_allowed", "Stop-loss orders cannot be IOC.")
+    if intent.order_type in PRICED_TYPES:
+        if intent.price is None:
+            raise _reject("price_required", f"A {intent.order_type} order needs a price.")
+        if intent.price <= 0:
+            raise _reject("price_not_positive", "Price must be positive.", price=intent.price)
+    elif intent.price is not None:
+        raise _reject("price_not_allowed", f"A {intent.order_type} order takes no price.")
+    if intent.order_type in STOP_TYPES:
+        if intent.trigger_price is None:
+            raise _reject("trigger_price_required", f"A {intent.order_type} order needs a trigger price.")
+        if intent.trigger_price <= 0:
+            raise _reject("trigger_price_not_positive", "Trigger price must be positive.")
+    elif intent.trigger_price is not None:
+        raise _reject("trigger_price_not_allowed", f"A {intent.order_type} order takes no trigger price.")
+    if intent.quantity % intent.lot_size:
+        raise _reject(
+            "quantity_not_lot_multiple",
+            f"Quantity {intent.quantity} is not a multiple of the lot size {intent.lot_size}.",
+            quantity=intent.quantity,
+            lot_size=intent.lot_size,
+        )
+    for name, value in (("price", intent.price), ("trigger_price", intent.trigger_price)):
+        if value is not None and value % intent.tick_size:
+            raise _reject(
+                f"{name}_off_tick",
+                f"{name.replace('_', ' ').capitalize()} {value} is not a multiple of the tick size {intent.tick_size}.",
+                **{name: value, "tick_size": intent.tick_size},
+            )
+    if intent.order_type == "SL":
+        wrong = intent.trigger_price > intent.price if intent.side == "BUY" else intent.trigger_price < intent.price
+        if wrong:
+            raise _reject(
+                "trigger_price_invalid",
+                "For a stop-loss buy the trigger must be at or below the price; for a sell, at or above it.",
+            )
+
+
+def check_pre_trade(*, intent: OrderIntent, state: RiskState) -> Limits:
+    """Run every pre-trade rule in a fixed order; return the limits applied.
+
+    Raises RiskRejected naming the first rule the order breaks: 403 for the kill switch, 429 for the
+    orders-per-second limit, 503 when the governor is unreachable (fail closed), 422 for the rest.
+    The orders-per-second slot is taken last, so an order rejected by another rule does not use one.
+    """
+    if state.kill_switch:
+        raise _reject(
+            "kill_switch_active",
+            f"Trading is halted by the kill switch ({state.kill_switch}).",
+            status=403,
+            kill_switch=state.kill_switch,
+        )
+    validate_order_input(intent, state.today)
+    limits = limits_for(
+        account_id=intent.account_id,
+        organisation_id=intent.organisation_id,
+        user_id=intent.user_id,
+        strategy=intent.strategy,
+    )
+    if limits.allowed_exchanges is not None and intent.exchange not in limits.allowed_exchanges:
+        raise _reject("exchange_not_allowed", f"Trading on {intent.exchange} is not allowed.", exchange=intent.exchange)
+    if limits.allowed_products is not None and intent.product not in limits.allowed_products:
+        raise _reject("product_not_allowed", f"Product {intent.product} is not allowed.", product=intent.product)
+    if intent.freeze_quantity and intent.quantity > intent.freeze_quantity:
+        raise _reject(
+            "freeze_quantity_exceeded",
+            f"Quantity {intent.quantity} is above the freeze quantity {intent.freeze_quantity}; slice the order.",
+            quantity=intent.quantity,
+            freeze_quantity=intent.freeze_quantity,
+        )
+    if limits.max_order_quantity is not None and intent.quantity > limits.max_order_quantity:
+        raise _reject(
+            "max_order_quantity",
+            f"Quantity {intent.quantity} is above the limit of {limits.max_order_quantity}.",
+            limit=limits.max_order_quantity,
+        )
+    reference = intent.price if intent.price is not None else state.ltp
+    if intent.order_type in MARKET_TYPES and state.ltp is None:
+        raise _reject("no_market_price", "A market order needs a last traded price; this contract has none today.")
+    if limits.max_order_value is not None and reference is not None:
+        value = reference * intent.quantity
+        if value > limits.max_order_value:
+            raise _reject(
+                "max_order_value",
+                f"Order value {value} is above the limit of {limits.max_order_value}.",
+                value=value,
+                limit=limits.max_order_value,
+            )
+    for name, value in (("price", intent.price), ("trigger_price", intent.trigger_price)):
+        if value is None:
+            continue
+        if (intent.lower_circuit is not None and value < intent.lower_circuit) or (
+            intent.upper_circuit is not None and value > intent.upper_circuit
+        ):
+            raise _reject(
+                "price_outside_circuit",
+                f"{name.replace('_', ' ').capitalize()} {value} is outside the band "
+                f"{intent.lower_circuit}-{intent.upper_circuit}.",
+                lower=intent.lower_circuit,
+                upper=intent.upper_circuit,
+            )
+    if limits.max_ltp_deviation_pct is not None and intent.price is not None and state.ltp:
+        deviation = abs(intent.price - state.ltp) * 100 / state.ltp
+        if deviation > limits.max_ltp_deviation_pct:
+            raise _reject(
+                "price_far_from_ltp",
+                f"Price {intent.price} is {deviation:.2f}% from the last price {state.ltp} "
+                f"(limit {limits.max_ltp_deviation_pct}%).",
+                limit_pct=limits.max_ltp_deviation_pct,
+            )
+    if limits.max_open_orders is not None and state.open_orders >= limits.max_open_orders:
+        raise _reject(
+            "max_open_orders",
+            f"The account already has {state.open_orders} open orders (limit {limits.max_open_orders}).",
+            limit=limits.max_open_orders,
+        )
+    if not state.reduces_position:
+        loss = -(state.realised_today + state.mtm)
+        if limits.max_daily_loss is not None and loss >= limits.max_daily_loss:
+            raise _reject(
+                "max_daily_loss",
+                f"Today's loss {loss} has reached the limit of {limits.max_daily_loss}.",
+                loss=loss,
+                limit=limits.max_daily_loss,
+            )
+        if state.required_margin > state.available_margin:
+            raise _reject(
+                "insufficient_margin",
+                f"The order needs {state.required_margin} of margin; {state.available_margin} is available.",
+                required=state.required_margin,
+                available=state.available_margin,
+            )
+    try:
+        allowed = get_throttle().acquire(f"{intent.account_id}:{intent.exchange}", limits.max_orders_per_second)
+    except ThrottleUnavailable:
+        raise _reject(
+            "orders_per_second_unavailable", "The order-rate governor is unreachable; orders are refused.", status=503
+        ) from None
+    if not allowed:
+        raise _reject(
+            "orders_per_second",
+            f"More than {limits.max_orders_per_second} orders in one second on {intent.exchange}.",
+            status=429,
+            limit=limits.max_orders_per_second,
+            exchange=intent.exchange,
+        )
+    return limits
+
+
+def record_rejection(*, actor, error: RiskRejected, payload: dict, ip: str | None = None) -> None:
+    """Audit a pre-trade rejection (its own transaction: the order itself was never written)."""
+    audit_record(
+        actor=actor, action="rms.rejected", payload={"rule": error.rule, "message": error.message, **payload}, ip=ip
+    )
