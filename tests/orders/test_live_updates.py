@@ -10,6 +10,24 @@ from terminal.consumers import user_group
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture
+def socket_for():
+    """``socket_for(user_id)``: a channel in the user's group, as an open socket would have; every one
+    is taken out of its group when the test ends, so no later test or run finds it there."""
+    layer = get_channel_layer()
+    joined = []
+
+    def join(user_id: int) -> str:
+        channel = async_to_sync(layer.new_channel)()
+        async_to_sync(layer.group_add)(user_group(user_id), channel)
+        joined.append((user_group(user_id), channel))
+        return channel
+
+    yield join
+    for group, channel in joined:
+        async_to_sync(layer.group_discard)(group, channel)
+
+
 def test_an_order_change_renders_the_rows_the_page_shows_with_stable_ids_for_oob_swaps(world):
     world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
     order = place_order(
@@ -25,7 +43,9 @@ def test_an_order_change_renders_the_rows_the_page_shows_with_stable_ids_for_oob
     assert 'id="position-' in html and "Filled" in html
 
 
-def test_the_change_reaches_the_placing_user_and_the_account_viewers_but_nobody_else(world, django_user_model):
+def test_the_change_reaches_the_placing_user_and_the_account_viewers_but_nobody_else(
+    world, django_user_model, socket_for
+):
     stranger = django_user_model.objects.create_user("stranger")
     assert account_viewers(world.account) == {world.owner.pk, world.admin.pk, world.trader.pk, world.viewer.pk}
     world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
@@ -33,8 +53,7 @@ def test_the_change_reaches_the_placing_user_and_the_account_viewers_but_nobody_
     layer = get_channel_layer()
     channels = {}
     for user in (world.trader, world.viewer, stranger):
-        channels[user.pk] = async_to_sync(layer.new_channel)()
-        async_to_sync(layer.group_add)(user_group(user.pk), channels[user.pk])
+        channels[user.pk] = socket_for(user.pk)
     push_order_change(order)
     for user in (world.trader, world.viewer):
         message = async_to_sync(layer.receive)(channels[user.pk])
@@ -57,15 +76,14 @@ def test_changes_are_pushed_only_after_commit(world, django_capture_on_commit_ca
 
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
-def test_changes_are_pushed_off_the_request_thread_merged_per_order_ending_with_the_latest_state(world):
+def test_changes_are_pushed_off_the_request_thread_merged_per_order_ending_with_the_latest_state(world, socket_for):
     import asyncio
 
     from orders import push
 
     world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
     layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(user_group(world.viewer.pk), channel)
+    channel = socket_for(world.viewer.pk)
     market = world.request(world.equity, order_type="MARKET")
     order = place_order(actor=world.trader, account=world.account, request=market, source="api")
     assert push.flush()
