@@ -1,7 +1,8 @@
 """ASGI entry point: HTTP through Django, websockets through Channels.
 
 A socket's user is its session's user only once that session passed the second factor
-(accounts.websocket); otherwise consumers see an anonymous user and close.
+(accounts.websocket); otherwise consumers see an anonymous user and close. A stopping process
+pushes the order changes it still holds (terminal.lifespan).
 """
 
 import os
@@ -24,6 +25,7 @@ from terminal.lib.sync_asgi import SyncChainASGIHandler  # noqa: E402
 django_asgi_app = SyncChainASGIHandler()
 
 from accounts.websocket import SocketAuthMiddlewareStack  # noqa: E402
+from terminal import lifespan  # noqa: E402
 from terminal.metrics import start_metrics_server  # noqa: E402
 from terminal.routing import websocket_urlpatterns  # noqa: E402
 
@@ -33,5 +35,6 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "lifespan": lifespan.application,  # uvicorn's start-up and shutdown: drains the push queue
     }
 )

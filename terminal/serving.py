@@ -10,7 +10,9 @@ gunicorn worker class (``gunicorn terminal.asgi:application -k terminal.serving.
 - A client message is at most 256 KiB: the largest legitimate one, a subscription to the 500
   instruments a socket may hold by trading symbol, is about 16 KiB.
 - Pings every 20 s; a client that has not answered 20 s later is closed.
-- No lifespan protocol: Django has no start-up or shutdown events to run.
+- The lifespan protocol is on, for its shutdown: the worker pushes the order changes still queued
+  before it exits (``terminal/lifespan.py``). Gunicorn's ``worker_exit`` hook and ``atexit`` do not
+  run when gunicorn stops a uvicorn worker with SIGTERM; the lifespan shutdown does.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ UVICORN_OPTIONS: dict[str, Any] = {
     "ws_max_size": 256 * 1024,
     "ws_ping_interval": 20.0,
     "ws_ping_timeout": 20.0,
-    "lifespan": "off",
+    "lifespan": "on",  # "on", not "auto": an application that cannot answer it fails at start-up
 }
 
 

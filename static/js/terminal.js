@@ -30,6 +30,37 @@
     }
   }
 
+  /* This page's CSRF token: the one htmx sends with every request (hx-headers on body). */
+  function pageCsrfToken() {
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || "";
+    } catch (error) {
+      return "";
+    }
+  }
+
+  /* A pushed fragment is rendered once for all its recipients, without a request, so its forms carry
+   * no CSRF token: give them this page's (tokens belong to the browser's cookie, not to the user), so
+   * that they also work as plain POSTs. Only forms posting to this site get it. */
+  function giveCsrfToken(element) {
+    var forms = element.querySelectorAll("form[method=post]");
+    if (!forms.length) return;
+    var token = pageCsrfToken();
+    if (!token) return;
+    forms.forEach(function (form) {
+      if (new URL(form.getAttribute("action") || "", location.href).origin !== location.origin) return;
+      var input = form.querySelector("input[name=csrfmiddlewaretoken]");
+      if (input && input.value) return;
+      if (!input) {
+        input = document.createElement("input");
+        input.type = "hidden";
+        input.name = "csrfmiddlewaretoken";
+        form.prepend(input);
+      }
+      input.value = token;
+    });
+  }
+
   /* Swap each top-level element of an HTML frame into the element with the same id (inserting new
    * order, trade and position rows), flashing price moves. */
   function applyFragments(html) {
@@ -37,6 +68,7 @@
     template.innerHTML = html;
     Array.prototype.slice.call(template.content.children).forEach(function (incoming) {
       if (!incoming.id) return;
+      giveCsrfToken(incoming);
       var current = document.getElementById(incoming.id);
       if (!current) { insertNewRow(incoming); return; }
       var before = numeric(current.textContent), after = numeric(incoming.textContent);

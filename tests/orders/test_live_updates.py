@@ -1,8 +1,11 @@
+import re
+
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.test import Client
 
-from orders.models import Trade
+from orders.models import Order, Status, Trade
 from orders.push import account_viewers, push_order_change, render_order_change
 from orders.services import place_order
 from terminal.consumers import user_group
@@ -128,3 +131,62 @@ def test_the_sender_renders_only_for_users_with_a_socket_open(world):
     finally:
         async_to_sync(layer.group_discard)(user_group(world.viewer.pk), channel)
     assert async_to_sync(push._listening)(layer, wanted) == set()
+
+
+def _pushed_html(world, order) -> str:
+    """What the placing trader's socket receives for ``order``."""
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(user_group(world.trader.pk), channel)
+    try:
+        push_order_change(order)
+        return async_to_sync(layer.receive)(channel)["html"]
+    finally:
+        async_to_sync(layer.group_discard)(user_group(world.trader.pk), channel)
+
+
+def _page_token(client) -> str:
+    """The CSRF token a page gives htmx (hx-headers on body), which static/js/terminal.js also puts in
+    the forms of the rows pushed to that page."""
+    page = client.get("/")
+    assert page.status_code == 200
+    return re.search(r"""hx-headers='\{"X-CSRFToken": "(\w+)"\}'""", page.content.decode()).group(1)
+
+
+def _cancel_form(html: str, order_id: int) -> tuple[str, str]:
+    """The action and the inner HTML of the pushed row's cancel form."""
+    action = f"/trading/orders/{order_id}/cancel/"
+    form = re.search(rf'<form method="post" action="{action}"[^>]*>(.*?)</form>', html, re.S)
+    assert form is not None, html
+    return action, form.group(1)
+
+
+@pytest.fixture
+def resting_order(world):
+    world.quote(world.equity, 1010, bid=1009.95, ask=1010.05)
+    order = place_order(actor=world.trader, account=world.account, request=world.request(world.equity), source="web")
+    assert order.status == Status.OPEN
+    return order
+
+
+def test_a_pushed_rows_cancel_form_posted_plainly_with_its_pages_token_cancels_the_order(
+    world, otp_login, resting_order
+):
+    browser = otp_login(Client(enforce_csrf_checks=True), world.trader)
+    token = _page_token(browser)  # the page also sets the browser's CSRF cookie
+    action, form = _cancel_form(_pushed_html(world, resting_order), resting_order.pk)
+    # Rendered once for every recipient's sockets, the row carries no token of its own: the page supplies it.
+    assert "csrfmiddlewaretoken" not in form and 'type="submit"' in form
+    response = browser.post(action, {"csrfmiddlewaretoken": token})
+    assert response.status_code == 302 and response.url == "/"
+    assert Order.objects.get(pk=resting_order.pk).status == Status.CANCELLED
+
+
+def test_a_pushed_rows_cancel_form_is_refused_without_a_token_or_with_another_sessions(world, otp_login, resting_order):
+    browser = otp_login(Client(enforce_csrf_checks=True), world.trader)
+    _page_token(browser)
+    other_browser = otp_login(Client(enforce_csrf_checks=True), world.trader)  # the same user elsewhere
+    action, _ = _cancel_form(_pushed_html(world, resting_order), resting_order.pk)
+    assert browser.post(action).status_code == 403
+    assert browser.post(action, {"csrfmiddlewaretoken": _page_token(other_browser)}).status_code == 403
+    assert Order.objects.get(pk=resting_order.pk).status == Status.OPEN

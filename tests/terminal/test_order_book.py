@@ -84,7 +84,8 @@ def test_a_row_shows_what_the_trader_needs_formatted(world):  # noqa: F811
 
 def _row(html: str, order_id: int) -> str:
     """The row of ``order_id`` without what differs by design: the oob marker and CSRF inputs (the pushed
-    row has no request, so no token; htmx sends the token as a header)."""
+    row is rendered once for all its recipients, without a request: each page gives its forms its own
+    token, tests/orders/test_live_updates.py)."""
     start = html.index(f'<tr id="order-{order_id}"')
     row = html[start : html.index("</tr>", start)]
     return re.sub(r'<input type="hidden" name="csrfmiddlewaretoken" value="[^"]*">', "", row).replace(
