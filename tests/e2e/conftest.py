@@ -91,8 +91,10 @@ def terminal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
+    # Package scope: Playwright's sync API keeps an event loop running in the main thread while it is
+    # open, and every later test that calls async_to_sync there would fail; it stops after the e2e tests.
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         message = f"needs Chromium at {CHROMIUM} (make test installs Debian's chromium)"
         pytest.fail(message) if IN_CI else pytest.skip(message)
