@@ -141,6 +141,11 @@ def account_viewer_ids(*, account) -> set[int]:
         return {user_id for (user_id,) in cursor.fetchall()}
 
 
+def forget_permission_ids() -> None:
+    """Drop the cached permission ids (after a migrate or a flush, which may give them new ids)."""
+    _permission_ids.clear()
+
+
 def _grant_permission_ids() -> dict[str, int]:
     """The ids of the broker account's content type and its view and trade permissions (fixed once migrated)."""
     if not _permission_ids:

@@ -127,3 +127,19 @@ def test_the_viewers_of_an_account_are_exactly_those_who_may_view_it(world):
         users[Role.VIEWER].pk,
         root.pk,
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_flush_that_renumbers_the_permissions_leaves_no_stale_ids_behind(world):
+    from django.core.management import call_command
+
+    users, _, granted, _ = world
+    assert users[Role.VIEWER].pk in account_viewer_ids(account=granted)  # the ids are cached now
+    call_command("flush", verbosity=0, interactive=False)  # recreates permissions under new ids
+    organisation = Organisation.objects.create(name="Again", slug="again")
+    viewer = User.objects.create_user("again-viewer", password="long-password-123")
+    Membership.objects.create(user=viewer, organisation=organisation, role=Role.VIEWER)
+    account = BrokerAccount.objects.create(organisation=organisation, label="Main", broker="paper", client_code="G1")
+    assign_perm("brokers.view_brokeraccount", viewer, account)
+    assert account_viewer_ids(account=account) == {viewer.pk}
+    assert account_get_for_user(user=viewer, account_id=account.pk, access="view") == account
