@@ -11,13 +11,61 @@ Here the chain is built in sync mode, exactly as under WSGI, and each request cr
 thread once, through the same thread-sensitive ``sync_to_async`` Django uses for a sync view
 (``ThreadSensitiveContext`` per request: the request's code keeps one thread and one database
 connection). Reading the body, the disconnect watch and sending the response stay on the loop.
+
+The request's thread comes from a pool kept by the process. Django's handler gives every request a
+``ThreadSensitiveContext`` of its own, whose executor starts a new thread for the request and joins
+it at the end: starting, handing over to and joining a thread per request was about a tenth of a
+web process's CPU under load (py-spy on bench/orders.py). Here each request borrows an idle
+single-thread executor (asgiref's ``ThreadSensitiveContext(executor=...)``), keeps it for all its
+thread-sensitive calls (the request signals, the chain and view, closing the response) and gives it
+back when it is done, so threads, and their persistent database connections when there is no pool,
+are reused. A request never shares its thread with another while it runs.
 """
 
 from __future__ import annotations
 
-from asgiref.sync import sync_to_async
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers import base
 from django.core.handlers.asgi import ASGIHandler
+
+IDLE_THREADS = 64  # idle request threads a process keeps; more than that are stopped when handed back
+
+
+class RequestThreads:
+    """Single-thread executors lent to one request at a time and reused."""
+
+    def __init__(self, idle_limit: int = IDLE_THREADS) -> None:
+        self._idle: list[ThreadPoolExecutor] = []
+        self._lock = threading.Lock()  # the pool is used from the event loop, but cheaply kept honest
+        self._idle_limit = idle_limit
+        self.started = 0  # executors made so far (tests, diagnostics)
+
+    def borrow(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+            self.started += 1
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
+
+    def close(self) -> None:
+        """Close the idle threads' database connections and stop the threads."""
+        from django.db import connections
+
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for executor in idle:
+            executor.submit(connections.close_all).result()
+            executor.shutdown()
+
+    def give_back(self, executor: ThreadPoolExecutor) -> None:
+        with self._lock:
+            if len(self._idle) < self._idle_limit:
+                self._idle.append(executor)
+                return
+        executor.shutdown(wait=False)
 
 
 class SyncChainASGIHandler(ASGIHandler):
@@ -27,6 +75,17 @@ class SyncChainASGIHandler(ASGIHandler):
         base.BaseHandler.__init__(self)
         self.load_middleware(is_async=False)
         self._get_response_in_thread = sync_to_async(self.get_response, thread_sensitive=True)
+        self.threads = RequestThreads()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        executor = self.threads.borrow()
+        try:
+            async with ThreadSensitiveContext(executor=executor):
+                await self.handle(scope, receive, send)
+        finally:
+            self.threads.give_back(executor)
 
     async def get_response_async(self, request):
         return await self._get_response_in_thread(request)
