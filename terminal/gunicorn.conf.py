@@ -39,8 +39,9 @@ workers = env_int("WEB_CONCURRENCY", 2 * len(os.sched_getaffinity(0)), minimum=1
 # Requests that take longer than this are a bug or a stuck dependency: the worker is replaced.
 timeout = 60
 # Kubernetes gives the pod 60 s (terminationGracePeriodSeconds). A worker told to stop (SIGTERM)
-# finishes its requests, then pushes the order changes still queued (terminal/lifespan.py, at most
-# 10 s) and exits; one still running after graceful_timeout is killed.
+# finishes its requests and sockets (uvicorn's timeout_graceful_shutdown, terminal/serving.py), then
+# pushes the order changes still queued (terminal.lifespan.DRAIN_SECONDS) and exits; one still
+# running after graceful_timeout is killed.
 graceful_timeout = 30
 keepalive = 75  # longer than nginx's upstream keepalive, so nginx closes idle connections first
 accesslog = None  # requests are logged by the application (one JSON line each, with the request id)

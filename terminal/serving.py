@@ -13,6 +13,9 @@ gunicorn worker class (``gunicorn terminal.asgi:application -k terminal.serving.
 - The lifespan protocol is on, for its shutdown: the worker pushes the order changes still queued
   before it exits (``terminal/lifespan.py``). Gunicorn's ``worker_exit`` hook and ``atexit`` do not
   run when gunicorn stops a uvicorn worker with SIGTERM; the lifespan shutdown does.
+- A stopping worker waits at most 15 s for its requests and sockets to finish, then cancels what is
+  left, so that the push drain (``terminal.lifespan.DRAIN_SECONDS``) still fits in gunicorn's
+  ``graceful_timeout`` before the worker is killed (tests/terminal/test_worker_shutdown.py).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ UVICORN_OPTIONS: dict[str, Any] = {
     "ws_ping_interval": 20.0,
     "ws_ping_timeout": 20.0,
     "lifespan": "on",  # "on", not "auto": an application that cannot answer it fails at start-up
+    "timeout_graceful_shutdown": 15,
 }
 
 

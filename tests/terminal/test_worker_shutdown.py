@@ -69,6 +69,13 @@ def test_the_web_process_speaks_the_lifespan_protocol():
     assert application.application_mapping["lifespan"] is lifespan.application
 
 
+def test_the_requests_wait_and_the_drain_together_fit_in_gunicorns_graceful_timeout():
+    import runpy
+
+    config = runpy.run_path(str(ROOT / "terminal" / "gunicorn.conf.py"))
+    assert UVICORN_OPTIONS["timeout_graceful_shutdown"] + lifespan.DRAIN_SECONDS < config["graceful_timeout"]
+
+
 def test_a_stopping_worker_pushes_the_changes_still_queued_before_it_says_it_is_done(sender):
     sender.delay = 0.3  # still sending when the shutdown arrives
     sender.submit("order 1")
