@@ -11,7 +11,7 @@ import time
 
 from celery import Celery
 from celery.schedules import crontab
-from celery.signals import before_task_publish
+from celery.signals import before_task_publish, worker_process_shutdown, worker_shutdown
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "terminal.settings")
@@ -54,3 +54,13 @@ def _stamp_publish_time(headers: dict | None = None, **_: object) -> None:
     """Record when a task entered its queue, so health can report the age of the oldest waiting task."""
     if headers is not None:
         headers[PUBLISHED_AT_HEADER] = time.time()
+
+
+@worker_process_shutdown.connect
+@worker_shutdown.connect
+def _drain_pushes(**_: object) -> None:
+    """A stopping worker (each prefork child, or the main process of a solo or threads pool) pushes the
+    order changes its tasks queued before it exits (terminal.lifespan.drain_pushes, bounded)."""
+    from terminal.lifespan import drain_pushes
+
+    drain_pushes()

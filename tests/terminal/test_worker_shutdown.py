@@ -136,3 +136,15 @@ def test_gunicorn_stops_its_worker_on_sigterm_through_the_lifespan_shutdown(tmp_
     output = log_path.read_text()
     assert "Application startup complete." in output
     assert "Waiting for application shutdown." in output and "Application shutdown complete." in output
+
+
+@pytest.mark.parametrize("signal_name", ["worker_process_shutdown", "worker_shutdown"])
+def test_a_stopping_celery_worker_pushes_the_changes_its_tasks_queued(sender, signal_name):
+    from celery import signals
+
+    import terminal.celery  # noqa: F401  (connects the worker's receivers)
+
+    sender.delay = 0.3  # still sending when the worker stops
+    sender.submit("order 1", "trade 1")
+    getattr(signals, signal_name).send(sender=None, pid=os.getpid(), exitcode=0)
+    assert sender.sent == [("order 1", "trade 1")]

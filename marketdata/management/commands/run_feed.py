@@ -79,6 +79,10 @@ class Command(BaseCommand):
                 break
         feed.stop()
         publisher.flush_candles()
+        # The paper exchange fills resting orders on this process's ticks: push those changes still queued.
+        from terminal.lifespan import drain_pushes
+
+        drain_pushes()
         from django.core.cache import cache
 
         cache.delete(HEARTBEAT_KEY)  # a cleanly stopped feed is not a failed one
