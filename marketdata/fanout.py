@@ -236,20 +236,22 @@ class Hub:
     async def _listen_redis(self) -> None:
         import redis.asyncio as aioredis
 
-        from marketdata.feeds.publisher import TICKS_CHANNEL
+        from marketdata.feeds.publisher import ticks_channel
+
+        channel = ticks_channel()
 
         while True:
             client = aioredis.Redis.from_url(settings.REDIS_URL)
             try:
                 async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(TICKS_CHANNEL)
+                    await pubsub.subscribe(channel)
                     async for message in pubsub.listen():
                         if message.get("type") != "message":
                             continue
                         try:
                             self.offer_rows(decode_batch(message["data"]))
                         except (ValueError, KeyError, TypeError):
-                            logger.warning("ignored a malformed tick batch on %s", TICKS_CHANNEL)
+                            logger.warning("ignored a malformed tick batch on %s", channel)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -28,8 +28,20 @@ from marketdata.quotes import Quote
 
 logger = logging.getLogger(__name__)
 
-TICKS_CHANNEL = "marketdata:ticks"  # Redis pub/sub channel: one message per batch (see encode_batch)
+TICKS_CHANNEL = "marketdata:ticks"  # Redis pub/sub channel prefix: one message per batch (see encode_batch)
 HEARTBEAT_KEY = "marketdata:feed-heartbeat"
+
+
+def ticks_channel(redis_url: str | None = None) -> str:
+    """Return the pub/sub channel of tick batches for the Redis database at ``redis_url`` (REDIS_URL).
+
+    Redis pub/sub is one namespace for the whole server, whatever the database number, so the number
+    is part of the name: terminals sharing a server on different databases (a test run beside a dev
+    server, two environments) do not hear each other's ticks.
+    """
+    from redis.connection import parse_url
+
+    return f"{TICKS_CHANNEL}:{parse_url(redis_url or settings.REDIS_URL).get('db', 0)}"
 
 
 class Publisher:
@@ -49,6 +61,7 @@ class Publisher:
             import redis
 
             self._redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+            self._channel = ticks_channel()
 
     def publish(self, batch: list[Quote]) -> None:
         if not batch:
@@ -71,7 +84,7 @@ class Publisher:
 
     def _fan_out(self, batch: list[Quote]) -> None:
         if self._redis is not None:
-            self._redis.publish(TICKS_CHANNEL, encode_batch(batch))
+            self._redis.publish(self._channel, encode_batch(batch))
         else:
             from marketdata.fanout import hub
 

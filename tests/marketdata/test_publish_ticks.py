@@ -96,3 +96,33 @@ def test_the_fan_out_message_carries_what_the_updates_show_and_rejects_malformed
     for bad in ("{}", "[[1, 2]]", "not json"):
         with pytest.raises(ValueError):
             decode_batch(bad)
+
+
+def test_the_tick_channel_carries_the_redis_database_number():
+    from marketdata.feeds.publisher import ticks_channel
+
+    assert ticks_channel("redis://127.0.0.1:6379/3") == "marketdata:ticks:3"
+    assert ticks_channel("redis://127.0.0.1:6379") == "marketdata:ticks:0"
+    assert ticks_channel("redis://127.0.0.1:6379/3") != ticks_channel("redis://127.0.0.1:6379/4")
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+def test_a_feed_on_another_redis_database_of_the_same_server_is_not_heard(settings):
+    import redis
+
+    from marketdata.feeds.publisher import ticks_channel
+
+    ours = settings.REDIS_URL
+    theirs = ours.rsplit("/", 1)[0] + "/" + ("14" if not ours.endswith("/14") else "15")
+    listener = redis.Redis.from_url(ours).pubsub()
+    listener.subscribe(ticks_channel(ours))
+    listener.get_message(timeout=1)  # the subscription's confirmation
+    settings.REDIS_URL = theirs
+    Publisher(source="test", store_candles=False).publish([_quote(1, "10.5")])
+    assert listener.get_message(timeout=0.5) is None
+    settings.REDIS_URL = ours
+    Publisher(source="test", store_candles=False).publish([_quote(1, "11")])
+    message = listener.get_message(timeout=2)
+    assert message is not None and message["channel"].decode() == ticks_channel(ours)
+    listener.close()
