@@ -12,6 +12,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.credentials import access_token_issue, signing_keys
 from accounts.models import RefreshToken
+from accounts.otp import backup_codes_issue
 from compliance.models import AuditEvent
 
 from .conftest import PASSWORD, make_user, password_only_client, totp_code
@@ -74,6 +75,13 @@ def test_a_wrong_code_or_password_gives_no_token(alice):
     assert wrong_password.status_code == 401 and wrong_password.json()["code"] == "invalid_credentials"
     assert AuditEvent.objects.filter(action="auth.otp_failed").exists()
     assert AuditEvent.objects.filter(action="auth.login_failed").exists()
+
+
+def test_a_backup_code_gives_a_token_once(alice):
+    code = backup_codes_issue(user=alice)[0]
+    assert _obtain(Client(), alice, otp=code).status_code == 200
+    assert _obtain(Client(), alice, otp=code).json()["code"] == "invalid_otp"
+    assert AuditEvent.objects.get(action="auth.otp_failed").payload_data == {"channel": "api", "kind": "backup"}
 
 
 def test_a_totp_code_cannot_be_used_twice_for_tokens(alice):

@@ -70,9 +70,31 @@ def test_a_wrong_code_is_refused_and_audited():
 def test_a_backup_code_works_once():
     user = make_user("alice")
     code = backup_codes_issue(user=user)[0]
-    assert _password_login("alice").post(VERIFY, {"token": code})["Location"] == "/"
+    client = _password_login("alice")
+    assert client.post(VERIFY, {"token": code})["Location"] == "/"
+    assert client.get("/").status_code == 200
+    assert AuditEvent.objects.get(action="auth.login").payload_data["factor"] == "StaticDevice"
     response = _password_login("alice").post(VERIFY, {"token": code})
-    assert response.status_code == 200
+    assert response.status_code == 200 and b"already used" in response.content
+
+
+def test_a_backup_code_typed_in_groups_signs_in_though_only_its_digest_is_stored():
+    user = make_user("alice")
+    code = backup_codes_issue(user=user)[0]
+    assert code not in StaticDevice.objects.get(user=user).token_set.values_list("token", flat=True)
+    grouped = " ".join(code[i : i + 4] for i in range(0, len(code), 4))
+    assert _password_login("alice").post(VERIFY, {"token": grouped})["Location"] == "/"
+    assert StaticDevice.objects.get(user=user).token_set.count() == 9
+
+
+def test_a_wrong_backup_code_is_refused_and_audited():
+    user = make_user("alice")
+    backup_codes_issue(user=user)
+    response = _password_login("alice").post(VERIFY, {"token": "abcdefghijklmnop"})
+    assert response.status_code == 200 and b"wrong" in response.content
+    event = AuditEvent.objects.get(action="auth.otp_failed")
+    assert event.payload_data == {"channel": "web", "kind": "backup"}
+    assert StaticDevice.objects.get(user=user).token_set.count() == 10
 
 
 def test_totp_sign_ins_do_not_throttle_the_backup_codes():
