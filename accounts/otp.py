@@ -63,8 +63,8 @@ def otp_check(*, user, token: str, request: HttpRequest | None = None, channel: 
     codes only: trying every device would bump the throttling of the ones not meant (a known
     django-otp pitfall that locks people out of their backup codes). A TOTP code is accepted once:
     the device remembers the last time step used. A backup code is checked by its digest (see
-    backup_code_digest), and StaticDevice deletes the matching one. Whitespace is ignored; case
-    matters, as it always has (the codes are lower-case). Each failure also counts towards the
+    backup_code_digest), and StaticDevice deletes the matching one. Whitespace and case are ignored
+    (the codes are lower-case base32, so folding case loses nothing). Each failure also counts towards the
     brute-force lockout of the username, so the second factor cannot be guessed after a leaked
     password.
     """
@@ -74,7 +74,7 @@ def otp_check(*, user, token: str, request: HttpRequest | None = None, channel: 
         candidate = token
         if device_class is StaticDevice:
             _backup_tokens_hash_plaintext(device)
-            candidate = backup_code_digest(device_id=device.pk, code=token)
+            candidate = backup_code_digest(device_id=device.pk, code=token.lower())
         accepted = django_otp.verify_token(user, device.persistent_id, candidate)
         if accepted is not None:
             return accepted
