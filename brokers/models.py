@@ -39,10 +39,12 @@ class PaperOrder(models.Model):
     API, worker) and the process that matches it on ticks (the feed) share one book.
     """
 
-    account = models.ForeignKey(BrokerAccount, on_delete=models.PROTECT, related_name="paper_orders")
+    # Indexed by the unique (account, client order id) and (instrument, status) below; each index
+    # is written by every order and fill, so there are no single-column copies.
+    account = models.ForeignKey(BrokerAccount, on_delete=models.PROTECT, related_name="paper_orders", db_index=False)
     client_order_id = models.CharField(max_length=64, help_text="The OMS's tag; the paper exchange's idempotency key.")
-    broker_order_id = models.CharField(max_length=32, unique=True)
-    instrument = models.ForeignKey("marketdata.Instrument", on_delete=models.PROTECT, related_name="+")
+    broker_order_id = models.CharField(max_length=32)  # unique: a constraint below (no LIKE-pattern index)
+    instrument = models.ForeignKey("marketdata.Instrument", on_delete=models.PROTECT, related_name="+", db_index=False)
     side = models.CharField(max_length=4)
     quantity = models.PositiveIntegerField()
     filled_quantity = models.PositiveIntegerField(default=0)
@@ -52,7 +54,7 @@ class PaperOrder(models.Model):
     validity = models.CharField(max_length=4)
     price = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     trigger_price = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
-    status = models.CharField(max_length=20, db_index=True)
+    status = models.CharField(max_length=20)
     message = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -60,6 +62,7 @@ class PaperOrder(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["account", "client_order_id"], name="paperorder_unique_client_id"),
+            models.UniqueConstraint(fields=["broker_order_id"], name="paperorder_unique_broker_order_id"),
             models.CheckConstraint(
                 condition=models.Q(filled_quantity__lte=models.F("quantity")), name="paperorder_no_overfill"
             ),

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from orders.states import Status
+from orders.states import LIVE, Status
 
 
 class Side(models.TextChoices):
@@ -49,7 +49,10 @@ class Order(models.Model):
     client_order_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     # NULL, not "", for "no key": the unique constraint must ignore orders placed without one.
     idempotency_key = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
-    account = models.ForeignKey("brokers.BrokerAccount", on_delete=models.PROTECT, related_name="orders")
+    # Indexed by (account, status) below: a separate account index would only cost every write.
+    account = models.ForeignKey(
+        "brokers.BrokerAccount", on_delete=models.PROTECT, related_name="orders", db_index=False
+    )
     placed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     instrument = models.ForeignKey("marketdata.Instrument", on_delete=models.PROTECT, related_name="+")
     side = models.CharField(max_length=4, choices=Side.choices)
@@ -64,8 +67,8 @@ class Order(models.Model):
     margin_price = models.DecimalField(
         max_digits=14, decimal_places=4, help_text="Price used to block margin (limit price, else LTP at placement)."
     )
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
-    broker_order_id = models.CharField(max_length=64, blank=True, db_index=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    broker_order_id = models.CharField(max_length=64, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True, help_text="When the OMS handed it to the broker.")
     message = models.CharField(max_length=300, blank=True)
     tag = models.CharField(max_length=40, blank=True)
@@ -89,7 +92,18 @@ class Order(models.Model):
             models.CheckConstraint(condition=Q(quantity__gt=0), name="order_quantity_positive"),
             models.CheckConstraint(condition=Q(filled_quantity__lte=F("quantity")), name="order_no_overfill"),
         ]
-        indexes = [models.Index(fields=["account", "status"], name="order_account_status")]
+        # Every order's insert and status change writes each index, so there are only those a query
+        # needs: no LIKE-pattern copies of the text columns, and the sweeps across accounts
+        # (reconciliation, the intraday square-off) read a partial index of the live orders only.
+        indexes = [
+            models.Index(fields=["account", "status"], name="order_account_status"),
+            models.Index(fields=["broker_order_id"], name="order_broker_order_id"),
+            models.Index(
+                fields=["status"],
+                name="order_live_status",
+                condition=Q(status__in=sorted(LIVE)),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.side} {self.quantity} {self.instrument_id} {self.order_type} [{self.status}]"
@@ -124,7 +138,9 @@ class OrderEvent(models.Model):
 class Trade(models.Model):
     """One fill of one order, as the broker reported it; the broker's trade id makes it unique."""
 
-    account = models.ForeignKey("brokers.BrokerAccount", on_delete=models.PROTECT, related_name="trades")
+    account = models.ForeignKey(  # indexed by the unique (account, broker trade id)
+        "brokers.BrokerAccount", on_delete=models.PROTECT, related_name="trades", db_index=False
+    )
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="trades")
     instrument = models.ForeignKey("marketdata.Instrument", on_delete=models.PROTECT, related_name="+")
     product = models.CharField(max_length=4, choices=Product.choices)
@@ -152,7 +168,9 @@ class Position(models.Model):
     the account's ``Funds.margin_blocked`` is the sum over its positions.
     """
 
-    account = models.ForeignKey("brokers.BrokerAccount", on_delete=models.PROTECT, related_name="positions")
+    account = models.ForeignKey(  # indexed by the unique (account, instrument, product)
+        "brokers.BrokerAccount", on_delete=models.PROTECT, related_name="positions", db_index=False
+    )
     instrument = models.ForeignKey("marketdata.Instrument", on_delete=models.PROTECT, related_name="+")
     product = models.CharField(max_length=4, choices=Product.choices)
     net_quantity = models.IntegerField(default=0)
