@@ -108,13 +108,24 @@ def account_get_for_user(*, user, account_id: int, access: Access = "view") -> B
 _USER_PERMS = UserObjectPermission._meta.db_table
 _GROUP_PERMS = GroupObjectPermission._meta.db_table
 _USER_GROUPS = User.groups.through._meta.db_table
-_GRANTED = (
-    f"(EXISTS (SELECT 1 FROM {_USER_PERMS} p WHERE p.user_id = %s AND p.content_type_id = %s"  # noqa: S608
-    " AND p.permission_id = %s AND p.object_pk = CAST(a.id AS TEXT))"
-    f" OR EXISTS (SELECT 1 FROM {_GROUP_PERMS} g JOIN {_USER_GROUPS} ug ON ug.group_id = g.group_id"
-    " WHERE g.content_type_id = %s AND g.permission_id = %s AND g.object_pk = CAST(a.id AS TEXT)"
-    " AND ug.user_id = %s))"
-)
+
+
+def _granted(*, user: str, object_pk: str) -> str:
+    """The SQL test of a grant held by ``user`` (or one of their groups) on the object ``object_pk``,
+    each a column expression or ``%s``. Its placeholders, in order: ``user``, content type,
+    permission, ``object_pk`` (the user's own grant), then content type, permission, ``object_pk``,
+    ``user`` (a group's)."""
+    return (
+        f"(EXISTS (SELECT 1 FROM {_USER_PERMS} p WHERE p.user_id = {user} AND p.content_type_id = %s"  # noqa: S608
+        f" AND p.permission_id = %s AND p.object_pk = {object_pk})"
+        f" OR EXISTS (SELECT 1 FROM {_GROUP_PERMS} g JOIN {_USER_GROUPS} ug ON ug.group_id = g.group_id"
+        f" WHERE g.content_type_id = %s AND g.permission_id = %s AND g.object_pk = {object_pk}"
+        f" AND ug.user_id = {user}))"
+    )
+
+
+# The requesting user's grant on the account row ``a``: params user, ct, perm, ct, perm, user.
+_GRANTED = _granted(user="%s", object_pk="CAST(a.id AS TEXT)")
 _permission_ids: dict[str, int] = {}
 
 # Who may view an account: its organisation's Owners and Admins, and its Traders and Viewers who hold
@@ -123,10 +134,7 @@ _VIEWERS = (
     f"SELECT m.user_id FROM {Membership._meta.db_table} m"  # noqa: S608
     f" JOIN {User._meta.db_table} u ON u.id = m.user_id"
     " WHERE m.organisation_id = %s AND (m.role IN (%s, %s) OR (m.role IN (%s, %s) AND (u.is_superuser"
-    f" OR EXISTS (SELECT 1 FROM {_USER_PERMS} p WHERE p.user_id = m.user_id AND p.content_type_id = %s"
-    " AND p.permission_id = %s AND p.object_pk = %s)"
-    f" OR EXISTS (SELECT 1 FROM {_GROUP_PERMS} g JOIN {_USER_GROUPS} ug ON ug.group_id = g.group_id"
-    " WHERE g.content_type_id = %s AND g.permission_id = %s AND g.object_pk = %s AND ug.user_id = m.user_id))))"
+    f" OR {_granted(user='m.user_id', object_pk='%s')})))"
 )
 
 
