@@ -133,16 +133,14 @@ def _intent(*, account, actor, instrument: Instrument, request: OrderRequest) ->
     )
 
 
-def _mtm(positions: list[Position]) -> Decimal:
-    """Return the unrealised P&L of ``positions`` at the last quotes."""
+def _mtm(positions: list[Position], ltps: dict[int, Decimal | None]) -> Decimal:
+    """Return the unrealised P&L of ``positions`` at the last prices: ``ltps`` holds those already read
+    (the order's own instrument), the others are read now."""
     positions = [p for p in positions if p.net_quantity]
-    if not positions:
-        return Decimal(0)
-    quotes = get_quotes([p.instrument_id for p in positions])
-    return sum(
-        (p.unrealised_pnl(quotes[p.instrument_id].ltp if p.instrument_id in quotes else None) for p in positions),
-        Decimal(0),
-    )
+    missing = {p.instrument_id for p in positions} - ltps.keys()
+    if missing:
+        ltps = {**ltps, **{i: q.ltp for i, q in get_quotes(list(missing)).items()}}
+    return sum((p.unrealised_pnl(ltps.get(p.instrument_id)) for p in positions), Decimal(0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +216,7 @@ def _risk_state(
         ltp=ltp,
         open_orders=_open_orders(account.pk, exclude_order),
         realised_today=funds.realised_today,
-        mtm=_mtm(positions),
+        mtm=_mtm(positions, {instrument.pk: ltp}),
         available_margin=funds.available,
         required_margin=proposed - current,
         reduces_position=reduces,

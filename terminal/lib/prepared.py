@@ -152,7 +152,7 @@ def _is_marker(value: Any, by_value: dict[Any, str]) -> bool:
 
 
 # --- writes ----------------------------------------------------------------------------------------
-_insert_sql: dict[tuple, tuple[str, list, list]] = {}
+_insert_sql: dict[tuple, tuple[str, list, list]] = {}  # (model, alias, rows) -> SQL, fields, converters
 _update_sql: dict[tuple, tuple[str, list]] = {}
 
 
@@ -180,8 +180,11 @@ def insert(objs: list[models.Model], using: str = "default") -> list[models.Mode
             ", ".join([row] * len(objs)),
         )
         sql = f"INSERT INTO {table} ({columns}) VALUES {rows_sql} {returning_sql}"  # noqa: S608
-        cached = _insert_sql[key] = (sql, fields, returning)
-    sql, fields, returning = cached
+        converters = [
+            (f, f.get_db_converters(connection) + connection.ops.get_db_converters(f.cached_col)) for f in returning
+        ]
+        cached = _insert_sql[key] = (sql, fields, converters)
+    sql, fields, converters = cached
     params = []
     for obj in objs:
         obj._prepare_related_fields_for_save(operation_name="insert")  # a parent saved since it was assigned
@@ -189,9 +192,6 @@ def insert(objs: list[models.Model], using: str = "default") -> list[models.Mode
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    converters = [
-        (f, f.get_db_converters(connection) + connection.ops.get_db_converters(f.cached_col)) for f in returning
-    ]
     for obj, row in zip(objs, rows, strict=True):
         for value, (field, convs) in zip(row, converters, strict=True):
             for converter in convs:
