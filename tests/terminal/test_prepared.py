@@ -36,6 +36,21 @@ _GROUP = Prepared(
 )
 
 
+def _order(trading, **fields) -> Order:
+    """An unsaved MARKET buy of 2 on the equity, with ``fields`` changed."""
+    defaults = dict(
+        account=trading.account,
+        instrument=trading.equity,
+        side="BUY",
+        quantity=2,
+        order_type="MARKET",
+        product="MIS",
+        margin_price=Decimal("1000"),
+        source="web",
+    )
+    return Order(**{**defaults, **fields})
+
+
 def _position(trading, instrument, product, net, average="1000"):
     return Position.objects.create(
         account=trading.account,
@@ -65,17 +80,10 @@ def test_a_prepared_query_returns_what_its_queryset_returns_for_every_value(trad
 
 
 def test_values_rows_come_back_through_the_converters_as_the_queryset_gives_them(trading):
-    order = Order.objects.create(
-        account=trading.account,
-        instrument=trading.equity,
-        side="BUY",
-        quantity=3,
-        order_type="LIMIT",
-        product="MIS",
-        price=Decimal("1000.05"),
-        margin_price=Decimal("1000.05"),
-        source="api",
+    order = _order(
+        trading, quantity=3, order_type="LIMIT", price=Decimal("1000.05"), margin_price=Decimal("1000.05"), source="api"
     )
+    order.save()
     rows = Prepared(
         lambda p: Order.objects.filter(account_id=p.account).values_list("client_order_id", "price", "created_at"),
         account=int,
@@ -114,16 +122,7 @@ def test_only_plain_model_and_values_list_querysets_can_be_prepared():
 
 def test_insert_writes_rows_as_save_would_and_sets_their_keys(trading):
     before = timezone.now()
-    order = Order(
-        account=trading.account,
-        instrument=trading.equity,
-        side="BUY",
-        quantity=2,
-        order_type="MARKET",
-        product="MIS",
-        margin_price=Decimal("1000"),
-        source="web",
-    )
+    order = _order(trading)
     prepared.insert([order])
     assert order.pk is not None and not order._state.adding
     stored = Order.objects.get(pk=order.pk)
@@ -138,16 +137,8 @@ def test_insert_writes_rows_as_save_would_and_sets_their_keys(trading):
 
 
 def test_insert_raises_the_integrity_error_and_writes_nothing(trading):
-    order = Order.objects.create(
-        account=trading.account,
-        instrument=trading.equity,
-        side="BUY",
-        quantity=2,
-        order_type="MARKET",
-        product="MIS",
-        margin_price=Decimal("1000"),
-        source="web",
-    )
+    order = _order(trading)
+    order.save()
     trade = dict(account=trading.account, order=order, instrument=trading.equity, product="MIS", side="BUY", quantity=1)
     prepared.insert([Trade(**trade, price=Decimal(1000), broker_trade_id="T1", executed_at=timezone.now())])
     with pytest.raises(IntegrityError), transaction.atomic():
