@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import close_old_connections, connections, transaction
 from django.template.loader import render_to_string
 
+from brokers.selectors import account_viewer_ids
 from marketdata.quotes import get_quote
 from terminal.consumers import user_group
 from terminal.push import push_to_user
@@ -39,15 +40,9 @@ def account_viewers(account) -> set[int]:
     now = time.monotonic()
     cached = _viewers.get(account.pk)
     if cached is None or now - cached[0] > _VIEWERS_TTL:
-        cached = (now, frozenset(_load_viewers(account)))
+        cached = (now, frozenset(account_viewer_ids(account=account)))
         _viewers[account.pk] = cached
     return set(cached[1])
-
-
-def _load_viewers(account) -> set[int]:
-    from brokers.selectors import account_viewer_ids
-
-    return account_viewer_ids(account=account)
 
 
 def render_order_change(order, trade=None, trades=()) -> str:
