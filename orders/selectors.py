@@ -9,12 +9,10 @@ from django.utils import timezone
 from django.utils.text import Truncator
 
 from marketdata.quotes import get_quotes
-from orders.models import Funds, Order, OrderType, Position, Product, Status, Trade
+from orders.models import Funds, Order, Position, Product, Status, Trade
 from orders.states import WORKING
+from rms.services import MARKET_TYPES, STOP_TYPES
 from terminal.lib.money import money_text
-
-_MARKET_TYPES = frozenset({OrderType.MARKET, OrderType.SL_M})
-_STOP_TYPES = frozenset({OrderType.SL, OrderType.SL_M})
 
 
 def order_list(*, account, status: list[str] | None = None) -> QuerySet[Order]:
@@ -51,8 +49,8 @@ def order_row(order: Order) -> dict:
         "working": order.status in WORKING,
         # The modify form: lots as {% widthratio quantity lot_size 1 %} showed them, and the inputs it offers.
         "lots": str(round(order.quantity / lot_size)) if lot_size else "0",
-        "price_input": money_text(order.price) if order.order_type not in _MARKET_TYPES else None,
-        "trigger_input": money_text(order.trigger_price) if order.order_type in _STOP_TYPES else None,
+        "price_input": money_text(order.price) if order.order_type not in MARKET_TYPES else None,
+        "trigger_input": money_text(order.trigger_price) if order.order_type in STOP_TYPES else None,
     }
 
 
