@@ -57,6 +57,8 @@ def _rebuild(model: type[models.Model], values: dict[str, Any]) -> models.Model 
 
 
 def _cache_get(key: str):
+    if not settings.AUTH_CACHE_SECONDS:  # off: no round trips at all
+        return None
     try:
         return cache.get(key)
     except Exception:  # the database answers instead
@@ -65,6 +67,8 @@ def _cache_get(key: str):
 
 
 def _cache_set(key: str, value) -> None:
+    if not settings.AUTH_CACHE_SECONDS:  # a timeout of 0 would make Django's Redis client delete the key
+        return
     try:
         cache.set(key, value, settings.AUTH_CACHE_SECONDS)
     except Exception:
@@ -164,8 +168,9 @@ class OTPMiddleware(DjangoOTPMiddleware):
 # --- freshness ------------------------------------------------------------------------------------
 def _forget(key: str) -> None:
     _cache_delete(key)
-    # A request reading the row between this delete and the commit would cache the old row again.
-    transaction.on_commit(lambda: _cache_delete(key))
+    if transaction.get_connection().in_atomic_block:
+        # A request reading the row between this delete and the commit would cache the old row again.
+        transaction.on_commit(lambda: _cache_delete(key))
 
 
 def _user_changed(sender, instance, **kwargs) -> None:

@@ -10,7 +10,7 @@ database alias, and afterwards only bind new values:
 
       _LIVE = Prepared(lambda p: Order.objects.filter(account_id=p.account, status__in=LIVE), account=int)
       orders = _LIVE.all(account=account.pk)          # model instances, as the queryset would give
-      rows = _VALUES.rows(account=account.pk)         # tuples, for a values_list() queryset
+      rows = _VALUES.all(account=account.pk)         # tuples, for a values_list() queryset
 
   A parameter stands in the queryset as a marker value of its declared type (``int`` or ``str``)
   that Django passes through to the statement's parameters unchanged; compiling finds where each

@@ -22,9 +22,13 @@ _lock = threading.Lock()
 
 
 class RedisCacheClient(DjangoRedisCacheClient):
+    def __init__(self, servers, **options) -> None:
+        super().__init__(servers, **options)
+        self._options_key = repr(sorted(self._pool_options.items()))  # once, not on every command
+
     def get_client(self, key=None, *, write=False):
         server = self._servers[self._get_connection_pool_index(write)]
-        shared = (server, repr(sorted(self._pool_options.items())))
+        shared = (server, self._options_key)
         client = _clients.get(shared)
         if client is None:
             with _lock:
