@@ -180,6 +180,11 @@ if DATABASE_POOL_SIZE and DATABASES["default"]["ENGINE"].endswith("postgresql"):
         "max_size": DATABASE_POOL_SIZE,
         "timeout": 2,
     }
+# Requests whose Python one web process runs at once (terminal/lib/request_slots.py): the others wait
+# for a slot without using CPU. A process runs one thread's Python at a time, so more request threads
+# only add GIL hand-overs at every round trip; capacity comes from processes (WEB_CONCURRENCY). A
+# request waiting on a network broker gives its slot up for the call.
+WEB_THREADS = env_int("WEB_THREADS", 2, minimum=1, maximum=64)
 # Server-side parameter binding: psycopg sends parameters apart from the SQL instead of quoting them
 # into it in Python, which costs the web and worker processes less CPU per statement (about 25 us of
 # an audit append's 100 us on the client). DDL takes no bound parameters: build it from literals.

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import Any
 
 from brokers.adapters.base import BrokerAdapter
 from terminal.errors import ApplicationError
+from terminal.lib import request_slots
 
 
 class UnknownBroker(ApplicationError):
@@ -30,8 +33,35 @@ def get_adapter(code: str) -> BrokerAdapter:
             factory = _factories[code]
         except KeyError:
             raise UnknownBroker(f"No adapter is registered for broker {code!r}.", extra={"broker": code}) from None
-        adapter = _instances[code] = factory()
+        adapter = factory()
+        if not adapter.in_database:
+            adapter = _OverTheNetwork(adapter)  # type: ignore[assignment]
+        _instances[code] = adapter
     return adapter
+
+
+class _OverTheNetwork:
+    """A network adapter whose calls give the calling request's slot up while they wait on the broker
+    (terminal/lib/request_slots.py): the process runs other requests meanwhile."""
+
+    def __init__(self, adapter: BrokerAdapter) -> None:
+        self._adapter = adapter
+
+    @property
+    def wrapped(self) -> BrokerAdapter:
+        return self._adapter
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._adapter, name)
+        if name.startswith("_") or not callable(value):
+            return value
+
+        @functools.wraps(value)
+        def call(*args, **kwargs):
+            with request_slots.released():
+                return value(*args, **kwargs)
+
+        return call
 
 
 def registered_codes() -> list[str]:

@@ -20,6 +20,9 @@ single-thread executor (asgiref's ``ThreadSensitiveContext(executor=...)``), kee
 thread-sensitive calls (the request signals, the chain and view, closing the response) and gives it
 back when it is done, so threads, and their persistent database connections when there is no pool,
 are reused. A request never shares its thread with another while it runs.
+
+The chain and view run inside one of the process's request slots (``WEB_THREADS``,
+``terminal/lib/request_slots.py``): a request waits for one before its Python runs.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from concurrent.futures import ThreadPoolExecutor
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers import base
 from django.core.handlers.asgi import ASGIHandler
+
+from terminal.lib import request_slots
 
 IDLE_THREADS = 64  # idle request threads a process keeps; more than that are stopped when handed back
 
@@ -74,8 +79,13 @@ class SyncChainASGIHandler(ASGIHandler):
     def __init__(self) -> None:
         base.BaseHandler.__init__(self)
         self.load_middleware(is_async=False)
-        self._get_response_in_thread = sync_to_async(self.get_response, thread_sensitive=True)
+        self._get_response_in_thread = sync_to_async(self._get_response_in_slot, thread_sensitive=True)
         self.threads = RequestThreads()
+        self.slots = request_slots.slots()
+
+    def _get_response_in_slot(self, request):
+        with self.slots.held():
+            return self.get_response(request)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":

@@ -72,6 +72,7 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
         ("REDIS_URL", "redis://cache:abc/0", "expected a Redis URL"),
         ("DEBUG", "maybe", "expected a boolean"),
         ("DJANGO_ENV", "staging-ish", "expected one of development, production, test"),
+        ("WEB_THREADS", "0", "expected an integer between 1 and 64"),
     ],
 )
 def test_a_bad_variable_stops_start_up_with_one_line_and_no_traceback(name, value, expected, tmp_path):

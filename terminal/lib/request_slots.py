@@ -1,0 +1,85 @@
+"""How many requests a web process runs Python for at once (``WEB_THREADS``).
+
+A process runs one thread's Python at a time (the GIL). Every request thread beyond the first few only
+adds hand-overs: each database or Redis round trip gives the GIL up, and getting it back means waiting
+for whichever other request thread holds it, so under load a request's dozens of round trips each
+wait, and the process spends CPU on the switching. The web tier scales with processes
+(``WEB_CONCURRENCY``); inside one, a request waits for a slot before its middleware and view run, and
+gives it back when they return. A waiting request holds no CPU: its thread sleeps on a semaphore.
+
+A request that waits on a broker over the network gives its slot up for the call
+(``brokers.adapters.registry`` wraps every network adapter's methods in ``released()``), so a slow
+broker never keeps other requests of the process from running. The in-database paper exchange keeps it:
+its work is the process's own CPU.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class RequestSlots:
+    """At most ``size`` threads between ``held()`` and its end, less those inside ``released()``."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("a process needs at least one request slot")
+        self.size = size
+        self._free = threading.Semaphore(size)
+        self._mine = threading.local()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Wait for a slot and keep it until the block ends (re-entrant within a thread)."""
+        if getattr(self._mine, "held", False):
+            yield
+            return
+        self._free.acquire()
+        self._mine.held = True
+        try:
+            yield
+        finally:
+            self._mine.held = False
+            self._free.release()
+
+    @contextmanager
+    def released(self) -> Iterator[None]:
+        """Give this thread's slot up for the block (a wait on the network), then wait for one again."""
+        if not getattr(self._mine, "held", False):
+            yield
+            return
+        self._mine.held = False
+        self._free.release()
+        try:
+            yield
+        finally:
+            self._free.acquire()
+            self._mine.held = True
+
+
+_slots: RequestSlots | None = None
+_lock = threading.Lock()
+
+
+def slots() -> RequestSlots:
+    """Return this process's slots, ``settings.WEB_THREADS`` of them."""
+    global _slots
+    if _slots is None:
+        from django.conf import settings
+
+        with _lock:
+            if _slots is None:
+                _slots = RequestSlots(settings.WEB_THREADS)
+    return _slots
+
+
+@contextmanager
+def released() -> Iterator[None]:
+    """``slots().released()``: a no-op in a thread that holds no slot (a worker, a command, a test)."""
+    if _slots is None:
+        yield
+        return
+    with _slots.released():
+        yield
