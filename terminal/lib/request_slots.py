@@ -9,8 +9,9 @@ gives it back when they return. A waiting request holds no CPU: its thread sleep
 
 A request that waits on a broker over the network gives its slot up for the call
 (``brokers.adapters.registry`` wraps every network adapter's methods in ``released()``), so a slow
-broker never keeps other requests of the process from running. The in-database paper exchange keeps it:
-its work is the process's own CPU.
+broker never keeps other requests of the process from running, unless the call is made inside a
+database transaction (see ``released``). The in-database paper exchange keeps it: its work is the
+process's own CPU.
 """
 
 from __future__ import annotations
@@ -77,8 +78,16 @@ def slots() -> RequestSlots:
 
 @contextmanager
 def released() -> Iterator[None]:
-    """``slots().released()``: a no-op in a thread that holds no slot (a worker, a command, a test)."""
-    if _slots is None:
+    """``slots().released()`` outside a database transaction; a no-op in a thread that holds no slot
+    (a worker, a command, a test) or inside a transaction.
+
+    A transaction may hold row locks that the requests in the other slots wait on: giving its slot up
+    and waiting for one again would wait on them while they wait on it, and neither the database nor
+    anything else would ever see the deadlock.
+    """
+    from django.db import connection
+
+    if _slots is None or connection.in_atomic_block:
         yield
         return
     with _slots.released():

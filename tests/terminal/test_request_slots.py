@@ -134,5 +134,15 @@ def test_a_network_brokers_calls_run_with_the_requests_slot_given_up(one_slot):
         registry._instances.pop("network-paper", None)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_call_inside_a_transaction_keeps_the_slot(one_slot):
+    # Its row locks may be what the requests in the other slots wait on: giving the slot up and
+    # waiting for it again would deadlock where no one can see it.
+    from django.db import transaction
+
+    with one_slot.held(), transaction.atomic(), request_slots.released():
+        assert getattr(one_slot._mine, "held", False)
+
+
 def test_the_in_database_paper_exchange_keeps_the_slot():
     assert type(registry.get_adapter("paper")) is PaperAdapter
