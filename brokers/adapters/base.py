@@ -106,7 +106,8 @@ class BrokerUpdate:
 
 @dataclass(frozen=True, slots=True)
 class BrokerOrder:
-    """One row of the broker's order book."""
+    """One row of the broker's order book. ``order_type``, ``price`` and ``trigger_price`` are the terms
+    the broker holds now (after any modification it applied); None where the broker does not say."""
 
     client_order_id: str
     broker_order_id: str
@@ -116,6 +117,9 @@ class BrokerOrder:
     average_price: Decimal | None
     fills: tuple[Fill, ...] = field(default_factory=tuple)
     message: str = ""
+    order_type: str | None = None
+    price: Decimal | None = None
+    trigger_price: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

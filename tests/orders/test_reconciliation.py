@@ -98,3 +98,83 @@ def test_fills_refused_during_a_rejected_modification_are_recovered_from_the_bro
     assert order.quantity == 10 and order.filled_quantity == 8 and order.status == Status.PARTIALLY_FILLED
     assert Trade.objects.filter(order=order).count() == 1
     assert Position.objects.get(account=world.account).net_quantity == 8
+
+
+def _resting_limit_order(world, price="990"):
+    world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
+    return place_order(
+        actor=world.trader,
+        account=world.account,
+        request=world.request(world.equity, price=Decimal(price)),
+        source="api",
+    )
+
+
+def test_a_modification_the_broker_never_received_is_undone_by_reconciliation_and_the_margin_follows(world):
+    from brokers.adapters.base import BrokerUnavailable
+    from orders.services import modify_order
+
+    order = _resting_limit_order(world)
+    blocked = Funds.objects.get(account=world.account).margin_blocked
+    faults.inject(faults.DROP_REQUEST)
+    with pytest.raises(BrokerUnavailable):
+        modify_order(actor=world.trader, order=order, quantity=20, price=Decimal("980"))
+    order.refresh_from_db()
+    assert (order.quantity, order.price) == (20, Decimal("980"))  # as asked, until the broker's book says
+    assert PaperOrder.objects.get().quantity == 10
+
+    resolved = reconcile_order(order_id=order.pk)
+    assert resolved.status == Status.OPEN
+    assert (resolved.quantity, resolved.price) == (10, Decimal("990"))
+    assert Funds.objects.get(account=world.account).margin_blocked == blocked
+    reconciled = AuditEvent.objects.get(action="order.reconciled")
+    assert set(reconciled.payload_data["terms"]) == {"quantity", "price"}
+    assert reconciled.payload_data["terms"]["quantity"] == {"ours": 20, "broker": 10}
+    assert resolved.events.filter(kind="reconcile").get().data["price"] == "990.0000"
+
+
+def test_a_modification_whose_answer_was_lost_is_kept_by_reconciliation(world):
+    from brokers.adapters.base import BrokerUnavailable
+    from orders.services import modify_order
+
+    order = _resting_limit_order(world)
+    faults.inject(faults.LOSE_RESPONSE)
+    with pytest.raises(BrokerUnavailable):
+        modify_order(actor=world.trader, order=order, quantity=20, price=Decimal("980"))
+    assert PaperOrder.objects.get().quantity == 20  # the exchange applied it
+
+    resolved = reconcile_order(order_id=order.pk)
+    assert (resolved.status, resolved.quantity, resolved.price) == (Status.OPEN, 20, Decimal("980"))
+    assert "terms" not in AuditEvent.objects.get(action="order.reconciled").payload_data
+
+
+def test_reconciliation_leaves_alone_a_modification_made_while_it_asked_the_broker(world, monkeypatch):
+    from brokers.adapters.registry import get_adapter
+    from orders.models import Order
+
+    order = _resting_limit_order(world)
+    adapter = get_adapter("paper")
+    original = adapter.order_by_client_id
+
+    def meanwhile(**kwargs):
+        found = original(**kwargs)  # the broker's book as it was: 10 at 990
+        Order.objects.filter(pk=order.pk).update(quantity=15, price=Decimal("985"))  # a newer change lands
+        return found
+
+    monkeypatch.setattr(adapter, "order_by_client_id", meanwhile)
+    resolved = reconcile_order(order_id=order.pk)
+    assert (resolved.quantity, resolved.price) == (15, Decimal("985"))
+
+
+def test_a_market_orders_protection_price_at_the_broker_is_not_a_term_to_reconcile(world):
+    world.quote(world.equity, 1000, bid=999.95, ask=1000.05, asks=[(1000.05, 4)])
+    order = place_order(
+        actor=world.trader,
+        account=world.account,
+        request=world.request(world.equity, order_type="MARKET", price=None),
+        source="api",
+    )
+    assert order.status == Status.PARTIALLY_FILLED and PaperOrder.objects.get().price is not None
+    resolved = reconcile_order(order_id=order.pk)
+    assert resolved.price is None and resolved.order_type == "MARKET"
+    assert "terms" not in AuditEvent.objects.get(action="order.reconciled").payload_data

@@ -124,9 +124,13 @@ class PaperAdapter(BrokerAdapter):
 
     def modify_order(self, *, account_id: int, broker_order_id: str, change: BrokerModifyRequest) -> None:
         """Change a live order and re-match it. Raises BrokerRejected when it is no longer live or the
-        new quantity is below what has filled."""
+        new quantity is below what has filled, and BrokerUnavailable when a network fault is simulated
+        (``drop_request``: nothing changed; ``lose_response``: changed, the answer lost)."""
         with transaction.atomic():
             order = self._lock(account_id, broker_order_id)
+            fault = faults.take(order.client_order_id)
+            if fault == faults.DROP_REQUEST:
+                raise BrokerUnavailable("The paper exchange did not answer (simulated).")
             if order.status not in LIVE:
                 raise BrokerRejected(f"Order {broker_order_id} is {order.status} and cannot be modified.")
             if change.quantity is not None:
@@ -145,6 +149,8 @@ class PaperAdapter(BrokerAdapter):
             updates += more
             order.save()
             PaperFill.objects.bulk_create(fills)
+        if fault == faults.LOSE_RESPONSE:
+            raise BrokerUnavailable("The paper exchange's answer was lost (simulated).")
         update_stream.emit(updates)  # after the block: committed unless the caller holds a transaction
 
     def cancel_order(self, *, account_id: int, broker_order_id: str) -> None:
@@ -245,6 +251,9 @@ class PaperAdapter(BrokerAdapter):
                 average_price=o.average_price,
                 fills=tuple(Fill(f.trade_id, f.quantity, f.price, f.ts) for f in o.fills.all()),
                 message=o.message,
+                order_type=o.order_type,
+                price=o.price,
+                trigger_price=o.trigger_price,
             )
             for o in orders
         ]

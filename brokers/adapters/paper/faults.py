@@ -1,8 +1,10 @@
 """Network faults the paper exchange can be told to simulate, so outage handling is drilled end to end.
 
-- ``drop_request``: the request never reaches the exchange (BrokerUnavailable, nothing recorded).
-- ``lose_response``: the exchange records and matches the order, but the answer and its updates are
-  lost (BrokerUnavailable); only reconciliation through the order book can find out what happened.
+- ``drop_request``: the request (a new order or a modification) never reaches the exchange
+  (BrokerUnavailable, nothing recorded or changed).
+- ``lose_response``: the exchange records and matches the order (or applies the modification), but
+  the answer and its updates are lost (BrokerUnavailable); only reconciliation through the order book
+  can find out what happened.
 Faults are per process and consumed once; nothing injects them in normal operation.
 """
 
