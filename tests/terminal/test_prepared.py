@@ -175,3 +175,30 @@ def test_on_sqlite_a_paper_order_places_and_fills(tmp_path: Path):
     result = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], **run)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "FILLED 2 FILLED 0 0.0000"
+
+
+_ONE = Prepared(lambda p: Order.objects.filter(pk=p.pk).values_list("pk", flat=True), pk=int)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_compiled_statements_share_one_cursor_per_connection_and_take_a_new_one_with_a_new_connection():
+    from django.db import connection
+
+    from terminal.lib.prepared import _cursor
+
+    with _cursor(connection) as first, _cursor(connection) as second:
+        assert first is second
+    assert _ONE.all(pk=1) == []
+    connection.close()  # as a pooled request gives its connection back
+    with _cursor(connection) as third:
+        assert third is not first
+    assert _ONE.all(pk=1) == []  # and it runs on the new connection
+
+
+def test_compiled_statements_are_logged_while_queries_are_captured():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        _ONE.all(pk=1)
+    assert len(captured) == 1 and "orders_order" in captured[0]["sql"]
