@@ -8,7 +8,9 @@ at a time: about a dozen hops between the event loop and the thread per request,
 web process CPU (futures, loop wake-ups, context copies) for no concurrency gained.
 
 Here the chain is built in sync mode, exactly as under WSGI, and each request crosses to its
-thread once, through the same thread-sensitive ``sync_to_async`` Django uses for a sync view
+thread once: the ``request_started`` receivers, the chain and view and the response's close (which
+sends ``request_finished``) run in one call, through the same thread-sensitive ``sync_to_async``
+Django uses for a sync view
 (``ThreadSensitiveContext`` per request: the request's code keeps one thread and one database
 connection). Reading the body, the disconnect watch and sending the response stay on the loop.
 
@@ -27,12 +29,17 @@ The chain and view run inside one of the process's request slots (``WEB_THREADS`
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.core import signals
+from django.core.exceptions import RequestAborted
 from django.core.handlers import base
-from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.http import FileResponse
+from django.urls import set_script_prefix
 
 from terminal.lib import request_slots
 
@@ -79,6 +86,7 @@ class SyncChainASGIHandler(ASGIHandler):
     def __init__(self) -> None:
         base.BaseHandler.__init__(self)
         self.load_middleware(is_async=False)
+        self._respond_in_thread = sync_to_async(self._respond, thread_sensitive=True)
         self._get_response_in_thread = sync_to_async(self._get_response_in_slot, thread_sensitive=True)
         self.threads = RequestThreads()
         self.slots = request_slots.slots()
@@ -86,6 +94,44 @@ class SyncChainASGIHandler(ASGIHandler):
     def _get_response_in_slot(self, request):
         with self.slots.held():
             return self.get_response(request)
+
+    async def handle(self, scope, receive, send):
+        """Read the body on the loop, then make the response in one call of the request's thread
+        (``_respond``), then send it. Django's own ``handle`` crosses to the thread three times (the
+        ``request_started`` receivers, the chain, closing the response) and watches for a disconnect
+        in a task of its own, which only an async view could act on."""
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        try:
+            response = await self._respond_in_thread(scope, body_file)
+            try:
+                await self.send_response(response, send)
+            except asyncio.CancelledError:
+                pass  # the client went away while the response was being sent
+            finally:
+                if response.streaming:  # closed once its content has been sent
+                    await sync_to_async(response.close, thread_sensitive=True)()
+        finally:
+            body_file.close()
+
+    def _respond(self, scope, body_file):
+        """``request_started``, the request, the chain and view (in a slot), and, unless the response
+        streams, its close (``request_finished``: the thread's database connection is given back
+        before the response is sent). Returns the response."""
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, response = self.create_request(scope, body_file)
+        if request is not None:
+            with self.slots.held():
+                response = self.get_response(request)
+            response._handler_class = self.__class__
+            if isinstance(response, FileResponse):
+                response.block_size = self.chunk_size  # the server chunks the body
+        if not response.streaming:
+            response.close()
+        return response
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":

@@ -109,3 +109,40 @@ def test_threads_beyond_the_idle_limit_are_stopped_when_handed_back():
     assert threads.borrow() is first
     with pytest.raises(RuntimeError):
         second.submit(lambda: None)
+
+
+def test_a_request_crosses_to_its_thread_once_and_gives_its_connection_back_before_the_response_is_sent(
+    handler, thread_log, monkeypatch
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    submitted = []
+    original = ThreadPoolExecutor.submit
+
+    def submit(self, fn, *args, **kwargs):
+        submitted.append(fn)
+        return original(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(ThreadPoolExecutor, "submit", submit)
+    assert asyncio.run(_get(handler, "/api/health")) == 200
+    assert len(submitted) == 1  # request_started, the chain and view, and request_finished: one call
+    assert [event for event, _ in thread_log] == ["started", "finished"]
+
+
+def test_a_streaming_response_is_closed_after_its_body_is_sent(handler, thread_log, monkeypatch):
+    from django.http import StreamingHttpResponse
+
+    sent_before_close = []
+
+    def streaming(request):
+        async def body():
+            yield b"a"
+            sent_before_close.append([event for event, _ in thread_log])
+            yield b"b"
+
+        return StreamingHttpResponse(body())
+
+    monkeypatch.setattr(handler, "get_response", streaming)
+    assert asyncio.run(_get(handler, "/anything")) == 200
+    assert sent_before_close == [["started"]]  # request_finished came only after the whole body
+    assert [event for event, _ in thread_log] == ["started", "finished"]
