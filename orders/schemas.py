@@ -7,6 +7,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from ninja import Field, Schema
+from pydantic import BaseModel
 
 
 class OrderIn(Schema):
@@ -24,7 +25,10 @@ class OrderIn(Schema):
     algo_id: str = Field("", max_length=40)
 
 
-class ModifyIn(Schema):
+class ModifyIn(BaseModel):
+    """Every field is optional, so the body must be a JSON object: a ninja ``Schema`` would read a list
+    or a number as an object with no fields set."""
+
     quantity: int | None = None
     price: Decimal | None = None
     trigger_price: Decimal | None = None

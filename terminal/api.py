@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from accounts.auth import api_auth
 from terminal import health
@@ -53,6 +53,16 @@ def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> J
         },
         status=401,
     )
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> JsonResponse:
+    """ninja's own refusals (a body that is not JSON) in the same shape as domain errors."""
+    if exc.status_code == 400 and str(exc).startswith("Cannot parse request body"):
+        code, message = "body_not_json", "The request body is not valid JSON."
+    else:
+        code, message = "bad_request" if exc.status_code == 400 else f"http_{exc.status_code}", str(exc)
+    return JsonResponse({"code": code, "message": message, "extra": {}}, status=exc.status_code)
 
 
 @api.exception_handler(ValidationError)

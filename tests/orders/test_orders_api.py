@@ -218,3 +218,17 @@ def test_a_read_scope_api_key_reads_the_books_but_cannot_place(client, world):
         "/api/v1/orders", data=body(world), content_type="application/json", headers={"X-API-Key": trading}
     )
     assert response.status_code == 201
+
+
+@pytest.mark.parametrize("payload", ["[1, 2]", "5", '"price"', "null"])
+def test_a_modification_whose_body_is_not_a_json_object_is_a_422_and_the_order_stays(api, world, payload):
+    order = post(api, "/orders", body(world)).json()
+    response = api.put(f"/api/v1/orders/{order['id']}", data=payload, content_type="application/json")
+    assert response.status_code == 422 and response.json()["code"] == "validation_error"
+    assert Order.objects.get(pk=order["id"]).events.filter(kind="modify").count() == 0
+
+
+def test_a_body_that_is_not_json_is_a_400_naming_it(api, world):
+    response = api.post("/api/v1/orders", data="{not json", content_type="application/json")
+    assert response.status_code == 400 and response.json()["code"] == "body_not_json"
+    assert not Order.objects.exists()

@@ -1,9 +1,9 @@
 import pytest
 from django.urls import path
 from ninja import NinjaAPI, Schema
-from ninja.errors import ValidationError
+from ninja.errors import HttpError, ValidationError
 
-from terminal.api import on_application_error, on_validation_error
+from terminal.api import on_application_error, on_http_error, on_validation_error
 from terminal.errors import ApplicationError
 
 
@@ -25,6 +25,7 @@ class Body(Schema):
 test_api = NinjaAPI(urls_namespace="test-errors")
 test_api.add_exception_handler(ApplicationError, on_application_error)
 test_api.add_exception_handler(ValidationError, on_validation_error)
+test_api.add_exception_handler(HttpError, on_http_error)
 
 
 @test_api.post("/things")
@@ -44,6 +45,7 @@ def test_schema_errors_are_422_in_the_same_shape(client):
 
 
 @pytest.mark.urls(__name__)
-def test_malformed_json_is_a_clear_4xx(client):
+def test_malformed_json_is_a_400_in_the_same_shape(client):
     response = client.post("/api-test/things", data="{not json", content_type="application/json")
-    assert 400 <= response.status_code < 500
+    assert response.status_code == 400
+    assert response.json() == {"code": "body_not_json", "message": "The request body is not valid JSON.", "extra": {}}
