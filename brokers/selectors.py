@@ -14,6 +14,7 @@ from guardian.shortcuts import get_objects_for_user
 from accounts.models import Membership, Organisation, Role, User
 from brokers.errors import BrokerAccountForbidden, BrokerAccountNotFound
 from brokers.models import BrokerAccount
+from terminal.lib import prepared
 
 Access = Literal["view", "trade", "manage"]
 _MANAGERS = {Role.OWNER, Role.ADMIN}
@@ -88,7 +89,7 @@ def account_get_for_user(*, user, account_id: int, access: Access = "view") -> B
     if access_roles:
         params += [*access_roles, *grant_params(perms["trade" if access == "trade" else "view"])]
     params += [user.pk, account_id]
-    with connection.cursor() as cursor:
+    with prepared.kept_cursor(connection) as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None or not row[-2]:
@@ -144,7 +145,7 @@ def account_viewer_ids(*, account) -> set[int]:
     perms = _grant_permission_ids()
     grant = [perms["content_type"], perms["view"], str(account.pk)]
     params = [account.organisation_id, Role.OWNER, Role.ADMIN, Role.TRADER, Role.VIEWER, *grant, *grant]
-    with connection.cursor() as cursor:
+    with prepared.kept_cursor(connection) as cursor:
         cursor.execute(_VIEWERS, params)
         return {user_id for (user_id,) in cursor.fetchall()}
 

@@ -19,6 +19,7 @@ from compliance.chain import GENESIS_HASH, body_digest, link_hash
 from compliance.checkpoints import Checkpoint
 from compliance.errors import AuditInputError, CheckpointError
 from compliance.models import AuditEvent
+from terminal.lib import prepared
 from terminal.lib.canonical_json import CanonicalJSONError, canonical_dumps
 from terminal.lib.request_id import get_request_id
 
@@ -117,7 +118,7 @@ def _append_postgresql(event: AuditEvent, digest: str, alias: str) -> None:
     again each time.
     """
     connection = connections[alias]
-    with connection.cursor() as cursor:
+    with prepared.kept_cursor(connection) as cursor:
         cursor.execute(
             "SELECT o_id, o_chain, o_seq, o_prev_hash, o_hash"
             " FROM compliance_audit_append(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",

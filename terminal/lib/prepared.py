@@ -24,7 +24,8 @@ database alias, and afterwards only bind new values:
 Like ``QuerySet.update()`` and ``bulk_create()``, ``insert`` and ``update`` send no model signals:
 use them only for models nothing listens to (no history tracking, no cache invalidation).
 
-The statements run on one cursor per open connection, kept on Django's connection object and
+The statements run on one cursor per open connection (``kept_cursor``, also for hand-written statements on
+hot paths), kept on Django's connection object and
 replaced when the connection is (a pooled request's connection differs from the last one's): Django
 makes, wraps and closes a cursor for every statement otherwise, which cost the order path about as
 much CPU as running its compiled reads. The cursor is Django's own wrapper, so execute wrappers
@@ -122,7 +123,7 @@ class Prepared:
             raise TypeError(f"prepared query takes {sorted(self._params)}, got {sorted(values)}")
         params = [values[value] if is_param else value for is_param, value in compiled.slots]
         connection = connections[using]
-        with _cursor(connection) as cursor:
+        with kept_cursor(connection) as cursor:
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchall()
         if compiled.converters:
@@ -155,8 +156,10 @@ class Prepared:
 
 
 @contextmanager
-def _cursor(connection) -> Iterator[Any]:
-    """Yield the connection's kept cursor (a fresh debug cursor while queries are logged)."""
+def kept_cursor(connection) -> Iterator[Any]:
+    """Yield the connection's kept cursor (a fresh debug cursor while queries are logged), for any
+    statement on a hot path. Every statement run on it replaces the last one's results: fetch them
+    inside the block."""
     if connection.queries_logged:
         with connection.cursor() as cursor:
             yield cursor
@@ -213,7 +216,7 @@ def insert(objs: list[models.Model], using: str = "default") -> list[models.Mode
     for obj in objs:
         obj._prepare_related_fields_for_save(operation_name="insert")  # a parent saved since it was assigned
         params += [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-    with _cursor(connection) as cursor:
+    with kept_cursor(connection) as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     for obj, row in zip(objs, rows, strict=True):
@@ -243,6 +246,6 @@ def update(obj: models.Model, fields: list[str], using: str = "default") -> int:
     sql, targets = cached
     params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in targets]
     params.append(model._meta.pk.get_db_prep_value(obj.pk, connection))
-    with _cursor(connection) as cursor:
+    with kept_cursor(connection) as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount

@@ -184,7 +184,7 @@ _ONE = Prepared(lambda p: Order.objects.filter(pk=p.pk).values_list("pk", flat=T
 def test_compiled_statements_share_one_cursor_per_connection_and_take_a_new_one_with_a_new_connection():
     from django.db import connection
 
-    from terminal.lib.prepared import _cursor
+    from terminal.lib.prepared import kept_cursor as _cursor
 
     with _cursor(connection) as first, _cursor(connection) as second:
         assert first is second
