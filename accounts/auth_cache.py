@@ -19,6 +19,7 @@ When the cache cannot be reached the rows are read from the database.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from django.apps import apps
@@ -32,6 +33,7 @@ from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils.crypto import constant_time_compare
 from django.utils.functional import SimpleLazyObject
+from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.middleware import OTPMiddleware as DjangoOTPMiddleware
 from django_otp.models import Device
 
@@ -41,6 +43,8 @@ _MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 _USER_KEY = "auth:user:{}"
 _DEVICE_KEY = "auth:otp-device:{}"
 _MISSING = "missing"  # a cached "no such row": a session naming a deleted device costs no query either
+_UNREAD = object()  # no cache read made yet (None is a read that found nothing)
+_verifying = threading.local()  # the request whose device OTPMiddleware is looking up, in this thread
 
 
 def _fields(instance: models.Model) -> dict[str, Any]:
@@ -66,6 +70,17 @@ def _cache_get(key: str):
         return None
 
 
+def _cache_get_many(keys: list[str]) -> dict[str, Any]:
+    """The entries found for ``keys`` in one round trip ({} when the cache is off or unreachable)."""
+    if not settings.AUTH_CACHE_SECONDS:
+        return {}
+    try:
+        return cache.get_many(keys)
+    except Exception:
+        logger.warning("auth cache read failed", exc_info=True)
+        return {}
+
+
 def _cache_set(key: str, value) -> None:
     if not settings.AUTH_CACHE_SECONDS:  # a timeout of 0 would make Django's Redis client delete the key
         return
@@ -83,11 +98,21 @@ def _cache_delete(key: str) -> None:
 
 
 # --- the user -------------------------------------------------------------------------------------
-def cached_user(user_id) -> Any | None:
-    """Return the active user with primary key ``user_id`` (as ModelBackend.get_user would), or None."""
+def _user_key(user_id) -> str:
+    return _USER_KEY.format(auth.get_user_model()._meta.pk.to_python(user_id))
+
+
+def _device_key(persistent_id: str) -> str:
+    return _DEVICE_KEY.format(DjangoOTPMiddleware._normalize_persistent_id(persistent_id))
+
+
+def cached_user(user_id, values=_UNREAD) -> Any | None:
+    """Return the active user with primary key ``user_id`` (as ModelBackend.get_user would), or None;
+    ``values`` is the user's cache entry when it has been read already (None: not in the cache)."""
     user_model = auth.get_user_model()
-    key = _USER_KEY.format(user_model._meta.pk.to_python(user_id))
-    values = _cache_get(key)
+    key = _user_key(user_id)
+    if values is _UNREAD:
+        values = _cache_get(key)
     user = None
     if values == _MISSING:
         return None
@@ -107,6 +132,8 @@ def get_user(request):
     The cached user is accepted only when the session's auth hash matches it exactly; anything else
     (another backend, no hash, a hash made with a fallback secret, a password changed meanwhile) goes
     through Django's own ``get_user``, which reads the database and flushes or rotates the session.
+    A session that passed the second factor has its device's entry read in the same round trip and
+    kept on the request for ``OTPMiddleware``.
     """
     from django.contrib.auth.models import AnonymousUser
 
@@ -117,7 +144,14 @@ def get_user(request):
         return AnonymousUser()
     session_hash = request.session.get(HASH_SESSION_KEY)
     if backend_path == _MODEL_BACKEND and backend_path in settings.AUTHENTICATION_BACKENDS and session_hash:
-        user = cached_user(user_id)
+        device_id = request.session.get(DEVICE_ID_SESSION_KEY)
+        if device_id and settings.AUTH_CACHE_SECONDS:
+            user_key, device_key = _user_key(user_id), _device_key(device_id)
+            found = _cache_get_many([user_key, device_key])
+            request._auth_cache_device = {device_key: found.get(device_key)}
+            user = cached_user(user_id, values=found.get(user_key))
+        else:
+            user = cached_user(user_id)
         if user is not None and constant_time_compare(session_hash, user.get_session_auth_hash()):
             return user
     return auth.get_user(request)
@@ -146,10 +180,18 @@ class OTPMiddleware(DjangoOTPMiddleware):
     (and locked) from the database by the sign-in views, never against this copy.
     """
 
+    def _verify_user_sync(self, request, user):
+        _verifying.request = request  # for _device_from_persistent_id, which is not given it
+        try:
+            return super()._verify_user_sync(request, user)
+        finally:
+            _verifying.request = None
+
     def _device_from_persistent_id(self, persistent_id: str):
         persistent_id = self._normalize_persistent_id(persistent_id)
         key = _DEVICE_KEY.format(persistent_id)
-        entry = _cache_get(key)
+        read = getattr(getattr(_verifying, "request", None), "_auth_cache_device", {})
+        entry = read.pop(key) if key in read else _cache_get(key)  # read with the user, at most once
         if entry == _MISSING:
             return None
         if entry is not None:

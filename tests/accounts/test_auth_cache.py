@@ -78,3 +78,29 @@ def test_with_the_cache_off_every_request_reads_the_database(settings):
         assert _whoami(client).status_code == 200
     tables = " ".join(q["sql"] for q in queries.captured_queries)
     assert "accounts_user" in tables and "otp_totp_totpdevice" in tables
+
+
+def test_a_verified_sessions_user_and_device_come_from_the_cache_in_one_round_trip(monkeypatch):
+    from accounts import auth_cache
+
+    client = verified_client(make_user("alice"))
+    assert _whoami(client).status_code == 200  # both cached now
+    calls = []
+    real = auth_cache.cache
+
+    class Counting:
+        def __getattr__(self, name):
+            method = getattr(real, name)
+
+            def call(*args, **kwargs):
+                calls.append(name)
+                return method(*args, **kwargs)
+
+            return call
+
+    monkeypatch.setattr(auth_cache, "cache", Counting())
+    with CaptureQueriesContext(connection) as queries:
+        assert _whoami(client).status_code == 200
+    assert calls == ["get_many"]
+    tables = " ".join(q["sql"] for q in queries.captured_queries)
+    assert "accounts_user" not in tables and "otp_" not in tables
