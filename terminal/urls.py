@@ -35,5 +35,6 @@ urlpatterns = [
     path("api/", api.urls),
     path("", include("accounts.urls")),
     path("", include("rms.urls")),
+    path("", include("compliance.urls")),
     path("metrics", metrics_view, name="prometheus-django-metrics"),
 ]

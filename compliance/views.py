@@ -1,0 +1,374 @@
+"""The organisation's compliance reports (Owner and Admin): the trade trail and the order-to-trade
+ratio, each a page filtered by query parameters and a CSV export of the same rows (audited)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from itertools import islice
+from urllib.parse import urlencode
+
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+from django_otp.decorators import otp_required
+
+from accounts.selectors import organisation_get_for_user
+from brokers.models import BrokerAccount
+from compliance.selectors import (
+    IST,
+    order_to_trade_list,
+    report_account_list,
+    trade_trail_extent,
+    trade_trail_list,
+)
+from compliance.services import audit_record
+from orders.models import Source
+from terminal.errors import ApplicationError
+from terminal.lib.client_ip import client_ip
+
+verified_required = otp_required(if_configured=False)
+PAGE_SIZE = 100
+MAX_DAYS = 366  # the longest range, counting both ends
+CSV_BATCH = 500  # CSV lines handed from the request's thread to the event loop at a time (ASGI)
+TRADE_TRAIL_FIELDS = ("account", "from", "to", "algo", "source")
+ORDER_TO_TRADE_FIELDS = ("account", "from", "to")
+
+
+class ReportFiltersInvalid(ApplicationError):
+    """A report filter was refused. ``code`` and ``message`` name the first problem; ``extra["fields"]``
+    maps every refused field (``from``, ``to``, ``account``, ``algo``, ``source``) to its
+    ``{"code", "message"}`` (codes: ``date_invalid``, ``date_range_reversed``, ``date_range_too_long``,
+    ``account_not_found``, ``algo_id_too_long``, ``source_unknown``)."""
+
+    code = "report_filters_invalid"
+    status = 422
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFilters:
+    date_from: date
+    date_to: date
+    account: BrokerAccount | None = None
+    algo_id: str = ""
+    source: str = ""
+
+    def as_payload(self) -> dict:
+        """The filters as the audit event records them."""
+        return {
+            "from": self.date_from.isoformat(),
+            "to": self.date_to.isoformat(),
+            "account": self.account.client_code if self.account else "",
+            "algo_id": self.algo_id,
+            "source": self.source,
+        }
+
+
+def _values(request: HttpRequest, fields: tuple[str, ...]) -> dict[str, str]:
+    """The filters as typed (trimmed); the dates default to today in IST."""
+    today = timezone.localdate(timezone=IST).isoformat()
+    values = {field: request.GET.get(field, "").strip() for field in fields}
+    for field in ("from", "to"):
+        values[field] = values[field] or today
+    return values
+
+
+def _filters(values: dict[str, str], accounts: list[BrokerAccount]) -> ReportFilters:
+    """Return the filters ``values`` name. Raises ReportFiltersInvalid naming every refused field."""
+    errors: dict[str, dict[str, str]] = {}
+    dates: dict[str, date] = {}
+    for field, label in (("from", "From"), ("to", "To")):
+        try:
+            dates[field] = date.fromisoformat(values[field])
+        except ValueError:
+            errors[field] = {
+                "code": "date_invalid",
+                "message": f"{label} must be a date such as 2025-01-31, not {values[field][:40]!r}.",
+            }
+    if not errors:
+        days = (dates["to"] - dates["from"]).days + 1
+        if days < 1:
+            errors["from"] = {"code": "date_range_reversed", "message": "From must not be after To."}
+        elif days > MAX_DAYS:
+            errors["to"] = {
+                "code": "date_range_too_long",
+                "message": f"The range covers {days} days; a report covers at most {MAX_DAYS}.",
+            }
+    account = None
+    if values["account"]:
+        account = next((a for a in accounts if str(a.pk) == values["account"]), None)
+        if account is None:
+            errors["account"] = {
+                "code": "account_not_found",
+                "message": "Account must be one of the organisation's broker accounts.",
+            }
+    algo_id, source = values.get("algo", ""), values.get("source", "")
+    if len(algo_id) > 40:
+        errors["algo"] = {"code": "algo_id_too_long", "message": "Algo id has at most 40 characters."}
+    if source and source not in Source.values:
+        errors["source"] = {
+            "code": "source_unknown",
+            "message": f"Source must be one of {', '.join(Source.values)}.",
+        }
+    if errors:
+        first = next(iter(errors.values()))
+        raise ReportFiltersInvalid(first["message"], code=first["code"], extra={"fields": errors})
+    return ReportFilters(dates["from"], dates["to"], account, algo_id, source)
+
+
+def _organisation(request: HttpRequest, slug: str):
+    """The organisation the caller manages, or the error page (404 outsider or none, 403 not a manager)."""
+    try:
+        organisation, _ = organisation_get_for_user(user=request.user, slug=slug, manage=True)
+    except ApplicationError as exc:
+        return None, render(request, "accounts/error.html", {"error": exc}, status=exc.status)
+    return organisation, None
+
+
+def _context(request: HttpRequest, organisation, fields: tuple[str, ...]) -> dict:
+    """What every report page shows: the organisation, the filter form's choices and values as typed,
+    and those values as a query string (for the export link and the pages)."""
+    values = _values(request, fields)
+    return {
+        "organisation": organisation,
+        "accounts": list(report_account_list(organisation=organisation)),
+        "sources": Source.choices,
+        "values": values,
+        "query": urlencode({field: value for field, value in values.items() if value}),
+    }
+
+
+def _report_page(
+    request: HttpRequest,
+    slug: str,
+    *,
+    template: str,
+    fields: tuple[str, ...],
+    results: Callable[[ReportFilters, object], dict],
+) -> HttpResponse:
+    """Render a report page: its filter form, and its results or the refused filters (422). HTMX gets
+    the ``report`` partial (form and results), which its filter form swaps."""
+    organisation, refused = _organisation(request, slug)
+    if refused is not None:
+        return refused
+    context = _context(request, organisation, fields)
+    status = 200
+    try:
+        filters = _filters(context["values"], context["accounts"])
+    except ReportFiltersInvalid as error:
+        context.update(error=error, errors=error.extra["fields"])
+        status = error.status
+    else:
+        context.update(filters=filters, **results(filters, organisation))
+    return render(request, f"{template}#report" if request.htmx else template, context, status=status)
+
+
+@verified_required
+@require_GET
+def trade_trail(request: HttpRequest, slug: str) -> HttpResponse:
+    def results(filters: ReportFilters, organisation) -> dict:
+        trades = trade_trail_list(organisation=organisation, **_trade_kwargs(filters))
+        return {"page": Paginator(trades, PAGE_SIZE).get_page(request.GET.get("page"))}
+
+    return _report_page(
+        request, slug, template="compliance/trade_trail.html", fields=TRADE_TRAIL_FIELDS, results=results
+    )
+
+
+@verified_required
+@require_GET
+def order_to_trade(request: HttpRequest, slug: str) -> HttpResponse:
+    def results(filters: ReportFilters, organisation) -> dict:
+        kwargs = {"date_from": filters.date_from, "date_to": filters.date_to, "account": filters.account}
+        return {"rows": order_to_trade_list(organisation=organisation, **kwargs)}
+
+    return _report_page(
+        request, slug, template="compliance/order_to_trade.html", fields=ORDER_TO_TRADE_FIELDS, results=results
+    )
+
+
+def _trade_kwargs(filters: ReportFilters) -> dict:
+    return {
+        "date_from": filters.date_from,
+        "date_to": filters.date_to,
+        "account": filters.account,
+        "algo_id": filters.algo_id,
+        "source": filters.source,
+    }
+
+
+# --- CSV exports ------------------------------------------------------------------------------------
+TRADE_TRAIL_HEADER = (
+    "executed_at_ist",
+    "client_code",
+    "exchange",
+    "tradingsymbol",
+    "side",
+    "quantity",
+    "price",
+    "value",
+    "product",
+    "broker_trade_id",
+    "client_order_id",
+    "algo_id",
+    "source",
+    "strategy",
+    "placed_by",
+)
+ORDER_TO_TRADE_HEADER = ("date_ist", "client_code", "orders", "modifications", "cancellations", "trades", "ratio")
+# A spreadsheet reads a cell starting with one of these as a formula (tab and carriage return too, as
+# OWASP advises): such a cell is written with a leading single quote, so it stays text.
+EXACT = Decimal("0.0001")  # prices and values in the CSV: four places, as stored (quantity is whole)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value) -> str:
+    """Return ``value`` as CSV text, quoted with a leading ``'`` if a spreadsheet would run it."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+class _Line:
+    """A file-like object whose write returns the line: csv.writer then yields lines one by one."""
+
+    def write(self, line: str) -> str:
+        return line
+
+
+def _csv_lines(header: Iterable[str], rows: Iterable[Iterable]) -> Iterator[str]:
+    writer = csv.writer(_Line())
+    yield writer.writerow(header)
+    for row in rows:
+        yield writer.writerow([csv_cell(value) for value in row])
+
+
+async def _lines_async(lines: Iterator[str]) -> AsyncIterator[str]:
+    """Hand ``lines`` over to the event loop in batches. The rows are read in the request's thread
+    (thread-sensitive), which keeps the database connection and its server-side cursor."""
+    take = sync_to_async(lambda: "".join(islice(lines, CSV_BATCH)), thread_sensitive=True)
+    while chunk := await take():
+        yield chunk
+
+
+def _csv_response(request: HttpRequest, lines: Iterator[str], filename: str) -> StreamingHttpResponse:
+    """Stream ``lines``. Under ASGI as an async iterator, under WSGI (and the test client) as the sync
+    one: Django reads an iterator of the other kind into a list first, the whole export in memory."""
+    content = _lines_async(lines) if isinstance(request, ASGIRequest) else lines
+    response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _filename(organisation, report: str, filters: ReportFilters) -> str:
+    dates = f"{filters.date_from.isoformat()}-to-{filters.date_to.isoformat()}"
+    return f"{organisation.slug}-{report.replace('_', '-')}-{dates}.csv"
+
+
+def _export(
+    request: HttpRequest,
+    slug: str,
+    *,
+    template: str,
+    fields: tuple[str, ...],
+    report: str,
+    rows: Callable[[ReportFilters, object], tuple[int, Iterable[Iterable]]],
+    header: tuple[str, ...],
+) -> HttpResponse:
+    """Audit and stream a report's CSV; refused filters get the page with their errors (422) and
+    nothing is exported or audited. The event is written before the first row is sent, so an export
+    the client abandons is still on record."""
+    organisation, refused = _organisation(request, slug)
+    if refused is not None:
+        return refused
+    context = _context(request, organisation, fields)
+    try:
+        filters = _filters(context["values"], context["accounts"])
+    except ReportFiltersInvalid as error:
+        context.update(error=error, errors=error.extra["fields"])
+        return render(request, template, context, status=error.status)
+    count, lines = rows(filters, organisation)
+    audit_record(
+        actor=request.user,
+        action="compliance.report_exported",
+        target=organisation,
+        payload={"report": report, "filters": filters.as_payload(), "rows": count},
+        ip=client_ip(request),
+    )
+    return _csv_response(request, _csv_lines(header, lines), _filename(organisation, report, filters))
+
+
+def _trade_trail_rows(filters: ReportFilters, organisation) -> tuple[int, Iterator[tuple]]:
+    trades = trade_trail_list(organisation=organisation, **_trade_kwargs(filters))
+    count, last_id = trade_trail_extent(trades)
+    # Only the trades counted (and audited): one executed meanwhile is left for the next export.
+    pinned = trade_trail_list(organisation=organisation, up_to_id=last_id or 0, **_trade_kwargs(filters))
+
+    def rows() -> Iterator[tuple]:
+        for trade in pinned.iterator(chunk_size=2000):
+            order = trade.order
+            yield (
+                timezone.localtime(trade.executed_at, IST).strftime("%Y-%m-%d %H:%M:%S"),
+                trade.account.client_code,
+                trade.instrument.exchange,
+                trade.instrument.tradingsymbol,
+                trade.side,
+                trade.quantity,
+                trade.price.quantize(EXACT),
+                trade.value.quantize(EXACT),
+                trade.product,
+                trade.broker_trade_id,
+                order.client_order_id,
+                order.algo_id,
+                order.source,
+                order.strategy,
+                order.placed_by.get_username() if order.placed_by else "",
+            )
+
+    return count, rows()
+
+
+def _order_to_trade_rows(filters: ReportFilters, organisation) -> tuple[int, list[tuple]]:
+    found = order_to_trade_list(
+        organisation=organisation, date_from=filters.date_from, date_to=filters.date_to, account=filters.account
+    )
+    rows = [
+        (r.day.isoformat(), r.account.client_code, r.orders, r.modifications, r.cancellations, r.trades, r.ratio)
+        for r in found
+    ]
+    return len(rows), rows
+
+
+@verified_required
+@require_GET
+def trade_trail_export(request: HttpRequest, slug: str) -> HttpResponse:
+    return _export(
+        request,
+        slug,
+        template="compliance/trade_trail.html",
+        fields=TRADE_TRAIL_FIELDS,
+        report="trade_trail",
+        rows=_trade_trail_rows,
+        header=TRADE_TRAIL_HEADER,
+    )
+
+
+@verified_required
+@require_GET
+def order_to_trade_export(request: HttpRequest, slug: str) -> HttpResponse:
+    return _export(
+        request,
+        slug,
+        template="compliance/order_to_trade.html",
+        fields=ORDER_TO_TRADE_FIELDS,
+        report="order_to_trade",
+        rows=_order_to_trade_rows,
+        header=ORDER_TO_TRADE_HEADER,
+    )
