@@ -121,7 +121,8 @@ class OrderEvent(models.Model):
     """Every transition and act on an order, in order: the order's own history."""
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
-    kind = models.CharField(max_length=24)  # placed, sent, ack, fill, modify, cancel_request, broker_update, reconcile
+    # placed, sent, ack, fill, modify, cancel_request, broker_update, broker_unanswered, reconcile, ...
+    kind = models.CharField(max_length=24)
     from_status = models.CharField(max_length=20, blank=True)
     to_status = models.CharField(max_length=20, blank=True)
     message = models.CharField(max_length=300, blank=True)

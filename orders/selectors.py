@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.text import Truncator
 
 from marketdata.quotes import get_quotes
-from orders.models import Funds, Order, Position, Product, Status, Trade
+from orders.models import Funds, Order, OrderEvent, Position, Product, Status, Trade
 from orders.states import WORKING
 from rms.services import MARKET_TYPES, STOP_TYPES
 from terminal.lib.money import money_text
@@ -139,3 +139,23 @@ def funds_get(*, account) -> dict:
         "margin_blocked": funds.margin_blocked,
         "available": funds.available,
     }
+
+
+def orders_to_reconcile() -> QuerySet[Order]:
+    """Return the orders reconciliation must settle from their broker's order book: those UNKNOWN
+    (a place the broker never answered) and the working ones whose last unanswered modify or cancel
+    (event ``broker_unanswered``) came after their last reconciliation. Reads the partial index of
+    live orders, then each one's newest events of those two kinds."""
+    from orders.services import UNANSWERED
+
+    def newest(kind: str) -> Subquery:
+        events = OrderEvent.objects.filter(order_id=OuterRef("pk"), kind=kind).order_by("-pk")
+        return Subquery(events.values("pk")[:1])
+
+    unanswered = (
+        Order.objects.filter(status__in=WORKING)
+        .annotate(unanswered=newest(UNANSWERED), reconciled=newest("reconcile"))
+        .filter(unanswered__isnull=False)
+        .filter(Q(reconciled__isnull=True) | Q(unanswered__gt=F("reconciled")))
+    )
+    return Order.objects.filter(Q(status=Status.UNKNOWN) | Q(pk__in=unanswered.values("pk")))

@@ -54,6 +54,7 @@ from terminal.lib.prepared import Prepared
 
 logger = logging.getLogger(__name__)
 GENERIC_ALGO_ID = "GENERIC"  # exchange's generic id for orders from unregistered algos / manual orders
+UNANSWERED = "broker_unanswered"  # event: a modify or cancel the broker never answered (reconciled later)
 
 
 @dataclass(frozen=True, slots=True)
@@ -940,8 +941,10 @@ def modify_order(
         except BrokerUnavailable:
             _schedule_reconcile(current)
         raise
-    except BrokerUnavailable:
-        # The broker may or may not have the change: reconciliation compares with its order book.
+    except BrokerUnavailable as error:
+        # The broker may or may not have the change: reconciliation compares with its order book (the
+        # event keeps the order in the sweep until it has, should the queued task be lost).
+        _event(current, UNANSWERED, before=current.status, message=error.message, request="modify")
         _schedule_reconcile(current)
         raise
     current.refresh_from_db()
@@ -1026,8 +1029,11 @@ def cancel_order(*, actor, order: Order, ip: str | None = None) -> Order:
         get_adapter(current.account.broker).cancel_order(
             account_id=current.account_id, broker_order_id=current.broker_order_id
         )
-    except BrokerUnavailable:
-        _schedule_reconcile(current)  # the cancel may or may not have reached the broker
+    except BrokerUnavailable as error:
+        # The cancel may or may not have reached the broker: reconciliation reads its order book (the
+        # event keeps the order in the sweep until it has, should the queued task be lost).
+        _event(current, UNANSWERED, before=current.status, message=error.message, request="cancel")
+        _schedule_reconcile(current)
         raise
     current.refresh_from_db()
     return current

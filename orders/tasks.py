@@ -25,11 +25,11 @@ def reconcile_order_task(self, order_id: int) -> str:
 
 @shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
 def reconcile_unknown_orders() -> int:
-    """Sweep: queue reconciliation for every order still UNKNOWN (beat, every minute)."""
-    from orders.models import Order
-    from orders.states import Status
+    """Sweep: queue reconciliation for every order still UNKNOWN, or working with a modify or cancel
+    the broker never answered and not reconciled since (beat, every minute)."""
+    from orders.selectors import orders_to_reconcile
 
-    ids = list(Order.objects.filter(status=Status.UNKNOWN).values_list("pk", flat=True))
+    ids = list(orders_to_reconcile().values_list("pk", flat=True))
     for order_id in ids:
         reconcile_order_task.delay(order_id)
     return len(ids)

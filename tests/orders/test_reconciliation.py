@@ -178,3 +178,47 @@ def test_a_market_orders_protection_price_at_the_broker_is_not_a_term_to_reconci
     resolved = reconcile_order(order_id=order.pk)
     assert resolved.price is None and resolved.order_type == "MARKET"
     assert "terms" not in AuditEvent.objects.get(action="order.reconciled").payload_data
+
+
+def test_an_unanswered_modification_stays_in_the_sweep_until_it_is_reconciled(world):
+    from brokers.adapters.base import BrokerUnavailable
+    from orders.selectors import orders_to_reconcile
+    from orders.services import modify_order
+
+    order = _resting_limit_order(world)
+    assert order not in orders_to_reconcile()
+    faults.inject(faults.DROP_REQUEST)
+    with pytest.raises(BrokerUnavailable):
+        modify_order(actor=world.trader, order=order, price=Decimal("980"))
+    # Were the queued reconciliation lost, the minute's sweep still finds the order.
+    assert list(orders_to_reconcile()) == [order]
+    assert order.events.filter(kind="broker_unanswered").get().data == {"request": "modify"}
+    reconcile_order(order_id=order.pk)
+    assert order not in orders_to_reconcile()
+
+
+def test_a_cancel_whose_answer_was_lost_is_settled_by_reconciliation(world):
+    from brokers.adapters.base import BrokerUnavailable
+    from orders.selectors import orders_to_reconcile
+    from orders.services import cancel_order
+    from orders.tasks import reconcile_unknown_orders
+
+    order = _resting_limit_order(world)
+    faults.inject(faults.LOSE_RESPONSE)
+    with pytest.raises(BrokerUnavailable):
+        cancel_order(actor=world.trader, order=order)
+    order.refresh_from_db()
+    assert order.status == Status.OPEN and PaperOrder.objects.get().status == "CANCELLED"
+    assert reconcile_unknown_orders() == 1  # queued by the sweep
+    assert reconcile_order(order_id=order.pk).status == Status.CANCELLED
+    assert Funds.objects.get(account=world.account).margin_blocked == 0
+    assert order not in orders_to_reconcile()
+
+
+def test_the_sweep_still_finds_unknown_orders(world):
+    from orders.selectors import orders_to_reconcile
+
+    world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
+    faults.inject(faults.DROP_REQUEST)
+    order = place_order(actor=world.trader, account=world.account, request=world.request(world.equity), source="api")
+    assert order.status == Status.UNKNOWN and list(orders_to_reconcile()) == [order]

@@ -154,14 +154,21 @@ class PaperAdapter(BrokerAdapter):
         update_stream.emit(updates)  # after the block: committed unless the caller holds a transaction
 
     def cancel_order(self, *, account_id: int, broker_order_id: str) -> None:
-        """Cancel the remainder of a live order. Raises BrokerRejected when it is no longer live."""
+        """Cancel the remainder of a live order. Raises BrokerRejected when it is no longer live, and
+        BrokerUnavailable when a network fault is simulated (``drop_request``: still live;
+        ``lose_response``: cancelled, the answer lost)."""
         with transaction.atomic():
             order = self._lock(account_id, broker_order_id)
+            fault = faults.take(order.client_order_id)
+            if fault == faults.DROP_REQUEST:
+                raise BrokerUnavailable("The paper exchange did not answer (simulated).")
             if order.status not in LIVE:
                 raise BrokerRejected(f"Order {broker_order_id} is {order.status} and cannot be cancelled.")
             order.status = CANCELLED
             order.save(update_fields=["status", "updated_at"])
             updates = [self._update(order, CANCELLED, "cancelled by user")]
+        if fault == faults.LOSE_RESPONSE:
+            raise BrokerUnavailable("The paper exchange's answer was lost (simulated).")
         update_stream.emit(updates)  # after the block: committed unless the caller holds a transaction
 
     # --- matching on ticks ------------------------------------------------------------------------
