@@ -4,6 +4,7 @@ ratio, each a page filtered by query parameters and a CSV export of the same row
 from __future__ import annotations
 
 import csv
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -14,7 +15,7 @@ from urllib.parse import urlencode
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -38,6 +39,7 @@ verified_required = otp_required(if_configured=False)
 PAGE_SIZE = 100
 MAX_DAYS = 366  # the longest range, counting both ends
 CSV_BATCH = 500  # CSV lines handed from the request's thread to the event loop at a time (ASGI)
+EXPORT_FORMATS = ("csv", "xlsx")
 TRADE_TRAIL_FIELDS = ("account", "from", "to", "algo", "source")
 ORDER_TO_TRADE_FIELDS = ("account", "from", "to")
 
@@ -267,9 +269,40 @@ def _csv_response(request: HttpRequest, lines: Iterator[str], filename: str) -> 
     return response
 
 
-def _filename(organisation, report: str, filters: ReportFilters) -> str:
+def _filename(organisation, report: str, filters: ReportFilters, extension: str = "csv") -> str:
     dates = f"{filters.date_from.isoformat()}-to-{filters.date_to.isoformat()}"
-    return f"{organisation.slug}-{report.replace('_', '-')}-{dates}.csv"
+    return f"{organisation.slug}-{report.replace('_', '-')}-{dates}.{extension}"
+
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def xlsx_cell(value):
+    """Return ``value`` for a worksheet: numbers stay numbers; text is guarded as in the CSV (openpyxl
+    would store a string starting with ``=`` as a formula)."""
+    if isinstance(value, bool) or value is None:
+        return csv_cell(value)
+    if isinstance(value, int | Decimal):
+        return value
+    return csv_cell(value)
+
+
+def _xlsx_response(header: Iterable[str], rows: Iterable[Iterable], filename: str, title: str) -> FileResponse:
+    """Write the rows to a write-only workbook in a temporary file (openpyxl keeps no rows in memory)
+    and send the file."""
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title=title[:31])  # Excel's limit on a sheet name
+    sheet.append(list(header))
+    for row in rows:
+        sheet.append([xlsx_cell(value) for value in row])
+    spool = tempfile.TemporaryFile()  # noqa: SIM115  (FileResponse closes it, and so deletes it, when sent)
+    workbook.save(spool)
+    spool.seek(0)
+    response = FileResponse(spool, as_attachment=True, filename=filename, content_type=XLSX_TYPE)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _export(
@@ -282,9 +315,10 @@ def _export(
     rows: Callable[[ReportFilters, object], tuple[int, Iterable[Iterable]]],
     header: tuple[str, ...],
 ) -> HttpResponse:
-    """Audit and stream a report's CSV; refused filters get the page with their errors (422) and
-    nothing is exported or audited. The event is written before the first row is sent, so an export
-    the client abandons is still on record."""
+    """Audit and stream a report's CSV, or send it as an XLSX workbook with ``?format=xlsx``;
+    refused filters (or an unknown format) get the page with their errors (422) and nothing is
+    exported or audited. The event is written before the first row is sent, so an export the client
+    abandons is still on record."""
     organisation, refused = _organisation(request, slug)
     if refused is not None:
         return refused
@@ -294,14 +328,26 @@ def _export(
     except ReportFiltersInvalid as error:
         context.update(error=error, errors=error.extra["fields"])
         return render(request, template, context, status=error.status)
+    export_format = request.GET.get("format", "csv").strip().lower() or "csv"
+    if export_format not in EXPORT_FORMATS:
+        error = ReportFiltersInvalid(
+            f"Format must be one of {', '.join(EXPORT_FORMATS)}.",
+            code="format_unknown",
+            extra={"fields": {"format": {"code": "format_unknown", "message": "Export as csv or xlsx."}}},
+        )
+        context.update(error=error, errors=error.extra["fields"])
+        return render(request, template, context, status=error.status)
     count, lines = rows(filters, organisation)
     audit_record(
         actor=request.user,
         action="compliance.report_exported",
         target=organisation,
-        payload={"report": report, "filters": filters.as_payload(), "rows": count},
+        payload={"report": report, "format": export_format, "filters": filters.as_payload(), "rows": count},
         ip=client_ip(request),
     )
+    if export_format == "xlsx":
+        filename = _filename(organisation, report, filters, "xlsx")
+        return _xlsx_response(header, lines, filename, report.replace("_", " "))
     return _csv_response(request, _csv_lines(header, lines), _filename(organisation, report, filters))
 
 

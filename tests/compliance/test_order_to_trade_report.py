@@ -192,6 +192,7 @@ def test_the_csv_export_has_a_header_the_rows_and_is_audited(world, signed_in):
     assert (event.target_type, event.target_id) == ("accounts.organisation", str(world.org.pk))
     assert event.payload_data == {
         "report": "order_to_trade",
+        "format": "csv",
         "filters": {"from": today, "to": today, "account": "P1", "algo_id": "", "source": ""},
         "rows": 1,
     }

@@ -275,6 +275,7 @@ def test_the_csv_export_has_a_header_every_trade_a_filename_and_is_audited(world
     assert event.actor == f"user:{world.owner.pk}" and event.ip == "10.9.8.7"
     assert event.payload_data == {
         "report": "trade_trail",
+        "format": "csv",
         "filters": {"from": today, "to": today, "account": "", "algo_id": "", "source": ""},
         "rows": 2,
     }
@@ -330,3 +331,29 @@ def test_the_organisation_pages_link_to_both_reports(world, signed_in):
         html = client.get(page).content.decode()
         assert 'href="/orgs/acme/compliance/trades/"' in html
         assert 'href="/orgs/acme/compliance/order-to-trade/"' in html
+
+
+def test_the_xlsx_export_has_the_same_rows_as_numbers_and_text_guarded_and_is_audited(world, signed_in):
+    from openpyxl import load_workbook
+
+    trade = _buy(world, algo_id="=HYPERLINK(1)")
+    response = signed_in(world.owner).get(EXPORT + "?format=xlsx")
+    today = _today()
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert f'filename="acme-trade-trail-{today}-to-{today}.xlsx"' in response["Content-Disposition"]
+    sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True).active
+    rows = [list(row) for row in sheet.iter_rows(values_only=True)]
+    assert rows[0] == HEADER and len(rows) == 2
+    row = dict(zip(HEADER, rows[1], strict=True))
+    assert row["broker_trade_id"] == trade.broker_trade_id and row["quantity"] == 10
+    assert row["price"] == pytest.approx(1000.05) and row["algo_id"] == "'=HYPERLINK(1)"  # text, not a formula
+    event = AuditEvent.objects.get(action="compliance.report_exported")
+    assert event.payload_data["format"] == "xlsx" and event.payload_data["rows"] == 1
+
+
+def test_an_unknown_export_format_is_a_422_and_nothing_is_exported_or_audited(world, signed_in):
+    _buy(world)
+    response = signed_in(world.owner).get(EXPORT + "?format=pdf")
+    assert response.status_code == 422 and b'data-code="format_unknown"' in response.content
+    assert not AuditEvent.objects.filter(action="compliance.report_exported").exists()
