@@ -1,5 +1,10 @@
 import pytest
 
+from tests.trading_world import (
+    World,
+    _fresh_trading_state,  # noqa: F401 (autouse: no quotes, cached limits or faults)
+)
+
 
 @pytest.fixture(autouse=True)
 def checkpoint_dir(settings, tmp_path):
@@ -13,3 +18,19 @@ def checkpoint_dir(settings, tmp_path):
         },
     }
     return location
+
+
+@pytest.fixture
+def world(db) -> World:
+    """The trading world of tests/trading_world.py (organisation "acme", its members and accounts)."""
+    return World()
+
+
+@pytest.fixture
+def signed_in(client, otp_login):
+    """``signed_in(user)``: the test client, signed in as ``user`` with both factors."""
+
+    def sign_in(user):
+        return otp_login(client, user)
+
+    return sign_in

@@ -17,28 +17,11 @@ from compliance.models import AuditEvent
 from compliance.selectors import IST, order_to_trade_list
 from orders.models import Order, OrderEvent, Trade
 from orders.services import cancel_order, modify_order, place_order
-from tests.trading_world import (
-    World,
-    _fresh_trading_state,  # noqa: F401 (autouse: no quotes, cached limits or faults)
-)
 
 pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}
 URL = "/orgs/acme/compliance/order-to-trade/"
 EXPORT = URL + "export/"
-
-
-@pytest.fixture
-def world(db) -> World:
-    return World()
-
-
-@pytest.fixture
-def signed_in(client, otp_login):
-    def sign_in(user):
-        return otp_login(client, user)
-
-    return sign_in
 
 
 def _limit_buy(world, price: str, account=None) -> Order:

@@ -20,10 +20,6 @@ from compliance.selectors import IST
 from orders.models import Order, Trade
 from orders.services import place_order
 from tests.otp_session import login_with_otp
-from tests.trading_world import (
-    World,
-    _fresh_trading_state,  # noqa: F401 (autouse: no quotes, cached limits or faults)
-)
 
 pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -46,19 +42,6 @@ HEADER = [
     "strategy",
     "placed_by",
 ]
-
-
-@pytest.fixture
-def world(db) -> World:
-    return World()
-
-
-@pytest.fixture
-def signed_in(client, otp_login):
-    def sign_in(user):
-        return otp_login(client, user)
-
-    return sign_in
 
 
 def _buy(world, *, account=None, source="web", quantity=10, **kwargs) -> Trade:
