@@ -197,19 +197,21 @@ def test_an_unanswered_modification_stays_in_the_sweep_until_it_is_reconciled(wo
     assert order not in orders_to_reconcile()
 
 
-def test_a_cancel_whose_answer_was_lost_is_settled_by_reconciliation(world):
+def test_a_cancel_whose_answer_was_lost_is_settled_by_reconciliation(world, monkeypatch):
     from brokers.adapters.base import BrokerUnavailable
+    from orders import tasks
     from orders.selectors import orders_to_reconcile
     from orders.services import cancel_order
-    from orders.tasks import reconcile_unknown_orders
 
+    queued = []  # what the sweep would queue; nothing reaches the real broker queue from a test
+    monkeypatch.setattr(tasks.reconcile_order_task, "delay", queued.append)
     order = _resting_limit_order(world)
     faults.inject(faults.LOSE_RESPONSE)
     with pytest.raises(BrokerUnavailable):
         cancel_order(actor=world.trader, order=order)
     order.refresh_from_db()
     assert order.status == Status.OPEN and PaperOrder.objects.get().status == "CANCELLED"
-    assert reconcile_unknown_orders() == 1  # queued by the sweep
+    assert tasks.reconcile_unknown_orders() == 1 and queued == [order.pk]
     assert reconcile_order(order_id=order.pk).status == Status.CANCELLED
     assert Funds.objects.get(account=world.account).margin_blocked == 0
     assert order not in orders_to_reconcile()
