@@ -94,7 +94,8 @@ def test_each_count_falls_on_the_ist_day_it_happened(world, signed_in):
 def test_the_account_filter_keeps_one_account_and_another_organisation_is_never_counted(world, signed_in):
     second = BrokerAccount.objects.create(organisation=world.org, label="Second", broker="paper", client_code="P2")
     other = Organisation.objects.create(name="Other", slug="other")
-    theirs = BrokerAccount.objects.create(organisation=other, label="Theirs", broker="paper", client_code="T1")
+    # a code no CSRF token (letters and digits) can contain, so the page's absence of it means something
+    theirs = BrokerAccount.objects.create(organisation=other, label="Theirs", broker="paper", client_code="THEIRS-9")
     world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
     _limit_buy(world, "990")
     _limit_buy(world, "990", account=second)
@@ -102,7 +103,7 @@ def test_the_account_filter_keeps_one_account_and_another_organisation_is_never_
     client = signed_in(world.owner)
     html = client.get(URL).content.decode()
     assert f'id="otr-{world.account.pk}-' in html and f'id="otr-{second.pk}-' in html
-    assert f'id="otr-{theirs.pk}-' not in html and "T1" not in html
+    assert f'id="otr-{theirs.pk}-' not in html and "THEIRS-9" not in html
     html = client.get(URL, {"account": second.pk}).content.decode()
     assert f'id="otr-{second.pk}-' in html and f'id="otr-{world.account.pk}-' not in html
 
