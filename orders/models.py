@@ -117,6 +117,9 @@ class Order(models.Model):
         return self.side == Side.BUY
 
 
+BROKER_UNANSWERED = "broker_unanswered"  # OrderEvent kind: a modify or cancel the broker never answered
+
+
 class OrderEvent(models.Model):
     """Every transition and act on an order, in order: the order's own history."""
 

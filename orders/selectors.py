@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.text import Truncator
 
 from marketdata.quotes import get_quotes
-from orders.models import Funds, Order, OrderEvent, Position, Product, Status, Trade
+from orders.models import BROKER_UNANSWERED, Funds, Order, OrderEvent, Position, Product, Status, Trade
 from orders.states import WORKING
 from rms.services import MARKET_TYPES, STOP_TYPES
 from terminal.lib.money import money_text
@@ -146,7 +146,6 @@ def orders_to_reconcile() -> QuerySet[Order]:
     (a place the broker never answered) and the working ones whose last unanswered modify or cancel
     (event ``broker_unanswered``) came after their last reconciliation. Reads the partial index of
     live orders, then each one's newest events of those two kinds."""
-    from orders.services import UNANSWERED
 
     def newest(kind: str) -> Subquery:
         events = OrderEvent.objects.filter(order_id=OuterRef("pk"), kind=kind).order_by("-pk")
@@ -154,7 +153,7 @@ def orders_to_reconcile() -> QuerySet[Order]:
 
     unanswered = (
         Order.objects.filter(status__in=WORKING)
-        .annotate(unanswered=newest(UNANSWERED), reconciled=newest("reconcile"))
+        .annotate(unanswered=newest(BROKER_UNANSWERED), reconciled=newest("reconcile"))
         .filter(unanswered__isnull=False)
         .filter(Q(reconciled__isnull=True) | Q(unanswered__gt=F("reconciled")))
     )

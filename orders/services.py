@@ -37,7 +37,18 @@ from orders import metrics, push
 from orders.errors import OrderInvalid, OrderStateConflict, PositionNotFound
 from orders.locks import lock_accounts, lock_orders, today_ist
 from orders.margin import group_margin, refresh_margin, working_orders
-from orders.models import Order, OrderEvent, OrderType, Position, Product, Side, Source, Trade, Validity
+from orders.models import (
+    BROKER_UNANSWERED,
+    Order,
+    OrderEvent,
+    OrderType,
+    Position,
+    Product,
+    Side,
+    Source,
+    Trade,
+    Validity,
+)
 from orders.states import LIVE, TERMINAL, WORKING, Status, can_move
 from rms.errors import RiskRejected
 from rms.services import (
@@ -54,7 +65,6 @@ from terminal.lib.prepared import Prepared
 
 logger = logging.getLogger(__name__)
 GENERIC_ALGO_ID = "GENERIC"  # exchange's generic id for orders from unregistered algos / manual orders
-UNANSWERED = "broker_unanswered"  # event: a modify or cancel the broker never answered (reconciled later)
 
 
 @dataclass(frozen=True, slots=True)
@@ -944,7 +954,7 @@ def modify_order(
     except BrokerUnavailable as error:
         # The broker may or may not have the change: reconciliation compares with its order book (the
         # event keeps the order in the sweep until it has, should the queued task be lost).
-        _event(current, UNANSWERED, before=current.status, message=error.message, request="modify")
+        _event(current, BROKER_UNANSWERED, before=current.status, message=error.message, request="modify")
         _schedule_reconcile(current)
         raise
     current.refresh_from_db()
@@ -1032,7 +1042,7 @@ def cancel_order(*, actor, order: Order, ip: str | None = None) -> Order:
     except BrokerUnavailable as error:
         # The cancel may or may not have reached the broker: reconciliation reads its order book (the
         # event keeps the order in the sweep until it has, should the queued task be lost).
-        _event(current, UNANSWERED, before=current.status, message=error.message, request="cancel")
+        _event(current, BROKER_UNANSWERED, before=current.status, message=error.message, request="cancel")
         _schedule_reconcile(current)
         raise
     current.refresh_from_db()
@@ -1228,16 +1238,14 @@ def _broker_terms(order: Order, found) -> dict:
     A price counts only for the order types that carry one (a market order's protection price at the
     broker is not a term), and a term the broker does not report is taken to agree."""
     order_type = found.order_type or order.order_type
+    price = order.price if found.price is None else found.price
+    trigger = order.trigger_price if found.trigger_price is None else found.trigger_price
     theirs = {
         "quantity": found.quantity,
         "order_type": order_type,
-        "price": found.price if order_type in {OrderType.LIMIT, OrderType.SL} else None,
-        "trigger_price": found.trigger_price if order_type in {OrderType.SL, OrderType.SL_M} else None,
+        "price": price if order_type in {OrderType.LIMIT, OrderType.SL} else None,
+        "trigger_price": trigger if order_type in {OrderType.SL, OrderType.SL_M} else None,
     }
-    if found.price is None and order_type in {OrderType.LIMIT, OrderType.SL}:
-        theirs["price"] = order.price
-    if found.trigger_price is None and order_type in {OrderType.SL, OrderType.SL_M}:
-        theirs["trigger_price"] = order.trigger_price
     return {name: (getattr(order, name), value) for name, value in theirs.items() if getattr(order, name) != value}
 
 
@@ -1316,22 +1324,15 @@ def reconcile_order(*, order_id: int) -> Order:
             broker_filled=found.filled_quantity,
             **{name: theirs for name, (_ours, theirs) in terms.items()},
         )
-        audit_record(
-            actor="system:orders",
-            action="order.reconciled",
-            target=current,
-            payload={
-                "client_order_id": current.client_order_id,
-                "broker_status": found.status,
-                "status": current.status,
-                "filled": current.filled_quantity,
-                **(
-                    {"terms": {name: {"ours": ours, "broker": theirs} for name, (ours, theirs) in terms.items()}}
-                    if terms
-                    else {}
-                ),
-            },
-        )
+        payload = {
+            "client_order_id": current.client_order_id,
+            "broker_status": found.status,
+            "status": current.status,
+            "filled": current.filled_quantity,
+        }
+        if terms:
+            payload["terms"] = {name: {"ours": ours, "broker": theirs} for name, (ours, theirs) in terms.items()}
+        audit_record(actor="system:orders", action="order.reconciled", target=current, payload=payload)
     order.refresh_from_db()
     return order
 
