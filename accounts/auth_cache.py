@@ -189,7 +189,7 @@ class OTPMiddleware(DjangoOTPMiddleware):
 
     def _device_from_persistent_id(self, persistent_id: str):
         persistent_id = self._normalize_persistent_id(persistent_id)
-        key = _DEVICE_KEY.format(persistent_id)
+        key = _device_key(persistent_id)
         read = getattr(getattr(_verifying, "request", None), "_auth_cache_device", {})
         entry = read.pop(key) if key in read else _cache_get(key)  # read with the user, at most once
         if entry == _MISSING:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from terminal.errors import ApplicationError
+
 
 class ComplianceError(Exception):
     """Base of the compliance errors; the API renders it as ``{"code", "message", "extra"}``."""
@@ -27,3 +29,14 @@ class CheckpointError(ComplianceError):
     """A checkpoint could not be made, read or trusted (no signing key, bad file, bad signature)."""
 
     code = "audit_checkpoint_invalid"
+
+
+class ReportFiltersInvalid(ApplicationError):
+    """A report filter was refused. ``code`` and ``message`` name the first problem; ``extra["fields"]``
+    maps every refused field (``from``, ``to``, ``account``, ``algo``, ``source``) to its
+    ``{"code", "message"}`` (codes: ``date_invalid``, ``date_range_reversed``, ``date_range_too_long``,
+    ``account_not_found``, ``algo_id_too_long``, ``source_unknown``, ``format_unknown``). A report page renders it
+    beside its filters (compliance/views.py)."""
+
+    code = "report_filters_invalid"
+    status = 422

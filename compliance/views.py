@@ -23,6 +23,7 @@ from django_otp.decorators import otp_required
 
 from accounts.selectors import organisation_get_for_user
 from brokers.models import BrokerAccount
+from compliance.errors import ReportFiltersInvalid
 from compliance.selectors import (
     IST,
     order_to_trade_list,
@@ -42,16 +43,6 @@ CSV_BATCH = 500  # CSV lines handed from the request's thread to the event loop 
 EXPORT_FORMATS = ("csv", "xlsx")
 TRADE_TRAIL_FIELDS = ("account", "from", "to", "algo", "source")
 ORDER_TO_TRADE_FIELDS = ("account", "from", "to")
-
-
-class ReportFiltersInvalid(ApplicationError):
-    """A report filter was refused. ``code`` and ``message`` name the first problem; ``extra["fields"]``
-    maps every refused field (``from``, ``to``, ``account``, ``algo``, ``source``) to its
-    ``{"code", "message"}`` (codes: ``date_invalid``, ``date_range_reversed``, ``date_range_too_long``,
-    ``account_not_found``, ``algo_id_too_long``, ``source_unknown``)."""
-
-    code = "report_filters_invalid"
-    status = 422
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,10 +24,10 @@ database alias, and afterwards only bind new values:
 Like ``QuerySet.update()`` and ``bulk_create()``, ``insert`` and ``update`` send no model signals:
 use them only for models nothing listens to (no history tracking, no cache invalidation).
 
-The statements run on one cursor per open connection (``kept_cursor``, also for hand-written statements on
-hot paths), kept on Django's connection object and
-replaced when the connection is (a pooled request's connection differs from the last one's): Django
-makes, wraps and closes a cursor for every statement otherwise, which cost the order path about as
+The statements run on one cursor per open connection (``kept_cursor``, also for hand-written
+statements on hot paths), kept on Django's connection object and replaced when the connection is (a
+pooled request's connection differs from the last one's): Django makes, wraps and closes a cursor
+for every statement otherwise, which cost the order path about as
 much CPU as running its compiled reads. The cursor is Django's own wrapper, so execute wrappers
 (statement counting, error translation) still apply; while queries are being logged (DEBUG, tests
 capturing queries) every statement gets a fresh debug cursor as usual.

@@ -12,7 +12,7 @@ thread once: the ``request_started`` receivers, the chain and view and the respo
 sends ``request_finished``) run in one call, through the same thread-sensitive ``sync_to_async``
 Django uses for a sync view
 (``ThreadSensitiveContext`` per request: the request's code keeps one thread and one database
-connection). Reading the body, the disconnect watch and sending the response stay on the loop.
+connection). Reading the body and sending the response stay on the loop.
 
 The request's thread comes from a pool kept by the process. Django's handler gives every request a
 ``ThreadSensitiveContext`` of its own, whose executor starts a new thread for the request and joins
@@ -87,13 +87,8 @@ class SyncChainASGIHandler(ASGIHandler):
         base.BaseHandler.__init__(self)
         self.load_middleware(is_async=False)
         self._respond_in_thread = sync_to_async(self._respond, thread_sensitive=True)
-        self._get_response_in_thread = sync_to_async(self._get_response_in_slot, thread_sensitive=True)
         self.threads = RequestThreads()
         self.slots = request_slots.slots()
-
-    def _get_response_in_slot(self, request):
-        with self.slots.held():
-            return self.get_response(request)
 
     async def handle(self, scope, receive, send):
         """Read the body on the loop, then make the response in one call of the request's thread
@@ -142,6 +137,3 @@ class SyncChainASGIHandler(ASGIHandler):
                 await self.handle(scope, receive, send)
         finally:
             self.threads.give_back(executor)
-
-    async def get_response_async(self, request):
-        return await self._get_response_in_thread(request)
