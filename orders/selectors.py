@@ -12,7 +12,7 @@ from marketdata.quotes import get_quotes
 from orders.models import BROKER_UNANSWERED, Funds, Order, OrderEvent, Position, Product, Status, Trade
 from orders.states import WORKING
 from rms.services import MARKET_TYPES, STOP_TYPES
-from terminal.lib.money import money_text
+from terminal.lib.money import format_price, price_text
 
 
 def order_list(*, account, status: list[str] | None = None) -> QuerySet[Order]:
@@ -25,13 +25,16 @@ def order_row(order: Order) -> dict:
 
     The book shows up to 200 rows and each value costs the template engine several lookups, filters,
     localisation and escaping; formatting here once keeps the row template to plain substitutions.
+    Prices show the instrument's tick precision with Indian grouping; the modify form's inputs hold
+    the same precision ungrouped (terminal.lib.money).
     """
     instrument = order.instrument
     created = order.created_at
     lot_size = instrument.lot_size
-    price = "MKT" if order.price is None else money_text(order.price)
+    tick = instrument.tick_size
+    price = "MKT" if order.price is None else format_price(order.price, tick)
     if order.trigger_price is not None:
-        price = f"{price} (trg {money_text(order.trigger_price)})"
+        price = f"{price} (trg {format_price(order.trigger_price, tick)})"
     return {
         "id": order.pk,
         "status_class": order.status.lower(),
@@ -42,15 +45,15 @@ def order_row(order: Order) -> dict:
         "type": f"{order.order_type} · {order.product} · {order.validity}",
         "quantity": f"{order.filled_quantity}/{order.quantity}",
         "price": price,
-        "average_price": money_text(order.average_price),
+        "average_price": format_price(order.average_price, tick),
         "message": order.message,
         "status": order.get_status_display(),
         "note": Truncator(order.message).chars(60) if order.message and order.status == Status.REJECTED else "",
         "working": order.status in WORKING,
         # The modify form: lots as {% widthratio quantity lot_size 1 %} showed them, and the inputs it offers.
         "lots": str(round(order.quantity / lot_size)) if lot_size else "0",
-        "price_input": money_text(order.price) if order.order_type not in MARKET_TYPES else None,
-        "trigger_input": money_text(order.trigger_price) if order.order_type in STOP_TYPES else None,
+        "price_input": price_text(order.price, tick) if order.order_type not in MARKET_TYPES else None,
+        "trigger_input": price_text(order.trigger_price, tick) if order.order_type in STOP_TYPES else None,
     }
 
 
@@ -72,6 +75,7 @@ ORDER_ROW_FIELDS = (
     "instrument__exchange",
     "instrument__tradingsymbol",
     "instrument__lot_size",
+    "instrument__tick_size",
 )
 
 

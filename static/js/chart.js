@@ -7,7 +7,10 @@
  *
  * Times: the chart shows IST, so every bar time is shifted by +5:30 before it is handed to the library
  * (which displays UTC); buckets are aligned like the server's: intraday bars from 09:15 IST, days from
- * IST midnight. */
+ * IST midnight.
+ *
+ * Prices (the OHLC legend, the price scale) read as the server writes them (terminal/lib/money.py):
+ * the instrument's tick places, at least two, with Indian grouping through Intl.NumberFormat('en-IN'). */
 (function () {
   "use strict";
 
@@ -18,6 +21,20 @@
   };
   var RECONNECT_MIN_MS = 1000, RECONNECT_MAX_MS = 15000;
   var UP = "#22c55e", DOWN = "#ef4444";
+
+  /* The places a price on this tick shows: at least two, more when the tick needs them (0.0025: 4). */
+  function placesOf(tick) {
+    var text = String(tick || "").replace(/0+$/, ""), dot = text.indexOf(".");
+    return Math.max(2, dot < 0 ? 0 : text.length - dot - 1);
+  }
+
+  var formats = {};
+  function priceFormat(places) {
+    if (!formats[places]) {
+      formats[places] = new Intl.NumberFormat("en-IN", { minimumFractionDigits: places, maximumFractionDigits: places });
+    }
+    return formats[places];
+  }
 
   /* The opening time (IST-shifted seconds) of the bar holding UTC epoch second t. */
   function bucket(t, timeframe) {
@@ -33,6 +50,7 @@
     this.ohlc = document.getElementById("chart-ohlc");
     this.instrument = panel.dataset.instrument ? Number(panel.dataset.instrument) : null;
     this.symbol = panel.dataset.symbol || "";
+    this.places = placesOf(panel.dataset.tick);
     this.timeframe = panel.dataset.timeframe || "1m";
     this.bars = [];
     this.lastVolume = null;
@@ -55,6 +73,7 @@
     this.volume = this.chart.addSeries(LC.HistogramSeries, { priceFormat: { type: "volume" }, priceScaleId: "volume" });
     this.chart.priceScale("volume").applyOptions({ scaleMargins: { top: 0.82, bottom: 0 } });
     this.candles.priceScale().applyOptions({ scaleMargins: { top: 0.08, bottom: 0.22 } });
+    this.setTick(panel.dataset.tick);
     var self = this;
     this.chart.subscribeCrosshairMove(function (param) {
       var bar = param && param.seriesData ? param.seriesData.get(self.candles) : null;
@@ -64,9 +83,26 @@
 
   Chart.prototype.say = function (text) { if (this.status) this.status.textContent = text; };
 
+  Chart.prototype.price = function (value) { return priceFormat(this.places).format(value); };
+
+  /* The price scale steps and shows the charted instrument's tick. */
+  Chart.prototype.setTick = function (tick) {
+    this.places = placesOf(tick);
+    var step = parseFloat(tick);
+    var self = this;
+    this.candles.applyOptions({
+      priceFormat: {
+        type: "custom", minMove: step > 0 ? step : Math.pow(10, -this.places),
+        formatter: function (price) { return self.price(price); }
+      }
+    });
+  };
+
   Chart.prototype.showOhlc = function (bar) {
     if (!this.ohlc) return;
-    this.ohlc.textContent = bar ? "O " + bar.open + "  H " + bar.high + "  L " + bar.low + "  C " + bar.close : "";
+    this.ohlc.textContent = bar
+      ? "O " + this.price(bar.open) + "  H " + this.price(bar.high) + "  L " + this.price(bar.low) + "  C " + this.price(bar.close)
+      : "";
     this.ohlc.className = "chart-ohlc " + (bar && bar.close < bar.open ? "down" : "up");
   };
 
@@ -169,10 +205,11 @@
     this.subscribed = this.instrument;
   };
 
-  Chart.prototype.show = function (instrument, symbol) {
+  Chart.prototype.show = function (instrument, symbol, tick) {
     if (!instrument || (instrument === this.instrument && this.bars.length)) return;
     this.instrument = instrument;
     this.symbol = symbol;
+    this.setTick(tick);
     document.getElementById("chart-symbol").textContent = symbol;
     this.bars = [];
     this.candles.setData([]);
@@ -220,14 +257,14 @@
     });
     document.addEventListener("click", function (event) {
       var row = rowOf(event.target);
-      if (row && !event.target.closest("button, a, input, form")) chart.show(Number(row.dataset.instrument), symbolOf(row));
+      if (row && !event.target.closest("button, a, input, form")) chart.show(Number(row.dataset.instrument), symbolOf(row), row.dataset.tick);
     });
     document.addEventListener("keydown", function (event) {
       if (event.ctrlKey || event.metaKey || event.altKey) return;
       var row = rowOf(event.target);
       if (event.key === "Enter" && row && event.target === row) {
         event.preventDefault();
-        chart.show(Number(row.dataset.instrument), symbolOf(row));
+        chart.show(Number(row.dataset.instrument), symbolOf(row), row.dataset.tick);
         return;
       }
       // 1-5 pick the timeframe when focus is not in a field

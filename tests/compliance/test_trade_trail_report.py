@@ -87,8 +87,8 @@ def test_an_owner_or_admin_sees_the_organisations_trades_and_not_another_organis
         "RELIANCE",
         "BUY",
         '<td class="num">10</td>',
-        '<td class="num">1000.05</td>',
-        '<td class="num">10000.50</td>',  # value: 10 x 1000.05
+        '<td class="num">1,000.05</td>',  # the price with its tick's places, Indian grouping
+        '<td class="num">₹10,000.50</td>',  # value: 10 x 1000.05, in rupees
         "<td>MIS</td>",
         ours.broker_trade_id,
         str(order.client_order_id),

@@ -12,6 +12,7 @@ from tests.e2e.conftest import ROOT, _standalone_env, demo_users, sign_in
 
 pytestmark = pytest.mark.e2e
 REPLAY = [sys.executable, "manage.py", "run_feed", "--source", "replay"]
+PRICE = r"(\d{1,2}(,\d\d)*,\d{3}|\d{1,3})\.\d{2}"  # Indian grouping, the tick's two places: 1,512.35
 
 
 def _csp_violations(page) -> list[str]:
@@ -63,8 +64,8 @@ def test_the_chart_draws_candles_of_the_selected_row_and_switches_timeframe(term
     panel = page.locator("#chart-panel")
     expect(panel.locator("canvas").first).to_be_visible()
     infy_ltp = page.locator("#watchlist tr[data-instrument]", has_text="INFY").locator("span.ltp")
-    expect(infy_ltp).to_have_text(re.compile(r"^\d+(\.\d+)?$"), timeout=3000)
-    _backfill(terminal_server, "INFY", float(infy_ltp.inner_text()), minutes=1200)
+    expect(infy_ltp).to_have_text(re.compile(rf"^{PRICE}$"), timeout=3000)
+    _backfill(terminal_server, "INFY", float(infy_ltp.inner_text().replace(",", "")), minutes=1200)
 
     # Enter on the focused row charts that instrument; live ticks draw its last candle.
     infy = page.locator("#watchlist tr[data-instrument]", has_text="INFY")
@@ -73,7 +74,7 @@ def test_the_chart_draws_candles_of_the_selected_row_and_switches_timeframe(term
     expect(page.locator("#chart-symbol")).to_have_text("INFY")
     expect(panel).to_have_attribute("data-instrument", infy.get_attribute("data-instrument"))
     expect(panel).to_have_attribute("data-bars", re.compile(r"^1[12]\d\d$"), timeout=5000)  # the history
-    expect(page.locator("#chart-ohlc")).to_have_text(re.compile(r"^O [\d.]+ +H [\d.]+ +L [\d.]+ +C [\d.]+$"))
+    expect(page.locator("#chart-ohlc")).to_have_text(re.compile(rf"^O {PRICE} +H {PRICE} +L {PRICE} +C {PRICE}$"))
     expect(infy).to_have_class(re.compile(r"\bcharted\b"))
     first = page.locator("#chart-ohlc").inner_text()
     expect(page.locator("#chart-ohlc")).not_to_have_text(first, timeout=10_000)  # the last candle moves

@@ -16,12 +16,12 @@ def _add_to_watchlist(page, symbol: str):
     page.get_by_role("button", name=re.compile(rf"^Add {symbol}$")).click()
     row = page.locator("#watchlist tr[data-instrument]", has_text=symbol)
     expect(row).to_have_count(1)
-    expect(row.locator("span.ltp")).to_have_text(re.compile(r"^\d+(\.\d+)?$"), timeout=5000)
+    expect(row.locator("span.ltp")).to_have_text(re.compile(r"^[\d,]+\.\d{2}$"), timeout=5000)
     return row
 
 
 def _ltp(row) -> float:
-    return float(row.locator("span.ltp").inner_text())
+    return float(row.locator("span.ltp").inner_text().replace(",", ""))  # grouped: 1,512.35
 
 
 def test_a_trader_places_modifies_and_cancels_a_limit_order_then_fills_a_market_order(terminal_server, page):

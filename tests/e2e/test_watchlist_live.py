@@ -19,7 +19,7 @@ def test_a_symbol_added_to_the_watchlist_shows_a_live_price_that_changes(termina
     row = page.locator("#watchlist tr[data-instrument]", has_text="NIFTY BANK")
     expect(row).to_have_count(1)
     ltp = row.locator("span.ltp")
-    expect(ltp).to_have_text(re.compile(r"^\d+(\.\d+)?$"), timeout=3000)
+    expect(ltp).to_have_text(re.compile(r"^[\d,]+\.\d{2}$"), timeout=3000)  # grouped: 48,250.05
     expect(page.locator("#live-status")).to_have_text("Live")
     first = ltp.inner_text()
     started = time.monotonic()

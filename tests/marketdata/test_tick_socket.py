@@ -128,8 +128,8 @@ def test_html_clients_get_hx_swap_oob_fragments_with_stable_ids(user, instrument
         fanout.hub().offer([_quote(reliance, "97.5")])
         fanout.hub().frame()
         html = await socket.receive_from()
-        assert f'<span id="q-{reliance.pk}-ltp" class="ltp down" hx-swap-oob="true">97.5</span>' in html
-        assert f'id="q-{reliance.pk}-chg"' in html and "-2.5 (-2.50%)" in html
+        assert f'<span id="q-{reliance.pk}-ltp" class="ltp down" hx-swap-oob="true">97.50</span>' in html
+        assert f'id="q-{reliance.pk}-chg"' in html and "-2.50 (-2.50%)" in html
         await socket.disconnect()
 
     async_to_sync(scenario)()

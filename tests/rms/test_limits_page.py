@@ -47,7 +47,7 @@ def test_an_owner_or_admin_sees_every_scope_and_how_limits_combine(world, signed
     page = signed_in(getattr(world, who)).get("/orgs/acme/limits/")
     html = page.content.decode()
     assert page.status_code == 200
-    assert "The strictest value wins" in html and 'id="limits-everyone"' in html and "5000000.00" in html
+    assert "The strictest value wins" in html and 'id="limits-everyone"' in html and "50,00,000.00" in html
     for form_id in ("limits-organisation", f"limits-account-{world.account.pk}", f"limits-user-{world.trader.pk}"):
         assert f'id="{form_id}"' in html
     assert 'name="max_open_orders" type="number" min="0" step="any" value="7"' in html

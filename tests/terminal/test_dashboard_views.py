@@ -33,7 +33,7 @@ def test_the_dashboard_shows_the_watchlist_with_live_quote_cells(signed_in, reli
     set_quotes([Quote(reliance.pk, Decimal("2950.10"), datetime.now(UTC), close=Decimal("2900"))])
     page = client.get("/").content.decode()
     assert "RELIANCE" in page
-    assert f'id="q-{reliance.pk}-ltp" class="ltp up">2950.10<' in page
+    assert f'id="q-{reliance.pk}-ltp" class="ltp up">2,950.10<' in page
     assert f'id="q-{reliance.pk}-chg" class="chg up">50.10 (1.73%)<' in page
     assert f'data-instruments="{reliance.pk}"' in page
 

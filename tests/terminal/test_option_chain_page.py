@@ -41,7 +41,8 @@ def test_the_chain_shows_calls_and_puts_around_the_money_with_live_cells_oi_and_
     assert page.count('<tr class="atm"') == 1 and 'data-strike="26000"' in page
     assert f'id="q-{call.pk}-ltp" class="ltp up">420.50<' in page
     assert f'id="q-{put.pk}-ltp" class="ltp">—<' in page  # no quote yet: a placeholder the socket fills
-    assert ">150000<" in page  # open interest
+    assert ">1,50,000<" in page  # open interest, grouped the Indian way
+    assert ">26,000.00 <abbr" in page  # the ATM strike, as a price
     assert page.count("data-strike=") == 11
     ids = page.split('data-instruments="')[1].split('"')[0].split(",")
     assert str(call.pk) in ids and len(ids) == 1 + 11 * 2
