@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 Check = Callable[[], dict[str, Any]]
 _checks: dict[str, Check] = {}
+_PROCESS_STARTED_AT = time.time()
+_beat_expected_since: float | None = None  # standalone mode: set when beat starts in this process
 # Kombu's Redis transport keeps one list per priority step; the base name holds priority 0.
 _REDIS_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
@@ -115,7 +117,6 @@ def check_celery() -> dict[str, Any]:
         queues, transport = _queue_stats_redis(), "redis"
     ages = [q["oldest_age_s"] for q in queues.values() if q["oldest_age_s"] is not None]
     oldest = max(ages) if ages else None
-    beat = cache.get(BEAT_HEARTBEAT_KEY)
     status = "fail" if oldest is not None and oldest > settings.HEALTH_QUEUE_AGE_SECONDS else "ok"
     return {
         "status": status,
@@ -123,5 +124,31 @@ def check_celery() -> dict[str, Any]:
         "depth": sum(q["depth"] for q in queues.values()),
         "oldest_age_s": oldest,
         "queues": queues,
-        "beat_last_seen_s": round(time.time() - beat, 1) if beat else None,
     }
+
+
+def expect_beat() -> None:
+    """Hold this process to beat's heartbeat from now on: standalone mode calls it when it starts beat
+    in-process (terminal.standalone); in full stack beat is always expected, from process start."""
+    global _beat_expected_since
+    _beat_expected_since = time.time()
+
+
+@register_check("beat")
+def check_beat() -> dict[str, Any]:
+    """Fail when beat's heartbeat (terminal.tasks.beat_heartbeat, run by a worker) is older than
+    CELERY_BEAT_STALE_SECONDS. A process that has expected beat for less than that time passes without
+    one: beat's first heartbeat is one schedule period after it starts."""
+    since = _beat_expected_since if settings.STANDALONE else _PROCESS_STARTED_AT
+    if since is None:
+        return {"status": "not_configured", "detail": "standalone mode without the in-process beat"}
+    now = time.time()
+    stale_after = settings.CELERY_BEAT_STALE_SECONDS
+    seen = cache.get(BEAT_HEARTBEAT_KEY)
+    report = {"last_seen_s": round(now - seen, 1) if seen else None, "stale_after_s": stale_after}
+    if seen and now - seen <= stale_after:
+        return {"status": "ok", **report}
+    if now - since <= stale_after:
+        return {"status": "ok", "detail": "starting: no recent heartbeat yet", **report}
+    detail = "no heartbeat since start-up" if not seen else f"no heartbeat for over {stale_after} s"
+    return {"status": "fail", "detail": f"beat or the default queue's worker is down: {detail}", **report}

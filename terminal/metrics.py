@@ -105,8 +105,8 @@ class HealthCollector(Collector):
         for queue, stats in celery.get("queues", {}).items():
             depth.add_metric([queue], stats["depth"])
             age.add_metric([queue], stats["oldest_age_s"] or 0.0)
-        if celery.get("beat_last_seen_s") is not None:
-            beat.add_metric([], celery["beat_last_seen_s"])
+        if report["checks"].get("beat", {}).get("last_seen_s") is not None:
+            beat.add_metric([], report["checks"]["beat"]["last_seen_s"])
         yield from (checks_ok, db_latency, depth, age, beat)
 
 

@@ -239,6 +239,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TIMEZONE = "Asia/Kolkata"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# /api/health fails the beat check after this long without beat's heartbeat (every 30 s): in full stack
+# always, in standalone mode when run_terminal runs beat in-process; a process younger than this passes.
+CELERY_BEAT_STALE_SECONDS = env_int("CELERY_BEAT_STALE_SECONDS", 90, minimum=60)
 
 # --- Auth -----------------------------------------------------------------------------------------
 PASSWORD_HASHERS = [

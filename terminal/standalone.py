@@ -15,6 +15,7 @@ from celery.beat import EmbeddedService
 
 from terminal.celery import QUEUES
 from terminal.celery import app as celery_app
+from terminal.health import expect_beat
 
 logger = logging.getLogger(__name__)
 
@@ -33,5 +34,6 @@ def start_celery_in_process(*, schedule_path: str, concurrency: int = 2) -> tupl
     threading.Thread(target=worker.start, name="celery-worker", daemon=True).start()
     beat = EmbeddedService(celery_app, thread=True, schedule_filename=schedule_path)
     beat.start()
+    expect_beat()  # from now on /api/health fails when beat's heartbeat goes stale
     logger.info("celery worker and beat started in-process", extra={"queues": list(QUEUES)})
     return worker, beat

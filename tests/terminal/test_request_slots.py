@@ -83,7 +83,7 @@ def test_a_process_needs_at_least_one_slot():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_asgi_handler_runs_the_chain_and_view_inside_a_slot(settings):
+def test_the_asgi_handler_runs_the_chain_and_view_inside_a_slot(settings, beat_alive):
     handler = SyncChainASGIHandler()
     held = []
     original = handler.get_response

@@ -72,7 +72,7 @@ def handler():
     handler.threads.close()
 
 
-def test_sequential_requests_reuse_one_thread_for_all_their_synchronous_work(handler, thread_log):
+def test_sequential_requests_reuse_one_thread_for_all_their_synchronous_work(handler, thread_log, beat_alive):
 
     async def three() -> list[int]:
         return [await _get(handler, "/api/health") for _ in range(3)]
@@ -84,7 +84,7 @@ def test_sequential_requests_reuse_one_thread_for_all_their_synchronous_work(han
     assert threading.get_ident() not in {ident for _, ident in thread_log}
 
 
-def test_concurrent_requests_each_get_a_thread_of_their_own(handler, thread_log):
+def test_concurrent_requests_each_get_a_thread_of_their_own(handler, thread_log, beat_alive):
 
     async def together() -> list[int]:
         return list(await asyncio.gather(*[_get(handler, "/api/health") for _ in range(4)]))
@@ -112,7 +112,7 @@ def test_threads_beyond_the_idle_limit_are_stopped_when_handed_back():
 
 
 def test_a_request_crosses_to_its_thread_once_and_gives_its_connection_back_before_the_response_is_sent(
-    handler, thread_log, monkeypatch
+    handler, thread_log, monkeypatch, beat_alive
 ):
     from concurrent.futures import ThreadPoolExecutor
 
