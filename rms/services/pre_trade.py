@@ -19,6 +19,7 @@ from compliance.services import audit_record
 from rms.errors import RiskRejected
 from rms.limits import Limits, limits_for
 from rms.throttle import ThrottleUnavailable, get_throttle
+from terminal.lib.money import format_inr, format_price
 
 MARKET_TYPES = frozenset({"MARKET", "SL-M"})
 PRICED_TYPES = frozenset({"LIMIT", "SL"})
@@ -113,7 +114,8 @@ def validate_order_input(intent: OrderIntent, today: date) -> None:
         if value is not None and value % intent.tick_size:
             raise _reject(
                 f"{name}_off_tick",
-                f"{name.replace('_', ' ').capitalize()} {value} is not a multiple of the tick size {intent.tick_size}.",
+                f"{name.replace('_', ' ').capitalize()} {format_price(value)} is not a multiple of the tick size "
+                f"{intent.tick_size.normalize():f}.",
                 **{name: value, "tick_size": intent.tick_size},
             )
     if intent.order_type == "SL":
@@ -171,7 +173,7 @@ def check_pre_trade(*, intent: OrderIntent, state: RiskState) -> Limits:
         if value > limits.max_order_value:
             raise _reject(
                 "max_order_value",
-                f"Order value {value} is above the limit of {limits.max_order_value}.",
+                f"Order value {format_inr(value)} is above the limit of {format_inr(limits.max_order_value)}.",
                 value=value,
                 limit=limits.max_order_value,
             )
@@ -183,8 +185,9 @@ def check_pre_trade(*, intent: OrderIntent, state: RiskState) -> Limits:
         ):
             raise _reject(
                 "price_outside_circuit",
-                f"{name.replace('_', ' ').capitalize()} {value} is outside the band "
-                f"{intent.lower_circuit}-{intent.upper_circuit}.",
+                f"{name.replace('_', ' ').capitalize()} {format_price(value, intent.tick_size)} is outside the band "
+                f"{format_price(intent.lower_circuit, intent.tick_size)}-"
+                f"{format_price(intent.upper_circuit, intent.tick_size)}.",
                 lower=intent.lower_circuit,
                 upper=intent.upper_circuit,
             )
@@ -193,7 +196,8 @@ def check_pre_trade(*, intent: OrderIntent, state: RiskState) -> Limits:
         if deviation > limits.max_ltp_deviation_pct:
             raise _reject(
                 "price_far_from_ltp",
-                f"Price {intent.price} is {deviation:.2f}% from the last price {state.ltp} "
+                f"Price {format_price(intent.price, intent.tick_size)} is {deviation:.2f}% from the last price "
+                f"{format_price(state.ltp, intent.tick_size)} "
                 f"(limit {limits.max_ltp_deviation_pct}%).",
                 limit_pct=limits.max_ltp_deviation_pct,
             )
@@ -208,14 +212,15 @@ def check_pre_trade(*, intent: OrderIntent, state: RiskState) -> Limits:
         if limits.max_daily_loss is not None and loss >= limits.max_daily_loss:
             raise _reject(
                 "max_daily_loss",
-                f"Today's loss {loss} has reached the limit of {limits.max_daily_loss}.",
+                f"Today's loss {format_inr(loss)} has reached the limit of {format_inr(limits.max_daily_loss)}.",
                 loss=loss,
                 limit=limits.max_daily_loss,
             )
         if state.required_margin > state.available_margin:
             raise _reject(
                 "insufficient_margin",
-                f"The order needs {state.required_margin} of margin; {state.available_margin} is available.",
+                f"The order needs {format_inr(state.required_margin)} of margin; "
+                f"{format_inr(state.available_margin)} is available.",
                 required=state.required_margin,
                 available=state.available_margin,
             )
