@@ -233,7 +233,19 @@
     });
   }
 
+  /* Panels marked data-refresh (hx-trigger="terminal:refresh") re-render every POLL_MS while the
+   * browser tab and the panel are showing. htmx's own filter ("every 2s [!document.hidden]") needs
+   * eval, which the Content-Security-Policy and the htmx config forbid, so this timer fires them. */
+  function refreshShownPanels() {
+    if (document.hidden || !window.htmx) return;
+    document.querySelectorAll("[data-refresh]").forEach(function (panel) {
+      if (!panel.hidden && panel.getClientRects().length) window.htmx.trigger(panel, "terminal:refresh");
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    setInterval(refreshShownPanels, POLL_MS);
+    document.addEventListener("visibilitychange", refreshShownPanels); // up to date at once on return
     document.addEventListener("keydown", onKey);
     document.addEventListener("terminal:open-ticket", function (event) { openTicket(event.detail.side, event.detail.instrument); });
     document.addEventListener("terminal:close-ticket", closeTicket);
