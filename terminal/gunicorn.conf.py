@@ -14,9 +14,8 @@ Daphne process because its in-memory channel layer and Celery only reach that pr
 Environment:
 - ``WEB_CONCURRENCY``: worker processes (default: twice the CPUs this process may run on). Set it
   where the CPU count is the node's, not the container's (Kubernetes).
-- ``FORWARDED_ALLOW_IPS``: proxies whose X-Forwarded-* headers uvicorn applies to the connection
-  (gunicorn's default, 127.0.0.1). The client address the application uses comes from
-  X-Forwarded-For through ``terminal.lib.client_ip`` and ``TRUSTED_PROXY_COUNT``, not from here.
+- ``TRUSTED_PROXIES``: read by the application, not here: the workers apply no proxy headers
+  (``terminal/serving.py``), and ``terminal.lib.client_ip`` reads X-Forwarded-* from those proxies only.
 - ``PROMETHEUS_MULTIPROC_DIR``: where every worker writes its metric samples (default: a fresh
   temporary directory). The worker that binds ``METRICS_PORT`` serves the sum of all of them
   (``terminal.metrics.start_metrics_server``).

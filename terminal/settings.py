@@ -21,6 +21,7 @@ from terminal.lib.env import (
     env_database,
     env_int,
     env_list,
+    env_networks,
     env_redis_url,
     env_str,
 )
@@ -119,6 +120,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "terminal.lib.client_ip.TrustedProxyMiddleware",  # first: the client address and scheme, from trusted proxies only
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "terminal.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -264,10 +266,13 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# The client address is the connection's peer unless the peer is one of TRUSTED_PROXIES; only then
+# is X-Forwarded-For read, from the right (terminal.lib.client_ip, applied first in MIDDLEWARE).
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES", [])
+
 # Brute force (django-axes): lock a username from one client address after AXES_FAILURE_LIMIT
-# failures, for AXES_COOLOFF_HOURS. The client address comes from the trusted proxy hops only
-# (terminal.lib.client_ip), so behind nginx one attacker cannot lock everybody out.
-TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1 if PRODUCTION else 0, minimum=0)
+# failures, for AXES_COOLOFF_HOURS. Behind nginx the client address is the one nginx saw, so one
+# attacker cannot lock everybody out, nor rotate a forged address to escape the lockout.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_HOURS", 1, minimum=1)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

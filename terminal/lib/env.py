@@ -125,3 +125,17 @@ def env_redis_url(name: str, *, environ: Mapping[str, str] | None = None) -> str
         raise EnvError(name, value, expected)
     del port
     return value
+
+
+def env_networks(name: str, default: list[str], *, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Return a comma-separated list of IP addresses or CIDR networks, normalised (``10.0.0.0/8``);
+    raise EnvError naming the first item that is neither."""
+    import ipaddress
+
+    networks = []
+    for item in env_list(name, default, environ=environ):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise EnvError(name, item, "comma-separated IP addresses or networks (10.0.0.0/8, ::1)") from None
+    return networks

@@ -98,7 +98,7 @@ def test_a_key_bound_to_addresses_is_refused_from_anywhere_else(alice):
     assert AuditEvent.objects.filter(action="apikey.denied").last().payload_data["reason"] == "ip_not_allowed"
 
 
-@override_settings(TRUSTED_PROXY_COUNT=1)
+@override_settings(TRUSTED_PROXIES=["10.0.0.0/24"])
 def test_behind_the_proxy_a_forged_forwarded_address_does_not_pass_the_binding(alice):
     _, secret = api_key_create(user=alice, name="bot", scope="trade", allowed_ips=["203.0.113.7"])
     proxy = {"REMOTE_ADDR": "10.0.0.2"}

@@ -28,7 +28,7 @@ def test_a_username_is_locked_out_after_the_configured_failures_and_it_is_audite
     assert AuditEvent.objects.filter(action="auth.lockout").exists()
 
 
-@override_settings(TRUSTED_PROXY_COUNT=1)
+@override_settings(TRUSTED_PROXIES=["10.0.0.0/24"])
 def test_behind_the_proxy_the_lockout_holds_the_client_address_not_the_proxy():
     make_user("alice")
     proxy = {"REMOTE_ADDR": "10.0.0.2"}

@@ -48,7 +48,7 @@ class Command(BaseCommand):
 
             uvicorn.run(
                 application, host=host, port=port, log_level="warning", access_log=False,
-                proxy_headers=settings.PRODUCTION, **UVICORN_OPTIONS,
+                **UVICORN_OPTIONS,
             )  # fmt: skip
             return
         from daphne.endpoints import build_endpoint_description_strings
@@ -57,8 +57,6 @@ class Command(BaseCommand):
         Server(
             application=application,
             endpoints=build_endpoint_description_strings(host=host, port=port),
-            proxy_forwarded_address_header="X-Forwarded-For" if settings.PRODUCTION else None,
-            proxy_forwarded_port_header="X-Forwarded-Port" if settings.PRODUCTION else None,
-            proxy_forwarded_proto_header="X-Forwarded-Proto" if settings.PRODUCTION else None,
+            # No proxy headers here: terminal.lib.client_ip applies TRUSTED_PROXIES (terminal/serving.py).
             verbosity=0,
         ).run()
