@@ -111,9 +111,9 @@ def test_the_option_chain_shows_strikes_around_the_money_with_live_prices(termin
 
     atm = chain.locator("tbody tr.atm")
     call_ltp = atm.locator("td.quote.call span.ltp")
-    expect(call_ltp).to_have_text(re.compile(r"^\d+(\.\d+)?$"), timeout=3000)
+    expect(call_ltp).to_have_text(re.compile(rf"^{PRICE}$"), timeout=3000)
     expect(atm.locator("td.iv").first).to_have_text(re.compile(r"^\d+\.\d\d$"), timeout=8000)
-    expect(atm.locator("td.oi").first).to_have_text(re.compile(r"^\d+$"))
+    expect(atm.locator("td.oi").first).to_have_text(re.compile(r"^(\d{1,2}(,\d\d)*,\d{3}|\d{1,3})$"))  # 3,97,605
     first = call_ltp.inner_text()
     expect(call_ltp).not_to_have_text(first, timeout=10_000)  # an at-the-money option trades every second or so
     page.screenshot_step("option-chain-nifty")
