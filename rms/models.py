@@ -34,9 +34,10 @@ class RiskLimit(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE)
     strategy = models.CharField(max_length=64, blank=True)
     max_order_quantity = models.PositiveIntegerField(null=True, blank=True)
-    max_order_value = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
+    # 15 significant digits (below ₹10 lakh crore): what SQLite, the standalone database, stores exactly.
+    max_order_value = models.DecimalField(max_digits=15, decimal_places=2, null=True, blank=True)
     max_open_orders = models.PositiveIntegerField(null=True, blank=True)
-    max_daily_loss = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
+    max_daily_loss = models.DecimalField(max_digits=15, decimal_places=2, null=True, blank=True)
     max_orders_per_second = models.PositiveIntegerField(null=True, blank=True)
     max_ltp_deviation_pct = models.DecimalField(
         max_digits=6,

@@ -22,7 +22,11 @@ from rms.services.access import _managed_orgs
 _POSITIVE_INT_MAX = 2_147_483_647  # PositiveIntegerField
 _WHOLE_FIELDS = {"max_order_quantity", "max_open_orders", "max_orders_per_second"}
 # field: (digits before the point, digits after), as the model's DecimalField allows
-_DECIMAL_FIELDS = {"max_order_value": (16, 2), "max_daily_loss": (16, 2), "max_ltp_deviation_pct": (4, 2)}
+_DECIMAL_FIELDS = {
+    name: (field.max_digits - field.decimal_places, field.decimal_places)
+    for name in ("max_order_value", "max_daily_loss", "max_ltp_deviation_pct")
+    for field in [RiskLimit._meta.get_field(name)]
+}
 _SET_FIELDS = {
     "allowed_exchanges": ("exchange_unknown", "exchange"),
     "allowed_products": ("product_unknown", "product"),

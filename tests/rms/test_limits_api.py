@@ -6,6 +6,7 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.db import models
 
 from accounts.credentials import api_key_create
 from accounts.models import Membership, Organisation, Role
@@ -100,10 +101,28 @@ def test_fields_not_given_keep_their_value_and_null_clears_one(world, signed_in)
 
 
 def test_a_json_number_is_stored_exactly_not_rounded_through_a_float(world, signed_in):
-    response = put(signed_in(world.owner), _urls(world)["account"], '{"max_order_value": 99999999999999.99}')
+    # the largest limit: 15 significant digits, which a float holds only approximately (…99.990234375)
+    response = put(signed_in(world.owner), _urls(world)["account"], '{"max_order_value": 9999999999999.99}')
     assert response.status_code == 200, response.content
-    assert response.json()["values"]["max_order_value"] == "99999999999999.99"
-    assert RiskLimit.objects.get().max_order_value == Decimal("99999999999999.99")
+    assert response.json()["values"]["max_order_value"] == "9999999999999.99"
+    assert RiskLimit.objects.get().max_order_value == Decimal("9999999999999.99")
+
+
+def test_a_limit_of_more_digits_than_every_database_stores_exactly_is_a_422(world, signed_in):
+    response = put(signed_in(world.owner), _urls(world)["account"], '{"max_daily_loss": 99999999999999.99}')
+    assert response.status_code == 422, response.content
+    assert response.json()["code"] == "limit_too_large" and "10000000000000" in response.json()["message"]
+    assert _nothing_written()
+
+
+def test_every_rupee_limit_fits_in_the_15_significant_digits_sqlite_stores_exactly():
+    decimals = [field for field in RiskLimit._meta.get_fields() if isinstance(field, models.DecimalField)]
+    assert {field.name for field in decimals} >= {"max_order_value", "max_daily_loss"}
+    assert {field.name: field.max_digits for field in decimals if field.max_digits > 15} == {}
+    largest = {field.name: Decimal(10**field.max_digits - 1).scaleb(-field.decimal_places) for field in decimals}
+    row = RiskLimit.objects.create(**largest)
+    row.refresh_from_db()
+    assert {name: getattr(row, name) for name in largest} == largest
 
 
 BAD_INPUT = [

@@ -111,7 +111,7 @@ def test_two_rows_of_one_scope_are_merged_into_one_keeping_the_strictest(world):
         ({"max_orders_per_second": "2.5"}, "limit_not_whole", "Max orders per second must be a whole number."),
         ({"max_ltp_deviation_pct": "1.005"}, "limit_too_precise", "Max % from LTP takes at most 2 decimal places."),
         ({"max_ltp_deviation_pct": "10000"}, "limit_too_large", "Max % from LTP must be below 10000."),
-        ({"max_order_value": "1e40"}, "limit_too_large", "Max order value (₹) must be below 10000000000000000."),
+        ({"max_order_value": "1e40"}, "limit_too_large", "Max order value (₹) must be below 10000000000000."),
         ({"max_order_quantity": "3000000000"}, "limit_too_large", "Max order quantity can be at most 2147483647."),
         ({"allowed_exchanges": ["NSE", "NYSE"]}, "exchange_unknown", "Unknown exchange NYSE; choose from"),
         ({"allowed_products": "MIS,BO"}, "product_unknown", "Unknown product BO; choose from CNC, MIS, NRML."),
