@@ -12,7 +12,7 @@ from marketdata.quotes import get_quotes
 from orders.models import BROKER_UNANSWERED, Funds, Order, OrderEvent, Position, Product, Status, Trade
 from orders.states import WORKING
 from rms.services import MARKET_TYPES, STOP_TYPES
-from terminal.lib.money import format_price, price_text
+from terminal.lib.money import format_price
 
 
 def order_list(*, account, status: list[str] | None = None) -> QuerySet[Order]:
@@ -31,10 +31,9 @@ def order_row(order: Order) -> dict:
     instrument = order.instrument
     created = order.created_at
     lot_size = instrument.lot_size
-    tick = instrument.tick_size
-    price = "MKT" if order.price is None else format_price(order.price, tick)
-    if order.trigger_price is not None:
-        price = f"{price} (trg {format_price(order.trigger_price, tick)})"
+    limit = format_price(order.price, instrument.tick_size)  # "" for none
+    trigger = format_price(order.trigger_price, instrument.tick_size)
+    price = f"{limit or 'MKT'} (trg {trigger})" if trigger else limit or "MKT"
     return {
         "id": order.pk,
         "status_class": order.status.lower(),
@@ -45,15 +44,16 @@ def order_row(order: Order) -> dict:
         "type": f"{order.order_type} · {order.product} · {order.validity}",
         "quantity": f"{order.filled_quantity}/{order.quantity}",
         "price": price,
-        "average_price": format_price(order.average_price, tick),
+        "average_price": format_price(order.average_price, instrument.tick_size),
         "message": order.message,
         "status": order.get_status_display(),
         "note": Truncator(order.message).chars(60) if order.message and order.status == Status.REJECTED else "",
         "working": order.status in WORKING,
         # The modify form: lots as {% widthratio quantity lot_size 1 %} showed them, and the inputs it offers.
         "lots": str(round(order.quantity / lot_size)) if lot_size else "0",
-        "price_input": price_text(order.price, tick) if order.order_type not in MARKET_TYPES else None,
-        "trigger_input": price_text(order.trigger_price, tick) if order.order_type in STOP_TYPES else None,
+        # The inputs hold the prices ungrouped (what the form posts back), at the same precision.
+        "price_input": limit.replace(",", "") if order.order_type not in MARKET_TYPES else None,
+        "trigger_input": trigger.replace(",", "") if order.order_type in STOP_TYPES else None,
     }
 
 

@@ -51,14 +51,17 @@ def _quantize(number: Decimal, places: int) -> Decimal:
 
 def group_indian(digits: str) -> str:
     """Return a run of digits grouped the Indian way: ``1234567`` -> ``12,34,567``."""
-    if len(digits) <= 3:
+    size = len(digits)
+    if size <= 3:
         return digits
-    head, tail = digits[:-3], digits[-3:]
-    start = len(head) % 2
-    groups = [head[i : i + 2] for i in range(start, len(head), 2)]
-    if start:
-        groups.insert(0, head[0])
-    return ",".join(groups) + "," + tail
+    if size <= 5:  # most prices: one group before the last three digits
+        return digits[:-3] + "," + digits[-3:]
+    head = digits[:-3]
+    start = len(head) % 2 or 2
+    grouped = head[:start]
+    for i in range(start, len(head), 2):
+        grouped += "," + head[i : i + 2]
+    return grouped + "," + digits[-3:]
 
 
 def _grouped(number: Decimal, places: int, prefix: str) -> str:
@@ -66,8 +69,10 @@ def _grouped(number: Decimal, places: int, prefix: str) -> str:
     sign = ""
     if text[0] == "-":
         sign, text = "-", text[1:]
-    whole, dot, fraction = text.partition(".")
-    return f"{sign}{prefix}{group_indian(whole)}{dot}{fraction}"
+    point = text.find(".")
+    if point < 0:
+        return sign + prefix + group_indian(text)
+    return sign + prefix + group_indian(text[:point]) + text[point:]
 
 
 def _not_a_number(value) -> str:
@@ -83,8 +88,20 @@ def price_places(tick) -> int | None:
     return max(2, -tick.normalize().as_tuple().exponent)
 
 
+_tick_places: dict = {}  # a market has a handful of tick sizes; each row of a book looks its own up
+
+
 def _places_of(number: Decimal, tick) -> int:
-    places = price_places(tick) if tick is not None else None
+    places = None
+    if tick is not None:
+        try:
+            places = _tick_places[tick]
+        except KeyError:
+            places = price_places(tick)
+            if len(_tick_places) < 64:
+                _tick_places[tick] = places
+        except TypeError:  # not hashable: not a tick
+            places = None
     if places is None:  # no tick known: the value's own places, at least two
         places = max(2, -number.as_tuple().exponent)
     return places
