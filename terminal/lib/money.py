@@ -88,20 +88,18 @@ def price_places(tick) -> int | None:
     return max(2, -tick.normalize().as_tuple().exponent)
 
 
-_tick_places: dict = {}  # a market has a handful of tick sizes; each row of a book looks its own up
+_tick_places: dict[Decimal, int | None] = {}  # a market has a handful of tick sizes; every row looks its own up
 
 
 def _places_of(number: Decimal, tick) -> int:
-    places = None
-    if tick is not None:
-        try:
-            places = _tick_places[tick]
-        except KeyError:
+    if isinstance(tick, Decimal):
+        places = _tick_places.get(tick, -1)
+        if places == -1:
             places = price_places(tick)
             if len(_tick_places) < 64:
                 _tick_places[tick] = places
-        except TypeError:  # not hashable: not a tick
-            places = None
+    else:
+        places = None if tick is None else price_places(tick)
     if places is None:  # no tick known: the value's own places, at least two
         places = max(2, -number.as_tuple().exponent)
     return places
