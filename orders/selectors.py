@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from datetime import time as dt_time
 from decimal import Decimal
 
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.text import Truncator
 
 from marketdata.quotes import get_quotes
+from orders.locks import today_ist
 from orders.models import BROKER_UNANSWERED, Funds, Order, OrderEvent, Position, Product, Status, Trade
 from orders.states import WORKING
 from rms.services import MARKET_TYPES, STOP_TYPES
@@ -89,9 +92,28 @@ def trade_list(*, account) -> QuerySet[Trade]:
     return Trade.objects.filter(account=account).select_related("instrument", "order")
 
 
+def _start_of_today():
+    """Return midnight IST today (TIME_ZONE is Asia/Kolkata), UTC-aware."""
+    return timezone.make_aware(datetime.combine(today_ist(), dt_time.min))
+
+
 def position_list(*, account) -> list[dict]:
-    """Return positions with live MTM from the last quotes (dicts ready for the schema or template)."""
-    positions = list(Position.objects.filter(account=account).select_related("instrument").order_by("pk"))
+    """Return positions with live MTM from the last quotes (dicts ready for the schema or template).
+
+    A row that is flat, has never realised anything and had no trade today is left out: an order
+    that never filled leaves one behind (its margin was blocked on it), and it is no position."""
+    traded_today = Trade.objects.filter(
+        account_id=OuterRef("account_id"),
+        instrument_id=OuterRef("instrument_id"),
+        product=OuterRef("product"),
+        executed_at__gte=_start_of_today(),
+    )
+    positions = list(
+        Position.objects.filter(account=account)
+        .filter(~Q(net_quantity=0) | ~Q(realised_pnl=0) | Exists(traded_today))
+        .select_related("instrument")
+        .order_by("pk")
+    )
     quotes = get_quotes([p.instrument_id for p in positions])
     rows = []
     for p in positions:
@@ -113,6 +135,18 @@ def position_list(*, account) -> list[dict]:
             }
         )
     return rows
+
+
+def position_day_pnl(*, account, positions: list[dict]) -> dict:
+    """Return the account's P&L for the IST day: ``{"realised", "unrealised", "total"}`` (Decimals).
+
+    Realised is what closed today (``Funds.realised_today``, zero when the ledger's day is an earlier
+    one: it resets on the account's first order of the day); unrealised is the MTM of ``positions``
+    (``position_list``) at the last quotes. The total is what the daily loss limit measures."""
+    funds = Funds.objects.filter(account=account).only("realised_today", "trading_day").first()
+    realised = funds.realised_today if funds is not None and funds.trading_day == today_ist() else Decimal(0)
+    unrealised = sum((row["unrealised_pnl"] for row in positions), Decimal(0))
+    return {"realised": realised, "unrealised": unrealised, "total": realised + unrealised}
 
 
 def holding_list(*, account) -> list[dict]:

@@ -19,7 +19,7 @@ from marketdata.models import Instrument
 from marketdata.quotes import get_quote
 from orders import services
 from orders.models import Order, OrderType, Product, Side, Source, Validity
-from orders.selectors import funds_get, order_book, order_row, position_list, trade_list
+from orders.selectors import funds_get, order_book, order_row, position_day_pnl, position_list, trade_list
 from rms.models import KillScope
 from rms.services import active_kill_switch, kill_switch_release, may_release
 from terminal.errors import ApplicationError
@@ -83,7 +83,7 @@ def trading_context(request: HttpRequest, account) -> dict:
         "orders": _Once(lambda: order_book(account=account, limit=ORDER_BOOK_SIZE)),
         "trades": _Once(lambda: list(trade_list(account=account).order_by("-executed_at")[:TRADE_BOOK_SIZE])),
         "positions": positions,
-        "mtm_total": _Once(lambda: sum((row["unrealised_pnl"] or 0) for row in positions())),
+        "day_pnl": _Once(lambda: position_day_pnl(account=account, positions=positions())),
         "funds": _Once(lambda: funds_get(account=account)),
         "kill_switch": _Once(
             lambda: active_kill_switch(
