@@ -17,6 +17,7 @@ from orders import selectors, services
 from orders.errors import OrderNotFound
 from orders.models import Order, Source
 from orders.schemas import (
+    MAX_ID,
     BasketIn,
     BasketLegOut,
     ClosePositionIn,
@@ -55,7 +56,16 @@ def _request(body: OrderIn) -> services.OrderRequest:
     )
 
 
+def _account(request: HttpRequest, account_id: int, access: str):
+    """The account of a path's ``account_id``; an id no row can have is not found, never a query."""
+    if not 0 < account_id <= MAX_ID:
+        raise BrokerAccountNotFound(f"Broker account {account_id} was not found.")
+    return account_get_for_user(user=request.user, account_id=account_id, access=access)
+
+
 def _order_for(request: HttpRequest, order_id: int, access: str) -> Order:
+    if not 0 < order_id <= MAX_ID:
+        raise OrderNotFound(f"Order {order_id} was not found.", extra={"order_id": order_id})
     order = Order.objects.select_related("account", "instrument").filter(pk=order_id).first()
     if order is None:
         raise OrderNotFound(f"Order {order_id} was not found.", extra={"order_id": order_id})
@@ -151,7 +161,7 @@ def cancel(request: HttpRequest, order_id: int):
 @router.post("/accounts/{account_id}/orders/cancel-all", response=list[OrderOut], summary="Cancel all open orders")
 def cancel_all(request: HttpRequest, account_id: int):
     require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
-    account = account_get_for_user(user=request.user, account_id=account_id, access="trade")
+    account = _account(request, account_id, "trade")
     return services.cancel_all(actor=request.user, account=account, ip=_ip(request))
 
 
@@ -172,31 +182,31 @@ def close_position(request: HttpRequest, body: ClosePositionIn):
 
 @router.get("/accounts/{account_id}/orders", response=list[OrderOut], summary="Order book")
 def order_book(request: HttpRequest, account_id: int):
-    account = account_get_for_user(user=request.user, account_id=account_id, access="view")
+    account = _account(request, account_id, "view")
     return list(selectors.order_list(account=account)[:500])
 
 
 @router.get("/accounts/{account_id}/trades", response=list[TradeOut], summary="Trade book")
 def trade_book(request: HttpRequest, account_id: int):
-    account = account_get_for_user(user=request.user, account_id=account_id, access="view")
+    account = _account(request, account_id, "view")
     return list(selectors.trade_list(account=account)[:1000])
 
 
 @router.get("/accounts/{account_id}/positions", response=list[PositionOut], summary="Positions with live MTM")
 def positions(request: HttpRequest, account_id: int):
-    account = account_get_for_user(user=request.user, account_id=account_id, access="view")
+    account = _account(request, account_id, "view")
     return selectors.position_list(account=account)
 
 
 @router.get("/accounts/{account_id}/holdings", response=list[HoldingOut], summary="Holdings")
 def holdings(request: HttpRequest, account_id: int):
-    account = account_get_for_user(user=request.user, account_id=account_id, access="view")
+    account = _account(request, account_id, "view")
     return selectors.holding_list(account=account)
 
 
 @router.get("/accounts/{account_id}/funds", response=FundsOut, summary="Funds and margin")
 def funds(request: HttpRequest, account_id: int):
-    account = account_get_for_user(user=request.user, account_id=account_id, access="view")
+    account = _account(request, account_id, "view")
     return selectors.funds_get(account=account)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -52,9 +52,11 @@ from orders.models import (
 from orders.states import LIVE, TERMINAL, WORKING, Status, can_move
 from rms.errors import RiskRejected
 from rms.services import (
+    STOP_TYPES,
     OrderIntent,
     RiskState,
     active_kill_switch,
+    check_order_numbers,
     check_pre_trade,
     kill_switch_set,
     record_rejection,
@@ -64,6 +66,7 @@ from terminal.lib import prepared
 from terminal.lib.prepared import Prepared
 
 logger = logging.getLogger(__name__)
+MAX_SLICES = 50  # children of one sliced order, as many as a basket's legs
 GENERIC_ALGO_ID = "GENERIC"  # exchange's generic id for orders from unregistered algos / manual orders
 
 
@@ -100,10 +103,15 @@ def _payload(request: OrderRequest, **extra) -> dict:
         "order_type": request.order_type,
         "product": request.product,
         "validity": request.validity,
-        "price": request.price,
-        "trigger_price": request.trigger_price,
+        "price": _audit_number(request.price),
+        "trigger_price": _audit_number(request.trigger_price),
         **extra,
     }
+
+
+def _audit_number(value):
+    """A price as the audit trail can hold it: a refused NaN or infinity is recorded as its text."""
+    return str(value) if isinstance(value, Decimal) and not value.is_finite() else value
 
 
 def _check_choices(request: OrderRequest) -> None:
@@ -117,6 +125,34 @@ def _check_choices(request: OrderRequest) -> None:
             raise OrderInvalid(
                 f"{name} must be one of {', '.join(choices)}.", code=f"invalid_{name}", extra={name: value}
             )
+
+
+def _check_numbers(request: OrderRequest) -> None:
+    """Refuse a quantity or price that is not a bounded number before any arithmetic on it (margin,
+    value, band): raises OrderInvalid for a value of the wrong type, RiskRejected naming the field for
+    one out of range or not finite (rms.services.check_order_numbers)."""
+    if isinstance(request.quantity, bool) or not isinstance(request.quantity, int):
+        raise OrderInvalid("Quantity must be a whole number.", code="quantity_not_whole", extra={"field": "quantity"})
+    for name in ("price", "trigger_price"):
+        value = getattr(request, name)
+        if value is not None and not isinstance(value, Decimal):
+            raise OrderInvalid(
+                f"{name.replace('_', ' ').capitalize()} must be a number.",
+                code=f"{name}_not_a_number",
+                extra={"field": name},
+            )
+    check_order_numbers(quantity=request.quantity, price=request.price, trigger_price=request.trigger_price)
+
+
+@contextmanager
+def _arithmetic_refused():
+    """Turn arithmetic the bounds did not foresee (margin, value, band) into a 422, never a 500."""
+    try:
+        yield
+    except ArithmeticError:
+        raise OrderInvalid(
+            "The order's numbers are too large to compute its value and margin.", code="order_value_out_of_range"
+        ) from None
 
 
 def _intent(*, account, actor, instrument: Instrument, request: OrderRequest) -> OrderIntent:
@@ -220,6 +256,7 @@ def _risk_state(
         orders=[*orders, (request.side, request.quantity, price)],
     )
     current = position.margin_blocked if position else Decimal(0)
+    selling = sum(r for side, r, _ in orders if side == Side.SELL) if request.product == Product.CNC else 0
     kill = active_kill_switch(organisation_id=account.organisation_id, account_id=account.pk, user_id=_actor_id(actor))
     state = RiskState(
         today=today_ist(),
@@ -231,6 +268,8 @@ def _risk_state(
         available_margin=funds.available,
         required_margin=proposed - current,
         reduces_position=reduces,
+        delivery_held=net if request.product == Product.CNC else 0,
+        delivery_selling=selling,
     )
     return state, _Group(position, orders)
 
@@ -290,6 +329,7 @@ def place_order(
     started = time.perf_counter()
     try:
         _check_choices(request)
+        _check_numbers(request)
         instrument = _INSTRUMENT.first(pk=request.instrument_id) if isinstance(request.instrument_id, int) else None
         if instrument is None:
             raise OrderInvalid(
@@ -297,7 +337,7 @@ def place_order(
                 code="instrument_not_found",
                 extra={"instrument_id": request.instrument_id},
             )
-    except OrderInvalid as error:
+    except (OrderInvalid, RiskRejected) as error:
         _reject_input(actor=actor, account=account, request=request, error=error, ip=ip)
         raise
     adapter = get_adapter(account.broker)
@@ -311,18 +351,19 @@ def place_order(
                 existing = Order.objects.filter(account_id=account.pk, idempotency_key=idempotency_key).first()
                 if existing is not None:
                     return existing
-            state, group = _risk_state(
-                funds=funds,
-                account=account,
-                actor=actor,
-                instrument=instrument,
-                request=request,
-                adapter=adapter,
-                ltp=ltp,
-            )
-            check_pre_trade(
-                intent=_intent(account=account, actor=actor, instrument=instrument, request=request), state=state
-            )
+            with _arithmetic_refused():
+                state, group = _risk_state(
+                    funds=funds,
+                    account=account,
+                    actor=actor,
+                    instrument=instrument,
+                    request=request,
+                    adapter=adapter,
+                    ltp=ltp,
+                )
+                check_pre_trade(
+                    intent=_intent(account=account, actor=actor, instrument=instrument, request=request), state=state
+                )
             order = Order(
                 idempotency_key=idempotency_key or None,
                 account=account,
@@ -882,21 +923,25 @@ def modify_order(
         quote = get_quote(current.instrument_id)
         ltp = quote.ltp if quote else None
         try:
+            _check_numbers(request)
             # The rules see the order as if placed afresh for its unfilled part.
             remaining_request = replace(request, quantity=request.quantity - current.filled_quantity)
-            state, _ = _risk_state(
-                funds=funds,
-                account=current.account,
-                actor=actor,
-                instrument=current.instrument,
-                request=remaining_request,
-                adapter=adapter,
-                ltp=ltp,
-                exclude_order=current,
-            )
-            intent = _intent(account=current.account, actor=actor, instrument=current.instrument, request=request)
-            check_pre_trade(intent=intent, state=state)
-        except RiskRejected as error:
+            with _arithmetic_refused():
+                state, _ = _risk_state(
+                    funds=funds,
+                    account=current.account,
+                    actor=actor,
+                    instrument=current.instrument,
+                    request=remaining_request,
+                    adapter=adapter,
+                    ltp=ltp,
+                    exclude_order=current,
+                )
+                # A stop that has triggered is working as a limit or market order: its trigger is spent.
+                triggered = current.status != Status.TRIGGER_PENDING and current.order_type in STOP_TYPES
+                intent = _intent(account=current.account, actor=actor, instrument=current.instrument, request=request)
+                check_pre_trade(intent=intent, state=replace(state, stop_triggered=triggered))
+        except (RiskRejected, OrderInvalid) as error:
             transaction.set_rollback(True)
             rejected = error
         else:
@@ -1139,6 +1184,13 @@ def slice_quantities(quantity: int, *, lot_size: int, freeze_quantity: int | Non
     largest = (freeze_quantity // lot_size) * lot_size
     if largest <= 0:
         raise OrderInvalid("The freeze quantity is below one lot.", code="freeze_below_lot")
+    count = -(-quantity // largest)
+    if count > MAX_SLICES:
+        raise OrderInvalid(
+            f"The order would need {count} slices of {largest}; at most {MAX_SLICES} are placed at once.",
+            code="too_many_slices",
+            extra={"slices": count, "max": MAX_SLICES, "field": "quantity"},
+        )
     parts = [largest] * (quantity // largest)
     if quantity % largest:
         parts.append(quantity % largest)
@@ -1168,11 +1220,14 @@ def place_sliced_order(
         ]
     try:
         _check_choices(request)
+        _check_numbers(request)
         validate_order_input(_intent(account=account, actor=actor, instrument=instrument, request=request), today_ist())
+        parts = slice_quantities(
+            request.quantity, lot_size=instrument.lot_size, freeze_quantity=instrument.freeze_quantity
+        )
     except (RiskRejected, OrderInvalid) as error:
         _reject_input(actor=actor, account=account, request=request, error=error, ip=ip)
         raise
-    parts = slice_quantities(request.quantity, lot_size=instrument.lot_size, freeze_quantity=instrument.freeze_quantity)
     if len(parts) == 1:
         return [
             place_order(

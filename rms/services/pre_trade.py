@@ -25,6 +25,13 @@ MARKET_TYPES = frozenset({"MARKET", "SL-M"})
 PRICED_TYPES = frozenset({"LIMIT", "SL"})
 STOP_TYPES = frozenset({"SL", "SL-M"})
 DERIVATIVES = frozenset({"FUT", "CE", "PE"})
+# The largest numbers an order may carry: above any real order, inside what the order's columns hold
+# (price and trigger: 14 digits with 4 after the point), and small enough that quantity x price, the
+# margin on it and their sums stay exact in Decimal's 28 digits. Every number a client sends is
+# checked against them before any arithmetic (docs/orders.md, "Bounds").
+MAX_ORDER_QUANTITY = 100_000_000
+MAX_PRICE = Decimal(10) ** 10  # exclusive
+PRICE_PLACES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +73,40 @@ class RiskState:
     available_margin: Decimal = Decimal(0)
     required_margin: Decimal = Decimal(0)  # extra margin this order blocks (0 or less when it reduces exposure)
     reduces_position: bool = False
+    # Delivery (CNC) in this instrument: the quantity held (holdings plus today's CNC buys less what
+    # was sold, i.e. the CNC position's net quantity) and the CNC sells still working.
+    delivery_held: int = 0
+    delivery_selling: int = 0
+    stop_triggered: bool = False  # a modified SL order that has already triggered (its trigger is spent)
 
 
 def _reject(rule: str, message: str, *, status: int = 422, **extra) -> RiskRejected:
     return RiskRejected(rule, message, status=status, extra={k: str(v) for k, v in extra.items()})
 
 
+def check_order_numbers(*, quantity: int, price: Decimal | None, trigger_price: Decimal | None) -> None:
+    """Check that the order's numbers are finite and within the bounds above, before any arithmetic
+    on them (margin, value, tick, band); raise RiskRejected (422) naming the field otherwise."""
+    if quantity > MAX_ORDER_QUANTITY:
+        raise _reject(
+            "quantity_out_of_range",
+            f"Quantity can be at most {MAX_ORDER_QUANTITY}.",
+            field="quantity",
+            max=MAX_ORDER_QUANTITY,
+        )
+    for name, value in (("price", price), ("trigger_price", trigger_price)):
+        if value is None:
+            continue
+        label = name.replace("_", " ").capitalize()
+        if not value.is_finite():
+            raise _reject(f"{name}_not_finite", f"{label} must be a finite number.", field=name)
+        if not -MAX_PRICE < value < MAX_PRICE:
+            raise _reject(f"{name}_out_of_range", f"{label} must be below {MAX_PRICE}.", field=name, max=MAX_PRICE)
+
+
 def validate_order_input(intent: OrderIntent, today: date) -> None:
     """Check the order against the instrument's own rules; raise RiskRejected (422) naming the rule."""
+    check_order_numbers(quantity=intent.quantity, price=intent.price, trigger_price=intent.trigger_price)
     if intent.quantity <= 0:
         raise _reject("quantity_not_positive", "Quantity must be a positive number.", quantity=intent.quantity)
     if not intent.tradable:
@@ -152,6 +185,19 @@ def check_pre_trade(*, intent: OrderIntent, state: RiskState) -> Limits:
         raise _reject("exchange_not_allowed", f"Trading on {intent.exchange} is not allowed.", exchange=intent.exchange)
     if limits.allowed_products is not None and intent.product not in limits.allowed_products:
         raise _reject("product_not_allowed", f"Product {intent.product} is not allowed.", product=intent.product)
+    if intent.product == "CNC" and intent.side == "SELL":
+        # A delivery sell needs the shares: holdings and today's delivery buys, less what is sold or selling.
+        sellable = max(state.delivery_held, 0) - state.delivery_selling
+        if intent.quantity > sellable:
+            raise _reject(
+                "insufficient_holdings",
+                f"A delivery (CNC) sell of {intent.quantity} needs that many shares held; "
+                f"{max(sellable, 0)} can be sold.",
+                quantity=intent.quantity,
+                held=state.delivery_held,
+                selling=state.delivery_selling,
+                sellable=max(sellable, 0),
+            )
     if intent.freeze_quantity and intent.quantity > intent.freeze_quantity:
         raise _reject(
             "freeze_quantity_exceeded",
@@ -168,6 +214,22 @@ def check_pre_trade(*, intent: OrderIntent, state: RiskState) -> Limits:
     reference = intent.price if intent.price is not None else state.ltp
     if intent.order_type in MARKET_TYPES and state.ltp is None:
         raise _reject("no_market_price", "A market order needs a last traded price; this contract has none today.")
+    if intent.order_type in STOP_TYPES and state.ltp is not None and not state.stop_triggered:
+        # As at the exchange: a stop on the wrong side of the last price would trigger at once.
+        if intent.side == "BUY" and intent.trigger_price <= state.ltp:
+            raise _reject(
+                "trigger_wrong_side",
+                f"A stop-loss buy's trigger must be above the last price {state.ltp}.",
+                trigger_price=intent.trigger_price,
+                ltp=state.ltp,
+            )
+        if intent.side == "SELL" and intent.trigger_price >= state.ltp:
+            raise _reject(
+                "trigger_wrong_side",
+                f"A stop-loss sell's trigger must be below the last price {state.ltp}.",
+                trigger_price=intent.trigger_price,
+                ltp=state.ltp,
+            )
     if limits.max_order_value is not None and reference is not None:
         value = reference * intent.quantity
         if value > limits.max_order_value:

@@ -114,17 +114,75 @@ INSTRUMENT_CASES = [
     ("price_off_tick", ({"price": D("1000.05")}, {}), ({"price": D("1000.03")}, {})),
     (
         "trigger_price_off_tick",
-        ({"order_type": "SL", "trigger_price": D("999.95")}, {}),
-        ({"order_type": "SL", "trigger_price": D("999.97")}, {}),
+        ({"order_type": "SL", "trigger_price": D("999.95")}, {"ltp": D("990")}),
+        ({"order_type": "SL", "trigger_price": D("999.97")}, {"ltp": D("990")}),
     ),
     ("quantity_not_positive", ({"quantity": 1}, {}), ({"quantity": 0}, {})),
     ("quantity_not_positive", ({"quantity": 1}, {}), ({"quantity": -5}, {})),
     ("price_required", ({"order_type": "LIMIT"}, {}), ({"order_type": "LIMIT", "price": None}, {})),
-    ("trigger_price_required", ({"order_type": "SL", "trigger_price": D("999")}, {}), ({"order_type": "SL"}, {})),
+    (
+        "trigger_price_required",
+        ({"order_type": "SL", "trigger_price": D("999")}, {"ltp": D("990")}),
+        ({"order_type": "SL"}, {"ltp": D("990")}),
+    ),
     (
         "trigger_price_invalid",
-        ({"order_type": "SL", "trigger_price": D("1000")}, {}),
-        ({"order_type": "SL", "trigger_price": D("1000.05")}, {}),
+        ({"order_type": "SL", "trigger_price": D("1000")}, {"ltp": D("990")}),
+        ({"order_type": "SL", "trigger_price": D("1000.05")}, {"ltp": D("990")}),
+    ),
+    (
+        "trigger_price_invalid",
+        ({"order_type": "SL", "side": "SELL", "trigger_price": D("1000")}, {"ltp": D("1010")}),
+        ({"order_type": "SL", "side": "SELL", "trigger_price": D("999.95")}, {"ltp": D("1010")}),
+    ),
+    (
+        "trigger_wrong_side",
+        ({"order_type": "SL", "trigger_price": D("990.05")}, {"ltp": D("990")}),
+        ({"order_type": "SL", "trigger_price": D("990")}, {"ltp": D("990")}),
+    ),
+    (
+        "trigger_wrong_side",
+        ({"order_type": "SL-M", "price": None, "side": "SELL", "trigger_price": D("989.95")}, {"ltp": D("990")}),
+        ({"order_type": "SL-M", "price": None, "side": "SELL", "trigger_price": D("990")}, {"ltp": D("990")}),
+    ),
+    (
+        "trigger_wrong_side",
+        ({"order_type": "SL-M", "price": None, "trigger_price": D("1000.05")}, {"ltp": D("1000")}),
+        ({"order_type": "SL-M", "price": None, "trigger_price": D("999.95")}, {"ltp": D("1000")}),
+    ),
+    (
+        "insufficient_holdings",
+        ({"product": "CNC", "side": "SELL", "quantity": 10}, {"delivery_held": 10}),
+        ({"product": "CNC", "side": "SELL", "quantity": 11}, {"delivery_held": 10}),
+    ),
+    (
+        "insufficient_holdings",
+        ({"product": "CNC", "side": "SELL", "quantity": 4}, {"delivery_held": 10, "delivery_selling": 6}),
+        ({"product": "CNC", "side": "SELL", "quantity": 5}, {"delivery_held": 10, "delivery_selling": 6}),
+    ),
+    (
+        "insufficient_holdings",
+        ({"product": "MIS", "side": "SELL", "quantity": 1}, {"delivery_held": -5}),
+        ({"product": "CNC", "side": "SELL", "quantity": 1}, {"delivery_held": -5}),
+    ),
+    ("quantity_out_of_range", ({"quantity": 100_000_000}, {}), ({"quantity": 100_000_001}, {})),
+    (
+        "price_out_of_range",
+        ({"price": D("9999999999.95"), "upper_circuit": None}, {}),
+        ({"price": D("1e10"), "upper_circuit": None}, {}),
+    ),
+    ("price_out_of_range", ({"price": D("1000")}, {}), ({"price": D("-1e30")}, {})),
+    ("price_not_finite", ({"price": D("1000")}, {}), ({"price": D("NaN")}, {})),
+    ("price_not_finite", ({"price": D("1000")}, {}), ({"price": D("Infinity")}, {})),
+    (
+        "trigger_price_out_of_range",
+        ({"order_type": "SL", "trigger_price": D("999")}, {"ltp": D("990")}),
+        ({"order_type": "SL", "trigger_price": D("1e400")}, {"ltp": D("990")}),
+    ),
+    (
+        "trigger_price_not_finite",
+        ({"order_type": "SL", "trigger_price": D("999")}, {"ltp": D("990")}),
+        ({"order_type": "SL", "trigger_price": D("sNaN")}, {"ltp": D("990")}),
     ),
     ("contract_expired", ({"expiry": TODAY}, {}), ({"expiry": TODAY - timedelta(days=1)}, {})),
     (
@@ -146,8 +204,8 @@ INSTRUMENT_CASES = [
     ),
     (
         "validity_not_allowed",
-        ({"order_type": "SL", "trigger_price": D("999")}, {}),
-        ({"order_type": "SL", "trigger_price": D("999"), "validity": "IOC"}, {}),
+        ({"order_type": "SL", "trigger_price": D("999")}, {"ltp": D("990")}),
+        ({"order_type": "SL", "trigger_price": D("999"), "validity": "IOC"}, {"ltp": D("990")}),
     ),
     ("instrument_not_tradable", ({}, {}), ({"tradable": False}, {})),
 ]
@@ -183,3 +241,13 @@ def test_a_changed_limit_reaches_the_cache_at_once_in_this_process(account):
     assert rejected_rule(account, intent(account, quantity=50), state()) is None
     limit(account, max_order_quantity=10)
     assert rejected_rule(account, intent(account, quantity=50), state()) == "max_order_quantity"
+
+
+def test_a_triggered_stop_being_modified_is_not_held_to_the_side_of_the_last_price(account):
+    order = intent(account, order_type="SL", trigger_price=D("999"))
+    assert rejected_rule(account, order, state(ltp=D("1005"))) == "trigger_wrong_side"
+    assert rejected_rule(account, order, state(ltp=D("1005"), stop_triggered=True)) is None
+
+
+def test_a_stop_with_no_last_price_today_is_not_held_to_a_side(account):
+    assert rejected_rule(account, intent(account, order_type="SL", trigger_price=D("999")), state(ltp=None)) is None
