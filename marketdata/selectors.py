@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Case, F, FloatField, Func, Max, Min, Q, QuerySet, Value, When
+from django.db.models.functions import Length
 
 from marketdata.errors import InvalidRange, InvalidTimeframe, UnknownInstrument
-from marketdata.models import Candle, Instrument
+from marketdata.models import Candle, Instrument, InstrumentType
+from marketdata.quotes import get_quotes
 
 # Timeframe -> bucket width. Intraday buckets are aligned to the NSE open (09:15 IST = 03:45 UTC),
 # daily ones to IST midnight, so a 15m bar is 09:15-09:30 and a day is an Indian calendar day.
@@ -73,20 +75,116 @@ def instrument_get(*, instrument_id: int) -> Instrument:
         raise UnknownInstrument(f"no instrument {instrument_id}", extra={"instruments": [instrument_id]}) from None
 
 
+SEARCH_MAX_QUERY = 128  # no symbol or name is longer, so a longer query matches nothing
+SEARCH_SPOT_CHAINS = 100  # option chains (underlying, expiry) whose strikes are ranked by distance from the money
+_SPOT = (InstrumentType.EQ, InstrumentType.INDEX)
+_OPTIONS = (InstrumentType.CE, InstrumentType.PE)
+
+
 def instrument_search(
     *, query: str = "", exchange: str = "", instrument_type: str = "", underlying: str = "", limit: int = 50
 ) -> QuerySet[Instrument]:
-    """Active instruments whose symbol or name contains ``query``, with optional exact filters."""
+    """Active instruments whose trading symbol (or, for an equity or index, name) contains ``query``, best
+    first, at most ``limit``, with optional exact filters; every search in the terminal (the watchlist's, the
+    REST API's) is this one.
+
+    Symbols are matched as the exchanges write them, in capitals, and names in any case: PostgreSQL's
+    ``upper()`` costs several times a plain LIKE, so it runs only on the names of equities and indices
+    (a derivative's name is its underlying, which its symbol spells out anyway).
+
+    The order, all of it in the database's ORDER BY:
+    1. exact: the trading symbol equals the query, or an equity's or index's name or underlying does
+       (a derivative's name is its underlying, so "NIFTY" is every NIFTY option's name: not exact);
+    2. equities and indices: symbol prefix, then name prefix, then anywhere; then the shorter symbol;
+    3. futures: underlying (or name) equal to the query, then prefix, then anywhere; then nearest expiry;
+    4. options: the same match order, nearest expiry, then the strike's distance from the money relative to
+       it: the underlying's last price (``quotes``), or the middle of that expiry's strikes without one.
+    Ties go to NSE before other exchanges, then the symbol. A query with a NUL byte or longer than any
+    symbol or name matches nothing."""
+    query, exchange, instrument_type, underlying = (
+        v.strip().upper() for v in (query, exchange, instrument_type, underlying)
+    )
+    if len(query) > SEARCH_MAX_QUERY or any("\x00" in v for v in (query, exchange, instrument_type, underlying)):
+        return Instrument.objects.none()
     rows = Instrument.objects.filter(is_active=True)
+    spot = Q(instrument_type__in=_SPOT)
     if query:
-        rows = rows.filter(Q(tradingsymbol__icontains=query) | Q(name__icontains=query))
+        rows = rows.filter(Q(tradingsymbol__contains=query) | spot & Q(name__icontains=query))
     if exchange:
-        rows = rows.filter(exchange=exchange.upper())
+        rows = rows.filter(exchange=exchange)
     if instrument_type:
-        rows = rows.filter(instrument_type=instrument_type.upper())
+        rows = rows.filter(instrument_type=instrument_type)
     if underlying:
-        rows = rows.filter(underlying=underlying.upper())
-    return rows.order_by("exchange", "instrument_type", "tradingsymbol")[:limit]
+        rows = rows.filter(underlying=underlying)
+    exact = Q(tradingsymbol=query) | spot & (Q(name__iexact=query) | Q(underlying=query))
+    rank = Case(
+        *([When(exact, then=Value(0))] if query else []),
+        When(spot, then=Value(1)),
+        When(instrument_type=InstrumentType.FUT, then=Value(2)),
+        default=Value(3),
+    )
+    # Constants never go into ORDER BY: PostgreSQL reads an integer there as a column number.
+    order: list = [rank]
+    match = None
+    if query:
+        match = Case(
+            When(Q(underlying=query) | Q(name__iexact=query), then=Value(0)),
+            When(tradingsymbol__startswith=query, then=Value(1)),
+            When(name__istartswith=query, then=Value(2)),
+            default=Value(3),
+        )
+        order.append(match)
+    order.append(F("expiry").asc(nulls_last=True))
+    moneyness = _moneyness(rows.filter(instrument_type__in=_OPTIONS), match)
+    if moneyness is not None:
+        order.append(moneyness.asc(nulls_last=True))
+    venue = Case(When(exchange__in=("NSE", "NFO"), then=Value(0)), default=Value(1))
+    return rows.order_by(*order, Length("tradingsymbol"), venue, "tradingsymbol", "exchange")[:limit]
+
+
+def _moneyness(options: QuerySet[Instrument], match: Case | None) -> Case | None:
+    """An option's distance from the money, ``|strike - centre| / centre``, as a CASE over the option chains
+    the search can list first (the first ``SEARCH_SPOT_CHAINS`` by match and expiry); NULL for the rest.
+    The centre is the underlying's last price, or the middle of the chain's strikes while it has none."""
+    chains = options.values("underlying", "expiry").annotate(low=Min("strike"), high=Max("strike"))
+    if match is not None:
+        chains = chains.annotate(best=Min(match)).order_by("best", "expiry", "underlying")
+    else:
+        chains = chains.order_by("expiry", "underlying")
+    chains = list(chains[:SEARCH_SPOT_CHAINS])
+    spots = spot_prices({chain["underlying"] for chain in chains})
+    whens = []
+    for chain in chains:
+        # A float, so that SQLite divides as reals (a whole-rupee strike is stored as an integer).
+        centre = float(spots.get(chain["underlying"]) or (chain["low"] + chain["high"]) / 2)
+        if centre > 0:
+            whens.append(
+                When(
+                    underlying=chain["underlying"],
+                    expiry=chain["expiry"],
+                    then=Func(F("strike") - Value(centre), function="ABS") / Value(centre),
+                )
+            )
+    return Case(*whens, default=None, output_field=FloatField()) if whens else None
+
+
+def spot_prices(underlyings: Iterable[str]) -> dict[str, Decimal]:
+    """Return the last price of each underlying's spot instrument (its equity, NSE first, or its index),
+    for those that have one and a quote."""
+    names = set(underlyings)
+    spots = (
+        Instrument.objects.filter(instrument_type__in=_SPOT, is_active=True)
+        .filter(Q(underlying__in=names) | Q(exchange="NSE", tradingsymbol__in=names))  # both indexed
+        .values_list("pk", "underlying", "tradingsymbol", "exchange", "instrument_type")
+    )
+    chosen: dict[str, tuple] = {}
+    for pk, name, symbol, exchange, kind in spots:
+        key = name if name in names else symbol
+        preference = (exchange != "NSE", kind != InstrumentType.EQ)
+        if key in names and (key not in chosen or preference < chosen[key][0]):
+            chosen[key] = (preference, pk)
+    last = get_quotes([pk for _, pk in chosen.values()])
+    return {name: last[pk].ltp for name, (_, pk) in chosen.items() if pk in last}
 
 
 @dataclass(frozen=True)

@@ -10,16 +10,19 @@ from django.views.decorators.http import require_GET, require_POST
 
 from marketdata.fanout import quote_context
 from marketdata.quotes import get_quotes
+from marketdata.selectors import instrument_search
 from terminal.errors import WatchlistError
 from terminal.lib.parse import int_or_none
 from terminal.models import Watchlist
-from terminal.selectors import instrument_search, watchlist_items, watchlist_list
+from terminal.selectors import watchlist_items, watchlist_list
 from terminal.services.watchlists import (
     watchlist_add_instrument,
     watchlist_ensure_default,
     watchlist_remove_instrument,
 )
 from terminal.views.trading import can_trade, current_account, trading_context
+
+SEARCH_LIMIT = 20
 
 
 def _own_watchlist_or_404(request: HttpRequest, watchlist_id: int) -> None:
@@ -28,9 +31,18 @@ def _own_watchlist_or_404(request: HttpRequest, watchlist_id: int) -> None:
         raise Http404("No such watchlist.")
 
 
+def _symbol_parts(instrument) -> tuple[str, ...]:
+    """The trading symbol in the pieces a narrow cell may wrap between: a derivative's underlying, then
+    its expiry, strike and type (``ULTRACEMCO``, ``26DEC11300CE``), never inside the strike."""
+    symbol, underlying = instrument.tradingsymbol, instrument.underlying
+    if instrument.is_derivative and underlying and symbol.startswith(underlying) and len(symbol) > len(underlying):
+        return (underlying, symbol[len(underlying) :])
+    return (symbol,)
+
+
 def _watchlist_context(request: HttpRequest, watchlist_id: int | None, *, account=None) -> dict:
     """The watchlist panel's context; ``account`` is the page's broker account when the caller has
-    already looked it up (it decides whether rows offer B/S buttons)."""
+    already looked it up (with each instrument's ``tradable``, it decides which rows offer B/S)."""
     default = watchlist_ensure_default(user=request.user)
     watchlists = list(watchlist_list(user=request.user))
     current = next((w for w in watchlists if w.pk == watchlist_id), default)
@@ -39,6 +51,7 @@ def _watchlist_context(request: HttpRequest, watchlist_id: int | None, *, accoun
     rows = [
         {
             "instrument": item.instrument,
+            "symbol_parts": _symbol_parts(item.instrument),
             "cells": quote_context(quotes[item.instrument_id], oob=False) if item.instrument_id in quotes else None,
         }
         for item in items
@@ -72,7 +85,7 @@ def watchlist_panel(request: HttpRequest, watchlist_id: int) -> HttpResponse:
 def instrument_search_results(request: HttpRequest, watchlist_id: int) -> HttpResponse:
     _own_watchlist_or_404(request, watchlist_id)
     query = request.GET.get("q", "")[:40]
-    results = instrument_search(query=query)
+    results = instrument_search(query=query, limit=SEARCH_LIMIT) if query.strip() else []
     return render(
         request,
         "terminal/dashboard.html#search-results",
