@@ -1,5 +1,6 @@
-"""RMS reads: the limits of an organisation's scopes for its limits page, and which accounts breach
-their daily loss limit (reads positions, funds and quotes)."""
+"""RMS reads: the limits of an organisation's scopes for its limits page, which accounts breach
+their daily loss limit (reads positions, funds and quotes), and what a kill switch covers, in words
+and in the orders and positions engaging it would close."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.db.models import Q
 
 from marketdata.quotes import get_quotes
 from rms.limits import limits_for, strictest
-from rms.models import KillSwitch, LimitScope, RiskLimit
+from rms.models import KillScope, KillSwitch, LimitScope, RiskLimit
 
 
 def limit_choices(field: str) -> list[str]:
@@ -133,3 +134,75 @@ def accounts_breaching_daily_loss() -> list[tuple[int, Decimal, Decimal]]:
             if loss >= limit:
                 breaching.append((account_id, loss, limit))
     return breaching
+
+
+# --- kill switch: what a switch covers, in words and in numbers -------------------------------------------
+def kill_switch_organisation_ids(*, scope: str, target_id: int | None) -> set[int]:
+    """Return the ids of the organisations a switch concerns: its Owners and Admins may lift it (and
+    engage it). Global concerns none (a superuser's)."""
+    from accounts.models import Membership
+    from brokers.models import BrokerAccount
+
+    if scope == KillScope.ORGANISATION:
+        return {target_id}
+    if scope == KillScope.ACCOUNT:
+        return set(BrokerAccount.objects.filter(pk=target_id).values_list("organisation_id", flat=True))
+    if scope == KillScope.USER:
+        return set(Membership.objects.filter(user_id=target_id).values_list("organisation_id", flat=True))
+    return set()
+
+
+def kill_switch_scope_words(*, scope: str, target_id: int | None, viewer) -> str:
+    """Return what a switch covers as a trader reads it: "Account Paper (P1)", "Organisation Acme",
+    "all trading on the platform", "your own trading" (``viewer``'s switch) or "trading by Tara Trader"."""
+    from accounts.models import Organisation, User
+    from brokers.models import BrokerAccount
+
+    if scope == KillScope.GLOBAL:
+        return "all trading on the platform"
+    if scope == KillScope.USER:
+        if viewer is not None and target_id == viewer.pk:
+            return "your own trading"
+        user = User.objects.filter(pk=target_id).first()
+        return f"trading by {user.get_full_name() or user.username}" if user else "trading by a removed user"
+    if scope == KillScope.ORGANISATION:
+        name = Organisation.objects.filter(pk=target_id).values_list("name", flat=True).first()
+        return f"Organisation {name or 'removed'}"
+    account = BrokerAccount.objects.filter(pk=target_id).only("label", "client_code").first()
+    return f"Account {account.label} ({account.client_code})" if account else "a removed account"
+
+
+def kill_switch_releasers(*, scope: str, target_id: int | None) -> str:
+    """Return who may lift a switch, in words (rms.services.may_release is the rule): "an Owner or
+    Admin of Acme", or "a platform superuser" for the global switch."""
+    from accounts.models import Organisation
+
+    if scope == KillScope.GLOBAL:
+        return "a platform superuser"
+    org_ids = kill_switch_organisation_ids(scope=scope, target_id=target_id)
+    names = sorted(Organisation.objects.filter(pk__in=org_ids).values_list("name", flat=True))
+    if not names:
+        return "a platform superuser"
+    return "an Owner or Admin of " + (" and ".join(names) if len(names) < 3 else ", ".join(names))
+
+
+def kill_switch_impact(*, scope: str, target_id: int | None) -> dict:
+    """Return what engaging a switch now would do (orders.services.kill_switch_engage):
+    ``{"open_orders": n, "positions": n}``, the orders it would cancel (pending or working, as
+    ``cancel_all`` does) and the open positions it would square off at market. A user's switch
+    cancels that user's orders on every account and squares off nothing: positions belong to accounts.
+    Two counting queries."""
+    from orders.models import Order, Position, Status
+    from orders.states import WORKING
+
+    orders = Order.objects.filter(status__in=[Status.PENDING, *WORKING])
+    positions = Position.objects.exclude(net_quantity=0)
+    if scope == KillScope.USER:
+        return {"open_orders": orders.filter(placed_by_id=target_id).count(), "positions": 0}
+    if scope == KillScope.ORGANISATION:
+        orders = orders.filter(account__organisation_id=target_id)
+        positions = positions.filter(account__organisation_id=target_id)
+    elif scope == KillScope.ACCOUNT:
+        orders = orders.filter(account_id=target_id)
+        positions = positions.filter(account_id=target_id)
+    return {"open_orders": orders.count(), "positions": positions.count()}

@@ -11,10 +11,10 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Membership
 from compliance.services import audit_record
 from rms.errors import KillSwitchForbidden
 from rms.models import KillScope, KillSwitch
+from rms.selectors import kill_switch_organisation_ids
 from rms.services.access import _managed_orgs
 from terminal.lib.prepared import Prepared
 
@@ -49,15 +49,7 @@ def active_kill_switch(*, organisation_id: int, account_id: int, user_id: int | 
 
 
 def _target_orgs(scope: str, target_id: int | None) -> set[int]:
-    from brokers.models import BrokerAccount
-
-    if scope == KillScope.ORGANISATION:
-        return {target_id}
-    if scope == KillScope.ACCOUNT:
-        return set(BrokerAccount.objects.filter(pk=target_id).values_list("organisation_id", flat=True))
-    if scope == KillScope.USER:
-        return set(Membership.objects.filter(user_id=target_id).values_list("organisation_id", flat=True))
-    return set()
+    return kill_switch_organisation_ids(scope=scope, target_id=target_id)
 
 
 def may_engage(*, actor, scope: str, target_id: int | None) -> bool:

@@ -21,7 +21,8 @@ from orders import services
 from orders.models import Order, OrderType, Product, Side, Source, Validity
 from orders.selectors import funds_get, order_book, order_row, position_day_pnl, position_list, trade_list
 from rms.models import KillScope
-from rms.services import active_kill_switch, kill_switch_release, may_release
+from rms.selectors import kill_switch_impact, kill_switch_releasers, kill_switch_scope_words
+from rms.services import active_kill_switch, kill_switch_release, may_engage, may_release
 from terminal.errors import ApplicationError
 from terminal.lib.client_ip import client_ip
 from terminal.lib.parse import int_or_none
@@ -85,13 +86,57 @@ def trading_context(request: HttpRequest, account) -> dict:
         "positions": positions,
         "day_pnl": _Once(lambda: position_day_pnl(account=account, positions=positions())),
         "funds": _Once(lambda: funds_get(account=account)),
-        "kill_switch": _Once(
-            lambda: active_kill_switch(
-                organisation_id=account.organisation_id, account_id=account.pk, user_id=request.user.pk
-            )
-        ),
-        "may_release": _Once(lambda: may_release(actor=request.user, scope=KillScope.ACCOUNT, target_id=account.pk)),
+        "kill_switch": _Once(lambda: _active_switch(request, account)),
+        "kill_switch_choices": _Once(lambda: _switch_choices(request, account)),
     }
+
+
+# The kill switches the terminal offers for an account, widest last: each needs may_engage.
+KILL_SWITCH_SCOPES = (KillScope.ACCOUNT, KillScope.USER, KillScope.ORGANISATION, KillScope.GLOBAL)
+
+
+def _switch_target(request: HttpRequest, account, scope: str) -> int | None:
+    """The target of a switch chosen on ``account``'s page: the account, the user, its organisation."""
+    return {
+        KillScope.ACCOUNT: account.pk,
+        KillScope.USER: request.user.pk,
+        KillScope.ORGANISATION: account.organisation_id,
+    }.get(scope)
+
+
+def _active_switch(request: HttpRequest, account) -> dict | None:
+    """The active switch covering the user's orders on ``account`` (the first engaged), in words:
+    ``{"scope", "words", "releasers", "may_release"}``; None when trading is on."""
+    key = active_kill_switch(organisation_id=account.organisation_id, account_id=account.pk, user_id=request.user.pk)
+    if key is None:
+        return None
+    scope, _, target = key.partition(":")
+    target_id = int(target) if target else None
+    return {
+        "scope": scope,
+        "words": kill_switch_scope_words(scope=scope, target_id=target_id, viewer=request.user),
+        "releasers": kill_switch_releasers(scope=scope, target_id=target_id),
+        "may_release": may_release(actor=request.user, scope=scope, target_id=target_id),
+    }
+
+
+def _switch_choices(request: HttpRequest, account) -> list[dict]:
+    """The switches the user may engage from ``account``'s page, each with what engaging it would do
+    now: ``{"scope", "words", "releasers", "open_orders", "positions"}``."""
+    choices = []
+    for scope in KILL_SWITCH_SCOPES:
+        target_id = _switch_target(request, account, scope)
+        if not may_engage(actor=request.user, scope=scope, target_id=target_id):
+            continue
+        choices.append(
+            {
+                "scope": scope,
+                "words": kill_switch_scope_words(scope=scope, target_id=target_id, viewer=request.user),
+                "releasers": kill_switch_releasers(scope=scope, target_id=target_id),
+                **kill_switch_impact(scope=scope, target_id=target_id),
+            }
+        )
+    return choices
 
 
 def _account_for_panel(request: HttpRequest, account_id: int, access: str):
@@ -118,7 +163,9 @@ def _panel(request: HttpRequest, account, name: str, *, status: int = 200, **ext
 def panel(request: HttpRequest, account_id: int, name: str) -> HttpResponse:
     if name not in {"orders", "trades", "positions", "funds", "kill-switch"}:
         raise Http404("No such panel.")
-    return _panel(request, _account_for_panel(request, account_id, "view"), name)
+    # ?confirm=1 on the kill switch: the switches the user may engage, with what each would close now.
+    confirming = name == "kill-switch" and request.GET.get("confirm") == "1"
+    return _panel(request, _account_for_panel(request, account_id, "view"), name, confirming=confirming)
 
 
 # --- order ticket ----------------------------------------------------------------------------------------
@@ -222,9 +269,10 @@ def _order_for(request: HttpRequest, order_id: int) -> Order:
     return order
 
 
-def _act(request: HttpRequest, account, panel_name: str, act) -> HttpResponse:
-    """Run ``act()``; answer a plain POST with a redirect home, an HTMX one with the panel, showing
-    the refusal (code and message, with its 4xx status) when the act raised an ApplicationError."""
+def _act(request: HttpRequest, account, panel_name: str, act, **extra) -> HttpResponse:
+    """Run ``act()``; answer a plain POST with a redirect home, an HTMX one with the panel (given
+    ``extra``), showing the refusal (code and message, with its 4xx status) when the act raised an
+    ApplicationError."""
     error = None
     try:
         act()
@@ -232,7 +280,7 @@ def _act(request: HttpRequest, account, panel_name: str, act) -> HttpResponse:
         error = exc
     if not request.htmx:
         return redirect("home")
-    return _panel(request, account, panel_name, status=error.status if error else 200, error=error)
+    return _panel(request, account, panel_name, status=error.status if error else 200, error=error, **extra)
 
 
 @login_required
@@ -306,24 +354,33 @@ def square_off(request: HttpRequest, account_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def kill_switch(request: HttpRequest, account_id: int) -> HttpResponse:
-    """Engage (anyone who trades the account) or release (Owner/Admin) the account's kill switch.
-    Engaging needs the confirmation box ticked; it cancels open orders and squares off positions."""
+    """Engage or release a kill switch from ``account``'s page: POST ``scope`` (``account``, the
+    default; ``user``, the user's own trading; ``organisation``, the account's; ``global``) and
+    ``action=release`` to lift it. ``rms.services`` decides who may (anyone who trades the account
+    halts it, Owners and Admins lift it). Engaging needs the confirmation box ticked; it cancels the
+    scope's open orders and squares off its positions, and the panel says how many it did."""
     account = _account_for_panel(request, account_id, "trade")
+    done: dict = {}
 
     def act() -> None:
+        scope = request.POST.get("scope") or KillScope.ACCOUNT
+        if scope not in KILL_SWITCH_SCOPES:
+            raise TicketError(f"There is no kill switch for {scope[:40]!r}.", code="kill_switch_scope_invalid")
+        target_id = _switch_target(request, account, scope)
         if request.POST.get("action") == "release":
-            kill_switch_release(
-                actor=request.user, scope=KillScope.ACCOUNT, target_id=account.pk, ip=client_ip(request)
-            )
+            kill_switch_release(actor=request.user, scope=scope, target_id=target_id, ip=client_ip(request))
             return
         if request.POST.get("confirm") != "yes":
             raise TicketError("Tick the box to confirm the kill switch.", code="confirmation_required")
-        services.kill_switch_engage(
-            actor=request.user,
-            scope=KillScope.ACCOUNT,
-            target_id=account.pk,
-            reason=(request.POST.get("reason") or "manual, from the terminal")[:200],
-            ip=client_ip(request),
+        done.update(
+            services.kill_switch_engage(
+                actor=request.user,
+                scope=scope,
+                target_id=target_id,
+                reason=(request.POST.get("reason") or "manual, from the terminal")[:200],
+                ip=client_ip(request),
+            )
         )
 
-    return _act(request, account, "kill-switch", act)
+    confirming = request.POST.get("action") != "release"  # a refused engage shows the choices again
+    return _act(request, account, "kill-switch", act, kill_switch_done=done, confirming=confirming)
