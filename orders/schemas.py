@@ -70,6 +70,12 @@ def order_quantity(raw, field: str = "quantity") -> int:
     return whole_number(field, raw, maximum=MAX_ORDER_QUANTITY)
 
 
+def order_lots(raw, lot_size: int) -> int:
+    """Return a number of lots as a form sends it: whole, from 1 to as many lots as the largest order
+    holds (``lots_out_of_range``, ``lots_not_whole``, ``lots_not_a_number``)."""
+    return whole_number("lots", raw, maximum=max(MAX_ORDER_QUANTITY // max(lot_size, 1), 1), minimum=1)
+
+
 def order_price(raw, field: str = "price") -> Decimal:
     """Return a price or trigger price as sent: finite, below ``MAX_PRICE`` either side of zero, with
     at most ``PRICE_PLACES`` decimals (``<field>_too_precise``)."""

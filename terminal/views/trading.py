@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -19,6 +19,7 @@ from marketdata.models import Instrument
 from marketdata.quotes import get_quote
 from orders import services
 from orders.models import Order, OrderType, Product, Side, Source, Validity
+from orders.schemas import order_lots, order_price
 from orders.selectors import funds_get, order_book, order_row, position_day_pnl, position_list, trade_list
 from rms.models import KillScope
 from rms.selectors import kill_switch_impact, kill_switch_releasers, kill_switch_scope_words
@@ -170,15 +171,11 @@ def panel(request: HttpRequest, account_id: int, name: str) -> HttpResponse:
 
 # --- order ticket ----------------------------------------------------------------------------------------
 def _decimal(value: str | None, field: str) -> Decimal | None:
+    """A price field of a form: empty is none; else read as the API reads it (orders.schemas), refused
+    with a code naming the field (``price_not_a_number``, ``price_out_of_range``, ...)."""
     if value in (None, ""):
         return None
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise TicketError(f"{field} must be a number.", code=f"{field}_invalid", extra={"field": field}) from None
-    if not number.is_finite():
-        raise TicketError(f"{field} must be a number.", code=f"{field}_invalid", extra={"field": field})
-    return number
+    return order_price(value, field)
 
 
 def _ticket_context(request: HttpRequest, account, instrument: Instrument, data: dict) -> dict:
@@ -217,9 +214,7 @@ def ticket(request: HttpRequest, account_id: int) -> HttpResponse:
 
 
 def _order_request(data, instrument: Instrument) -> services.OrderRequest:
-    lots = int_or_none(data.get("lots"))
-    if lots is None or lots <= 0:
-        raise TicketError("Enter a quantity of at least 1 lot.", code="quantity_invalid", extra={"field": "lots"})
+    lots = order_lots(data.get("lots") or "", instrument.lot_size)
     return services.OrderRequest(
         instrument_id=instrument.pk,
         side=data.get("side", ""),
@@ -301,9 +296,7 @@ def modify(request: HttpRequest, order_id: int) -> HttpResponse:
     order = _order_for(request, order_id)
 
     def act() -> None:
-        lots = int_or_none(request.POST.get("lots"))
-        if request.POST.get("lots") and (lots is None or lots <= 0):
-            raise TicketError("Enter a quantity of at least 1 lot.", code="quantity_invalid")
+        lots = order_lots(request.POST["lots"], order.instrument.lot_size) if request.POST.get("lots") else None
         services.modify_order(
             actor=request.user,
             order=order,

@@ -49,10 +49,16 @@ def test_a_double_submitted_ticket_places_one_order(trader_client, world):  # no
 @pytest.mark.parametrize(
     ("fields", "code"),
     [
-        ({"lots": "0"}, "quantity_invalid"),
-        ({"lots": "many"}, "quantity_invalid"),
-        ({"price": "abc"}, "price_invalid"),
-        ({"price": "NaN"}, "price_invalid"),
+        ({"lots": "0"}, "lots_out_of_range"),
+        ({"lots": "many"}, "lots_not_a_number"),
+        ({"lots": "1e30"}, "lots_out_of_range"),
+        ({"lots": "1000000000000000000000000000000"}, "lots_out_of_range"),
+        ({"lots": "1.5"}, "lots_not_whole"),
+        ({"price": "abc"}, "price_not_a_number"),
+        ({"price": "NaN"}, "price_not_finite"),
+        ({"price": "1e400"}, "price_out_of_range"),
+        ({"price": "990.00001"}, "price_too_precise"),
+        ({"order_type": "SL", "trigger_price": "-Infinity"}, "trigger_price_not_finite"),
         ({"price": ""}, ""),  # LIMIT without a price: the order service names the rule
         ({"price": "990.03"}, ""),  # off the tick
         ({"order_type": "SL"}, ""),  # SL without a trigger
@@ -83,7 +89,9 @@ def test_modify_and_cancel_from_the_book(trader_client, world):  # noqa: F811
     order.refresh_from_db()
     assert order.price == 995
     bad = trader_client.post(f"/trading/orders/{order.pk}/modify/", {"price": "x"}, **HX)
-    assert bad.status_code == 422 and 'data-code="price_invalid"' in bad.content.decode()
+    assert bad.status_code == 422 and 'data-code="price_not_a_number"' in bad.content.decode()
+    huge = trader_client.post(f"/trading/orders/{order.pk}/modify/", {"lots": "1e30"}, **HX)
+    assert huge.status_code == 422 and 'data-code="lots_out_of_range"' in huge.content.decode()
     cancelled = trader_client.post(f"/trading/orders/{order.pk}/cancel/", **HX)
     assert cancelled.status_code == 200
     order.refresh_from_db()
@@ -101,3 +109,14 @@ def test_the_kill_switch_needs_confirmation_then_refuses_orders(trader_client, w
     assert refused.status_code in (403, 409, 422) and 'role="alert"' in refused.content.decode()
     released = trader_client.post(f"/trading/{world.account.pk}/kill-switch/", {"action": "release"}, **HX)
     assert released.status_code == 403  # a Trader may halt but only an Owner or Admin lifts it
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [({"lots": "1000000000000000000000000000000"}, "lots"), ({"price": "1e400"}, "price")],
+)
+def test_a_refused_number_is_shown_next_to_its_field_in_the_ticket(trader_client, world, fields, field):  # noqa: F811
+    response = _place(trader_client, world, **fields)
+    page = response.content.decode()
+    assert response.status_code == 422 and f'data-field-error="{field}"' in page and 'aria-invalid="true"' in page
+    assert not Order.objects.exists()
