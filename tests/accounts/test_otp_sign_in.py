@@ -147,6 +147,18 @@ def test_the_admin_requires_the_second_factor():
     assert client.get("/admin/").status_code == 200
 
 
+def test_the_admin_site_itself_refuses_a_staff_session_that_passed_only_the_password(settings):
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != "accounts.middleware.RequireOTPMiddleware"]
+    staff = make_user("staff")
+    staff.is_staff = staff.is_superuser = True
+    staff.save()
+    client = _password_login("staff")  # were RequireOTPMiddleware bypassed, the OTPAdminSite still refuses
+    response = client.get("/admin/")
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    client.post(VERIFY, {"token": totp_code(TOTPDevice.objects.get(user=staff))})
+    assert client.get("/admin/").status_code == 200
+
+
 def test_an_htmx_request_from_a_password_only_session_gets_401_otp_required():
     make_user("alice")
     response = _password_login("alice").get("/", HTTP_HX_REQUEST="true")

@@ -7,6 +7,7 @@ import hmac
 from base64 import b32encode
 
 from django.conf import settings
+from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_otp.oath import TOTP
@@ -25,6 +26,29 @@ DEMO_USERS = {
     Role.TRADER: ("demo-trader", "Tara", "Trader"),
     Role.VIEWER: ("demo-viewer", "Vikram", "Viewer"),
 }
+# The platform's operator, who works in the Django admin (/admin/, behind both factors): staff in no
+# organisation, with what running the platform needs and no more. Not a superuser: a superuser may
+# change users' passwords, groups and flags, so could make anyone (themselves too) all-powerful; and
+# without change_user the group cannot be widened from the admin either.
+PLATFORM_ADMIN = ("demo-platform", "Priya", "Platform")
+PLATFORM_ADMIN_GROUP = "Platform admin"
+PLATFORM_ADMIN_PERMISSIONS = [
+    "accounts.view_user",
+    "accounts.view_organisation",
+    "accounts.add_organisation",
+    "accounts.change_organisation",
+    "accounts.view_membership",  # changed by Owners and Admins on the organisation's pages (audited)
+    "accounts.view_apikey",
+    "brokers.view_brokeraccount",
+    "brokers.add_brokeraccount",
+    "brokers.change_brokeraccount",  # sets broker credentials, write-only and encrypted
+    "compliance.view_auditevent",
+    "otp_totp.view_totpdevice",
+    "otp_totp.delete_totpdevice",  # a lost authenticator: the user enrols a new one at next sign-in
+    "otp_static.view_staticdevice",
+    "axes.view_accessattempt",
+    "axes.delete_accessattempt",  # lifts a brute-force lockout
+]
 
 
 def _demo_key(username: str) -> str:
@@ -60,18 +84,44 @@ class Command(BaseCommand):
                 user.save(update_fields=["password"])
             Membership.objects.update_or_create(user=user, organisation=org, defaults={"role": role})
             sync_role_groups(user=user)
-            device, _ = TOTPDevice.objects.update_or_create(
-                user=user, name="demo", defaults={"key": _demo_key(username), "confirmed": True}
-            )
             if role in (Role.TRADER, Role.VIEWER):
                 assign_perm("brokers.view_brokeraccount", user, account)
             if role == Role.TRADER:
                 assign_perm("brokers.trade_brokeraccount", user, account)
-            secret = b32encode(device.bin_key).decode()
-            code = TOTP(device.bin_key, device.step, device.t0, device.digits).token()
-            self.stdout.write(
-                f"  {role.label:<7} username: {username:<12} TOTP secret: {secret}  (code now: {code:06d})"
-            )
+            secret, code = self._totp(user)
+            self.stdout.write(f"  {role.label:<7} username: {username:<12} TOTP secret: {secret}  (code now: {code})")
         self.stdout.write(
             f"  Paper account '{account.label}' is granted to demo-trader (trade) and demo-viewer (view)."
         )
+        self._platform_admin()
+
+    def _platform_admin(self) -> None:
+        """Create (or reset) the demo platform admin and print their sign-in for /admin/."""
+        group, _ = Group.objects.get_or_create(name=PLATFORM_ADMIN_GROUP)
+        group.permissions.set(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            for app_label, codename in (name.split(".") for name in PLATFORM_ADMIN_PERMISSIONS)
+        )
+        username, first, last = PLATFORM_ADMIN
+        user, created = User.objects.get_or_create(
+            username=username, defaults={"first_name": first, "last_name": last, "email": f"{username}@example.com"}
+        )
+        if created or not user.check_password(DEMO_PASSWORD):
+            user.set_password(DEMO_PASSWORD)
+        user.is_staff, user.is_superuser = True, False
+        user.save()
+        user.groups.set([group])
+        secret, code = self._totp(user)
+        self.stdout.write(
+            f"  Platform username: {username:<12} TOTP secret: {secret}  (code now: {code})"
+            "  staff: the Django admin at /admin/"
+        )
+
+    @staticmethod
+    def _totp(user: User) -> tuple[str, str]:
+        """Give ``user`` the demo TOTP device; return its base32 secret and the current code."""
+        device, _ = TOTPDevice.objects.update_or_create(
+            user=user, name="demo", defaults={"key": _demo_key(user.username), "confirmed": True}
+        )
+        code = TOTP(device.bin_key, device.step, device.t0, device.digits).token()
+        return b32encode(device.bin_key).decode(), f"{code:0{device.digits}d}"
