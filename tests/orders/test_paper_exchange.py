@@ -1,9 +1,11 @@
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 
 from brokers.adapters.paper.matching import match, protected_limit
-from brokers.models import PaperOrder
+from brokers.adapters.registry import get_adapter
+from brokers.models import BrokerAccount, PaperOrder
 from marketdata.quotes import Quote
 from orders.models import Position, Trade
 from orders.services import place_order
@@ -149,3 +151,18 @@ def test_the_paper_exchange_treats_a_repeated_client_order_id_as_the_same_order(
     first = get_adapter("paper").place_order(request)
     second = get_adapter("paper").place_order(request)
     assert first.broker_order_id == second.broker_order_id and PaperOrder.objects.count() == 1
+
+
+def test_the_paper_exchange_holds_each_accounts_delivery_buys_less_its_delivery_sells(world):
+    world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
+    buy = world.request(world.equity, order_type="MARKET", product="CNC")
+    place_order(actor=world.trader, account=world.account, request=buy, source="api")
+    place_order(actor=world.trader, account=world.account, request=replace(buy, product="MIS"), source="api")
+    sell = world.request(world.equity, side="SELL", quantity=4, order_type="MARKET", product="CNC")
+    place_order(actor=world.trader, account=world.account, request=sell, source="api")
+    other = BrokerAccount.objects.create(organisation=world.org, label="Other", broker="paper", client_code="P2")
+    adapter = get_adapter("paper")
+    assert adapter.holdings(account_id=world.account.pk) == [
+        {"instrument_id": world.equity.pk, "quantity": 6, "average_price": Decimal("1000.0500")}
+    ]
+    assert adapter.holdings(account_id=other.pk) == []

@@ -278,8 +278,28 @@ class PaperAdapter(BrokerAdapter):
         return [{"instrument_id": i, "product": p, "net_quantity": q} for (i, p), q in sorted(net.items()) if q]
 
     def holdings(self, *, account_id: int) -> list[dict[str, Any]]:
-        """Return CNC positions (the paper exchange settles delivery at once)."""
-        return [p for p in self.positions(account_id=account_id) if p["product"] == "CNC" and p["net_quantity"] > 0]
+        """Return the account's delivery holdings as the interface names them (instrument_id, quantity,
+        average_price): its CNC fills netted in order at average cost (the paper exchange settles
+        delivery at once, so today's CNC buys are held and its CNC sells are gone)."""
+        held: dict[int, tuple[int, Decimal]] = {}
+        fills = (
+            PaperFill.objects.filter(order__account_id=account_id, order__product="CNC")
+            .order_by("id")
+            .values_list("order__instrument_id", "order__side", "quantity", "price")
+        )
+        for instrument_id, side, quantity, price in fills:
+            net, average = held.get(instrument_id, (0, Decimal(0)))
+            if side == "BUY":
+                average = (net * average + quantity * price) / (net + quantity) if net + quantity > 0 else price
+                net += quantity
+            else:
+                net -= quantity
+            held[instrument_id] = (net, average if net > 0 else Decimal(0))
+        return [
+            {"instrument_id": i, "quantity": net, "average_price": average.quantize(Decimal("0.0001"))}
+            for i, (net, average) in sorted(held.items())
+            if net > 0
+        ]
 
     def funds(self, *, account_id: int) -> BrokerFunds:
         """Return the configured opening cash; the OMS's ledger tracks margin for paper accounts."""
