@@ -19,7 +19,7 @@ from compliance.services import audit_record
 from rms.errors import RiskRejected
 from rms.limits import Limits, limits_for
 from rms.throttle import ThrottleUnavailable, get_throttle
-from terminal.lib.money import format_inr, format_price
+from terminal.lib.money import format_inr, format_number, format_price
 
 MARKET_TYPES = frozenset({"MARKET", "SL-M"})
 PRICED_TYPES = frozenset({"LIMIT", "SL"})
@@ -90,7 +90,7 @@ def check_order_numbers(*, quantity: int, price: Decimal | None, trigger_price: 
     if quantity > MAX_ORDER_QUANTITY:
         raise _reject(
             "quantity_out_of_range",
-            f"Quantity can be at most {MAX_ORDER_QUANTITY}.",
+            f"Quantity can be at most {format_number(MAX_ORDER_QUANTITY)}.",
             field="quantity",
             max=MAX_ORDER_QUANTITY,
         )
@@ -101,7 +101,9 @@ def check_order_numbers(*, quantity: int, price: Decimal | None, trigger_price: 
         if not value.is_finite():
             raise _reject(f"{name}_not_finite", f"{label} must be a finite number.", field=name)
         if not -MAX_PRICE < value < MAX_PRICE:
-            raise _reject(f"{name}_out_of_range", f"{label} must be below {MAX_PRICE}.", field=name, max=MAX_PRICE)
+            raise _reject(
+                f"{name}_out_of_range", f"{label} must be below {format_number(MAX_PRICE)}.", field=name, max=MAX_PRICE
+            )
 
 
 def validate_order_input(intent: OrderIntent, today: date) -> None:
@@ -219,14 +221,14 @@ def check_pre_trade(*, intent: OrderIntent, state: RiskState) -> Limits:
         if intent.side == "BUY" and intent.trigger_price <= state.ltp:
             raise _reject(
                 "trigger_wrong_side",
-                f"A stop-loss buy's trigger must be above the last price {state.ltp}.",
+                f"A stop-loss buy's trigger must be above the last price {format_price(state.ltp, intent.tick_size)}.",
                 trigger_price=intent.trigger_price,
                 ltp=state.ltp,
             )
         if intent.side == "SELL" and intent.trigger_price >= state.ltp:
             raise _reject(
                 "trigger_wrong_side",
-                f"A stop-loss sell's trigger must be below the last price {state.ltp}.",
+                f"A stop-loss sell's trigger must be below the last price {format_price(state.ltp, intent.tick_size)}.",
                 trigger_price=intent.trigger_price,
                 ltp=state.ltp,
             )

@@ -65,3 +65,19 @@ def test_price_rules_name_prices_with_the_ticks_places(account):  # noqa: F811
     assert _message(outside, state()) == "Price 1,100.05 is outside the band 900.00-1,100.00."
     off_tick = intent(account, price=D("1000.03"), tick_size=D("0.0500"))
     assert _message(off_tick, state()) == "Price 1,000.03 is not a multiple of the tick size 0.05."
+
+
+def test_a_stops_trigger_and_the_order_bounds_read_with_indian_grouping(account):  # noqa: F811
+    stop = intent(
+        account,
+        order_type="SL",
+        price=D("22010"),
+        trigger_price=D("21995"),  # at or below the price, as a stop-loss buy's must be, yet below the LTP
+        lower_circuit=D("20000"),
+        upper_circuit=D("25000"),
+    )
+    assert _message(stop, state(ltp=D("22000.1"))) == (
+        "A stop-loss buy's trigger must be above the last price 22,000.10."
+    )
+    assert _message(intent(account, price=D("1e12")), state()) == "Price must be below 10,00,00,00,000."
+    assert _message(intent(account, quantity=10**9), state()) == "Quantity can be at most 10,00,00,000."
