@@ -75,6 +75,13 @@ class TokenPair:
     expires_in: int
 
 
+CLOCK_LEEWAY_SECONDS = 30  # clocks of the servers that issue and check a token may differ this much
+
+
+def _numbers(*values) -> bool:
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+
 def access_token_issue(*, user: User, family: uuid.UUID) -> str:
     """Return a signed access token for ``user`` in refresh ``family``."""
     kid, key = next(iter(signing_keys().items()))
@@ -117,6 +124,13 @@ def access_token_authenticate(*, token: str) -> User:
         raise TokenExpired("The access token has expired; refresh it.") from exc
     except jwt.InvalidTokenError as exc:
         raise TokenInvalid(f"The access token is not valid: {exc}.") from exc
+    # A validly signed token lives no longer than this server issues them for: a leaked signing key,
+    # or a token minted elsewhere with a far ``exp``, must not grant access for years.
+    lifetime = claims["exp"] - claims["iat"] if _numbers(claims["exp"], claims["iat"]) else None
+    if lifetime is None or lifetime > settings.JWT_ACCESS_SECONDS + CLOCK_LEEWAY_SECONDS:
+        raise TokenInvalid("The access token's lifetime is longer than this server allows.")
+    if claims["iat"] > timezone.now().timestamp() + CLOCK_LEEWAY_SECONDS:
+        raise TokenInvalid("The access token was issued in the future.")
     try:
         family = uuid.UUID(str(claims.get("fam")))
     except ValueError as exc:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, JsonResponse
+from functools import wraps
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -10,11 +13,27 @@ from accounts.auth import api_auth
 from terminal import health
 from terminal.errors import ApplicationError
 
+
+def _docs_for_signed_in_users_in_production(view):
+    """The API's documentation and schema are public while developing; in production they answer 404
+    to anyone but a user signed in with both factors (they map every route an attacker could try)."""
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args, **kwargs):
+        user = request.user
+        if settings.PRODUCTION and not (user.is_authenticated and user.is_verified()):
+            raise Http404("not found")
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
 api = NinjaAPI(
     title="Next-Gen Algo Terminal API",
     version="1",
     urls_namespace="api",
     docs_url="/docs",
+    docs_decorator=_docs_for_signed_in_users_in_production,
     # Every route needs an authenticated caller unless it opts out with auth=None (health does):
     # a JWT bearer token, an API key, or a browser session that passed the second factor.
     auth=api_auth,

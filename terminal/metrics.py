@@ -222,10 +222,11 @@ def _serve_worker_metrics(**_: object) -> None:
 def metrics_view(request):
     """``/metrics`` on the public port, for set-ups without a metrics port (standalone, compose).
 
-    Where ``METRICS_PORT`` is set (every Kubernetes pod), the metrics are scraped on that port inside
-    the cluster and the public port answers 404: the Ingress routes every path to the web Service,
-    so the public copy would reach the internet.
+    Where ``METRICS_PORT`` is set (every Kubernetes pod), or in production at all, the metrics are
+    scraped on that port inside the cluster and the public port answers 404: the Ingress routes every
+    path to the web Service, so the public copy would reach the internet.
     """
-    if settings.METRICS_PORT:
+    if settings.METRICS_PORT or settings.PRODUCTION:
+        # In production the metrics are never public: they are scraped on METRICS_PORT only.
         raise Http404("metrics are served on the metrics port")
     return ExportToDjangoView(request)

@@ -123,6 +123,7 @@ MIDDLEWARE = [
     "terminal.lib.client_ip.TrustedProxyMiddleware",  # first: the client address and scheme, from trusted proxies only
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "terminal.middleware.RequestIdMiddleware",
+    "terminal.middleware.NoStoreMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -201,3 +201,21 @@ def test_a_deactivated_user_s_token_stops_working(alice):
     alice.save()
     assert _me(tokens["access_token"]).status_code == 401
     assert uuid.UUID(jwt.decode(tokens["access_token"], options={"verify_signature": False})["fam"])
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        pytest.param({"exp": timedelta(days=3650)}, id="ten-year-expiry"),
+        pytest.param({"exp": timedelta(hours=2)}, id="longer-than-issued"),
+        pytest.param({"iat": timedelta(hours=1), "exp": timedelta(hours=1, minutes=5)}, id="issued-in-the-future"),
+    ],
+)
+def test_a_validly_signed_token_living_longer_than_the_server_issues_is_refused(alice, overrides):
+    assert _obtain(Client(), alice).status_code == 200
+    kid, key = _kid_and_key()
+    now = timezone.now()
+    claims = _claims(alice, **{name: now + delta for name, delta in overrides.items()})
+    response = _me(jwt.encode(claims, key, algorithm="HS256", headers={"kid": kid}))
+    assert response.status_code == 401 and response.json()["code"] == "token_invalid"
+    assert AuditEvent.objects.filter(action="auth.token_denied").last().payload_data["reason"] == "token_invalid"

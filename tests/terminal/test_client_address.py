@@ -4,14 +4,6 @@ application and through the real servers, which apply no proxy headers of their 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 
 import pytest
 from django.http import HttpResponse
@@ -21,8 +13,8 @@ from hypothesis import strategies as st
 
 from terminal.lib.client_ip import TrustedProxyMiddleware, client_ip, parse_networks, resolve
 from terminal.lib.env import EnvError, env_networks
+from tests.served import SERVERS, fetch, serve
 
-ROOT = Path(__file__).resolve().parents[2]
 PROXIES = parse_networks(["10.0.0.0/24", "fd00::/8"])
 
 
@@ -100,93 +92,25 @@ def test_the_middleware_takes_address_and_scheme_from_a_trusted_proxy_only():
 # --- through the real servers ---------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _server_command(name: str, port: int) -> list[str]:
-    if name == "gunicorn":  # the full stack's web tier: uvicorn workers with terminal/serving.py's options
-        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        return [
-            gunicorn,
-            "--config",
-            "terminal/gunicorn.conf.py",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "terminal.asgi:application",
-        ]
-    return [
-        sys.executable,
-        "manage.py",
-        "run_terminal",
-        "--server",
-        name,
-        "--port",
-        str(port),
-        "--no-feed",
-        "--no-celery",
-    ]
-
-
-@pytest.fixture(scope="module", params=["gunicorn", "uvicorn", "daphne"])
+@pytest.fixture(scope="module", params=SERVERS)
 def served(request, tmp_path_factory):
-    """The terminal served on loopback by gunicorn's uvicorn workers or ``run_terminal --server <name>``,
-    with no proxy trusted (SQLite, so it runs with or without the services)."""
-    var = tmp_path_factory.mktemp(f"client-ip-{request.param}")
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_ENV"}}
-    env.update(VAR_DIR=str(var), TRUSTED_PROXIES="", WEB_CONCURRENCY="1")
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True, timeout=300)
-    port = _free_port()
-    log = (var / "server.log").open("w")
-    process = subprocess.Popen(
-        _server_command(request.param, port),
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/api/health", timeout=2)
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail((var / "server.log").read_text()[-3000:])
-            time.sleep(0.3)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
-
-
-def _failed_sign_ins_seen_from(url: str, forwarded: str, attempts: int) -> int:
-    """Fail the API sign-in ``attempts`` times with X-Forwarded-For ``forwarded``; return the last status."""
-    status = 0
-    for _ in range(attempts):
-        body = json.dumps({"username": "nobody-here", "password": "wrong-password", "otp": "123456"}).encode()
-        request = urllib.request.Request(
-            f"{url}/api/accounts/auth/token",
-            data=body,
-            headers={"Content-Type": "application/json", "X-Forwarded-For": forwarded},
-        )
-        try:
-            status = urllib.request.urlopen(request, timeout=10).status
-        except urllib.error.HTTPError as error:
-            status = error.code
-    return status
+    """The terminal served on loopback by each server, with no proxy trusted."""
+    with serve(tmp_path_factory.mktemp(f"client-ip-{request.param}"), server=request.param) as url:
+        yield url
 
 
 def test_through_the_real_server_a_forged_forwarded_address_does_not_escape_the_lockout(served):
     from django.conf import settings
 
-    limit = settings.AXES_FAILURE_LIMIT
     # Each attempt claims a fresh address; the server still sees one client (loopback) and locks it out.
-    statuses = [_failed_sign_ins_seen_from(served, f"198.51.100.{i}", 1) for i in range(limit + 1)]
+    body = json.dumps({"username": "nobody-here", "password": "wrong-password", "otp": "123456"}).encode()
+    statuses = [
+        fetch(
+            f"{served}/api/accounts/auth/token",
+            method="POST",
+            data=body,
+            headers={"Content-Type": "application/json", "X-Forwarded-For": f"198.51.100.{attempt}"},
+        )[0]
+        for attempt in range(settings.AXES_FAILURE_LIMIT + 1)
+    ]
     assert statuses[-1] == 429, statuses
