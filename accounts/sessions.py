@@ -8,6 +8,10 @@ request.
 
 Deleting a session (signing out, ``flush``) still fails when the cache cannot be reached: a cached
 copy left behind would bring the session back once the cache returned, so the error surfaces instead.
+
+The cached copy is stored under a keyed hash of the session key (HMAC with ``SECRET_KEY``, which
+Redis does not hold), never the key itself: whoever can list Redis's keys learns no cookie that
+signs anyone in.
 """
 
 from __future__ import annotations
@@ -15,11 +19,38 @@ from __future__ import annotations
 import logging
 
 from django.contrib.sessions.backends import cached_db
+from django.utils.crypto import salted_hmac
 
 logger = logging.getLogger(__name__)
 
 
+def cache_key_for(session_key: str) -> str:
+    """Return the cache key of ``session_key``'s cached copy: a keyed hash, not the cookie's value."""
+    return cached_db.KEY_PREFIX + salted_hmac("accounts.sessions.cache_key", session_key).hexdigest()
+
+
 class SessionStore(cached_db.SessionStore):
+    @property
+    def cache_key(self):
+        return cache_key_for(self._get_or_create_session_key())
+
+    async def acache_key(self):
+        return cache_key_for(await self._aget_or_create_session_key())
+
+    def delete(self, session_key=None):
+        session_key = session_key or self.session_key
+        if session_key is None:
+            return
+        cached_db.DBStore.delete(self, session_key)
+        self._cache.delete(cache_key_for(session_key))
+
+    async def adelete(self, session_key=None):
+        session_key = session_key or self.session_key
+        if session_key is None:
+            return
+        await cached_db.DBStore.adelete(self, session_key)
+        await self._cache.adelete(cache_key_for(session_key))
+
     def load(self):
         try:
             data = self._cache.get(self.cache_key)
@@ -57,7 +88,7 @@ class SessionStore(cached_db.SessionStore):
 
     def exists(self, session_key):
         try:
-            if session_key and (self.cache_key_prefix + session_key) in self._cache:
+            if session_key and cache_key_for(session_key) in self._cache:
                 return True
         except Exception:
             logger.warning("session cache unreachable: checked the session key in the database", exc_info=True)
@@ -65,7 +96,7 @@ class SessionStore(cached_db.SessionStore):
 
     async def aexists(self, session_key):
         try:
-            if session_key and await self._cache.ahas_key(self.cache_key_prefix + session_key):
+            if session_key and await self._cache.ahas_key(cache_key_for(session_key)):
                 return True
         except Exception:
             logger.warning("session cache unreachable: checked the session key in the database", exc_info=True)
