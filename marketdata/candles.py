@@ -4,6 +4,9 @@
 (as exchanges and broker tickers do), so a bar's volume is the rise of that figure from the last
 tick before the minute to the last tick in it; the first bar an aggregator sees for an instrument
 counts from its first tick, and a drop in the cumulative figure (a new session) counts from zero.
+
+After a restart the feed ``resume``s from the bars already stored: a tick in a stored bar's minute
+extends that bar (its open kept, its high, low, close and volume carried on) instead of replacing it.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class _State:
     volume_before: int  # cumulative volume when the bar opened
     last_volume: int
     dirty: bool = True
+    stored: bool = False  # a bar read back from the database, not yet extended by a tick
 
 
 class CandleAggregator:
@@ -58,6 +62,11 @@ class CandleAggregator:
             bar = state.bar
             if minute < bar.ts:
                 continue  # a late tick for a bar already stored: ignored rather than rewriting history
+            if state.stored:
+                # The stored bar's volume is already counted: count this feed's volume from its first tick.
+                state.stored = False
+                state.volume_before = quote.volume - (bar.volume if minute == bar.ts else 0)
+                state.last_volume = quote.volume
             if quote.volume < state.last_volume:
                 state.volume_before = state.last_volume = 0  # cumulative volume restarted: a new session
             if minute > bar.ts:
@@ -77,6 +86,19 @@ class CandleAggregator:
     @staticmethod
     def _open_bar(quote: Quote, minute: datetime, *, volume: int) -> Bar:
         return Bar(quote.instrument_id, minute, quote.ltp, quote.ltp, quote.ltp, quote.ltp, volume, quote.oi)
+
+    def resume(self, bars: list[Bar]) -> None:
+        """Continue from each instrument's last stored bar (read back after a restart): a tick in its minute
+        extends it, a later one opens the next bar. Instruments with ticks already seen are left alone."""
+        for bar in bars:
+            if bar.instrument_id not in self._states:
+                self._states[bar.instrument_id] = _State(
+                    bar=Bar(**{name: getattr(bar, name) for name in Bar.__slots__}),
+                    volume_before=0,
+                    last_volume=0,
+                    dirty=False,
+                    stored=True,
+                )
 
     def drain(self) -> list[Bar]:
         """Return copies of the bars changed since the last call (closed first, then forming ones)."""

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import reduce
 
 from django.db import connection
-from django.db.models import Case, F, FloatField, Func, Max, Min, Q, QuerySet, Value, When
+from django.db.models import Case, F, FloatField, Func, Max, Min, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Length
 
 from marketdata.errors import InvalidRange, InvalidTimeframe, UnknownInstrument
@@ -185,6 +187,27 @@ def spot_prices(underlyings: Iterable[str]) -> dict[str, Decimal]:
             chosen[key] = (preference, pk)
     last = get_quotes([pk for _, pk in chosen.values()])
     return {name: last[pk].ltp for name, (_, pk) in chosen.items() if pk in last}
+
+
+def candle_last(*, instrument_ids: Iterable[int], chunk: int = 500) -> dict[int, Candle]:
+    """Return each instrument's latest stored 1-minute bar, for those that have one.
+
+    One query per ``chunk`` instruments, each bar found through the (instrument, ts) key newest first,
+    so the cost grows with the instruments asked for, not with the history stored."""
+    ids = list(dict.fromkeys(instrument_ids))
+    found: dict[int, Candle] = {}
+    for start in range(0, len(ids), chunk):
+        latest = Candle.objects.filter(instrument_id=OuterRef("pk")).order_by("-ts").values("ts")[:1]
+        pairs = (
+            Instrument.objects.filter(pk__in=ids[start : start + chunk])
+            .annotate(last_ts=Subquery(latest))
+            .filter(last_ts__isnull=False)
+            .values_list("pk", "last_ts")
+        )
+        wanted = [Q(instrument_id=pk, ts=ts) for pk, ts in pairs]
+        if wanted:
+            found.update((bar.instrument_id, bar) for bar in Candle.objects.filter(reduce(operator.or_, wanted)))
+    return found
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,14 @@ from pathlib import Path
 
 from django.conf import settings
 
+from marketdata.candles import Bar
 from marketdata.feeds.base import Feed
 from marketdata.feeds.publisher import Publisher
 from marketdata.feeds.replay import ReplayFeed
-from marketdata.feeds.simulator import MarketSession, SimulatedFeed, SimulatorSettings, underlying_key
-from marketdata.models import Instrument, InstrumentType
-from marketdata.quotes import get_quotes
+from marketdata.feeds.simulator import MarketSession, SimulatedFeed, SimulatorSettings
+from marketdata.models import Instrument
+from marketdata.quotes import Quote, get_quotes
+from marketdata.selectors import candle_last
 
 logger = logging.getLogger(__name__)
 
@@ -24,11 +26,21 @@ def session_from_settings() -> MarketSession:
     )
 
 
-def _start_prices(instruments: list[Instrument]) -> dict:
-    """Continue from the last stored quotes of spot instruments, so a restart does not jump prices."""
-    spots = [i for i in instruments if i.instrument_type in {InstrumentType.EQ, InstrumentType.INDEX}]
-    last = get_quotes([i.pk for i in spots])
-    return {underlying_key(i): last[i.pk].ltp for i in spots if i.pk in last}
+def resume_points(instruments: list[Instrument]) -> tuple[dict[int, Quote], list[Bar]]:
+    """Where a restarted simulator continues: each instrument's last quote (the quote store; in standalone
+    mode it lived in memory and is gone, so else a quote rebuilt from its last stored candle's close) and
+    the last stored bars, which the candle aggregator extends rather than replaces."""
+    ids = [i.pk for i in instruments]
+    last = get_quotes(ids)
+    bars = [
+        Bar(c.instrument_id, c.ts, c.open, c.high, c.low, c.close, c.volume, c.oi)
+        for c in candle_last(instrument_ids=ids).values()
+    ]
+    for bar in bars:
+        stored = last.get(bar.instrument_id)
+        if stored is None or stored.ts < bar.ts:
+            last[bar.instrument_id] = Quote(instrument_id=bar.instrument_id, ltp=bar.close, ts=bar.ts, oi=bar.oi)
+    return last, bars
 
 
 def build_feed(
@@ -45,12 +57,15 @@ def build_feed(
     """Return a subscribed, not yet started feed over the active instruments (the first ``limit``)."""
     instruments = list(Instrument.objects.filter(is_active=True).order_by("pk")[:limit])
     if source == "sim":
+        last, bars = resume_points(instruments)
+        if publisher.store_candles:
+            publisher.aggregator.resume(bars)
         feed: Feed = SimulatedFeed(
             on_quotes=publisher.publish,
             config=SimulatorSettings(
                 rate=rate or settings.MARKETDATA_SIM_RATE, seed=seed, session=session_from_settings()
             ),
-            start_prices=_start_prices(instruments),
+            resume_from=last,
             on_idle=publisher.heartbeat,
         )
     elif source == "replay":

@@ -8,6 +8,9 @@
   grows by lots, five levels of depth each side (not for indices), open/high/low of the session,
   the previous close, and open interest for futures and options.
 - ``seed`` makes a run reproducible: the same instruments, seed and clock give the same quotes.
+- ``resume_from`` (each instrument's last quote before a restart) continues the market where it stopped
+  instead of from the reference levels: the underlyings from their spots' last prices (or a future's,
+  carried back), and each contract's session open/high/low, previous close, volume and open interest.
 """
 
 from __future__ import annotations
@@ -129,11 +132,12 @@ class Simulator:
         instruments: Sequence[Instrument],
         *,
         seed: int | None = None,
-        start_prices: dict[str, Decimal] | None = None,
+        resume_from: dict[int, Quote] | None = None,
     ) -> None:
         self.rng = random.Random(seed)
         refs = reference_by_underlying()
-        start_prices = start_prices or {}
+        resume_from = resume_from or {}
+        start_prices = self._resumed_prices(instruments, resume_from)
         self.underlyings: dict[str, _Underlying] = {}
         self.contracts: list[_Contract] = []
         for instrument in sorted(instruments, key=lambda i: i.pk):
@@ -159,10 +163,47 @@ class Simulator:
             self.contracts.append(contract)
         self._carry = 0.0
         self._last: dict[int, Decimal] = {}
+        for contract in self.contracts:
+            if (last := resume_from.get(contract.instrument_id)) is not None:
+                self._resume(contract, last)
         # Selection weights as exponents for weighted sampling without replacement (Efraimidis-Spirakis).
         self._inverse_weights = [
             1.0 / _liquidity(contract, self.underlyings[contract.underlying].price) for contract in self.contracts
         ]
+
+    @staticmethod
+    def _resumed_prices(instruments: Sequence[Instrument], last: dict[int, Quote]) -> dict[str, Decimal]:
+        """Each underlying's level from the last quotes: its spot's price, else its nearest future's
+        discounted by the carry left at that quote's time."""
+        prices: dict[str, Decimal] = {}
+        futures: dict[str, tuple[datetime, Decimal]] = {}
+        for instrument in instruments:
+            quote = last.get(instrument.pk)
+            if quote is None:
+                continue
+            key = underlying_key(instrument)
+            if instrument.instrument_type in {InstrumentType.EQ, InstrumentType.INDEX}:
+                prices.setdefault(key, quote.ltp)
+            elif instrument.instrument_type == InstrumentType.FUT and instrument.expiry is not None:
+                expiry_at = datetime.combine(instrument.expiry, MARKET_CLOSE, IST).astimezone(UTC)
+                years = max((expiry_at - quote.ts).total_seconds(), 0.0) / CALENDAR_SECONDS_PER_YEAR
+                if key not in futures or expiry_at < futures[key][0]:
+                    futures[key] = (expiry_at, quote.ltp / Decimal(repr(math.exp(RATE * years))))
+        for key, (_, spot) in futures.items():
+            prices.setdefault(key, spot)
+        return prices
+
+    def _resume(self, contract: _Contract, last: Quote) -> None:
+        """Continue a contract from its last quote: within that quote's session its day (open, high, low,
+        previous close, volume) goes on; in a later one the last price becomes the previous close. A quote
+        rebuilt from a stored candle has no day: the day starts again from its price."""
+        self._last[contract.instrument_id] = last.ltp
+        if last.oi:
+            contract.oi = last.oi
+        if last.open is not None:
+            contract.session = last.ts.astimezone(IST).date()
+            contract.open, contract.high, contract.low, contract.close = last.open, last.high, last.low, last.close
+            contract.volume = last.volume
 
     def _guess_price(self, instrument: Instrument) -> Decimal:
         """A starting level for an instrument with no reference: its circuit mid-point, strike, or a
@@ -304,13 +345,13 @@ class SimulatedFeed(ThreadedFeed):
         *,
         on_quotes: QuoteCallback,
         config: SimulatorSettings,
-        start_prices: dict[str, Decimal] | None = None,
+        resume_from: dict[int, Quote] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_idle: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(on_quotes=on_quotes)
         self.config = config
-        self.start_prices = start_prices or {}
+        self.resume_from = resume_from or {}
         self.clock = clock
         self.on_idle = on_idle
         self.instruments: list[Instrument] = []
@@ -319,7 +360,7 @@ class SimulatedFeed(ThreadedFeed):
     def subscribe(self, instruments: Sequence[Instrument]) -> None:
         known = {i.pk for i in self.instruments}
         self.instruments.extend(i for i in instruments if i.pk not in known)
-        self.simulator = Simulator(self.instruments, seed=self.config.seed, start_prices=self.start_prices)
+        self.simulator = Simulator(self.instruments, seed=self.config.seed, resume_from=self.resume_from)
 
     def run(self, stop: threading.Event) -> None:
         if self.simulator is None:
