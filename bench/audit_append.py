@@ -114,6 +114,7 @@ def _baseline(number: int, count: int, run: int) -> None:
 
     payload = canonical_dumps(PAYLOAD)
     fake_hash = event_hash(
+        key=None,
         prev_hash="0" * 64,
         chain=0,
         seq=0,

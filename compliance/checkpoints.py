@@ -3,8 +3,10 @@
 A checkpoint records the head (sequence and hash) of every chain, signed with the Ed25519 key in
 ``settings.AUDIT_SIGNING_KEY``, and is written to the ``audit_checkpoints`` storage (the local
 filesystem by default, S3 when configured). Someone who can rewrite the database cannot rewrite
-what was signed earlier, so a dropped tail or a wholesale re-chain shows up against the last
-checkpoint (``verify_audit --checkpoints``).
+what was signed earlier, so a dropped tail or a dropped chain shows up against the last checkpoint
+(``verify_audit``). One is signed every ``AUDIT_CHECKPOINT_INTERVAL_SECONDS`` even when the trail has
+not moved, so that a missing recent checkpoint (checkpoints stopped, or the newest were removed) is
+itself detected: the unsigned tail is at most that interval plus ``AUDIT_CHECKPOINT_GRACE_SECONDS``.
 
 File format (UTF-8 JSON, one file per checkpoint, named so that names sort by time)::
 

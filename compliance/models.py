@@ -10,17 +10,18 @@ class AuditEvent(models.Model):
     """One entry of the append-only, hash-chained audit trail.
 
     Rows are written only by ``compliance.services.audit_record`` and never changed: database triggers
-    (migration 0002) reject UPDATE, DELETE and TRUNCATE, and the production role may only INSERT and
-    SELECT (deploy/postgres/).
+    (migration 0002) reject UPDATE, DELETE and TRUNCATE, and the production role may only SELECT and
+    append through the stored functions of migration 0005 (deploy/postgres/).
 
     The trail is a small, fixed set of parallel chains (``AUDIT_CHAINS``) so that concurrent
     transactions do not queue behind one lock. Within a chain, ``seq`` follows the chain's newest
     event under the chain's lock, not a database sequence, so the numbering is gapless: a
     rolled-back event leaves no hole.
-    ``hash`` covers every other column and the previous event's hash in the same chain
-    (``compliance.chain``), so ``manage.py verify_audit`` can prove that no row was altered, removed
-    or re-ordered. ``id`` is only a storage key (the admin needs a single-column primary key); it may
-    have gaps and is not part of the chain. Events are ordered across chains by ``created_at``.
+    ``hash`` is keyed with a secret the database does not hold and covers every other column and the
+    previous event's hash in the same chain (``compliance.chain``), so ``manage.py verify_audit`` can
+    prove that no row was added, altered, removed or re-ordered. ``id`` is only a storage key (the
+    admin needs a single-column primary key); it may have gaps and is not part of the chain. Events
+    are ordered across chains by ``created_at``.
 
     The actor is stored as a label (``user:42`` with the username at the time, ``system``,
     ``system:rms``) rather than a foreign key: the trail must outlive the rows it mentions, and a
@@ -42,7 +43,13 @@ class AuditEvent(models.Model):
     ip = models.CharField(max_length=45, blank=True, help_text="Client address, normalised by Python's ipaddress.")
     request_id = models.CharField(max_length=128, blank=True)
     prev_hash = models.CharField(max_length=64, help_text="SHA-256 (hex) of the chain's previous event; zeros first.")
-    hash = models.CharField(max_length=64, help_text="SHA-256 (hex) over prev_hash, chain, seq and this row.")
+    hash = models.CharField(max_length=64, help_text="HMAC-SHA-256 (hex) over prev_hash, chain, seq and this row.")
+    key_id = models.CharField(
+        max_length=16,
+        blank=True,
+        default="",
+        help_text="Which AUDIT_HMAC_KEYS key linked the row; empty for plain SHA-256 links from before keyed ones.",
+    )
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import ipaddress
 import re
@@ -15,7 +16,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from compliance import checkpoints, metrics
-from compliance.chain import GENESIS_HASH, body_digest, link_hash
+from compliance.chain import GENESIS_HASH, body_digest, current_key, link_hash
 from compliance.checkpoints import Checkpoint
 from compliance.errors import AuditInputError, CheckpointError
 from compliance.models import AuditEvent
@@ -107,52 +108,81 @@ def audit_record(
 
 
 def _append_postgresql(event: AuditEvent, digest: str, alias: str) -> None:
-    """Append through the stored function ``compliance_audit_append`` (migration 0004); fill in the rest.
+    """Append through the stored functions of migration 0005; fill in the rest of ``event``.
 
-    The function locks a chain that no other transaction holds (the one this connection used last
-    first; an advisory lock), reads the chain's newest event and inserts the new one linked to it,
-    computing the link hash with the formula of ``chain.link_hash``. The lock is held until the
-    surrounding transaction (or, in autocommit, this call) commits; nothing runs between taking it
-    and committing but this call, so a lone append holds a chain for one round trip and a commit.
-    PL/pgSQL keeps the plans of its statements for the connection's life, so an append is not planned
-    again each time.
+    The application may not INSERT into the audit table; ``compliance_audit_insert`` (SECURITY
+    DEFINER) takes the chain's lock, checks that the given sequence and previous hash follow the
+    chain's newest event, and inserts, or inserts nothing and returns NULL. The link is keyed with
+    ``AUDIT_HMAC_KEYS``, which the database never sees, so it is computed here, from a head read under
+    the lock that the insert then re-checks.
+
+    The head this connection appended last is tried first: with each writer on its own chain (what
+    ``compliance_audit_head`` arranges) the guess holds and an append is one round trip. When another
+    transaction holds that chain or has moved it on, ``compliance_audit_head`` locks a chain and
+    returns its newest event, and the insert under that lock cannot miss. The lock is held until the
+    surrounding transaction (or, in autocommit, the atomic block here) commits.
     """
     connection = connections[alias]
+    key_id, key = current_key()
+    guess = getattr(connection, "audit_head", None)  # (chain, seq, hash): a hint only
     with prepared.kept_cursor(connection) as cursor:
-        cursor.execute(
-            "SELECT o_id, o_chain, o_seq, o_prev_hash, o_hash"
-            " FROM compliance_audit_append(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [
-                digest,
-                settings.AUDIT_CHAINS,
-                getattr(connection, "audit_chain", 0),
-                event.created_at,
-                event.actor,
-                event.actor_name,
-                event.action,
-                event.target_type,
-                event.target_id,
-                event.payload,
-                event.ip,
-                event.request_id,
-            ],
-        )
-        event.id, event.chain, event.seq, event.prev_hash, event.hash = cursor.fetchone()
-    connection.audit_chain = event.chain  # a hint only: the lock, not this, decides
+        if guess is not None:
+            event.chain, event.seq, event.prev_hash = guess[0], guess[1] + 1, guess[2]
+            event.id = _insert_postgresql(cursor, event, digest, key_id, key)
+        if event.id is None:
+            # The head and the insert must share the chain's lock: in autocommit, this opens the
+            # transaction that holds it; inside a business transaction it adds nothing.
+            with transaction.atomic(using=alias, savepoint=False):
+                cursor.execute(
+                    "SELECT o_chain, o_seq, o_hash FROM compliance_audit_head(%s)", [guess[0] if guess else None]
+                )
+                event.chain, head_seq, event.prev_hash = cursor.fetchone()
+                event.seq = head_seq + 1
+                event.id = _insert_postgresql(cursor, event, digest, key_id, key)
+                if event.id is None:  # this transaction holds the chain: nothing else can have appended
+                    raise RuntimeError(f"audit chain {event.chain} moved while this transaction held it")
+    connection.audit_head = (event.chain, event.seq, event.hash)
+
+
+def _insert_postgresql(cursor, event: AuditEvent, digest: str, key_id: str, key: bytes) -> int | None:
+    event.key_id = key_id
+    event.hash = link_hash(event.prev_hash, event.chain, event.seq, digest, key)
+    cursor.execute(
+        "SELECT compliance_audit_insert(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        [
+            event.chain,
+            event.seq,
+            event.prev_hash,
+            event.hash,
+            event.key_id,
+            event.created_at,
+            event.actor,
+            event.actor_name,
+            event.action,
+            event.target_type,
+            event.target_id,
+            event.payload,
+            event.ip,
+            event.request_id,
+        ],
+    )
+    return cursor.fetchone()[0]
 
 
 def _append_portable(event: AuditEvent, digest: str, alias: str) -> None:
     """Append to chain 1 under the database's write lock (SQLite: BEGIN IMMEDIATE, set in settings).
 
-    SQLite has one writer at a time, so parallel chains would buy nothing there.
+    SQLite has one writer at a time, so parallel chains would buy nothing there. It has no roles
+    either: whoever can write the file can write the table, and the keyed link is what catches that.
     """
+    key_id, key = current_key()
     # savepoint=False: inside a business transaction the event shares its fate; outside, this opens
     # the transaction that holds the write lock until commit.
     with transaction.atomic(using=alias, savepoint=False):
         newest = AuditEvent.objects.using(alias).filter(chain=1).order_by("-seq").values_list("seq", "hash").first()
         last_seq, last_hash = newest or (0, GENESIS_HASH)
-        event.chain, event.seq, event.prev_hash = 1, last_seq + 1, last_hash
-        event.hash = link_hash(event.prev_hash, event.chain, event.seq, digest)
+        event.chain, event.seq, event.prev_hash, event.key_id = 1, last_seq + 1, last_hash, key_id
+        event.hash = link_hash(event.prev_hash, event.chain, event.seq, digest, key)
         event.save(force_insert=True, using=alias)
 
 
@@ -223,8 +253,10 @@ def _normalised_ip(ip: str) -> str:
 def checkpoint_create(*, force: bool = False) -> Checkpoint | None:
     """Sign the current head of every chain into a new checkpoint file and return it.
 
-    Returns None without writing when the heads are those of the newest checkpoint already stored
-    (unless ``force``), so a periodic task adds a file only when the trail has grown.
+    Returns None without writing when the heads are those of the newest checkpoint already stored and
+    that one is less than half an interval old (unless ``force``): two runs close together (the beat
+    task and a manual one) add one file. Otherwise a file is written even if nothing moved, because
+    ``verify_audit`` needs a recent checkpoint to tell a dropped tail from a quiet trail.
     Raises CheckpointError if the signing key or the storage fails.
     """
     heads: dict[int, tuple[int, str]] = {}
@@ -238,9 +270,34 @@ def checkpoint_create(*, force: bool = False) -> Checkpoint | None:
             except CheckpointError:
                 latest = None  # unreadable or untrusted: write a fresh one, verify_audit will report the bad one
             if latest is not None and latest.heads == heads:
-                return None
+                age = timezone.now() - dt.datetime.fromisoformat(latest.created_at)
+                if age.total_seconds() < settings.AUDIT_CHECKPOINT_INTERVAL_SECONDS / 2:
+                    return None
     checkpoint = checkpoints.write_checkpoint(
         heads=heads, events=sum(seq for seq, _ in heads.values()), now=timezone.now()
     )
     metrics.audit_last_checkpoint_seq.set(max((seq for seq, _ in heads.values()), default=0))
     return checkpoint
+
+
+def audit_chain_limit_set(*, chains: int, using: str = "default") -> int | None:
+    """Make the database accept audit chains 1..``chains`` (PostgreSQL); return the previous limit.
+
+    The limit is the stored function ``compliance_audit_chain_limit`` (migration 0005), which only its
+    owner may replace: run this as the owner role. Returns None on a database without one (SQLite,
+    whose single chain needs no limit). Raises ValueError for a limit outside 1-64.
+    """
+    if not isinstance(chains, int) or not 1 <= chains <= 64:
+        raise ValueError(f"the number of audit chains must be 1-64, not {chains!r}")
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return None
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_functiondef('compliance_audit_chain_limit()'::regprocedure)")
+        previous = int(cursor.fetchone()[0].split("SELECT ")[1].split()[0])
+        # The same text as migration 0005, so compliance.checks sees an unaltered definition.
+        cursor.execute(
+            f"CREATE OR REPLACE FUNCTION compliance_audit_chain_limit() RETURNS integer"
+            f" LANGUAGE sql STABLE AS $$ SELECT {int(chains)} $$"
+        )
+    return previous

@@ -14,6 +14,8 @@ from celery.schedules import crontab
 from celery.signals import before_task_publish, worker_process_shutdown, worker_shutdown
 from kombu import Queue
 
+from terminal.lib.env import env_int
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "terminal.settings")
 
 QUEUES = ("default", "orders", "strategies", "rms", "marketdata", "reports")
@@ -41,8 +43,12 @@ app.conf.beat_schedule = {
     "orders-reconcile-unknown": {"task": "orders.tasks.reconcile_unknown_orders", "schedule": 60.0},
     # Accounts past their daily loss limit (realised + MTM) are halted and squared off.
     "rms-mtm-monitor": {"task": "rms.tasks.mtm_monitor", "schedule": 5.0},
-    # Signs the audit chain heads into a checkpoint outside the database (only when they moved).
-    "audit-checkpoint": {"task": "compliance.tasks.audit_checkpoint", "schedule": 300.0},
+    # Signs the audit chain heads into a checkpoint outside the database; verify_audit fails when the
+    # newest is older than this interval plus AUDIT_CHECKPOINT_GRACE_SECONDS (settings reads it too).
+    "audit-checkpoint": {
+        "task": "compliance.tasks.audit_checkpoint",
+        "schedule": float(env_int("AUDIT_CHECKPOINT_INTERVAL_SECONDS", 60, minimum=10, maximum=3600)),
+    },
     # Candle partitions for this month and the next two, so ticks never arrive before their table.
     "marketdata-candle-partitions": {"task": "marketdata.tasks.ensure_candle_partitions", "schedule": 6 * 3600.0},
 }

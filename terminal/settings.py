@@ -124,6 +124,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "terminal.middleware.RequestIdMiddleware",
     "terminal.middleware.NoStoreMiddleware",
+    "terminal.lib.request_guard.RequestGuardMiddleware",  # NUL bytes: 400 nul_byte before any view or query
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -434,8 +435,44 @@ def _audit_signing_key() -> str:
 
 
 AUDIT_SIGNING_KEY = _audit_signing_key()
+
+
+def _audit_hmac_keys() -> tuple[dict[str, bytes], str]:
+    """Keys of the audit chain's HMAC links (compliance/chain.py): AUDIT_HMAC_KEYS="id:base64,..." and
+    AUDIT_HMAC_KEY_ID naming the one new events use. The database never holds them. Production
+    requires them; elsewhere one is generated once under var/."""
+    from compliance.chain import new_key, parse_keys
+
+    expected = "comma-separated id:base64 entries, each a 32-byte key (docs/runbooks/key-rotation.md)"
+    raw = env_str("AUDIT_HMAC_KEYS")
+    if not raw:
+        if PRODUCTION:
+            raise EnvError("AUDIT_HMAC_KEYS", "", expected + " (required when DJANGO_ENV=production)")
+        path = VAR_DIR / "audit_hmac_keys"
+        if not path.exists():
+            VAR_DIR.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"a1:{new_key()}")
+            path.chmod(0o600)
+        raw = path.read_text().strip()
+    try:
+        keys = parse_keys(raw)
+    except ValueError as exc:
+        raise EnvError("AUDIT_HMAC_KEYS", "<hidden>", f"{expected}; {exc}") from None
+    if not keys:
+        raise EnvError("AUDIT_HMAC_KEYS", "<hidden>", expected)
+    current = env_str("AUDIT_HMAC_KEY_ID") or next(iter(keys))
+    if current not in keys:
+        raise EnvError("AUDIT_HMAC_KEY_ID", current, "one of the ids in AUDIT_HMAC_KEYS")
+    return keys, current
+
+
+AUDIT_HMAC_KEYS, AUDIT_HMAC_KEY_ID = _audit_hmac_keys()
 # Public keys (base64, 32 bytes each) of retired signing keys, so checkpoints they signed still verify.
 AUDIT_VERIFY_KEYS = env_list("AUDIT_VERIFY_KEYS", [])
+# How often the chain heads are signed (Celery beat), and how much later than that verify_audit still
+# accepts the newest checkpoint: events newer than the newest checkpoint are the unsigned tail.
+AUDIT_CHECKPOINT_INTERVAL_SECONDS = env_int("AUDIT_CHECKPOINT_INTERVAL_SECONDS", 60, minimum=10, maximum=3600)
+AUDIT_CHECKPOINT_GRACE_SECONDS = env_int("AUDIT_CHECKPOINT_GRACE_SECONDS", 120, minimum=0, maximum=86400)
 # Signed checkpoints go to their own storage: the local filesystem by default, an S3 bucket (ideally
 # with Object Lock, in another account) when AUDIT_CHECKPOINT_BUCKET is set.
 AUDIT_CHECKPOINT_BUCKET = env_str("AUDIT_CHECKPOINT_BUCKET") or None

@@ -34,3 +34,13 @@ def signed_in(client, otp_login):
         return otp_login(client, user)
 
     return sign_in
+
+
+@pytest.fixture
+def app_role():
+    """A fresh application role made by deploy/postgres/app_role.sql (PostgreSQL), dropped afterwards."""
+    from tests.compliance.roles import drop_role, make_app_role
+
+    role = make_app_role()
+    yield role
+    drop_role(role)

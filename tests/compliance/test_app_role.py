@@ -1,49 +1,13 @@
-"""deploy/postgres/app_role.sql gives the application role INSERT and SELECT only on the audit table."""
-
-import os
-import shutil
-import subprocess
-import uuid
+"""deploy/postgres/app_role.sql gives the application role SELECT on the audit table and EXECUTE on its
+append functions, nothing else (the attacks with these rights are in test_audit_tamper.py)."""
 
 import pytest
-from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
 from compliance.models import AuditEvent
 from compliance.services import audit_record
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-SCRIPT = settings.BASE_DIR / "deploy" / "postgres" / "app_role.sql"
-
-
-def _psql(*args: str) -> subprocess.CompletedProcess:
-    db = connection.settings_dict
-    env = {**os.environ, "PGPASSWORD": db.get("PASSWORD") or ""}
-    command = [
-        shutil.which("psql") or "psql",
-        "-X",
-        "-q",
-        "-h",
-        db.get("HOST") or "127.0.0.1",
-        "-p",
-        str(db.get("PORT") or 5432),
-        "-U",
-        db["USER"],
-        "-d",
-        db["NAME"],
-        *args,
-    ]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=True)
-
-
-@pytest.fixture
-def app_role():
-    # Roles are cluster-wide; a unique name keeps parallel test databases apart.
-    role = f"terminal_app_{uuid.uuid4().hex[:10]}"
-    _psql("-v", f"app_role={role}", "-f", str(SCRIPT))
-    yield role
-    _psql("-c", f'DROP OWNED BY "{role}"; DROP ROLE "{role}";')
 
 
 def _as_role(role: str, sql: str) -> None:

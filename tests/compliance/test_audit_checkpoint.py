@@ -1,10 +1,12 @@
+import datetime as dt
 import json
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
-from compliance.checkpoints import checkpoint_names, read_checkpoint
+from compliance.checkpoints import checkpoint_names, checkpoint_storage, read_checkpoint, write_checkpoint
 from compliance.services import audit_record
 from compliance.tasks import audit_checkpoint
 from terminal.celery import app as celery_app
@@ -24,19 +26,27 @@ def test_the_command_signs_every_chain_head_into_the_checkpoint_storage(checkpoi
     assert set(document) == {"format", "created_at", "events", "heads", "key_id", "signature"}
 
 
-def test_the_periodic_task_writes_a_checkpoint_only_when_the_heads_moved():
+def test_the_periodic_task_writes_a_checkpoint_when_the_heads_moved_or_the_newest_is_half_an_interval_old(settings):
     audit_record(actor=None, action="order.placed", payload={})
     first = audit_checkpoint()
     assert first is not None
-    assert audit_checkpoint() is None
+    assert audit_checkpoint() is None  # nothing moved, and the newest was signed just now
     audit_record(actor=None, action="order.placed", payload={})
     assert audit_checkpoint() not in {None, first}
     assert len(checkpoint_names()) == 2
+    # A quiet trail still gets one each interval: verify_audit needs a recent one.
+    newest = read_checkpoint(checkpoint_names()[-1])
+    earlier = timezone.now() - dt.timedelta(seconds=settings.AUDIT_CHECKPOINT_INTERVAL_SECONDS / 2 + 1)
+    for name in checkpoint_names():
+        checkpoint_storage().delete(name)
+    write_checkpoint(heads=newest.heads, events=newest.events, now=earlier)
+    assert audit_checkpoint() is not None
+    assert len(checkpoint_names()) == 2
 
 
-def test_the_beat_schedule_runs_the_checkpoint_task():
-    entries = {entry["task"] for entry in celery_app.conf.beat_schedule.values()}
-    assert "compliance.tasks.audit_checkpoint" in entries
+def test_the_beat_schedule_runs_the_checkpoint_task_every_interval(settings):
+    schedules = {entry["task"]: entry["schedule"] for entry in celery_app.conf.beat_schedule.values()}
+    assert schedules["compliance.tasks.audit_checkpoint"] == settings.AUDIT_CHECKPOINT_INTERVAL_SECONDS == 60
 
 
 def test_an_empty_trail_can_be_checkpointed_on_demand():

@@ -7,7 +7,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 
 from accounts.models import User
-from compliance.chain import GENESIS_HASH, event_hash
+from compliance.chain import GENESIS_HASH, event_hash, key_for
 from compliance.errors import AuditInputError
 from compliance.models import AuditEvent
 from compliance.services import audit_record
@@ -18,6 +18,7 @@ pytestmark = pytest.mark.django_db
 
 def _recomputed(event: AuditEvent) -> str:
     return event_hash(
+        key=key_for(event.key_id),
         prev_hash=event.prev_hash,
         chain=event.chain,
         seq=event.seq,
@@ -160,3 +161,29 @@ def test_committed_events_are_counted_by_action_prefix(django_capture_on_commit_
         event = audit_record(actor=None, action="kill.switch_engaged", payload={})
     assert count() == before + 1
     assert REGISTRY.get_sample_value("terminal_audit_chain_length", {"chain": str(event.chain)}) == event.seq
+
+
+def test_each_link_is_an_hmac_under_the_current_key_which_the_row_names(settings):
+    import hashlib
+    import hmac
+
+    from compliance.chain import body_digest
+
+    first = audit_record(actor=None, action="order.placed", payload={"qty": 1})
+    second = AuditEvent.objects.get(pk=audit_record(actor=None, action="order.placed", payload={"qty": 2}).pk)
+    assert second.key_id == settings.AUDIT_HMAC_KEY_ID != ""
+    digest = body_digest(
+        created_at=second.created_at,
+        actor=second.actor,
+        actor_name=second.actor_name,
+        action=second.action,
+        target_type=second.target_type,
+        target_id=second.target_id,
+        payload=second.payload,
+        ip=second.ip,
+        request_id=second.request_id,
+    )
+    message = f"{first.hash}|{second.chain}|{second.seq}|{digest}".encode()
+    key = settings.AUDIT_HMAC_KEYS[settings.AUDIT_HMAC_KEY_ID]
+    assert second.hash == hmac.new(key, message, hashlib.sha256).hexdigest()
+    assert second.hash != hashlib.sha256(message).hexdigest()
