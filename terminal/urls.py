@@ -38,3 +38,9 @@ urlpatterns = [
     path("", include("compliance.urls")),
     path("metrics", metrics_view, name="prometheus-django-metrics"),
 ]
+
+# Errors Django raises before a view (an oversized body, an unknown route) answer /api/ in the API's shape.
+handler400 = "terminal.lib.request_guard.bad_request"
+handler403 = "terminal.lib.request_guard.permission_denied"
+handler404 = "terminal.lib.request_guard.not_found"
+handler500 = "terminal.lib.request_guard.server_error"
