@@ -1,5 +1,6 @@
 """The project's sample symbol master: NIFTY 50 stocks, three indices, current-month futures and
-monthly options around the money, generated relative to a date so the demo always has live contracts.
+monthly options around the money, a few BSE shares and MCX commodity futures, generated relative to a
+date so the demo always has live contracts.
 
 Reference data (as of December 2025; lot sizes, freeze limits and index membership are revised by NSE
 from time to time, so load the broker's or exchange's master with ``load_instruments`` for trading):
@@ -9,7 +10,16 @@ from time to time, so load the broker's or exchange's master with ``load_instrum
 - stock freeze quantities: the ₹2.5 crore notional cap rounded down to a lot multiple (the exchange
   also caps at 1 % of market-wide position limit, which this sample does not model);
 - tick sizes: ₹0.01 for shares priced below ₹250 (NSE, June 2025), else ₹0.05; ₹0.05 for derivatives;
-- reference prices and annual volatilities: rounded recent levels, the simulator's starting points.
+- reference prices and annual volatilities: rounded recent levels, the simulator's starting points;
+- BSE: a few large caps also listed there (same symbols, the NSE reference price: arbitrage keeps the
+  two close, and the simulator moves both with one underlying);
+- MCX: the near futures of GOLDM (100 g, quoted per 10 g, tick ₹1), SILVERM (5 kg, quoted per kg,
+  tick ₹1) and CRUDEOIL (100 barrels, quoted per barrel, tick ₹1). The master has no price
+  multiplier, so an MCX lot's size is the quoted units it holds (GOLDM 10, SILVERM 5, CRUDEOIL 100)
+  and quantity x price is the contract value, as for NFO. Expiries follow MCX's calendar in outline:
+  GOLDM on the 5th of each month, CRUDEOIL on the 19th (MCX sets it a business day or two before
+  NYMEX's, which moves), SILVERM on the last day of February, April, June, August and November; a
+  weekend moves one back to the Friday, holidays are not modelled.
 
 Exchange tokens here are synthetic (eleven digits derived from the symbol, longer than any NSE token) so
 they never collide with a real broker master loaded later, and a contract keeps its token when the
@@ -95,6 +105,15 @@ STOCKS: tuple[Reference, ...] = (
     _r("WIPRO", "Wipro", "250", 3000, 0.24, "2.5"),
 )
 
+BSE_STOCKS = ("RELIANCE", "TCS", "SBIN", "ITC", "BHARTIARTL")  # also listed on BSE, with the NSE reference
+
+# MCX commodity futures: reference (price per quoted unit, lot in quoted units), tick, expiry rule
+COMMODITIES: tuple[tuple[Reference, Decimal], ...] = (
+    (_r("GOLDM", "Gold Mini", "130000", 10, 0.16, "1"), Decimal("1")),
+    (_r("SILVERM", "Silver Mini", "175000", 5, 0.28, "1"), Decimal("1")),
+    (_r("CRUDEOIL", "Crude Oil", "5300", 100, 0.35, "1"), Decimal("1")),
+)
+
 # (underlying name, index trading symbol, exchange token, reference, freeze quantity)
 INDICES: tuple[tuple[Reference, str, str, int], ...] = (
     (_r("NIFTY", "NIFTY 50", "26000", 65, 0.13, "50"), "NIFTY 50", "26000", 1800),
@@ -136,6 +155,32 @@ def monthly_expiry(on: date) -> date:
     raise AssertionError("unreachable: next month's expiry is always after today")
 
 
+def _weekday_on_or_before(day: date) -> date:
+    return day - timedelta(days=max(day.weekday() - calendar.FRIDAY, 0))
+
+
+def _mcx_expiry_in(symbol: str, year: int, month: int) -> date | None:
+    """Return ``symbol``'s expiry in that month, or None when it has no contract expiring then."""
+    if symbol == "GOLDM":
+        return _weekday_on_or_before(date(year, month, 5))
+    if symbol == "CRUDEOIL":
+        return _weekday_on_or_before(date(year, month, 19))
+    if symbol == "SILVERM" and month in (2, 4, 6, 8, 11):
+        return _weekday_on_or_before(date(year, month, calendar.monthrange(year, month)[1]))
+    return None
+
+
+def mcx_expiry(symbol: str, on: date) -> date:
+    """Return the near MCX futures expiry of ``symbol`` on or after ``on`` (see the module docstring)."""
+    year, month = on.year, on.month
+    for _ in range(13):
+        expiry = _mcx_expiry_in(symbol, year, month)
+        if expiry is not None and expiry >= on:
+            return expiry
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    raise ValueError(f"no MCX expiry rule for {symbol}")
+
+
 def equity_tick_size(price: Decimal) -> Decimal:
     return Decimal("0.01") if price < 250 else Decimal("0.05")
 
@@ -149,6 +194,7 @@ def reference_by_underlying() -> dict[str, Reference]:
     """Return every reference keyed by the F&O underlying name (RELIANCE, NIFTY, ...)."""
     refs = {ref.symbol: ref for ref in STOCKS}
     refs.update({ref.symbol: ref for ref, *_ in INDICES})
+    refs.update({ref.symbol: ref for ref, _ in COMMODITIES})
     return refs
 
 
@@ -166,7 +212,7 @@ def sample_rows(today: date) -> list[dict[str, str]]:
     rows: list[dict[str, str]] = []
 
     def add(**values: object) -> None:
-        first_digit = "9" if values["exchange"] == "NSE" else "8"
+        first_digit = {"NSE": "9", "NFO": "8", "BSE": "7", "MCX": "6"}[str(values["exchange"])]
         values.setdefault("exchange_token", first_digit + f"{zlib.crc32(str(values['tradingsymbol']).encode()):09d}")
         rows.append({field: "" if values.get(field) is None else str(values[field]) for field in FIELDS})
 
@@ -229,4 +275,32 @@ def sample_rows(today: date) -> list[dict[str, str]]:
             upper_circuit=(ref.price * Decimal("1.2")).quantize(Decimal("0.05")),
         )
         derivatives(ref, stock_freeze_quantity(ref.price, ref.lot), STRIKES_EACH_SIDE_STOCK)
+    stocks = {ref.symbol: ref for ref in STOCKS}
+    for symbol in BSE_STOCKS:
+        ref = stocks[symbol]
+        add(
+            exchange="BSE",
+            segment="BSE",
+            tradingsymbol=ref.symbol,
+            name=ref.name,
+            instrument_type="EQ",
+            underlying=ref.symbol,
+            lot_size=1,
+            tick_size=equity_tick_size(ref.price),
+            lower_circuit=(ref.price * Decimal("0.8")).quantize(Decimal("0.05")),
+            upper_circuit=(ref.price * Decimal("1.2")).quantize(Decimal("0.05")),
+        )
+    for ref, tick in COMMODITIES:
+        commodity_expiry = mcx_expiry(ref.symbol, today)
+        add(
+            exchange="MCX",
+            segment="MCX-FUT",
+            tradingsymbol=_derivative_symbol(ref.symbol, commodity_expiry, "FUT"),
+            name=ref.symbol,
+            instrument_type="FUT",
+            underlying=ref.symbol,
+            expiry=commodity_expiry.isoformat(),
+            lot_size=ref.lot,
+            tick_size=tick,
+        )
     return rows

@@ -159,11 +159,50 @@ def test_the_sample_master_loads_with_real_lot_sizes_and_freeze_limits():
     assert Instrument.objects.filter(exchange="NSE", instrument_type="EQ").count() == 50
     indices = dict(Instrument.objects.filter(instrument_type="INDEX").values_list("underlying", "tradingsymbol"))
     assert set(indices) == {"NIFTY", "BANKNIFTY", "FINNIFTY"}
-    futures = {i.underlying: i for i in Instrument.objects.filter(instrument_type="FUT")}
+    futures = {i.underlying: i for i in Instrument.objects.filter(exchange="NFO", instrument_type="FUT")}
     assert len(futures) == 53
     assert (futures["NIFTY"].lot_size, futures["NIFTY"].freeze_quantity) == (65, 1800)
     assert (futures["BANKNIFTY"].lot_size, futures["BANKNIFTY"].freeze_quantity) == (30, 600)
     assert futures["RELIANCE"].freeze_quantity % futures["RELIANCE"].lot_size == 0
     assert Instrument.objects.filter(underlying="NIFTY", instrument_type="CE").count() == 21
     call_command("load_instruments", sample=True, no_progress=True, stdout=out)
-    assert Instrument.objects.count() == 1332
+    assert Instrument.objects.count() == 1340
+
+
+def test_the_sample_master_loads_bse_shares_and_near_mcx_futures_that_search_finds(sample_master):
+    from marketdata.selectors import instrument_search
+
+    bse = {i.tradingsymbol: i for i in Instrument.objects.filter(exchange="BSE")}
+    assert set(bse) == {"RELIANCE", "TCS", "SBIN", "ITC", "BHARTIARTL"}
+    assert all(i.segment == "BSE" and i.instrument_type == "EQ" and i.lot_size == 1 for i in bse.values())
+    assert (bse["TCS"].tick_size, bse["TCS"].lower_circuit, bse["TCS"].upper_circuit) == (
+        Decimal("0.05"),
+        Decimal("2520"),
+        Decimal("3780"),
+    )
+    mcx = {i.underlying: i for i in Instrument.objects.filter(exchange="MCX")}
+    assert set(mcx) == {"GOLDM", "SILVERM", "CRUDEOIL"}
+    # the sample is for 25 Nov 2026: GOLDM expires on the 5th (a Saturday: Friday the 4th), CRUDEOIL on
+    # the 19th (a Saturday: the 18th), SILVERM on the last day of November
+    expected = {
+        "GOLDM": ("GOLDM26DECFUT", date(2026, 12, 4), 10),
+        "CRUDEOIL": ("CRUDEOIL26DECFUT", date(2026, 12, 18), 100),
+        "SILVERM": ("SILVERM26NOVFUT", date(2026, 11, 30), 5),
+    }
+    assert {u: (i.tradingsymbol, i.expiry, i.lot_size) for u, i in mcx.items()} == expected
+    assert all(i.segment == "MCX-FUT" and i.instrument_type == "FUT" and i.tick_size == 1 for i in mcx.values())
+    assert [i.tradingsymbol for i in instrument_search(query="GOLDM")] == ["GOLDM26DECFUT"]
+    assert [(i.exchange, i.tradingsymbol) for i in instrument_search(query="TCS", instrument_type="EQ")] == [
+        ("NSE", "TCS"),
+        ("BSE", "TCS"),
+    ]
+    assert [i.tradingsymbol for i in instrument_search(query="crude", exchange="MCX")] == ["CRUDEOIL26DECFUT"]
+
+
+def test_mcx_expiries_roll_to_the_next_contract_once_the_near_one_has_passed():
+    from marketdata.sample_master import mcx_expiry
+
+    assert mcx_expiry("GOLDM", date(2026, 1, 5)) == date(2026, 1, 5)
+    assert mcx_expiry("GOLDM", date(2026, 1, 6)) == date(2026, 2, 5)
+    assert mcx_expiry("CRUDEOIL", date(2026, 12, 19)) == date(2027, 1, 19)
+    assert mcx_expiry("SILVERM", date(2026, 12, 1)) == date(2027, 2, 26)  # February's last day is a Sunday

@@ -84,3 +84,25 @@ def test_the_nse_session_is_closed_outside_hours_weekends_and_holidays():
     assert not session.is_open(datetime(2026, 11, 28, 5, 0, tzinfo=UTC))  # Saturday
     assert not session.is_open(datetime(2026, 11, 24, 5, 0, tzinfo=UTC))  # holiday
     assert MarketSession().is_open(datetime(2026, 11, 28, 20, 0, tzinfo=UTC))  # the default never closes
+
+
+def test_bse_shares_and_mcx_futures_are_quoted_near_their_reference_levels_on_their_ticks(sample_master):
+    wanted = Instrument.objects.filter(exchange__in=["BSE", "MCX"]) | Instrument.objects.filter(
+        exchange="NSE", tradingsymbol="RELIANCE"
+    )
+    sim = Simulator(list(wanted), seed=11)
+    quotes = {}
+    for step in range(20):
+        for quote in sim.step(now=NOW + timedelta(seconds=step / 10), seconds=0.1, rate=200):
+            quotes[quote.instrument_id] = quote
+    by_symbol = {(i.exchange, i.tradingsymbol): i for i in wanted}
+    assert set(quotes) == {i.pk for i in wanted}
+    reference = {"GOLDM26DECFUT": 130000, "SILVERM26NOVFUT": 175000, "CRUDEOIL26DECFUT": 5300}
+    for symbol, level in reference.items():
+        instrument = by_symbol[("MCX", symbol)]
+        ltp = quotes[instrument.pk].ltp
+        assert abs(ltp - level) < level * Decimal("0.02"), (symbol, ltp)  # spot carried to a near expiry
+        assert ltp % instrument.tick_size == 0 and ltp == ltp.to_integral_value()
+    bse, nse = by_symbol[("BSE", "RELIANCE")], by_symbol[("NSE", "RELIANCE")]
+    assert abs(quotes[bse.pk].ltp - Decimal("1550")) < Decimal("10")
+    assert abs(quotes[bse.pk].ltp - quotes[nse.pk].ltp) < Decimal("2")  # one underlying moves both

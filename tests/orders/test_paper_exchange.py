@@ -166,3 +166,34 @@ def test_the_paper_exchange_holds_each_accounts_delivery_buys_less_its_delivery_
         {"instrument_id": world.equity.pk, "quantity": 6, "average_price": Decimal("1000.0500")}
     ]
     assert adapter.holdings(account_id=other.pk) == []
+
+
+def test_a_bse_share_and_an_mcx_future_from_the_sample_master_fill_on_the_paper_exchange(world):
+    from django.utils import timezone
+
+    from marketdata.models import Instrument
+    from marketdata.sample_master import sample_rows
+    from marketdata.services import instrument_upsert_many
+
+    rows = [row for row in sample_rows(timezone.localdate()) if row["exchange"] in {"BSE", "MCX"}]
+    assert not instrument_upsert_many(rows=enumerate(rows, start=1)).errors
+    bse = Instrument.objects.get(exchange="BSE", tradingsymbol="RELIANCE")
+    goldm = Instrument.objects.get(exchange="MCX", underlying="GOLDM")
+    world.quote(bse, "1550.00", asks=[(1550.05, 100)], bids=[(1549.95, 100)])
+    world.quote(goldm, "130000", asks=[(130001, 50)], bids=[(129999, 50)])
+    share = place_order(
+        actor=world.trader,
+        account=world.account,
+        request=world.request(bse, quantity=20, price=D("1550.05"), product="CNC"),
+        source="api",
+    )
+    future = place_order(
+        actor=world.trader,
+        account=world.account,
+        request=world.request(goldm, quantity=goldm.lot_size, order_type="MARKET", product="NRML"),
+        source="api",
+    )
+    assert (share.status, share.filled_quantity, share.average_price) == (Status.FILLED, 20, D("1550.05"))
+    assert (future.status, future.filled_quantity, future.average_price) == (Status.FILLED, 10, D("130001"))
+    positions = {p.instrument_id: p.net_quantity for p in Position.objects.filter(account=world.account)}
+    assert positions == {bse.pk: 20, goldm.pk: 10}
