@@ -78,3 +78,17 @@ def test_candles_are_served_at_the_requested_timeframe(client, trader, reliance)
     bad = client.get(f"/api/marketdata/candles/{reliance.pk}?timeframe=2h")
     assert bad.status_code == 400 and bad.json()["code"] == "invalid_timeframe"
     assert client.get("/api/marketdata/candles/999999").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "end=0001-01-01T00:01:00Z",
+        "start=0001-01-01T00:00:00Z",
+        "end=9999-12-31T23:59:59Z",
+        "start=1900-01-01T00:00:00%2B05:30&end=1900-01-02T00:00:00%2B05:30",
+    ],
+)
+def test_candle_times_outside_any_market_are_a_400_not_an_overflow(client, trader, reliance, query):
+    response = client.get(f"/api/marketdata/candles/{reliance.pk}?{query}")
+    assert response.status_code == 400 and response.json()["code"] == "invalid_range"
