@@ -19,6 +19,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 
 # Browser libraries (htmx, lightweight-charts) from the npm registry, pinned by package-lock.json.
 static/vendor/VERSIONS: package.json package-lock.json scripts/vendor-static
+	@command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1 || { echo "make: Node.js and npm are needed to fetch the browser libraries (htmx, lightweight-charts) into static/vendor/: install them (Debian: apt-get install nodejs npm) and run make again" >&2; exit 1; }
 	bash scripts/vendor-static
 
 vendor: static/vendor/VERSIONS

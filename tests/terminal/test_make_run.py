@@ -59,3 +59,26 @@ def test_make_run_serves_health_and_the_login_page_without_postgres_or_redis(tmp
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("missing", ["npm", "node"])
+def test_make_run_without_node_or_npm_stops_with_one_line_saying_both_are_needed(tmp_path, missing):
+    # A PATH with bash and only one of the two: the check runs before anything in static/vendor/ changes.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in {"bash", "npm", "node"} - {missing}:
+        (bin_dir / tool).symlink_to("/bin/bash" if tool == "bash" else "/bin/false")
+    before = sorted((ROOT / "static" / "vendor").rglob("*")) if (ROOT / "static" / "vendor").exists() else []
+    result = subprocess.run(
+        ["/usr/bin/make", "--always-make", "static/vendor/VERSIONS"],
+        cwd=ROOT,
+        env={"PATH": str(bin_dir), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    ours = [line for line in result.stderr.splitlines() if not line.startswith("make: ***")]
+    assert len(ours) == 1 and "Node.js and npm are needed" in ours[0] and "apt-get install nodejs npm" in ours[0]
+    after = sorted((ROOT / "static" / "vendor").rglob("*")) if (ROOT / "static" / "vendor").exists() else []
+    assert after == before
