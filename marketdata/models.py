@@ -52,6 +52,12 @@ class Instrument(models.Model):
     def is_derivative(self) -> bool:
         return self.instrument_type in {InstrumentType.FUT, InstrumentType.CE, InstrumentType.PE}
 
+    @property
+    def tradable(self) -> bool:
+        """Whether orders may be placed in it: an active contract, not an index (indices are watched and
+        charted; their futures and options are what trades). The pre-trade check and the UI both use this."""
+        return self.is_active and self.instrument_type != InstrumentType.INDEX
+
 
 class Candle(models.Model):
     """One 1-minute OHLCV bar of an instrument; higher timeframes are derived from these by query.

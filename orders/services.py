@@ -169,7 +169,7 @@ def _intent(*, account, actor, instrument: Instrument, request: OrderRequest) ->
         lower_circuit=instrument.lower_circuit,
         upper_circuit=instrument.upper_circuit,
         expiry=instrument.expiry,
-        tradable=instrument.is_active and instrument.instrument_type != "INDEX",
+        tradable=instrument.tradable,
         side=request.side,
         quantity=request.quantity,
         order_type=request.order_type,

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from brokers.errors import BrokerAccountForbidden, BrokerAccountNotFound
 from brokers.selectors import account_get_for_user, account_list_for_user
-from marketdata.models import Instrument
+from marketdata.models import Instrument, InstrumentType
 from marketdata.quotes import get_quote
 from orders import services
 from orders.models import Order, OrderType, Product, Side, Source, Validity
@@ -202,7 +202,8 @@ def _products_for(instrument: Instrument) -> list[tuple[str, str]]:
 @login_required
 @require_GET
 def ticket(request: HttpRequest, account_id: int) -> HttpResponse:
-    """The order ticket for one instrument: GET ?instrument=&side= (the B and S keys open it)."""
+    """The order ticket for one instrument: GET ?instrument=&side= (the B and S keys open it). For an
+    instrument that cannot be traded (an index) it answers 422 with the reason and no form."""
     account = _account_for_panel(request, account_id, "trade")
     instrument = Instrument.objects.filter(pk=int_or_none(request.GET.get("instrument")), is_active=True).first()
     if instrument is None:
@@ -210,7 +211,20 @@ def ticket(request: HttpRequest, account_id: int) -> HttpResponse:
     side = request.GET.get("side", Side.BUY).upper()
     data = {"side": side if side in Side.values else Side.BUY, "order_type": OrderType.LIMIT, "lots": "1"}
     template = f"{PANEL_TEMPLATE}#ticket" if request.htmx else "terminal/ticket_page.html"
-    return render(request, template, _ticket_context(request, account, instrument, data))
+    context = _ticket_context(request, account, instrument, data)
+    if not instrument.tradable:
+        error = _not_tradable(instrument)
+        return render(request, template, context | {"error": error}, status=error.status)
+    return render(request, template, context)
+
+
+def _not_tradable(instrument: Instrument) -> TicketError:
+    """The refusal the ticket shows in place of its form; the code is the pre-trade check's own."""
+    if instrument.instrument_type == InstrumentType.INDEX:
+        reason = "is an index: it is watched and charted, and its futures and options are what trade"
+    else:
+        reason = "cannot be traded"
+    return TicketError(f"{instrument.tradingsymbol} {reason}.", code="instrument_not_tradable")
 
 
 def _order_request(data, instrument: Instrument) -> services.OrderRequest:
