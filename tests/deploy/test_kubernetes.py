@@ -126,6 +126,7 @@ def test_containers_set_only_variables_the_settings_read(overlay):
             "SECRET_KEY",
             "BROKER_ENCRYPTION_KEYS",
             "AUDIT_SIGNING_KEY",
+            "AUDIT_HMAC_KEYS",
             "DJANGO_ENV",
             "ALLOWED_HOSTS",
             "METRICS_PORT",

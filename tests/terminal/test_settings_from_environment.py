@@ -108,6 +108,7 @@ def test_the_production_profile_passes_the_deployment_checklist(tmp_path):
         DJANGO_ENV="production",
         SECRET_KEY="x7" * 30 + "-production-secret",
         AUDIT_SIGNING_KEY=base64.b64encode(os.urandom(32)).decode(),
+        AUDIT_HMAC_KEYS="a1:" + base64.b64encode(os.urandom(32)).decode(),
         ALLOWED_HOSTS="terminal.example.com",
         BROKER_ENCRYPTION_KEYS="k1:" + "A" * 43,
     )
