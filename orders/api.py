@@ -128,7 +128,7 @@ def basket(request: HttpRequest, body: BasketIn, idempotency_key: str | None = H
         idempotency_key=idempotency_key,
         ip=_ip(request),
     )
-    return Status(201, [{"orders": r.orders, "error": r.error.as_dict() if r.error else None} for r in results])
+    return Status(201, [{"leg": i, "orders": r.orders, "error": r.error} for i, r in enumerate(results)])
 
 
 @router.get("/orders/{order_id}", response=OrderOut, summary="Order status")

@@ -225,3 +225,24 @@ class Funds(models.Model):
     @property
     def available(self) -> Decimal:
         return self.opening_balance + self.realised_pnl - self.margin_blocked
+
+
+class Basket(models.Model):
+    """A basket placed with an Idempotency-Key, and what became of each leg: a repeat of the same request
+    returns this outcome and places nothing, whether each leg was placed or refused the first time."""
+
+    account = models.ForeignKey("brokers.BrokerAccount", on_delete=models.PROTECT, related_name="+")
+    idempotency_key = models.CharField(max_length=100)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the legs as requested.")
+    # One entry a leg: {"orders": [order ids], "error": {"code", "message", "extra"} | null}; null while
+    # the basket is being placed.
+    outcome = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "idempotency_key"], name="basket_unique_idempotency_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"basket {self.idempotency_key} of account {self.account_id}"

@@ -170,6 +170,10 @@ class OrderOut(Schema):
 
 
 class BasketLegOut(Schema):
+    """One leg's outcome, in the order sent: the orders it placed (several when sliced), or the error
+    ({"code", "message", "extra"}) that stopped it."""
+
+    leg: int
     orders: list[OrderOut]
     error: dict | None
 

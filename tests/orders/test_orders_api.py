@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from compliance.models import AuditEvent
-from orders.models import Order
+from orders.models import Funds, Order
 from orders.states import Status
 from tests.otp_session import login_with_otp
 
@@ -115,9 +115,9 @@ def test_a_number_no_order_can_carry_is_a_422_naming_the_field_on_every_placing_
         assert response.status_code == 422, response.content
         assert response.json()["code"] == code and response.json()["message"]
     basket = raw_post(api, "/orders/basket", f'{{"orders": [{text}]}}')
-    assert basket.status_code in (201, 422) and basket.json()
-    if basket.status_code == 201:  # refused by a pre-trade rule: that leg's error
-        assert basket.json()[0]["error"]["code"] == code
+    assert basket.status_code == 422 and basket.json()
+    if basket.json()["code"] == "basket_invalid":  # refused by the check of every leg before placing
+        assert [leg["code"] for leg in basket.json()["extra"]["legs"]] == [code]
     else:
         assert basket.json()["code"] == code
     assert Order.objects.count() == 0
@@ -208,11 +208,61 @@ def test_a_modification_that_breaks_a_rule_is_refused_and_the_order_stays(api, w
     assert Order.objects.get(pk=order["id"]).price == 990
 
 
-def test_a_basket_places_each_leg_and_reports_each_rejection(api, world):
-    response = post(api, "/orders/basket", {"orders": [body(world), body(world, quantity=0), body(world, price="980")]})
+def test_a_basket_with_a_leg_that_cannot_be_placed_places_none_and_names_the_leg(api, world):
+    legs = [body(world), body(world, quantity=0), body(world, price="980")]
+    response = post(api, "/orders/basket", {"orders": legs})
+    assert response.status_code == 422 and response.json()["code"] == "basket_invalid"
+    assert [(leg["leg"], leg["code"]) for leg in response.json()["extra"]["legs"]] == [(1, "quantity_not_positive")]
+    assert Order.objects.count() == 0
+    assert AuditEvent.objects.filter(action="rms.rejected").count() == 1
+
+
+def test_a_basket_places_each_leg_and_reports_a_leg_refused_by_the_account_s_state(api, world, settings):
+    settings.PAPER_OPENING_CASH = 1_000_000
+    affordable, too_big = body(world), body(world, quantity=100_000)  # beyond the account's margin
+    response = post(api, "/orders/basket", {"orders": [affordable, too_big, body(world, price="980")]})
     legs = response.json()
-    assert response.status_code == 201 and len(legs) == 3
-    assert legs[0]["orders"][0]["status"] == Status.OPEN and legs[1]["error"]["code"] == "quantity_not_positive"
+    assert response.status_code == 201 and [leg["leg"] for leg in legs] == [0, 1, 2]
+    assert legs[0]["orders"][0]["status"] == Status.OPEN and legs[2]["orders"]
+    assert legs[1]["orders"] == [] and legs[1]["error"]["code"] == "insufficient_margin"
+    assert Order.objects.count() == 2
+
+
+def test_a_basket_is_idempotent_as_a_whole_refused_legs_included(api, world, settings):
+    settings.PAPER_OPENING_CASH = 1_000_000
+    legs = {"orders": [body(world), body(world, quantity=100_000)]}
+    first = api.post("/api/v1/orders/basket", legs, content_type="application/json", HTTP_IDEMPOTENCY_KEY="b-1")
+    Funds.objects.update(opening_balance=10**12)  # the refused leg would pass now: a repeat must not place it
+    again = api.post("/api/v1/orders/basket", legs, content_type="application/json", HTTP_IDEMPOTENCY_KEY="b-1")
+    assert first.status_code == again.status_code == 201
+    assert [(leg["leg"], [o["id"] for o in leg["orders"]], leg["error"]) for leg in again.json()] == [
+        (leg["leg"], [o["id"] for o in leg["orders"]], leg["error"]) for leg in first.json()
+    ]
+    assert Order.objects.count() == 1
+    other = {"orders": [body(world, price="980")]}
+    reused = api.post("/api/v1/orders/basket", other, content_type="application/json", HTTP_IDEMPOTENCY_KEY="b-1")
+    assert reused.status_code == 422 and reused.json()["code"] == "idempotency_key_reused"
+
+
+def test_a_fault_after_a_placed_leg_is_that_leg_s_error_never_a_500(api, world, monkeypatch):
+    from orders import services
+
+    real = services.place_sliced_order
+    calls = []
+
+    def fails_second(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 2:
+            raise RuntimeError("the broker library crashed")
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "place_sliced_order", fails_second)
+    response = post(
+        api, "/orders/basket", {"orders": [body(world), body(world, price="980"), body(world, price="985")]}
+    )
+    legs = response.json()
+    assert response.status_code == 201
+    assert legs[0]["orders"] and legs[2]["orders"] and legs[1]["error"]["code"] == "leg_failed"
     assert Order.objects.count() == 2
 
 
