@@ -8,5 +8,8 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from accounts import metrics, signals  # noqa: F401  (metrics exported from start-up; audit receivers)
         from accounts.auth_cache import connect_signals
+        from accounts.websocket import socket_session_check
+        from terminal.sockets import register_session_check
 
         connect_signals()
+        register_session_check(socket_session_check)  # open sockets close when their session ends

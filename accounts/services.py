@@ -26,6 +26,7 @@ from accounts.models import Membership, Organisation, Role, User
 from accounts.selectors import MANAGER_ROLES
 from brokers.errors import BrokerAccountNotFound
 from brokers.models import BrokerAccount
+from terminal import sockets
 
 GrantAccess = Literal["view", "trade"]
 _VIEW = "brokers.view_brokeraccount"
@@ -112,6 +113,7 @@ def membership_set_role(*, actor, organisation: Organisation, user_id: int, role
         Membership.objects.filter(pk=target.pk).update(role=role)
         target.role = role
         sync_role_groups(user=target.user)
+        sockets.end_user(user_id, sockets.ACCESS)  # open sockets close; their reconnects see the new role
     audit.record(
         actor=actor,
         action="rbac.role_changed",
@@ -137,6 +139,7 @@ def membership_remove(*, actor, organisation: Organisation, user_id: int, reques
             remove_perm(_VIEW, target.user, account)
         target.delete()
         sync_role_groups(user=target.user)
+        sockets.end_user(user_id, sockets.ACCESS)
     audit.record(
         actor=actor,
         action="rbac.member_removed",
@@ -194,6 +197,7 @@ def revoke_account(*, actor, account_id: int, user_id: int, access: GrantAccess,
         remove_perm(_TRADE, target.user, account)
         if access == "view":
             remove_perm(_VIEW, target.user, account)
+            sockets.end_user(user_id, sockets.ACCESS)  # no more rows of this account on open sockets
     audit.record(
         actor=actor, action="rbac.revoke", target=account, payload={"user": user_id, "access": access}, request=request
     )

@@ -1,12 +1,16 @@
-"""Audit of sign-in events raised by Django and django-axes."""
+"""Audit of sign-in events raised by Django and django-axes; ending the open websockets of a session
+that signs out and of a user whose credentials change (terminal.sockets)."""
 
 from __future__ import annotations
 
 from axes.signals import user_locked_out
-from django.contrib.auth.signals import user_login_failed
+from django.conf import settings
+from django.contrib.auth.signals import user_logged_out, user_login_failed
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from accounts import audit
+from terminal import sockets
 
 
 @receiver(user_login_failed, dispatch_uid="accounts.audit_login_failed")
@@ -32,3 +36,23 @@ def on_locked_out(sender, request, username, ip_address, **kwargs) -> None:
         payload={"username": str(username or "")[:150], "ip": ip_address or ""},
         request=request,
     )
+
+
+@receiver(user_logged_out, dispatch_uid="accounts.sockets_signed_out")
+def on_logged_out(sender, request, user=None, **kwargs) -> None:
+    # Sent before the session is flushed, so its key still names the sockets it opened (also when
+    # SessionExpiryMiddleware signs an expired session out).
+    sockets.end_session(request.session.session_key if request is not None else None)
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="accounts.sockets_user_saved")
+def on_user_saved(sender, instance, created=False, update_fields=None, **kwargs) -> None:
+    # Deactivated or a new password: each open socket re-checks its session and closes unless it still
+    # signs the user in. Saves of other fields only (last_login at every sign-in) leave them be.
+    if not created and (update_fields is None or {"password", "is_active"} & set(update_fields)):
+        sockets.end_user(instance.pk, sockets.CREDENTIALS)
+
+
+@receiver(post_delete, sender=settings.AUTH_USER_MODEL, dispatch_uid="accounts.sockets_user_deleted")
+def on_user_deleted(sender, instance, **kwargs) -> None:
+    sockets.end_user(instance.pk, sockets.CREDENTIALS)

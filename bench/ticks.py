@@ -416,7 +416,8 @@ def main() -> None:
     if args.redis_url:
         env["REDIS_URL"] = args.redis_url
     env.update(VAR_DIR=var, LOG_LEVEL="WARNING", MARKETDATA_SIM_RATE=str(args.rate),
-               MARKETDATA_FRAME_MS=str(args.frame_ms))  # fmt: skip
+               MARKETDATA_FRAME_MS=str(args.frame_ms),
+               WEBSOCKET_MAX_PER_USER=str(args.clients + 10))  # every client is the one bench user  # fmt: skip
     cookie, ids = _setup(env, args.instruments)
     arrangement = "feed process -> Redis -> server" if args.redis_url else "standalone (feed inside the server)"
     stack = "Daphne" if args.server == "daphne" else f"uvicorn x{args.workers}"

@@ -10,7 +10,9 @@ Protocol (text frames, JSON from the client):
 - a bad message gets ``{"type": "error", "code", "message", "extra"}`` and the socket stays open:
   ``malformed_frame``, ``unknown_action``, ``unknown_instrument`` (naming them; nothing is subscribed),
   ``subscription_limit`` (``MARKETDATA_MAX_SUBSCRIPTIONS`` per socket, default 500).
-An unauthenticated socket is closed with code 4401; an unknown format with 4400.
+An unauthenticated socket is closed with code 4401; an unknown format with 4400; the socket beyond the
+user's ``WEBSOCKET_MAX_PER_USER`` with 4429; an open socket whose session signs out or expires (or
+whose user is deactivated or changes password) with 4401 (``terminal.sockets``).
 
 The consumer only authorises, tracks its subscriptions and writes; the hub (marketdata.fanout) does
 the rendering. When the socket cannot take more, pending updates stay in one dict keyed by
@@ -36,6 +38,7 @@ from marketdata import metrics
 from marketdata.fanout import Payload, html_frame, hub, json_frame
 from marketdata.quotes import get_quotes
 from marketdata.selectors import instrument_resolve
+from terminal import sockets
 
 FORMATS = ("html", "json")
 
@@ -107,6 +110,15 @@ class TickConsumer(AsyncWebsocketConsumer):
             await self._error("unknown_format", f"format {fmt!r} is not one of html, json", {"format": fmt})
             await self.close(code=4400)
             return
+        session = self.scope.get("session")
+        socket = sockets.Socket(
+            self, user_id=user.pk, session_key=session.session_key if session else None, carries_accounts=False
+        )
+        if not await socket.open():
+            await self._error("too_many_sockets", socket.refusal, {"limit": settings.WEBSOCKET_MAX_PER_USER})
+            await self.close(code=sockets.CLOSE_TOO_MANY, reason=socket.refusal)
+            return
+        self.socket = socket
         self.format = fmt
         self.subscriptions: set[int] = set()
         self.pending: dict[int, Payload] = {}
@@ -118,6 +130,8 @@ class TickConsumer(AsyncWebsocketConsumer):
         metrics.WS_CLIENTS.inc()
 
     async def disconnect(self, code: int) -> None:
+        if hasattr(self, "socket"):
+            await self.socket.close()
         if not hasattr(self, "_hub"):
             return
         self._hub.unsubscribe(self, self.subscriptions)
@@ -186,6 +200,8 @@ class TickConsumer(AsyncWebsocketConsumer):
         await self._send_json({"type": "error", "code": code, "message": message, "extra": extra or {}})
 
     async def _send_json(self, data: dict[str, Any]) -> None:
+        if hasattr(self, "socket") and self.socket.ended:  # closed for a sign-out: nothing more goes out
+            return
         await self.send(text_data=json.dumps(data, separators=(",", ":")))
 
     # --- the hub's side (Subscriber) -----------------------------------------------------------------
@@ -194,7 +210,7 @@ class TickConsumer(AsyncWebsocketConsumer):
             self._flushing = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
-        while self.pending and not self._gate.paused:
+        while self.pending and not self._gate.paused and not self.socket.ended:
             payloads = list(self.pending.values())
             self.pending = {}
             text = json_frame(payloads) if self.format == "json" else html_frame(payloads)

@@ -517,6 +517,7 @@ RMS_DEFAULT_OPS_LIMIT = env_int("RMS_DEFAULT_OPS_LIMIT", 10, minimum=1)  # SEBI 
 # --- Market data (docs/marketdata.md) -------------------------------------------------------------
 MARKETDATA_FRAME_MS = env_int("MARKETDATA_FRAME_MS", 250, minimum=10, maximum=5000)  # websocket conflation frame
 MARKETDATA_MAX_SUBSCRIPTIONS = env_int("MARKETDATA_MAX_SUBSCRIPTIONS", 500, minimum=1)  # instruments per socket
+WEBSOCKET_MAX_PER_USER = env_int("WEBSOCKET_MAX_PER_USER", 20, minimum=1)  # open sockets per user (terminal.sockets)
 MARKETDATA_SIM_RATE = env_int("MARKETDATA_SIM_RATE", 1000, minimum=1)  # simulated quotes per second
 MARKETDATA_SIM_SESSION = env_choice("MARKETDATA_SIM_SESSION", "always", ("always", "nse"))  # nse: 09:15-15:30 IST
 NSE_HOLIDAYS = env_list("NSE_HOLIDAYS", [])  # ISO dates the simulator stays closed when the session is "nse"

@@ -1,0 +1,380 @@
+"""Open websockets: how many a user holds, and ending them when their sign-in or their access ends.
+
+Every socket (``/ws/user/``, ``/ws/ticks/``) opens a ``Socket`` here once its user is known and
+closes it on disconnect.
+
+- The cap: a user holds at most ``WEBSOCKET_MAX_PER_USER`` sockets across every web process. Each
+  socket is a member of its user's sorted set in Redis (full stack; a dict in standalone mode's one
+  process) scored with the time its entry lapses, ``SLOT_SECONDS`` ahead. An open socket renews its
+  entry every ``CHECK_SECONDS`` and removes it on disconnect, so a socket lost without one (a killed
+  process) stops counting within ``SLOT_SECONDS``. The socket beyond the cap is accepted and closed
+  at once with ``CLOSE_TOO_MANY`` and a reason naming the limit (a refused handshake would show the
+  client only an HTTP 403).
+- Ending: producers call ``end_session(session_key)`` when a session signs out, and
+  ``end_user(user_id, reason)`` when a user's credentials (deactivation, password) or access (role,
+  membership, grants) change; both send after commit, through the channel layer, to the groups
+  ``session.<keyed hash of the session key>`` and ``sockets.<user id>``. Each web process has one
+  channel of its own on its event loop (``_Watcher``) that joins the groups of the sockets it holds and
+  ends them: a signed-out session's sockets with ``CLOSE_SIGNED_OUT``; on changed credentials every
+  socket of the user re-checks its session and those no longer signed in close with
+  ``CLOSE_SIGNED_OUT``; on changed access the sockets that carry account data close with
+  ``CLOSE_ACCESS_CHANGED`` (the client reconnects and gets what it may see now). One channel per
+  process rather than per socket: the tick socket has no channel-layer channel by design
+  (marketdata.consumers).
+- The clock: a socket also re-checks its session when the session is due to expire and every
+  ``CHECK_SECONDS``, so an idle or overlong session closes its sockets while they are open, and a
+  lost message costs at most ``CHECK_SECONDS``. The check is the hook ``accounts`` registers
+  (``register_session_check``), which this layer cannot import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Protocol
+
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import transaction
+from django.utils.crypto import salted_hmac
+
+logger = logging.getLogger(__name__)
+
+CLOSE_SIGNED_OUT = 4401  # the session ended: signed out, expired, deactivated, password changed
+CLOSE_ACCESS_CHANGED = 4403  # the user's role or grants changed: reconnect to see what is allowed now
+CLOSE_TOO_MANY = 4429  # the user already holds WEBSOCKET_MAX_PER_USER sockets
+
+CHECK_SECONDS = 30.0  # an open socket renews its slot and re-checks its session this often
+SLOT_SECONDS = 90.0  # a slot not renewed for this long no longer counts
+KEY_PREFIX = "terminal:sockets:"  # Redis sorted set per user: member socket id, score the slot's lapse time
+
+CREDENTIALS = "credentials"
+ACCESS = "access"
+
+# (session_key or None, user_id) -> seconds until the session must be checked again, or None when it
+# no longer signs that user in. Registered by accounts (AccountsConfig.ready); runs in a thread.
+SessionCheck = Callable[[str | None, int], float | None]
+_session_check: SessionCheck | None = None
+
+
+def register_session_check(check: SessionCheck) -> None:
+    global _session_check
+    _session_check = check
+
+
+def user_group(user_id: int) -> str:
+    """The group of a user's ``/ws/user/`` sockets, which producers push fragments to."""
+    return f"user.{user_id}"
+
+
+def session_group(session_key: str) -> str:
+    # A keyed hash, never the key itself: whoever lists Redis's keys learns no cookie that signs anyone in.
+    return "session." + salted_hmac("terminal.sockets.session_group", session_key).hexdigest()
+
+
+def sockets_group(user_id: int) -> str:
+    return f"sockets.{user_id}"
+
+
+# --- producers ------------------------------------------------------------------------------------
+def end_session(session_key: str | None) -> None:
+    """Close the sockets of the session ``session_key`` once the current transaction commits."""
+    if session_key:
+        group = session_group(session_key)
+        _send_on_commit(group, {"type": "session.end", "group": group})
+
+
+def end_user(user_id: int, reason: str) -> None:
+    """Once the current transaction commits, tell ``user_id``'s sockets that their ``reason``
+    (``CREDENTIALS`` or ``ACCESS``) changed."""
+    if reason not in (CREDENTIALS, ACCESS):
+        raise ValueError(f"unknown reason {reason!r}")
+    group = sockets_group(user_id)
+    _send_on_commit(group, {"type": "user.revoke", "group": group, "reason": reason})
+
+
+def _send_on_commit(group: str, message: dict) -> None:
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        try:
+            async_to_sync(layer.group_send)(group, message)
+        except Exception:  # the socket's own clock closes it within CHECK_SECONDS
+            logger.warning("could not tell the sockets of %s to end", group.split(".")[0], exc_info=True)
+
+    transaction.on_commit(send)
+
+
+# --- one socket -----------------------------------------------------------------------------------
+class Closable(Protocol):
+    async def close(self, code=None, reason=None) -> None: ...
+
+
+class Socket:
+    """One open websocket's registration: its slot, its groups and its clock.
+
+    ``carries_accounts``: the socket forwards account data (order rows), so a change of access ends it.
+    """
+
+    def __init__(self, consumer: Closable, *, user_id: int, session_key: str | None, carries_accounts: bool) -> None:
+        self.consumer = consumer
+        self.user_id = user_id
+        self.session_key = session_key
+        self.carries_accounts = carries_accounts
+        self.id = uuid.uuid4().hex
+        self.groups = [sockets_group(user_id)] + ([session_group(session_key)] if session_key else [])
+        self.refusal = ""
+        self._open = False
+        self._ended = False
+        self._clock: asyncio.Task | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    async def open(self) -> bool:
+        """Take a slot and start watching; return False (and set ``refusal``) when the user is at the cap."""
+        limit = settings.WEBSOCKET_MAX_PER_USER
+        if not await _slots().acquire(self.user_id, self.id, limit):
+            self.refusal = f"too many open sockets: at most {limit} per user (WEBSOCKET_MAX_PER_USER)"
+            self._ended = True
+            return False
+        self._open = True
+        await _watcher().watch(self)
+        self._clock = asyncio.get_running_loop().create_task(self._keep(), name="socket-clock")
+        return True
+
+    async def close(self) -> None:
+        """Release the slot and stop watching (on disconnect; safe to call twice or unopened)."""
+        if not self._open:
+            return
+        self._open = False
+        if self._clock is not None and self._clock is not asyncio.current_task():
+            self._clock.cancel()
+        await _watcher().unwatch(self)
+        await _slots().release(self.user_id, self.id)
+
+    async def end(self, code: int, reason: str) -> None:
+        """Close the websocket with ``code``; its disconnect then calls ``close``."""
+        if self._ended:
+            return
+        self._ended = True
+        with contextlib.suppress(Exception):  # the client may be gone already; disconnect follows either way
+            await self.consumer.close(code=code, reason=reason)
+
+    async def check(self) -> float | None:
+        """Return the seconds until the session must be checked again, or None when it has ended."""
+        if _session_check is None:
+            return CHECK_SECONDS
+        return await database_sync_to_async(_session_check)(self.session_key, self.user_id)
+
+    async def recheck(self) -> None:
+        if await self.check() is None:
+            await self.end(CLOSE_SIGNED_OUT, "signed out")
+
+    async def _keep(self) -> None:
+        renew = False  # the first check only finds when the session is due to expire
+        while self._open:
+            try:
+                if renew:
+                    await _slots().renew(self.user_id, self.id)
+                renew = True
+                left = await self.check()
+            except Exception:  # a database or Redis hiccup: try again next time rather than drop the socket
+                logger.warning("could not check a socket's session", exc_info=True)
+                await asyncio.sleep(CHECK_SECONDS)
+                continue
+            if left is None:
+                await self.end(CLOSE_SIGNED_OUT, "signed out")
+                return
+            await asyncio.sleep(min(CHECK_SECONDS, max(left, 0.0) + 0.05))
+
+
+# --- the per-process watcher ----------------------------------------------------------------------
+class _Watcher:
+    """This process's channel on the running event loop: joins the groups of the sockets it holds and
+    ends them when a producer says so."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._channel: str | None = None
+        self._task: asyncio.Task | None = None
+        self._members: dict[str, set[Socket]] = defaultdict(set)
+
+    async def watch(self, socket: Socket) -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        await self._ensure_running(layer)
+        for group in socket.groups:
+            if not self._members[group]:
+                await layer.group_add(group, self._channel)
+            self._members[group].add(socket)
+
+    async def unwatch(self, socket: Socket) -> None:
+        layer = get_channel_layer()
+        if layer is None or self._loop is not asyncio.get_running_loop():
+            return
+        for group in socket.groups:
+            members = self._members.get(group)
+            if members is None or socket not in members:
+                continue
+            members.discard(socket)
+            if not members:
+                del self._members[group]
+                with contextlib.suppress(Exception):  # a stale membership only costs a message, and expires
+                    await layer.group_discard(group, self._channel)
+
+    async def _ensure_running(self, layer) -> None:
+        loop = asyncio.get_running_loop()
+        if self._task is not None and not self._task.done() and self._loop is loop:
+            return
+        self._loop = loop
+        self._members.clear()  # sockets of another (closed) event loop are gone with it
+        self._channel = await layer.new_channel("sockets.")
+        self._task = loop.create_task(self._listen(layer, self._channel), name="socket-watcher")
+
+    async def _listen(self, layer, channel: str) -> None:
+        while True:
+            try:
+                message = await layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("socket watcher could not receive; retrying", exc_info=True)
+                await asyncio.sleep(1.0)
+                continue
+            try:
+                await self._dispatch(message)
+            except Exception:
+                logger.warning("socket watcher could not handle %r", message.get("type"), exc_info=True)
+
+    async def _dispatch(self, message: dict) -> None:
+        # The layer does not say through which group a message came, so every message names its group.
+        kind, group = message.get("type"), message.get("group")
+        sockets = list(self._members.get(group, ())) if isinstance(group, str) else []
+        if kind == "session.end":
+            await asyncio.gather(*(s.end(CLOSE_SIGNED_OUT, "signed out") for s in sockets))
+        elif kind == "user.revoke" and message.get("reason") == ACCESS:
+            ending = [s for s in sockets if s.carries_accounts]
+            await asyncio.gather(*(s.end(CLOSE_ACCESS_CHANGED, "access changed") for s in ending))
+        elif kind == "user.revoke" and message.get("reason") == CREDENTIALS:
+            await asyncio.gather(*(s.recheck() for s in sockets))
+        else:
+            logger.warning("socket watcher ignored a message of type %r", kind)
+
+
+_watcher_instance = _Watcher()
+
+
+def _watcher() -> _Watcher:
+    return _watcher_instance
+
+
+# --- slots ----------------------------------------------------------------------------------------
+class _MemorySlots:
+    """Standalone mode: one process holds every socket."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._slots: dict[int, dict[str, float]] = defaultdict(dict)
+
+    async def acquire(self, user_id: int, socket_id: str, limit: int) -> bool:
+        now = time.time()
+        with self._lock:
+            slots = self._slots[user_id]
+            for stale in [s for s, lapse in slots.items() if lapse <= now]:
+                del slots[stale]
+            if len(slots) >= limit:
+                return False
+            slots[socket_id] = now + SLOT_SECONDS
+            return True
+
+    async def renew(self, user_id: int, socket_id: str) -> None:
+        with self._lock:
+            self._slots[user_id][socket_id] = time.time() + SLOT_SECONDS
+
+    async def release(self, user_id: int, socket_id: str) -> None:
+        with self._lock:
+            slots = self._slots.get(user_id)
+            if slots is not None:
+                slots.pop(socket_id, None)
+                if not slots:
+                    del self._slots[user_id]
+
+
+# Drop lapsed slots, refuse at the cap, else add this socket's slot; one round trip, atomic.
+_ACQUIRE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
+
+class _RedisSlots:
+    """Full stack: a sorted set per user shared by every web process. While Redis cannot be reached a
+    socket is let in (the channel layer, on the same Redis, decides whether it works at all)."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._acquire = self._redis.register_script(_ACQUIRE)
+
+    @staticmethod
+    def _key(user_id: int) -> str:
+        return f"{KEY_PREFIX}{user_id}"
+
+    def _acquire_sync(self, user_id: int, socket_id: str, limit: int) -> bool:
+        now = time.time()
+        args = [now, limit, now + SLOT_SECONDS, socket_id, int(SLOT_SECONDS) + 1]
+        try:
+            return bool(self._acquire(keys=[self._key(user_id)], args=args))
+        except Exception:
+            logger.warning("could not count the user's sockets; letting this one in", exc_info=True)
+            return True
+
+    def _renew_sync(self, user_id: int, socket_id: str) -> None:
+        pipe = self._redis.pipeline()
+        pipe.zadd(self._key(user_id), {socket_id: time.time() + SLOT_SECONDS})
+        pipe.expire(self._key(user_id), int(SLOT_SECONDS) + 1)
+        pipe.execute()
+
+    def _release_sync(self, user_id: int, socket_id: str) -> None:
+        try:
+            self._redis.zrem(self._key(user_id), socket_id)
+        except Exception:  # the slot lapses within SLOT_SECONDS
+            logger.warning("could not release a socket's slot", exc_info=True)
+
+    async def acquire(self, user_id: int, socket_id: str, limit: int) -> bool:
+        return await sync_to_async(self._acquire_sync, thread_sensitive=False)(user_id, socket_id, limit)
+
+    async def renew(self, user_id: int, socket_id: str) -> None:
+        await sync_to_async(self._renew_sync, thread_sensitive=False)(user_id, socket_id)
+
+    async def release(self, user_id: int, socket_id: str) -> None:
+        await sync_to_async(self._release_sync, thread_sensitive=False)(user_id, socket_id)
+
+
+_slots_instance: _MemorySlots | _RedisSlots | None = None
+_slots_lock = threading.Lock()
+
+
+def _slots() -> _MemorySlots | _RedisSlots:
+    global _slots_instance
+    if _slots_instance is None:
+        with _slots_lock:
+            if _slots_instance is None:
+                _slots_instance = _RedisSlots(settings.REDIS_URL) if settings.REDIS_URL else _MemorySlots()
+    return _slots_instance
