@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django_otp.plugins.otp_static import admin as otp_static_admin  # registers StaticDeviceAdmin, replaced below
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp import admin as otp_totp_admin  # registers TOTPDeviceAdmin, replaced below
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import ApiKey, Membership, Organisation, User
 
@@ -37,6 +39,42 @@ class StaticDeviceAdmin(otp_static_admin.StaticDeviceAdmin):
 
 admin.site.unregister(StaticDevice)
 admin.site.register(StaticDevice, StaticDeviceAdmin)
+
+
+class TOTPDeviceAdmin(admin.ModelAdmin):
+    """TOTP devices without their seed: no key field, QR code or configuration page, and no adding.
+
+    django-otp's admin shows the key and a QR code of the seed unless OTP_ADMIN_HIDE_SENSITIVE_DATA;
+    the seed is stored sealed (accounts.models.SealedTOTPDevice) and only its user ever sees it, at
+    enrolment. An admin may rename, unconfirm or remove a device (a lost phone: the user enrols again
+    at next sign-in). The owner is fixed: moving a device would hand its seed to someone else.
+    """
+
+    list_display = otp_totp_admin.TOTPDeviceAdmin.list_display
+    list_filter = otp_totp_admin.TOTPDeviceAdmin.list_filter
+    search_fields = otp_totp_admin.TOTPDeviceAdmin.search_fields
+    list_select_related = ["user"]
+    fields = [
+        "user",
+        "name",
+        "confirmed",
+        "created_at",
+        "last_used_at",
+        "step",
+        "digits",
+        "tolerance",
+        "drift",
+        "throttling_failure_count",
+        "throttling_failure_timestamp",
+    ]
+    readonly_fields = [f for f in fields if f not in ("name", "confirmed")]
+
+    def has_add_permission(self, request):
+        return False  # a seed typed here would be chosen by a person and seen by the admin
+
+
+admin.site.unregister(TOTPDevice)
+admin.site.register(TOTPDevice, TOTPDeviceAdmin)
 
 
 @admin.register(Organisation)

@@ -6,7 +6,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        from accounts import metrics, signals  # noqa: F401  (metrics exported from start-up; audit receivers)
+        from accounts import checks, metrics, signals  # noqa: F401  (system checks, metrics from start-up, audit receivers)
         from accounts.auth_cache import connect_signals
         from accounts.websocket import socket_session_check
         from terminal.sockets import register_session_check

@@ -220,8 +220,13 @@ def _user_changed(sender, instance, **kwargs) -> None:
 
 
 def _device_changed(sender, instance, **kwargs) -> None:
+    # A session names its device by model label, and one row has several (otp_totp.totpdevice and its
+    # proxy accounts.sealedtotpdevice): the entry under each goes, whichever class changed the row.
     if instance.pk is not None:
-        _forget(_DEVICE_KEY.format(instance.persistent_id))
+        concrete = instance._meta.concrete_model
+        for model in apps.get_models():
+            if model._meta.concrete_model is concrete:
+                _forget(_DEVICE_KEY.format(f"{model.model_label()}/{instance.pk}"))
 
 
 def connect_signals() -> None:

@@ -1,7 +1,15 @@
+import logging
+from binascii import unhexlify
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from terminal.lib import sealing
+
+logger = logging.getLogger(__name__)
 
 
 class User(AbstractUser):
@@ -112,3 +120,74 @@ class RefreshToken(models.Model):
 
     def __str__(self) -> str:
         return f"refresh token {self.pk} of {self.user_id} (family {self.family})"
+
+
+class SealedTOTPDevice(TOTPDevice):
+    """django-otp's TOTP device whose ``key`` column holds the seed sealed, never the seed itself.
+
+    A proxy of otp_totp's TOTPDevice: the same table, fields, throttling and replay rule, with
+    ``bin_key`` (which django-otp's ``verify_token`` and ``config_url`` read) opening the seal
+    (terminal.lib.sealing, AES-256-GCM under BROKER_ENCRYPTION_KEYS) bound to this row's id, so a
+    copy of the database holds no usable seed and a sealed seed copied onto another row opens
+    nowhere. Saving a hex seed (a new device's random default, the demo's derived one) seals it;
+    the clear seed of a new row is never written, not even inside the transaction. A ``key`` that
+    is not a seal this row opens (a clear seed left by an older release or written by hand) never
+    verifies. All of accounts reaches TOTP devices through this class; django-otp's own class
+    still loads them (sessions name either) but cannot read the seed.
+    """
+
+    class Meta:
+        proxy = True
+        verbose_name = "TOTP device"
+
+    @property
+    def key_binding(self) -> bytes:
+        """The associated data that ties the sealed seed to this row (frozen in migration 0006)."""
+        return f"otp_totp.totpdevice|{self.pk}|key".encode()
+
+    @property
+    def bin_key(self) -> bytes:
+        """The seed; raises sealing.SecretError when ``key`` is not a seal this row opens."""
+        return sealing.decrypt(self.key, associated_data=self.key_binding)
+
+    @property
+    def seed_is_sealed(self) -> bool:
+        return self.key.startswith(f"{sealing.FORMAT_VERSION}:")
+
+    def verify_token(self, token) -> bool:
+        """django-otp's check; False, and logged with its cause, when the seed cannot be opened."""
+        try:
+            self.bin_key  # noqa: B018 - opened here to refuse an unreadable seed; django-otp reads it again
+        except sealing.SecretError as exc:
+            logger.error("TOTP device %s: %s (%s); its codes are refused", self.pk, exc.message, exc.code)
+            return False
+        return super().verify_token(token)
+
+    def seed_seal(self, seed: bytes) -> None:
+        """Set ``key`` to ``seed`` sealed under the current key for this saved row; ValueError if it cannot fit."""
+        sealed = sealing.encrypt(seed, associated_data=self.key_binding)
+        if len(sealed) > self._meta.get_field("key").max_length:
+            raise ValueError(
+                f"a {len(seed)}-byte TOTP seed sealed under key {settings.BROKER_ENCRYPTION_KEY_ID!r} does not fit "
+                "otp_totp's key column; seeds are 20 bytes and key ids at most 11 characters (accounts.E001)"
+            )
+        self.key = sealed
+
+    def save(self, *args, **kwargs) -> None:
+        """Save, sealing a hex seed first; raises ValueError for a key that is neither sealed nor hex."""
+        update_fields = kwargs.get("update_fields")
+        if self.seed_is_sealed or (update_fields is not None and "key" not in update_fields):
+            return super().save(*args, **kwargs)
+        try:
+            seed = unhexlify(self.key)
+        except ValueError:
+            raise ValueError("a TOTP seed is given in hex") from None
+        with transaction.atomic():
+            if self.pk is None:
+                self.key = ""  # the row's id binds the seal, so it is inserted first, without the seed
+                super().save(*args, **kwargs)
+                self.seed_seal(seed)
+                type(self).objects.filter(pk=self.pk).update(key=self.key)
+            else:
+                self.seed_seal(seed)
+                super().save(*args, **kwargs)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.errors import NotOrganisationManager, OrganisationNotFound
-from accounts.models import ApiKey, Membership, Organisation, Role
+from accounts.models import ApiKey, Membership, Organisation, Role, SealedTOTPDevice
 
 MANAGER_ROLES = frozenset({Role.OWNER, Role.ADMIN})
 
 
 def user_has_confirmed_totp(*, user) -> bool:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return SealedTOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
 def membership_get(*, user, organisation: Organisation) -> Membership | None:

@@ -12,12 +12,11 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp.decorators import otp_required
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from guardian.shortcuts import get_users_with_perms
 
 from accounts import audit, credentials, services
 from accounts.forms import ApiKeyForm, EnrolForm, GrantForm, OtpForm, RoleForm
-from accounts.models import Role
+from accounts.models import Role, SealedTOTPDevice
 from accounts.otp import backup_codes_issue, otp_check
 from accounts.selectors import (
     api_key_list,
@@ -95,9 +94,9 @@ def otp_enrol(request: HttpRequest) -> HttpResponse:
     """Set up the authenticator app: show the QR code (SVG) and confirm it with one code."""
     if user_has_confirmed_totp(user=request.user):
         return redirect("accounts:profile" if request.user.is_verified() else "accounts:otp-verify")
-    device = TOTPDevice.objects.filter(user=request.user, confirmed=False).first()
+    device = SealedTOTPDevice.objects.filter(user=request.user, confirmed=False).first()
     if device is None:
-        device = TOTPDevice.objects.create(user=request.user, name="authenticator", confirmed=False)
+        device = SealedTOTPDevice.objects.create(user=request.user, name="authenticator", confirmed=False)
     form = EnrolForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if device.verify_token(form.cleaned_data["token"].strip()):

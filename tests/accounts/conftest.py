@@ -10,7 +10,7 @@ from django.test import Client
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import Membership, User
+from accounts.models import Membership, SealedTOTPDevice, User
 from accounts.services import sync_role_groups
 from tests.otp_session import login_with_otp
 
@@ -30,12 +30,14 @@ def make_user(username: str, *, organisation=None, role=None, device: bool = Tru
         Membership.objects.create(user=user, organisation=organisation, role=role)
         sync_role_groups(user=user)
     if device:
-        TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+        SealedTOTPDevice.objects.create(user=user, name="phone", confirmed=True)  # as enrolment makes it: sealed
     return user
 
 
 def totp_code(device: TOTPDevice, offset_steps: int = 0) -> str:
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits)  # the real clock, not the learnt drift
+    """The device's code now (or ``offset_steps`` away), as the user's authenticator app shows it."""
+    seed = SealedTOTPDevice.objects.get(pk=device.pk).bin_key  # the app holds the seed; the row holds it sealed
+    totp = TOTP(seed, device.step, device.t0, device.digits)  # the real clock, not the learnt drift
     totp.time += offset_steps * device.step
     return f"{totp.token():0{device.digits}d}"
 

@@ -4,9 +4,8 @@ import re
 import pytest
 from django.core.management import call_command
 from django.test import Client
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import Membership, Role, User
+from accounts.models import Membership, Role, SealedTOTPDevice, User
 from brokers.models import BrokerAccount
 from brokers.selectors import account_list_for_user
 
@@ -27,7 +26,7 @@ def test_the_demo_has_one_user_per_role_with_a_printed_totp_secret_and_is_idempo
     secrets_first = re.findall(r"TOTP secret: ([A-Z2-7]+)", first)
     assert len(secrets_first) == 5 and secrets_first == re.findall(r"TOTP secret: ([A-Z2-7]+)", second)
     trader = User.objects.get(username="demo-trader")
-    device = TOTPDevice.objects.get(user=trader)
+    device = SealedTOTPDevice.objects.get(user=trader)
     printed = re.search(r"demo-trader\s+TOTP secret: \S+\s+\(code now: (\d{6})\)", second).group(1)
     assert device.verify_token(printed)  # the hint is a real, current code
     paper = BrokerAccount.objects.get(broker="paper", client_code="DEMO1")

@@ -11,10 +11,9 @@ from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from guardian.shortcuts import assign_perm
 
-from accounts.models import Membership, Organisation, Role, User
+from accounts.models import Membership, Organisation, Role, SealedTOTPDevice, User
 from accounts.services import sync_role_groups
 from brokers.models import BrokerAccount
 
@@ -120,7 +119,7 @@ class Command(BaseCommand):
     @staticmethod
     def _totp(user: User) -> tuple[str, str]:
         """Give ``user`` the demo TOTP device; return its base32 secret and the current code."""
-        device, _ = TOTPDevice.objects.update_or_create(
+        device, _ = SealedTOTPDevice.objects.update_or_create(  # stored sealed
             user=user, name="demo", defaults={"key": _demo_key(user.username), "confirmed": True}
         )
         code = TOTP(device.bin_key, device.step, device.t0, device.digits).token()
