@@ -4,7 +4,8 @@
 
 Runs in a throwaway database (test_<name>, created and dropped here), because audit rows can never
 be deleted. For each number of concurrent writer processes it measures, in the same run:
-- audit: ``compliance.services.audit_record`` with a typical order payload, one transaction per event;
+- audit: ``compliance.services.audit_record`` with a typical order payload, one transaction per event
+  (the keyed link computed in Python, appended through the stored functions of migration 0005);
 - baseline: a raw INSERT of the same row (same columns, same indexes, no triggers, no chain) into
   a table made with ``LIKE compliance_auditevent INCLUDING ALL``, also one transaction per row.
 The two alternate for --rounds rounds; it prints the median events/s of each and the median of
@@ -133,8 +134,8 @@ def _baseline(number: int, count: int, run: int) -> None:
             seq = run * 10_000_000 + index  # unique per (writer = chain, run)
             cursor.execute(
                 "INSERT INTO bench_plain_event (chain, seq, created_at, actor, actor_name, action, target_type,"
-                " target_id, payload, ip, request_id, prev_hash, hash)"
-                " VALUES (%s, %s, %s, %s, '', %s, %s, %s, %s, %s, %s, %s, %s)",
+                " target_id, payload, ip, request_id, prev_hash, hash, key_id)"
+                " VALUES (%s, %s, %s, %s, '', %s, %s, %s, %s, %s, %s, %s, %s, 'a1')",
                 [
                     number + 1,
                     seq,
