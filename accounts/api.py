@@ -17,6 +17,7 @@ from accounts.schemas import (
 )
 from accounts.selectors import api_key_list, organisation_list_for_user
 from brokers.selectors import account_get_for_user, account_list_for_user
+from terminal.lib.api_errors import errors
 
 router = Router(tags=["accounts"])
 
@@ -25,7 +26,7 @@ def _pair(pair: credentials.TokenPair) -> TokenPairOut:
     return TokenPairOut(access_token=pair.access, refresh_token=pair.refresh, expires_in=pair.expires_in)
 
 
-@router.post("/auth/token", auth=None, response=TokenPairOut)
+@router.post("/auth/token", auth=None, response={200: TokenPairOut, **errors(401, 429)})
 def token_obtain(request: HttpRequest, body: TokenObtainIn):
     """Sign in with password and one-time code: a short-lived access token and a refresh token.
 
@@ -36,7 +37,7 @@ def token_obtain(request: HttpRequest, body: TokenObtainIn):
     )
 
 
-@router.post("/auth/refresh", auth=None, response=TokenPairOut)
+@router.post("/auth/refresh", auth=None, response={200: TokenPairOut, **errors(401)})
 def token_refresh(request: HttpRequest, body: RefreshIn):
     """Exchange a refresh token for a new pair; the old refresh token stops working.
 
@@ -45,7 +46,7 @@ def token_refresh(request: HttpRequest, body: RefreshIn):
     return _pair(credentials.token_refresh(request=request, refresh=body.refresh_token))
 
 
-@router.post("/auth/revoke", auth=None, response={204: None})
+@router.post("/auth/revoke", auth=None, response={204: None, **errors(401)})
 def token_revoke(request: HttpRequest, body: RefreshIn):
     """Sign out: the refresh token, its successors and their access tokens stop working."""
     credentials.token_revoke(request=request, refresh=body.refresh_token)

@@ -11,6 +11,7 @@ from marketdata import selectors
 from marketdata.errors import InvalidRange, UnknownInstrument
 from marketdata.quotes import get_quotes
 from marketdata.schemas import CandleOut, InstrumentOut, QuoteOut
+from terminal.lib.api_errors import errors
 
 router = Router(tags=["market data"])
 MAX_QUOTES = 500
@@ -37,7 +38,7 @@ def get_instrument(request: HttpRequest, instrument_id: int):
     return selectors.instrument_get(instrument_id=instrument_id)
 
 
-@router.get("/quotes", response=list[QuoteOut])
+@router.get("/quotes", response={200: list[QuoteOut], **errors(400, 404)})
 def list_quotes(request: HttpRequest, instruments: str):
     """Last quotes of comma-separated instruments (ids or EXCHANGE:SYMBOL); 404 naming any unknown one.
     Instruments with no quote yet are left out."""
@@ -61,7 +62,7 @@ def _quote_out(quote) -> dict:
     }
 
 
-@router.get("/candles/{instrument_id}", response=list[CandleOut])
+@router.get("/candles/{instrument_id}", response={200: list[CandleOut], **errors(400)})
 def list_candles(
     request: HttpRequest,
     instrument_id: int,

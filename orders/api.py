@@ -31,9 +31,17 @@ from orders.schemas import (
     TradeOut,
 )
 from rms.services import kill_switch_release
+from terminal.lib.api_errors import errors
 from terminal.lib.client_ip import client_ip
 
 router = Router(tags=["orders"])
+
+# What a client can do next with a placed order (OpenAPI links: generated clients and fuzzers follow them).
+_PLACED_ORDER_LINKS = {
+    "GetOrder": {"operationId": "orders_api_order_status", "parameters": {"order_id": "$response.body#/id"}},
+    "ModifyOrder": {"operationId": "orders_api_modify", "parameters": {"order_id": "$response.body#/id"}},
+    "CancelOrder": {"operationId": "orders_api_cancel", "parameters": {"order_id": "$response.body#/id"}},
+}
 
 
 def _ip(request: HttpRequest) -> str | None:
@@ -76,7 +84,12 @@ def _order_for(request: HttpRequest, order_id: int, access: str) -> Order:
     return order
 
 
-@router.post("/orders", response={201: OrderOut}, summary="Place an order")
+@router.post(
+    "/orders",
+    response={201: OrderOut, **errors(404, 429, 503)},
+    summary="Place an order",
+    openapi_extra={"responses": {201: {"links": _PLACED_ORDER_LINKS}}},
+)
 def place(request: HttpRequest, body: OrderIn, idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
     require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
     account = account_get_for_user(user=request.user, account_id=body.account_id, access="trade")
@@ -92,7 +105,9 @@ def place(request: HttpRequest, body: OrderIn, idempotency_key: str | None = Hea
 
 
 @router.post(
-    "/orders/sliced", response={201: list[OrderOut]}, summary="Place an order above the freeze quantity as slices"
+    "/orders/sliced",
+    response={201: list[OrderOut], **errors(404, 429, 503)},
+    summary="Place an order above the freeze quantity as slices",
 )
 def place_sliced(
     request: HttpRequest, body: OrderIn, idempotency_key: str | None = Header(None, alias="Idempotency-Key")
@@ -110,7 +125,9 @@ def place_sliced(
     return Status(201, orders)
 
 
-@router.post("/orders/basket", response={201: list[BasketLegOut]}, summary="Place several orders at once")
+@router.post(
+    "/orders/basket", response={201: list[BasketLegOut], **errors(404)}, summary="Place several orders at once"
+)
 def basket(request: HttpRequest, body: BasketIn, idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
     require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
     account_ids = {leg.account_id for leg in body.orders}
@@ -136,7 +153,7 @@ def order_status(request: HttpRequest, order_id: int):
     return _order_for(request, order_id, "view")
 
 
-@router.put("/orders/{order_id}", response=OrderOut, summary="Modify an order")
+@router.put("/orders/{order_id}", response={200: OrderOut, **errors(409, 429, 503)}, summary="Modify an order")
 def modify(request: HttpRequest, order_id: int, body: ModifyIn):
     require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
     order = _order_for(request, order_id, "trade")
@@ -151,7 +168,7 @@ def modify(request: HttpRequest, order_id: int, body: ModifyIn):
     )
 
 
-@router.delete("/orders/{order_id}", response=OrderOut, summary="Cancel an order")
+@router.delete("/orders/{order_id}", response={200: OrderOut, **errors(409, 503)}, summary="Cancel an order")
 def cancel(request: HttpRequest, order_id: int):
     require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
     order = _order_for(request, order_id, "trade")
@@ -165,7 +182,7 @@ def cancel_all(request: HttpRequest, account_id: int):
     return services.cancel_all(actor=request.user, account=account, ip=_ip(request))
 
 
-@router.post("/positions/close", response={201: list[OrderOut]}, summary="Close a position")
+@router.post("/positions/close", response={201: list[OrderOut], **errors(404, 429, 503)}, summary="Close a position")
 def close_position(request: HttpRequest, body: ClosePositionIn):
     require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
     account = account_get_for_user(user=request.user, account_id=body.account_id, access="trade")

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from functools import wraps
+from typing import Any
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, JsonResponse
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import URLPattern, re_path
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from accounts.auth import api_auth
 from terminal import health
 from terminal.errors import ApplicationError
+from terminal.lib.api_errors import document_errors
 
 
 def _docs_for_signed_in_users_in_production(view):
@@ -28,7 +32,56 @@ def _docs_for_signed_in_users_in_production(view):
     return guarded
 
 
-api = NinjaAPI(
+def _error(status: int, code: str, message: str, **headers: str) -> JsonResponse:
+    return JsonResponse({"code": code, "message": message, "extra": {}}, status=status, headers=headers)
+
+
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Any path under /api/ that no route has: a 404 in the shape of every other refusal."""
+    return _error(404, "not_found", f"There is no API route at {request.path}.")
+
+
+def _methods_refused_in_house_shape(view):
+    """ninja answers a method its path does not serve with a bare 405; say it in the house shape."""
+
+    @wraps(view)
+    def refusing(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        if response.status_code != 405:
+            return response
+        return _error(
+            405, "method_not_allowed", f"{request.method} is not allowed here.", Allow=response.headers.get("Allow", "")
+        )
+
+    return refusing
+
+
+class TerminalAPI(NinjaAPI):
+    """The NinjaAPI whose schema documents every operation's errors (terminal.lib.api_errors) and whose
+    unknown paths and refused methods answer in the ``{"code", "message", "extra"}`` shape.
+
+    The error statuses that follow from an operation's shape (credentials, body, parameters) are added
+    to the generated schema here, once, rather than to every decorator: they are answered by the
+    exception handlers below, not by the routes. Statuses a route's own logic answers are declared in
+    its ``response`` mapping with ``errors(...)``.
+    """
+
+    def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None):
+        return document_errors(super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params))
+
+    @property
+    def urls(self):
+        patterns, app_name, namespace = super().urls
+        routes = [
+            URLPattern(p.pattern, _methods_refused_in_house_shape(p.callback), p.default_args, p.name)
+            if isinstance(p, URLPattern)
+            else p
+            for p in patterns
+        ]
+        return [*routes, re_path(r"", api_not_found)], app_name, namespace
+
+
+api = TerminalAPI(
     title="Next-Gen Algo Terminal API",
     version="1",
     urls_namespace="api",
@@ -40,7 +93,7 @@ api = NinjaAPI(
 )
 
 
-@api.get("/health", auth=None, include_in_schema=True, tags=["operations"])
+@api.get("/health", auth=None, response={200: dict, 503: dict}, tags=["operations"])
 def get_health(request: HttpRequest) -> JsonResponse:
     """Overall status and one entry per dependency; 200 when healthy, 503 naming what failed."""
     healthy, report = health.run_checks()
@@ -82,6 +135,18 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> JsonResponse:
     else:
         code, message = "bad_request" if exc.status_code == 400 else f"http_{exc.status_code}", str(exc)
     return JsonResponse({"code": code, "message": message, "extra": {}}, status=exc.status_code)
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_body_too_large(request: HttpRequest, exc: RequestDataTooBig) -> JsonResponse:
+    return _error(
+        400, "body_too_large", f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
+    )
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, exc: Http404) -> JsonResponse:
+    return _error(404, "not_found", "Not found.")
 
 
 @api.exception_handler(ValidationError)
