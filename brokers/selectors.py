@@ -117,7 +117,7 @@ def _granted(*, user: str, object_pk: str) -> str:
     permission, ``object_pk`` (the user's own grant), then content type, permission, ``object_pk``,
     ``user`` (a group's)."""
     return (
-        f"(EXISTS (SELECT 1 FROM {_USER_PERMS} p WHERE p.user_id = {user} AND p.content_type_id = %s"  # noqa: S608
+        f"(EXISTS (SELECT 1 FROM {_USER_PERMS} p WHERE p.user_id = {user} AND p.content_type_id = %s"  # noqa: S608  # nosec B608 - names from models, values bound
         f" AND p.permission_id = %s AND p.object_pk = {object_pk})"
         f" OR EXISTS (SELECT 1 FROM {_GROUP_PERMS} g JOIN {_USER_GROUPS} ug ON ug.group_id = g.group_id"
         f" WHERE g.content_type_id = %s AND g.permission_id = %s AND g.object_pk = {object_pk}"
@@ -132,7 +132,7 @@ _permission_ids: dict[str, int] = {}
 # Who may view an account: its organisation's Owners and Admins, and its Traders and Viewers who hold
 # the view grant (their own or a group's; a superuser holds every grant). Names from the models.
 _VIEWERS = (
-    f"SELECT m.user_id FROM {Membership._meta.db_table} m"  # noqa: S608
+    f"SELECT m.user_id FROM {Membership._meta.db_table} m"  # noqa: S608  # nosec B608 - model names, values bound
     f" JOIN {User._meta.db_table} u ON u.id = m.user_id"
     " WHERE m.organisation_id = %s AND (m.role IN (%s, %s) OR (m.role IN (%s, %s) AND (u.is_superuser"
     f" OR {_granted(user='m.user_id', object_pk='%s')})))"

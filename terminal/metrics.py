@@ -203,7 +203,8 @@ def start_metrics_server(port: int | None = None) -> bool:
         return False
     app = _metrics_app(make_wsgi_app(_registry()))
     try:
-        server = make_server("0.0.0.0", port, app, _MetricsServer, handler_class=_QuietHandler)  # noqa: S104
+        # The metrics port must be reachable by Prometheus from other pods; NetworkPolicy admits only it.
+        server = make_server("0.0.0.0", port, app, _MetricsServer, handler_class=_QuietHandler)  # noqa: S104  # nosec B104
     except OSError as error:
         if error.errno == errno.EADDRINUSE and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             logger.info("metrics served by another worker", extra={"port": port})

@@ -206,7 +206,7 @@ def insert(objs: list[models.Model], using: str = "default") -> list[models.Mode
             ", ".join(quote(f.column) for f in fields),
             ", ".join([row] * len(objs)),
         )
-        sql = f"INSERT INTO {table} ({columns}) VALUES {rows_sql} {returning_sql}"  # noqa: S608
+        sql = f"INSERT INTO {table} ({columns}) VALUES {rows_sql} {returning_sql}"  # noqa: S608  # nosec B608 - see above
         converters = [
             (f, f.get_db_converters(connection) + connection.ops.get_db_converters(f.cached_col)) for f in returning
         ]
@@ -241,7 +241,7 @@ def update(obj: models.Model, fields: list[str], using: str = "default") -> int:
         quote = connection.ops.quote_name
         # Names come from the model's meta, quoted by the backend; values are always parameters.
         table, sets = quote(meta.db_table), ", ".join(f"{quote(f.column)} = %s" for f in targets)
-        sql = f"UPDATE {table} SET {sets} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
+        sql = f"UPDATE {table} SET {sets} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608  # nosec B608 - see above
         cached = _update_sql[key] = (sql, targets)
     sql, targets = cached
     params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in targets]
