@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 
 from django.db import connection, transaction
@@ -179,7 +180,8 @@ def candle_partitions_ensure(*, months: Iterable[date] | None = None, months_ahe
                 )
                 created.append(name)
                 logger.info("created candle partition", extra={"partition": name})
-            _known_partitions.add(month)
+            # Remembered once committed: a partition created in a transaction that rolls back is gone.
+            transaction.on_commit(partial(_known_partitions.add, month))
     return created
 
 
