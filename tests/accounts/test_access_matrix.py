@@ -71,6 +71,7 @@ ROUTES: dict[str, str] = {
     "compliance:order-to-trade-export": "org_manager",
     "admin:*": "staff",
     "admin:login": "public",
+    "<admin/login/>": "public",  # answers before admin:login, sending the admin to the site's sign-in
     "admin:logout": "POST public",
     "watchlist-panel": "watchlist_owner",
     "watchlist-search": "watchlist_owner",
