@@ -12,17 +12,25 @@ from compliance.services import audit_record
 from terminal.lib.client_ip import client_ip
 
 
-def record(*, actor, action: str, target=None, payload: Mapping[str, Any], request: HttpRequest | None = None) -> None:
+def record(
+    *,
+    actor,
+    action: str,
+    target=None,
+    payload: Mapping[str, Any],
+    request: HttpRequest | None = None,
+    ip: str | None = None,
+) -> None:
     """Append ``action`` (auth.login, rbac.grant, apikey.revoked, ...) by ``actor`` on ``target``.
 
     ``actor`` is a user or a label such as ``"anonymous"``; the client address comes from the
-    request (through the trusted proxies) and the request id from the request being served.
+    request (through the trusted proxies), else ``ip``, and the request id from the request being served.
     """
     audit_record(
         actor=actor,
         action=action,
         target=target,
         payload=payload,
-        ip=client_ip(request) if request is not None else None,
+        ip=client_ip(request) if request is not None else ip,
     )
     security_events_total.labels(action=action).inc()

@@ -20,9 +20,9 @@ from ninja.errors import HttpError
 from ninja.security import APIKeyCookie, APIKeyHeader, HttpBearer
 from ninja.utils import check_csrf
 
-from accounts import audit
 from accounts.credentials import access_token_authenticate, api_key_authenticate
 from accounts.errors import AccountsError, InsufficientScope, MalformedAuthorization, OtpRequired
+from accounts.failures import failure_gate, failure_record
 from accounts.models import ApiKeyScope
 
 SCOPE_TRADE = ApiKeyScope.TRADE.value
@@ -36,14 +36,16 @@ class JWTAuth(HttpBearer):
         header = request.headers.get("Authorization")
         if header is None:
             return None
+        failure_gate(request)  # a source that failed too often is refused before any work
         scheme, _, token = header.strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token or " " in token:
-            audit.record(
-                actor="anonymous",
-                action="auth.token_denied",
-                payload={"reason": "malformed_authorization", "path": request.path},
+            failure_record(
                 request=request,
+                action="auth.token_denied",
+                reason="malformed_authorization",
+                presented=header,
+                payload={"reason": "malformed_authorization", "path": request.path},
             )
             raise MalformedAuthorization("The Authorization header must be 'Bearer <access token>'.")
         return self.authenticate(request, token)
@@ -52,11 +54,12 @@ class JWTAuth(HttpBearer):
         try:
             user = access_token_authenticate(token=token)
         except AccountsError as exc:
-            audit.record(
-                actor="anonymous",
-                action="auth.token_denied",
-                payload={"reason": exc.code, "path": request.path},
+            failure_record(
                 request=request,
+                action="auth.token_denied",
+                reason=exc.code,
+                presented=token,
+                payload={"reason": exc.code, "path": request.path},
             )
             raise
         request.user = user
@@ -72,6 +75,7 @@ class ApiKeyAuth(APIKeyHeader):
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         if key is None:
             return None
+        failure_gate(request)
         api_key = api_key_authenticate(request=request, raw=key)
         request.user = api_key.user
         request.auth_scope = api_key.scope  # type: ignore[attr-defined]

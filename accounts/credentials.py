@@ -39,6 +39,7 @@ from accounts.errors import (
     TokenInvalid,
     TokenRevoked,
 )
+from accounts.failures import failure_gate, failure_record
 from accounts.models import ApiKey, ApiKeyScope, RefreshToken, User
 from accounts.otp import otp_check
 from terminal.lib.client_ip import client_ip
@@ -156,8 +157,10 @@ def token_obtain(*, request: HttpRequest, username: str, password: str, otp: str
     """Sign in with password and one-time code; return a new access and refresh token.
 
     Raises LockedOut (too many failures), InvalidCredentials or InvalidOtp. Every outcome is audited;
-    failures count towards the lockout.
+    failures count towards the lockout. Raises TooManyFailures when the client's address failed too
+    often (accounts.failures), before the password is hashed.
     """
+    failure_gate(request)
     user = authenticate(request, username=username, password=password)
     if user is None:
         if getattr(request, "axes_locked_out", False):
@@ -276,13 +279,16 @@ def api_key_revoke(*, user: User, key_id: int, request: HttpRequest | None = Non
     return key
 
 
-def _denied(request: HttpRequest, actor, reason: str, key: ApiKey | None = None) -> None:
-    audit.record(
-        actor=actor or "anonymous",
+def _denied(request: HttpRequest, actor, reason: str, raw: str, key: ApiKey | None = None) -> None:
+    """Count the refusal (accounts.failures: audited at once if it is the source's first in the window)."""
+    failure_record(
+        request=request,
         action="apikey.denied",
+        reason=reason,
+        presented=raw,
+        actor=actor or "anonymous",
         target=key,
         payload={"reason": reason, "path": request.path},
-        request=request,
     )
 
 
@@ -294,20 +300,20 @@ def api_key_authenticate(*, request: HttpRequest, raw: str) -> ApiKey:
     """
     parts = raw.strip().split("_", 2)
     if len(parts) != 3 or parts[0] != API_KEY_PREFIX or not parts[1] or not parts[2]:
-        _denied(request, None, "malformed")
+        _denied(request, None, "malformed", raw)
         raise ApiKeyInvalid("The API key is malformed; expected atk_<id>_<secret>.")
     key = ApiKey.objects.select_related("user").filter(prefix=parts[1]).first()
     if key is None or not hmac.compare_digest(key.secret_hash, _sha256(raw.strip())) or not key.user.is_active:
-        _denied(request, None, "unknown")
+        _denied(request, None, "unknown", raw)
         raise ApiKeyInvalid("The API key is not valid.")
     if key.revoked_at is not None:
-        _denied(request, key.user, "revoked", key)
+        _denied(request, key.user, "revoked", raw, key)
         raise ApiKeyRevoked("The API key was revoked.")
     if key.allowed_ips:
         address = client_ip(request)
         ip = ipaddress.ip_address(address) if address else None
         if ip is None or not any(ip in ipaddress.ip_network(net) for net in key.allowed_ips):
-            _denied(request, key.user, "ip_not_allowed", key)
+            _denied(request, key.user, "ip_not_allowed", raw, key)
             raise ApiKeyIpNotAllowed(
                 f"Requests with this API key must come from its registered addresses, not {address}.",
                 extra={"ip": address},

@@ -29,6 +29,24 @@ class LockedOut(AccountsError):
     status = 429
 
 
+class TooManyFailures(AccountsError):
+    """The client's address sent too many bad credentials in this window (accounts.failures)."""
+
+    code = "too_many_failures"
+    status = 429
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.extra.get("retry_after", 60))}
+
+
+class RateLimiterUnavailable(AccountsError):
+    """A credential failed and the failure counters cannot be reached: refused unaudited (fail closed)."""
+
+    code = "rate_limiter_unavailable"
+    status = 503
+
+
 class MalformedAuthorization(AccountsError):
     code = "malformed_authorization"
     status = 401

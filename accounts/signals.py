@@ -10,6 +10,8 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from accounts import audit
+from accounts.errors import RateLimiterUnavailable
+from accounts.failures import failure_record
 from terminal import sockets
 
 
@@ -17,15 +19,26 @@ from terminal import sockets
 def on_login_failed(sender, credentials, request=None, **kwargs) -> None:
     if credentials.get("factor") == "otp":
         return  # a wrong one-time code is recorded as auth.otp_failed where it is checked
-    audit.record(
-        actor="anonymous",
-        action="auth.login_failed",
-        payload={
-            "username": str(credentials.get("username", ""))[:150],
-            "channel": "api" if request is not None and request.path.startswith("/api/") else "web",
-        },
-        request=request,
-    )
+    username = str(credentials.get("username", ""))[:150]
+    payload = {
+        "username": username,
+        "channel": "api" if request is not None and request.path.startswith("/api/") else "web",
+    }
+    if request is not None:
+        # django-axes locks one username from one address; this counts one address across usernames
+        # (password spraying): audited once a window, the repeats aggregated (accounts.failures).
+        try:
+            failure_record(
+                request=request,
+                action="auth.login_failed",
+                reason="invalid_credentials",
+                presented=username,
+                payload=payload,
+            )
+            return
+        except RateLimiterUnavailable:
+            pass  # each is audited: Argon2 and the lockout bound their rate, and a sign-in form must not 500
+    audit.record(actor="anonymous", action="auth.login_failed", payload=payload, request=request)
 
 
 @receiver(user_locked_out, dispatch_uid="accounts.audit_lockout")

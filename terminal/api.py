@@ -112,7 +112,7 @@ api.add_router("/v1/", "rms.api.router")
 
 @api.exception_handler(ApplicationError)
 def on_application_error(request: HttpRequest, exc: ApplicationError) -> JsonResponse:
-    return JsonResponse(exc.as_dict(), status=exc.status)
+    return JsonResponse(exc.as_dict(), status=exc.status, headers=getattr(exc, "headers", None))
 
 
 @api.exception_handler(AuthenticationError)

@@ -43,6 +43,8 @@ app.conf.beat_schedule = {
     "orders-reconcile-unknown": {"task": "orders.tasks.reconcile_unknown_orders", "schedule": 60.0},
     # Accounts past their daily loss limit (realised + MTM) are halted and squared off.
     "rms-mtm-monitor": {"task": "rms.tasks.mtm_monitor", "schedule": 5.0},
+    # Failed credentials of ended windows, each written as one auth.denied_repeated (accounts.failures).
+    "accounts-auth-failures-flush": {"task": "accounts.tasks.auth_failures_flush", "schedule": 30.0},
     # Signs the audit chain heads into a checkpoint outside the database; verify_audit fails when the
     # newest is older than this interval plus AUDIT_CHECKPOINT_GRACE_SECONDS (settings reads it too).
     "audit-checkpoint": {

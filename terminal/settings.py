@@ -282,6 +282,11 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "terminal.lib.client_ip.client_ip"
 AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
 AXES_VERBOSE = False
+# Failed credentials per client address (accounts.failures): the first of a window is audited, the
+# rest aggregated into one auth.denied_repeated event; past the limit the address gets 429.
+AUTH_FAILURE_WINDOW_SECONDS = env_int("AUTH_FAILURE_WINDOW_SECONDS", 60, minimum=1, maximum=3600)
+AUTH_FAILURE_LIMIT = env_int("AUTH_FAILURE_LIMIT", 20, minimum=1)
+AUTH_FAILURE_KEY_PREFIX = env_str("AUTH_FAILURE_KEY_PREFIX", "terminal:authfail") or "terminal:authfail"
 
 # Sessions end after 30 minutes idle or 12 hours in all (ASVS 4.0 3.3.2), whichever comes first.
 SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_SECONDS", 30 * 60, minimum=60)

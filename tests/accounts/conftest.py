@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 
 import pytest
 from django.contrib.auth.hashers import make_password
@@ -56,3 +57,23 @@ def verified_client(user: User, **defaults) -> Client:
 @pytest.fixture
 def user_factory(db):
     return make_user
+
+
+@pytest.fixture(autouse=True)
+def _own_failure_counters(settings):
+    """Each test counts failed credentials under its own key prefix (accounts.failures), so one test's
+    failures from 127.0.0.1 never make another's first failure a repeat, nor reach the limit."""
+    import uuid
+
+    prefix = settings.AUTH_FAILURE_KEY_PREFIX = f"test-authfail:{uuid.uuid4().hex}"
+    yield
+    url = os.environ.get("REDIS_URL")  # the suite's Redis, whatever a test pointed the limiter at
+    if url:  # the counters of windows a test left open
+        import redis
+
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        try:
+            for key in client.scan_iter(match=f"{prefix}:*"):
+                client.delete(key)
+        except redis.RedisError:
+            pass
