@@ -21,12 +21,15 @@ from rms.services.access import _managed_orgs
 
 _POSITIVE_INT_MAX = 2_147_483_647  # PositiveIntegerField
 _WHOLE_FIELDS = {"max_order_quantity", "max_open_orders", "max_orders_per_second"}
-# field: (digits before the point, digits after), as the model's DecimalField allows
-_DECIMAL_FIELDS = {
-    name: (field.max_digits - field.decimal_places, field.decimal_places)
-    for name in ("max_order_value", "max_daily_loss", "max_ltp_deviation_pct")
-    for field in [RiskLimit._meta.get_field(name)]
-}
+
+
+def _digits(name: str) -> tuple[int, int]:
+    """Return (digits before the point, digits after) as the model's DecimalField allows."""
+    field = RiskLimit._meta.get_field(name)
+    return field.max_digits - field.decimal_places, field.decimal_places
+
+
+_DECIMAL_FIELDS = {name: _digits(name) for name in ("max_order_value", "max_daily_loss", "max_ltp_deviation_pct")}
 _SET_FIELDS = {
     "allowed_exchanges": ("exchange_unknown", "exchange"),
     "allowed_products": ("product_unknown", "product"),
