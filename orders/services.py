@@ -927,6 +927,7 @@ def modify_order(
         quote = get_quote(current.instrument_id)
         ltp = quote.ltp if quote else None
         try:
+            _check_choices(request)  # an order type the column cannot hold would fail the save, not refuse
             _check_numbers(request)
             # The rules see the order as if placed afresh for its unfilled part.
             remaining_request = replace(request, quantity=request.quantity - current.filled_quantity)
