@@ -24,6 +24,9 @@ from terminal.lib.env import (
     env_networks,
     env_redis_url,
     env_str,
+    redact_redis_url,
+    redis_url_has_password,
+    redis_url_is_local,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -207,6 +210,16 @@ AUTH_USER_MODEL = "accounts.User"
 
 # --- Redis: channel layer, cache and Celery broker ------------------------------------------------
 REDIS_URL = env_redis_url("REDIS_URL")
+# In production Redis holds sessions, the channel layer and Celery's queue: it must ask for a
+# password, unless it is reached over a local socket and REDIS_ALLOW_NO_PASSWORD says so.
+_REDIS_LOCAL_OPT_OUT = env_bool("REDIS_ALLOW_NO_PASSWORD", default=False) and redis_url_is_local(REDIS_URL or "")
+if PRODUCTION and REDIS_URL and not redis_url_has_password(REDIS_URL) and not _REDIS_LOCAL_OPT_OUT:
+    raise EnvError(
+        "REDIS_URL",
+        redact_redis_url(REDIS_URL),
+        "a URL with a password (redis://:password@host:6379/0, rediss:// across hosts) when DJANGO_ENV=production;"
+        " REDIS_ALLOW_NO_PASSWORD=true is accepted only for a unix:// socket or a loopback address",
+    )
 STANDALONE = REDIS_URL is None
 
 if REDIS_URL:

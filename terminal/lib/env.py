@@ -139,3 +139,36 @@ def env_networks(name: str, default: list[str], *, environ: Mapping[str, str] | 
         except ValueError:
             raise EnvError(name, item, "comma-separated IP addresses or networks (10.0.0.0/8, ::1)") from None
     return networks
+
+
+def redis_url_has_password(url: str) -> bool:
+    """True when a Redis URL carries a password (``redis://:pw@host``, ``redis://user:pw@host``,
+    or ``?password=`` as redis-py reads it)."""
+    from urllib.parse import parse_qs
+
+    parts = urlsplit(url)
+    return bool(parts.password) or bool(parse_qs(parts.query).get("password", [""])[0])
+
+
+def redis_url_is_local(url: str) -> bool:
+    """True for a unix:// socket or a loopback host (localhost, 127.0.0.0/8, ::1)."""
+    import ipaddress
+
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return True
+    if parts.hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname or "").is_loopback
+    except ValueError:
+        return False
+
+
+def redact_redis_url(url: str) -> str:
+    """The URL with any password replaced by ``***``, to be named in an error."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()

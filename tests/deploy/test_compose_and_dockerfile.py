@@ -44,7 +44,7 @@ def test_each_app_service_sets_only_variables_the_settings_read(name):
 def test_service_urls_point_at_services_in_the_stack():
     env = APP_SERVICES["web"]["environment"]
     assert re.match(r"postgres://[^@]+@postgres:5432/\w+$", env["DATABASE_URL"])
-    assert re.match(r"redis://redis:6379/\d+$", env["REDIS_URL"])
+    assert re.match(r"redis://:[^@]+@redis:6379/\d+$", env["REDIS_URL"])
     pg = SERVICES["postgres"]["environment"]
     assert (
         env["DATABASE_URL"]
@@ -91,3 +91,14 @@ def test_every_file_the_image_copies_from_the_context_exists():
             sources = [s for s in instruction["value"].split() if not s.startswith("--")][:-1]
             for source in sources:
                 assert (ROOT / source).exists(), f"COPY {source}: no such file"
+
+
+def test_redis_requires_the_password_every_client_url_carries():
+    password = SERVICES["redis"]["environment"]["REDIS_PASSWORD"]
+    assert password.startswith("${REDIS_PASSWORD:-") and len(password) > len("${REDIS_PASSWORD:-}") + 16
+    script = SERVICES["redis"]["command"][-1]
+    assert "requirepass" in script and "$$REDIS_PASSWORD" in script
+    for name, spec in APP_SERVICES.items():
+        assert spec["environment"]["REDIS_URL"] == f"redis://:{password}@redis:6379/0", name
+    health = SERVICES["redis"]["healthcheck"]["test"]
+    assert health[0] == "CMD-SHELL" and "REDISCLI_AUTH" in health[1] and "$$REDIS_PASSWORD" in health[1]

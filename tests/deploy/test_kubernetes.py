@@ -19,8 +19,8 @@ from tests.deploy.commands import ROOT, check_command, env_names_read_by_setting
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = sorted(path.name for path in (K8S / "overlays").iterdir() if not path.name.startswith("."))
 KUBERNETES_VERSION = "1.30.0"  # the oldest minor the manifests promise to run on
-WORKLOAD_KINDS = {"Deployment", "Job", "CronJob"}
-SECRET_NAMES = {"terminal-secrets", "terminal-backup", "terminal-tls"}
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "Job", "CronJob"}
+SECRET_NAMES = {"terminal-secrets", "terminal-backup", "terminal-tls", "terminal-redis-tls"}
 
 
 def _kustomize(path) -> list[str]:
@@ -315,3 +315,71 @@ def test_the_release_script_knows_every_worker():
     script = (K8S / "bluegreen").read_text()
     listed = re.search(r'^WORKERS="([^"]+)"', script, re.MULTILINE).group(1).split()
     assert sorted(listed) == sorted(f"worker-{queue}" for queue in QUEUES)
+
+
+def _env(container: dict) -> dict[str, dict]:
+    return {item["name"]: item for item in container.get("env", [])}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_redis_client_url_carries_the_password_by_reference_and_verifies_tls(overlay):
+    docs = render(overlay)
+    clients = [(w, c) for w, c in _app_containers(docs) if "REDIS_URL" in _env(c)]
+    assert len(clients) >= 11
+    for workload, container in clients:
+        env, names = _env(container), [item["name"] for item in container["env"]]
+        url = env["REDIS_URL"]["value"]  # a literal with the password expanded from the Secret
+        assert re.fullmatch(
+            r"rediss://:\$\(REDIS_PASSWORD\)@redis:6379/0\?ssl_cert_reqs=required&ssl_ca_certs=\S+", url
+        )
+        assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+            "name": "terminal-secrets",
+            "key": "REDIS_PASSWORD",
+        }
+        assert names.index("REDIS_PASSWORD") < names.index("REDIS_URL"), "$(NAME) expands only earlier variables"
+        ca = url.rpartition("ssl_ca_certs=")[2]
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in _pod_spec(workload)["volumes"]}
+        assert ca == f"{mounts['redis-tls']}/ca.crt", workload["metadata"]["name"]
+        assert volumes["redis-tls"]["secret"]["secretName"] == "terminal-redis-tls"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_redis_server_requires_the_password_and_speaks_only_tls(overlay):
+    docs = render(overlay)
+    server = _of_kind(docs, "StatefulSet")["redis"]
+    (container,) = _pod_spec(server)["containers"]
+    script = container["command"][-1]
+    assert "requirepass" in script and '"$REDIS_PASSWORD"' in script
+    assert "--port 0" in script and "--tls-port 6379" in script and "--tls-cert-file /etc/redis-tls/tls.crt" in script
+    assert _env(container)["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "terminal-secrets",
+        "key": "REDIS_PASSWORD",
+    }
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in _pod_spec(server)["volumes"]}
+    assert mounts["redis-tls"] == "/etc/redis-tls"
+    assert volumes["redis-tls"]["secret"]["secretName"] == "terminal-redis-tls"
+    service = _of_kind(docs, "Service")["redis"]
+    assert service["spec"]["selector"] == _pod_labels(server)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_the_pods_that_use_redis_may_reach_it(overlay):
+    docs = render(overlay)
+    policies = _of_kind(docs, "NetworkPolicy")
+    policy = policies["redis"]["spec"]
+    assert _selects(policy["podSelector"]["matchLabels"], _pod_labels(_of_kind(docs, "StatefulSet")["redis"]))
+    assert set(policy["policyTypes"]) == {"Ingress", "Egress"} and policy["egress"] == []
+    (rule,) = policy["ingress"]
+    assert [port["port"] for port in rule["ports"]] == [6379]
+    (peer,) = rule["from"]
+    assert set(peer) == {"podSelector"}, "no namespaceSelector or ipBlock: this namespace's pods only"
+    expressions = {e["key"]: set(e["values"]) for e in peer["podSelector"]["matchExpressions"]}
+    assert expressions["app.kubernetes.io/name"] == {"algo-terminal"}
+    reaching = {
+        p["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+        for name, p in ((n, q["spec"]) for n, q in policies.items())
+        if any(6379 in {port["port"] for port in r["ports"]} for r in p.get("egress", []))
+    }
+    assert expressions["app.kubernetes.io/component"] == reaching == {"web", "worker", "beat", "feed"}
