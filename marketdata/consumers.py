@@ -105,8 +105,8 @@ class TickConsumer(AsyncWebsocketConsumer):
             return
         query = parse_qs((self.scope.get("query_string") or b"").decode("latin-1"))
         fmt = (query.get("format") or ["html"])[0]
-        await self.accept()
         if fmt not in FORMATS:
+            await self.accept()
             await self._error("unknown_format", f"format {fmt!r} is not one of html, json", {"format": fmt})
             await self.close(code=4400)
             return
@@ -115,6 +115,7 @@ class TickConsumer(AsyncWebsocketConsumer):
             self, user_id=user.pk, session_key=session.session_key if session else None, carries_accounts=False
         )
         if not await socket.open():
+            await self.accept()  # then close: a refused handshake would show the client no code nor reason
             await self._error("too_many_sockets", socket.refusal, {"limit": settings.WEBSOCKET_MAX_PER_USER})
             await self.close(code=sockets.CLOSE_TOO_MANY, reason=socket.refusal)
             return
@@ -124,10 +125,11 @@ class TickConsumer(AsyncWebsocketConsumer):
         self.pending: dict[int, Payload] = {}
         self._flushing: asyncio.Task | None = None
         self._gate = _WriteGate(self.wake)
-        self._gate.attach(self.base_send)
         self._hub = hub()
         self._hub.ensure_running()
         metrics.WS_CLIENTS.inc()
+        await self.accept()  # once counted and registered, so that an open socket is always both
+        self._gate.attach(self.base_send)
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "socket"):

@@ -29,14 +29,14 @@ class UserConsumer(AsyncWebsocketConsumer):
         self.socket = sockets.Socket(
             self, user_id=user.pk, session_key=session.session_key if session else None, carries_accounts=True
         )
-        admitted = await self.socket.open()
-        await self.accept()
-        if not admitted:
+        if not await self.socket.open():
+            await self.accept()  # then close: a refused handshake would show the client no code nor reason
             await self.close(code=sockets.CLOSE_TOO_MANY, reason=self.socket.refusal)
             return
         self.group = user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         WS_CLIENTS.labels("user").inc()
+        await self.accept()
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "socket"):

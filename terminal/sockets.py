@@ -240,7 +240,7 @@ class _Watcher:
             return
         self._loop = loop
         self._members.clear()  # sockets of another (closed) event loop are gone with it
-        self._channel = await layer.new_channel("sockets.")
+        self._channel = await layer.new_channel()  # channels_redis reads one prefix per process
         self._task = loop.create_task(self._listen(layer, self._channel), name="socket-watcher")
 
     async def _listen(self, layer, channel: str) -> None:

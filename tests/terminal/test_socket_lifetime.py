@@ -12,6 +12,7 @@ from django.conf import settings
 from django.test import Client
 
 from accounts.services import membership_set_role, revoke_account
+from orders import push
 from orders.push import push_order_change
 from orders.services import place_order
 from terminal import sockets
@@ -49,7 +50,9 @@ def _socket(client: Client, path: str = "/ws/user/") -> WebsocketCommunicator:
 
 def _resting_order(acme):
     acme.quote(acme.equity, 1010, bid=1009.95, ask=1010.05)
-    return place_order(actor=acme.trader, account=acme.account, request=acme.request(acme.equity), source="web")
+    order = place_order(actor=acme.trader, account=acme.account, request=acme.request(acme.equity), source="web")
+    assert push.flush()  # in the full stack the placement's own pushes leave before any socket opens
+    return order
 
 
 async def _opened(*communicators: WebsocketCommunicator) -> None:
