@@ -56,7 +56,7 @@ def _command(server: str, port: int) -> list[str]:
 def serve(var: Path, *, server: str = "gunicorn", env: dict[str, str] | None = None) -> Iterator[str]:
     """Serve the terminal with its state under ``var`` and the extra ``env``; yield its base URL."""
     environ = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_ENV"}}
-    environ.update(VAR_DIR=str(var), WEB_CONCURRENCY="1", TRUSTED_PROXIES="", **(env or {}))
+    environ.update({"VAR_DIR": str(var), "WEB_CONCURRENCY": "1", "TRUSTED_PROXIES": "", **(env or {})})
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=environ, check=True, timeout=300)
     if environ.get("DJANGO_ENV") == "production":  # hashed static files, as the image builds them
