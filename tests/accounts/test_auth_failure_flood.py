@@ -178,10 +178,13 @@ def test_concurrent_failures_are_all_counted(rf):
     request = rf.get(ME, REMOTE_ADDR=ATTACKER)
 
     def fail(n: int) -> None:
-        for i in range(n):
-            failure_record(
-                request=request, action="auth.token_denied", reason="token_invalid", presented=str(i), payload={}
-            )
+        try:
+            for i in range(n):
+                failure_record(
+                    request=request, action="auth.token_denied", reason="token_invalid", presented=str(i), payload={}
+                )
+        finally:
+            connection.close()  # this thread's own connection (the first failure is audited from one of them)
 
     threads = [threading.Thread(target=fail, args=(50,)) for _ in range(8)]
     for t in threads:
