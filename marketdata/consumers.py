@@ -8,7 +8,8 @@ Protocol (text frames, JSON from the client):
 - updates arrive at most once per frame: JSON ``{"type": "quotes", "quotes": [...]}`` or the
   concatenated fragments;
 - a bad message gets ``{"type": "error", "code", "message", "extra"}`` and the socket stays open:
-  ``malformed_frame``, ``unknown_action``, ``unknown_instrument`` (naming them; nothing is subscribed),
+  ``malformed_frame`` (not JSON, nested too deep, a reference that is not an id a row can have or a
+  short ``EXCHANGE:SYMBOL`` free of NUL and lone surrogates), ``unknown_action``, ``unknown_instrument`` (naming them; nothing is subscribed),
   ``subscription_limit`` (``MARKETDATA_MAX_SUBSCRIPTIONS`` per socket, default 500).
 An unauthenticated socket is closed with code 4401; an unknown format with 4400; the socket beyond the
 user's ``WEBSOCKET_MAX_PER_USER`` with 4429; an open socket whose session signs out or expires (or
@@ -226,19 +227,43 @@ class TickConsumer(AsyncWebsocketConsumer):
                 metrics.FANOUT_LAG.observe(max(time.time() - min(live), 0.0))
 
 
+MAX_REFERENCE_LENGTH = 64  # "EXCHANGE:TRADINGSYMBOL"; the longest real one is under 40
+MAX_ID = 2**63 - 1
+
+
+def _reference_ok(ref: object) -> bool:
+    """An instrument id a row can have, or a short ``EXCHANGE:SYMBOL`` that a database and a UTF-8
+    frame can both carry (no NUL, no lone surrogate)."""
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        return 0 < ref <= MAX_ID
+    if not isinstance(ref, str) or not 0 < len(ref) <= MAX_REFERENCE_LENGTH or "\x00" in ref:
+        return False
+    return _encodable(ref)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _parse(text: str | None) -> tuple[str, list[int | str]] | None:
     """Return (action, instrument references) or None when the frame is not a well-formed message."""
     if not text:
         return None
     try:
         message = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
         return None
     if not isinstance(message, dict) or not isinstance(message.get("action"), str):
+        return None
+    if not _encodable(message["action"]):
         return None
     refs = message.get("instruments")
     if not isinstance(refs, list) or not refs:
         return None
-    if not all((isinstance(r, int) and not isinstance(r, bool)) or (isinstance(r, str) and r) for r in refs):
+    if not all(_reference_ok(r) for r in refs):
         return None
     return message["action"], refs

@@ -234,6 +234,13 @@ def test_an_unknown_instrument_gets_an_error_naming_it_and_the_socket_stays_open
         '{"instruments": [1]}',
         " ",
         b"\x00binary",
+        '{"action": "subscribe", "instruments": ["NSE:REL\\u0000IANCE"]}',  # a NUL PostgreSQL cannot hold
+        '{"action": "subscribe", "instruments": ["NSE:\\ud800"]}',  # a lone surrogate no encoder takes
+        '{"action": "subscribe\\udfff", "instruments": [1]}',
+        '{"action": "subscribe", "instruments": [' + "[" * 100_000 + "]" * 100_000 + "]}",  # nesting too deep
+        '{"action": "subscribe", "instruments": [' + "9" * 40 + "]}",  # no id is that large
+        '{"action": "subscribe", "instruments": [-1]}',
+        '{"action": "subscribe", "instruments": ["NSE:' + "X" * 500 + '"]}',
     ],
 )
 def test_a_malformed_frame_gets_an_error_frame_and_the_socket_stays_open(user, instruments, frame):
