@@ -6,9 +6,8 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.urls import URLPattern, re_path
+from django.urls import URLPattern
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -16,6 +15,7 @@ from accounts.auth import api_auth
 from terminal import health
 from terminal.errors import ApplicationError
 from terminal.lib.api_errors import document_errors
+from terminal.lib.request_guard import error_response
 
 
 def _docs_for_signed_in_users_in_production(view):
@@ -32,15 +32,6 @@ def _docs_for_signed_in_users_in_production(view):
     return guarded
 
 
-def _error(status: int, code: str, message: str, **headers: str) -> JsonResponse:
-    return JsonResponse({"code": code, "message": message, "extra": {}}, status=status, headers=headers)
-
-
-def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-    """Any path under /api/ that no route has: a 404 in the shape of every other refusal."""
-    return _error(404, "not_found", f"There is no API route at {request.path}.")
-
-
 def _methods_refused_in_house_shape(view):
     """ninja answers a method its path does not serve with a bare 405; say it in the house shape."""
 
@@ -49,16 +40,17 @@ def _methods_refused_in_house_shape(view):
         response = view(request, *args, **kwargs)
         if response.status_code != 405:
             return response
-        return _error(
-            405, "method_not_allowed", f"{request.method} is not allowed here.", Allow=response.headers.get("Allow", "")
-        )
+        refused = error_response(request, 405, "method_not_allowed", f"{request.method} is not allowed here.")
+        refused["Allow"] = response.headers.get("Allow", "")
+        return refused
 
     return refusing
 
 
 class TerminalAPI(NinjaAPI):
     """The NinjaAPI whose schema documents every operation's errors (terminal.lib.api_errors) and whose
-    unknown paths and refused methods answer in the ``{"code", "message", "extra"}`` shape.
+    refused methods answer in the ``{"code", "message", "extra"}`` shape (an unknown path under /api/
+    and an oversized body do through the project's error handlers, terminal.lib.request_guard).
 
     The error statuses that follow from an operation's shape (credentials, body, parameters) are added
     to the generated schema here, once, rather than to every decorator: they are answered by the
@@ -78,7 +70,7 @@ class TerminalAPI(NinjaAPI):
             else p
             for p in patterns
         ]
-        return [*routes, re_path(r"", api_not_found)], app_name, namespace
+        return routes, app_name, namespace
 
 
 api = TerminalAPI(
@@ -137,16 +129,10 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> JsonResponse:
     return JsonResponse({"code": code, "message": message, "extra": {}}, status=exc.status_code)
 
 
-@api.exception_handler(RequestDataTooBig)
-def on_body_too_large(request: HttpRequest, exc: RequestDataTooBig) -> JsonResponse:
-    return _error(
-        400, "body_too_large", f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
-    )
-
-
 @api.exception_handler(Http404)
-def on_not_found(request: HttpRequest, exc: Http404) -> JsonResponse:
-    return _error(404, "not_found", "Not found.")
+def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    """A route's own 404 (ninja's default says {"detail": ...}) as the project's handler says it."""
+    return error_response(request, 404, "not_found", "No such route or object.")
 
 
 @api.exception_handler(ValidationError)

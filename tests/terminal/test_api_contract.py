@@ -5,6 +5,7 @@ response that breaks its schema, while placing, modifying and cancelling real pa
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 
 import pytest
@@ -12,6 +13,7 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from django.http import Http404
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
@@ -23,6 +25,7 @@ from schemathesis.specs.openapi.checks import (
 
 from accounts import credentials
 from orders.models import Order
+from terminal.api import on_not_found
 from tests.trading_world import _fresh_trading_state, world  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -132,6 +135,12 @@ def test_a_method_the_route_does_not_serve_is_a_405_in_the_error_shape(client):
     response = client.patch("/api/v1/whoami")
     assert response.status_code == 405 and _is_error_shape(response)
     assert response.json()["code"] == "method_not_allowed" and response["Allow"] == "GET"
+
+
+def test_a_404_a_route_raises_is_in_the_error_shape(rf):
+    response = on_not_found(rf.get("/api/v1/orders/1"), Http404("no such order"))
+    assert response.status_code == 404
+    assert json.loads(response.content) == {"code": "not_found", "message": "No such route or object.", "extra": {}}
 
 
 def test_no_credential_is_a_401_in_the_error_shape(client):
