@@ -15,8 +15,8 @@ from terminal.lib.api_errors import errors
 
 router = Router(tags=["market data"])
 MAX_QUOTES = 500
-
 EARLIEST_YEAR, LATEST_YEAR = 1990, 2200  # of a candle request's start and end
+
 
 @router.get("/instruments", response=list[InstrumentOut])
 def list_instruments(
@@ -73,12 +73,12 @@ def list_candles(
     """OHLCV bars of ``timeframe`` (1m, 3m, 5m, 10m, 15m, 30m, 1h, 1d) in [start, end); by default the
     last day. Times are ISO 8601 with a zone; bars are labelled by their opening time in UTC."""
     selectors.instrument_get(instrument_id=instrument_id)
-    end = end or datetime.now(UTC) + timedelta(minutes=1)
     for name, value in (("start", start), ("end", end)):
         # Bars exist between these years; outside them the default window's arithmetic would overflow.
         if value is not None and not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
             raise InvalidRange(
                 f"{name} must fall between the years {EARLIEST_YEAR} and {LATEST_YEAR}", extra={name: value.isoformat()}
             )
+    end = end or datetime.now(UTC) + timedelta(minutes=1)
     start = start or end - timedelta(days=1)
     return selectors.candle_history(instrument_id=instrument_id, timeframe=timeframe, start=start, end=end)

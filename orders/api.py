@@ -34,6 +34,10 @@ from rms.services import kill_switch_release
 from terminal.lib.api_errors import errors
 from terminal.lib.client_ip import client_ip
 
+# A key names one request of a client; the per-leg and per-slice keys derived from it stay within
+# the stored column (orders.Order.idempotency_key, 100 characters).
+IDEMPOTENCY_KEY_MAX = 64
+
 router = Router(tags=["orders"])
 
 # What a client can do next with a placed order (OpenAPI links: generated clients and fuzzers follow them).
@@ -90,7 +94,11 @@ def _order_for(request: HttpRequest, order_id: int, access: str) -> Order:
     summary="Place an order",
     openapi_extra={"responses": {201: {"links": _PLACED_ORDER_LINKS}}},
 )
-def place(request: HttpRequest, body: OrderIn, idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
+def place(
+    request: HttpRequest,
+    body: OrderIn,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=IDEMPOTENCY_KEY_MAX),
+):
     require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
     account = account_get_for_user(user=request.user, account_id=body.account_id, access="trade")
     order = services.place_order(
@@ -110,7 +118,9 @@ def place(request: HttpRequest, body: OrderIn, idempotency_key: str | None = Hea
     summary="Place an order above the freeze quantity as slices",
 )
 def place_sliced(
-    request: HttpRequest, body: OrderIn, idempotency_key: str | None = Header(None, alias="Idempotency-Key")
+    request: HttpRequest,
+    body: OrderIn,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=IDEMPOTENCY_KEY_MAX),
 ):
     require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
     account = account_get_for_user(user=request.user, account_id=body.account_id, access="trade")
@@ -126,9 +136,13 @@ def place_sliced(
 
 
 @router.post(
-    "/orders/basket", response={201: list[BasketLegOut], **errors(404)}, summary="Place several orders at once"
+    "/orders/basket", response={201: list[BasketLegOut], **errors(404, 409)}, summary="Place several orders at once"
 )
-def basket(request: HttpRequest, body: BasketIn, idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
+def basket(
+    request: HttpRequest,
+    body: BasketIn,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=IDEMPOTENCY_KEY_MAX),
+):
     require_scope(request, SCOPE_TRADE)  # an API key with scope read may not act
     account_ids = {leg.account_id for leg in body.orders}
     accounts = {i: account_get_for_user(user=request.user, account_id=i, access="trade") for i in sorted(account_ids)}

@@ -363,3 +363,11 @@ def test_a_body_that_is_not_json_is_a_400_naming_it(api, world):
     response = api.post("/api/v1/orders", data="{not json", content_type="application/json")
     assert response.status_code == 400 and response.json()["code"] == "body_not_json"
     assert not Order.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["/orders", "/orders/sliced", "/orders/basket"])
+def test_an_idempotency_key_longer_than_any_client_needs_is_a_422(api, world, path):
+    payload = {"orders": [body(world)]} if path.endswith("basket") else body(world)
+    response = api.post(f"/api/v1{path}", payload, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k" * 200)
+    assert response.status_code == 422 and response.json()["code"] == "validation_error"
+    assert Order.objects.count() == 0
