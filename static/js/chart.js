@@ -183,16 +183,24 @@
     var self = this, scheme = location.protocol === "https:" ? "wss://" : "ws://";
     var socket = new WebSocket(scheme + location.host + "/ws/ticks/?format=json");
     this.socket = socket;
-    socket.onopen = function () { self.delay = RECONNECT_MIN_MS; self.subscribed = null; self.sync(); };
+    var stable = null;
+    socket.onopen = function () {
+      // The backoff resets only once the socket has stayed up (see terminal.js).
+      stable = setTimeout(function () { self.delay = RECONNECT_MIN_MS; }, 10000);
+      self.subscribed = null;
+      self.sync();
+    };
     socket.onmessage = function (event) {
       var message;
       try { message = JSON.parse(event.data); } catch (e) { return; }
       if (message.type !== "quotes") return;
       message.quotes.forEach(function (quote) { if (quote.i === self.instrument) self.tick(quote); });
     };
-    socket.onclose = function () {
+    socket.onclose = function (event) {
       // History stays on screen; the last candle resumes when the socket is back (then reload the gap).
+      clearTimeout(stable);
       self.socket = null;
+      if (event.code === 4401 || event.code === 4429) return;  // signed out, or too many sockets: no retry
       setTimeout(function () { self.connect(); self.load(); }, self.delay);
       self.delay = Math.min(self.delay * 2, RECONNECT_MAX_MS);
     };

@@ -3,7 +3,22 @@
 (function () {
   "use strict";
 
-  var RECONNECT_MIN_MS = 1000, RECONNECT_MAX_MS = 15000, POLL_MS = 2000;
+  var RECONNECT_MIN_MS = 1000, RECONNECT_MAX_MS = 15000, POLL_MS = 2000, STABLE_MS = 10000;
+
+  /* Close codes after which reconnecting cannot help (terminal.sockets): the session ended (4401) or
+   * the user holds as many sockets as allowed (4429). Say so instead of retrying for ever. */
+  var FINAL_CLOSES = {
+    4401: "Signed out: reload the page to sign in again",
+    4429: "Too many open terminal windows: close one, then reload"
+  };
+
+  function socketEnded(code) {
+    var status = document.getElementById("live-status");
+    if (status) {
+      status.dataset.state = "ended";
+      status.textContent = FINAL_CLOSES[code];
+    }
+  }
 
   function numeric(text) {
     var n = parseFloat(String(text).replace(/[^0-9.\-]/g, ""));
@@ -114,8 +129,11 @@
     var self = this, scheme = location.protocol === "https:" ? "wss://" : "ws://";
     var socket = new WebSocket(scheme + location.host + "/ws/ticks/?format=html");
     this.socket = socket;
+    var stable = null;
     socket.onopen = function () {
-      self.delay = RECONNECT_MIN_MS;
+      // The backoff resets only once the socket has stayed up: one that opens and is closed at once
+      // (refused, or the server restarting) must not be retried at the shortest delay for ever.
+      stable = setTimeout(function () { self.delay = RECONNECT_MIN_MS; }, STABLE_MS);
       self.subscribed = new Set();
       self.stopPolling();
       self.setState("live", "Live");
@@ -124,8 +142,13 @@
     socket.onmessage = function (event) {
       if (typeof event.data === "string" && event.data.charAt(0) === "<") applyFragments(event.data);
     };
-    socket.onclose = function () {
+    socket.onclose = function (event) {
+      clearTimeout(stable);
       self.socket = null;
+      if (FINAL_CLOSES[event.code]) {
+        socketEnded(event.code);
+        return;
+      }
       self.setState("polling", self.downLabel);
       self.startPolling();
       setTimeout(function () { self.connect(); }, self.delay);
@@ -186,11 +209,17 @@
   function connectUserSocket(delay) {
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     var socket = new WebSocket(scheme + location.host + "/ws/user/");
-    socket.onopen = function () { delay = RECONNECT_MIN_MS; };
+    var stable = null;
+    socket.onopen = function () { stable = setTimeout(function () { delay = RECONNECT_MIN_MS; }, STABLE_MS); };
     socket.onmessage = function (event) {
       if (typeof event.data === "string" && event.data.charAt(0) === "<") applyFragments(event.data);
     };
-    socket.onclose = function () {
+    socket.onclose = function (event) {
+      clearTimeout(stable);
+      if (FINAL_CLOSES[event.code]) {
+        socketEnded(event.code);
+        return;
+      }
       setTimeout(function () { connectUserSocket(Math.min(delay * 2, RECONNECT_MAX_MS)); }, delay);
     };
   }
