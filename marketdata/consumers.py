@@ -9,8 +9,9 @@ Protocol (text frames, JSON from the client):
   concatenated fragments;
 - a bad message gets ``{"type": "error", "code", "message", "extra"}`` and the socket stays open:
   ``malformed_frame`` (not JSON, nested too deep, a reference that is not an id a row can have or a
-  short ``EXCHANGE:SYMBOL`` free of NUL and lone surrogates), ``unknown_action``, ``unknown_instrument`` (naming them; nothing is subscribed),
-  ``subscription_limit`` (``MARKETDATA_MAX_SUBSCRIPTIONS`` per socket, default 500).
+  short ``EXCHANGE:SYMBOL`` free of NUL and lone surrogates), ``unknown_action``,
+  ``unknown_instrument`` (naming them; nothing is subscribed), ``subscription_limit``
+  (``MARKETDATA_MAX_SUBSCRIPTIONS`` per socket, default 500).
 An unauthenticated socket is closed with code 4401; an unknown format with 4400; the socket beyond the
 user's ``WEBSOCKET_MAX_PER_USER`` with 4429; an open socket whose session signs out or expires (or
 whose user is deactivated or changes password) with 4401 (``terminal.sockets``).
