@@ -126,6 +126,9 @@ def test_full_stack_expects_beat_from_process_start(client, settings, monkeypatc
         cache.delete(BEAT_HEARTBEAT_KEY)
 
 
+# Transactional: starting a worker closes the starting thread's database connections (Celery's Django
+# fixup), which a test wrapped in one transaction could not reopen.
+@pytest.mark.django_db(transaction=True)
 def test_health_goes_ok_with_beat_and_a_worker_running_and_fails_naming_beat_once_beat_stops(
     client, settings, monkeypatch, tmp_path
 ):
@@ -139,13 +142,14 @@ def test_health_goes_ok_with_beat_and_a_worker_running_and_fails_naming_beat_onc
     cache.delete(BEAT_HEARTBEAT_KEY)
     worker, beat = start_celery_in_process(schedule_path=str(tmp_path / "celerybeat-schedule"))
     try:
-        deadline, beat_report = time.monotonic() + 30, None
+        deadline, response = time.monotonic() + 30, None
         while time.monotonic() < deadline:
-            beat_report = client.get("/api/health").json()["checks"]["beat"]
-            if beat_report["last_seen_s"] is not None:
+            response = client.get("/api/health")
+            if response.json()["checks"]["beat"]["last_seen_s"] is not None:
                 break
             time.sleep(0.1)
-        assert beat_report["status"] == "ok" and beat_report["last_seen_s"] <= 1, beat_report
+        assert response.status_code == 200, response.json()
+        assert response.json()["checks"]["beat"]["status"] == "ok"
         beat.stop()
         deadline = time.monotonic() + 30
         response = client.get("/api/health")
