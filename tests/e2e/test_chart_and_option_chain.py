@@ -59,7 +59,7 @@ def test_the_chart_draws_candles_of_the_selected_row_and_switches_timeframe(term
     page.goto(terminal_server["url"] + "/")
     for symbol in ("RELIANCE", "INFY"):
         page.get_by_label("Search symbols to add").fill(symbol)
-        page.get_by_role("button", name=re.compile(rf"^Add {symbol}$")).click()
+        page.get_by_role("button", name=re.compile(rf"^Add {symbol} \(NSE\)$")).click()
         expect(page.locator("#watchlist tr[data-instrument]", has_text=symbol)).to_have_count(1)
     panel = page.locator("#chart-panel")
     expect(panel.locator("canvas").first).to_be_visible()

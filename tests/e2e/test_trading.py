@@ -13,7 +13,7 @@ pytestmark = pytest.mark.e2e
 
 def _add_to_watchlist(page, symbol: str):
     page.get_by_label("Search symbols to add").fill(symbol)
-    page.get_by_role("button", name=re.compile(rf"^Add {symbol}$")).click()
+    page.get_by_role("button", name=re.compile(rf"^Add {symbol} \(NSE\)$")).click()
     row = page.locator("#watchlist tr[data-instrument]", has_text=symbol)
     expect(row).to_have_count(1)
     expect(row.locator("span.ltp")).to_have_text(re.compile(r"^[\d,]+\.\d{2}$"), timeout=5000)

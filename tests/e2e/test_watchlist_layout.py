@@ -58,13 +58,14 @@ def _add(page, query: str, pattern: str | None = None) -> str:
     page.get_by_label("Search symbols to add").fill(query)
     results = page.locator("#search-results button.result")
     expect(results.first).to_be_visible()
-    symbols = [label.removeprefix("Add ") for label in results.evaluate_all("bs => bs.map(b => b.ariaLabel)")]
-    matching = sorted((s for s in symbols if re.fullmatch(pattern or re.escape(query), s)), key=len, reverse=True)
-    assert matching, f"no search result for {query} matches {pattern}: {symbols}"
-    symbol = matching[0]
+    labels = results.evaluate_all("bs => bs.map(b => b.ariaLabel)")  # "Add SYMBOL (EXCHANGE)"
+    found = [re.fullmatch(r"Add (.+) \((\w+)\)", label).groups() for label in labels]
+    matching = sorted((f for f in found if re.fullmatch(pattern or re.escape(query), f[0])), key=lambda f: -len(f[0]))
+    assert matching, f"no search result for {query} matches {pattern}: {found}"
+    symbol, exchange = matching[0]
     row = _row(page, symbol)
     if not row.count():
-        page.get_by_role("button", name=f"Add {symbol}", exact=True).click()
+        page.get_by_role("button", name=f"Add {symbol} ({exchange})", exact=True).click()
         expect(row).to_have_count(1)
     return symbol
 
@@ -169,7 +170,7 @@ def test_an_index_offers_no_trading_anywhere(terminal_server, page):
     page.get_by_label("Search symbols to add").fill(index)
     result = page.locator("#search-results li", has_text=index).first
     expect(result.get_by_role("button")).to_have_count(1)
-    expect(result.get_by_role("button", name=f"Add {index}", exact=True)).to_be_visible()
+    expect(result.get_by_role("button", name=f"Add {index} (NSE)", exact=True)).to_be_visible()
     # Charted, its header has no trading actions.
     row.locator("th").click()
     expect(page.locator("#chart-symbol")).to_have_text(index)

@@ -15,7 +15,7 @@ def test_a_symbol_added_to_the_watchlist_shows_a_live_price_that_changes(termina
     page.goto(terminal_server["url"] + "/")
     # An index: it ticks several times a second and moves many ticks in 3 s, as on the exchange.
     page.get_by_label("Search symbols to add").fill("NIFTY BANK")
-    page.get_by_role("button", name=re.compile(r"^Add NIFTY BANK$")).click()
+    page.get_by_role("button", name=re.compile(r"^Add NIFTY BANK \(NSE\)$")).click()
     row = page.locator("#watchlist tr[data-instrument]", has_text="NIFTY BANK")
     expect(row).to_have_count(1)
     ltp = row.locator("span.ltp")
@@ -33,11 +33,11 @@ def test_a_removed_symbol_leaves_the_watchlist(terminal_server, page):
     sign_in(page, terminal_server["url"], admin)
     page.goto(terminal_server["url"] + "/")
     page.get_by_label("Search symbols to add").fill("TCS")
-    page.get_by_role("button", name=re.compile(r"^Add TCS$")).click()
+    page.get_by_role("button", name=re.compile(r"^Add TCS \(NSE\)$")).click()
     expect(page.locator("#watchlist tr[data-instrument]", has_text="TCS")).to_have_count(1)
     # The panel was swapped, the search box was kept (hx-preserve): its text, and its listeners.
     expect(page.get_by_label("Search symbols to add")).to_have_value("TCS")
     page.get_by_label("Search symbols to add").fill("INFY")
-    expect(page.get_by_role("button", name=re.compile(r"^Add INFY$"))).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile(r"^Add INFY \(NSE\)$"))).to_be_visible()
     page.get_by_role("button", name="Remove TCS").click()
     expect(page.locator("#watchlist tr[data-instrument]", has_text="TCS")).to_have_count(0)

@@ -179,8 +179,9 @@ def _no_lockout_between_cases(settings):
 
 
 @pytest.fixture
-def market(world):  # noqa: F811
-    """Liquid quotes for the world's instruments, and a deep enough purse for a few lots."""
+def market(world, beat_alive):  # noqa: F811
+    """Liquid quotes for the world's instruments, and a deep enough purse for a few lots; beat's
+    heartbeat recorded, so that /api/health answers 200 as on a healthy terminal."""
     world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
     world.quote(world.future, 20000, bid=19999.9, ask=20000.1)
     return world
