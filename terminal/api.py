@@ -92,6 +92,15 @@ def get_health(request: HttpRequest) -> JsonResponse:
     return JsonResponse(report, status=200 if healthy else 503)
 
 
+@api.get("/health/ready", auth=None, response={200: dict, 503: dict}, tags=["operations"])
+def get_readiness(request: HttpRequest) -> JsonResponse:
+    """Whether this process can serve requests: the database and Redis only (the probe that takes a web
+    process in or out of the load balancer); 200 when ready, 503 naming what failed. Beat, the feed
+    and the queues are in ``/api/health``, for alerts: none of them stops a page from being served."""
+    ready, report = health.run_checks(readiness=True)
+    return JsonResponse(report, status=200 if ready else 503)
+
+
 @api.get("/v1/whoami", tags=["operations"])
 def whoami(request: HttpRequest) -> dict:
     """The authenticated caller (also the baseline endpoint of bench/orders.py)."""

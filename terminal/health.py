@@ -31,18 +31,30 @@ _beat_expected_since: float | None = None  # standalone mode: set when beat star
 _REDIS_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
 
-def register_check(name: str) -> Callable[[Check], Check]:
+_readiness: set[str] = set()  # the checks a web process needs to serve requests at all
+
+
+def register_check(name: str, *, readiness: bool = False) -> Callable[[Check], Check]:
+    """Register a check; ``readiness`` ones also decide ``/api/health/ready``, the probe that takes a
+    web process in or out of the load balancer. Only what that process itself needs belongs there: a
+    stopped beat or feed must raise an alert, not take every web process out of service at once."""
+
     def decorator(func: Check) -> Check:
         _checks[name] = func
+        if readiness:
+            _readiness.add(name)
         return func
 
     return decorator
 
 
-def run_checks() -> tuple[bool, dict[str, Any]]:
-    """Run every check; return (healthy, report). A check that raises counts as failed."""
+def run_checks(*, readiness: bool = False) -> tuple[bool, dict[str, Any]]:
+    """Run every check (only the readiness ones with ``readiness``); return (healthy, report). A check
+    that raises counts as failed."""
     results: dict[str, Any] = {}
     for name, check in _checks.items():
+        if readiness and name not in _readiness:
+            continue
         try:
             results[name] = check()
         except Exception as exc:  # a broken dependency must be reported, never crash the probe
@@ -56,7 +68,7 @@ def _elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
 
 
-@register_check("database")
+@register_check("database", readiness=True)
 def check_database() -> dict[str, Any]:
     started = time.perf_counter()
     with connection.cursor() as cursor:
@@ -73,7 +85,7 @@ def _redis_client():
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
 
 
-@register_check("redis")
+@register_check("redis", readiness=True)
 def check_redis() -> dict[str, Any]:
     if not settings.REDIS_URL:
         return {"status": "not_configured", "detail": "standalone mode: in-memory channel layer and cache"}

@@ -234,7 +234,7 @@ def test_long_running_pods_have_resources_probes_and_a_scraped_metrics_port(over
         if name.startswith("web-"):
             assert ports["http"] == listen_port(container["command"])
             for probe in ("startupProbe", "readinessProbe"):
-                assert container[probe]["httpGet"] == {"path": "/api/health", "port": "http"}
+                assert container[probe]["httpGet"] == {"path": "/api/health/ready", "port": "http"}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
