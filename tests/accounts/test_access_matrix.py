@@ -91,6 +91,7 @@ ROUTES: dict[str, str] = {
     "api:openapi-view": "exempt",
     # --- API -----------------------------------------------------------------------------------------
     "GET /api/health": "exempt",
+    "GET /api/health/ready": "exempt",
     "POST /api/accounts/auth/token": "exempt",
     "POST /api/accounts/auth/refresh": "exempt",
     "POST /api/accounts/auth/revoke": "exempt",
