@@ -18,6 +18,13 @@ class KillSwitchForbidden(ApplicationError):
     status = 403
 
 
+class KillSwitchInvalid(ApplicationError):
+    """The scope is not one of global, organisation, account or user, or the target does not fit it."""
+
+    code = "kill_switch_invalid"
+    status = 422
+
+
 class RiskLimitForbidden(ApplicationError):
     """Only the Owner and Admins of an organisation set its limits."""
 

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from compliance.services import audit_record
-from rms.errors import KillSwitchForbidden
+from rms.errors import KillSwitchForbidden, KillSwitchInvalid
 from rms.models import KillScope, KillSwitch
 from rms.selectors import kill_switch_organisation_ids
 from rms.services.access import _managed_orgs
@@ -82,14 +82,23 @@ def may_release(*, actor, scope: str, target_id: int | None) -> bool:
     return bool(orgs) and orgs <= _managed_orgs(actor)
 
 
+def _check_scope(scope: str, target_id: int | None) -> None:
+    if scope not in KillScope.values or (scope != KillScope.GLOBAL) == (target_id is None):
+        raise KillSwitchInvalid(
+            f"{scope!r} with target {target_id!r} is not a kill switch: the scope is global (no target),"
+            " or organisation, account or user with its id.",
+            extra={"scope": scope, "target_id": target_id},
+        )
+
+
 def kill_switch_set(*, actor, scope: str, target_id: int | None, reason: str, ip: str | None = None) -> KillSwitch:
     """Turn a kill switch on (inside the caller's transaction) and audit it; return it.
 
-    Raises KillSwitchForbidden when ``actor`` may not engage it. The OMS calls this under the account
+    Raises KillSwitchInvalid for a scope that names no switch, KillSwitchForbidden when ``actor`` may
+    not engage it. The OMS calls this under the account
     locks and then cancels open orders and squares off positions (orders.services.kill_switch_engage).
     """
-    if scope not in KillScope.values or (scope != KillScope.GLOBAL) == (target_id is None):
-        raise KillSwitchForbidden(f"Invalid kill switch scope {scope!r}.", code="kill_switch_invalid")
+    _check_scope(scope, target_id)
     if not may_engage(actor=actor, scope=scope, target_id=target_id):
         raise KillSwitchForbidden("You may not engage this kill switch.", extra={"scope": scope})
     key = KillSwitch.key_for(scope, target_id)
@@ -114,7 +123,9 @@ def kill_switch_set(*, actor, scope: str, target_id: int | None, reason: str, ip
 @transaction.atomic
 def kill_switch_release(*, actor, scope: str, target_id: int | None, ip: str | None = None) -> KillSwitch:
     """Lift a kill switch and audit it; return it. Raises KillSwitchForbidden unless Owner/Admin (superuser
-    for global), and ``kill_switch_not_active`` (409) when it is not on."""
+    for global), KillSwitchInvalid (422) for a scope that names no switch, and ``kill_switch_not_active``
+    (409) when it is not on."""
+    _check_scope(scope, target_id)
     if not may_release(actor=actor, scope=scope, target_id=target_id):
         raise KillSwitchForbidden("Only an Owner or Admin may lift a kill switch.", extra={"scope": scope})
     key = KillSwitch.key_for(scope, target_id)

@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 import pytest
+from django.test import Client
 
 from compliance.models import AuditEvent
 from orders.models import Order, Position
@@ -142,3 +143,16 @@ def test_under_a_kill_switch_exits_pass_only_up_to_flat(trading):
     with pytest.raises(RiskRejected) as error:
         place_order(actor=world.trader, account=world.account, request=exit_half, source="api")  # would go short
     assert error.value.code == "kill_switch_active"
+
+
+@pytest.mark.parametrize(
+    ("scope", "target"), [("bogus", 1), ("account", None), ("global", 7), ("", None), ("organisation", None)]
+)
+def test_a_scope_that_names_no_kill_switch_is_a_422_not_a_refusal_of_rights(world, otp_login, scope, target):
+    api_owner = otp_login(Client(), world.owner)
+    for path in ("/api/v1/kill-switch", "/api/v1/kill-switch/release"):
+        response = api_owner.post(path, {"scope": scope, "target_id": target}, content_type="application/json")
+        assert response.status_code == 422 and response.json()["code"] == "kill_switch_invalid", (
+            path,
+            response.content,
+        )
