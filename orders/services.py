@@ -51,6 +51,7 @@ from orders.models import (
     Trade,
     Validity,
 )
+from orders.positions import PositionFigures, apply_fill, average_price
 from orders.states import LIVE, TERMINAL, WORKING, Status, can_move
 from rms.errors import RiskRejected
 from rms.services import (
@@ -640,9 +641,10 @@ def _apply_fill(order: Order, funds, fill, positions: dict) -> Trade | None:
         executed_at=fill.ts,
     )
     prepared.insert([trade])
-    value = (order.average_price or Decimal(0)) * order.filled_quantity + fill.price * fill.quantity
+    order.average_price = average_price(
+        order.filled_quantity, order.average_price or Decimal(0), fill.quantity, fill.price
+    )
     order.filled_quantity += fill.quantity
-    order.average_price = (value / order.filled_quantity).quantize(Decimal("0.0001"))
     if "position" not in positions:
         # The group's row as the caller already read it under the account lock, or read (made) now.
         positions["position"] = (
@@ -659,29 +661,28 @@ def _apply_fill(order: Order, funds, fill, positions: dict) -> Trade | None:
 
 
 def _apply_to_position(position: Position, order: Order, quantity: int, price: Decimal) -> Decimal:
-    """Net a fill into the position (average-cost method; saved by the caller); return the P&L it realises."""
-    signed = quantity if order.side == Side.BUY else -quantity
-    net, average = position.net_quantity, position.average_price
-    realised = Decimal(0)
-    if net == 0 or (net > 0) == (signed > 0):
-        position.average_price = ((abs(net) * average + quantity * price) / (abs(net) + quantity)).quantize(
-            Decimal("0.0001")
-        )
-    else:
-        closed = min(quantity, abs(net))
-        realised = (price - average) * closed * (1 if net > 0 else -1)
-        position.realised_pnl += realised
-        if quantity > abs(net):
-            position.average_price = price  # flipped: the rest opens at the fill price
-        elif quantity == abs(net):
-            position.average_price = Decimal(0)
-    position.net_quantity = net + signed
-    if order.side == Side.BUY:
-        position.buy_quantity += quantity
-        position.buy_value += quantity * price
-    else:
-        position.sell_quantity += quantity
-        position.sell_value += quantity * price
+    """Net a fill into the position (orders.positions; saved by the caller); return the P&L it realises."""
+    figures, realised = apply_fill(
+        PositionFigures(
+            position.net_quantity,
+            position.average_price,
+            position.realised_pnl,
+            position.buy_quantity,
+            position.buy_value,
+            position.sell_quantity,
+            position.sell_value,
+        ),
+        side=order.side,
+        quantity=quantity,
+        price=price,
+    )
+    position.net_quantity, position.average_price, position.realised_pnl = (
+        figures.net_quantity,
+        figures.average_price,
+        figures.realised_pnl,
+    )
+    position.buy_quantity, position.buy_value = figures.buy_quantity, figures.buy_value
+    position.sell_quantity, position.sell_value = figures.sell_quantity, figures.sell_value
     return realised
 
 
