@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from orders import positions
 from orders.states import LIVE, Status
 
 
@@ -199,9 +200,7 @@ class Position(models.Model):
 
     def unrealised_pnl(self, ltp: Decimal | None) -> Decimal:
         """Return the mark-to-market P&L of the open quantity at ``ltp`` (zero without a price)."""
-        if ltp is None or not self.net_quantity:
-            return Decimal(0)
-        return (ltp - self.average_price) * self.net_quantity
+        return positions.unrealised_pnl(self.net_quantity, self.average_price, ltp)
 
 
 class Funds(models.Model):

@@ -1,5 +1,9 @@
 """Order tasks (queue "orders"): reconciliation of UNKNOWN orders, the 15:15 IST intraday square-off,
-and kill-switch enforcement requested by RMS."""
+and kill-switch enforcement requested by RMS.
+
+Tasks call the services; the services queue tasks by name (``broker_failures.schedule_reconcile``),
+so the services never import this module.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,10 @@ import logging
 from celery import shared_task
 
 from brokers.adapters.base import BrokerUnavailable
+from orders.selectors import orders_to_reconcile
+from orders.services.kill_switch import kill_switch_engage
+from orders.services.reconciliation import reconcile_order
+from orders.services.square_off import square_off_intraday
 
 logger = logging.getLogger(__name__)
 
@@ -15,8 +23,6 @@ logger = logging.getLogger(__name__)
 @shared_task(bind=True, acks_late=True, max_retries=20, time_limit=60, soft_time_limit=50)
 def reconcile_order_task(self, order_id: int) -> str:
     """Resolve one UNKNOWN order from the broker's order book; retried while the broker is unreachable."""
-    from orders.services import reconcile_order
-
     try:
         return reconcile_order(order_id=order_id).status
     except BrokerUnavailable as exc:
@@ -27,8 +33,6 @@ def reconcile_order_task(self, order_id: int) -> str:
 def reconcile_unknown_orders() -> int:
     """Sweep: queue reconciliation for every order still UNKNOWN, or working with a modify or cancel
     the broker never answered and not reconciled since (beat, every minute)."""
-    from orders.selectors import orders_to_reconcile
-
     ids = list(orders_to_reconcile().values_list("pk", flat=True))
     for order_id in ids:
         reconcile_order_task.delay(order_id)
@@ -38,14 +42,10 @@ def reconcile_unknown_orders() -> int:
 @shared_task(acks_late=True, time_limit=600, soft_time_limit=570)
 def square_off_intraday_task() -> dict:
     """Cancel working MIS orders and close MIS positions (beat, 15:15 IST). Idempotent: a second run finds nothing."""
-    from orders.services import square_off_intraday
-
     return square_off_intraday()
 
 
 @shared_task(acks_late=True, time_limit=300, soft_time_limit=270)
 def kill_switch_engage_task(scope: str, target_id: int | None, reason: str) -> dict:
     """Engage a kill switch on behalf of the system (the RMS MTM monitor) and enforce it."""
-    from orders.services import kill_switch_engage
-
     return kill_switch_engage(actor=None, scope=scope, target_id=target_id, reason=reason)

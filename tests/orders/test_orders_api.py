@@ -245,9 +245,9 @@ def test_a_basket_is_idempotent_as_a_whole_refused_legs_included(api, world, set
 
 
 def test_a_fault_after_a_placed_leg_is_that_leg_s_error_never_a_500(api, world, monkeypatch):
-    from orders import services
+    from orders.services import baskets
 
-    real = services.place_sliced_order
+    real = baskets.place_sliced_order
     calls = []
 
     def fails_second(**kwargs):
@@ -256,7 +256,7 @@ def test_a_fault_after_a_placed_leg_is_that_leg_s_error_never_a_500(api, world, 
             raise RuntimeError("the broker library crashed")
         return real(**kwargs)
 
-    monkeypatch.setattr(services, "place_sliced_order", fails_second)
+    monkeypatch.setattr(baskets, "place_sliced_order", fails_second)
     response = post(
         api, "/orders/basket", {"orders": [body(world), body(world, price="980"), body(world, price="985")]}
     )

@@ -1,0 +1,285 @@
+"""Placing one order: instrument lookup -> ``rms.services.check_pre_trade`` under the account lock
+(``risk_state``) -> one transaction for the order row, its event, the margin block and the audit event
+-> the broker call outside the transaction -> status. A timeout leaves the order UNKNOWN for
+reconciliation. An in-database broker (the paper exchange) is sent the order inside the placing
+transaction instead, and its answer is applied there (``broker_updates``).
+
+Not to be called inside an open transaction: a broker outside this database must only ever see
+committed orders.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from brokers.adapters.base import BrokerOrderRequest, BrokerRejected, BrokerSessionExpired, BrokerUnavailable
+from brokers.adapters.registry import get_adapter
+from compliance.services import audit_record
+from marketdata.models import Instrument
+from marketdata.quotes import get_quote
+from orders import metrics, push
+from orders.errors import OrderInvalid
+from orders.locks import lock_accounts
+from orders.margin import refresh_margin
+from orders.models import Order
+from orders.services.broker_failures import schedule_reconcile, settle
+from orders.services.broker_updates import Locked, apply_order_updates
+from orders.services.events import new_event, record_event
+from orders.services.requests import (
+    GENERIC_ALGO_ID,
+    OrderRequest,
+    actor_id,
+    arithmetic_refused,
+    audit_actor,
+    check_choices,
+    check_numbers,
+    instrument_of,
+    order_intent,
+    reject_input,
+    request_payload,
+)
+from orders.services.risk_state import risk_state
+from orders.states import Status, can_move
+from rms.errors import RiskRejected
+from rms.services import check_pre_trade
+from terminal.lib import prepared
+
+logger = logging.getLogger(__name__)
+
+
+def place_order(
+    *,
+    actor,
+    account,
+    request: OrderRequest,
+    source: str,
+    idempotency_key: str | None = None,
+    slice_group: uuid.UUID | None = None,
+    ip: str | None = None,
+) -> Order:
+    """Validate, risk-check, record and send one order; return it (its status after the broker answered).
+
+    A repeated ``idempotency_key`` on the account returns the first order and sends nothing. Raises
+    OrderInvalid (422) for a malformed request or unknown instrument and RiskRejected naming the rule
+    (audited, nothing else written).
+    """
+    if idempotency_key:
+        existing = Order.objects.filter(account_id=account.pk, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+    started = time.perf_counter()
+    try:
+        check_choices(request)
+        check_numbers(request)
+        instrument = instrument_of(request)
+    except (OrderInvalid, RiskRejected) as error:
+        reject_input(actor=actor, account=account, request=request, error=error, ip=ip)
+        raise
+    adapter = get_adapter(account.broker)
+    quote = get_quote(instrument.pk)
+    ltp = quote.ltp if quote else None
+    try:
+        with transaction.atomic():
+            # A new account's ledger opens at the broker's cash, asked only then.
+            funds = lock_accounts([account.pk], lambda pk: adapter.funds(account_id=pk).cash)[account.pk]
+            if idempotency_key:
+                existing = Order.objects.filter(account_id=account.pk, idempotency_key=idempotency_key).first()
+                if existing is not None:
+                    return existing
+            with arithmetic_refused():
+                state, group = risk_state(
+                    funds=funds,
+                    account=account,
+                    actor=actor,
+                    instrument=instrument,
+                    request=request,
+                    adapter=adapter,
+                    ltp=ltp,
+                )
+                check_pre_trade(
+                    intent=order_intent(account=account, actor=actor, instrument=instrument, request=request),
+                    state=state,
+                )
+            order = Order(
+                idempotency_key=idempotency_key or None,
+                account=account,
+                placed_by_id=actor_id(actor),
+                instrument=instrument,
+                side=request.side,
+                quantity=request.quantity,
+                order_type=request.order_type,
+                product=request.product,
+                validity=request.validity,
+                price=request.price,
+                trigger_price=request.trigger_price,
+                margin_price=request.price or request.trigger_price or ltp or Decimal(0),
+                tag=request.tag,
+                strategy=request.strategy,
+                algo_id=request.algo_id or GENERIC_ALGO_ID,
+                source=source,
+                slice_group=slice_group,
+                # An in-database broker is sent the order in this transaction: nothing can cancel it unsent.
+                sent_at=timezone.now() if adapter.in_database else None,
+            )
+            prepared.insert([order])
+            placed_event = new_event(order, "placed", message=f"by {source}")
+            if not adapter.in_database:  # otherwise written below with the broker's answer's events
+                prepared.insert([placed_event])
+            # Under the account lock the group is as read above, plus this order (its margin price as stored).
+            stored_price = Decimal(order.margin_price).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+            position = refresh_margin(
+                adapter=adapter,
+                funds=funds,
+                instrument=instrument,
+                product=request.product,
+                position=group.position,
+                orders=[*group.orders, (order.side, order.quantity, stored_price)],
+                # An in-database broker's answer is applied below in this transaction, which then
+                # writes the position and funds rows once, this block included.
+                save=not adapter.in_database,
+            )
+            placed = {
+                "actor": audit_actor(actor),
+                "action": "order.placed",
+                "target": order,
+                "payload": request_payload(
+                    request, account_id=account.pk, client_order_id=order.client_order_id, source=source
+                ),
+                "ip": ip,
+            }
+            push.order_changed_on_commit(order)
+            if adapter.in_database:
+                _send_in_transaction(
+                    order,
+                    instrument,
+                    adapter,
+                    locked=Locked(
+                        funds=funds,
+                        order=order,
+                        position=position,
+                        group_orders=group.orders,
+                        event=placed_event,
+                        audit=placed,
+                    ),
+                )
+            else:
+                audit_record(**placed)
+    except (RiskRejected, OrderInvalid) as error:
+        reject_input(actor=actor, account=account, request=request, error=error, ip=ip)
+        raise
+    except IntegrityError:
+        # Two requests with one idempotency key raced past the first look-up: the constraint kept one.
+        if idempotency_key:
+            existing = Order.objects.filter(account_id=account.pk, idempotency_key=idempotency_key).first()
+            if existing is not None:
+                return existing
+        raise
+    metrics.orders_placed_total.labels(source=source).inc()
+    if not adapter.in_database:
+        _send(order, instrument)
+    metrics.order_place_seconds.observe(time.perf_counter() - started)
+    return order
+
+
+def _send_in_transaction(order: Order, instrument: Instrument, adapter, *, locked: Locked) -> None:
+    """Place a new order through an in-database broker inside the placing transaction and apply its
+    answer there: one transaction records the order, its acceptance and its immediate fills.
+    Failures end as ``_send``'s do (REJECTED, or UNKNOWN and reconciled); ``order`` is current."""
+    failure = None
+    try:
+        with transaction.atomic():  # a savepoint: a broker failing half-way leaves nothing of its own
+            try:
+                _result, updates = adapter.place_order_in_transaction(_broker_request(order, instrument))
+            except BrokerUnavailable as error:
+                failure = error  # what the exchange recorded before the answer was lost stays recorded
+    except (BrokerRejected, BrokerSessionExpired) as error:
+        failure = error
+    except Exception as error:  # an adapter bug: the outcome is as unknown as after a timeout
+        logger.exception("broker adapter failed placing %s", order.client_order_id)
+        failure = error
+    if failure is None:
+        apply_order_updates(updates, locked=locked)
+        return
+    locked.event.save()
+    audit_record(**locked.audit)
+    if isinstance(failure, BrokerRejected | BrokerSessionExpired):
+        settle(order, Status.REJECTED, message=failure.message, action="order.rejected", reason=failure.code)
+    elif isinstance(failure, BrokerUnavailable):
+        settle(order, Status.UNKNOWN, message=failure.message, action="order.unknown", reason=failure.code)
+        schedule_reconcile(order)
+    else:
+        settle(order, Status.UNKNOWN, message=str(failure)[:200], action="order.unknown", reason="adapter_error")
+        schedule_reconcile(order)
+    order.refresh_from_db()
+
+
+def _broker_request(order: Order, instrument: Instrument) -> BrokerOrderRequest:
+    return BrokerOrderRequest(
+        account_id=order.account_id,
+        client_order_id=str(order.client_order_id),
+        instrument_id=instrument.pk,
+        exchange=instrument.exchange,
+        tradingsymbol=instrument.tradingsymbol,
+        side=order.side,
+        quantity=order.quantity,
+        order_type=order.order_type,
+        product=order.product,
+        validity=order.validity,
+        instrument_type=instrument.instrument_type,
+        tick_size=instrument.tick_size,
+        price=order.price,
+        trigger_price=order.trigger_price,
+        algo_id=order.algo_id,
+    )
+
+
+def _send(order: Order, instrument: Instrument) -> None:
+    """Send a committed PENDING order to its broker and record the outcome; ``order`` is refreshed."""
+    # Claim the send: a cancel that got here first (kill switch) wins and the broker never sees the order.
+    if not Order.objects.filter(pk=order.pk, status=Status.PENDING, sent_at__isnull=True).update(
+        sent_at=timezone.now()
+    ):
+        order.refresh_from_db()
+        return
+    adapter = get_adapter(order.account.broker)
+    request = _broker_request(order, instrument)
+    try:
+        result = adapter.place_order(request)
+    except (BrokerRejected, BrokerSessionExpired) as error:
+        settle(order, Status.REJECTED, message=error.message, action="order.rejected", reason=error.code)
+        order.refresh_from_db()
+        return
+    except BrokerUnavailable as error:
+        settle(order, Status.UNKNOWN, message=error.message, action="order.unknown", reason=error.code)
+        schedule_reconcile(order)
+        order.refresh_from_db()
+        return
+    except Exception as error:  # an adapter bug: the outcome is as unknown as after a timeout
+        logger.exception("broker adapter failed placing %s", order.client_order_id)
+        settle(order, Status.UNKNOWN, message=str(error)[:200], action="order.unknown", reason="adapter_error")
+        schedule_reconcile(order)
+        order.refresh_from_db()
+        return
+    # The broker's update stream has usually applied the acceptance already (the paper exchange's
+    # always has: it is read first); otherwise move the order on with conditional updates (one row or
+    # none), which need no lock: margin does not change here.
+    now = timezone.now()
+    order.refresh_from_db()
+    if order.status == Status.PENDING and can_move(Status.PENDING, result.status):
+        if Order.objects.filter(pk=order.pk, status=Status.PENDING).update(
+            status=result.status, broker_order_id=result.broker_order_id, updated_at=now
+        ):
+            order.status, order.broker_order_id, order.updated_at = result.status, result.broker_order_id, now
+            record_event(order, "ack", before=Status.PENDING, broker_order_id=result.broker_order_id)
+            return
+        order.refresh_from_db()  # the update stream got there in between
+    if not order.broker_order_id and Order.objects.filter(pk=order.pk, broker_order_id="").update(
+        broker_order_id=result.broker_order_id, updated_at=now
+    ):
+        order.broker_order_id, order.updated_at = result.broker_order_id, now
