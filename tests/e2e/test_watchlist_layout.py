@@ -29,6 +29,8 @@ LAYOUT = """() => {
   const panel = document.getElementById("watchlist"), table = panel.querySelector("table");
   const rows = Array.from(panel.querySelectorAll("tr[data-instrument]")).map((row) => {
     const actions = Array.from(row.querySelectorAll(".row-actions button")).map((button) => {
+      // A long watchlist runs below a phone's screen: look at each button where the trader would.
+      button.scrollIntoView({block: "center", inline: "nearest"});
       const r = button.getBoundingClientRect(), x = r.left + r.width / 2, y = r.top + r.height / 2;
       const hit = document.elementFromPoint(x, y);
       return {label: button.getAttribute("aria-label"), text: button.textContent.trim(), box: box(button),
