@@ -1,10 +1,13 @@
 """What happens to every batch a feed produces, in order:
 
 1. the last quote per instrument is stored (``quotes.set_quotes``: Redis or memory);
-2. metrics: ticks ingested, feed lag; a heartbeat for the health check (at most once a second);
-3. tick listeners run (the paper exchange's matching, RMS mark-to-market);
-4. the batch goes to the websocket fan-out: the hub in this process (standalone) or a Redis pub/sub
-   channel every web process's hub listens to (full stack);
+2. the batch goes to the websocket fan-out at once: the hub in this process (standalone) or a Redis
+   pub/sub channel every web process's hub listens to (full stack);
+3. the batch is handed to the tick listeners (the paper exchange's matching), which run on a worker
+   thread of their own behind a conflating hand-off (``listeners.ListenerWorker``), so matching and
+   its database transactions never delay a tick to a browser;
+4. metrics: ticks ingested, feed lag; a heartbeat for the health check (at most once a second), which
+   carries how far the listeners are behind;
 5. 1-minute candles are folded in; every few seconds the changed bars are stored by a writer thread,
    so a slow database write never delays the ticks behind it.
 """
@@ -43,6 +46,7 @@ class Publisher:
         self._last_heartbeat = 0.0
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="candle-writer")
         self._writing: Future | None = None
+        self.listeners = listeners.ListenerWorker()
         self._redis = None
         if settings.REDIS_URL:
             import redis
@@ -54,13 +58,13 @@ class Publisher:
         if not batch:
             return
         quotes.set_quotes(batch)
+        self._fan_out(batch)
+        self.listeners.offer(batch)
         metrics.TICKS_INGESTED.inc(len(batch))
         newest = max(quote.ts for quote in batch)
         lag = max((datetime.now(UTC) - newest).total_seconds(), 0.0)
         metrics.FEED_LAG.set(lag)
         self.heartbeat(newest=newest)
-        listeners.dispatch(batch)
-        self._fan_out(batch)
         if self.store_candles:
             self.aggregator.add(batch)
             if time.monotonic() - self._last_flush >= self.candle_flush_seconds and (
@@ -81,7 +85,9 @@ class Publisher:
         if not force and now - self._last_heartbeat < 1.0:
             return
         self._last_heartbeat = now
-        value = {"source": self.source, "at": now}
+        behind = self.listeners.lag()
+        metrics.LISTENER_BEHIND.set(behind)
+        value = {"source": self.source, "at": now, "listener_lag": behind}
         if newest is not None:
             value["tick_ts"] = newest.timestamp()
         try:
@@ -91,6 +97,14 @@ class Publisher:
             cache.set(HEARTBEAT_KEY, value, timeout=None)
         except Exception:  # the heartbeat is advisory; never let it stop the feed
             logger.warning("feed heartbeat failed", exc_info=True)
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Let the listeners finish what was handed to them (at most ``timeout``) and stop their thread;
+        return False if they were still busy. The feed must have stopped."""
+        if self.listeners.stop(timeout):
+            return True
+        logger.warning("tick listeners were still busy after %.1f s; their last quotes are not matched", timeout)
+        return False
 
     def flush_candles(self) -> int:
         """Store the bars changed since the last flush now (waiting for a write under way); return how many."""
@@ -116,16 +130,26 @@ class Publisher:
 
 
 def feed_status() -> dict:
-    """The ``feed`` health check: ok while a feed has sent a heartbeat recently, with its lag."""
+    """The ``feed`` health check: ok while a feed has sent a heartbeat recently, with its lag, and
+    whether its tick listeners (the paper exchange's matching) keep up.
+
+    Listeners behind by more than ``MARKETDATA_LISTENER_LAG_SECONDS`` are reported as
+    ``"listeners": "behind"`` without failing the check: the web tier's readiness probe reads this
+    report, and matching that lags in the feed process is no reason to stop serving pages. The
+    ``terminal_tick_listener_behind_seconds`` gauge of the feed process is what to alert on.
+    """
     beat = cache.get(HEARTBEAT_KEY)
     if not beat:
         return {"status": "not_running", "detail": "no feed has published yet"}
     age = time.time() - beat["at"]
     tick_age = time.time() - beat["tick_ts"] if "tick_ts" in beat else None
     stale = age > settings.MARKETDATA_FEED_STALE_SECONDS
+    listener_lag = beat.get("listener_lag", 0.0)
     return {
         "status": "fail" if stale else "ok",
         "source": beat.get("source"),
         "heartbeat_age_s": round(age, 2),
         "lag_s": None if tick_age is None else round(tick_age, 2),
+        "listener_lag_s": round(listener_lag, 2),
+        "listeners": "behind" if listener_lag > settings.MARKETDATA_LISTENER_LAG_SECONDS else "ok",
     }

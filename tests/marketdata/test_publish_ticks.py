@@ -24,12 +24,16 @@ def _quote(instrument_id, ltp):
 def test_listeners_see_each_batch_after_it_is_stored(settings):
     settings.REDIS_URL = None  # standalone path: memory store and the in-process hub
     seen = []
-    register_tick_listener("probe", lambda batch: seen.append((batch, quotes.get_quote(batch[0].instrument_id))))
+    register_tick_listener(
+        "probe", lambda batch, passed: seen.append((batch, quotes.get_quote(batch[0].instrument_id)))
+    )
     try:
         publisher = Publisher(source="test")
         publisher.publish([_quote(1, "10.5")])
+        assert publisher.listeners.flush(timeout=5)
     finally:
         unregister_tick_listener("probe")
+        publisher.close()
     batch, stored_at_dispatch = seen[0]
     assert stored_at_dispatch == batch[0]
     assert fanout.hub()._changed == {1: batch[0]}

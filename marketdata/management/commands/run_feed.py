@@ -80,6 +80,7 @@ class Command(BaseCommand):
             if not feed.is_alive():
                 break
         feed.stop()
+        publisher.close()  # the listeners match the last quotes handed to them
         publisher.flush_candles()
         # Tick listeners (the paper exchange filling resting orders) ran in this process: push what they
         # left queued, through the drains the apps registered.
