@@ -25,12 +25,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, connections
 
 from marketdata import metrics
 from marketdata.quotes import Quote
 
 logger = logging.getLogger(__name__)
+IDLE_SECONDS = 1.0  # with nothing handed over for this long, the worker closes its database connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,23 +162,37 @@ class ListenerWorker:
         return not thread.is_alive()
 
     def _work(self) -> None:
-        while True:
-            with self._changed:
-                self._changed.wait_for(lambda: self._pending or self._stopping)
-                if not self._pending:
-                    return  # stopping, nothing left
-                pending, self._pending = self._pending, {}
-                self._working_since, self._oldest = self._oldest, None
-            quotes = [slot.quote for slot in pending.values()]
-            passed = {instrument_id: slot.passed() for instrument_id, slot in pending.items() if slot.replaced}
-            try:
-                if not connection.in_atomic_block:  # a long-lived thread: drop a connection past its age
-                    close_old_connections()
-                self._run_listeners(quotes, passed)
-            except Exception:  # dispatch logs each listener's own errors; this is the connection check
-                logger.exception("tick listeners failed")
-            finally:
+        try:
+            while True:
                 with self._changed:
-                    metrics.LISTENER_LAG.observe(time.monotonic() - self._working_since)
-                    self._working_since = None
-                    self._changed.notify_all()
+                    if not self._changed.wait_for(lambda: self._pending or self._stopping, IDLE_SECONDS):
+                        idle = True
+                    elif not self._pending:
+                        return  # stopping, nothing left
+                    else:
+                        idle = False
+                        pending, self._pending = self._pending, {}
+                        self._working_since, self._oldest = self._oldest, None
+                if idle:  # a feed that pauses (a closed session, a test) does not hold a database connection
+                    connections.close_all()
+                    with self._changed:
+                        self._changed.wait_for(lambda: self._pending or self._stopping)
+                    continue
+                self._dispatch(pending)
+        finally:
+            connections.close_all()
+
+    def _dispatch(self, pending: dict[int, _Slot]) -> None:
+        quotes = [slot.quote for slot in pending.values()]
+        passed = {instrument_id: slot.passed() for instrument_id, slot in pending.items() if slot.replaced}
+        try:
+            if not connection.in_atomic_block:  # a long-lived thread: drop a connection past its age
+                close_old_connections()
+            self._run_listeners(quotes, passed)
+        except Exception:  # dispatch logs each listener's own errors; this is the connection check
+            logger.exception("tick listeners failed")
+        finally:
+            with self._changed:
+                metrics.LISTENER_LAG.observe(time.monotonic() - self._working_since)
+                self._working_since = None
+                self._changed.notify_all()
