@@ -20,4 +20,6 @@ class BrokersConfig(AppConfig):
         )
         registry.register("paper", PaperAdapter)
         # The paper exchange matches resting orders on every batch of quotes the feed publishes.
-        register_tick_listener("paper-exchange", lambda quotes: registry.get_adapter("paper").on_quotes(quotes))
+        register_tick_listener(
+            "paper-exchange", lambda quotes, passed: registry.get_adapter("paper").on_quotes(quotes, passed=passed)
+        )

@@ -24,8 +24,8 @@ from django.conf import settings
 from django.template.loader import get_template
 
 from marketdata import metrics
-from marketdata.feeds.publisher import decode_batch, decode_row
 from marketdata.quotes import Quote
+from marketdata.tick_channel import decode_batch, decode_row, ticks_channel
 
 logger = logging.getLogger(__name__)
 
@@ -235,8 +235,6 @@ class Hub:
 
     async def _listen_redis(self) -> None:
         import redis.asyncio as aioredis
-
-        from marketdata.feeds.publisher import ticks_channel
 
         channel = ticks_channel()
 

@@ -21,3 +21,19 @@ CONFLATION_DROPPED = Counter(
     "Per-client updates replaced by a newer value of the same instrument before they could be sent.",
 )
 FEED_LAG = Gauge("terminal_feed_lag_seconds", "Age of the newest tick of the last batch when it was published.")
+LISTENER_LAG = Histogram(
+    "terminal_tick_listener_lag_seconds",
+    "Time from a quote reaching the tick listeners' hand-off (the oldest of a batch) to the listeners "
+    "(paper exchange matching) finishing the batch.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+LISTENER_BEHIND = Gauge(
+    "terminal_tick_listener_behind_seconds",
+    "How long the oldest quote not yet through the tick listeners has waited (0 while they keep up); "
+    "set with the feed's heartbeat, once a second.",
+)
+LISTENER_CONFLATED = Counter(
+    "terminal_tick_listener_conflated",
+    "Quotes replaced in the tick listeners' hand-off by a newer quote of the same instrument before the "
+    "listeners took them (their range is still passed on).",
+)

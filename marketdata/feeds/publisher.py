@@ -1,22 +1,23 @@
 """What happens to every batch a feed produces, in order:
 
 1. the last quote per instrument is stored (``quotes.set_quotes``: Redis or memory);
-2. metrics: ticks ingested, feed lag; a heartbeat for the health check (at most once a second);
-3. tick listeners run (the paper exchange's matching, RMS mark-to-market);
-4. the batch goes to the websocket fan-out: the hub in this process (standalone) or a Redis pub/sub
-   channel every web process's hub listens to (full stack);
+2. the batch goes to the websocket fan-out at once: the hub in this process (standalone) or a Redis
+   pub/sub channel every web process's hub listens to (full stack);
+3. the batch is handed to the tick listeners (the paper exchange's matching), which run on a worker
+   thread of their own behind a conflating hand-off (``listeners.ListenerWorker``), so matching and
+   its database transactions never delay a tick to a browser;
+4. metrics: ticks ingested, feed lag; a heartbeat for the health check (at most once a second), which
+   carries how far the listeners are behind;
 5. 1-minute candles are folded in; every few seconds the changed bars are stored by a writer thread,
    so a slow database write never delays the ticks behind it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
@@ -24,24 +25,13 @@ from django.db import close_old_connections, connection
 
 from marketdata import listeners, metrics, quotes
 from marketdata.candles import CandleAggregator
+from marketdata.fanout import hub
 from marketdata.quotes import Quote
+from marketdata.tick_channel import encode_batch, ticks_channel
 
 logger = logging.getLogger(__name__)
 
-TICKS_CHANNEL = "marketdata:ticks"  # Redis pub/sub channel prefix: one message per batch (see encode_batch)
 HEARTBEAT_KEY = "marketdata:feed-heartbeat"
-
-
-def ticks_channel(redis_url: str | None = None) -> str:
-    """Return the pub/sub channel of tick batches for the Redis database at ``redis_url`` (REDIS_URL).
-
-    Redis pub/sub is one namespace for the whole server, whatever the database number, so the number
-    is part of the name: terminals sharing a server on different databases (a test run beside a dev
-    server, two environments) do not hear each other's ticks.
-    """
-    from redis.connection import parse_url
-
-    return f"{TICKS_CHANNEL}:{parse_url(redis_url or settings.REDIS_URL).get('db', 0)}"
 
 
 class Publisher:
@@ -56,6 +46,7 @@ class Publisher:
         self._last_heartbeat = 0.0
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="candle-writer")
         self._writing: Future | None = None
+        self.listeners = listeners.ListenerWorker()
         self._redis = None
         if settings.REDIS_URL:
             import redis
@@ -67,13 +58,13 @@ class Publisher:
         if not batch:
             return
         quotes.set_quotes(batch)
+        self._fan_out(batch)
+        self.listeners.offer(batch)
         metrics.TICKS_INGESTED.inc(len(batch))
         newest = max(quote.ts for quote in batch)
         lag = max((datetime.now(UTC) - newest).total_seconds(), 0.0)
         metrics.FEED_LAG.set(lag)
         self.heartbeat(newest=newest)
-        listeners.dispatch(batch)
-        self._fan_out(batch)
         if self.store_candles:
             self.aggregator.add(batch)
             if time.monotonic() - self._last_flush >= self.candle_flush_seconds and (
@@ -86,8 +77,6 @@ class Publisher:
         if self._redis is not None:
             self._redis.publish(self._channel, encode_batch(batch))
         else:
-            from marketdata.fanout import hub
-
             hub().offer(batch)
 
     def heartbeat(self, *, newest: datetime | None = None, force: bool = False) -> None:
@@ -96,7 +85,9 @@ class Publisher:
         if not force and now - self._last_heartbeat < 1.0:
             return
         self._last_heartbeat = now
-        value = {"source": self.source, "at": now}
+        behind = self.listeners.lag()
+        metrics.LISTENER_BEHIND.set(behind)
+        value = {"source": self.source, "at": now, "listener_lag": behind}
         if newest is not None:
             value["tick_ts"] = newest.timestamp()
         try:
@@ -106,6 +97,14 @@ class Publisher:
             cache.set(HEARTBEAT_KEY, value, timeout=None)
         except Exception:  # the heartbeat is advisory; never let it stop the feed
             logger.warning("feed heartbeat failed", exc_info=True)
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Let the listeners finish what was handed to them (at most ``timeout``) and stop their thread;
+        return False if they were still busy. The feed must have stopped."""
+        if self.listeners.stop(timeout):
+            return True
+        logger.warning("tick listeners were still busy after %.1f s; their last quotes are not matched", timeout)
+        return False
 
     def flush_candles(self) -> int:
         """Store the bars changed since the last flush now (waiting for a write under way); return how many."""
@@ -131,55 +130,26 @@ class Publisher:
 
 
 def feed_status() -> dict:
-    """The ``feed`` health check: ok while a feed has sent a heartbeat recently, with its lag."""
+    """The ``feed`` health check: ok while a feed has sent a heartbeat recently, with its lag, and
+    whether its tick listeners (the paper exchange's matching) keep up.
+
+    Listeners behind by more than ``MARKETDATA_LISTENER_LAG_SECONDS`` are reported as
+    ``"listeners": "behind"`` without failing the check: the web tier's readiness probe reads this
+    report, and matching that lags in the feed process is no reason to stop serving pages. The
+    ``terminal_tick_listener_behind_seconds`` gauge of the feed process is what to alert on.
+    """
     beat = cache.get(HEARTBEAT_KEY)
     if not beat:
         return {"status": "not_running", "detail": "no feed has published yet"}
     age = time.time() - beat["at"]
     tick_age = time.time() - beat["tick_ts"] if "tick_ts" in beat else None
     stale = age > settings.MARKETDATA_FEED_STALE_SECONDS
+    listener_lag = beat.get("listener_lag", 0.0)
     return {
         "status": "fail" if stale else "ok",
         "source": beat.get("source"),
         "heartbeat_age_s": round(age, 2),
         "lag_s": None if tick_age is None else round(tick_age, 2),
+        "listener_lag_s": round(listener_lag, 2),
+        "listeners": "behind" if listener_lag > settings.MARKETDATA_LISTENER_LAG_SECONDS else "ok",
     }
-
-
-def _text(value) -> str | None:
-    return None if value is None else str(value)
-
-
-def encode_batch(batch: list[Quote]) -> str:
-    """The fan-out message: per quote only what the websocket updates show (no depth), as
-    ``[instrument_id, ltp, bid, ask, volume, oi, close, ts_epoch_ms]``, so every web process can read
-    thousands a second; the full quote is in the Redis hash."""
-    rows = [
-        [q.instrument_id, str(q.ltp), _text(q.bid), _text(q.ask), q.volume, q.oi, _text(q.close), q.ts.timestamp()]
-        for q in batch
-    ]
-    return json.dumps(rows, separators=(",", ":"))
-
-
-def decode_row(row: list) -> Quote:
-    """Turn one row of a fan-out message into a Quote (without depth); raise ValueError/TypeError/IndexError
-    on a malformed one."""
-    instrument_id, ltp, bid, ask, volume, oi, close, ts = row
-    return Quote(
-        instrument_id=int(instrument_id),
-        ltp=Decimal(ltp),
-        bid=None if bid is None else Decimal(bid),
-        ask=None if ask is None else Decimal(ask),
-        volume=int(volume),
-        oi=int(oi),
-        close=None if close is None else Decimal(close),
-        ts=datetime.fromtimestamp(float(ts), tz=UTC),
-    )
-
-
-def decode_batch(payload: bytes | str) -> list[list]:
-    """Parse one fan-out message into rows keyed by their first item; raise ValueError when malformed."""
-    rows = json.loads(payload)
-    if not isinstance(rows, list) or not all(isinstance(row, list) and len(row) == 8 for row in rows):
-        raise ValueError("a tick batch is a JSON list of 8-item rows")
-    return rows

@@ -24,12 +24,16 @@ def _quote(instrument_id, ltp):
 def test_listeners_see_each_batch_after_it_is_stored(settings):
     settings.REDIS_URL = None  # standalone path: memory store and the in-process hub
     seen = []
-    register_tick_listener("probe", lambda batch: seen.append((batch, quotes.get_quote(batch[0].instrument_id))))
+    register_tick_listener(
+        "probe", lambda batch, passed: seen.append((batch, quotes.get_quote(batch[0].instrument_id)))
+    )
     try:
         publisher = Publisher(source="test")
         publisher.publish([_quote(1, "10.5")])
+        assert publisher.listeners.flush(timeout=5)
     finally:
         unregister_tick_listener("probe")
+        publisher.close()
     batch, stored_at_dispatch = seen[0]
     assert stored_at_dispatch == batch[0]
     assert fanout.hub()._changed == {1: batch[0]}
@@ -85,7 +89,7 @@ def test_in_the_full_stack_a_feed_process_reaches_sockets_through_redis(settings
 
 
 def test_the_fan_out_message_carries_what_the_updates_show_and_rejects_malformed_batches():
-    from marketdata.feeds.publisher import decode_batch, decode_row, encode_batch
+    from marketdata.tick_channel import decode_batch, decode_row, encode_batch
 
     quote = Quote(
         instrument_id=7, ltp=Decimal("1550.05"), ts=datetime(2026, 11, 25, 4, 0, 0, 250000, tzinfo=UTC),
@@ -99,7 +103,7 @@ def test_the_fan_out_message_carries_what_the_updates_show_and_rejects_malformed
 
 
 def test_the_tick_channel_carries_the_redis_database_number():
-    from marketdata.feeds.publisher import ticks_channel
+    from marketdata.tick_channel import ticks_channel
 
     assert ticks_channel("redis://127.0.0.1:6379/3") == "marketdata:ticks:3"
     assert ticks_channel("redis://127.0.0.1:6379") == "marketdata:ticks:0"
@@ -111,7 +115,7 @@ def test_the_tick_channel_carries_the_redis_database_number():
 def test_a_feed_on_another_redis_database_of_the_same_server_is_not_heard(settings):
     import redis
 
-    from marketdata.feeds.publisher import ticks_channel
+    from marketdata.tick_channel import ticks_channel
 
     ours = settings.REDIS_URL
     theirs = ours.rsplit("/", 1)[0] + "/" + ("14" if not ours.endswith("/14") else "15")

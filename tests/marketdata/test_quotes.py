@@ -49,8 +49,8 @@ def test_the_redis_store_is_shared_through_redis(settings):
 
 def test_a_failing_listener_does_not_stop_the_others(caplog):
     seen = []
-    register_tick_listener("broken", lambda batch: 1 / 0)
-    register_tick_listener("good", seen.extend)
+    register_tick_listener("broken", lambda batch, passed: 1 / 0)
+    register_tick_listener("good", lambda batch, passed: seen.extend(batch))
     try:
         dispatch([_quote()])
     finally:

@@ -2,7 +2,8 @@
 
 It is the default broker: no login, the same OMS code path as a live broker. Its order book lives in
 ``brokers.PaperOrder`` so that every process shares it; ``on_quotes`` (a tick listener registered in
-``BrokersConfig.ready``) matches resting orders on each batch of quotes.
+``BrokersConfig.ready``) matches resting orders on each batch of quotes, including the prices the
+market passed through while matching was behind (``marketdata.listeners.PassedRange``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +36,7 @@ from brokers.adapters.paper import faults
 from brokers.adapters.paper.margin import margin_rate
 from brokers.adapters.paper.matching import is_triggered, match, protected_limit
 from brokers.models import PaperFill, PaperOrder
+from marketdata.listeners import PassedRange
 from marketdata.quotes import Quote, get_quote, get_quotes
 from terminal.lib import prepared
 
@@ -172,9 +175,12 @@ class PaperAdapter(BrokerAdapter):
         update_stream.emit(updates)  # after the block: committed unless the caller holds a transaction
 
     # --- matching on ticks ------------------------------------------------------------------------
-    def on_quotes(self, quotes: list[Quote]) -> None:
-        """Match every live paper order in the instruments of this batch (oldest first)."""
+    def on_quotes(self, quotes: list[Quote], passed: Mapping[int, PassedRange] | None = None) -> None:
+        """Match every live paper order in the instruments of this batch (oldest first): first against
+        the range the market passed through since the last batch matched (``passed``, when quotes were
+        conflated while matching was behind), then against the newest quote."""
         by_instrument = {q.instrument_id: q for q in quotes}
+        passed = passed or {}
         pending = list(
             PaperOrder.objects.filter(instrument_id__in=list(by_instrument), status__in=LIVE)
             .order_by("id")
@@ -183,18 +189,64 @@ class PaperAdapter(BrokerAdapter):
         for pk, instrument_id in pending:
             with transaction.atomic():
                 order = PaperOrder.objects.select_for_update(of=("self",)).select_related("instrument").get(pk=pk)
-                updates = []
                 if order.status not in LIVE:
                     continue
                 instrument = order.instrument
-                updates, fills = self._run(
-                    order, instrument.instrument_type, instrument.tick_size, by_instrument[instrument_id]
-                )
+                updates, fills = [], []
+                between = passed.get(instrument_id)
+                if between is not None and order.updated_at <= between.since:  # it rested through them all
+                    updates, fills = self._run_passed(order, instrument.instrument_type, instrument.tick_size, between)
+                if order.status in LIVE:
+                    more, more_fills = self._run(
+                        order, instrument.instrument_type, instrument.tick_size, by_instrument[instrument_id]
+                    )
+                    updates += more
+                    fills += more_fills
                 if updates:
                     order.save()
                     PaperFill.objects.bulk_create(fills)
             if updates:
                 update_stream.emit(updates)
+
+    def _run_passed(
+        self, order: PaperOrder, instrument_type: str, tick: Decimal, between: PassedRange
+    ) -> tuple[list[BrokerUpdate], list[PaperFill]]:
+        """Trigger and fill ``order``, which rested while the market went through ``between``; return the
+        updates and the new fills, unsaved.
+
+        A stop whose trigger the last price touched is triggered (an SL-M's protected limit taken from
+        its trigger, the last price then); it fills only on the newest quote, since the range does not
+        say whether the price crossed its limit after the trigger or before. A resting limit that the
+        opposite side crossed fills in full at its own price: a resting order is the passive side, so
+        it trades at its limit, and the depth of the quotes in between is not kept.
+        """
+        updates: list[BrokerUpdate] = []
+        if order.status == TRIGGER_PENDING:
+            touched = between.ltp_high if order.side == "BUY" else between.ltp_low
+            if not is_triggered(side=order.side, trigger=order.trigger_price, ltp=touched):
+                return updates, []
+            order.status = OPEN
+            if order.order_type == "SL-M":
+                order.price = protected_limit(
+                    side=order.side, instrument_type=instrument_type, ltp=order.trigger_price, tick=tick
+                )
+            updates.append(self._update(order, OPEN, "triggered"))
+            return updates, []
+        crossed = between.buy_low <= order.price if order.side == "BUY" else between.sell_high >= order.price
+        if not crossed:
+            return updates, []
+        quantity = order.quantity - order.filled_quantity
+        seq = (order.fills.count() if order.filled_quantity else 0) + 1
+        value = (order.average_price or Decimal(0)) * order.filled_quantity + order.price * quantity
+        now = timezone.now()
+        order.filled_quantity = order.quantity
+        order.average_price = (value / order.filled_quantity).quantize(Decimal("0.0001"))
+        order.status = FILLED
+        fill = PaperFill(
+            order=order, trade_id=f"{order.broker_order_id}-{seq}", quantity=quantity, price=order.price, ts=now
+        )
+        updates.append(self._update(order, FILLED, "", Fill(fill.trade_id, quantity, order.price, now)))
+        return updates, [fill]
 
     def _run(
         self, order: PaperOrder, instrument_type: str, tick: Decimal, quote: Quote | None
