@@ -9,7 +9,7 @@ from django.http import HttpRequest
 
 from accounts.metrics import security_events_total
 from compliance.services import audit_record
-from terminal.lib.client_ip import client_ip
+from core.client_ip import client_ip
 
 
 def record(

@@ -37,7 +37,7 @@ from django.db import connection, connections  # noqa: E402
 
 from compliance.chain import event_hash  # noqa: E402
 from compliance.services import audit_record  # noqa: E402
-from terminal.lib.canonical_json import canonical_dumps  # noqa: E402
+from core.canonical_json import canonical_dumps  # noqa: E402
 
 TARGET_RATE, TARGET_RATIO = 2000, 0.5
 PAYLOAD = {

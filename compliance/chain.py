@@ -31,7 +31,7 @@ import re
 
 from django.conf import settings
 
-from terminal.lib.canonical_json import format_utc
+from core.canonical_json import format_utc
 
 GENESIS_HASH = "0" * 64
 # Bumped if the hashed fields ever change; it is part of every body so old rows stay verifiable.

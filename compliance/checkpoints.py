@@ -31,8 +31,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
 
 from compliance.errors import CheckpointError
-from terminal.lib.canonical_json import canonical_dumps, format_utc
-from terminal.lib.ed25519 import KeyFormatError, key_id, load_private_key, load_public_key
+from core.canonical_json import canonical_dumps, format_utc
+from core.ed25519 import KeyFormatError, key_id, load_private_key, load_public_key
 
 FORMAT = "terminal-audit-checkpoint/1"
 STORAGE_ALIAS = "audit_checkpoints"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from terminal.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 class ComplianceError(Exception):

@@ -20,9 +20,9 @@ from compliance.chain import GENESIS_HASH, body_digest, current_key, link_hash
 from compliance.checkpoints import Checkpoint
 from compliance.errors import AuditInputError, CheckpointError
 from compliance.models import AuditEvent
+from core.canonical_json import CanonicalJSONError, canonical_dumps
+from core.request_id import get_request_id
 from terminal.lib import prepared
-from terminal.lib.canonical_json import CanonicalJSONError, canonical_dumps
-from terminal.lib.request_id import get_request_id
 
 ACTION_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 ACTOR_RE = re.compile(r"^[a-z][a-z0-9_]*(:[A-Za-z0-9_.@-]+)*$")
@@ -45,7 +45,7 @@ def audit_record(
     ``actor`` is a user (``request.user``; an anonymous user is recorded as ``anonymous``), None for
     the system, or a label such as ``"system:rms"``. ``action`` is a dotted name (``order.placed``).
     ``target`` is a saved model instance or a ``(type, id)`` pair. ``payload`` is a mapping with a
-    canonical JSON form (see terminal.lib.canonical_json). ``request_id`` defaults to the id of the
+    canonical JSON form (see core.canonical_json). ``request_id`` defaults to the id of the
     request being served.
 
     Called inside a transaction, the event commits or rolls back with it, and the chain stays locked

@@ -32,9 +32,9 @@ from compliance.selectors import (
     trade_trail_list,
 )
 from compliance.services import audit_record
+from core.client_ip import client_ip
+from core.errors import ApplicationError
 from orders.models import Source
-from terminal.errors import ApplicationError
-from terminal.lib.client_ip import client_ip
 
 verified_required = otp_required(if_configured=False)
 PAGE_SIZE = 100

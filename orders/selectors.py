@@ -10,12 +10,12 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.text import Truncator
 
+from core.money import format_price
 from marketdata.quotes import get_quotes
 from orders.locks import today_ist
 from orders.models import BROKER_UNANSWERED, Funds, Order, OrderEvent, Position, Product, Status, Trade
 from orders.states import WORKING
 from rms.services import MARKET_TYPES, STOP_TYPES
-from terminal.lib.money import format_price
 
 
 def order_list(*, account, status: list[str] | None = None) -> QuerySet[Order]:
@@ -29,7 +29,7 @@ def order_row(order: Order) -> dict:
     The book shows up to 200 rows and each value costs the template engine several lookups, filters,
     localisation and escaping; formatting here once keeps the row template to plain substitutions.
     Prices show the instrument's tick precision with Indian grouping; the modify form's inputs hold
-    the same precision ungrouped (terminal.lib.money).
+    the same precision ungrouped (core.money).
     """
     instrument = order.instrument
     created = order.created_at

@@ -32,6 +32,8 @@ from brokers.adapters.base import (
 )
 from brokers.adapters.registry import get_adapter
 from compliance.services import audit_record
+from core.canonical_json import canonical_dumps
+from core.errors import ApplicationError
 from marketdata.models import Instrument
 from marketdata.quotes import get_quote, get_quotes
 from orders import metrics, push
@@ -64,9 +66,7 @@ from rms.services import (
     record_rejection,
     validate_order_input,
 )
-from terminal.errors import ApplicationError
 from terminal.lib import prepared
-from terminal.lib.canonical_json import canonical_dumps
 from terminal.lib.prepared import Prepared
 
 logger = logging.getLogger(__name__)

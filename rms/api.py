@@ -19,12 +19,12 @@ from ninja import Router
 
 from accounts.auth import SCOPE_TRADE, require_scope
 from accounts.selectors import organisation_get_for_user
+from core.client_ip import client_ip
 from rms.errors import RiskLimitScopeNotFound
 from rms.models import LimitScope
 from rms.schemas import LimitScopeOut, LimitsIn, LimitsOut
 from rms.selectors import risk_limit_scope_find, risk_limit_scopes
 from rms.services import risk_limit_set
-from terminal.lib.client_ip import client_ip
 
 router = Router(tags=["risk limits"])
 

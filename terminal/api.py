@@ -12,10 +12,10 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from accounts.auth import api_auth
+from core.api_errors import document_errors
+from core.errors import ApplicationError
+from core.request_guard import error_response
 from terminal import health
-from terminal.errors import ApplicationError
-from terminal.lib.api_errors import document_errors
-from terminal.lib.request_guard import error_response
 
 
 def _docs_for_signed_in_users_in_production(view):
@@ -48,9 +48,9 @@ def _methods_refused_in_house_shape(view):
 
 
 class TerminalAPI(NinjaAPI):
-    """The NinjaAPI whose schema documents every operation's errors (terminal.lib.api_errors) and whose
+    """The NinjaAPI whose schema documents every operation's errors (core.api_errors) and whose
     refused methods answer in the ``{"code", "message", "extra"}`` shape (an unknown path under /api/
-    and an oversized body do through the project's error handlers, terminal.lib.request_guard).
+    and an oversized body do through the project's error handlers, core.request_guard).
 
     The error statuses that follow from an operation's shape (credentials, body, parameters) are added
     to the generated schema here, once, rather than to every decorator: they are answered by the

@@ -9,7 +9,7 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "terminal.settings")
 
-from terminal.lib.startup import settings_or_exit
+from core.startup import settings_or_exit
 
 settings_or_exit()
 

@@ -14,7 +14,7 @@ from celery.schedules import crontab
 from celery.signals import before_task_publish, worker_process_shutdown, worker_shutdown
 from kombu import Queue
 
-from terminal.lib.env import env_int
+from core.env import env_int
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "terminal.settings")
 

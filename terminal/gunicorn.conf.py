@@ -15,7 +15,7 @@ Environment:
 - ``WEB_CONCURRENCY``: worker processes (default: twice the CPUs this process may run on). Set it
   where the CPU count is the node's, not the container's (Kubernetes).
 - ``TRUSTED_PROXIES``: read by the application, not here: the workers apply no proxy headers
-  (``terminal/serving.py``), and ``terminal.lib.client_ip`` reads X-Forwarded-* from those proxies only.
+  (``terminal/serving.py``), and ``core.client_ip`` reads X-Forwarded-* from those proxies only.
 - ``PROMETHEUS_MULTIPROC_DIR``: where every worker writes its metric samples (default: a fresh
   temporary directory). The worker that binds ``METRICS_PORT`` serves the sum of all of them
   (``terminal.metrics.start_metrics_server``).
@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from terminal.lib.env import env_int  # after the path: gunicorn loads this file by path
+from core.env import env_int  # after the path: gunicorn loads this file by path
 
 worker_class = "terminal.serving.UvicornWorker"  # uvicorn with the options of terminal/serving.py
 workers = env_int("WEB_CONCURRENCY", 2 * len(os.sched_getaffinity(0)), minimum=1, maximum=64)

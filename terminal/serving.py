@@ -12,7 +12,7 @@ gunicorn worker class (``gunicorn terminal.asgi:application -k terminal.serving.
 - Pings every 20 s; a client that has not answered 20 s later is closed.
 - No proxy headers: uvicorn's default trusts X-Forwarded-For from 127.0.0.1 (``forwarded_allow_ips``)
   and would hand a forged client address to the application. The application alone applies
-  ``TRUSTED_PROXIES`` (``terminal.lib.client_ip.TrustedProxyMiddleware``), so the rule lives in one
+  ``TRUSTED_PROXIES`` (``core.client_ip.TrustedProxyMiddleware``), so the rule lives in one
   place and reads the same under uvicorn, gunicorn and Daphne.
 - The lifespan protocol is on, for its shutdown: the worker pushes the order changes still queued
   before it exits (``terminal/lifespan.py``). Gunicorn's ``worker_exit`` hook and ``atexit`` do not
@@ -36,7 +36,7 @@ UVICORN_OPTIONS: dict[str, Any] = {
     "ws_max_size": 256 * 1024,
     "ws_ping_interval": 20.0,
     "ws_ping_timeout": 20.0,
-    "proxy_headers": False,  # terminal.lib.client_ip applies TRUSTED_PROXIES
+    "proxy_headers": False,  # core.client_ip applies TRUSTED_PROXIES
     "lifespan": "on",  # "on", not "auto": an application that cannot answer it fails at start-up
     "timeout_graceful_shutdown": 15,
 }

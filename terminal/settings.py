@@ -1,4 +1,4 @@
-"""Settings for the terminal, read from the environment through typed helpers (terminal.lib.env).
+"""Settings for the terminal, read from the environment through typed helpers (core.env).
 
 Two ways to run:
 - standalone (default): SQLite under var/, no Redis, an in-memory channel layer, Celery in-process.
@@ -13,8 +13,8 @@ from pathlib import Path
 
 from csp.constants import NONE, SELF
 
-from terminal.lib.ed25519 import KeyFormatError, load_private_key
-from terminal.lib.env import (
+from core.ed25519 import KeyFormatError, load_private_key
+from core.env import (
     EnvError,
     env_bool,
     env_choice,
@@ -123,11 +123,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "terminal.lib.client_ip.TrustedProxyMiddleware",  # first: the client address and scheme, from trusted proxies only
+    "core.client_ip.TrustedProxyMiddleware",  # first: the client address and scheme, from trusted proxies only
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "terminal.middleware.RequestIdMiddleware",
-    "terminal.middleware.NoStoreMiddleware",
-    "terminal.lib.request_guard.RequestGuardMiddleware",  # NUL bytes: 400 nul_byte before any view or query
+    "core.middleware.RequestIdMiddleware",
+    "core.middleware.NoStoreMiddleware",
+    "core.request_guard.RequestGuardMiddleware",  # NUL bytes: 400 nul_byte before any view or query
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -282,7 +282,7 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 # The client address is the connection's peer unless the peer is one of TRUSTED_PROXIES; only then
-# is X-Forwarded-For read, from the right (terminal.lib.client_ip, applied first in MIDDLEWARE).
+# is X-Forwarded-For read, from the right (core.client_ip, applied first in MIDDLEWARE).
 TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES", [])
 
 # Brute force (django-axes): lock a username from one client address after AXES_FAILURE_LIMIT
@@ -292,7 +292,7 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_HOURS", 1, minimum=1)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_CLIENT_IP_CALLABLE = "terminal.lib.client_ip.client_ip"
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
 AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
 AXES_VERBOSE = False
 # Failed credentials per client address (accounts.failures): the first of a window is audited, the
@@ -391,7 +391,7 @@ LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "terminal.logging.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "core.logging.RequestIdFilter"}},
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",

@@ -44,7 +44,7 @@ urlpatterns = [
 ]
 
 # Errors Django raises before a view (an oversized body, an unknown route) answer /api/ in the API's shape.
-handler400 = "terminal.lib.request_guard.bad_request"
-handler403 = "terminal.lib.request_guard.permission_denied"
-handler404 = "terminal.lib.request_guard.not_found"
-handler500 = "terminal.lib.request_guard.server_error"
+handler400 = "core.request_guard.bad_request"
+handler403 = "core.request_guard.permission_denied"
+handler404 = "core.request_guard.not_found"
+handler500 = "core.request_guard.server_error"

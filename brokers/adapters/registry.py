@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from brokers.adapters.base import BrokerAdapter
-from terminal.errors import ApplicationError
+from core.errors import ApplicationError
 from terminal.lib import request_slots
 
 

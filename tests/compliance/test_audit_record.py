@@ -11,7 +11,7 @@ from compliance.chain import GENESIS_HASH, event_hash, key_for
 from compliance.errors import AuditInputError
 from compliance.models import AuditEvent
 from compliance.services import audit_record
-from terminal.lib.request_id import reset_request_id, set_request_id
+from core.request_id import reset_request_id, set_request_id
 
 pytestmark = pytest.mark.django_db
 

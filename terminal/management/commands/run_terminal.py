@@ -57,6 +57,6 @@ class Command(BaseCommand):
         Server(
             application=application,
             endpoints=build_endpoint_description_strings(host=host, port=port),
-            # No proxy headers here: terminal.lib.client_ip applies TRUSTED_PROXIES (terminal/serving.py).
+            # No proxy headers here: core.client_ip applies TRUSTED_PROXIES (terminal/serving.py).
             verbosity=0,
         ).run()

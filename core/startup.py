@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from terminal.lib.env import EnvError
+from core.env import EnvError
 
 
 def settings_or_exit() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from terminal.lib.request_id import get_request_id
+from core.request_id import get_request_id
 
 
 class RequestIdFilter(logging.Filter):

@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from terminal.lib.request_id import new_request_id, reset_request_id, set_request_id
+from core.request_id import new_request_id, reset_request_id, set_request_id
 
 
 class RequestIdMiddleware:

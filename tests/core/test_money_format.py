@@ -1,4 +1,4 @@
-"""Money in rupees with Indian digit grouping, prices with their tick's precision (terminal.lib.money)."""
+"""Money in rupees with Indian digit grouping, prices with their tick's precision (core.money)."""
 
 import re
 from decimal import ROUND_HALF_UP, Decimal, localcontext
@@ -8,7 +8,7 @@ from django.template import Context, Template
 from hypothesis import given
 from hypothesis import strategies as st
 
-from terminal.lib.money import format_inr, format_number, format_price, group_indian, price_places, price_text
+from core.money import format_inr, format_number, format_price, group_indian, price_places, price_text
 
 # Optional sign, the rupee, 1-2 digit groups before the last three digits, two decimals.
 INDIAN_INR = re.compile(r"^-?₹(\d{1,2}(,\d{2})*,\d{3}|\d{1,3})\.\d{2}$")

@@ -1,4 +1,4 @@
-"""The client address is the peer's unless the peer is a trusted proxy (terminal.lib.client_ip), in the
+"""The client address is the peer's unless the peer is a trusted proxy (core.client_ip), in the
 application and through the real servers, which apply no proxy headers of their own."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from django.test import RequestFactory, override_settings
 from hypothesis import given
 from hypothesis import strategies as st
 
-from terminal.lib.client_ip import TrustedProxyMiddleware, client_ip, parse_networks, resolve
-from terminal.lib.env import EnvError, env_networks
+from core.client_ip import TrustedProxyMiddleware, client_ip, parse_networks, resolve
+from core.env import EnvError, env_networks
 from tests.served import SERVERS, fetch, serve
 
 PROXIES = parse_networks(["10.0.0.0/24", "fd00::/8"])

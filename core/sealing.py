@@ -21,7 +21,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 
-from terminal.errors import ApplicationError
+from core.errors import ApplicationError
 
 FORMAT_VERSION = "v1"
 NONCE_BYTES = 12

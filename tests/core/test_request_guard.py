@@ -1,5 +1,5 @@
 """A NUL byte anywhere a client can put text is a 400 nul_byte before any view or query runs, and the
-errors Django raises before a view answer /api/ in the API's shape (terminal.lib.request_guard)."""
+errors Django raises before a view answer /api/ in the API's shape (core.request_guard)."""
 
 from __future__ import annotations
 
