@@ -282,7 +282,7 @@ def _clear_foreign_sockets(user_ids) -> None:
     from channels.layers import get_channel_layer
     from django.conf import settings
 
-    from terminal.consumers import user_group
+    from infra.consumers import user_group
 
     layer = get_channel_layer()
     keys = [layer._group_key(user_group(user_id)) for user_id in user_ids]

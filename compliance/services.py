@@ -22,7 +22,7 @@ from compliance.errors import AuditInputError, CheckpointError
 from compliance.models import AuditEvent
 from core.canonical_json import CanonicalJSONError, canonical_dumps
 from core.request_id import get_request_id
-from terminal.lib import prepared
+from infra import prepared
 
 ACTION_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 ACTOR_RE = re.compile(r"^[a-z][a-z0-9_]*(:[A-Za-z0-9_.@-]+)*$")

@@ -23,9 +23,9 @@ from django.db import close_old_connections, connections, transaction
 from django.template.loader import render_to_string
 
 from brokers.selectors import account_viewer_ids
+from infra.consumers import user_group
+from infra.push import push_to_user
 from marketdata.quotes import get_quote
-from terminal.consumers import user_group
-from terminal.push import push_to_user
 
 logger = logging.getLogger(__name__)
 FRAME_SECONDS = 0.05  # how long the sender gathers changes before it renders and sends them

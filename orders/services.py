@@ -34,6 +34,8 @@ from brokers.adapters.registry import get_adapter
 from compliance.services import audit_record
 from core.canonical_json import canonical_dumps
 from core.errors import ApplicationError
+from infra import prepared
+from infra.prepared import Prepared
 from marketdata.models import Instrument
 from marketdata.quotes import get_quote, get_quotes
 from orders import metrics, push
@@ -66,8 +68,6 @@ from rms.services import (
     record_rejection,
     validate_order_input,
 )
-from terminal.lib import prepared
-from terminal.lib.prepared import Prepared
 
 logger = logging.getLogger(__name__)
 MAX_SLICES = 50  # children of one sliced order, as many as a basket's legs
@@ -202,7 +202,7 @@ class _Group:
     orders: list[tuple[str, int, Decimal]]  # working orders: (side, remaining, margin price)
 
 
-# The reads every order placed makes, compiled once (terminal/lib/prepared.py).
+# The reads every order placed makes, compiled once (infra/prepared.py).
 _POSITIONS_FOR_RISK = Prepared(
     lambda p: Position.objects.filter(account_id=p.account).filter(
         ~Q(net_quantity=0) | Q(instrument_id=p.instrument, product=p.product)

@@ -15,7 +15,7 @@ from accounts.auth import api_auth
 from core.api_errors import document_errors
 from core.errors import ApplicationError
 from core.request_guard import error_response
-from terminal import health
+from infra import health
 
 
 def _docs_for_signed_in_users_in_production(view):

@@ -6,4 +6,4 @@ class TerminalConfig(AppConfig):
     verbose_name = "Terminal"
 
     def ready(self) -> None:
-        from terminal import metrics  # noqa: F401  (exported from start-up)
+        from infra import metrics  # noqa: F401  (exported from start-up)

@@ -2,7 +2,7 @@
 
 A socket's user is its session's user only once that session passed the second factor
 (accounts.websocket); otherwise consumers see an anonymous user and close. A stopping process
-pushes the order changes it still holds (terminal.lifespan).
+pushes the order changes it still holds (infra.lifespan).
 """
 
 import os
@@ -19,14 +19,14 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 django.setup(set_prefix=False)
 
-from terminal.lib.sync_asgi import SyncChainASGIHandler  # noqa: E402
+from infra.sync_asgi import SyncChainASGIHandler  # noqa: E402
 
 # Django's ASGIHandler, with its middleware chain and views run in one call of the request's thread.
 django_asgi_app = SyncChainASGIHandler()
 
 from accounts.websocket import SocketAuthMiddlewareStack  # noqa: E402
-from terminal import lifespan  # noqa: E402
-from terminal.metrics import start_metrics_server  # noqa: E402
+from infra import lifespan  # noqa: E402
+from infra.metrics import start_metrics_server  # noqa: E402
 from terminal.routing import websocket_urlpatterns  # noqa: E402
 
 start_metrics_server()  # on METRICS_PORT when set (production pods), beside the public port

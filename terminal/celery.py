@@ -34,7 +34,7 @@ app.conf.task_routes = {
 }
 app.conf.beat_schedule = {
     # Lets /api/health tell a dead beat from an idle one.
-    "beat-heartbeat": {"task": "terminal.tasks.beat_heartbeat", "schedule": 30.0},
+    "beat-heartbeat": {"task": "infra.tasks.beat_heartbeat", "schedule": 30.0},
     # Intraday (MIS) positions are closed at 15:15 IST (CELERY_TIMEZONE is Asia/Kolkata).
     "orders-square-off-intraday": {
         "task": "orders.tasks.square_off_intraday_task",
@@ -68,7 +68,7 @@ def _stamp_publish_time(headers: dict | None = None, **_: object) -> None:
 @worker_shutdown.connect
 def _drain_pushes(**_: object) -> None:
     """A stopping worker (each prefork child, or the main process of a solo or threads pool) pushes the
-    order changes its tasks queued before it exits (terminal.lifespan.drain_pushes, bounded)."""
-    from terminal.lifespan import drain_pushes
+    order changes its tasks queued before it exits (infra.lifespan.drain_pushes, bounded)."""
+    from infra.lifespan import drain_pushes
 
     drain_pushes()

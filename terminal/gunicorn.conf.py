@@ -18,7 +18,7 @@ Environment:
   (``terminal/serving.py``), and ``core.client_ip`` reads X-Forwarded-* from those proxies only.
 - ``PROMETHEUS_MULTIPROC_DIR``: where every worker writes its metric samples (default: a fresh
   temporary directory). The worker that binds ``METRICS_PORT`` serves the sum of all of them
-  (``terminal.metrics.start_metrics_server``).
+  (``infra.metrics.start_metrics_server``).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ workers = env_int("WEB_CONCURRENCY", 2 * len(os.sched_getaffinity(0)), minimum=1
 timeout = 60
 # Kubernetes gives the pod 60 s (terminationGracePeriodSeconds). A worker told to stop (SIGTERM)
 # finishes its requests and sockets (uvicorn's timeout_graceful_shutdown, terminal/serving.py), then
-# pushes the order changes still queued (terminal.lifespan.DRAIN_SECONDS) and exits; one still
+# pushes the order changes still queued (infra.lifespan.DRAIN_SECONDS) and exits; one still
 # running after graceful_timeout is killed.
 graceful_timeout = 30
 keepalive = 75  # longer than nginx's upstream keepalive, so nginx closes idle connections first

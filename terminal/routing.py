@@ -1,7 +1,7 @@
 from django.urls import path
 
+from infra.consumers import UserConsumer
 from marketdata.routing import websocket_urlpatterns as marketdata_websockets
-from terminal.consumers import UserConsumer
 
 websocket_urlpatterns = [
     path("ws/user/", UserConsumer.as_asgi()),

@@ -15,10 +15,10 @@ gunicorn worker class (``gunicorn terminal.asgi:application -k terminal.serving.
   ``TRUSTED_PROXIES`` (``core.client_ip.TrustedProxyMiddleware``), so the rule lives in one
   place and reads the same under uvicorn, gunicorn and Daphne.
 - The lifespan protocol is on, for its shutdown: the worker pushes the order changes still queued
-  before it exits (``terminal/lifespan.py``). Gunicorn's ``worker_exit`` hook and ``atexit`` do not
+  before it exits (``infra/lifespan.py``). Gunicorn's ``worker_exit`` hook and ``atexit`` do not
   run when gunicorn stops a uvicorn worker with SIGTERM; the lifespan shutdown does.
 - A stopping worker waits at most 15 s for its requests and sockets to finish, then cancels what is
-  left, so that the push drain (``terminal.lifespan.DRAIN_SECONDS``) still fits in gunicorn's
+  left, so that the push drain (``infra.lifespan.DRAIN_SECONDS``) still fits in gunicorn's
   ``graceful_timeout`` before the worker is killed (tests/terminal/test_worker_shutdown.py).
 """
 

@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "channels",
     "ninja",
     "guardian",
+    "infra",
     "terminal",
     "accounts",
     "brokers",
@@ -187,7 +188,7 @@ if DATABASE_POOL_SIZE and DATABASES["default"]["ENGINE"].endswith("postgresql"):
         "max_size": DATABASE_POOL_SIZE,
         "timeout": 2,
     }
-# Requests whose Python one web process runs at once (terminal/lib/request_slots.py): the others wait
+# Requests whose Python one web process runs at once (infra/request_slots.py): the others wait
 # for a slot without using CPU. A process runs one thread's Python at a time, so more request threads
 # only add GIL hand-overs at every round trip; capacity comes from processes (WEB_CONCURRENCY). A
 # request waiting on a network broker gives its slot up for the call.
@@ -234,7 +235,7 @@ if REDIS_URL:
     }
     CACHES = {
         "default": {
-            "BACKEND": "terminal.lib.redis_cache.RedisCache",  # one connection pool per process
+            "BACKEND": "infra.redis_cache.RedisCache",  # one connection pool per process
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "terminal",
             "OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1},
@@ -535,7 +536,7 @@ RMS_DEFAULT_OPS_LIMIT = env_int("RMS_DEFAULT_OPS_LIMIT", 10, minimum=1)  # SEBI 
 # --- Market data (docs/marketdata.md) -------------------------------------------------------------
 MARKETDATA_FRAME_MS = env_int("MARKETDATA_FRAME_MS", 250, minimum=10, maximum=5000)  # websocket conflation frame
 MARKETDATA_MAX_SUBSCRIPTIONS = env_int("MARKETDATA_MAX_SUBSCRIPTIONS", 500, minimum=1)  # instruments per socket
-WEBSOCKET_MAX_PER_USER = env_int("WEBSOCKET_MAX_PER_USER", 20, minimum=1)  # open sockets per user (terminal.sockets)
+WEBSOCKET_MAX_PER_USER = env_int("WEBSOCKET_MAX_PER_USER", 20, minimum=1)  # open sockets per user (infra.sockets)
 MARKETDATA_SIM_RATE = env_int("MARKETDATA_SIM_RATE", 1000, minimum=1)  # simulated quotes per second
 MARKETDATA_SIM_SESSION = env_choice("MARKETDATA_SIM_SESSION", "always", ("always", "nse"))  # nse: 09:15-15:30 IST
 NSE_HOLIDAYS = env_list("NSE_HOLIDAYS", [])  # ISO dates the simulator stays closed when the session is "nse"

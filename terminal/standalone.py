@@ -13,9 +13,9 @@ import threading
 
 from celery.beat import EmbeddedService
 
+from infra.health import expect_beat
 from terminal.celery import QUEUES
 from terminal.celery import app as celery_app
-from terminal.health import expect_beat
 
 logger = logging.getLogger(__name__)
 

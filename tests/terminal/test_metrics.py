@@ -17,9 +17,9 @@ from channels.testing import WebsocketCommunicator
 from prometheus_client.parser import text_string_to_metric_families
 
 from accounts.models import User
+from infra.consumers import UserConsumer
 from terminal.celery import QUEUES
 from terminal.celery import app as celery_app
-from terminal.consumers import UserConsumer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -126,7 +126,7 @@ def test_a_worker_serves_its_own_metrics_with_task_outcomes_latency_and_queue_wa
     command += ["--concurrency", "2", "--queues", queue, "--without-gossip", "--without-mingle", "--loglevel", "INFO"]
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    task = "terminal.tasks.beat_heartbeat"
+    task = "infra.tasks.beat_heartbeat"
     try:
         celery_app.send_task(task, queue=queue)
         celery_app.send_task(task, args=[1], queue=queue)  # an unexpected argument: the task fails

@@ -1,5 +1,5 @@
 """Through the real server: a user's sockets beyond WEBSOCKET_MAX_PER_USER are refused with a code and
-a reason, counted across processes, and signing out closes that session's sockets (terminal.sockets).
+a reason, counted across processes, and signing out closes that session's sockets (infra.sockets).
 Standalone (run_terminal's uvicorn, in-memory channel layer) and full stack (two gunicorn uvicorn
 workers sharing Redis)."""
 

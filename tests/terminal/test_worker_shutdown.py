@@ -1,4 +1,4 @@
-"""A web worker told to stop pushes the order changes it still holds before it exits (terminal.lifespan)."""
+"""A web worker told to stop pushes the order changes it still holds before it exits (infra.lifespan)."""
 
 import asyncio
 import logging
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from asgiref.sync import async_to_sync
 
+from infra import lifespan
 from orders import push
-from terminal import lifespan
 from terminal.serving import UVICORN_OPTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +44,7 @@ def sender(monkeypatch):
 
 
 def _run_lifespan() -> list[dict]:
-    """Start and stop ``terminal.lifespan.application`` as uvicorn does; return what it answered and,
+    """Start and stop ``infra.lifespan.application`` as uvicorn does; return what it answered and,
     beside the shutdown answer, the changes sent by then."""
 
     async def scenario() -> list[dict]:
@@ -90,7 +90,7 @@ def test_a_drain_that_outlasts_its_time_is_logged_and_the_worker_stops_anyway(se
     sender.hold = True
     sender.submit("order 1")
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="terminal.lifespan"):
+    with caplog.at_level(logging.WARNING, logger="infra.lifespan"):
         answers = _run_lifespan()
     assert time.monotonic() - started < 5
     assert answers[-1]["type"] == "lifespan.shutdown.complete" and answers[-1]["sent"] == []

@@ -80,7 +80,7 @@ class Command(BaseCommand):
         feed.stop()
         publisher.flush_candles()
         # The paper exchange fills resting orders on this process's ticks: push those changes still queued.
-        from terminal.lifespan import drain_pushes
+        from infra.lifespan import drain_pushes
 
         drain_pushes()
         from django.core.cache import cache

@@ -17,9 +17,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
+from infra.tasks import BEAT_HEARTBEAT_KEY
 from terminal.celery import PUBLISHED_AT_HEADER, QUEUES
 from terminal.celery import app as celery_app
-from terminal.tasks import BEAT_HEARTBEAT_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def expect_beat() -> None:
 
 @register_check("beat")
 def check_beat() -> dict[str, Any]:
-    """Fail when beat's heartbeat (terminal.tasks.beat_heartbeat, run by a worker) is older than
+    """Fail when beat's heartbeat (infra.tasks.beat_heartbeat, run by a worker) is older than
     CELERY_BEAT_STALE_SECONDS. A process that has expected beat for less than that time passes without
     one: beat's first heartbeat is one schedule period after it starts."""
     since = _beat_expected_since if settings.STANDALONE else _PROCESS_STARTED_AT

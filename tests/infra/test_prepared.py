@@ -1,4 +1,4 @@
-"""Statements compiled once (terminal/lib/prepared.py) give what the ORM would, for any values."""
+"""Statements compiled once (infra/prepared.py) give what the ORM would, for any values."""
 
 import os
 import subprocess
@@ -13,9 +13,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from infra import prepared
+from infra.prepared import Prepared
 from orders.models import Order, OrderEvent, Position, Trade
-from terminal.lib import prepared
-from terminal.lib.prepared import Prepared
 from tests.trading_world import World, _fresh_trading_state  # noqa: F401  (the fixture, for every test here)
 
 pytestmark = pytest.mark.django_db
@@ -184,7 +184,7 @@ _ONE = Prepared(lambda p: Order.objects.filter(pk=p.pk).values_list("pk", flat=T
 def test_compiled_statements_share_one_cursor_per_connection_and_take_a_new_one_with_a_new_connection():
     from django.db import connection
 
-    from terminal.lib.prepared import kept_cursor as _cursor
+    from infra.prepared import kept_cursor as _cursor
 
     with _cursor(connection) as first, _cursor(connection) as second:
         assert first is second

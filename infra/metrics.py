@@ -1,6 +1,6 @@
 """Prometheus metrics of the project itself (django-prometheus adds the HTTP and database ones).
 
-- Health at scrape time: a collector runs the ``/api/health`` checks (``terminal.health``) when
+- Health at scrape time: a collector runs the ``/api/health`` checks (``infra.health``) when
   Prometheus scrapes, so queue depth, the age of the oldest waiting task, database latency and beat's
   heartbeat are exported from the same code that answers the probes, never from a second copy.
 - Websocket clients: the per-user socket counts its open connections in ``terminal_ws_clients``
@@ -41,7 +41,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from terminal import health
+from infra import health
 from terminal.celery import PUBLISHED_AT_HEADER
 
 logger = logging.getLogger(__name__)

@@ -1,22 +1,22 @@
 """The per-user websocket: every page opens one and receives server-rendered fragments.
 
-Producers (order updates, RMS alerts) call ``terminal.push.push_to_user``; this consumer only
+Producers (order updates, RMS alerts) call ``infra.push.push_to_user``; this consumer only
 authorises the socket and forwards what arrives on the user's group. The socket counts towards the
 user's cap and closes when its session signs out or expires (4401) or the user's access changes
-(4403): ``terminal.sockets``.
+(4403): ``infra.sockets``.
 """
 
 from __future__ import annotations
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from terminal import sockets
-from terminal.metrics import WS_CLIENTS
+from infra import sockets
+from infra.metrics import WS_CLIENTS
 
 READ_ONLY_ERROR = '{"type": "error", "code": "read_only", "message": "this socket only pushes updates"}'
 
 
-user_group = sockets.user_group  # where producers (terminal.push, orders.push) have long found it
+user_group = sockets.user_group  # where producers (infra.push, orders.push) have long found it
 
 
 class UserConsumer(AsyncWebsocketConsumer):

@@ -24,7 +24,7 @@ back when it is done, so threads, and their persistent database connections when
 are reused. A request never shares its thread with another while it runs.
 
 The chain and view run inside one of the process's request slots (``WEB_THREADS``,
-``terminal/lib/request_slots.py``): a request waits for one before its Python runs.
+``infra/request_slots.py``): a request waits for one before its Python runs.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.http import FileResponse
 from django.urls import set_script_prefix
 
-from terminal.lib import request_slots
+from infra import request_slots
 
 IDLE_THREADS = 64  # idle request threads a process keeps; more than that are stopped when handed back
 

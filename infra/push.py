@@ -5,7 +5,7 @@ from __future__ import annotations
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from terminal.consumers import user_group
+from infra.consumers import user_group
 
 
 def push_to_user(user_id: int, html: str) -> None:

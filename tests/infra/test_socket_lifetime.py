@@ -1,5 +1,5 @@
 """Open websockets end with their sign-in and their access, and a user holds a bounded number of them
-(terminal.sockets), through the real ASGI application and its auth stack."""
+(infra.sockets), through the real ASGI application and its auth stack."""
 
 import asyncio
 import time
@@ -12,10 +12,10 @@ from django.conf import settings
 from django.test import Client
 
 from accounts.services import membership_set_role, revoke_account
+from infra import sockets
 from orders import push
 from orders.push import push_order_change
 from orders.services import place_order
-from terminal import sockets
 from tests.otp_session import login_with_otp
 from tests.trading_world import World, _fresh_trading_state  # noqa: F401
 
