@@ -2,7 +2,8 @@
 
 Each check returns a dict with at least ``status`` ("ok", "fail" or "not_configured") and its
 measurements. Apps add their own checks (the market feed's lag, say) with ``register_check`` from
-their ``AppConfig.ready`` so that this module imports no domain app.
+their ``AppConfig.ready`` so that this module imports no domain app; the Celery queues are read
+from the current Celery app (``infra.queues``), never from the project configuration.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
+from infra.queues import PUBLISHED_AT_HEADER, broker_url, queue_names
 from infra.tasks import BEAT_HEARTBEAT_KEY
-from terminal.celery import PUBLISHED_AT_HEADER, QUEUES
-from terminal.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def check_redis() -> dict[str, Any]:
 def _queue_stats_redis() -> dict[str, dict[str, Any]]:
     client = _redis_client()
     stats = {}
-    for queue in QUEUES:
+    for queue in queue_names():
         depth = sum(client.llen(queue + suffix) for suffix in _REDIS_PRIORITY_SUFFIXES)
         oldest = client.lindex(queue, -1)  # LPUSH on publish, BRPOP on consume: the oldest is last
         stats[queue] = {"depth": depth, "oldest_age_s": _message_age(json.loads(oldest)) if oldest else None}
@@ -96,7 +96,7 @@ def _queue_stats_memory() -> dict[str, dict[str, Any]]:
     from kombu.transport.memory import Channel
 
     stats = {}
-    for queue in QUEUES:
+    for queue in queue_names():
         pending = Channel.queues.get(queue)
         items = list(pending.queue) if pending is not None else []
         stats[queue] = {"depth": len(items), "oldest_age_s": _message_age(items[0]) if items else None}
@@ -110,7 +110,7 @@ def _message_age(message: dict[str, Any]) -> float | None:
 
 @register_check("celery")
 def check_celery() -> dict[str, Any]:
-    broker = celery_app.conf.broker_url or ""
+    broker = broker_url()
     if broker.startswith("memory://"):
         queues, transport = _queue_stats_memory(), "memory"
     else:

@@ -1,10 +1,13 @@
-"""A web process's start-up and shutdown: the ASGI lifespan protocol, which uvicorn speaks to
-``terminal.asgi`` in each gunicorn worker (``terminal/serving.py``).
+"""A process's shutdown: the ASGI lifespan protocol, which uvicorn speaks to ``terminal.asgi`` in each
+gunicorn worker (``terminal/serving.py``), and the drains that apps register to run when it stops.
 
-At shutdown the process pushes the order changes still queued in its push thread (``orders.push``),
-for at most ``DRAIN_SECONDS``; what is left then is logged and lost (the pages' next load shows it).
-uvicorn sends the shutdown once it has stopped listening and its requests have finished, so the
-changes those requests committed are queued by then.
+An app whose process holds work that must leave before it exits (``orders.push``: the order changes
+still queued in its push thread) registers a drain from its ``AppConfig.ready`` with
+``register_drain``; this module imports no domain app. At shutdown the drains run for at most
+``DRAIN_SECONDS`` together; what is left then is theirs to log, and is lost (the pages' next load
+shows it). uvicorn sends the shutdown once it has stopped listening and its requests have finished,
+so the changes those requests committed are queued by then. Celery workers (``terminal.celery``) and
+the feed (``run_feed``) run the same drains when they stop.
 
 This is the hook that runs when gunicorn stops a uvicorn worker with SIGTERM: the worker resets
 SIGTERM to the default action, uvicorn catches it for its own graceful shutdown and then raises it
@@ -16,8 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-
-from orders import push
+import time
+from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
 # Within gunicorn's graceful_timeout (terminal/gunicorn.conf.py), after the requests in flight.
@@ -25,21 +28,39 @@ DRAIN_SECONDS = 10.0
 
 
 async def application(scope: dict, receive, send) -> None:
-    """The ``lifespan`` scope's application: nothing to start; drain the push queue at shutdown."""
+    """The ``lifespan`` scope's application: nothing to start; run the registered drains at shutdown."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            await asyncio.to_thread(drain_pushes)
+            await asyncio.to_thread(drain)
             await send({"type": "lifespan.shutdown.complete"})
             return
 
 
-def drain_pushes(timeout: float | None = None) -> bool:
-    """Wait until the queued order changes have been pushed; log and return False on timeout."""
+Drain = Callable[[float], bool]
+_drains: dict[str, Drain] = {}
+
+
+def register_drain(name: str, func: Drain) -> None:
+    """Run ``func(timeout)`` when this process stops; it returns False when work was left undone
+    (and says so in the log). Registering a name again replaces its drain."""
+    _drains[name] = func
+
+
+def drain(timeout: float | None = None) -> bool:
+    """Run every registered drain within ``timeout`` seconds overall (default ``DRAIN_SECONDS``);
+    return False when one of them left work undone."""
     timeout = DRAIN_SECONDS if timeout is None else timeout
-    if push.flush(timeout=timeout):
-        return True
-    logger.warning("order changes were still queued after %.1f s of shutdown; they are not pushed", timeout)
-    return False
+    deadline = time.monotonic() + timeout
+    done = True
+    for index, (name, run) in enumerate(list(_drains.items())):
+        # The first drain gets the whole time (its log says so exactly), the others what is left of it.
+        remaining = timeout if index == 0 else max(0.0, deadline - time.monotonic())
+        try:
+            done = run(remaining) and done
+        except Exception:  # one broken drain must not keep the others from running
+            logger.warning("shutdown drain %s failed", name, exc_info=True)
+            done = False
+    return done

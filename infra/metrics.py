@@ -42,7 +42,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from infra import health
-from terminal.celery import PUBLISHED_AT_HEADER
+from infra.queues import PUBLISHED_AT_HEADER
 
 logger = logging.getLogger(__name__)
 

@@ -231,3 +231,12 @@ def _sender() -> _Sender:
 def flush(timeout: float = 5.0) -> bool:
     """Wait until the changes queued so far have been pushed (tests, shutdown); return False on timeout."""
     return _sender_instance is None or _sender_instance.flush(timeout)
+
+
+def drain(timeout: float) -> bool:
+    """The process is stopping: wait up to ``timeout`` seconds for the queued changes to be pushed;
+    log what is left and return False on timeout (registered with infra.lifespan by OrdersConfig)."""
+    if flush(timeout=timeout):
+        return True
+    logger.warning("order changes were still queued after %.1f s of shutdown; they are not pushed", timeout)
+    return False

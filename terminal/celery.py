@@ -7,19 +7,18 @@ Kubernetes manifests run and autoscale one worker Deployment per queue.
 from __future__ import annotations
 
 import os
-import time
 
 from celery import Celery
 from celery.schedules import crontab
-from celery.signals import before_task_publish, worker_process_shutdown, worker_shutdown
+from celery.signals import worker_process_shutdown, worker_shutdown
 from kombu import Queue
 
 from core.env import env_int
+from infra import queues  # noqa: F401  (stamps each message with its publish time)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "terminal.settings")
 
 QUEUES = ("default", "orders", "strategies", "rms", "marketdata", "reports")
-PUBLISHED_AT_HEADER = "x-published-at"
 
 app = Celery("terminal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -57,18 +56,11 @@ app.conf.beat_schedule = {
 app.autodiscover_tasks()
 
 
-@before_task_publish.connect
-def _stamp_publish_time(headers: dict | None = None, **_: object) -> None:
-    """Record when a task entered its queue, so health can report the age of the oldest waiting task."""
-    if headers is not None:
-        headers[PUBLISHED_AT_HEADER] = time.time()
-
-
 @worker_process_shutdown.connect
 @worker_shutdown.connect
-def _drain_pushes(**_: object) -> None:
-    """A stopping worker (each prefork child, or the main process of a solo or threads pool) pushes the
-    order changes its tasks queued before it exits (infra.lifespan.drain_pushes, bounded)."""
-    from infra.lifespan import drain_pushes
+def _drain(**_: object) -> None:
+    """A stopping worker (each prefork child, or the main process of a solo or threads pool) runs the
+    shutdown drains the apps registered (the order changes its tasks queued: infra.lifespan, bounded)."""
+    from infra import lifespan
 
-    drain_pushes()
+    lifespan.drain()

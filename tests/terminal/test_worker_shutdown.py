@@ -90,7 +90,7 @@ def test_a_drain_that_outlasts_its_time_is_logged_and_the_worker_stops_anyway(se
     sender.hold = True
     sender.submit("order 1")
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="infra.lifespan"):
+    with caplog.at_level(logging.WARNING, logger="orders.push"):
         answers = _run_lifespan()
     assert time.monotonic() - started < 5
     assert answers[-1]["type"] == "lifespan.shutdown.complete" and answers[-1]["sent"] == []
@@ -99,7 +99,7 @@ def test_a_drain_that_outlasts_its_time_is_logged_and_the_worker_stops_anyway(se
 
 def test_a_process_that_never_pushed_stops_at_once(monkeypatch):
     monkeypatch.setattr(push, "_sender_instance", None)
-    assert lifespan.drain_pushes(timeout=0)
+    assert lifespan.drain(timeout=0)
 
 
 def _free_port() -> int:

@@ -80,9 +80,9 @@ class Command(BaseCommand):
         feed.stop()
         publisher.flush_candles()
         # The paper exchange fills resting orders on this process's ticks: push those changes still queued.
-        from infra.lifespan import drain_pushes
+        from infra import lifespan
 
-        drain_pushes()
+        lifespan.drain()
         from django.core.cache import cache
 
         cache.delete(HEARTBEAT_KEY)  # a cleanly stopped feed is not a failed one
