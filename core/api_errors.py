@@ -1,6 +1,6 @@
 """The REST API's error answers, documented once.
 
-Every refusal the API sends is ``{"code", "message", "extra"}`` (terminal/api.py renders domain
+Every refusal the API sends is ``{"code", "message", "extra"}`` (config/api.py renders domain
 errors, ninja's own refusals, unknown routes and wrong methods in it); ``ErrorOut`` is that shape in
 the OpenAPI schema. An operation's error statuses come from two places:
 

@@ -10,7 +10,7 @@ is the client. With no trusted proxies (the default) X-Forwarded-For is never re
 the client and removes the X-Forwarded-* headers, and from a peer that is not a trusted proxy it
 removes them unread. So nothing later (the lockout, the API-key address binding, the audit trail,
 django-auditlog, Django's ``SECURE_PROXY_SSL_HEADER``) can be handed an address or a scheme the
-client made up. The servers apply no proxy headers themselves (``terminal.serving``,
+client made up. The servers apply no proxy headers themselves (``config.serving``,
 ``run_terminal``): the rule lives here only.
 """
 

@@ -129,7 +129,7 @@ def check_celery() -> dict[str, Any]:
 
 def expect_beat() -> None:
     """Hold this process to beat's heartbeat from now on: standalone mode calls it when it starts beat
-    in-process (terminal.standalone); in full stack beat is always expected, from process start."""
+    in-process (config.standalone); in full stack beat is always expected, from process start."""
     global _beat_expected_since
     _beat_expected_since = time.time()
 

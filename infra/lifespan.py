@@ -1,12 +1,12 @@
-"""A process's shutdown: the ASGI lifespan protocol, which uvicorn speaks to ``terminal.asgi`` in each
-gunicorn worker (``terminal/serving.py``), and the drains that apps register to run when it stops.
+"""A process's shutdown: the ASGI lifespan protocol, which uvicorn speaks to ``config.asgi`` in each
+gunicorn worker (``config/serving.py``), and the drains that apps register to run when it stops.
 
 An app whose process holds work that must leave before it exits (``orders.push``: the order changes
 still queued in its push thread) registers a drain from its ``AppConfig.ready`` with
 ``register_drain``; this module imports no domain app. At shutdown the drains run for at most
 ``DRAIN_SECONDS`` together; what is left then is theirs to log, and is lost (the pages' next load
 shows it). uvicorn sends the shutdown once it has stopped listening and its requests have finished,
-so the changes those requests committed are queued by then. Celery workers (``terminal.celery``) and
+so the changes those requests committed are queued by then. Celery workers (``config.celery``) and
 the feed (``run_feed``) run the same drains when they stop.
 
 This is the hook that runs when gunicorn stops a uvicorn worker with SIGTERM: the worker resets
@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
-# Within gunicorn's graceful_timeout (terminal/gunicorn.conf.py), after the requests in flight.
+# Within gunicorn's graceful_timeout (config/gunicorn.conf.py), after the requests in flight.
 DRAIN_SECONDS = 10.0
 
 

@@ -8,12 +8,12 @@
 - Celery tasks: signal handlers count outcomes and time tasks in the process that runs them.
 
 Every long-running process serves its own registry on ``settings.METRICS_PORT`` with
-``start_metrics_server``: the web process from ``terminal.asgi``, a worker when it is ready (workers
+``start_metrics_server``: the web process from ``config.asgi``, a worker when it is ready (workers
 run the threads pool so that tasks run in the process that serves the port), and a management
 command that never ends (a feed) at its start. Prometheus scrapes that port on every pod; it is
 not the public port, so no Host header check or TLS redirect stands in the way.
 
-The web tier runs several worker processes under gunicorn (``terminal/gunicorn.conf.py``), which
+The web tier runs several worker processes under gunicorn (``config/gunicorn.conf.py``), which
 sets ``PROMETHEUS_MULTIPROC_DIR``: each worker then writes its samples to files there, and the one
 worker that binds the metrics port serves the sum over all of them (prometheus_client's multiprocess
 mode), plus the health collector. Gauges say how their per-process values combine.

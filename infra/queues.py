@@ -1,6 +1,6 @@
 """What the platform knows of the Celery queues, without importing the project's Celery app.
 
-The queues themselves are declared by the project configuration (``terminal.celery``); health and
+The queues themselves are declared by the project configuration (``config.celery``); health and
 metrics read them from the current Celery app. A publish hook stamps each message with its enqueue
 time so that health can report the age of the oldest waiting task and metrics the queue wait.
 """

@@ -1,4 +1,4 @@
-"""REST API v1 for orders (mounted at /api/v1/ in terminal/api.py); OpenAPI at /api/docs.
+"""REST API v1 for orders (mounted at /api/v1/ in config/api.py); OpenAPI at /api/docs.
 
 Every route reaches the account through brokers.selectors.account_get_for_user ("trade" for writes,
 "view" for reads) and renders domain errors as {"code", "message", "extra"} with a 4xx status.

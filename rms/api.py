@@ -1,4 +1,4 @@
-"""REST API v1 for an organisation's risk limits (mounted at /api/v1/ in terminal/api.py), the API
+"""REST API v1 for an organisation's risk limits (mounted at /api/v1/ in config/api.py), the API
 twin of the limits page (rms/views.py): the same reads and the same write, with the same access rule.
 
 Every route reaches the organisation through accounts.selectors.organisation_get_for_user with

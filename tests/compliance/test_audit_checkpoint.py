@@ -9,7 +9,7 @@ from django.utils import timezone
 from compliance.checkpoints import checkpoint_names, checkpoint_storage, read_checkpoint, write_checkpoint
 from compliance.services import audit_record
 from compliance.tasks import audit_checkpoint
-from terminal.celery import app as celery_app
+from config.celery import app as celery_app
 
 pytestmark = pytest.mark.django_db
 

@@ -41,7 +41,7 @@ def _own_slots(monkeypatch):
 
 
 def _socket(client: Client, path: str = "/ws/user/") -> WebsocketCommunicator:
-    from terminal.asgi import application
+    from config.asgi import application
 
     cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
     headers = [(b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()), (b"origin", b"http://testserver")]

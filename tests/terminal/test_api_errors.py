@@ -3,8 +3,8 @@ from django.urls import path
 from ninja import NinjaAPI, Schema
 from ninja.errors import HttpError, ValidationError
 
+from config.api import on_application_error, on_http_error, on_validation_error
 from core.errors import ApplicationError
-from terminal.api import on_application_error, on_http_error, on_validation_error
 
 
 class Boom(ApplicationError):

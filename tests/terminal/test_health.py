@@ -4,9 +4,9 @@ import time
 import pytest
 from django.core.cache import cache
 
+from config.celery import app as celery_app
 from infra import health
 from infra.tasks import BEAT_HEARTBEAT_KEY
-from terminal.celery import app as celery_app
 
 pytestmark = pytest.mark.django_db
 
@@ -129,7 +129,7 @@ def test_full_stack_expects_beat_from_process_start(client, settings, monkeypatc
 def test_health_goes_ok_with_beat_and_a_worker_running_and_fails_naming_beat_once_beat_stops(
     client, settings, monkeypatch, tmp_path
 ):
-    from terminal.standalone import start_celery_in_process
+    from config.standalone import start_celery_in_process
 
     # Beat with only its heartbeat, every 0.2 s instead of 30, and a stale time to match.
     schedule = {"beat-heartbeat": {"task": "infra.tasks.beat_heartbeat", "schedule": 0.2}}

@@ -17,9 +17,9 @@ from channels.testing import WebsocketCommunicator
 from prometheus_client.parser import text_string_to_metric_families
 
 from accounts.models import User
+from config.celery import QUEUES
+from config.celery import app as celery_app
 from infra.consumers import UserConsumer
-from terminal.celery import QUEUES
-from terminal.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -122,7 +122,7 @@ def test_a_worker_serves_its_own_metrics_with_task_outcomes_latency_and_queue_wa
     redis.Redis.from_url(settings.REDIS_URL).delete(queue)
     env = {**os.environ, "METRICS_PORT": str(port), "REDIS_URL": settings.REDIS_URL}
     # The worker command the Kubernetes manifests run, on one queue.
-    command = [sys.executable, "-m", "celery", "--app", "terminal", "worker", "--pool", "threads"]
+    command = [sys.executable, "-m", "celery", "--app", "config", "worker", "--pool", "threads"]
     command += ["--concurrency", "2", "--queues", queue, "--without-gossip", "--without-mingle", "--loglevel", "INFO"]
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -159,10 +159,10 @@ def test_the_web_process_serves_its_metrics_on_the_metrics_port_beside_the_publi
     command = [
         str(Path(sys.executable).with_name("gunicorn")),
         "--config",
-        "terminal/gunicorn.conf.py",
+        "config/gunicorn.conf.py",
         "--bind",
         f"127.0.0.1:{web_port}",
-        "terminal.asgi:application",
+        "config.asgi:application",
     ]
     log = (tmp_path / "web.log").open("w")
     web = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from asgiref.sync import async_to_sync
 
+from config.serving import UVICORN_OPTIONS
 from infra import lifespan
 from orders import push
-from terminal.serving import UVICORN_OPTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,7 +64,7 @@ def _run_lifespan() -> list[dict]:
 
 def test_the_web_process_speaks_the_lifespan_protocol():
     assert UVICORN_OPTIONS["lifespan"] == "on"
-    from terminal.asgi import application
+    from config.asgi import application
 
     assert application.application_mapping["lifespan"] is lifespan.application
 
@@ -113,8 +113,8 @@ def test_gunicorn_stops_its_worker_on_sigterm_through_the_lifespan_shutdown(tmp_
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_ENV"}}
     env.update(VAR_DIR=str(tmp_path / "var"), WEB_CONCURRENCY="1", PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"))
     # The web command of the Kubernetes manifests and the image, with one worker.
-    command = [str(Path(sys.executable).with_name("gunicorn")), "--config", "terminal/gunicorn.conf.py"]
-    command += ["--bind", f"127.0.0.1:{port}", "terminal.asgi:application"]
+    command = [str(Path(sys.executable).with_name("gunicorn")), "--config", "config/gunicorn.conf.py"]
+    command += ["--bind", f"127.0.0.1:{port}", "config.asgi:application"]
     log_path = tmp_path / "web.log"
     with log_path.open("w") as log:
         web = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -142,7 +142,7 @@ def test_gunicorn_stops_its_worker_on_sigterm_through_the_lifespan_shutdown(tmp_
 def test_a_stopping_celery_worker_pushes_the_changes_its_tasks_queued(sender, signal_name):
     from celery import signals
 
-    import terminal.celery  # noqa: F401  (connects the worker's receivers)
+    import config.celery  # noqa: F401  (connects the worker's receivers)
 
     sender.delay = 0.3  # still sending when the worker stops
     sender.submit("order 1", "trade 1")

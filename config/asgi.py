@@ -7,7 +7,7 @@ pushes the order changes it still holds (infra.lifespan).
 
 import os
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "terminal.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 from core.startup import settings_or_exit
 
@@ -25,9 +25,9 @@ from infra.sync_asgi import SyncChainASGIHandler  # noqa: E402
 django_asgi_app = SyncChainASGIHandler()
 
 from accounts.websocket import SocketAuthMiddlewareStack  # noqa: E402
+from config.routing import websocket_urlpatterns  # noqa: E402
 from infra import lifespan  # noqa: E402
 from infra.metrics import start_metrics_server  # noqa: E402
-from terminal.routing import websocket_urlpatterns  # noqa: E402
 
 start_metrics_server()  # on METRICS_PORT when set (production pods), beside the public port
 

@@ -106,6 +106,7 @@ INSTALLED_APPS = [
     "ninja",
     "guardian",
     "infra",
+    "config",
     "terminal",
     "accounts",
     "brokers",
@@ -147,8 +148,8 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
-ROOT_URLCONF = "terminal.urls"
-ASGI_APPLICATION = "terminal.asgi.application"
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
 WSGI_APPLICATION = None
 
 TEMPLATES = [
@@ -245,7 +246,7 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "terminal"}}
 
-# --- Celery (configured from these CELERY_* names by terminal/celery.py) --------------------------
+# --- Celery (configured from these CELERY_* names by config/celery.py) --------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
 CELERY_TASK_IGNORE_RESULT = True

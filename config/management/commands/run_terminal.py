@@ -1,6 +1,6 @@
 """Serve the terminal with Daphne or uvicorn (one process); in standalone mode also run Celery (worker and
 beat) and the simulated feed in-process. Several processes sharing a port are gunicorn's job
-(``gunicorn terminal.asgi:application -k terminal.serving.UvicornWorker -w N``, full stack only)."""
+(``gunicorn config.asgi:application -k config.serving.UvicornWorker -w N``, full stack only)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-feed", action="store_true", help="standalone: do not start the simulated feed")
         parser.add_argument(
             "--server", choices=("daphne", "uvicorn"), default="daphne",
-            help="the ASGI server; uvicorn runs with terminal.serving.UVICORN_OPTIONS",
+            help="the ASGI server; uvicorn runs with config.serving.UVICORN_OPTIONS",
         )  # fmt: skip
 
     def handle(
@@ -26,10 +26,10 @@ class Command(BaseCommand):
     ):
         if not 0 < port < 65536:
             raise CommandError(f"--port {port} is out of range: expected 1-65535")
-        from terminal.asgi import application
+        from config.asgi import application
 
         if settings.STANDALONE and not no_celery:
-            from terminal.standalone import start_celery_in_process
+            from config.standalone import start_celery_in_process
 
             settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
             start_celery_in_process(schedule_path=str(settings.VAR_DIR / "celerybeat-schedule"))
@@ -44,7 +44,7 @@ class Command(BaseCommand):
         if server == "uvicorn":
             import uvicorn
 
-            from terminal.serving import UVICORN_OPTIONS
+            from config.serving import UVICORN_OPTIONS
 
             uvicorn.run(
                 application, host=host, port=port, log_level="warning", access_log=False,
@@ -57,6 +57,6 @@ class Command(BaseCommand):
         Server(
             application=application,
             endpoints=build_endpoint_description_strings(host=host, port=port),
-            # No proxy headers here: core.client_ip applies TRUSTED_PROXIES (terminal/serving.py).
+            # No proxy headers here: core.client_ip applies TRUSTED_PROXIES (config/serving.py).
             verbosity=0,
         ).run()

@@ -13,9 +13,9 @@ import threading
 
 from celery.beat import EmbeddedService
 
+from config.celery import QUEUES
+from config.celery import app as celery_app
 from infra.health import expect_beat
-from terminal.celery import QUEUES
-from terminal.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """How the terminal is served by uvicorn: its options, shared by ``run_terminal --server uvicorn`` and the
-gunicorn worker class (``gunicorn terminal.asgi:application -k terminal.serving.UvicornWorker -w N``).
+gunicorn worker class (``gunicorn config.asgi:application -k config.serving.UvicornWorker -w N``).
 
 - permessage-deflate is off. Browsers offer it on every socket and uvicorn accepts it by default; at
   the quote sockets' rate (one message per client per frame) compressing each message costs more CPU

@@ -4,8 +4,8 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from django_otp.admin import OTPAdminSite
 
+from config.api import api
 from infra.metrics import metrics_view
-from terminal.api import api
 from terminal.views import option_chain, trading, watchlists
 
 # The admin asks for the one-time code too, and refuses sessions that have not passed it.

@@ -1,8 +1,8 @@
 """gunicorn settings for the web tier of the full stack: several uvicorn worker processes serving
-``terminal.asgi`` (HTTP and websockets), each with uvloop, httptools and the options of
-``terminal/serving.py`` (permessage-deflate off).
+``config.asgi`` (HTTP and websockets), each with uvloop, httptools and the options of
+``config/serving.py`` (permessage-deflate off).
 
-    gunicorn --config terminal/gunicorn.conf.py --bind 0.0.0.0:8000 terminal.asgi:application
+    gunicorn --config config/gunicorn.conf.py --bind 0.0.0.0:8000 config.asgi:application
 
 One Python process runs one request's Python at a time (the GIL), so the web tier scales with
 processes. Every process holds its own copy of the per-process state, and each is correct with N of
@@ -15,7 +15,7 @@ Environment:
 - ``WEB_CONCURRENCY``: worker processes (default: twice the CPUs this process may run on). Set it
   where the CPU count is the node's, not the container's (Kubernetes).
 - ``TRUSTED_PROXIES``: read by the application, not here: the workers apply no proxy headers
-  (``terminal/serving.py``), and ``core.client_ip`` reads X-Forwarded-* from those proxies only.
+  (``config/serving.py``), and ``core.client_ip`` reads X-Forwarded-* from those proxies only.
 - ``PROMETHEUS_MULTIPROC_DIR``: where every worker writes its metric samples (default: a fresh
   temporary directory). The worker that binds ``METRICS_PORT`` serves the sum of all of them
   (``infra.metrics.start_metrics_server``).
@@ -33,12 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.env import env_int  # after the path: gunicorn loads this file by path
 
-worker_class = "terminal.serving.UvicornWorker"  # uvicorn with the options of terminal/serving.py
+worker_class = "config.serving.UvicornWorker"  # uvicorn with the options of config/serving.py
 workers = env_int("WEB_CONCURRENCY", 2 * len(os.sched_getaffinity(0)), minimum=1, maximum=64)
 # Requests that take longer than this are a bug or a stuck dependency: the worker is replaced.
 timeout = 60
 # Kubernetes gives the pod 60 s (terminationGracePeriodSeconds). A worker told to stop (SIGTERM)
-# finishes its requests and sockets (uvicorn's timeout_graceful_shutdown, terminal/serving.py), then
+# finishes its requests and sockets (uvicorn's timeout_graceful_shutdown, config/serving.py), then
 # pushes the order changes still queued (infra.lifespan.DRAIN_SECONDS) and exits; one still
 # running after graceful_timeout is killed.
 graceful_timeout = 30

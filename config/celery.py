@@ -16,7 +16,7 @@ from kombu import Queue
 from core.env import env_int
 from infra import queues  # noqa: F401  (stamps each message with its publish time)
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "terminal.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 QUEUES = ("default", "orders", "strategies", "rms", "marketdata", "reports")
 
