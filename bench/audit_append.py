@@ -4,7 +4,7 @@
 
 Runs in a throwaway database (test_<name>, created and dropped here), because audit rows can never
 be deleted. For each number of concurrent writer processes it measures, in the same run:
-- audit: ``compliance.services.audit_record`` with a typical order payload, one transaction per event
+- audit: ``audit.services.audit_record`` with a typical order payload, one transaction per event
   (the keyed link computed in Python, appended through the stored functions of migration 0005);
 - baseline: a raw INSERT of the same row (same columns, same indexes, no triggers, no chain) into
   a table made with ``LIKE compliance_auditevent INCLUDING ALL``, also one transaction per row.
@@ -35,8 +35,8 @@ django.setup()
 
 from django.db import connection, connections  # noqa: E402
 
-from compliance.chain import event_hash  # noqa: E402
-from compliance.services import audit_record  # noqa: E402
+from audit.chain import event_hash  # noqa: E402
+from audit.services import audit_record  # noqa: E402
 from core.canonical_json import canonical_dumps  # noqa: E402
 
 TARGET_RATE, TARGET_RATIO = 2000, 0.5

@@ -29,7 +29,7 @@ app.conf.task_routes = {
     "strategies.tasks.*": {"queue": "strategies"},
     "rms.tasks.*": {"queue": "rms"},
     "marketdata.tasks.*": {"queue": "marketdata"},
-    "compliance.tasks.*": {"queue": "reports"},
+    "audit.tasks.*": {"queue": "reports"},
 }
 app.conf.beat_schedule = {
     # Lets /api/health tell a dead beat from an idle one.
@@ -47,7 +47,7 @@ app.conf.beat_schedule = {
     # Signs the audit chain heads into a checkpoint outside the database; verify_audit fails when the
     # newest is older than this interval plus AUDIT_CHECKPOINT_GRACE_SECONDS (settings reads it too).
     "audit-checkpoint": {
-        "task": "compliance.tasks.audit_checkpoint",
+        "task": "audit.tasks.audit_checkpoint",
         "schedule": float(env_int("AUDIT_CHECKPOINT_INTERVAL_SECONDS", 60, minimum=10, maximum=3600)),
     },
     # Candle partitions for this month and the next two, so ticks never arrive before their table.

@@ -114,7 +114,7 @@ INSTALLED_APPS = [
     "rms",
     "marketdata",
     "strategies",
-    "compliance",
+    "audit",
     "auditlog",
     # Two-factor sign-in (TOTP plus single-use backup codes), brute-force lockout, CSP headers.
     "django_otp",
@@ -458,10 +458,10 @@ AUDIT_SIGNING_KEY = _audit_signing_key()
 
 
 def _audit_hmac_keys() -> tuple[dict[str, bytes], str]:
-    """Keys of the audit chain's HMAC links (compliance/chain.py): AUDIT_HMAC_KEYS="id:base64,..." and
+    """Keys of the audit chain's HMAC links (audit/chain.py): AUDIT_HMAC_KEYS="id:base64,..." and
     AUDIT_HMAC_KEY_ID naming the one new events use. The database never holds them. Production
     requires them; elsewhere one is generated once under var/."""
-    from compliance.chain import new_key, parse_keys
+    from audit.chain import new_key, parse_keys
 
     expected = "comma-separated id:base64 entries, each a 32-byte key (docs/runbooks/key-rotation.md)"
     raw = env_str("AUDIT_HMAC_KEYS")

@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from audit.services import audit_record
 from brokers.adapters.base import (
     BrokerModifyRequest,
     BrokerOrderRequest,
@@ -31,7 +32,6 @@ from brokers.adapters.base import (
     BrokerUpdate,
 )
 from brokers.adapters.registry import get_adapter
-from compliance.services import audit_record
 from core.canonical_json import canonical_dumps
 from core.errors import ApplicationError
 from infra import prepared

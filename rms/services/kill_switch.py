@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from compliance.services import audit_record
+from audit.services import audit_record
 from infra.prepared import Prepared
 from rms.errors import KillSwitchForbidden
 from rms.models import KillScope, KillSwitch

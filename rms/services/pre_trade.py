@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from compliance.services import audit_record
+from audit.services import audit_record
 from core.money import format_inr, format_number, format_price
 from rms.errors import RiskRejected
 from rms.limits import Limits, limits_for

@@ -12,10 +12,10 @@ from django.db import connection
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
-from compliance.chain import GENESIS_HASH, UNKEYED, event_hash
-from compliance.checkpoints import write_checkpoint
-from compliance.models import AuditEvent
-from compliance.services import audit_record, checkpoint_create
+from audit.chain import GENESIS_HASH, UNKEYED, event_hash
+from audit.checkpoints import write_checkpoint
+from audit.models import AuditEvent
+from audit.services import audit_record, checkpoint_create
 from core.ed25519 import public_key_text
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compliance.models import AuditEvent
+from audit.models import AuditEvent
 from orders.models import Order
 from tests.trading_world import World, _fresh_trading_state  # noqa: F401
 

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from compliance.models import AuditEvent
+from audit.models import AuditEvent
 from core.errors import ApplicationError
 from orders.errors import OrderInvalid
 from orders.models import Funds, Order, OrderEvent, Position, Trade

@@ -52,9 +52,9 @@ def test_health_reports_queue_depth_and_the_age_of_the_oldest_waiting_task(clien
     conn = redis.Redis.from_url(settings.REDIS_URL)
     conn.delete(queue)
     try:
-        celery_app.send_task("compliance.tasks.nothing", queue=queue)
+        celery_app.send_task("audit.tasks.nothing", queue=queue)
         time.sleep(0.05)
-        celery_app.send_task("compliance.tasks.nothing", queue=queue)
+        celery_app.send_task("audit.tasks.nothing", queue=queue)
         report = client.get("/api/health").json()["checks"]["celery"]
         assert report["transport"] == "redis"
         assert report["queues"][queue]["depth"] == 2

@@ -62,8 +62,8 @@ def test_metrics_export_queue_depth_and_the_age_of_the_oldest_task_at_scrape_tim
     conn = redis.Redis.from_url(settings.REDIS_URL)
     conn.delete(queue)
     try:
-        celery_app.send_task("compliance.tasks.nothing", queue=queue)
-        celery_app.send_task("compliance.tasks.nothing", queue=queue)
+        celery_app.send_task("audit.tasks.nothing", queue=queue)
+        celery_app.send_task("audit.tasks.nothing", queue=queue)
         time.sleep(0.05)
         samples = _scrape(client)
         assert samples[("terminal_celery_queue_depth", (("queue", queue),))] == 2

@@ -30,7 +30,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
 
-from compliance.errors import CheckpointError
+from audit.errors import CheckpointError
 from core.canonical_json import canonical_dumps, format_utc
 from core.ed25519 import KeyFormatError, key_id, load_private_key, load_public_key
 

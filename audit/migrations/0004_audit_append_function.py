@@ -14,7 +14,7 @@ SQL statements, and with less work:
 The previous holder of a chain's lock commits before the lock is released, and each statement of a
 volatile function takes a fresh snapshot under READ COMMITTED, so the newest event read is the one
 committed last, or one this transaction appended itself. The link hash is the formula of
-``compliance.chain.link_hash``, in SQL.
+``audit.chain.link_hash``, in SQL.
 
 The SQL is written out here, not imported, so that this migration keeps meaning what it meant when it
 ran. SQLite has no stored functions; it appends in Python under its single write lock.

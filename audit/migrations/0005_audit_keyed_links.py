@@ -23,7 +23,7 @@ role EXECUTE on the two append functions and SELECT on the table, nothing else. 
 ``compliance_audit_append`` (SECURITY INVOKER, computing an unkeyed link in SQL) is dropped.
 
 The SQL is written out here, not imported, so that this migration keeps meaning what it meant when it
-ran. ``compliance.checks`` holds the digests of these definitions and reports any change. SQLite has
+ran. ``audit.checks`` holds the digests of these definitions and reports any change. SQLite has
 no stored functions or roles: it appends in Python under its single write lock, to chain 1.
 """
 
@@ -168,7 +168,7 @@ def backward(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     schema_editor.execute(BACKWARD, params=None)
-    previous = import_module("compliance.migrations.0004_audit_append_function")
+    previous = import_module("audit.migrations.0004_audit_append_function")
     schema_editor.execute(previous.FORWARD, params=None)
 
 

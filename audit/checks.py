@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.db import connections
 
-from compliance.models import AuditEvent
+from audit.models import AuditEvent
 
 EXPECTED_TRIGGERS = {
     "postgresql": {"compliance_auditevent_no_update_delete", "compliance_auditevent_no_truncate"},

@@ -9,7 +9,7 @@ from django.db import models
 class AuditEvent(models.Model):
     """One entry of the append-only, hash-chained audit trail.
 
-    Rows are written only by ``compliance.services.audit_record`` and never changed: database triggers
+    Rows are written only by ``audit.services.audit_record`` and never changed: database triggers
     (migration 0002) reject UPDATE, DELETE and TRUNCATE, and the production role may only SELECT and
     append through the stored functions of migration 0005 (deploy/postgres/).
 
@@ -18,7 +18,7 @@ class AuditEvent(models.Model):
     event under the chain's lock, not a database sequence, so the numbering is gapless: a
     rolled-back event leaves no hole.
     ``hash`` is keyed with a secret the database does not hold and covers every other column and the
-    previous event's hash in the same chain (``compliance.chain``), so ``manage.py verify_audit`` can
+    previous event's hash in the same chain (``audit.chain``), so ``manage.py verify_audit`` can
     prove that no row was added, altered, removed or re-ordered. ``id`` is only a storage key (the
     admin needs a single-column primary key); it may have gaps and is not part of the chain. Events
     are ordered across chains by ``created_at``.

@@ -8,7 +8,7 @@ must also go through a service that calls ``audit_record``.
 
 A domain app registers its model from its ``AppConfig.ready()``::
 
-    from compliance.history import track_history
+    from audit.history import track_history
     track_history(self.get_model("BrokerAccount"), exclude_fields=["updated_at"], mask_fields=["api_secret"])
 """
 

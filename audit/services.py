@@ -15,11 +15,11 @@ from django.db import connections, models, router, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from compliance import checkpoints, metrics
-from compliance.chain import GENESIS_HASH, body_digest, current_key, link_hash
-from compliance.checkpoints import Checkpoint
-from compliance.errors import AuditInputError, CheckpointError
-from compliance.models import AuditEvent
+from audit import checkpoints, metrics
+from audit.chain import GENESIS_HASH, body_digest, current_key, link_hash
+from audit.checkpoints import Checkpoint
+from audit.errors import AuditInputError, CheckpointError
+from audit.models import AuditEvent
 from core.canonical_json import CanonicalJSONError, canonical_dumps
 from core.request_id import get_request_id
 from infra import prepared
@@ -295,7 +295,7 @@ def audit_chain_limit_set(*, chains: int, using: str = "default") -> int | None:
     with transaction.atomic(using=using), connection.cursor() as cursor:
         cursor.execute("SELECT pg_get_functiondef('compliance_audit_chain_limit()'::regprocedure)")
         previous = int(cursor.fetchone()[0].split("SELECT ")[1].split()[0])
-        # The same text as migration 0005, so compliance.checks sees an unaltered definition.
+        # The same text as migration 0005, so audit.checks sees an unaltered definition.
         cursor.execute(
             f"CREATE OR REPLACE FUNCTION compliance_audit_chain_limit() RETURNS integer"
             f" LANGUAGE sql STABLE AS $$ SELECT {int(chains)} $$"

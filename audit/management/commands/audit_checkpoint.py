@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from compliance.errors import CheckpointError
-from compliance.services import checkpoint_create
+from audit.errors import CheckpointError
+from audit.services import checkpoint_create
 
 
 class Command(BaseCommand):

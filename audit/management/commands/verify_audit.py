@@ -3,8 +3,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from compliance.errors import CheckpointError
-from compliance.verification import VerificationResult, expected_total, verify_trail
+from audit.errors import CheckpointError
+from audit.verification import VerificationResult, expected_total, verify_trail
 
 
 class Command(BaseCommand):

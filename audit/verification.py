@@ -16,11 +16,11 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
-from compliance import metrics
-from compliance.chain import GENESIS_HASH, UNKEYED, body_digest, event_hash, key_for, link_hash
-from compliance.checkpoints import Checkpoint, checkpoint_names, read_checkpoint, trusted_keys
-from compliance.errors import CheckpointError
-from compliance.models import AuditEvent
+from audit import metrics
+from audit.chain import GENESIS_HASH, UNKEYED, body_digest, event_hash, key_for, link_hash
+from audit.checkpoints import Checkpoint, checkpoint_names, read_checkpoint, trusted_keys
+from audit.errors import CheckpointError
+from audit.models import AuditEvent
 
 CHUNK_SIZE = 5000
 # How far a re-ordered row is looked for around its position, on the failure path only.

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from compliance.services import audit_chain_limit_set
+from audit.services import audit_chain_limit_set
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from compliance.services import checkpoint_create
+from audit.services import checkpoint_create
 
 
 @shared_task(acks_late=True, time_limit=120, soft_time_limit=100, ignore_result=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from compliance.models import AuditEvent
+from audit.models import AuditEvent
 
 
 @admin.register(AuditEvent)
