@@ -18,7 +18,7 @@ sets ``PROMETHEUS_MULTIPROC_DIR``: each worker then writes its samples to files 
 worker that binds the metrics port serves the sum over all of them (prometheus_client's multiprocess
 mode), plus the health collector. Gauges say how their per-process values combine.
 
-This module is imported by ``TerminalConfig.ready`` so every metric exists from start-up.
+This module is imported by ``InfraConfig.ready`` so every metric exists from start-up.
 """
 
 from __future__ import annotations
