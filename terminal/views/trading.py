@@ -23,9 +23,17 @@ from marketdata.quotes import get_quote
 from orders import services
 from orders.models import Order, OrderType, Product, Side, Source, Validity
 from orders.schemas import order_lots, order_price
-from orders.selectors import funds_get, order_book, order_row, position_day_pnl, position_list, trade_list
+from orders.selectors import (
+    funds_get,
+    kill_switch_impact,
+    order_book,
+    order_row,
+    position_day_pnl,
+    position_list,
+    trade_list,
+)
 from rms.models import KillScope
-from rms.selectors import kill_switch_impact, kill_switch_releasers, kill_switch_scope_words
+from rms.selectors import kill_switch_releasers, kill_switch_scope_words
 from rms.services import active_kill_switch, kill_switch_release, may_engage, may_release
 
 ORDER_BOOK_SIZE = 200
