@@ -72,7 +72,7 @@ def test_the_web_process_speaks_the_lifespan_protocol():
 def test_the_requests_wait_and_the_drain_together_fit_in_gunicorns_graceful_timeout():
     import runpy
 
-    config = runpy.run_path(str(ROOT / "terminal" / "gunicorn.conf.py"))
+    config = runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
     assert UVICORN_OPTIONS["timeout_graceful_shutdown"] + lifespan.DRAIN_SECONDS < config["graceful_timeout"]
 
 
