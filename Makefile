@@ -40,9 +40,11 @@ demo: migrate
 run: demo
 	$(BIN)/python manage.py run_terminal --host $(HOST) --port $(PORT)
 
+## lint: ruff, and import-linter for the layers of docs/architecture.md (contracts in pyproject.toml)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -6,8 +6,8 @@ import sys
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "terminal.settings")
-    from terminal.lib.startup import settings_or_exit
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from core.startup import settings_or_exit
 
     settings_or_exit()
     from django.core.management import execute_from_command_line

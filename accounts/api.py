@@ -17,7 +17,7 @@ from accounts.schemas import (
 )
 from accounts.selectors import api_key_list, organisation_list_for_user
 from brokers.selectors import account_get_for_user, account_list_for_user
-from terminal.lib.api_errors import errors
+from core.api_errors import errors
 
 router = Router(tags=["accounts"])
 

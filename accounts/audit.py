@@ -8,8 +8,8 @@ from typing import Any
 from django.http import HttpRequest
 
 from accounts.metrics import security_events_total
-from compliance.services import audit_record
-from terminal.lib.client_ip import client_ip
+from audit.services import audit_record
+from core.client_ip import client_ip
 
 
 def record(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.checks import Error, register
 
-from terminal.lib import sealing
+from core import sealing
 
 TOTP_SEED_BYTES = 20  # django-otp's default_key and the demo's keys
 

@@ -42,7 +42,7 @@ from accounts.errors import (
 from accounts.failures import failure_gate, failure_record
 from accounts.models import ApiKey, ApiKeyScope, RefreshToken, User
 from accounts.otp import otp_check
-from terminal.lib.client_ip import client_ip
+from core.client_ip import client_ip
 
 ALGORITHMS = ["HS256"]  # fixed: the token's own header never chooses the algorithm
 API_KEY_PREFIX = "atk"

@@ -1,6 +1,6 @@
-"""Errors of sign-in, API credentials and organisation management (see terminal.errors)."""
+"""Errors of sign-in, API credentials and organisation management (see core.errors)."""
 
-from terminal.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 class AccountsError(ApplicationError):

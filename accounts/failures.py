@@ -2,7 +2,7 @@
 
 Every refused bearer token or API key used to write its own audit row, so one client sending bad
 ``Authorization`` headers could write thousands of permanent rows a second. Here failures are
-counted per source (the client address from ``terminal.lib.client_ip``; for IPv6 its /64, which
+counted per source (the client address from ``core.client_ip``; for IPv6 its /64, which
 one client holds whole) in fixed windows of ``AUTH_FAILURE_WINDOW_SECONDS`` that start at the
 source's first failure:
 
@@ -48,7 +48,7 @@ from prometheus_client import Counter
 
 from accounts import audit
 from accounts.errors import RateLimiterUnavailable, TooManyFailures
-from terminal.lib.client_ip import client_ip
+from core.client_ip import client_ip
 
 logger = logging.getLogger(__name__)
 

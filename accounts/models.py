@@ -7,7 +7,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from terminal.lib import sealing
+from core import sealing
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class SealedTOTPDevice(TOTPDevice):
 
     A proxy of otp_totp's TOTPDevice: the same table, fields, throttling and replay rule, with
     ``bin_key`` (which django-otp's ``verify_token`` and ``config_url`` read) opening the seal
-    (terminal.lib.sealing, AES-256-GCM under BROKER_ENCRYPTION_KEYS) bound to this row's id, so a
+    (core.sealing, AES-256-GCM under BROKER_ENCRYPTION_KEYS) bound to this row's id, so a
     copy of the database holds no usable seed and a sealed seed copied onto another row opens
     nowhere. Saving a hex seed (a new device's random default, the demo's derived one) seals it;
     the clear seed of a new row is never written, not even inside the transaction. A ``key`` that

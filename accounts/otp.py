@@ -17,7 +17,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 
 from accounts import audit
 from accounts.models import SealedTOTPDevice
-from terminal.lib import sealing
+from core import sealing
 
 BACKUP_CODE_COUNT = 10
 # What backup_code_digest stores: 16 upper-case base32 characters. The codes themselves are lower-case

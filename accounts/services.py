@@ -26,7 +26,7 @@ from accounts.models import Membership, Organisation, Role, User
 from accounts.selectors import MANAGER_ROLES
 from brokers.errors import BrokerAccountNotFound
 from brokers.models import BrokerAccount
-from terminal import sockets
+from infra import sockets
 
 GrantAccess = Literal["view", "trade"]
 _VIEW = "brokers.view_brokeraccount"

@@ -1,5 +1,5 @@
 """Audit of sign-in events raised by Django and django-axes; ending the open websockets of a session
-that signs out and of a user whose credentials change (terminal.sockets)."""
+that signs out and of a user whose credentials change (infra.sockets)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.dispatch import receiver
 from accounts import audit
 from accounts.errors import RateLimiterUnavailable
 from accounts.failures import failure_record
-from terminal import sockets
+from infra import sockets
 
 
 @receiver(user_login_failed, dispatch_uid="accounts.audit_login_failed")

@@ -27,7 +27,7 @@ from accounts.selectors import (
 )
 from brokers.models import BrokerAccount
 from brokers.selectors import account_get_for_user
-from terminal.errors import ApplicationError
+from core.errors import ApplicationError
 
 verified_required = otp_required(if_configured=False)
 

@@ -7,7 +7,7 @@ the lazy session on every message a socket sends, looking for changes to save th
 make: about 3 us a message, 7 % of the tick fan-out's server time at 1,000 clients), and the OTP
 rule above.
 
-``socket_session_check`` is the check ``terminal.sockets`` runs for an open socket (registered from
+``socket_session_check`` is the check ``infra.sockets`` runs for an open socket (registered from
 AccountsConfig.ready): on its clock, at its session's expiry, and when the user's credentials change.
 """
 
@@ -28,7 +28,7 @@ from django_otp.models import Device
 
 from accounts.auth_cache import cached_user
 from accounts.middleware import SESSION_AUTH_AT, SESSION_SEEN_AT, session_expired
-from terminal.sockets import CHECK_SECONDS
+from infra.sockets import CHECK_SECONDS
 
 
 @database_sync_to_async

@@ -4,7 +4,7 @@
 
 Runs in a throwaway database (test_<name>, created and dropped here), because audit rows can never
 be deleted. For each number of concurrent writer processes it measures, in the same run:
-- audit: ``compliance.services.audit_record`` with a typical order payload, one transaction per event
+- audit: ``audit.services.audit_record`` with a typical order payload, one transaction per event
   (the keyed link computed in Python, appended through the stored functions of migration 0005);
 - baseline: a raw INSERT of the same row (same columns, same indexes, no triggers, no chain) into
   a table made with ``LIKE compliance_auditevent INCLUDING ALL``, also one transaction per row.
@@ -27,7 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "terminal.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 import django
 
@@ -35,9 +35,9 @@ django.setup()
 
 from django.db import connection, connections  # noqa: E402
 
-from compliance.chain import event_hash  # noqa: E402
-from compliance.services import audit_record  # noqa: E402
-from terminal.lib.canonical_json import canonical_dumps  # noqa: E402
+from audit.chain import event_hash  # noqa: E402
+from audit.services import audit_record  # noqa: E402
+from core.canonical_json import canonical_dumps  # noqa: E402
 
 TARGET_RATE, TARGET_RATIO = 2000, 0.5
 PAYLOAD = {

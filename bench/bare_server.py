@@ -1,5 +1,5 @@
 """The baseline for bench/ticks.py: a bare broadcast server on the same websocket stack as the terminal
-(uvicorn with terminal.serving's options, one process or several under gunicorn, or Daphne).
+(uvicorn with config.serving's options, one process or several under gunicorn, or Daphne).
 
 A plain ASGI application with no Django, no authentication, no subscriptions and no rendering: every
 frame it sends every client connected to its process one pre-built JSON frame of BENCH_UPDATES quotes

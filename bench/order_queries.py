@@ -12,7 +12,7 @@ GET /api/v1/whoami. With ``--profile`` (or ``--profile baseline``) it prints a c
 the orders (or of the baseline requests) in CPU time per thread (waits on the database do not
 count), by cumulative and own time.
 
-With ``--asgi`` the requests go instead through the production entry point, ``terminal.asgi``, on
+With ``--asgi`` the requests go instead through the production entry point, ``config.asgi``, on
 an event loop in this process (uvloop when installed, as uvicorn runs it; the database pool on, as
 the web tier runs it), and the CPU time counted is the whole process's: the thread hops between the
 event loop and the request threads are part of what a request costs the web tier. No HTTP parsing.
@@ -32,7 +32,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "terminal.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 
 BASELINE_REQUESTS = 200
@@ -75,7 +75,7 @@ def main() -> None:
         help="print a cProfile summary of the orders (or of the baseline requests)",
     )
     parser.add_argument("--show", action="store_true", help="print the statements of one order")
-    parser.add_argument("--asgi", action="store_true", help="through terminal.asgi, counting the process's CPU")
+    parser.add_argument("--asgi", action="store_true", help="through config.asgi, counting the process's CPU")
     args = parser.parse_args()
     if args.asgi:
         os.environ.setdefault("DATABASE_POOL_SIZE", "10")  # as the web tier runs (deploy files, bench/orders.py)
@@ -160,7 +160,7 @@ def _run(client, bodies, connection, args) -> None:
             f"orders   POST /api/v1/orders (MARKET, filled): {orders.cpu * 1000 / args.orders:.1f} ms process CPU"
             f"{profiled} per order"
         )
-        print("(through terminal.asgi in process: the event loop, the request threads and the push thread)")
+        print("(through config.asgi in process: the event loop, the request threads and the push thread)")
     else:
         print(
             f"baseline GET /api/v1/whoami: {len(whoami.statements) / BASELINE_REQUESTS:.1f} statements, "
@@ -221,7 +221,7 @@ class ThreadProfiler:
 
 
 class AsgiClient:
-    """Requests through ``terminal.asgi.application`` on one event loop kept for the whole run."""
+    """Requests through ``config.asgi.application`` on one event loop kept for the whole run."""
 
     def __init__(self, session_id: str, csrf: str) -> None:
         import asyncio
@@ -232,7 +232,7 @@ class AsgiClient:
             self.loop = uvloop.new_event_loop()
         except ImportError:
             self.loop = asyncio.new_event_loop()
-        from terminal.asgi import application
+        from config.asgi import application
 
         self.application = application
         self.headers = [

@@ -3,7 +3,7 @@
     DATABASE_URL=postgres://... REDIS_URL=redis://... python bench/orders.py [--clients 32] [--seconds 10]
 
 Creates a throwaway database (test_<name>; audit rows can never be deleted), the production web
-server (gunicorn with uvicorn workers, terminal/gunicorn.conf.py; --workers sets WEB_CONCURRENCY) on
+server (gunicorn with uvicorn workers, config/gunicorn.conf.py; --workers sets WEB_CONCURRENCY) on
 loopback, and K concurrent clients spread over a few client processes (one keep-alive connection
 per client, the same clients for both measurements), each an authenticated user trading its own
 paper accounts (several accounts per client, so the 10 orders/s per account and
@@ -30,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "terminal.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 
 # --- the client processes (no Django) -------------------------------------------------------------
@@ -282,7 +282,7 @@ def _clear_foreign_sockets(user_ids) -> None:
     from channels.layers import get_channel_layer
     from django.conf import settings
 
-    from terminal.consumers import user_group
+    from infra.consumers import user_group
 
     layer = get_channel_layer()
     keys = [layer._group_key(user_group(user_id)) for user_id in user_ids]
@@ -317,7 +317,7 @@ def _start_server(port: int, database: str, workers: int | None):
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     bind = f"127.0.0.1:{port}"
     server = subprocess.Popen(
-        [gunicorn, "--config", "terminal/gunicorn.conf.py", "--bind", bind, "terminal.asgi:application"],
+        [gunicorn, "--config", "config/gunicorn.conf.py", "--bind", bind, "config.asgi:application"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -227,16 +227,16 @@ def _server(args, app: str, port: int, env: dict, metrics_ports: list[int]) -> t
         elif args.server == "daphne":
             cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.bare_server:application"]
         else:
-            cmd = [sys.executable, "-c", "import sys, uvicorn; from terminal.serving import UVICORN_OPTIONS; "
+            cmd = [sys.executable, "-c", "import sys, uvicorn; from config.serving import UVICORN_OPTIONS; "
                    "uvicorn.run('bench.bare_server:application', host='127.0.0.1', port=int(sys.argv[1]), "
                    "log_level='warning', access_log=False, **UVICORN_OPTIONS)", str(port)]  # fmt: skip
         return cmd, env
     # Several uvicorn processes sharing the port, as gunicorn runs them in production.
     if app == "terminal":
         env["BENCH_METRICS_PORTS"] = ",".join(map(str, metrics_ports))
-    target = "terminal.asgi:application" if app == "terminal" else "bench.bare_server:application"
+    target = "config.asgi:application" if app == "terminal" else "bench.bare_server:application"
     conf = str(ROOT / "bench" / "gunicorn_conf.py")
-    cmd = [sys.executable, "-m", "gunicorn", target, "-k", "terminal.serving.UvicornWorker", "-w", str(args.workers),
+    cmd = [sys.executable, "-m", "gunicorn", target, "-k", "config.serving.UvicornWorker", "-w", str(args.workers),
            "-b", f"127.0.0.1:{port}", "-c", conf, "--graceful-timeout", "5"]  # fmt: skip
     return cmd, env
 
@@ -267,7 +267,7 @@ client = login_with_otp(Client(), user)  # a socket's user must have passed the 
 print(json.dumps({{"cookie": client.cookies["sessionid"].value, "ids": ids}}))
 """
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "terminal.settings"},
+        [sys.executable, "-c", code], cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
         check=True, capture_output=True, text=True,
     )  # fmt: skip
     data = json.loads(out.stdout.strip().splitlines()[-1])

@@ -1,4 +1,4 @@
-from terminal.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 class BrokerAccountNotFound(ApplicationError):

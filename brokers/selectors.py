@@ -14,7 +14,7 @@ from guardian.shortcuts import get_objects_for_user
 from accounts.models import Membership, Organisation, Role, User
 from brokers.errors import BrokerAccountForbidden, BrokerAccountNotFound
 from brokers.models import BrokerAccount
-from terminal.lib import prepared
+from infra import prepared
 
 Access = Literal["view", "trade", "manage"]
 _MANAGERS = {Role.OWNER, Role.ADMIN}

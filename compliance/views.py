@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET
 from django_otp.decorators import otp_required
 
 from accounts.selectors import organisation_get_for_user
+from audit.services import audit_record
 from brokers.models import BrokerAccount
 from compliance.errors import ReportFiltersInvalid
 from compliance.selectors import (
@@ -31,10 +32,9 @@ from compliance.selectors import (
     trade_trail_extent,
     trade_trail_list,
 )
-from compliance.services import audit_record
+from core.client_ip import client_ip
+from core.errors import ApplicationError
 from orders.models import Source
-from terminal.errors import ApplicationError
-from terminal.lib.client_ip import client_ip
 
 verified_required = otp_required(if_configured=False)
 PAGE_SIZE = 100

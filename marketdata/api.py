@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 from django.http import HttpRequest
 from ninja import Query, Router
 
+from core.api_errors import errors
 from marketdata import selectors
 from marketdata.errors import InvalidRange, UnknownInstrument
 from marketdata.quotes import get_quotes
 from marketdata.schemas import CandleOut, InstrumentOut, QuoteOut
-from terminal.lib.api_errors import errors
 
 router = Router(tags=["market data"])
 MAX_QUOTES = 500

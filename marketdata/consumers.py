@@ -14,7 +14,7 @@ Protocol (text frames, JSON from the client):
   (``MARKETDATA_MAX_SUBSCRIPTIONS`` per socket, default 500).
 An unauthenticated socket is closed with code 4401; an unknown format with 4400; the socket beyond the
 user's ``WEBSOCKET_MAX_PER_USER`` with 4429; an open socket whose session signs out or expires (or
-whose user is deactivated or changes password) with 4401 (``terminal.sockets``).
+whose user is deactivated or changes password) with 4401 (``infra.sockets``).
 
 The consumer only authorises, tracks its subscriptions and writes; the hub (marketdata.fanout) does
 the rendering. When the socket cannot take more, pending updates stay in one dict keyed by
@@ -36,11 +36,11 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from infra import sockets
 from marketdata import metrics
 from marketdata.fanout import Payload, html_frame, hub, json_frame
 from marketdata.quotes import get_quotes
 from marketdata.selectors import instrument_resolve
-from terminal import sockets
 
 FORMATS = ("html", "json")
 

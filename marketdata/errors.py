@@ -1,6 +1,6 @@
 """Market-data errors: unknown instruments, bad history requests, bad symbol-master rows."""
 
-from terminal.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 class MarketDataError(ApplicationError):

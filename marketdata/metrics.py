@@ -6,7 +6,7 @@ metrics through ``/metrics``.
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from terminal.metrics import WS_CLIENTS as _ws_clients
+from infra.metrics import WS_CLIENTS as _ws_clients
 
 TICKS_INGESTED = Counter("terminal_ticks_ingested", "Quotes received from the feed and stored.")
 FANOUT_LAG = Histogram(

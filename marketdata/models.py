@@ -10,6 +10,14 @@ class Exchange(models.TextChoices):
     CDS = "CDS", "NSE currency"
 
 
+class Product(models.TextChoices):
+    """How a position is held: the exchanges' product types, which orders carry and RMS limits allow."""
+
+    CNC = "CNC", "Delivery (CNC)"
+    MIS = "MIS", "Intraday (MIS)"
+    NRML = "NRML", "Carry forward (NRML)"
+
+
 class InstrumentType(models.TextChoices):
     EQ = "EQ", "Equity"
     FUT = "FUT", "Future"

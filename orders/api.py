@@ -1,4 +1,4 @@
-"""REST API v1 for orders (mounted at /api/v1/ in terminal/api.py); OpenAPI at /api/docs.
+"""REST API v1 for orders (mounted at /api/v1/ in config/api.py); OpenAPI at /api/docs.
 
 Every route reaches the account through brokers.selectors.account_get_for_user ("trade" for writes,
 "view" for reads) and renders domain errors as {"code", "message", "extra"} with a 4xx status.
@@ -13,6 +13,8 @@ from ninja import Header, Router, Status
 from accounts.auth import SCOPE_TRADE, require_scope
 from brokers.errors import BrokerAccountNotFound
 from brokers.selectors import account_get_for_user
+from core.api_errors import errors
+from core.client_ip import client_ip
 from orders import selectors, services
 from orders.errors import OrderNotFound
 from orders.models import Order, Source
@@ -31,8 +33,6 @@ from orders.schemas import (
     TradeOut,
 )
 from rms.services import kill_switch_release
-from terminal.lib.api_errors import errors
-from terminal.lib.client_ip import client_ip
 
 # A key names one request of a client; the per-leg and per-slice keys derived from it stay within
 # the stored column (orders.Order.idempotency_key, 100 characters).

@@ -7,12 +7,18 @@ class OrdersConfig(AppConfig):
 
     def ready(self) -> None:
         from brokers.adapters import updates
-        from orders import metrics, push  # noqa: F401  (metrics: exported from start-up)
-        from orders.services.broker_updates import apply_broker_updates
-        from terminal.lifespan import register_drain
+        from infra import lifespan
+        from orders import (
+            metrics,  # noqa: F401  (exported from start-up)
+            push,
+        )
+        from orders.selectors import daily_losses
+        from orders.services import apply_broker_updates
+        from rms.selectors import register_daily_losses
 
         # Every adapter's order-update stream lands in the one place that applies status changes and fills.
         updates.subscribe("orders", apply_broker_updates)
-        # A stopping process (web worker, Celery worker, the feed that fills paper orders) pushes the order
-        # changes still queued.
-        register_drain("order changes", push.flush)
+        # A stopping process (web worker, Celery worker, feed) pushes the order changes it still holds.
+        lifespan.register_drain("orders.push", push.drain)
+        # RMS's MTM monitor weighs the accounts' losses today, which only the OMS can compute.
+        register_daily_losses(daily_losses)

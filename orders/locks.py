@@ -14,8 +14,8 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from infra import prepared
 from orders.models import Funds, Order
-from terminal.lib import prepared
 
 # The common case, one account (every order placed), compiled once.
 _LOCK_ONE = prepared.Prepared(lambda p: Funds.objects.select_for_update().filter(account_id=p.account), account=int)

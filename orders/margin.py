@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
+from infra import prepared
+from infra.prepared import Prepared
 from orders.models import Order, Position
 from orders.states import LIVE
-from terminal.lib import prepared
-from terminal.lib.prepared import Prepared
 
 CENT = Decimal("0.01")
 

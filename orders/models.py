@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from marketdata.models import Product  # the product types, beside the exchanges; orders.models.Product still names it
 from orders import positions
 from orders.states import LIVE, Status
 
@@ -23,12 +24,6 @@ class OrderType(models.TextChoices):
     LIMIT = "LIMIT", "Limit"
     SL = "SL", "Stop-loss limit"
     SL_M = "SL-M", "Stop-loss market"
-
-
-class Product(models.TextChoices):
-    CNC = "CNC", "Delivery (CNC)"
-    MIS = "MIS", "Intraday (MIS)"
-    NRML = "NRML", "Carry forward (NRML)"
 
 
 class Validity(models.TextChoices):

@@ -23,9 +23,9 @@ from django.db import close_old_connections, connections, transaction
 from django.template.loader import render_to_string
 
 from brokers.selectors import account_viewer_ids
+from infra.consumers import user_group
+from infra.push import push_to_user
 from marketdata.quotes import get_quote
-from terminal.consumers import user_group
-from terminal.push import push_to_user
 
 logger = logging.getLogger(__name__)
 FRAME_SECONDS = 0.05  # how long the sender gathers changes before it renders and sends them
@@ -231,3 +231,12 @@ def _sender() -> _Sender:
 def flush(timeout: float = 5.0) -> bool:
     """Wait until the changes queued so far have been pushed (tests, shutdown); return False on timeout."""
     return _sender_instance is None or _sender_instance.flush(timeout)
+
+
+def drain(timeout: float) -> bool:
+    """The process is stopping: wait up to ``timeout`` seconds for the queued changes to be pushed;
+    log what is left and return False on timeout (registered with infra.lifespan by OrdersConfig)."""
+    if flush(timeout=timeout):
+        return True
+    logger.warning("order changes were still queued after %.1f s of shutdown; they are not pushed", timeout)
+    return False

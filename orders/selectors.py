@@ -10,12 +10,13 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.text import Truncator
 
+from core.money import format_price
 from marketdata.quotes import get_quotes
 from orders.locks import today_ist
 from orders.models import BROKER_UNANSWERED, Funds, Order, OrderEvent, Position, Product, Status, Trade
 from orders.states import WORKING
+from rms.models import KillScope
 from rms.services import MARKET_TYPES, STOP_TYPES
-from terminal.lib.money import format_price
 
 
 def order_list(*, account, status: list[str] | None = None) -> QuerySet[Order]:
@@ -29,7 +30,7 @@ def order_row(order: Order) -> dict:
     The book shows up to 200 rows and each value costs the template engine several lookups, filters,
     localisation and escaping; formatting here once keeps the row template to plain substitutions.
     Prices show the instrument's tick precision with Indian grouping; the modify form's inputs hold
-    the same precision ungrouped (terminal.lib.money).
+    the same precision ungrouped (core.money).
     """
     instrument = order.instrument
     created = order.created_at
@@ -196,3 +197,44 @@ def orders_to_reconcile() -> QuerySet[Order]:
         .filter(Q(reconciled__isnull=True) | Q(unanswered__gt=F("reconciled")))
     )
     return Order.objects.filter(Q(status=Status.UNKNOWN) | Q(pk__in=unanswered.values("pk")))
+
+
+def account_daily_loss(account_id: int) -> Decimal:
+    """Return today's loss of the account (positive = loss): -(realised today + MTM of open positions)."""
+    funds = Funds.objects.filter(account_id=account_id).first()
+    realised = funds.realised_today if funds else Decimal(0)
+    positions = list(Position.objects.filter(account_id=account_id).exclude(net_quantity=0))
+    quotes = get_quotes([p.instrument_id for p in positions])
+    mtm = sum(
+        (p.unrealised_pnl(quotes[p.instrument_id].ltp if p.instrument_id in quotes else None) for p in positions),
+        Decimal(0),
+    )
+    return -(realised + mtm)
+
+
+def daily_losses() -> dict[int, Decimal]:
+    """Return {account id: loss today (``account_daily_loss``)} for every account with an open position
+    or a realised loss today: what RMS's MTM monitor weighs against the daily loss limits (registered
+    with ``rms.selectors.register_daily_losses`` by OrdersConfig.ready)."""
+    candidates = set(Position.objects.exclude(net_quantity=0).values_list("account_id", flat=True))
+    candidates |= set(Funds.objects.filter(realised_today__lt=0).values_list("account_id", flat=True))
+    return {account_id: account_daily_loss(account_id) for account_id in candidates}
+
+
+def kill_switch_impact(*, scope: str, target_id: int | None) -> dict:
+    """Return what engaging a switch now would do (orders.services.kill_switch_engage):
+    ``{"open_orders": n, "positions": n}``, the orders it would cancel (pending or working, as
+    ``cancel_all`` does) and the open positions it would square off at market. A user's switch
+    cancels that user's orders on every account and squares off nothing: positions belong to accounts.
+    Two counting queries."""
+    orders = Order.objects.filter(status__in=[Status.PENDING, *WORKING])
+    positions = Position.objects.exclude(net_quantity=0)
+    if scope == KillScope.USER:
+        return {"open_orders": orders.filter(placed_by_id=target_id).count(), "positions": 0}
+    if scope == KillScope.ORGANISATION:
+        orders = orders.filter(account__organisation_id=target_id)
+        positions = positions.filter(account__organisation_id=target_id)
+    elif scope == KillScope.ACCOUNT:
+        orders = orders.filter(account_id=target_id)
+        positions = positions.filter(account_id=target_id)
+    return {"open_orders": orders.count(), "positions": positions.count()}

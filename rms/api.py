@@ -1,4 +1,4 @@
-"""REST API v1 for an organisation's risk limits (mounted at /api/v1/ in terminal/api.py), the API
+"""REST API v1 for an organisation's risk limits (mounted at /api/v1/ in config/api.py), the API
 twin of the limits page (rms/views.py): the same reads and the same write, with the same access rule.
 
 Every route reaches the organisation through accounts.selectors.organisation_get_for_user with
@@ -19,12 +19,12 @@ from ninja import Router
 
 from accounts.auth import SCOPE_TRADE, require_scope
 from accounts.selectors import organisation_get_for_user
+from core.client_ip import client_ip
 from rms.errors import RiskLimitScopeNotFound
 from rms.models import LimitScope
 from rms.schemas import LimitScopeOut, LimitsIn, LimitsOut
 from rms.selectors import risk_limit_scope_find, risk_limit_scopes
 from rms.services import risk_limit_set
-from terminal.lib.client_ip import client_ip
 
 router = Router(tags=["risk limits"])
 

@@ -9,7 +9,7 @@ class RmsConfig(AppConfig):
         from django.db import transaction
         from django.db.models.signals import post_delete, post_save
 
-        from compliance.history import track_history
+        from audit.history import track_history
         from rms.limits import invalidate
         from rms.models import KillSwitch, RiskLimit
 

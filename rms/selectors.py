@@ -1,23 +1,23 @@
 """RMS reads: the limits of an organisation's scopes for its limits page, which accounts breach
-their daily loss limit (reads positions, funds and quotes), and what a kill switch covers, in words
-and in the orders and positions engaging it would close."""
+their daily loss limit (on the losses the OMS reports, ``register_daily_losses``), and what a kill
+switch covers, in words (the orders and positions engaging it would close are the OMS's to count:
+``orders.selectors.kill_switch_impact``)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from decimal import Decimal
 
 from django.db.models import Q
 
-from marketdata.quotes import get_quotes
 from rms.limits import limits_for, strictest
 from rms.models import KillScope, KillSwitch, LimitScope, RiskLimit
 
 
 def limit_choices(field: str) -> list[str]:
     """Return the codes ``allowed_exchanges`` or ``allowed_products`` may hold, in display order."""
-    from marketdata.models import Exchange
-    from orders.models import Product
+    from marketdata.models import Exchange, Product
 
     return list(Exchange.values if field == "allowed_exchanges" else Product.values)
 
@@ -93,34 +93,30 @@ def risk_limit_scope_find(scopes: dict, *, scope: str, target_id: int | None) ->
     return next((e for e in entries if e["scope"] == scope and e["target_id"] == target_id), None)
 
 
-def account_daily_loss(account_id: int) -> Decimal:
-    """Return today's loss of the account (positive = loss): -(realised today + MTM of open positions)."""
-    from orders.models import Funds, Position
+# Each account's loss today is the OMS's to compute (positions, funds, quotes): OrdersConfig.ready
+# registers the reader, so RMS decides on the numbers without importing orders.
+DailyLosses = Callable[[], dict[int, Decimal]]
+_daily_losses: DailyLosses | None = None
 
-    funds = Funds.objects.filter(account_id=account_id).first()
-    realised = funds.realised_today if funds else Decimal(0)
-    positions = list(Position.objects.filter(account_id=account_id).exclude(net_quantity=0))
-    quotes = get_quotes([p.instrument_id for p in positions])
-    mtm = sum(
-        (p.unrealised_pnl(quotes[p.instrument_id].ltp if p.instrument_id in quotes else None) for p in positions),
-        Decimal(0),
-    )
-    return -(realised + mtm)
+
+def register_daily_losses(reader: DailyLosses) -> None:
+    """Read today's losses with ``reader()``: {account id: loss (positive = loss)} for every account
+    with an open position or a realised loss today."""
+    global _daily_losses
+    _daily_losses = reader
 
 
 def accounts_breaching_daily_loss() -> list[tuple[int, Decimal, Decimal]]:
     """Return (account id, loss, limit) for every account, not already halted, at or past its daily loss limit."""
     from brokers.models import BrokerAccount
-    from orders.models import Funds, Position
 
     halted = {
         int(k.split(":")[1])
         for k in KillSwitch.objects.filter(active=True, scope="account").values_list("key", flat=True)
     }
-    candidates = set(Position.objects.exclude(net_quantity=0).values_list("account_id", flat=True))
-    candidates |= set(Funds.objects.filter(realised_today__lt=0).values_list("account_id", flat=True))
+    losses = _daily_losses() if _daily_losses is not None else {}
     by_org = defaultdict(list)
-    for account_id, org_id in BrokerAccount.objects.filter(pk__in=candidates - halted).values_list(
+    for account_id, org_id in BrokerAccount.objects.filter(pk__in=set(losses) - halted).values_list(
         "pk", "organisation_id"
     ):
         by_org[org_id].append(account_id)
@@ -130,7 +126,7 @@ def accounts_breaching_daily_loss() -> list[tuple[int, Decimal, Decimal]]:
             limit = limits_for(account_id=account_id, organisation_id=org_id, user_id=None).max_daily_loss
             if limit is None:
                 continue
-            loss = account_daily_loss(account_id)
+            loss = losses[account_id]
             if loss >= limit:
                 breaching.append((account_id, loss, limit))
     return breaching
@@ -184,25 +180,3 @@ def kill_switch_releasers(*, scope: str, target_id: int | None) -> str:
     if not names:
         return "a platform superuser"
     return "an Owner or Admin of " + (" and ".join(names) if len(names) < 3 else ", ".join(names))
-
-
-def kill_switch_impact(*, scope: str, target_id: int | None) -> dict:
-    """Return what engaging a switch now would do (orders.services.kill_switch_engage):
-    ``{"open_orders": n, "positions": n}``, the orders it would cancel (pending or working, as
-    ``cancel_all`` does) and the open positions it would square off at market. A user's switch
-    cancels that user's orders on every account and squares off nothing: positions belong to accounts.
-    Two counting queries."""
-    from orders.models import Order, Position, Status
-    from orders.states import WORKING
-
-    orders = Order.objects.filter(status__in=[Status.PENDING, *WORKING])
-    positions = Position.objects.exclude(net_quantity=0)
-    if scope == KillScope.USER:
-        return {"open_orders": orders.filter(placed_by_id=target_id).count(), "positions": 0}
-    if scope == KillScope.ORGANISATION:
-        orders = orders.filter(account__organisation_id=target_id)
-        positions = positions.filter(account__organisation_id=target_id)
-    elif scope == KillScope.ACCOUNT:
-        orders = orders.filter(account_id=target_id)
-        positions = positions.filter(account_id=target_id)
-    return {"open_orders": orders.count(), "positions": positions.count()}

@@ -10,12 +10,12 @@ from django.views.decorators.http import require_GET, require_POST
 from django_otp.decorators import otp_required
 
 from accounts.selectors import organisation_get_for_user
+from core.client_ip import client_ip
+from core.errors import ApplicationError
 from rms.errors import RiskLimitInvalid
 from rms.models import LIMIT_FIELDS, LimitScope
 from rms.selectors import limit_choices, risk_limit_scope_find, risk_limit_scopes
 from rms.services import risk_limit_set
-from terminal.errors import ApplicationError
-from terminal.lib.client_ip import client_ip
 
 verified_required = otp_required(if_configured=False)
 TEMPLATE = "rms/limits.html"

@@ -4,6 +4,3 @@ from django.apps import AppConfig
 class TerminalConfig(AppConfig):
     name = "terminal"
     verbose_name = "Terminal"
-
-    def ready(self) -> None:
-        from terminal import metrics  # noqa: F401  (exported from start-up)

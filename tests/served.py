@@ -43,10 +43,10 @@ def _command(server: str, port: int) -> list[str]:
         return [
             gunicorn,
             "--config",
-            "terminal/gunicorn.conf.py",
+            "config/gunicorn.conf.py",
             "--bind",
             f"127.0.0.1:{port}",
-            "terminal.asgi:application",
+            "config.asgi:application",
         ]
     manage = [sys.executable, "manage.py", "run_terminal", "--server", server, "--port", str(port)]
     return [*manage, "--no-feed", "--no-celery"]

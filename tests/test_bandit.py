@@ -10,7 +10,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ["accounts", "brokers", "compliance", "marketdata", "orders", "rms", "strategies", "terminal"]
+# Every layer of docs/architecture.md, from the ground floor up.
+PACKAGES = [
+    "core", "infra", "audit", "accounts", "marketdata", "brokers", "rms", "orders",
+    "strategies", "compliance", "terminal", "config",
+]  # fmt: skip
 NOSEC = re.compile(r"#\s*nosec\b(?P<rest>.*)$")
 REASONED = re.compile(r"^\s+B\d{3}(?:\s*,\s*B\d{3})*\s+-\s+\S")
 

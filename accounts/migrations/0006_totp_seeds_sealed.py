@@ -1,6 +1,6 @@
 """TOTP seeds (otp_totp's TOTPDevice.key) sealed at rest instead of stored in hex.
 
-Adds the proxy accounts.SealedTOTPDevice and seals every hex seed with terminal.lib.sealing under
+Adds the proxy accounts.SealedTOTPDevice and seals every hex seed with core.sealing under
 the current BROKER_ENCRYPTION_KEY_ID, bound to its row, so authenticators already set up keep
 working and no usable seed is left in the database. Rows already sealed are left alone, so running
 it again changes nothing. The reverse opens the seals and stores the seeds in hex again, for a
@@ -10,7 +10,7 @@ read sealed seeds, so TOTP sign-in there fails until this is reversed.
 
 from django.db import migrations
 
-from terminal.lib import sealing
+from core import sealing
 
 
 # Frozen copy of SealedTOTPDevice.key_binding: this migration must keep doing what it did if the live

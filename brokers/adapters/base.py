@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from terminal.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 class BrokerError(ApplicationError):

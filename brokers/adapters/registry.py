@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from brokers.adapters.base import BrokerAdapter
-from terminal.errors import ApplicationError
-from terminal.lib import request_slots
+from core.errors import ApplicationError
+from infra import request_slots
 
 
 class UnknownBroker(ApplicationError):
@@ -42,7 +42,7 @@ def get_adapter(code: str) -> BrokerAdapter:
 
 class _OverTheNetwork:
     """A network adapter whose calls give the calling request's slot up while they wait on the broker
-    (terminal/lib/request_slots.py): the process runs other requests meanwhile."""
+    (infra/request_slots.py): the process runs other requests meanwhile."""
 
     def __init__(self, adapter: BrokerAdapter) -> None:
         self._adapter = adapter

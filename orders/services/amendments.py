@@ -11,9 +11,9 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from audit.services import audit_record
 from brokers.adapters.base import BrokerModifyRequest, BrokerRejected, BrokerUnavailable
 from brokers.adapters.registry import get_adapter
-from compliance.services import audit_record
 from marketdata.quotes import get_quote
 from orders import push
 from orders.errors import OrderInvalid, OrderStateConflict

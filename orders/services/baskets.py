@@ -13,6 +13,8 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.canonical_json import canonical_dumps
+from core.errors import ApplicationError
 from orders.errors import OrderInvalid, OrderStateConflict
 from orders.locks import today_ist
 from orders.models import Basket, Order
@@ -28,8 +30,6 @@ from orders.services.requests import (
 from orders.services.slices import place_sliced_order
 from rms.errors import RiskRejected
 from rms.services import validate_order_input
-from terminal.errors import ApplicationError
-from terminal.lib.canonical_json import canonical_dumps
 
 logger = logging.getLogger(__name__)
 

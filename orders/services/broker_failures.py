@@ -10,8 +10,8 @@ import logging
 from celery import current_app
 from django.db import transaction
 
+from audit.services import audit_record
 from brokers.adapters.registry import get_adapter
-from compliance.services import audit_record
 from orders import metrics, push
 from orders.locks import lock_accounts, lock_orders
 from orders.margin import refresh_margin

@@ -12,9 +12,10 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import transaction
 
+from audit.services import audit_record
 from brokers.adapters.base import BrokerUpdate
 from brokers.adapters.registry import get_adapter
-from compliance.services import audit_record
+from infra import prepared
 from orders import metrics, push
 from orders.locks import lock_accounts
 from orders.margin import refresh_margin
@@ -22,7 +23,6 @@ from orders.models import Order, OrderEvent, Position, Trade
 from orders.positions import PositionFigures, apply_fill, average_price
 from orders.services.events import new_event
 from orders.states import LIVE, Status, can_move
-from terminal.lib import prepared
 
 logger = logging.getLogger(__name__)
 

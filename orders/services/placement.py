@@ -18,9 +18,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.services import audit_record
 from brokers.adapters.base import BrokerOrderRequest, BrokerRejected, BrokerSessionExpired, BrokerUnavailable
 from brokers.adapters.registry import get_adapter
-from compliance.services import audit_record
+from infra import prepared
 from marketdata.models import Instrument
 from marketdata.quotes import get_quote
 from orders import metrics, push
@@ -48,7 +49,6 @@ from orders.services.risk_state import risk_state
 from orders.states import Status, can_move
 from rms.errors import RiskRejected
 from rms.services import check_pre_trade
-from terminal.lib import prepared
 
 logger = logging.getLogger(__name__)
 

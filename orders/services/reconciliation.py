@@ -7,9 +7,9 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import audit_record
 from brokers.adapters.base import BrokerUpdate
 from brokers.adapters.registry import get_adapter
-from compliance.services import audit_record
 from orders import push
 from orders.locks import lock_accounts, lock_orders
 from orders.margin import refresh_margin

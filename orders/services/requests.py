@@ -10,14 +10,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
-from compliance.services import audit_record
+from audit.services import audit_record
+from infra.prepared import Prepared
 from marketdata.models import Instrument
 from orders import metrics
 from orders.errors import OrderInvalid
 from orders.models import OrderType, Product, Side, Validity
 from rms.errors import RiskRejected
 from rms.services import OrderIntent, check_order_numbers, record_rejection
-from terminal.lib.prepared import Prepared
 
 GENERIC_ALGO_ID = "GENERIC"  # exchange's generic id for orders from unregistered algos / manual orders
 
@@ -39,7 +39,7 @@ class OrderRequest:
     algo_id: str = ""
 
 
-# Read on every order placed: compiled once (terminal/lib/prepared.py).
+# Read on every order placed: compiled once (infra/prepared.py).
 _INSTRUMENT = Prepared(lambda p: Instrument.objects.filter(pk=p.pk)[:1], pk=int)
 
 

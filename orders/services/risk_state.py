@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from django.db.models import Count, Q
 
+from infra.prepared import Prepared
 from marketdata.quotes import get_quotes
 from orders.locks import today_ist
 from orders.margin import group_margin, working_orders
@@ -15,7 +16,6 @@ from orders.models import Order, Position, Product, Side
 from orders.services.requests import OrderRequest, actor_id
 from orders.states import LIVE
 from rms.services import RiskState, active_kill_switch
-from terminal.lib.prepared import Prepared
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +26,7 @@ class Group:
     orders: list[tuple[str, int, Decimal]]  # working orders: (side, remaining, margin price)
 
 
-# The reads every order placed makes, compiled once (terminal/lib/prepared.py).
+# The reads every order placed makes, compiled once (infra/prepared.py).
 _POSITIONS_FOR_RISK = Prepared(
     lambda p: Position.objects.filter(account_id=p.account).filter(
         ~Q(net_quantity=0) | Q(instrument_id=p.instrument, product=p.product)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 
-from compliance.services import audit_record
+from audit.services import audit_record
 from orders.errors import PositionNotFound
 from orders.models import Order, OrderType, Position, Product, Side, Source
 from orders.services.amendments import cancel_all

@@ -11,12 +11,12 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from compliance.services import audit_record
+from audit.services import audit_record
+from infra.prepared import Prepared
 from rms.errors import KillSwitchForbidden, KillSwitchInvalid
 from rms.models import KillScope, KillSwitch
 from rms.selectors import kill_switch_organisation_ids
 from rms.services.access import _managed_orgs
-from terminal.lib.prepared import Prepared
 
 
 def kill_switch_keys(*, organisation_id: int, account_id: int, user_id: int | None) -> list[str]:

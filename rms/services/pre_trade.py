@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from compliance.services import audit_record
+from audit.services import audit_record
+from core.money import format_inr, format_number, format_price
 from rms.errors import RiskRejected
 from rms.limits import Limits, limits_for
 from rms.throttle import ThrottleUnavailable, get_throttle
-from terminal.lib.money import format_inr, format_number, format_price
 
 MARKET_TYPES = frozenset({"MARKET", "SL-M"})
 PRICED_TYPES = frozenset({"LIMIT", "SL"})

@@ -13,7 +13,7 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from django.db import transaction
 
 from accounts.models import Membership, Organisation
-from compliance.services import audit_record
+from audit.services import audit_record
 from rms.errors import RiskLimitForbidden, RiskLimitInvalid, RiskLimitScopeNotFound
 from rms.models import LIMIT_FIELDS, LimitScope, RiskLimit
 from rms.selectors import limit_choices, limit_values

@@ -9,7 +9,7 @@
  * (which displays UTC); buckets are aligned like the server's: intraday bars from 09:15 IST, days from
  * IST midnight.
  *
- * Prices (the OHLC legend, the price scale) read as the server writes them (terminal/lib/money.py):
+ * Prices (the OHLC legend, the price scale) read as the server writes them (core/money.py):
  * the instrument's tick places, at least two, with Indian grouping through Intl.NumberFormat('en-IN'). */
 (function () {
   "use strict";

@@ -5,7 +5,7 @@
 
   var RECONNECT_MIN_MS = 1000, RECONNECT_MAX_MS = 15000, POLL_MS = 2000, STABLE_MS = 10000;
 
-  /* Close codes after which reconnecting cannot help (terminal.sockets): the session ended (4401) or
+  /* Close codes after which reconnecting cannot help (infra.sockets): the session ended (4401) or
    * the user holds as many sockets as allowed (4429). Say so instead of retrying for ever. */
   var FINAL_CLOSES = {
     4401: "Signed out: reload the page to sign in again",

@@ -1,4 +1,4 @@
-"""Number formatting for the terminal's pages (terminal.lib.money).
+"""Number formatting for the terminal's pages (core.money).
 
 ``floatformat`` handles locales and arbitrary precision and is the slowest part of rendering a
 200-row order book; these filters are plain string work over Decimals:
@@ -11,7 +11,7 @@
 
 from django import template
 
-from terminal.lib.money import format_inr, format_number, format_price, money_text
+from core.money import format_inr, format_number, format_price, money_text
 
 register = template.Library()
 

@@ -1,1 +1,1 @@
-"""The trader's pages, one module per concern; ``terminal/urls.py`` routes to them."""
+"""The trader's pages, one module per concern; ``config/urls.py`` routes to them."""

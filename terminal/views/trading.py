@@ -15,18 +15,26 @@ from django.views.decorators.http import require_GET, require_POST
 
 from brokers.errors import BrokerAccountForbidden, BrokerAccountNotFound
 from brokers.selectors import account_get_for_user, account_list_for_user
+from core.client_ip import client_ip
+from core.errors import ApplicationError
+from core.parse import int_or_none
 from marketdata.models import Instrument, InstrumentType
 from marketdata.quotes import get_quote
 from orders import services
 from orders.models import Order, OrderType, Product, Side, Source, Validity
 from orders.schemas import order_lots, order_price
-from orders.selectors import funds_get, order_book, order_row, position_day_pnl, position_list, trade_list
+from orders.selectors import (
+    funds_get,
+    kill_switch_impact,
+    order_book,
+    order_row,
+    position_day_pnl,
+    position_list,
+    trade_list,
+)
 from rms.models import KillScope
-from rms.selectors import kill_switch_impact, kill_switch_releasers, kill_switch_scope_words
+from rms.selectors import kill_switch_releasers, kill_switch_scope_words
 from rms.services import active_kill_switch, kill_switch_release, may_engage, may_release
-from terminal.errors import ApplicationError
-from terminal.lib.client_ip import client_ip
-from terminal.lib.parse import int_or_none
 
 ORDER_BOOK_SIZE = 200
 TRADE_BOOK_SIZE = 100

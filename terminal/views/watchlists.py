@@ -8,11 +8,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from core.parse import int_or_none
 from marketdata.fanout import quote_context
 from marketdata.quotes import get_quotes
 from marketdata.selectors import instrument_search
 from terminal.errors import WatchlistError
-from terminal.lib.parse import int_or_none
 from terminal.models import Watchlist
 from terminal.selectors import watchlist_items, watchlist_list
 from terminal.services.watchlists import (

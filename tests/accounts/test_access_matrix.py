@@ -37,9 +37,9 @@ from guardian.shortcuts import assign_perm
 from accounts.credentials import api_key_create
 from accounts.models import Organisation, Role
 from brokers.models import BrokerAccount
+from config.api import api
 from marketdata.models import Instrument
 from orders.models import Order
-from terminal.api import api
 from terminal.services.watchlists import watchlist_ensure_default
 
 from .conftest import make_user, password_only_client, verified_client

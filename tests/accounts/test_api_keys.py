@@ -9,7 +9,7 @@ from accounts.auth import require_scope, trade_scope_required
 from accounts.credentials import api_key_create, api_key_revoke
 from accounts.errors import ApiKeyNotFound, InsufficientScope, InvalidApiKeyInput
 from accounts.models import ApiKey
-from compliance.models import AuditEvent
+from audit.models import AuditEvent
 
 from .conftest import make_user, verified_client
 

@@ -13,7 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.credentials import access_token_issue, signing_keys
 from accounts.models import RefreshToken
 from accounts.otp import backup_codes_issue
-from compliance.models import AuditEvent
+from audit.models import AuditEvent
 
 from .conftest import PASSWORD, make_user, password_only_client, totp_code
 

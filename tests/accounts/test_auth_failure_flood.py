@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.failures import AGGREGATE_ACTION, failure_record, failures_flush
 from accounts.tasks import auth_failures_flush
-from compliance.models import AuditEvent
+from audit.models import AuditEvent
 from tests.accounts.conftest import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,7 +7,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.otp import backup_code_digest, backup_codes_issue, otp_check
-from compliance.models import AuditEvent
+from audit.models import AuditEvent
 
 from .conftest import make_user
 

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.test import Client, override_settings
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from compliance.models import AuditEvent
+from audit.models import AuditEvent
 
 from .conftest import PASSWORD, make_user, totp_code
 

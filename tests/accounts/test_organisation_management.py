@@ -13,10 +13,10 @@ from accounts.errors import (
 )
 from accounts.models import Membership, Organisation, Role
 from accounts.services import grant_account, membership_remove, membership_set_role, revoke_account
+from audit.models import AuditEvent
 from brokers.errors import BrokerAccountNotFound
 from brokers.models import BrokerAccount
 from brokers.selectors import account_list_for_user
-from compliance.models import AuditEvent
 
 from .conftest import make_user, verified_client
 

@@ -6,7 +6,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.otp import backup_codes_issue
-from compliance.models import AuditEvent
+from audit.models import AuditEvent
 
 from .conftest import PASSWORD, make_user, totp_code
 

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _connect(client) -> tuple[bool, int | None]:
-    from terminal.asgi import application
+    from config.asgi import application
 
     cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
     headers = [(b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()), (b"origin", b"http://testserver")]

@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import User
-from compliance.services import audit_record
+from audit.services import audit_record
 
 pytestmark = pytest.mark.django_db
 

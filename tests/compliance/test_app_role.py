@@ -4,8 +4,8 @@ append functions, nothing else (the attacks with these rights are in test_audit_
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from compliance.models import AuditEvent
-from compliance.services import audit_record
+from audit.models import AuditEvent
+from audit.services import audit_record
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

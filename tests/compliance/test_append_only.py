@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
-from compliance.services import audit_record
+from audit.services import audit_record
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +65,7 @@ def test_raw_sql_update_and_delete_raise_on_sqlite(tmp_path: Path):
             "manage.py",
             "shell",
             "-c",
-            "from compliance.services import audit_record; audit_record(actor=None, action='order.placed', payload={})",
+            "from audit.services import audit_record; audit_record(actor=None, action='order.placed', payload={})",
         ],
         cwd=settings.BASE_DIR,
         env=env,

@@ -6,10 +6,10 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from compliance.checkpoints import checkpoint_names, checkpoint_storage, read_checkpoint, write_checkpoint
-from compliance.services import audit_record
-from compliance.tasks import audit_checkpoint
-from terminal.celery import app as celery_app
+from audit.checkpoints import checkpoint_names, checkpoint_storage, read_checkpoint, write_checkpoint
+from audit.services import audit_record
+from audit.tasks import audit_checkpoint
+from config.celery import app as celery_app
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +46,7 @@ def test_the_periodic_task_writes_a_checkpoint_when_the_heads_moved_or_the_newes
 
 def test_the_beat_schedule_runs_the_checkpoint_task_every_interval(settings):
     schedules = {entry["task"]: entry["schedule"] for entry in celery_app.conf.beat_schedule.values()}
-    assert schedules["compliance.tasks.audit_checkpoint"] == settings.AUDIT_CHECKPOINT_INTERVAL_SECONDS == 60
+    assert schedules["audit.tasks.audit_checkpoint"] == settings.AUDIT_CHECKPOINT_INTERVAL_SECONDS == 60
 
 
 def test_an_empty_trail_can_be_checkpointed_on_demand():

@@ -7,11 +7,11 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 
 from accounts.models import User
-from compliance.chain import GENESIS_HASH, event_hash, key_for
-from compliance.errors import AuditInputError
-from compliance.models import AuditEvent
-from compliance.services import audit_record
-from terminal.lib.request_id import reset_request_id, set_request_id
+from audit.chain import GENESIS_HASH, event_hash, key_for
+from audit.errors import AuditInputError
+from audit.models import AuditEvent
+from audit.services import audit_record
+from core.request_id import reset_request_id, set_request_id
 
 pytestmark = pytest.mark.django_db
 
@@ -167,7 +167,7 @@ def test_each_link_is_an_hmac_under_the_current_key_which_the_row_names(settings
     import hashlib
     import hmac
 
-    from compliance.chain import body_digest
+    from audit.chain import body_digest
 
     first = audit_record(actor=None, action="order.placed", payload={"qty": 1})
     second = AuditEvent.objects.get(pk=audit_record(actor=None, action="order.placed", payload={"qty": 2}).pk)

@@ -17,11 +17,11 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
-from compliance import checkpoints
-from compliance.chain import GENESIS_HASH, body_digest, event_hash, link_hash
-from compliance.checks import check_audit_triggers
-from compliance.models import AuditEvent
-from compliance.services import audit_record, checkpoint_create
+from audit import checkpoints
+from audit.chain import GENESIS_HASH, body_digest, event_hash, link_hash
+from audit.checks import check_audit_triggers
+from audit.models import AuditEvent
+from audit.services import audit_record, checkpoint_create
 from tests.compliance.roles import SCRIPT, psql, unique_role
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -1,7 +1,7 @@
 import pytest
 from django.db import connection
 
-from compliance.checks import check_audit_triggers, check_checkpoint_storage
+from audit.checks import check_audit_triggers, check_checkpoint_storage
 
 pytestmark = pytest.mark.django_db
 

@@ -6,10 +6,10 @@ import threading
 import pytest
 from django.db import connection, connections, transaction
 
-from compliance.chain import GENESIS_HASH
-from compliance.models import AuditEvent
-from compliance.services import audit_record
-from compliance.verification import verify_chains
+from audit.chain import GENESIS_HASH
+from audit.models import AuditEvent
+from audit.services import audit_record
+from audit.verification import verify_chains
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -3,7 +3,7 @@ from auditlog.models import LogEntry
 from django.urls import reverse
 
 from accounts.models import User
-from compliance.history import track_history, tracked_models
+from audit.history import track_history, tracked_models
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Membership, Organisation, Role
+from audit.models import AuditEvent
 from brokers.models import BrokerAccount
-from compliance.models import AuditEvent
 from compliance.selectors import IST, order_to_trade_list
 from orders.models import Order, OrderEvent, Trade
 from orders.services import cancel_order, modify_order, place_order

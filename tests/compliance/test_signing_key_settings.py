@@ -8,7 +8,7 @@ import sys
 from django.conf import settings
 
 SHOW_PUBLIC_KEY = (
-    "from compliance.checkpoints import signing_key; from terminal.lib.ed25519 import public_key_text; "
+    "from audit.checkpoints import signing_key; from core.ed25519 import public_key_text; "
     "print(public_key_text(signing_key().public_key()))"
 )
 

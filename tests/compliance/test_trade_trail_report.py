@@ -13,9 +13,9 @@ from django.test import AsyncClient
 from django.utils import timezone
 
 from accounts.models import Membership, Organisation, Role
+from audit.models import AuditEvent
 from brokers.models import BrokerAccount
 from compliance import views
-from compliance.models import AuditEvent
 from compliance.selectors import IST
 from orders.models import Order, Trade
 from orders.services import place_order

@@ -12,11 +12,11 @@ from django.db import connection
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
-from compliance.chain import GENESIS_HASH, UNKEYED, event_hash
-from compliance.checkpoints import write_checkpoint
-from compliance.models import AuditEvent
-from compliance.services import audit_record, checkpoint_create
-from terminal.lib.ed25519 import public_key_text
+from audit.chain import GENESIS_HASH, UNKEYED, event_hash
+from audit.checkpoints import write_checkpoint
+from audit.models import AuditEvent
+from audit.services import audit_record, checkpoint_create
+from core.ed25519 import public_key_text
 
 pytestmark = pytest.mark.django_db
 
@@ -186,7 +186,7 @@ def test_a_checkpoint_signed_by_a_retired_key_verifies_only_while_that_key_is_tr
     settings.AUDIT_SIGNING_KEY = base64.b64encode(new_key.private_bytes_raw()).decode()
     assert f"checkpoint {checkpoint.name} is signed by unknown key" in _failure("--checkpoints")
 
-    from terminal.lib.ed25519 import load_private_key
+    from core.ed25519 import load_private_key
 
     settings.AUDIT_VERIFY_KEYS = [public_key_text(load_private_key(retired).public_key())]
     assert "1 signed checkpoint(s) match" in _verify("--checkpoints")[0]

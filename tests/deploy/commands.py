@@ -13,8 +13,8 @@ import click
 from django.core.management import get_commands, load_command_class
 from django.core.management.base import CommandError
 
-from terminal.celery import QUEUES
-from terminal.celery import app as celery_app
+from config.celery import QUEUES
+from config.celery import app as celery_app
 from tests.conftest import _missing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,10 +25,10 @@ PENDING_COMMANDS = {"run_feed": "marketdata"}
 
 
 def env_names_read_by_settings() -> set[str]:
-    """Return the environment variable names that terminal/settings.py, terminal/celery.py and the web
-    server's settings (terminal/gunicorn.conf.py) read."""
+    """Return the environment variable names that config/settings.py, config/celery.py and the web
+    server's settings (config/gunicorn.conf.py) read."""
     files = ("settings.py", "celery.py", "gunicorn.conf.py")
-    source = "".join((ROOT / "terminal" / name).read_text() for name in files)
+    source = "".join((ROOT / "config" / name).read_text() for name in files)
     return set(re.findall(r'env_\w+\(\s*"([A-Z_][A-Z0-9_]*)"', source)) | {"DJANGO_SETTINGS_MODULE"}
 
 
@@ -93,7 +93,7 @@ def _check_celery(argv: list[str]) -> list[str]:
     from celery.bin.base import CLIContext
     from celery.bin.celery import celery
 
-    assert argv[argv.index("--app") + 1] == "terminal"
+    assert argv[argv.index("--app") + 1] == "config"
     context = celery.make_context("celery", list(argv[1:]))
     context.obj = CLIContext(app=celery_app, no_color=True, workdir=None, quiet=True)
     with warnings.catch_warnings():  # Click 8.2 keeps the subcommand in protected_args, Click 9 in args

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 
-from terminal.celery import QUEUES
+from config.celery import QUEUES
 from tests.deploy.commands import check_command, env_names_read_by_settings, listen_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from terminal.celery import QUEUES
+from config.celery import QUEUES
 from tests.deploy.commands import ROOT, check_command, env_names_read_by_settings, listen_port, require_tool
 
 K8S = ROOT / "deploy" / "k8s"
@@ -94,13 +94,13 @@ def test_every_container_runs_a_command_the_project_has(overlay):
 
 def test_the_command_check_rejects_what_the_project_does_not_have():
     for argv in (
-        ["celery", "--app", "terminal", "worker", "--pool", "bogus", "--queues", "orders"],
-        ["celery", "--app", "terminal", "worker", "--queues", "nope"],
+        ["celery", "--app", "config", "worker", "--pool", "bogus", "--queues", "orders"],
+        ["celery", "--app", "config", "worker", "--queues", "nope"],
         ["python", "manage.py", "migrate", "--bogus"],
         ["python", "manage.py", "no_such_command"],
         ["gunicorn", "terminal.wsgi"],
-        ["gunicorn", "--config", "terminal/no.conf.py", "--bind", "0.0.0.0:8000", "terminal.asgi:application"],
-        ["gunicorn", "--config", "terminal/gunicorn.conf.py", "--bind", "0.0.0.0:8000", "terminal.wsgi:application"],
+        ["gunicorn", "--config", "terminal/no.conf.py", "--bind", "0.0.0.0:8000", "config.asgi:application"],
+        ["gunicorn", "--config", "config/gunicorn.conf.py", "--bind", "0.0.0.0:8000", "terminal.wsgi:application"],
     ):
         with pytest.raises(AssertionError):
             check_command(argv)

@@ -98,8 +98,8 @@ def _unexported(used: dict[str, set[str]], exported: set[str]) -> dict[str, set[
 @pytest.fixture(scope="module")
 def exported(django_db_blocker):
     # What the web process registers: every app's metrics module (AppConfig.ready) and the HTTP
-    # middleware's metrics, which exist once terminal.asgi has built the application.
-    import terminal.asgi  # noqa: F401
+    # middleware's metrics, which exist once config.asgi has built the application.
+    import config.asgi  # noqa: F401
 
     with django_db_blocker.unblock():
         return exported_metric_names()

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compliance.models import AuditEvent
+from audit.models import AuditEvent
 from orders.models import Order, Position, Trade
 from rms.models import KillSwitch
 from tests.otp_session import login_with_otp

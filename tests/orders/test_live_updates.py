@@ -5,10 +5,10 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.test import Client
 
+from infra.consumers import user_group
 from orders.models import Order, Status, Trade
 from orders.push import account_viewers, push_order_change, render_order_change
 from orders.services import place_order
-from terminal.consumers import user_group
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from compliance.models import AuditEvent
+from audit.models import AuditEvent
 from orders.models import Funds, Order
 from orders.states import Status
 from tests.otp_session import login_with_otp

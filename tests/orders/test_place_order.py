@@ -2,13 +2,13 @@ from decimal import Decimal
 
 import pytest
 
-from compliance.models import AuditEvent
+from audit.models import AuditEvent
+from core.errors import ApplicationError
 from orders.errors import OrderInvalid
 from orders.models import Funds, Order, OrderEvent, Position, Trade
 from orders.services import modify_order, place_order, place_sliced_order
 from orders.states import Status
 from rms.errors import RiskRejected
-from terminal.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db
 

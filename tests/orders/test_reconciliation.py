@@ -2,9 +2,9 @@ from decimal import Decimal
 
 import pytest
 
+from audit.models import AuditEvent
 from brokers.adapters.paper import faults
 from brokers.models import PaperOrder
-from compliance.models import AuditEvent
 from orders.models import Funds, Position, Trade
 from orders.services import place_order, reconcile_order
 from orders.states import Status

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from compliance.models import AuditEvent
+from audit.models import AuditEvent
 from orders.models import Order, Position
 from orders.services import place_order, slice_quantities
 from orders.states import Status
@@ -44,7 +44,7 @@ def test_the_intraday_square_off_closes_mis_positions_and_cancels_mis_orders_onl
 
 
 def test_the_15_15_square_off_is_in_the_beat_schedule():
-    from terminal.celery import app
+    from config.celery import app
 
     entry = app.conf.beat_schedule["orders-square-off-intraday"]
     assert entry["task"] == "orders.tasks.square_off_intraday_task"

@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
-from compliance.models import AuditEvent
+from audit.models import AuditEvent
 from orders.models import Order, Position
 from orders.services import kill_switch_engage, place_order
 from orders.states import Status

@@ -7,9 +7,10 @@ import pytest
 
 from accounts.models import Membership, Organisation, Role
 from brokers.models import BrokerAccount
+from orders.selectors import kill_switch_impact
 from orders.services import kill_switch_engage, place_order
 from orders.states import Status
-from rms.selectors import kill_switch_impact, kill_switch_releasers, kill_switch_scope_words
+from rms.selectors import kill_switch_releasers, kill_switch_scope_words
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ from django.db import models
 
 from accounts.credentials import api_key_create
 from accounts.models import Membership, Organisation, Role
+from audit.models import AuditEvent
 from brokers.models import BrokerAccount
-from compliance.models import AuditEvent
 from orders.models import Order
 from rms.models import LIMIT_FIELDS, RiskLimit
 from rms.schemas import LimitsIn, LimitValuesOut

@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 
 from accounts.models import Membership, Organisation, Role
+from audit.models import AuditEvent
 from brokers.models import BrokerAccount
-from compliance.models import AuditEvent
 from orders.services import place_order
 from rms.errors import RiskRejected
 from rms.models import RiskLimit

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from compliance.models import AuditEvent
+from audit.models import AuditEvent
 from orders.models import Order
 from orders.services import place_order
 from rms import throttle

@@ -8,8 +8,8 @@ import pytest
 from django.core.cache import cache
 
 from accounts.models import Membership, Organisation, Role
+from audit.models import AuditEvent
 from brokers.models import BrokerAccount
-from compliance.models import AuditEvent
 from rms import limits
 from rms.errors import RiskLimitForbidden, RiskLimitInvalid, RiskLimitScopeNotFound, RiskRejected
 from rms.models import RiskLimit

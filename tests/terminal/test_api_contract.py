@@ -24,8 +24,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts import credentials
+from config.api import on_not_found
 from orders.models import Order
-from terminal.api import on_not_found
 from tests.trading_world import _fresh_trading_state, world  # noqa: F401
 
 pytestmark = pytest.mark.django_db

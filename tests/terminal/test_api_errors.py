@@ -3,8 +3,8 @@ from django.urls import path
 from ninja import NinjaAPI, Schema
 from ninja.errors import HttpError, ValidationError
 
-from terminal.api import on_application_error, on_http_error, on_validation_error
-from terminal.errors import ApplicationError
+from config.api import on_application_error, on_http_error, on_validation_error
+from core.errors import ApplicationError
 
 
 class Boom(ApplicationError):

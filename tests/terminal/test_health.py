@@ -4,9 +4,9 @@ import time
 import pytest
 from django.core.cache import cache
 
-from terminal import health
-from terminal.celery import app as celery_app
-from terminal.tasks import BEAT_HEARTBEAT_KEY
+from config.celery import app as celery_app
+from infra import health
+from infra.tasks import BEAT_HEARTBEAT_KEY
 
 pytestmark = pytest.mark.django_db
 
@@ -52,9 +52,9 @@ def test_health_reports_queue_depth_and_the_age_of_the_oldest_waiting_task(clien
     conn = redis.Redis.from_url(settings.REDIS_URL)
     conn.delete(queue)
     try:
-        celery_app.send_task("compliance.tasks.nothing", queue=queue)
+        celery_app.send_task("audit.tasks.nothing", queue=queue)
         time.sleep(0.05)
-        celery_app.send_task("compliance.tasks.nothing", queue=queue)
+        celery_app.send_task("audit.tasks.nothing", queue=queue)
         report = client.get("/api/health").json()["checks"]["celery"]
         assert report["transport"] == "redis"
         assert report["queues"][queue]["depth"] == 2
@@ -69,7 +69,7 @@ def test_health_reports_queue_depth_and_the_age_of_the_oldest_waiting_task(clien
 def test_health_reports_the_in_memory_queue_in_standalone_mode(settings):
     from kombu.transport.memory import Channel
 
-    from terminal.health import _queue_stats_memory
+    from infra.health import _queue_stats_memory
 
     with celery_app.connection("memory://localhost/") as conn:
         conn.default_channel.queue_declare("reports")
@@ -83,7 +83,7 @@ def test_health_reports_the_in_memory_queue_in_standalone_mode(settings):
 
 
 def test_a_health_report_is_valid_json_even_when_a_check_raises(client, monkeypatch):
-    from terminal import health
+    from infra import health
 
     def broken():
         raise RuntimeError("disk on fire")
@@ -132,10 +132,10 @@ def test_full_stack_expects_beat_from_process_start(client, settings, monkeypatc
 def test_health_goes_ok_with_beat_and_a_worker_running_and_fails_naming_beat_once_beat_stops(
     client, settings, monkeypatch, tmp_path
 ):
-    from terminal.standalone import start_celery_in_process
+    from config.standalone import start_celery_in_process
 
     # Beat with only its heartbeat, every 0.2 s instead of 30, and a stale time to match.
-    schedule = {"beat-heartbeat": {"task": "terminal.tasks.beat_heartbeat", "schedule": 0.2}}
+    schedule = {"beat-heartbeat": {"task": "infra.tasks.beat_heartbeat", "schedule": 0.2}}
     monkeypatch.setitem(celery_app.conf, "beat_schedule", schedule)
     monkeypatch.setattr(health, "_beat_expected_since", None)
     settings.CELERY_BEAT_STALE_SECONDS = 1

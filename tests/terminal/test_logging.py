@@ -1,7 +1,7 @@
 import json
 import logging
 
-from terminal.lib.request_id import reset_request_id, set_request_id
+from core.request_id import reset_request_id, set_request_id
 
 
 def test_a_log_line_is_one_json_object_carrying_the_request_id():
@@ -10,7 +10,7 @@ def test_a_log_line_is_one_json_object_carrying_the_request_id():
     config = settings.LOGGING
     from pythonjsonlogger.json import JsonFormatter
 
-    from terminal.logging import RequestIdFilter
+    from core.logging import RequestIdFilter
 
     fmt = config["formatters"]["json"]
     formatter = JsonFormatter(fmt["fmt"], rename_fields=fmt["rename_fields"], timestamp=fmt["timestamp"])

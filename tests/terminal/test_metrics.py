@@ -17,9 +17,9 @@ from channels.testing import WebsocketCommunicator
 from prometheus_client.parser import text_string_to_metric_families
 
 from accounts.models import User
-from terminal.celery import QUEUES
-from terminal.celery import app as celery_app
-from terminal.consumers import UserConsumer
+from config.celery import QUEUES
+from config.celery import app as celery_app
+from infra.consumers import UserConsumer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,8 +62,8 @@ def test_metrics_export_queue_depth_and_the_age_of_the_oldest_task_at_scrape_tim
     conn = redis.Redis.from_url(settings.REDIS_URL)
     conn.delete(queue)
     try:
-        celery_app.send_task("compliance.tasks.nothing", queue=queue)
-        celery_app.send_task("compliance.tasks.nothing", queue=queue)
+        celery_app.send_task("audit.tasks.nothing", queue=queue)
+        celery_app.send_task("audit.tasks.nothing", queue=queue)
         time.sleep(0.05)
         samples = _scrape(client)
         assert samples[("terminal_celery_queue_depth", (("queue", queue),))] == 2
@@ -122,11 +122,11 @@ def test_a_worker_serves_its_own_metrics_with_task_outcomes_latency_and_queue_wa
     redis.Redis.from_url(settings.REDIS_URL).delete(queue)
     env = {**os.environ, "METRICS_PORT": str(port), "REDIS_URL": settings.REDIS_URL}
     # The worker command the Kubernetes manifests run, on one queue.
-    command = [sys.executable, "-m", "celery", "--app", "terminal", "worker", "--pool", "threads"]
+    command = [sys.executable, "-m", "celery", "--app", "config", "worker", "--pool", "threads"]
     command += ["--concurrency", "2", "--queues", queue, "--without-gossip", "--without-mingle", "--loglevel", "INFO"]
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    task = "terminal.tasks.beat_heartbeat"
+    task = "infra.tasks.beat_heartbeat"
     try:
         celery_app.send_task(task, queue=queue)
         celery_app.send_task(task, args=[1], queue=queue)  # an unexpected argument: the task fails
@@ -159,10 +159,10 @@ def test_the_web_process_serves_its_metrics_on_the_metrics_port_beside_the_publi
     command = [
         str(Path(sys.executable).with_name("gunicorn")),
         "--config",
-        "terminal/gunicorn.conf.py",
+        "config/gunicorn.conf.py",
         "--bind",
         f"127.0.0.1:{web_port}",
-        "terminal.asgi:application",
+        "config.asgi:application",
     ]
     log = (tmp_path / "web.log").open("w")
     web = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -8,7 +8,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_a_stopped_beat_fails_health_but_not_readiness(settings, monkeypatch):
-    from terminal import health
+    from infra import health
 
     # Beat expected for long (standalone with beat in-process, or full stack), its heartbeat too old.
     monkeypatch.setattr(health, "_beat_expected_since", 0.0)

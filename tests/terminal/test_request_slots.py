@@ -9,9 +9,9 @@ import pytest
 
 from brokers.adapters import registry
 from brokers.adapters.paper.adapter import PaperAdapter
-from terminal.lib import request_slots
-from terminal.lib.request_slots import RequestSlots
-from terminal.lib.sync_asgi import SyncChainASGIHandler
+from infra import request_slots
+from infra.request_slots import RequestSlots
+from infra.sync_asgi import SyncChainASGIHandler
 from tests.terminal.test_request_threads import _get
 
 

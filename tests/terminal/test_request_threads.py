@@ -6,7 +6,7 @@ import threading
 import pytest
 from django.core.signals import request_finished, request_started
 
-from terminal.lib.sync_asgi import RequestThreads, SyncChainASGIHandler
+from infra.sync_asgi import RequestThreads, SyncChainASGIHandler
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,5 +1,5 @@
 """Through the real server: a user's sockets beyond WEBSOCKET_MAX_PER_USER are refused with a code and
-a reason, counted across processes, and signing out closes that session's sockets (terminal.sockets).
+a reason, counted across processes, and signing out closes that session's sockets (infra.sockets).
 Standalone (run_terminal's uvicorn, in-memory channel layer) and full stack (two gunicorn uvicorn
 workers sharing Redis)."""
 
@@ -37,7 +37,7 @@ print(json.dumps([login_with_otp(Client(), user).cookies["sessionid"].value for 
 def _served_env(var, env: dict[str, str]) -> dict[str, str]:
     """The environment ``serve`` gives the server, for a command on the same database."""
     environ = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_ENV"}}
-    return {**environ, "VAR_DIR": str(var), "DJANGO_SETTINGS_MODULE": "terminal.settings", **env}
+    return {**environ, "VAR_DIR": str(var), "DJANGO_SETTINGS_MODULE": "config.settings", **env}
 
 
 def _sign_in_twice(var, env: dict[str, str]) -> list[str]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from terminal.lib.env import EnvError, env_bool, env_database, env_int, env_redis_url
+from core.env import EnvError, env_bool, env_database, env_int, env_redis_url
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -3,7 +3,7 @@ Celery refuses to send a task whose soft limit is not below its hard limit."""
 
 from django.conf import settings
 
-from terminal.celery import app as celery_app
+from config.celery import app as celery_app
 
 
 def _project_tasks():

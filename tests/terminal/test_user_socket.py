@@ -4,8 +4,8 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
 from accounts.models import User
-from terminal.consumers import UserConsumer
-from terminal.push import push_to_user
+from infra.consumers import UserConsumer
+from infra.push import push_to_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,4 +1,4 @@
-"""A web worker told to stop pushes the order changes it still holds before it exits (terminal.lifespan)."""
+"""A web worker told to stop pushes the order changes it still holds before it exits (infra.lifespan)."""
 
 import asyncio
 import logging
@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from asgiref.sync import async_to_sync
 
+from config.serving import UVICORN_OPTIONS
+from infra import lifespan
 from orders import push
-from terminal import lifespan
-from terminal.serving import UVICORN_OPTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,7 +44,7 @@ def sender(monkeypatch):
 
 
 def _run_lifespan() -> list[dict]:
-    """Start and stop ``terminal.lifespan.application`` as uvicorn does; return what it answered and,
+    """Start and stop ``infra.lifespan.application`` as uvicorn does; return what it answered and,
     beside the shutdown answer, the changes sent by then."""
 
     async def scenario() -> list[dict]:
@@ -64,7 +64,7 @@ def _run_lifespan() -> list[dict]:
 
 def test_the_web_process_speaks_the_lifespan_protocol():
     assert UVICORN_OPTIONS["lifespan"] == "on"
-    from terminal.asgi import application
+    from config.asgi import application
 
     assert application.application_mapping["lifespan"] is lifespan.application
 
@@ -72,7 +72,7 @@ def test_the_web_process_speaks_the_lifespan_protocol():
 def test_the_requests_wait_and_the_drain_together_fit_in_gunicorns_graceful_timeout():
     import runpy
 
-    config = runpy.run_path(str(ROOT / "terminal" / "gunicorn.conf.py"))
+    config = runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
     assert UVICORN_OPTIONS["timeout_graceful_shutdown"] + lifespan.DRAIN_SECONDS < config["graceful_timeout"]
 
 
@@ -90,7 +90,7 @@ def test_a_drain_that_outlasts_its_time_is_logged_and_the_worker_stops_anyway(se
     sender.hold = True
     sender.submit("order 1")
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="terminal.lifespan"):
+    with caplog.at_level(logging.WARNING, logger="orders.push"):
         answers = _run_lifespan()
     assert time.monotonic() - started < 5
     assert answers[-1]["type"] == "lifespan.shutdown.complete" and answers[-1]["sent"] == []
@@ -99,7 +99,7 @@ def test_a_drain_that_outlasts_its_time_is_logged_and_the_worker_stops_anyway(se
 
 def test_a_process_that_never_pushed_stops_at_once(monkeypatch):
     monkeypatch.setattr(push, "_sender_instance", None)
-    assert lifespan.drain_pushes(timeout=0)
+    assert lifespan.drain(timeout=0)
 
 
 def _free_port() -> int:
@@ -113,8 +113,8 @@ def test_gunicorn_stops_its_worker_on_sigterm_through_the_lifespan_shutdown(tmp_
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_ENV"}}
     env.update(VAR_DIR=str(tmp_path / "var"), WEB_CONCURRENCY="1", PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"))
     # The web command of the Kubernetes manifests and the image, with one worker.
-    command = [str(Path(sys.executable).with_name("gunicorn")), "--config", "terminal/gunicorn.conf.py"]
-    command += ["--bind", f"127.0.0.1:{port}", "terminal.asgi:application"]
+    command = [str(Path(sys.executable).with_name("gunicorn")), "--config", "config/gunicorn.conf.py"]
+    command += ["--bind", f"127.0.0.1:{port}", "config.asgi:application"]
     log_path = tmp_path / "web.log"
     with log_path.open("w") as log:
         web = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -142,7 +142,7 @@ def test_gunicorn_stops_its_worker_on_sigterm_through_the_lifespan_shutdown(tmp_
 def test_a_stopping_celery_worker_pushes_the_changes_its_tasks_queued(sender, signal_name):
     from celery import signals
 
-    import terminal.celery  # noqa: F401  (connects the worker's receivers)
+    import config.celery  # noqa: F401  (connects the worker's receivers)
 
     sender.delay = 0.3  # still sending when the worker stops
     sender.submit("order 1", "trade 1")

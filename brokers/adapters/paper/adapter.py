@@ -36,9 +36,9 @@ from brokers.adapters.paper import faults
 from brokers.adapters.paper.margin import margin_rate
 from brokers.adapters.paper.matching import is_triggered, match, protected_limit
 from brokers.models import PaperFill, PaperOrder
+from infra import prepared
 from marketdata.listeners import PassedRange
 from marketdata.quotes import Quote, get_quote, get_quotes
-from terminal.lib import prepared
 
 OPEN, TRIGGER_PENDING, PARTIALLY_FILLED, FILLED, CANCELLED = (
     "OPEN",

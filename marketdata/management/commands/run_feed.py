@@ -11,11 +11,11 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.management.base import BaseCommand, CommandError
 
+from infra import lifespan
 from marketdata.errors import MarketDataError
 from marketdata.feeds.publisher import HEARTBEAT_KEY, Publisher
 from marketdata.feeds.runner import build_feed
 from marketdata.services import candle_partitions_ensure
-from terminal.lifespan import drain_pushes
 
 
 class Command(BaseCommand):
@@ -82,8 +82,7 @@ class Command(BaseCommand):
         feed.stop()
         publisher.close()  # the listeners match the last quotes handed to them
         publisher.flush_candles()
-        # Tick listeners (the paper exchange filling resting orders) ran in this process: push what they
-        # left queued, through the drains the apps registered.
-        drain_pushes()
+        # The paper exchange fills resting orders on this process's ticks: push those changes still queued.
+        lifespan.drain()
         cache.delete(HEARTBEAT_KEY)  # a cleanly stopped feed is not a failed one
         self.stdout.write(f"feed {source} stopped after {time.monotonic() - started:.0f} s")

@@ -1,0 +1,66 @@
+"""The Celery application: tasks are autodiscovered from each app's tasks.py.
+
+Queues are per domain so that a flood of one kind of work (reports, say) never delays orders; the
+Kubernetes manifests run and autoscale one worker Deployment per queue.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+from celery.signals import worker_process_shutdown, worker_shutdown
+from kombu import Queue
+
+from core.env import env_int
+from infra import queues  # noqa: F401  (stamps each message with its publish time)
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+QUEUES = ("default", "orders", "strategies", "rms", "marketdata", "reports")
+
+app = Celery("terminal")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_default_queue = "default"
+app.conf.task_queues = [Queue(name) for name in QUEUES]
+app.conf.task_routes = {
+    "orders.tasks.*": {"queue": "orders"},
+    "strategies.tasks.*": {"queue": "strategies"},
+    "rms.tasks.*": {"queue": "rms"},
+    "marketdata.tasks.*": {"queue": "marketdata"},
+    "audit.tasks.*": {"queue": "reports"},
+}
+app.conf.beat_schedule = {
+    # Lets /api/health tell a dead beat from an idle one.
+    "beat-heartbeat": {"task": "infra.tasks.beat_heartbeat", "schedule": 30.0},
+    # Intraday (MIS) positions are closed at 15:15 IST (CELERY_TIMEZONE is Asia/Kolkata).
+    "orders-square-off-intraday": {
+        "task": "orders.tasks.square_off_intraday_task",
+        "schedule": crontab(hour=15, minute=15, day_of_week="mon-fri"),
+    },
+    "orders-reconcile-unknown": {"task": "orders.tasks.reconcile_unknown_orders", "schedule": 60.0},
+    # Accounts past their daily loss limit (realised + MTM) are halted and squared off.
+    "rms-mtm-monitor": {"task": "rms.tasks.mtm_monitor", "schedule": 5.0},
+    # Failed credentials of ended windows, each written as one auth.denied_repeated (accounts.failures).
+    "accounts-auth-failures-flush": {"task": "accounts.tasks.auth_failures_flush", "schedule": 30.0},
+    # Signs the audit chain heads into a checkpoint outside the database; verify_audit fails when the
+    # newest is older than this interval plus AUDIT_CHECKPOINT_GRACE_SECONDS (settings reads it too).
+    "audit-checkpoint": {
+        "task": "audit.tasks.audit_checkpoint",
+        "schedule": float(env_int("AUDIT_CHECKPOINT_INTERVAL_SECONDS", 60, minimum=10, maximum=3600)),
+    },
+    # Candle partitions for this month and the next two, so ticks never arrive before their table.
+    "marketdata-candle-partitions": {"task": "marketdata.tasks.ensure_candle_partitions", "schedule": 6 * 3600.0},
+}
+app.autodiscover_tasks()
+
+
+@worker_process_shutdown.connect
+@worker_shutdown.connect
+def _drain(**_: object) -> None:
+    """A stopping worker (each prefork child, or the main process of a solo or threads pool) runs the
+    shutdown drains the apps registered (the order changes its tasks queued: infra.lifespan, bounded)."""
+    from infra import lifespan
+
+    lifespan.drain()

@@ -1,0 +1,546 @@
+"""Settings for the terminal, read from the environment through typed helpers (core.env).
+
+Two ways to run:
+- standalone (default): SQLite under var/, no Redis, an in-memory channel layer, Celery in-process.
+- full stack: DATABASE_URL points at PostgreSQL and REDIS_URL at Redis (channel layer, cache, Celery).
+DJANGO_ENV=production turns on the deployment hardening checked by ``manage.py check --deploy``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from csp.constants import NONE, SELF
+
+from core.ed25519 import KeyFormatError, load_private_key
+from core.env import (
+    EnvError,
+    env_bool,
+    env_choice,
+    env_database,
+    env_int,
+    env_list,
+    env_networks,
+    env_redis_url,
+    env_str,
+    redact_redis_url,
+    redis_url_has_password,
+    redis_url_is_local,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")) or BASE_DIR / "var")
+
+DJANGO_ENV = env_choice("DJANGO_ENV", "development", ("development", "production", "test"))
+PRODUCTION = DJANGO_ENV == "production"
+DEBUG = env_bool("DEBUG", default=False)
+
+
+def _secret_key() -> str:
+    """Production requires SECRET_KEY; elsewhere one is generated once and kept under var/."""
+    key = env_str("SECRET_KEY")
+    if key:
+        if PRODUCTION and len(key) < 50:
+            raise EnvError("SECRET_KEY", "<hidden>", "at least 50 random characters in production")
+        return key
+    if PRODUCTION:
+        raise EnvError("SECRET_KEY", "", "at least 50 random characters (required when DJANGO_ENV=production)")
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(64))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+
+
+def _broker_keys() -> tuple[dict[str, bytes], str]:
+    """AES-256 keys for broker secrets (brokers/crypto.py): BROKER_ENCRYPTION_KEYS="id:base64,..." and
+    BROKER_ENCRYPTION_KEY_ID naming the one new secrets use. Standalone mode generates one under var/."""
+    from brokers.crypto import new_key, parse_keys
+
+    expected = "comma-separated id:base64 entries, each a 32-byte key (manage.py rotate_broker_keys --new-key)"
+    raw = env_str("BROKER_ENCRYPTION_KEYS")
+    if not raw:
+        if PRODUCTION:
+            raise EnvError("BROKER_ENCRYPTION_KEYS", "", expected + " (required when DJANGO_ENV=production)")
+        path = VAR_DIR / "broker_keys"
+        if not path.exists():
+            VAR_DIR.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"k1:{new_key()}")
+            path.chmod(0o600)
+        raw = path.read_text().strip()
+    try:
+        keys = parse_keys(raw)
+    except ValueError as exc:
+        raise EnvError("BROKER_ENCRYPTION_KEYS", "<hidden>", f"{expected}; {exc}") from None
+    if not keys:
+        raise EnvError("BROKER_ENCRYPTION_KEYS", "<hidden>", expected)
+    current = env_str("BROKER_ENCRYPTION_KEY_ID") or next(iter(keys))
+    if current not in keys:
+        raise EnvError("BROKER_ENCRYPTION_KEY_ID", current, "one of the ids in BROKER_ENCRYPTION_KEYS")
+    return keys, current
+
+
+BROKER_ENCRYPTION_KEYS, BROKER_ENCRYPTION_KEY_ID = _broker_keys()
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver", "[::1]"])
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise EnvError("ALLOWED_HOSTS", "", "a comma-separated list of host names (required when DJANGO_ENV=production)")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_prometheus",
+    "django_htmx",
+    "template_partials",
+    "channels",
+    "ninja",
+    "guardian",
+    "infra",
+    "config",
+    "terminal",
+    "accounts",
+    "brokers",
+    "orders",
+    "rms",
+    "marketdata",
+    "strategies",
+    "audit",
+    "auditlog",
+    # Two-factor sign-in (TOTP plus single-use backup codes), brute-force lockout, CSP headers.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
+    "csp",
+]
+
+MIDDLEWARE = [
+    "core.client_ip.TrustedProxyMiddleware",  # first: the client address and scheme, from trusted proxies only
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "core.middleware.RequestIdMiddleware",
+    "core.middleware.NoStoreMiddleware",
+    "core.request_guard.RequestGuardMiddleware",  # NUL bytes: 400 nul_byte before any view or query
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "accounts.auth_cache.AuthenticationMiddleware",  # Django's, the user read through the cache
+    "auditlog.middleware.AuditlogMiddleware",  # records the signed-in user as the actor of model changes
+    "accounts.auth_cache.OTPMiddleware",  # django-otp's, the verified device read through the cache
+    "accounts.middleware.SessionExpiryMiddleware",
+    "accounts.middleware.RequireOTPMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns a lockout into the lockout response
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    }
+]
+
+# --- Database -------------------------------------------------------------------------------------
+DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'terminal.sqlite3'}")}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # WAL lets readers run while the single writer commits; IMMEDIATE avoids lock upgrades mid-transaction.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+# DATABASE_POOL_SIZE > 0 turns on Django's PostgreSQL connection pool (psycopg-pool). Under ASGI
+# (Daphne) each request's sync code runs in its own thread, and per-thread persistent connections
+# piled up until PostgreSQL refused clients under load (bench/orders.py, 32 clients); the pool avoids
+# that, at the price of requests waiting up to the pool timeout when the database is unreachable.
+DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 0, minimum=0)
+if DATABASE_POOL_SIZE and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DATABASE_POOL_SIZE,
+        "timeout": 2,
+    }
+# Requests whose Python one web process runs at once (infra/request_slots.py): the others wait
+# for a slot without using CPU. A process runs one thread's Python at a time, so more request threads
+# only add GIL hand-overs at every round trip; capacity comes from processes (WEB_CONCURRENCY). A
+# request waiting on a network broker gives its slot up for the call.
+WEB_THREADS = env_int("WEB_THREADS", 2, minimum=1, maximum=64)
+# Server-side parameter binding: psycopg sends parameters apart from the SQL instead of quoting them
+# into it in Python, which costs the web and worker processes less CPU per statement (about 25 us of
+# an audit append's 100 us on the client). DDL takes no bound parameters: build it from literals.
+# Prepared statements: a statement run DATABASE_PREPARE_THRESHOLD times on a connection is prepared
+# there, and PostgreSQL then skips parsing and planning it (the order path runs the same ~19 statements
+# for every order; measured in bench/orders.py). Django turns them off by default for transaction-mode
+# poolers (PgBouncer before 1.21); the deployment files connect directly. 0 turns them off.
+DATABASE_PREPARE_THRESHOLD = env_int("DATABASE_PREPARE_THRESHOLD", 5, minimum=0)
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env_bool(
+        "DATABASE_SERVER_SIDE_BINDING", default=True
+    )
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = DATABASE_PREPARE_THRESHOLD or None
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+# --- Redis: channel layer, cache and Celery broker ------------------------------------------------
+REDIS_URL = env_redis_url("REDIS_URL")
+# In production Redis holds sessions, the channel layer and Celery's queue: it must ask for a
+# password, unless it is reached over a local socket and REDIS_ALLOW_NO_PASSWORD says so.
+_REDIS_LOCAL_OPT_OUT = env_bool("REDIS_ALLOW_NO_PASSWORD", default=False) and redis_url_is_local(REDIS_URL or "")
+if PRODUCTION and REDIS_URL and not redis_url_has_password(REDIS_URL) and not _REDIS_LOCAL_OPT_OUT:
+    raise EnvError(
+        "REDIS_URL",
+        redact_redis_url(REDIS_URL),
+        "a URL with a password (redis://:password@host:6379/0, rediss:// across hosts) when DJANGO_ENV=production;"
+        " REDIS_ALLOW_NO_PASSWORD=true is accepted only for a unix:// socket or a loopback address",
+    )
+STANDALONE = REDIS_URL is None
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # A receive blocks in BZPOPMIN for channels_redis's 5 s; redis-py's own read timeout is also 5 s
+            # by default, and when it fires first the consumer that was receiving dies with a TimeoutError
+            # (every 5 s in every web process while nothing is sent). The read must outlast the wait.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "capacity": 1000, "expiry": 30},
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "infra.redis_cache.RedisCache",  # one connection pool per process
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "terminal",
+            "OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "terminal"}}
+
+# --- Celery (configured from these CELERY_* names by config/celery.py) --------------------------
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
+CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = 300
+CELERY_TASK_SOFT_TIME_LIMIT = 240
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TIMEZONE = "Asia/Kolkata"
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# /api/health fails the beat check after this long without beat's heartbeat (every 30 s): in full stack
+# always, in standalone mode when run_terminal runs beat in-process; a process younger than this passes.
+CELERY_BEAT_STALE_SECONDS = env_int("CELERY_BEAT_STALE_SECONDS", 90, minimum=60)
+
+# --- Auth -----------------------------------------------------------------------------------------
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first, so a locked-out login never reaches the password check
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",  # per-account grants (docs/rbac.md)
+]
+ANONYMOUS_USER_NAME = None  # guardian: no object permissions for anonymous users
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+# The client address is the connection's peer unless the peer is one of TRUSTED_PROXIES; only then
+# is X-Forwarded-For read, from the right (core.client_ip, applied first in MIDDLEWARE).
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES", [])
+
+# Brute force (django-axes): lock a username from one client address after AXES_FAILURE_LIMIT
+# failures, for AXES_COOLOFF_HOURS. Behind nginx the client address is the one nginx saw, so one
+# attacker cannot lock everybody out, nor rotate a forged address to escape the lockout.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_HOURS", 1, minimum=1)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
+AXES_VERBOSE = False
+# Failed credentials per client address (accounts.failures): the first of a window is audited, the
+# rest aggregated into one auth.denied_repeated event; past the limit the address gets 429.
+AUTH_FAILURE_WINDOW_SECONDS = env_int("AUTH_FAILURE_WINDOW_SECONDS", 60, minimum=1, maximum=3600)
+AUTH_FAILURE_LIMIT = env_int("AUTH_FAILURE_LIMIT", 20, minimum=1)
+AUTH_FAILURE_KEY_PREFIX = env_str("AUTH_FAILURE_KEY_PREFIX", "terminal:authfail") or "terminal:authfail"
+
+# Sessions end after 30 minutes idle or 12 hours in all (ASVS 4.0 3.3.2), whichever comes first.
+SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_SECONDS", 30 * 60, minimum=60)
+SESSION_ABSOLUTE_SECONDS = env_int("SESSION_ABSOLUTE_SECONDS", 12 * 60 * 60, minimum=60)
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
+# Sessions are read through the cache (Redis in the full stack, shared by every process; local memory
+# in standalone mode, whose one process is the only reader) and written through to the database, so
+# a request reads its session without a database query. Signing out deletes both copies.
+SESSION_ENGINE = "accounts.sessions"  # cached_db that keeps serving from the database while the cache is down
+# The session's user and second-factor device are read through the cache too (accounts.auth_cache):
+# saving or deleting either drops its entry at once; a change made around the model (QuerySet.update,
+# raw SQL) is seen within this many seconds. 0 turns the cache off.
+AUTH_CACHE_SECONDS = env_int("AUTH_CACHE_SECONDS", 60, minimum=0)
+OTP_TOTP_ISSUER = "Algo Terminal"
+
+# API tokens (accounts.tokens): HS256 with keys named by `kid`; the first key signs, all verify,
+# so a key rotates by putting the new one first and dropping the old one after JWT_REFRESH_SECONDS.
+JWT_SIGNING_KEYS = env_list("JWT_SIGNING_KEYS", [])  # "kid:secret" entries
+JWT_ISSUER = env_str("JWT_ISSUER", "algo-terminal") or "algo-terminal"
+JWT_AUDIENCE = env_str("JWT_AUDIENCE", "algo-terminal-api") or "algo-terminal-api"
+JWT_ACCESS_SECONDS = env_int("JWT_ACCESS_SECONDS", 5 * 60, minimum=30)
+JWT_REFRESH_SECONDS = env_int("JWT_REFRESH_SECONDS", 12 * 60 * 60, minimum=60)
+
+# --- Time: stored in UTC, shown in IST ------------------------------------------------------------
+LANGUAGE_CODE = "en-in"
+TIME_ZONE = "Asia/Kolkata"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files ---------------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+MEDIA_ROOT = VAR_DIR / "media"
+# WhiteNoise serves static files from the app itself; production serves the hashed, collected copies
+# (collectstatic runs in the image build), development reads them straight from the finders.
+WHITENOISE_USE_FINDERS = not PRODUCTION
+if not PRODUCTION:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# --- Security -------------------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True  # pages put the token in forms and in HTMX's hx-headers instead
+SESSION_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if PRODUCTION:
+    # TLS ends at nginx, which sets X-Forwarded-Proto.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^api/health$", r"^metrics$"]  # probes and scrapes come over plain HTTP
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    # __Host- cookies are only accepted over HTTPS, for this exact host, with path / (ASVS 4.0 3.4.4).
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
+
+# Content-Security-Policy (django-csp 4): scripts and styles only from our own origin, never inline.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# --- Observability --------------------------------------------------------------------------------
+SENTRY_DSN = env_str("SENTRY_DSN") or None
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "core.logging.RequestIdFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",  # ISO 8601 in UTC
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "daphne": {"level": "WARNING"},
+        "celery": {"level": "INFO"},
+        "axes": {"level": "WARNING"},  # one line per attempt otherwise; lockouts are audited
+    },
+}
+
+# Web and worker processes serve Prometheus metrics on this port, apart from the public one
+# (0: off; standalone mode and tests use /metrics on the web port).
+METRICS_PORT = env_int("METRICS_PORT", 0, minimum=0, maximum=65535)
+
+# Health thresholds: a dependency slower than these is reported as degraded (503).
+HEALTH_DB_LATENCY_MS = env_int("HEALTH_DB_LATENCY_MS", 500, minimum=1)
+HEALTH_QUEUE_AGE_SECONDS = env_int("HEALTH_QUEUE_AGE_SECONDS", 300, minimum=1)
+
+# --- Audit trail (compliance) ---------------------------------------------------------------------
+# Parallel hash chains: concurrent transactions each lock one chain, so more chains let more
+# audited transactions commit at once. Changing it later is safe (verification covers every chain).
+AUDIT_CHAINS = env_int("AUDIT_CHAINS", 8, minimum=1, maximum=64)
+
+
+def _audit_signing_key() -> str:
+    """The Ed25519 key that signs audit checkpoints, as PEM (PKCS#8) or base64 of the 32-byte seed.
+
+    Production requires AUDIT_SIGNING_KEY; elsewhere one is generated once and kept under var/.
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = env_str("AUDIT_SIGNING_KEY")
+    if not key:
+        if PRODUCTION:
+            raise EnvError("AUDIT_SIGNING_KEY", "", "an Ed25519 private key (required when DJANGO_ENV=production)")
+        path = VAR_DIR / "audit_signing_key.pem"
+        if not path.exists():
+            VAR_DIR.mkdir(parents=True, exist_ok=True)
+            pem = Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+            path.write_bytes(pem)
+            path.chmod(0o600)
+        key = path.read_text()
+    try:
+        load_private_key(key)
+    except KeyFormatError:
+        raise EnvError("AUDIT_SIGNING_KEY", "<hidden>", "an Ed25519 private key as PEM or base64 of 32 bytes") from None
+    return key
+
+
+AUDIT_SIGNING_KEY = _audit_signing_key()
+
+
+def _audit_hmac_keys() -> tuple[dict[str, bytes], str]:
+    """Keys of the audit chain's HMAC links (audit/chain.py): AUDIT_HMAC_KEYS="id:base64,..." and
+    AUDIT_HMAC_KEY_ID naming the one new events use. The database never holds them. Production
+    requires them; elsewhere one is generated once under var/."""
+    from audit.chain import new_key, parse_keys
+
+    expected = "comma-separated id:base64 entries, each a 32-byte key (docs/runbooks/key-rotation.md)"
+    raw = env_str("AUDIT_HMAC_KEYS")
+    if not raw:
+        if PRODUCTION:
+            raise EnvError("AUDIT_HMAC_KEYS", "", expected + " (required when DJANGO_ENV=production)")
+        path = VAR_DIR / "audit_hmac_keys"
+        if not path.exists():
+            VAR_DIR.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"a1:{new_key()}")
+            path.chmod(0o600)
+        raw = path.read_text().strip()
+    try:
+        keys = parse_keys(raw)
+    except ValueError as exc:
+        raise EnvError("AUDIT_HMAC_KEYS", "<hidden>", f"{expected}; {exc}") from None
+    if not keys:
+        raise EnvError("AUDIT_HMAC_KEYS", "<hidden>", expected)
+    current = env_str("AUDIT_HMAC_KEY_ID") or next(iter(keys))
+    if current not in keys:
+        raise EnvError("AUDIT_HMAC_KEY_ID", current, "one of the ids in AUDIT_HMAC_KEYS")
+    return keys, current
+
+
+AUDIT_HMAC_KEYS, AUDIT_HMAC_KEY_ID = _audit_hmac_keys()
+# Public keys (base64, 32 bytes each) of retired signing keys, so checkpoints they signed still verify.
+AUDIT_VERIFY_KEYS = env_list("AUDIT_VERIFY_KEYS", [])
+# How often the chain heads are signed (Celery beat), and how much later than that verify_audit still
+# accepts the newest checkpoint: events newer than the newest checkpoint are the unsigned tail.
+AUDIT_CHECKPOINT_INTERVAL_SECONDS = env_int("AUDIT_CHECKPOINT_INTERVAL_SECONDS", 60, minimum=10, maximum=3600)
+AUDIT_CHECKPOINT_GRACE_SECONDS = env_int("AUDIT_CHECKPOINT_GRACE_SECONDS", 120, minimum=0, maximum=86400)
+# Signed checkpoints go to their own storage: the local filesystem by default, an S3 bucket (ideally
+# with Object Lock, in another account) when AUDIT_CHECKPOINT_BUCKET is set.
+AUDIT_CHECKPOINT_BUCKET = env_str("AUDIT_CHECKPOINT_BUCKET") or None
+if AUDIT_CHECKPOINT_BUCKET:
+    STORAGES["audit_checkpoints"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AUDIT_CHECKPOINT_BUCKET,
+            "location": env_str("AUDIT_CHECKPOINT_PREFIX", "audit-checkpoints"),
+            "endpoint_url": env_str("AUDIT_CHECKPOINT_ENDPOINT_URL") or None,
+            "region_name": env_str("AUDIT_CHECKPOINT_REGION") or None,
+            "file_overwrite": False,
+            "default_acl": None,
+        },
+    }
+else:
+    STORAGES["audit_checkpoints"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(VAR_DIR / "audit_checkpoints"), "file_permissions_mode": 0o640},
+    }
+
+
+if SENTRY_DSN:
+    import sentry_sdk
+    from sentry_sdk.integrations.celery import CeleryIntegration
+    from sentry_sdk.integrations.django import DjangoIntegration
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        environment=DJANGO_ENV,
+        integrations=[DjangoIntegration(), CeleryIntegration()],
+        send_default_pii=False,
+        traces_sample_rate=0.0,
+    )
+
+# --- Paper exchange and orders (docs/orders.md) ---------------------------------------------------
+PAPER_SLIPPAGE_BPS = env_int("PAPER_SLIPPAGE_BPS", 0, minimum=0)  # market fills move this far against the order
+PAPER_MIS_LEVERAGE = env_int("PAPER_MIS_LEVERAGE", 5, minimum=1)  # intraday (MIS) margin = value / leverage
+PAPER_FO_MARGIN_PCT = env_int("PAPER_FO_MARGIN_PCT", 15, minimum=1)  # F&O margin as % of contract value
+PAPER_OPENING_CASH = env_int("PAPER_OPENING_CASH", 1_000_000, minimum=0)  # rupees credited to a new paper account
+RMS_DEFAULT_OPS_LIMIT = env_int("RMS_DEFAULT_OPS_LIMIT", 10, minimum=1)  # SEBI threshold for unregistered algos
+# --- Market data (docs/marketdata.md) -------------------------------------------------------------
+MARKETDATA_FRAME_MS = env_int("MARKETDATA_FRAME_MS", 250, minimum=10, maximum=5000)  # websocket conflation frame
+MARKETDATA_MAX_SUBSCRIPTIONS = env_int("MARKETDATA_MAX_SUBSCRIPTIONS", 500, minimum=1)  # instruments per socket
+WEBSOCKET_MAX_PER_USER = env_int("WEBSOCKET_MAX_PER_USER", 20, minimum=1)  # open sockets per user (infra.sockets)
+MARKETDATA_SIM_RATE = env_int("MARKETDATA_SIM_RATE", 1000, minimum=1)  # simulated quotes per second
+MARKETDATA_SIM_SESSION = env_choice("MARKETDATA_SIM_SESSION", "always", ("always", "nse"))  # nse: 09:15-15:30 IST
+NSE_HOLIDAYS = env_list("NSE_HOLIDAYS", [])  # ISO dates the simulator stays closed when the session is "nse"
+MARKETDATA_FEED_STALE_SECONDS = env_int("MARKETDATA_FEED_STALE_SECONDS", 30, minimum=1)  # health: feed is down
+MARKETDATA_LISTENER_LAG_SECONDS = env_int("MARKETDATA_LISTENER_LAG_SECONDS", 5, minimum=1)  # health: matching behind
+MARKETDATA_FEED_METRICS_PORT = env_int("MARKETDATA_FEED_METRICS_PORT", 9108, minimum=0, maximum=65535)

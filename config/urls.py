@@ -1,0 +1,50 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+from django_otp.admin import OTPAdminSite
+
+from config.api import api
+from infra.metrics import metrics_view
+from terminal.views import option_chain, trading, watchlists
+
+# The admin asks for the one-time code too, and refuses sessions that have not passed it.
+admin.site.__class__ = OTPAdminSite
+
+urlpatterns = [
+    path("", watchlists.home, name="home"),
+    path("watchlists/<int:watchlist_id>/", watchlists.watchlist_panel, name="watchlist-panel"),
+    path("watchlists/<int:watchlist_id>/search/", watchlists.instrument_search_results, name="watchlist-search"),
+    path("watchlists/<int:watchlist_id>/add/", watchlists.watchlist_add, name="watchlist-add"),
+    path(
+        "watchlists/<int:watchlist_id>/remove/<int:instrument_id>/",
+        watchlists.watchlist_remove,
+        name="watchlist-remove",
+    ),
+    path("options/", option_chain.option_chain_page, name="option-chain"),
+    path("trading/<int:account_id>/panels/<slug:name>/", trading.panel, name="trading-panel"),
+    path("trading/<int:account_id>/ticket/", trading.ticket, name="order-ticket"),
+    path("trading/<int:account_id>/orders/", trading.place, name="order-place"),
+    path("trading/<int:account_id>/orders/cancel-all/", trading.cancel_all, name="orders-cancel-all"),
+    path("trading/<int:account_id>/positions/square-off/", trading.square_off, name="position-square-off"),
+    path("trading/<int:account_id>/kill-switch/", trading.kill_switch, name="kill-switch"),
+    path("trading/orders/<int:order_id>/cancel/", trading.cancel, name="order-cancel"),
+    path("trading/orders/<int:order_id>/modify/", trading.modify, name="order-modify"),
+    path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # The admin signs in through the site's sign-in, so the second factor has one path (accounts.otp.otp_check:
+    # audited, counted towards the lockout, reading sealed TOTP seeds); django-otp's admin form has neither.
+    path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
+    path("admin/", admin.site.urls),
+    path("api/", api.urls),
+    path("", include("accounts.urls")),
+    path("", include("rms.urls")),
+    path("", include("compliance.urls")),
+    path("metrics", metrics_view, name="prometheus-django-metrics"),
+]
+
+# Errors Django raises before a view (an oversized body, an unknown route) answer /api/ in the API's shape.
+handler400 = "core.request_guard.bad_request"
+handler403 = "core.request_guard.permission_denied"
+handler404 = "core.request_guard.not_found"
+handler500 = "core.request_guard.server_error"

@@ -1,0 +1,1 @@
+"""The ground floor: small pieces every app shares. Imports nothing of ours."""
