@@ -32,7 +32,7 @@ def test_marketdata_imports_no_app_above_it():
 
 
 def test_the_process_shutdown_the_feed_runs_imports_no_domain_app():
-    names = _imports(ROOT / "terminal" / "lifespan.py")
+    names = _imports(ROOT / "infra" / "lifespan.py")
     assert not [app for app in (*ABOVE_MARKETDATA, "marketdata") if _reaches(names, app)]
 
 
