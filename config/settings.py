@@ -57,32 +57,47 @@ def _secret_key() -> str:
 SECRET_KEY = _secret_key()
 
 
-def _broker_keys() -> tuple[dict[str, bytes], str]:
-    """AES-256 keys for broker secrets (brokers/crypto.py): BROKER_ENCRYPTION_KEYS="id:base64,..." and
-    BROKER_ENCRYPTION_KEY_ID naming the one new secrets use. Standalone mode generates one under var/."""
-    from brokers.crypto import new_key, parse_keys
-
-    expected = "comma-separated id:base64 entries, each a 32-byte key (manage.py rotate_broker_keys --new-key)"
-    raw = env_str("BROKER_ENCRYPTION_KEYS")
+def _keyring(name: str, *, first_id: str, var_file: str, how: str, parse_keys, new_key) -> tuple[dict[str, bytes], str]:
+    """Read the keys in ``name`` ("id:base64,...") and ``<name minus S>_ID``, the id new material uses
+    (default: the first). Production requires them; elsewhere ``first_id`` is generated once under var/.
+    Raises EnvError naming the variable, never echoing a key."""
+    id_name = name.removesuffix("S") + "_ID"
+    expected = f"comma-separated id:base64 entries, each a 32-byte key ({how})"
+    raw = env_str(name)
     if not raw:
         if PRODUCTION:
-            raise EnvError("BROKER_ENCRYPTION_KEYS", "", expected + " (required when DJANGO_ENV=production)")
-        path = VAR_DIR / "broker_keys"
+            raise EnvError(name, "", expected + " (required when DJANGO_ENV=production)")
+        path = VAR_DIR / var_file
         if not path.exists():
             VAR_DIR.mkdir(parents=True, exist_ok=True)
-            path.write_text(f"k1:{new_key()}")
+            path.write_text(f"{first_id}:{new_key()}")
             path.chmod(0o600)
         raw = path.read_text().strip()
     try:
         keys = parse_keys(raw)
     except ValueError as exc:
-        raise EnvError("BROKER_ENCRYPTION_KEYS", "<hidden>", f"{expected}; {exc}") from None
+        raise EnvError(name, "<hidden>", f"{expected}; {exc}") from None
     if not keys:
-        raise EnvError("BROKER_ENCRYPTION_KEYS", "<hidden>", expected)
-    current = env_str("BROKER_ENCRYPTION_KEY_ID") or next(iter(keys))
+        raise EnvError(name, "<hidden>", expected)
+    current = env_str(id_name) or next(iter(keys))
     if current not in keys:
-        raise EnvError("BROKER_ENCRYPTION_KEY_ID", current, "one of the ids in BROKER_ENCRYPTION_KEYS")
+        raise EnvError(id_name, current, f"one of the ids in {name}")
     return keys, current
+
+
+def _broker_keys() -> tuple[dict[str, bytes], str]:
+    """AES-256 keys for broker secrets and TOTP seeds (core/sealing.py): BROKER_ENCRYPTION_KEYS and
+    BROKER_ENCRYPTION_KEY_ID."""
+    from core.sealing import new_key, parse_keys
+
+    return _keyring(
+        "BROKER_ENCRYPTION_KEYS",
+        first_id="k1",
+        var_file="broker_keys",
+        how="manage.py rotate_broker_keys --new-key",
+        parse_keys=parse_keys,
+        new_key=new_key,
+    )
 
 
 BROKER_ENCRYPTION_KEYS, BROKER_ENCRYPTION_KEY_ID = _broker_keys()
@@ -458,32 +473,18 @@ AUDIT_SIGNING_KEY = _audit_signing_key()
 
 
 def _audit_hmac_keys() -> tuple[dict[str, bytes], str]:
-    """Keys of the audit chain's HMAC links (audit/chain.py): AUDIT_HMAC_KEYS="id:base64,..." and
-    AUDIT_HMAC_KEY_ID naming the one new events use. The database never holds them. Production
-    requires them; elsewhere one is generated once under var/."""
+    """Keys of the audit chain's HMAC links (audit/chain.py): AUDIT_HMAC_KEYS and AUDIT_HMAC_KEY_ID.
+    The database never holds them."""
     from audit.chain import new_key, parse_keys
 
-    expected = "comma-separated id:base64 entries, each a 32-byte key (docs/runbooks/key-rotation.md)"
-    raw = env_str("AUDIT_HMAC_KEYS")
-    if not raw:
-        if PRODUCTION:
-            raise EnvError("AUDIT_HMAC_KEYS", "", expected + " (required when DJANGO_ENV=production)")
-        path = VAR_DIR / "audit_hmac_keys"
-        if not path.exists():
-            VAR_DIR.mkdir(parents=True, exist_ok=True)
-            path.write_text(f"a1:{new_key()}")
-            path.chmod(0o600)
-        raw = path.read_text().strip()
-    try:
-        keys = parse_keys(raw)
-    except ValueError as exc:
-        raise EnvError("AUDIT_HMAC_KEYS", "<hidden>", f"{expected}; {exc}") from None
-    if not keys:
-        raise EnvError("AUDIT_HMAC_KEYS", "<hidden>", expected)
-    current = env_str("AUDIT_HMAC_KEY_ID") or next(iter(keys))
-    if current not in keys:
-        raise EnvError("AUDIT_HMAC_KEY_ID", current, "one of the ids in AUDIT_HMAC_KEYS")
-    return keys, current
+    return _keyring(
+        "AUDIT_HMAC_KEYS",
+        first_id="a1",
+        var_file="audit_hmac_keys",
+        how="docs/runbooks/key-rotation.md",
+        parse_keys=parse_keys,
+        new_key=new_key,
+    )
 
 
 AUDIT_HMAC_KEYS, AUDIT_HMAC_KEY_ID = _audit_hmac_keys()
