@@ -57,13 +57,14 @@ def _secret_key() -> str:
 SECRET_KEY = _secret_key()
 
 
-def _keyring(name: str, *, first_id: str, var_file: str, how: str, parse_keys, new_key) -> tuple[dict[str, bytes], str]:
-    """Read the keys in ``name`` ("id:base64,...") and ``<name minus S>_ID``, the id new material uses
-    (default: the first). Production requires them; elsewhere ``first_id`` is generated once under var/.
-    Raises EnvError naming the variable, never echoing a key."""
+def _keyring(
+    name: str, raw: str | None, chosen: str | None, *, first_id: str, var_file: str, how: str, parse_keys, new_key
+) -> tuple[dict[str, bytes], str]:
+    """Parse the keys ``raw`` of variable ``name`` ("id:base64,...") and ``chosen``, the id new material
+    uses (default: the first); return (keys, that id). Production requires them; elsewhere ``first_id``
+    is generated once under var/. Raises EnvError naming the variable, never echoing a key."""
     id_name = name.removesuffix("S") + "_ID"
     expected = f"comma-separated id:base64 entries, each a 32-byte key ({how})"
-    raw = env_str(name)
     if not raw:
         if PRODUCTION:
             raise EnvError(name, "", expected + " (required when DJANGO_ENV=production)")
@@ -79,7 +80,7 @@ def _keyring(name: str, *, first_id: str, var_file: str, how: str, parse_keys, n
         raise EnvError(name, "<hidden>", f"{expected}; {exc}") from None
     if not keys:
         raise EnvError(name, "<hidden>", expected)
-    current = env_str(id_name) or next(iter(keys))
+    current = chosen or next(iter(keys))
     if current not in keys:
         raise EnvError(id_name, current, f"one of the ids in {name}")
     return keys, current
@@ -92,6 +93,8 @@ def _broker_keys() -> tuple[dict[str, bytes], str]:
 
     return _keyring(
         "BROKER_ENCRYPTION_KEYS",
+        env_str("BROKER_ENCRYPTION_KEYS"),
+        env_str("BROKER_ENCRYPTION_KEY_ID"),
         first_id="k1",
         var_file="broker_keys",
         how="manage.py rotate_broker_keys --new-key",
@@ -479,6 +482,8 @@ def _audit_hmac_keys() -> tuple[dict[str, bytes], str]:
 
     return _keyring(
         "AUDIT_HMAC_KEYS",
+        env_str("AUDIT_HMAC_KEYS"),
+        env_str("AUDIT_HMAC_KEY_ID"),
         first_id="a1",
         var_file="audit_hmac_keys",
         how="docs/runbooks/key-rotation.md",
