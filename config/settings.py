@@ -128,6 +128,7 @@ INSTALLED_APPS = [
     "terminal",
     "accounts",
     "brokers",
+    "paper",
     "orders",
     "rms",
     "marketdata",

@@ -10,7 +10,6 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from accounts.models import Membership, Organisation, Role, User
-from brokers.adapters.paper import faults
 from brokers.models import BrokerAccount
 from marketdata import quotes as quote_store
 from marketdata.listeners import dispatch
@@ -18,6 +17,7 @@ from marketdata.models import Instrument
 from marketdata.quotes import DepthLevel, Quote, set_quotes
 from orders import push
 from orders.services import OrderRequest
+from paper import faults
 from rms import limits, throttle
 
 

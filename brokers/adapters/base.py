@@ -130,24 +130,33 @@ class BrokerFunds:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a broker can do beyond the methods every adapter implements, declared by its adapter."""
+
+    # Its book lives in this database (the paper exchange): it makes no network calls, and it can
+    # place inside the transaction that records the order (``place_order_in_transaction``), which
+    # then applies the broker's answer itself. Honoured in one place: ``orders.services.placement``.
+    places_in_transaction: bool = False
+
+
 class BrokerAdapter(ABC):
     """What the OMS needs from a broker. Every method may raise BrokerUnavailable (network, timeout)
     and BrokerSessionExpired (login needed); write methods may raise BrokerRejected."""
 
     code: str = ""
-    # True for a broker whose book lives in this database (the paper exchange): the OMS then places
-    # through ``place_order_in_transaction``, inside the transaction that records the order.
-    in_database: bool = False
+    capabilities: Capabilities = Capabilities()
 
     @abstractmethod
     def place_order(self, request: BrokerOrderRequest) -> PlaceResult:
         """Send a new order; return the broker's order id and initial status."""
 
     def place_order_in_transaction(self, request: BrokerOrderRequest) -> tuple[PlaceResult, list[BrokerUpdate]]:
-        """In-database brokers only: place inside the caller's transaction and return the result with
-        the updates it caused (acceptance, immediate fills), which the caller applies instead of the
-        update stream. Raises as ``place_order`` does; a BrokerUnavailable raised after the broker
-        recorded the order (a lost answer) leaves that record in the caller's transaction."""
+        """Brokers with ``capabilities.places_in_transaction`` only: place inside the caller's
+        transaction and return the result with the updates it caused (acceptance, immediate fills),
+        which the caller applies instead of the update stream. Raises as ``place_order`` does; a
+        BrokerUnavailable raised after the broker recorded the order (a lost answer) leaves that
+        record in the caller's transaction."""
         raise NotImplementedError(f"{type(self).__name__} does not place inside the OMS's transaction")
 
     @abstractmethod

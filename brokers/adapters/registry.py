@@ -34,7 +34,7 @@ def get_adapter(code: str) -> BrokerAdapter:
         except KeyError:
             raise UnknownBroker(f"No adapter is registered for broker {code!r}.", extra={"broker": code}) from None
         adapter = factory()
-        if not adapter.in_database:
+        if not adapter.capabilities.places_in_transaction:  # it calls out over the network
             adapter = _OverTheNetwork(adapter)  # type: ignore[assignment]
         _instances[code] = adapter
     return adapter

@@ -6,8 +6,7 @@ pushed rows. Consecutive updates of one order are applied in one transaction.
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import transaction
@@ -18,8 +17,8 @@ from brokers.adapters.registry import get_adapter
 from infra import prepared
 from orders import metrics, push
 from orders.locks import lock_accounts
-from orders.margin import refresh_margin
-from orders.models import Order, OrderEvent, Position, Trade
+from orders.margin import refresh_margin, working_orders
+from orders.models import Funds, Order, OrderEvent, Position, Trade
 from orders.positions import PositionFigures, apply_fill, average_price
 from orders.services.events import new_event
 from orders.states import LIVE, Status, can_move
@@ -27,27 +26,55 @@ from orders.states import LIVE, Status, can_move
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Locked:
-    """What the placing transaction holds when it applies an in-database broker's answer itself: the
-    locked account ledger, the new order (locked by being uncommitted), the group's position and its
-    other working orders as read under the lock, and the order's ``order.placed`` audit event (kept
-    for last, with the fills' events, so the audit chain is locked only at the end). ``funds`` and
-    ``position`` carry the placement's margin block unsaved; applying the answer writes them."""
+@dataclass(slots=True)
+class Held:
+    """One order and its account as held by the transaction applying the broker's updates to them.
 
-    funds: object
-    order: Order
-    position: Position
-    group_orders: list[tuple[str, int, Decimal]]
-    event: OrderEvent  # the order's "placed" event, unsaved: written first with the answer's events
-    audit: dict
-
-
-def _apply_fill(order: Order, funds, fill, positions: dict) -> Trade | None:
-    """Record one fill on the locked order; return the trade, or None when it is a repeat or would overfill.
-
-    ``positions`` caches the group's Position row across the fills of one transaction (saved by the caller).
+    ``funds`` is the account's ledger, locked; ``order`` the order, locked (or new in this
+    transaction). ``position`` and ``others`` are the order's group (its position row, its other
+    working orders as (side, remaining, margin price)) when the transaction has already read them
+    under the lock, else None: they are read when needed. ``events``, ``audits`` and ``rows_due``
+    are writes the transaction still owes from before the updates (the placement's ``placed`` event,
+    its ``order.placed`` audit event, its margin block on ``funds`` and ``position``): they are made
+    with the updates' own, the events first and the audit events before the updates' ones.
     """
+
+    funds: Funds
+    order: Order
+    position: Position | None = None
+    others: list[tuple[str, int, Decimal]] | None = None
+    events: list[OrderEvent] = field(default_factory=list)
+    audits: list[dict] = field(default_factory=list)
+    rows_due: bool = False
+
+    def group_position(self) -> Position:
+        if self.position is None:
+            order = self.order
+            self.position = Position.objects.get_or_create(
+                account_id=order.account_id, instrument_id=order.instrument_id, product=order.product
+            )[0]
+        return self.position
+
+    def working_orders(self) -> list[tuple[str, int, Decimal]]:
+        """The group's working orders now: the others as read, and this order while it works."""
+        order = self.order
+        if self.others is None:
+            self.others = working_orders(
+                account_id=order.account_id,
+                instrument_id=order.instrument_id,
+                product=order.product,
+                exclude_pk=order.pk,
+            )
+        if order.status not in LIVE:
+            return self.others
+        price = Decimal(order.margin_price).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+        return [*self.others, (order.side, order.quantity - order.filled_quantity, price)]
+
+
+def _apply_fill(held: Held, fill) -> Trade | None:
+    """Record one fill on the held order and its group's position (saved by the caller); return the
+    trade, or None when it is a repeat or would overfill."""
+    order, funds = held.order, held.funds
     # A repeat of a fill already recorded on this order: the order has filled something then (the
     # same transaction recorded both). A first fill needs no look-up; the unique (account, trade id)
     # constraint still refuses a trade id the broker reused on another order.
@@ -83,15 +110,7 @@ def _apply_fill(order: Order, funds, fill, positions: dict) -> Trade | None:
         order.filled_quantity, order.average_price or Decimal(0), fill.quantity, fill.price
     )
     order.filled_quantity += fill.quantity
-    if "position" not in positions:
-        # The group's row as the caller already read it under the account lock, or read (made) now.
-        positions["position"] = (
-            positions.get("read")
-            or Position.objects.get_or_create(
-                account_id=order.account_id, instrument_id=order.instrument_id, product=order.product
-            )[0]
-        )
-    realised = _apply_to_position(positions["position"], order, fill.quantity, fill.price)
+    realised = _apply_to_position(held.group_position(), order, fill.quantity, fill.price)
     if realised:
         funds.realised_pnl += realised
         funds.realised_today += realised
@@ -169,147 +188,131 @@ _POSITION_UPDATE_FIELDS = [
 ]
 
 
-def apply_order_updates(updates: list[BrokerUpdate], locked: Locked | None = None) -> Order | None:
-    """Apply updates of one order in one transaction; return the order.
-
-    With ``locked`` (an in-database broker's answer, applied by the placing transaction) the account
-    and the order are those already locked, and the group's position and working orders those
-    already read; ``locked.audit`` is recorded before the fills' audit events.
-    """
+def apply_order_updates(updates: list[BrokerUpdate]) -> Order | None:
+    """Apply updates of one order in one transaction, under the lock of its account and itself;
+    return the order (None if not ours)."""
     first = updates[0]
-    moves: list[str] = []
-    with transaction.atomic() if locked is None else nullcontext():
-        if locked is None:
-            funds = lock_accounts([first.account_id]).get(first.account_id)
-            order = (
-                Order.objects.select_for_update(of=("self",))
-                .select_related("instrument", "account")
-                .filter(account_id=first.account_id, client_order_id=first.client_order_id)
-                .first()
-            )
-        else:
-            funds, order = locked.funds, locked.order
-            assert all(u.client_order_id == str(order.client_order_id) for u in updates), "updates of another order"
+    with transaction.atomic():
+        funds = lock_accounts([first.account_id]).get(first.account_id)
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("instrument", "account")
+            .filter(account_id=first.account_id, client_order_id=first.client_order_id)
+            .first()
+        )
         if order is None or funds is None:
             logger.warning("broker update for unknown order %s", first.client_order_id)
             return None
-        events: list[OrderEvent] = [] if locked is None else [locked.event]
-        audits: list[tuple[str, dict]] = []
-        trades: list[Trade] = []
-        positions: dict = {} if locked is None else {"read": locked.position}
-        changed = False
-        realised_before = funds.realised_pnl
-        for update in updates:
-            before, broker_id = order.status, order.broker_order_id
-            if update.broker_order_id and not order.broker_order_id:
-                order.broker_order_id = update.broker_order_id
-            trade = _apply_fill(order, funds, update.fill, positions) if update.fill is not None else None
-            target = update.status
-            if order.filled_quantity == order.quantity:
-                target = Status.FILLED
-            elif target == Status.FILLED:
-                target = Status.PARTIALLY_FILLED if order.filled_quantity else order.status  # fills still to come
-            elif target in {Status.OPEN, Status.TRIGGER_PENDING} and order.filled_quantity:
-                target = Status.PARTIALLY_FILLED
-            moved = target != before and can_move(before, target)
-            if target != before and not moved:
-                message = f"broker said {update.status}"
-                events.append(new_event(order, "ignored", before=before, message=message, requested=target))
-            if not moved and trade is None and order.broker_order_id == broker_id:
-                continue  # nothing changed (a repeat, an ack already applied, a modify confirmation)
-            changed = True
-            if moved:
-                order.status = target
-                moves.append(target)
-                if update.message and target in {Status.REJECTED, Status.CANCELLED}:
-                    order.message = update.message[:300]
-            if trade is not None:
-                trades.append(trade)
-                events.append(
-                    new_event(
-                        order,
-                        "fill",
-                        before=before,
-                        quantity=trade.quantity,
-                        price=trade.price,
-                        trade_id=trade.broker_trade_id,
-                    )
+        return apply_held_updates(Held(funds=funds, order=order), updates)
+
+
+def apply_held_updates(held: Held, updates: list[BrokerUpdate]) -> Order:
+    """Apply updates of the held order inside the caller's transaction, with the writes it still
+    owes (``Held``); return the order."""
+    order, funds = held.order, held.funds
+    assert all(u.client_order_id == str(order.client_order_id) for u in updates), "updates of another order"
+    events = held.events
+    audits: list[tuple[str, dict]] = []
+    trades: list[Trade] = []
+    moves: list[str] = []
+    changed = False
+    realised_before, margin_before = funds.realised_pnl, funds.margin_blocked
+    for update in updates:
+        before, broker_id = order.status, order.broker_order_id
+        if update.broker_order_id and not order.broker_order_id:
+            order.broker_order_id = update.broker_order_id
+        trade = _apply_fill(held, update.fill) if update.fill is not None else None
+        target = update.status
+        if order.filled_quantity == order.quantity:
+            target = Status.FILLED
+        elif target == Status.FILLED:
+            target = Status.PARTIALLY_FILLED if order.filled_quantity else order.status  # fills still to come
+        elif target in {Status.OPEN, Status.TRIGGER_PENDING} and order.filled_quantity:
+            target = Status.PARTIALLY_FILLED
+        moved = target != before and can_move(before, target)
+        if target != before and not moved:
+            message = f"broker said {update.status}"
+            events.append(new_event(order, "ignored", before=before, message=message, requested=target))
+        if not moved and trade is None and order.broker_order_id == broker_id:
+            continue  # nothing changed (a repeat, an ack already applied, a modify confirmation)
+        changed = True
+        if moved:
+            order.status = target
+            moves.append(target)
+            if update.message and target in {Status.REJECTED, Status.CANCELLED}:
+                order.message = update.message[:300]
+        if trade is not None:
+            trades.append(trade)
+            events.append(
+                new_event(
+                    order,
+                    "fill",
+                    before=before,
+                    quantity=trade.quantity,
+                    price=trade.price,
+                    trade_id=trade.broker_trade_id,
                 )
-                audits.append(
-                    (
-                        "order.filled",
-                        {
-                            "client_order_id": order.client_order_id,
-                            "trade_id": trade.broker_trade_id,
-                            "quantity": trade.quantity,
-                            "price": trade.price,
-                            "filled": order.filled_quantity,
-                        },
-                    )
+            )
+            audits.append(
+                (
+                    "order.filled",
+                    {
+                        "client_order_id": order.client_order_id,
+                        "trade_id": trade.broker_trade_id,
+                        "quantity": trade.quantity,
+                        "price": trade.price,
+                        "filled": order.filled_quantity,
+                    },
                 )
-            elif moved:
-                events.append(new_event(order, "broker_update", before=before, message=update.message))
-            if moved and order.status in {Status.CANCELLED, Status.REJECTED}:
-                audits.append(
-                    (
-                        f"order.{order.status.lower()}",
-                        {
-                            "client_order_id": order.client_order_id,
-                            "filled": order.filled_quantity,
-                            "message": update.message,
-                        },
-                    )
+            )
+        elif moved:
+            events.append(new_event(order, "broker_update", before=before, message=update.message))
+        if moved and order.status in {Status.CANCELLED, Status.REJECTED}:
+            audits.append(
+                (
+                    f"order.{order.status.lower()}",
+                    {
+                        "client_order_id": order.client_order_id,
+                        "filled": order.filled_quantity,
+                        "message": update.message,
+                    },
                 )
-        if events:
-            prepared.insert(events)
-        if not changed:
-            if locked is not None:  # the placement's margin block is still to be written
-                prepared.update(locked.position, _POSITION_UPDATE_FIELDS)
-                prepared.update(funds, ["margin_blocked", "realised_pnl", "realised_today", "updated_at"])
-                audit_record(**locked.audit)
-            return order
+            )
+    if events:
+        prepared.insert(events)
+    position_changed = bool(trades) or held.rows_due
+    if changed:
         prepared.update(order, _ORDER_UPDATE_FIELDS)
-        position = positions.get("position") or (locked.position if locked is not None else None)
-        margin_before = funds.margin_blocked
         if trades or order.status not in LIVE:
             # Margin moves only with a fill or when the order stops working (PENDING -> OPEN changes nothing).
-            # The position and funds rows are written once below, with the margin as refreshed here.
-            group_orders = None  # read them
-            if locked is not None:  # the group's other working orders, as read under the lock, and this one
-                group_orders = list(locked.group_orders)
-                if order.status in LIVE:
-                    price = Decimal(order.margin_price).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
-                    group_orders.append((order.side, order.quantity - order.filled_quantity, price))
-            position = refresh_margin(
+            position = held.group_position()
+            block_before = position.margin_blocked
+            refresh_margin(
                 adapter=get_adapter(order.account.broker),
                 funds=funds,
                 instrument=order.instrument,
                 product=order.product,
                 position=position,
-                orders=group_orders,
-                save=position is None,
+                orders=held.working_orders(),
+                save=False,  # written once below, with the fills' changes
             )
-        if locked is not None:  # the placement's margin block is unsaved too: write both rows once
-            prepared.update(position, _POSITION_UPDATE_FIELDS)
-            prepared.update(funds, ["margin_blocked", "realised_pnl", "realised_today", "updated_at"])
-        elif "position" in positions:
-            prepared.update(position, _POSITION_UPDATE_FIELDS)
-            if funds.margin_blocked != margin_before:
-                prepared.update(funds, ["margin_blocked", "realised_pnl", "realised_today", "updated_at"])
-            elif funds.realised_pnl != realised_before:
-                prepared.update(funds, ["realised_pnl", "realised_today", "updated_at"])
-        elif funds.realised_pnl != realised_before:
-            prepared.update(funds, ["realised_pnl", "realised_today", "updated_at"])
-        # Audit events last: the audit chain's lock is held from here to commit, so keep that short.
-        if locked is not None:
-            audit_record(**locked.audit)
-        for action, payload in audits:
-            audit_record(actor="system:orders", action=action, target=order, payload=payload)
-        if trades:
-            for trade in trades:
-                push.order_changed_on_commit(order, trade=trade)
-        else:
-            push.order_changed_on_commit(order)
+            position_changed = position_changed or position.margin_blocked != block_before
+    # The position and the ledger are written once, with everything that changed them.
+    if position_changed and held.position is not None:
+        prepared.update(held.position, _POSITION_UPDATE_FIELDS)
+    if held.rows_due or funds.margin_blocked != margin_before or funds.realised_pnl != realised_before:
+        prepared.update(funds, ["margin_blocked", "realised_pnl", "realised_today", "updated_at"])
+    # Audit events last: the audit chain's lock is held from here to commit, so keep that short.
+    for audit in held.audits:
+        audit_record(**audit)
+    for action, payload in audits:
+        audit_record(actor="system:orders", action=action, target=order, payload=payload)
+    if trades:
+        for trade in trades:
+            push.order_changed_on_commit(order, trade=trade)
+    elif changed:
+        push.order_changed_on_commit(order)
+    held.events, held.audits, held.rows_due = [], [], False  # owed no more
     for status in moves:
         metrics.order_status_total.labels(status=status).inc()
     return order

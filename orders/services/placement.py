@@ -1,8 +1,9 @@
 """Placing one order: instrument lookup -> ``rms.services.check_pre_trade`` under the account lock
 (``risk_state``) -> one transaction for the order row, its event, the margin block and the audit event
 -> the broker call outside the transaction -> status. A timeout leaves the order UNKNOWN for
-reconciliation. An in-database broker (the paper exchange) is sent the order inside the placing
-transaction instead, and its answer is applied there (``broker_updates``).
+reconciliation. A broker declaring ``places_in_transaction`` (the paper exchange, whose book is in
+this database) is sent the order inside the placing transaction instead, and its answer applied
+there; this module is the one place that capability is honoured.
 
 Not to be called inside an open transaction: a broker outside this database must only ever see
 committed orders.
@@ -18,8 +19,13 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from audit.services import audit_record
-from brokers.adapters.base import BrokerOrderRequest, BrokerRejected, BrokerSessionExpired, BrokerUnavailable
+from brokers.adapters.base import (
+    BrokerOrderRequest,
+    BrokerRejected,
+    BrokerSessionExpired,
+    BrokerUnavailable,
+    BrokerUpdate,
+)
 from brokers.adapters.registry import get_adapter
 from infra import prepared
 from marketdata.models import Instrument
@@ -30,7 +36,7 @@ from orders.locks import lock_accounts
 from orders.margin import refresh_margin
 from orders.models import Order
 from orders.services.broker_failures import schedule_reconcile, settle
-from orders.services.broker_updates import Locked, apply_order_updates
+from orders.services.broker_updates import Held, apply_held_updates
 from orders.services.events import new_event, record_event
 from orders.services.requests import (
     GENERIC_ALGO_ID,
@@ -82,6 +88,9 @@ def place_order(
         reject_input(actor=actor, account=account, request=request, error=error, ip=ip)
         raise
     adapter = get_adapter(account.broker)
+    # The one place the order system honours a broker's in-transaction placement (its book is in this
+    # database): the order is sent, and its answer applied, inside the transaction that records it.
+    in_transaction = adapter.capabilities.places_in_transaction
     quote = get_quote(instrument.pk)
     ltp = quote.ltp if quote else None
     try:
@@ -124,13 +133,10 @@ def place_order(
                 algo_id=request.algo_id or GENERIC_ALGO_ID,
                 source=source,
                 slice_group=slice_group,
-                # An in-database broker is sent the order in this transaction: nothing can cancel it unsent.
-                sent_at=timezone.now() if adapter.in_database else None,
+                # Sent in this transaction: nothing can cancel it unsent.
+                sent_at=timezone.now() if in_transaction else None,
             )
             prepared.insert([order])
-            placed_event = new_event(order, "placed", message=f"by {source}")
-            if not adapter.in_database:  # otherwise written below with the broker's answer's events
-                prepared.insert([placed_event])
             # Under the account lock the group is as read above, plus this order (its margin price as stored).
             stored_price = Decimal(order.margin_price).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
             position = refresh_margin(
@@ -140,36 +146,31 @@ def place_order(
                 product=request.product,
                 position=group.position,
                 orders=[*group.orders, (order.side, order.quantity, stored_price)],
-                # An in-database broker's answer is applied below in this transaction, which then
-                # writes the position and funds rows once, this block included.
-                save=not adapter.in_database,
+                save=False,  # written with the order's other writes (``Held``)
             )
-            placed = {
-                "actor": audit_actor(actor),
-                "action": "order.placed",
-                "target": order,
-                "payload": request_payload(
-                    request, account_id=account.pk, client_order_id=order.client_order_id, source=source
-                ),
-                "ip": ip,
-            }
+            held = Held(
+                funds=funds,
+                order=order,
+                position=position,
+                others=group.orders,
+                events=[new_event(order, "placed", message=f"by {source}")],
+                audits=[
+                    {
+                        "actor": audit_actor(actor),
+                        "action": "order.placed",
+                        "target": order,
+                        "payload": request_payload(
+                            request, account_id=account.pk, client_order_id=order.client_order_id, source=source
+                        ),
+                        "ip": ip,
+                    }
+                ],
+                rows_due=True,
+            )
             push.order_changed_on_commit(order)
-            if adapter.in_database:
-                _send_in_transaction(
-                    order,
-                    instrument,
-                    adapter,
-                    locked=Locked(
-                        funds=funds,
-                        order=order,
-                        position=position,
-                        group_orders=group.orders,
-                        event=placed_event,
-                        audit=placed,
-                    ),
-                )
-            else:
-                audit_record(**placed)
+            # The broker's answer, when it comes in this transaction, is applied with the held writes.
+            updates = _send_in_transaction(held, instrument, adapter) if in_transaction else []
+            apply_held_updates(held, updates)
     except (RiskRejected, OrderInvalid) as error:
         reject_input(actor=actor, account=account, request=request, error=error, ip=ip)
         raise
@@ -181,16 +182,17 @@ def place_order(
                 return existing
         raise
     metrics.orders_placed_total.labels(source=source).inc()
-    if not adapter.in_database:
+    if not in_transaction:
         _send(order, instrument)
     metrics.order_place_seconds.observe(time.perf_counter() - started)
     return order
 
 
-def _send_in_transaction(order: Order, instrument: Instrument, adapter, *, locked: Locked) -> None:
-    """Place a new order through an in-database broker inside the placing transaction and apply its
-    answer there: one transaction records the order, its acceptance and its immediate fills.
-    Failures end as ``_send``'s do (REJECTED, or UNKNOWN and reconciled); ``order`` is current."""
+def _send_in_transaction(held: Held, instrument: Instrument, adapter) -> list[BrokerUpdate]:
+    """Place the held new order through a broker that places inside the placing transaction; return
+    its answer's updates, for the caller to apply. Failures end as ``_send``'s do (REJECTED, or
+    UNKNOWN and reconciled), after the held writes are made; ``held.order`` is current then."""
+    order = held.order
     failure = None
     try:
         with transaction.atomic():  # a savepoint: a broker failing half-way leaves nothing of its own
@@ -204,10 +206,8 @@ def _send_in_transaction(order: Order, instrument: Instrument, adapter, *, locke
         logger.exception("broker adapter failed placing %s", order.client_order_id)
         failure = error
     if failure is None:
-        apply_order_updates(updates, locked=locked)
-        return
-    locked.event.save()
-    audit_record(**locked.audit)
+        return updates
+    apply_held_updates(held, [])
     if isinstance(failure, BrokerRejected | BrokerSessionExpired):
         settle(order, Status.REJECTED, message=failure.message, action="order.rejected", reason=failure.code)
     elif isinstance(failure, BrokerUnavailable):
@@ -217,6 +217,7 @@ def _send_in_transaction(order: Order, instrument: Instrument, adapter, *, locke
         settle(order, Status.UNKNOWN, message=str(failure)[:200], action="order.unknown", reason="adapter_error")
         schedule_reconcile(order)
     order.refresh_from_db()
+    return []
 
 
 def _broker_request(order: Order, instrument: Instrument) -> BrokerOrderRequest:

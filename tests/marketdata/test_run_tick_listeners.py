@@ -13,7 +13,6 @@ from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 
 from accounts.models import User
-from brokers.models import PaperOrder
 from marketdata.consumers import TickConsumer
 from marketdata.feeds.publisher import Publisher, feed_status
 from marketdata.listeners import ListenerWorker, register_tick_listener, unregister_tick_listener
@@ -21,6 +20,7 @@ from marketdata.models import Instrument
 from marketdata.quotes import Quote
 from orders.services import place_order
 from orders.states import Status
+from paper.models import PaperOrder
 from tests.trading_world import World, _fresh_trading_state  # noqa: F401  (autouse: quotes, limits, faults)
 
 D = Decimal

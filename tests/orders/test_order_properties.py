@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
 from brokers.adapters.base import BrokerUpdate, Fill
-from brokers.adapters.paper import faults
 from brokers.adapters.registry import get_adapter
 from marketdata import quotes as quote_store
 from orders import services
@@ -23,6 +22,7 @@ from orders.errors import OrderError
 from orders.margin import group_margin, working_orders
 from orders.models import Funds, Order, Position, Trade
 from orders.states import TERMINAL
+from paper import faults
 from rms import limits, throttle
 from rms.errors import RiskRejected
 from tests.trading_world import World

@@ -3,13 +3,14 @@ from decimal import Decimal
 
 import pytest
 
-from brokers.adapters.paper.matching import match, protected_limit
 from brokers.adapters.registry import get_adapter
-from brokers.models import BrokerAccount, PaperOrder
+from brokers.models import BrokerAccount
 from marketdata.quotes import Quote
 from orders.models import Position, Trade
 from orders.services import place_order
 from orders.states import Status
+from paper.matching import match, protected_limit
+from paper.models import PaperOrder
 
 pytestmark = pytest.mark.django_db
 D = Decimal

@@ -66,7 +66,7 @@ def test_a_repeated_idempotency_key_returns_the_same_order(world):
     )
     assert first.pk == second.pk
     assert Order.objects.count() == 1
-    from brokers.models import PaperOrder
+    from paper.models import PaperOrder
 
     assert PaperOrder.objects.count() == 1
 

@@ -3,11 +3,11 @@ from decimal import Decimal
 import pytest
 
 from audit.models import AuditEvent
-from brokers.adapters.paper import faults
-from brokers.models import PaperOrder
 from orders.models import Funds, Position, Trade
 from orders.services import place_order, reconcile_order
 from orders.states import Status
+from paper import faults
+from paper.models import PaperOrder
 
 pytestmark = pytest.mark.django_db
 

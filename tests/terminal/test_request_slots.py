@@ -8,10 +8,11 @@ import time
 import pytest
 
 from brokers.adapters import registry
-from brokers.adapters.paper.adapter import PaperAdapter
+from brokers.adapters.base import Capabilities
 from infra import request_slots
 from infra.request_slots import RequestSlots
 from infra.sync_asgi import SyncChainASGIHandler
+from paper.adapter import PaperAdapter
 from tests.terminal.test_request_threads import _get
 
 
@@ -104,7 +105,7 @@ def test_the_asgi_handler_runs_the_chain_and_view_inside_a_slot(settings, beat_a
 class _NetworkPaper(PaperAdapter):
     """The paper exchange as if it were reached over the network."""
 
-    in_database = False
+    capabilities = Capabilities()
     seen: list[bool] = []
 
     def margin_rate(self, *, product, instrument_type, side):
@@ -128,7 +129,7 @@ def test_a_network_brokers_calls_run_with_the_requests_slot_given_up(one_slot):
             adapter.margin_rate(product="MIS", instrument_type="EQ", side="BUY")
             assert getattr(one_slot._mine, "held", False)  # taken again after the call
         assert _NetworkPaper.seen == [False]
-        assert isinstance(adapter.wrapped, _NetworkPaper) and adapter.in_database is False
+        assert isinstance(adapter.wrapped, _NetworkPaper) and not adapter.capabilities.places_in_transaction
     finally:
         registry._factories.pop("network-paper")
         registry._instances.pop("network-paper", None)

@@ -1,8 +1,8 @@
 """The paper exchange: a simulated broker that matches orders on the live (simulated) quotes.
 
 It is the default broker: no login, the same OMS code path as a live broker. Its order book lives in
-``brokers.PaperOrder`` so that every process shares it; ``on_quotes`` (a tick listener registered in
-``BrokersConfig.ready``) matches resting orders on each batch of quotes, including the prices the
+``paper.models`` so that every process shares it; ``on_quotes`` (a tick listener registered in
+``PaperConfig.ready``) matches resting orders on each batch of quotes, including the prices the
 market passed through while matching was behind (``marketdata.listeners.PassedRange``).
 """
 
@@ -29,16 +29,17 @@ from brokers.adapters.base import (
     BrokerRejected,
     BrokerUnavailable,
     BrokerUpdate,
+    Capabilities,
     Fill,
     PlaceResult,
 )
-from brokers.adapters.paper import faults
-from brokers.adapters.paper.margin import margin_rate
-from brokers.adapters.paper.matching import is_triggered, match, protected_limit
-from brokers.models import PaperFill, PaperOrder
 from infra import prepared
 from marketdata.listeners import PassedRange
 from marketdata.quotes import Quote, get_quote, get_quotes
+from paper import faults
+from paper.margin import margin_rate
+from paper.matching import is_triggered, match, protected_limit
+from paper.models import PaperFill, PaperOrder
 
 OPEN, TRIGGER_PENDING, PARTIALLY_FILLED, FILLED, CANCELLED = (
     "OPEN",
@@ -52,7 +53,8 @@ LIVE = (OPEN, TRIGGER_PENDING, PARTIALLY_FILLED)
 
 class PaperAdapter(BrokerAdapter):
     code = "paper"
-    in_database = True  # its book is PaperOrder: the OMS places through it inside its own transaction
+    # Its book is in this database: the OMS places through it inside the transaction recording the order.
+    capabilities = Capabilities(places_in_transaction=True)
 
     # --- writes -----------------------------------------------------------------------------------
     def place_order(self, request: BrokerOrderRequest) -> PlaceResult:
