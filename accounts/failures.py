@@ -44,9 +44,8 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
-from prometheus_client import Counter
 
-from accounts import audit
+from accounts import audit, metrics
 from accounts.errors import RateLimiterUnavailable, TooManyFailures
 from core.client_ip import client_ip
 
@@ -59,15 +58,6 @@ SAMPLE_HEX_DIGITS = 12
 # finds them; flushing deletes them at once.
 RETENTION_SECONDS = 7 * 24 * 3600
 FLUSH_BATCH = 500
-
-failures_refused_total = Counter(
-    "terminal_auth_failures_refused_total",
-    "Requests refused with 429 too_many_failures, unexamined, because their source failed too often.",
-)
-failures_uncounted_total = Counter(
-    "terminal_auth_failures_uncounted_total",
-    "Failed credentials refused with 503 rate_limiter_unavailable because the counters could not be reached.",
-)
 
 
 def source_of(request: HttpRequest) -> str:
@@ -342,7 +332,7 @@ def failure_gate(request: HttpRequest) -> None:
     except LimiterDown:
         return
     if retry_after:
-        failures_refused_total.inc()
+        metrics.failures_refused_total.inc()
         raise TooManyFailures(
             "Too many failed credentials from this address; try again later.",
             extra={"retry_after": retry_after},
@@ -382,7 +372,7 @@ def failure_record(
             sample=sample_of(presented),
         )
     except LimiterDown:
-        failures_uncounted_total.inc()
+        metrics.failures_uncounted_total.inc()
         logger.warning("failed credential not audited, limiter down: %s %s from %s", action, reason, source)
         raise RateLimiterUnavailable("The service cannot check credentials right now; try again shortly.") from None
     if ended is not None:

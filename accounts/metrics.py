@@ -9,3 +9,11 @@ security_events_total = Counter(
     "Sign-in, role and credential events by action (auth.login, auth.otp_failed, apikey.denied, ...).",
     ["action"],
 )
+failures_refused_total = Counter(
+    "terminal_auth_failures_refused_total",
+    "Requests refused with 429 too_many_failures, unexamined, because their source failed too often.",
+)
+failures_uncounted_total = Counter(
+    "terminal_auth_failures_uncounted_total",
+    "Failed credentials refused with 503 rate_limiter_unavailable because the counters could not be reached.",
+)

@@ -1,4 +1,11 @@
-"""The only way to reach a broker account: every view, API route, task and consumer goes through here."""
+"""How a user reaches broker accounts: every view, API route and consumer that acts on or shows an
+account for a user goes through ``account_get_for_user`` or ``account_list_for_user``.
+
+Two kinds of caller read accounts without them: an organisation's pages for its Owners and Admins
+(members, limits, compliance reports), which list the organisation's accounts once
+``accounts.selectors.organisation_get_for_user(manage=True)`` has passed (the reach these rules give
+those roles), and tasks acting for the system (the intraday square-off, the kill switch).
+"""
 
 from __future__ import annotations
 

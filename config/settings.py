@@ -8,12 +8,11 @@ DJANGO_ENV=production turns on the deployment hardening checked by ``manage.py c
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
 from csp.constants import NONE, SELF
 
-from core.ed25519 import KeyFormatError, load_private_key
+from config import keys
 from core.env import (
     EnvError,
     env_bool,
@@ -36,74 +35,9 @@ DJANGO_ENV = env_choice("DJANGO_ENV", "development", ("development", "production
 PRODUCTION = DJANGO_ENV == "production"
 DEBUG = env_bool("DEBUG", default=False)
 
-
-def _secret_key() -> str:
-    """Production requires SECRET_KEY; elsewhere one is generated once and kept under var/."""
-    key = env_str("SECRET_KEY")
-    if key:
-        if PRODUCTION and len(key) < 50:
-            raise EnvError("SECRET_KEY", "<hidden>", "at least 50 random characters in production")
-        return key
-    if PRODUCTION:
-        raise EnvError("SECRET_KEY", "", "at least 50 random characters (required when DJANGO_ENV=production)")
-    path = VAR_DIR / "secret_key"
-    if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(64))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
-SECRET_KEY = _secret_key()
-
-
-def _keyring(
-    name: str, raw: str | None, chosen: str | None, *, first_id: str, var_file: str, how: str, parse_keys, new_key
-) -> tuple[dict[str, bytes], str]:
-    """Parse the keys ``raw`` of variable ``name`` ("id:base64,...") and ``chosen``, the id new material
-    uses (default: the first); return (keys, that id). Production requires them; elsewhere ``first_id``
-    is generated once under var/. Raises EnvError naming the variable, never echoing a key."""
-    id_name = name.removesuffix("S") + "_ID"
-    expected = f"comma-separated id:base64 entries, each a 32-byte key ({how})"
-    if not raw:
-        if PRODUCTION:
-            raise EnvError(name, "", expected + " (required when DJANGO_ENV=production)")
-        path = VAR_DIR / var_file
-        if not path.exists():
-            VAR_DIR.mkdir(parents=True, exist_ok=True)
-            path.write_text(f"{first_id}:{new_key()}")
-            path.chmod(0o600)
-        raw = path.read_text().strip()
-    try:
-        keys = parse_keys(raw)
-    except ValueError as exc:
-        raise EnvError(name, "<hidden>", f"{expected}; {exc}") from None
-    if not keys:
-        raise EnvError(name, "<hidden>", expected)
-    current = chosen or next(iter(keys))
-    if current not in keys:
-        raise EnvError(id_name, current, f"one of the ids in {name}")
-    return keys, current
-
-
-def _broker_keys() -> tuple[dict[str, bytes], str]:
-    """AES-256 keys for broker secrets and TOTP seeds (core/sealing.py): BROKER_ENCRYPTION_KEYS and
-    BROKER_ENCRYPTION_KEY_ID."""
-    from core.sealing import new_key, parse_keys
-
-    return _keyring(
-        "BROKER_ENCRYPTION_KEYS",
-        env_str("BROKER_ENCRYPTION_KEYS"),
-        env_str("BROKER_ENCRYPTION_KEY_ID"),
-        first_id="k1",
-        var_file="broker_keys",
-        how="manage.py rotate_broker_keys --new-key",
-        parse_keys=parse_keys,
-        new_key=new_key,
-    )
-
-
-BROKER_ENCRYPTION_KEYS, BROKER_ENCRYPTION_KEY_ID = _broker_keys()
+# Secrets: required in production, generated once under var/ elsewhere (config/keys.py).
+SECRET_KEY = keys.secret_key(production=PRODUCTION, var_dir=VAR_DIR)
+BROKER_ENCRYPTION_KEYS, BROKER_ENCRYPTION_KEY_ID = keys.broker_keys(production=PRODUCTION, var_dir=VAR_DIR)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver", "[::1]"])
 if PRODUCTION and not ALLOWED_HOSTS:
     raise EnvError("ALLOWED_HOSTS", "", "a comma-separated list of host names (required when DJANGO_ENV=production)")
@@ -444,56 +378,8 @@ HEALTH_QUEUE_AGE_SECONDS = env_int("HEALTH_QUEUE_AGE_SECONDS", 300, minimum=1)
 # audited transactions commit at once. Changing it later is safe (verification covers every chain).
 AUDIT_CHAINS = env_int("AUDIT_CHAINS", 8, minimum=1, maximum=64)
 
-
-def _audit_signing_key() -> str:
-    """The Ed25519 key that signs audit checkpoints, as PEM (PKCS#8) or base64 of the 32-byte seed.
-
-    Production requires AUDIT_SIGNING_KEY; elsewhere one is generated once and kept under var/.
-    """
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    key = env_str("AUDIT_SIGNING_KEY")
-    if not key:
-        if PRODUCTION:
-            raise EnvError("AUDIT_SIGNING_KEY", "", "an Ed25519 private key (required when DJANGO_ENV=production)")
-        path = VAR_DIR / "audit_signing_key.pem"
-        if not path.exists():
-            VAR_DIR.mkdir(parents=True, exist_ok=True)
-            pem = Ed25519PrivateKey.generate().private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-            path.write_bytes(pem)
-            path.chmod(0o600)
-        key = path.read_text()
-    try:
-        load_private_key(key)
-    except KeyFormatError:
-        raise EnvError("AUDIT_SIGNING_KEY", "<hidden>", "an Ed25519 private key as PEM or base64 of 32 bytes") from None
-    return key
-
-
-AUDIT_SIGNING_KEY = _audit_signing_key()
-
-
-def _audit_hmac_keys() -> tuple[dict[str, bytes], str]:
-    """Keys of the audit chain's HMAC links (audit/chain.py): AUDIT_HMAC_KEYS and AUDIT_HMAC_KEY_ID.
-    The database never holds them."""
-    from audit.chain import new_key, parse_keys
-
-    return _keyring(
-        "AUDIT_HMAC_KEYS",
-        env_str("AUDIT_HMAC_KEYS"),
-        env_str("AUDIT_HMAC_KEY_ID"),
-        first_id="a1",
-        var_file="audit_hmac_keys",
-        how="docs/runbooks/key-rotation.md",
-        parse_keys=parse_keys,
-        new_key=new_key,
-    )
-
-
-AUDIT_HMAC_KEYS, AUDIT_HMAC_KEY_ID = _audit_hmac_keys()
+AUDIT_SIGNING_KEY = keys.audit_signing_key(production=PRODUCTION, var_dir=VAR_DIR)  # signs the checkpoints
+AUDIT_HMAC_KEYS, AUDIT_HMAC_KEY_ID = keys.audit_hmac_keys(production=PRODUCTION, var_dir=VAR_DIR)
 # Public keys (base64, 32 bytes each) of retired signing keys, so checkpoints they signed still verify.
 AUDIT_VERIFY_KEYS = env_list("AUDIT_VERIFY_KEYS", [])
 # How often the chain heads are signed (Celery beat), and how much later than that verify_audit still

@@ -1,8 +1,11 @@
-"""The one place rows are locked: an account's ``Funds`` row is the account's lock.
+"""The OMS's locks: an account's ``Funds`` row is the account's lock.
 
-Every write that touches an account's orders, trades, positions or margin first locks that account's
-Funds row; several accounts are locked in primary-key order, so two transactions can never wait for
-each other in a cycle. Order rows are then locked by primary key order too.
+Every write to an account's trades, positions or margin, and every status change of its orders except
+a PENDING order's send (``placement._send``: conditional updates from PENDING, which move no margin),
+first locks the account's Funds row; several accounts are locked in primary-key order, so two
+transactions can never wait for each other in a cycle. The orders a write changes are locked after
+their account: here, in primary-key order (``lock_orders``), or, for a broker update, the one order it
+names, by its client order id (``orders.services.broker_updates.apply_order_updates``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """The order state machine: the one table of allowed transitions.
 
-Every status change in the OMS goes through ``orders.services`` with a conditional update whose
-``status__in`` comes from this table, so a transition not listed here cannot happen, whatever the
-order of broker updates and user actions.
+The services in ``orders.services`` move an order only to a status this table allows from the one
+they read: under the order's row lock (taken after its account's, ``orders.locks``), checked with
+``can_move`` or against the statuses a modify or cancel accepts; or, for a PENDING order being sent
+(``placement._send``), with a conditional update from PENDING that changes one row or none. So a
+transition not listed here cannot happen, whatever the order of broker updates and user actions.
 """
 
 from __future__ import annotations
@@ -55,8 +57,3 @@ ALLOWED: dict[str, frozenset[str]] = {
 def can_move(current: str, new: str) -> bool:
     """Return whether ``current`` -> ``new`` is an allowed transition."""
     return new in ALLOWED[current]
-
-
-def sources_of(new: str) -> list[str]:
-    """Return the statuses from which ``new`` may be reached (the ``status__in`` of a conditional update)."""
-    return [status for status, targets in ALLOWED.items() if new in targets]

@@ -1,4 +1,5 @@
-"""Writes and reads of a broker account's secrets; the only code that touches the ciphertext."""
+"""Writes and reads of a broker account's secrets: the only code that seals, opens or re-seals the
+ciphertext (the admin only shows whether an account has one)."""
 
 from __future__ import annotations
 

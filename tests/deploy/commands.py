@@ -25,9 +25,9 @@ PENDING_COMMANDS = {"run_feed": "marketdata"}
 
 
 def env_names_read_by_settings() -> set[str]:
-    """Return the environment variable names that config/settings.py, config/celery.py and the web
-    server's settings (config/gunicorn.conf.py) read."""
-    files = ("settings.py", "celery.py", "gunicorn.conf.py")
+    """Return the environment variable names that config/settings.py, the secrets it reads
+    (config/keys.py), config/celery.py and the web server's settings (config/gunicorn.conf.py) read."""
+    files = ("settings.py", "keys.py", "celery.py", "gunicorn.conf.py")
     source = "".join((ROOT / "config" / name).read_text() for name in files)
     return set(re.findall(r'env_\w+\(\s*"([A-Z_][A-Z0-9_]*)"', source)) | {"DJANGO_SETTINGS_MODULE"}
 
