@@ -1,11 +1,11 @@
-"""The OMS's locks: an account's ``Funds`` row is the account's lock.
+"""The OMS's row locks, all taken here: an account's ``Funds`` row is the account's lock.
 
 Every write to an account's trades, positions or margin, and every status change of its orders except
 a PENDING order's send (``placement._send``: conditional updates from PENDING, which move no margin),
 first locks the account's Funds row; several accounts are locked in primary-key order, so two
 transactions can never wait for each other in a cycle. The orders a write changes are locked after
-their account: here, in primary-key order (``lock_orders``), or, for a broker update, the one order it
-names, by its client order id (``orders.services.broker_updates.apply_order_updates``).
+their account: in primary-key order (``lock_orders``), or, for a broker update, the one order it
+names, by its client order id (``lock_order_by_client_id``).
 """
 
 from __future__ import annotations
@@ -68,3 +68,14 @@ def lock_orders(order_ids: list[int]) -> dict[int, Order]:
     """Lock orders (after their accounts) in key order; return them by id."""
     orders = Order.objects.select_for_update().filter(pk__in=sorted(set(order_ids))).order_by("pk")
     return {o.pk: o for o in orders}
+
+
+def lock_order_by_client_id(account_id: int, client_order_id: str) -> Order | None:
+    """Lock the account's order tagged ``client_order_id`` (after the account); return it with its
+    instrument and account, or None. Only the order's row is locked, not the rows its joins read."""
+    return (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("instrument", "account")
+        .filter(account_id=account_id, client_order_id=client_order_id)
+        .first()
+    )

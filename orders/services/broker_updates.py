@@ -16,7 +16,7 @@ from brokers.adapters.base import BrokerUpdate
 from brokers.adapters.registry import get_adapter
 from infra import prepared
 from orders import metrics, push
-from orders.locks import lock_accounts
+from orders.locks import lock_accounts, lock_order_by_client_id
 from orders.margin import refresh_margin, working_orders
 from orders.models import Funds, Order, OrderEvent, Position, Trade
 from orders.positions import PositionFigures, apply_fill, average_price
@@ -194,12 +194,7 @@ def apply_order_updates(updates: list[BrokerUpdate]) -> Order | None:
     first = updates[0]
     with transaction.atomic():
         funds = lock_accounts([first.account_id]).get(first.account_id)
-        order = (
-            Order.objects.select_for_update(of=("self",))
-            .select_related("instrument", "account")
-            .filter(account_id=first.account_id, client_order_id=first.client_order_id)
-            .first()
-        )
+        order = lock_order_by_client_id(first.account_id, first.client_order_id)
         if order is None or funds is None:
             logger.warning("broker update for unknown order %s", first.client_order_id)
             return None
