@@ -11,7 +11,7 @@ import logging
 
 from celery import shared_task
 
-from brokers.adapters.base import BrokerUnavailable
+from brokers.adapters.base import BrokerRateLimited, BrokerSessionExpired, BrokerUnavailable, BrokerUnreachable
 from orders.selectors import orders_to_reconcile
 from orders.services.kill_switch import kill_switch_engage
 from orders.services.reconciliation import reconcile_order
@@ -25,7 +25,8 @@ def reconcile_order_task(self, order_id: int) -> str:
     """Resolve one UNKNOWN order from the broker's order book; retried while the broker is unreachable."""
     try:
         return reconcile_order(order_id=order_id).status
-    except BrokerUnavailable as exc:
+    except (BrokerUnavailable, BrokerRateLimited, BrokerUnreachable, BrokerSessionExpired) as exc:
+        # The book could not be read (yet): try again; the minute's sweep takes over after the retries.
         raise self.retry(exc=exc, countdown=min(60, 5 * (self.request.retries + 1))) from exc
 
 

@@ -1,5 +1,10 @@
 """The BrokerAdapter interface every broker family implements, and the values that cross it.
 
+Errors say whether the request may have reached the broker: ``BrokerNotSent`` and its kinds
+(rejected, session expired, rate-limited, unreachable) mean it certainly did nothing there;
+``BrokerUnavailable`` means it may have (a timeout after sending), and only that leaves an order
+UNKNOWN for reconciliation.
+
 Adapters never import the order management system: they take plain requests, return results, raise
 the typed errors below, and report every later status change or fill as a ``BrokerUpdate`` through
 ``brokers.adapters.updates.emit``; ``orders.services.apply_broker_update`` applies them.
@@ -23,25 +28,74 @@ class BrokerError(ApplicationError):
     status = 502
 
 
-class BrokerRejected(BrokerError):
+class BrokerNotSent(BrokerError):
+    """The request never reached the broker, or the broker refused it: nothing happened there, so
+    the order system may settle the request at once (an order is REJECTED, a change reverted)."""
+
+    code = "broker_not_sent"
+    status = 503
+
+
+class BrokerRejected(BrokerNotSent):
     """The broker (or exchange) refused the request; nothing is resting there."""
 
     code = "broker_rejected"
     status = 422
 
 
-class BrokerUnavailable(BrokerError):
-    """The broker could not be reached or did not answer in time: the outcome is unknown."""
+class BrokerInsufficientMargin(BrokerRejected):
+    """The broker refused the order for want of margin in the account at the broker."""
 
-    code = "broker_unavailable"
-    status = 503
+    code = "broker_insufficient_margin"
 
 
-class BrokerSessionExpired(BrokerError):
-    """The broker session is no longer valid (daily logout); the request was not sent."""
+class BrokerMarketClosed(BrokerRejected):
+    """The broker refused the order because the market (or the segment's session) is closed."""
+
+    code = "broker_market_closed"
+
+
+class BrokerSegmentNotEnabled(BrokerRejected):
+    """The account is not enabled at the broker for the order's segment (F&O, currency, commodity)."""
+
+    code = "broker_segment_not_enabled"
+
+
+class BrokerOrderNotFound(BrokerRejected):
+    """The broker has no order by that id (a modify or cancel of an order it never had)."""
+
+    code = "broker_order_not_found"
+    status = 404
+
+
+class BrokerSessionExpired(BrokerNotSent):
+    """The broker session is no longer valid (daily logout, revoked token); the request was not sent."""
 
     code = "broker_session_expired"
     status = 401
+
+
+class BrokerRateLimited(BrokerNotSent):
+    """The request would exceed the broker's rate limit (or the broker answered 429): not sent."""
+
+    code = "broker_rate_limited"
+    status = 429
+
+
+class BrokerUnreachable(BrokerNotSent):
+    """The connection to the broker could not be made (refused, DNS, TLS before sending): not sent."""
+
+    code = "broker_unreachable"
+    status = 503
+
+
+class BrokerUnavailable(BrokerError):
+    """Maybe sent: the request left for the broker and no usable answer came back (a timeout, a reset
+    connection, a malformed or truncated answer, a 5xx after sending). The outcome is unknown: an
+    order becomes UNKNOWN and is reconciled against the broker's order book by its tag."""
+
+    code = "broker_unavailable"
+    status = 503
 
 
 @dataclass(frozen=True, slots=True)

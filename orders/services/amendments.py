@@ -12,7 +12,7 @@ from decimal import Decimal
 from django.db import transaction
 
 from audit.services import audit_record
-from brokers.adapters.base import BrokerModifyRequest, BrokerRejected, BrokerUnavailable
+from brokers.adapters.base import BrokerModifyRequest, BrokerNotSent, BrokerUnavailable
 from brokers.adapters.registry import get_adapter
 from marketdata.quotes import get_quote
 from orders import push
@@ -53,8 +53,8 @@ def modify_order(
     """Change a working order; return it. The change passes the pre-trade rules like a new order.
 
     Raises OrderStateConflict (409) unless the order is OPEN, TRIGGER_PENDING or PARTIALLY_FILLED,
-    RiskRejected for a change that breaks a rule, and BrokerRejected when the broker refuses (the
-    order is then left as it was).
+    RiskRejected for a change that breaks a rule, and BrokerNotSent (BrokerRejected and the others)
+    when the broker refused it or was not reached (the order is then left as it was).
     """
     adapter = get_adapter(order.account.broker)
     with transaction.atomic():
@@ -158,7 +158,7 @@ def modify_order(
                 order_type=current.order_type,
             ),
         )
-    except BrokerRejected as error:
+    except BrokerNotSent as error:  # refused, or never sent: the order keeps its old terms
         _revert_modify(current, old, error, actor=actor, ip=ip)
         # Fills the exchange made above a reduced quantity were refused while the change was pending;
         # the broker's book has them, and reconciliation applies them (by trade id, so never twice).
@@ -287,7 +287,7 @@ def cancel_all(
         except OrderStateConflict as error:
             if error.extra.get("status") == Status.PENDING:
                 in_flight.append(order)  # being sent right now: cancel it once the broker has it
-        except BrokerRejected:
+        except BrokerNotSent:
             continue
         except BrokerUnavailable:
             logger.warning("could not cancel order %s: broker unavailable", order.pk)
@@ -296,6 +296,6 @@ def cancel_all(
         for order in in_flight:
             try:
                 done.append(cancel_order(actor=actor, order=order, ip=ip))
-            except (OrderStateConflict, BrokerRejected, BrokerUnavailable) as error:
+            except (OrderStateConflict, BrokerNotSent, BrokerUnavailable) as error:
                 logger.warning("could not cancel in-flight order %s: %s", order.pk, error)
     return done

@@ -20,9 +20,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from brokers.adapters.base import (
+    BrokerNotSent,
     BrokerOrderRequest,
-    BrokerRejected,
-    BrokerSessionExpired,
     BrokerUnavailable,
     BrokerUpdate,
 )
@@ -200,7 +199,7 @@ def _send_in_transaction(held: Held, instrument: Instrument, adapter) -> list[Br
                 _result, updates = adapter.place_order_in_transaction(_broker_request(order, instrument))
             except BrokerUnavailable as error:
                 failure = error  # what the exchange recorded before the answer was lost stays recorded
-    except (BrokerRejected, BrokerSessionExpired) as error:
+    except BrokerNotSent as error:
         failure = error
     except Exception as error:  # an adapter bug: the outcome is as unknown as after a timeout
         logger.exception("broker adapter failed placing %s", order.client_order_id)
@@ -208,7 +207,7 @@ def _send_in_transaction(held: Held, instrument: Instrument, adapter) -> list[Br
     if failure is None:
         return updates
     apply_held_updates(held, [])
-    if isinstance(failure, BrokerRejected | BrokerSessionExpired):
+    if isinstance(failure, BrokerNotSent):
         settle(order, Status.REJECTED, message=failure.message, action="order.rejected", reason=failure.code)
     elif isinstance(failure, BrokerUnavailable):
         settle(order, Status.UNKNOWN, message=failure.message, action="order.unknown", reason=failure.code)
@@ -252,7 +251,7 @@ def _send(order: Order, instrument: Instrument) -> None:
     request = _broker_request(order, instrument)
     try:
         result = adapter.place_order(request)
-    except (BrokerRejected, BrokerSessionExpired) as error:
+    except BrokerNotSent as error:
         settle(order, Status.REJECTED, message=error.message, action="order.rejected", reason=error.code)
         order.refresh_from_db()
         return
