@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "accounts",
     "brokers",
     "paper",
+    "kite",
     "orders",
     "rms",
     "marketdata",

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class KiteConfig(AppConfig):
+    """Zerodha Kite Connect v3: the broker family's adapter, ticker feed, login and symbol master.
+    Like the paper exchange, a plug-in: nothing imports it, and its ``ready`` registers what it offers."""
+
+    name = "kite"
+    verbose_name = "Zerodha Kite Connect"
