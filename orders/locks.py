@@ -5,7 +5,7 @@ a PENDING order's send (``placement._send``: conditional updates from PENDING, w
 first locks the account's Funds row; several accounts are locked in primary-key order, so two
 transactions can never wait for each other in a cycle. The orders a write changes are locked after
 their account: in primary-key order (``lock_orders``), or, for a broker update, the one order it
-names, by its client order id (``lock_order_by_client_id``).
+names, by its broker tag (``lock_order_by_tag``).
 """
 
 from __future__ import annotations
@@ -70,12 +70,12 @@ def lock_orders(order_ids: list[int]) -> dict[int, Order]:
     return {o.pk: o for o in orders}
 
 
-def lock_order_by_client_id(account_id: int, client_order_id: str) -> Order | None:
-    """Lock the account's order tagged ``client_order_id`` (after the account); return it with its
+def lock_order_by_tag(account_id: int, tag: str) -> Order | None:
+    """Lock the account's order whose broker tag is ``tag`` (after the account); return it with its
     instrument and account, or None. Only the order's row is locked, not the rows its joins read."""
     return (
         Order.objects.select_for_update(of=("self",))
         .select_related("instrument", "account")
-        .filter(account_id=account_id, client_order_id=client_order_id)
+        .filter(account_id=account_id, broker_tag=tag)
         .first()
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from decimal import Decimal
 
@@ -39,10 +40,18 @@ class Source(models.TextChoices):
     SYSTEM = "system", "System (square-off, kill switch)"
 
 
+def new_broker_tag() -> str:
+    """A fresh order tag: 20 hexadecimal digits (80 random bits)."""
+    return secrets.token_hex(10)
+
+
 class Order(models.Model):
     """One order to one broker. Its status moves only along ``orders.states.ALLOWED``."""
 
     client_order_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # What brokers know the order by: short enough for every broker's tag field (Kite keeps 20
+    # letters and digits), unique, so an update or an order-book row finds the order by index.
+    broker_tag = models.CharField(max_length=20, unique=True, default=new_broker_tag, editable=False)
     # NULL, not "", for "no key": the unique constraint must ignore orders placed without one.
     idempotency_key = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     # Indexed by (account, status) below: a separate account index would only cost every write.
@@ -136,9 +145,10 @@ class OrderEvent(models.Model):
 
 
 class Trade(models.Model):
-    """One fill of one order, as the broker reported it; the broker's trade id makes it unique."""
+    """One fill of one order, as the broker reported it. Exchanges number their trades each on its own
+    (NSE, BSE and NFO reuse ids), so a trade is unique by (account, exchange, trade id)."""
 
-    account = models.ForeignKey(  # indexed by the unique (account, broker trade id)
+    account = models.ForeignKey(  # indexed by the unique (account, exchange, broker trade id)
         "brokers.BrokerAccount", on_delete=models.PROTECT, related_name="trades", db_index=False
     )
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="trades")
@@ -147,13 +157,16 @@ class Trade(models.Model):
     side = models.CharField(max_length=4, choices=Side.choices)
     quantity = models.PositiveIntegerField()
     price = models.DecimalField(max_digits=14, decimal_places=4)
+    exchange = models.CharField(max_length=8, help_text="The exchange that numbered the trade (NSE, BSE, NFO...).")
     broker_trade_id = models.CharField(max_length=64)
     executed_at = models.DateTimeField()
 
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.UniqueConstraint(fields=["account", "broker_trade_id"], name="trade_unique_broker_id"),
+            models.UniqueConstraint(
+                fields=["account", "exchange", "broker_trade_id"], name="trade_unique_exchange_trade_id"
+            ),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="trade_quantity_positive"),
         ]
 

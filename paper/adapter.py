@@ -1,7 +1,7 @@
 """The paper exchange: a simulated broker that matches orders on the live (simulated) quotes.
 
 It is the default broker: no login, the same OMS code path as a live broker. Its order book lives in
-``paper.models`` so that every process shares it; ``on_quotes`` (a tick listener registered in
+``paper.models`` so that every process shares it; ``match_quotes`` (a tick listener registered in
 ``PaperConfig.ready``) matches resting orders on each batch of quotes, including the prices the
 market passed through while matching was behind (``marketdata.listeners.PassedRange``).
 """
@@ -13,7 +13,6 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -23,9 +22,12 @@ from brokers.adapters import updates as update_stream
 from brokers.adapters.base import (
     BrokerAdapter,
     BrokerFunds,
+    BrokerHolding,
     BrokerModifyRequest,
     BrokerOrder,
+    BrokerOrderNotFound,
     BrokerOrderRequest,
+    BrokerPosition,
     BrokerRejected,
     BrokerUnavailable,
     BrokerUpdate,
@@ -52,6 +54,8 @@ LIVE = (OPEN, TRIGGER_PENDING, PARTIALLY_FILLED)
 
 
 class PaperAdapter(BrokerAdapter):
+    """One account at the paper exchange (no login, no session)."""
+
     code = "paper"
     # Its book is in this database: the OMS places through it inside the transaction recording the order.
     capabilities = Capabilities(places_in_transaction=True)
@@ -64,7 +68,7 @@ class PaperAdapter(BrokerAdapter):
         order in an instrument with no quote (the exchange's "no trade today" rule) and
         BrokerUnavailable when a network fault is simulated.
         """
-        fault = faults.take(request.client_order_id)
+        fault = faults.take(request.tag)
         order, updates, fills = self._accept(request, fault)
         try:
             with transaction.atomic():  # the order as matched, and its fills
@@ -72,7 +76,7 @@ class PaperAdapter(BrokerAdapter):
                 PaperFill.objects.bulk_create(fills)
         except IntegrityError:
             # The same tag twice is the same order, never a second one.
-            existing = PaperOrder.objects.get(account_id=request.account_id, client_order_id=request.client_order_id)
+            existing = PaperOrder.objects.get(account_id=self.account_id, tag=request.tag)
             return PlaceResult(existing.broker_order_id, existing.status)
         if fault == faults.LOSE_RESPONSE:
             raise BrokerUnavailable("The paper exchange's answer was lost (simulated).")
@@ -82,7 +86,7 @@ class PaperAdapter(BrokerAdapter):
     def place_order_in_transaction(self, request: BrokerOrderRequest) -> tuple[PlaceResult, list[BrokerUpdate]]:
         """``place_order`` inside the caller's transaction (the OMS's, which has just created the order
         with this fresh tag), returning the updates instead of emitting them."""
-        fault = faults.take(request.client_order_id)
+        fault = faults.take(request.tag)
         order, updates, fills = self._accept(request, fault)
         prepared.insert([order])
         prepared.insert(fills)
@@ -110,8 +114,8 @@ class PaperAdapter(BrokerAdapter):
                 tick=request.tick_size,
             )
         order = PaperOrder(
-            account_id=request.account_id,
-            client_order_id=request.client_order_id,
+            account_id=self.account_id,
+            tag=request.tag,
             broker_order_id=f"P{uuid.uuid4().hex[:15].upper()}",
             instrument_id=request.instrument_id,
             side=request.side,
@@ -123,17 +127,17 @@ class PaperAdapter(BrokerAdapter):
             trigger_price=request.trigger_price,
             status=TRIGGER_PENDING if request.order_type in {"SL", "SL-M"} else OPEN,
         )
-        updates = [self._update(order, order.status, "accepted")]
-        more, fills = self._run(order, request.instrument_type, request.tick_size, quote)
+        updates = [_update(order, order.status, "accepted")]
+        more, fills = _run(order, request.exchange, request.instrument_type, request.tick_size, quote)
         return order, updates + more, fills
 
-    def modify_order(self, *, account_id: int, broker_order_id: str, change: BrokerModifyRequest) -> None:
+    def modify_order(self, *, broker_order_id: str, change: BrokerModifyRequest) -> None:
         """Change a live order and re-match it. Raises BrokerRejected when it is no longer live or the
         new quantity is below what has filled, and BrokerUnavailable when a network fault is simulated
         (``drop_request``: nothing changed; ``lose_response``: changed, the answer lost)."""
         with transaction.atomic():
-            order = self._lock(account_id, broker_order_id)
-            fault = faults.take(order.client_order_id)
+            order = self._lock(broker_order_id)
+            fault = faults.take(order.tag)
             if fault == faults.DROP_REQUEST:
                 raise BrokerUnavailable("The paper exchange did not answer (simulated).")
             if order.status not in LIVE:
@@ -149,8 +153,10 @@ class PaperAdapter(BrokerAdapter):
             if change.order_type is not None:
                 order.order_type = change.order_type
             instrument = order.instrument
-            updates = [self._update(order, order.status, "modified")]
-            more, fills = self._run(order, instrument.instrument_type, instrument.tick_size, get_quote(instrument.pk))
+            updates = [_update(order, order.status, "modified")]
+            more, fills = _run(
+                order, instrument.exchange, instrument.instrument_type, instrument.tick_size, get_quote(instrument.pk)
+            )
             updates += more
             order.save()
             PaperFill.objects.bulk_create(fills)
@@ -158,159 +164,42 @@ class PaperAdapter(BrokerAdapter):
             raise BrokerUnavailable("The paper exchange's answer was lost (simulated).")
         update_stream.emit(updates)  # after the block: committed unless the caller holds a transaction
 
-    def cancel_order(self, *, account_id: int, broker_order_id: str) -> None:
+    def cancel_order(self, *, broker_order_id: str) -> None:
         """Cancel the remainder of a live order. Raises BrokerRejected when it is no longer live, and
         BrokerUnavailable when a network fault is simulated (``drop_request``: still live;
         ``lose_response``: cancelled, the answer lost)."""
         with transaction.atomic():
-            order = self._lock(account_id, broker_order_id)
-            fault = faults.take(order.client_order_id)
+            order = self._lock(broker_order_id)
+            fault = faults.take(order.tag)
             if fault == faults.DROP_REQUEST:
                 raise BrokerUnavailable("The paper exchange did not answer (simulated).")
             if order.status not in LIVE:
                 raise BrokerRejected(f"Order {broker_order_id} is {order.status} and cannot be cancelled.")
             order.status = CANCELLED
             order.save(update_fields=["status", "updated_at"])
-            updates = [self._update(order, CANCELLED, "cancelled by user")]
+            updates = [_update(order, CANCELLED, "cancelled by user")]
         if fault == faults.LOSE_RESPONSE:
             raise BrokerUnavailable("The paper exchange's answer was lost (simulated).")
         update_stream.emit(updates)  # after the block: committed unless the caller holds a transaction
 
-    # --- matching on ticks ------------------------------------------------------------------------
-    def on_quotes(self, quotes: list[Quote], passed: Mapping[int, PassedRange] | None = None) -> None:
-        """Match every live paper order in the instruments of this batch (oldest first): first against
-        the range the market passed through since the last batch matched (``passed``, when quotes were
-        conflated while matching was behind), then against the newest quote."""
-        by_instrument = {q.instrument_id: q for q in quotes}
-        passed = passed or {}
-        pending = list(
-            PaperOrder.objects.filter(instrument_id__in=list(by_instrument), status__in=LIVE)
-            .order_by("id")
-            .values_list("id", "instrument_id")
-        )
-        for pk, instrument_id in pending:
-            with transaction.atomic():
-                order = PaperOrder.objects.select_for_update(of=("self",)).select_related("instrument").get(pk=pk)
-                if order.status not in LIVE:
-                    continue
-                instrument = order.instrument
-                updates, fills = [], []
-                between = passed.get(instrument_id)
-                if between is not None and order.updated_at <= between.since:  # it rested through them all
-                    updates, fills = self._run_passed(order, instrument.instrument_type, instrument.tick_size, between)
-                if order.status in LIVE:
-                    more, more_fills = self._run(
-                        order, instrument.instrument_type, instrument.tick_size, by_instrument[instrument_id]
-                    )
-                    updates += more
-                    fills += more_fills
-                if updates:
-                    order.save()
-                    PaperFill.objects.bulk_create(fills)
-            if updates:
-                update_stream.emit(updates)
-
-    def _run_passed(
-        self, order: PaperOrder, instrument_type: str, tick: Decimal, between: PassedRange
-    ) -> tuple[list[BrokerUpdate], list[PaperFill]]:
-        """Trigger and fill ``order``, which rested while the market went through ``between``; return the
-        updates and the new fills, unsaved.
-
-        A stop whose trigger the last price touched is triggered (an SL-M's protected limit taken from
-        its trigger, the last price then); it fills only on the newest quote, since the range does not
-        say whether the price crossed its limit after the trigger or before. A resting limit that the
-        opposite side crossed fills in full at its own price: a resting order is the passive side, so
-        it trades at its limit, and the depth of the quotes in between is not kept.
-        """
-        updates: list[BrokerUpdate] = []
-        if order.status == TRIGGER_PENDING:
-            touched = between.ltp_high if order.side == "BUY" else between.ltp_low
-            if not is_triggered(side=order.side, trigger=order.trigger_price, ltp=touched):
-                return updates, []
-            order.status = OPEN
-            if order.order_type == "SL-M":
-                order.price = protected_limit(
-                    side=order.side, instrument_type=instrument_type, ltp=order.trigger_price, tick=tick
-                )
-            updates.append(self._update(order, OPEN, "triggered"))
-            return updates, []
-        crossed = between.buy_low <= order.price if order.side == "BUY" else between.sell_high >= order.price
-        if not crossed:
-            return updates, []
-        quantity = order.quantity - order.filled_quantity
-        seq = (order.fills.count() if order.filled_quantity else 0) + 1
-        value = (order.average_price or Decimal(0)) * order.filled_quantity + order.price * quantity
-        now = timezone.now()
-        order.filled_quantity = order.quantity
-        order.average_price = (value / order.filled_quantity).quantize(Decimal("0.0001"))
-        order.status = FILLED
-        fill = PaperFill(
-            order=order, trade_id=f"{order.broker_order_id}-{seq}", quantity=quantity, price=order.price, ts=now
-        )
-        updates.append(self._update(order, FILLED, "", Fill(fill.trade_id, quantity, order.price, now)))
-        return updates, [fill]
-
-    def _run(
-        self, order: PaperOrder, instrument_type: str, tick: Decimal, quote: Quote | None
-    ) -> tuple[list[BrokerUpdate], list[PaperFill]]:
-        """Trigger and fill ``order`` (locked or new, in an instrument of ``instrument_type`` and tick
-        size ``tick``) against ``quote``; return the updates and the new fills, unsaved: the caller
-        saves the order, then the fills."""
-        updates: list[BrokerUpdate] = []
-        fills: list[PaperFill] = []
-        if quote is None:
-            return updates, fills
-        if order.status == TRIGGER_PENDING:
-            if not is_triggered(side=order.side, trigger=order.trigger_price, ltp=quote.ltp):
-                return updates, fills
-            order.status = OPEN
-            if order.order_type == "SL-M":
-                order.price = protected_limit(
-                    side=order.side,
-                    instrument_type=instrument_type,
-                    ltp=quote.ltp,
-                    tick=tick,
-                )
-            updates.append(self._update(order, OPEN, "triggered"))
-        market = order.order_type in {"MARKET", "SL-M"}
-        result = match(
-            side=order.side,
-            remaining=order.quantity - order.filled_quantity,
-            limit=order.price,
-            quote=quote,
-            tick=tick,
-            slippage_bps=settings.PAPER_SLIPPAGE_BPS if market else 0,
-        )
-        seq = itertools.count((order.fills.count() if order.pk and order.filled_quantity else 0) + 1)
-        now = timezone.now()
-        for quantity, price in result.fills:
-            value = (order.average_price or Decimal(0)) * order.filled_quantity + price * quantity
-            order.filled_quantity += quantity
-            order.average_price = (value / order.filled_quantity).quantize(Decimal("0.0001"))
-            order.status = FILLED if order.filled_quantity == order.quantity else PARTIALLY_FILLED
-            fill = PaperFill(
-                order=order, trade_id=f"{order.broker_order_id}-{next(seq)}", quantity=quantity, price=price, ts=now
-            )
-            fills.append(fill)
-            updates.append(self._update(order, order.status, "", Fill(fill.trade_id, quantity, price, now)))
-        if order.validity == "IOC" and order.status in {OPEN, PARTIALLY_FILLED}:
-            order.status = CANCELLED
-            updates.append(self._update(order, CANCELLED, "IOC remainder cancelled"))
-        return updates, fills
-
     # --- reads ------------------------------------------------------------------------------------
-    def order_book(self, *, account_id: int) -> list[BrokerOrder]:
+    def order_book(self) -> list[BrokerOrder]:
         """Return every paper order of the account with its fills."""
-        orders = PaperOrder.objects.filter(account_id=account_id).prefetch_related("fills").order_by("id")
+        orders = (
+            PaperOrder.objects.filter(account_id=self.account_id)
+            .select_related("instrument")
+            .prefetch_related("fills")
+            .order_by("id")
+        )
         return [
             BrokerOrder(
-                client_order_id=o.client_order_id,
+                tag=o.tag,
                 broker_order_id=o.broker_order_id,
                 status=o.status,
                 quantity=o.quantity,
                 filled_quantity=o.filled_quantity,
                 average_price=o.average_price,
-                fills=tuple(Fill(f.trade_id, f.quantity, f.price, f.ts) for f in o.fills.all()),
+                fills=tuple(_fill(f, o, o.instrument.exchange) for f in o.fills.all()),
                 message=o.message,
                 order_type=o.order_type,
                 price=o.price,
@@ -319,25 +208,24 @@ class PaperAdapter(BrokerAdapter):
             for o in orders
         ]
 
-    def trades(self, *, account_id: int) -> list[Fill]:
-        fills = PaperFill.objects.filter(order__account_id=account_id).order_by("id")
-        return [Fill(f.trade_id, f.quantity, f.price, f.ts) for f in fills]
+    def trades(self) -> list[Fill]:
+        fills = PaperFill.objects.filter(order__account_id=self.account_id).select_related("order__instrument")
+        return [_fill(f, f.order, f.order.instrument.exchange) for f in fills.order_by("id")]
 
-    def positions(self, *, account_id: int) -> list[dict[str, Any]]:
+    def positions(self) -> list[BrokerPosition]:
         """Return net quantity per (instrument, product) summed from the fills."""
         net: dict[tuple[int, str], int] = defaultdict(int)
-        fills = PaperFill.objects.filter(order__account_id=account_id).select_related("order")
+        fills = PaperFill.objects.filter(order__account_id=self.account_id).select_related("order")
         for f in fills:
             net[(f.order.instrument_id, f.order.product)] += f.quantity if f.order.side == "BUY" else -f.quantity
-        return [{"instrument_id": i, "product": p, "net_quantity": q} for (i, p), q in sorted(net.items()) if q]
+        return [BrokerPosition(instrument_id=i, product=p, net_quantity=q) for (i, p), q in sorted(net.items()) if q]
 
-    def holdings(self, *, account_id: int) -> list[dict[str, Any]]:
-        """Return the account's delivery holdings as the interface names them (instrument_id, quantity,
-        average_price): its CNC fills netted in order at average cost (the paper exchange settles
-        delivery at once, so today's CNC buys are held and its CNC sells are gone)."""
+    def holdings(self) -> list[BrokerHolding]:
+        """Return the account's delivery holdings: its CNC fills netted in order at average cost (the
+        paper exchange settles delivery at once, so today's CNC buys are held and its CNC sells are gone)."""
         held: dict[int, tuple[int, Decimal]] = {}
         fills = (
-            PaperFill.objects.filter(order__account_id=account_id, order__product="CNC")
+            PaperFill.objects.filter(order__account_id=self.account_id, order__product="CNC")
             .order_by("id")
             .values_list("order__instrument_id", "order__side", "quantity", "price")
         )
@@ -350,12 +238,12 @@ class PaperAdapter(BrokerAdapter):
                 net -= quantity
             held[instrument_id] = (net, average if net > 0 else Decimal(0))
         return [
-            {"instrument_id": i, "quantity": net, "average_price": average.quantize(Decimal("0.0001"))}
+            BrokerHolding(instrument_id=i, quantity=net, average_price=average.quantize(Decimal("0.0001")))
             for i, (net, average) in sorted(held.items())
             if net > 0
         ]
 
-    def funds(self, *, account_id: int) -> BrokerFunds:
+    def funds(self) -> BrokerFunds:
         """Return the configured opening cash; the OMS's ledger tracks margin for paper accounts."""
         cash = Decimal(settings.PAPER_OPENING_CASH)
         return BrokerFunds(cash=cash, margin_used=Decimal(0), available=cash)
@@ -367,25 +255,160 @@ class PaperAdapter(BrokerAdapter):
         return margin_rate(product=product, instrument_type=instrument_type, side=side)
 
     # --- helpers ----------------------------------------------------------------------------------
-    @staticmethod
-    def _lock(account_id: int, broker_order_id: str) -> PaperOrder:
+    def _lock(self, broker_order_id: str) -> PaperOrder:
         try:
             return (
                 PaperOrder.objects.select_for_update(of=("self",))
                 .select_related("instrument")
-                .get(account_id=account_id, broker_order_id=broker_order_id)
+                .get(account_id=self.account_id, broker_order_id=broker_order_id)
             )
         except PaperOrder.DoesNotExist:
-            raise BrokerRejected(f"No paper order {broker_order_id}.", code="broker_order_not_found") from None
+            raise BrokerOrderNotFound(f"No paper order {broker_order_id}.") from None
 
-    @staticmethod
-    def _update(order: PaperOrder, status: str, message: str, fill: Fill | None = None) -> BrokerUpdate:
-        return BrokerUpdate(
-            account_id=order.account_id,
-            client_order_id=order.client_order_id,
-            broker_order_id=order.broker_order_id,
-            status=status,
-            ts=timezone.now(),
-            fill=fill,
-            message=message,
+
+def _fill(fill: PaperFill, order: PaperOrder, exchange: str) -> Fill:
+    return Fill(
+        fill.trade_id, fill.quantity, fill.price, fill.ts, broker_order_id=order.broker_order_id, exchange=exchange
+    )
+
+
+def _update(order: PaperOrder, status: str, message: str, fill: Fill | None = None) -> BrokerUpdate:
+    return BrokerUpdate(
+        account_id=order.account_id,
+        tag=order.tag,
+        broker_order_id=order.broker_order_id,
+        status=status,
+        ts=timezone.now(),
+        fill=fill,
+        message=message,
+    )
+
+
+def match_quotes(quotes: list[Quote], passed: Mapping[int, PassedRange] | None = None) -> None:
+    """Match every live paper order in the instruments of this batch (oldest first): first against
+    the range the market passed through since the last batch matched (``passed``, when quotes were
+    conflated while matching was behind), then against the newest quote."""
+    by_instrument = {q.instrument_id: q for q in quotes}
+    passed = passed or {}
+    pending = list(
+        PaperOrder.objects.filter(instrument_id__in=list(by_instrument), status__in=LIVE)
+        .order_by("id")
+        .values_list("id", "instrument_id")
+    )
+    for pk, instrument_id in pending:
+        with transaction.atomic():
+            order = PaperOrder.objects.select_for_update(of=("self",)).select_related("instrument").get(pk=pk)
+            if order.status not in LIVE:
+                continue
+            instrument = order.instrument
+            updates, fills = [], []
+            between = passed.get(instrument_id)
+            if between is not None and order.updated_at <= between.since:  # it rested through them all
+                updates, fills = _run_passed(
+                    order, instrument.exchange, instrument.instrument_type, instrument.tick_size, between
+                )
+            if order.status in LIVE:
+                more, more_fills = _run(
+                    order,
+                    instrument.exchange,
+                    instrument.instrument_type,
+                    instrument.tick_size,
+                    by_instrument[instrument_id],
+                )
+                updates += more
+                fills += more_fills
+            if updates:
+                order.save()
+                PaperFill.objects.bulk_create(fills)
+        if updates:
+            update_stream.emit(updates)
+
+
+def _run_passed(
+    order: PaperOrder, exchange: str, instrument_type: str, tick: Decimal, between: PassedRange
+) -> tuple[list[BrokerUpdate], list[PaperFill]]:
+    """Trigger and fill ``order``, which rested while the market went through ``between``; return the
+    updates and the new fills, unsaved.
+
+    A stop whose trigger the last price touched is triggered (an SL-M's protected limit taken from
+    its trigger, the last price then); it fills only on the newest quote, since the range does not
+    say whether the price crossed its limit after the trigger or before. A resting limit that the
+    opposite side crossed fills in full at its own price: a resting order is the passive side, so
+    it trades at its limit, and the depth of the quotes in between is not kept.
+    """
+    updates: list[BrokerUpdate] = []
+    if order.status == TRIGGER_PENDING:
+        touched = between.ltp_high if order.side == "BUY" else between.ltp_low
+        if not is_triggered(side=order.side, trigger=order.trigger_price, ltp=touched):
+            return updates, []
+        order.status = OPEN
+        if order.order_type == "SL-M":
+            order.price = protected_limit(
+                side=order.side, instrument_type=instrument_type, ltp=order.trigger_price, tick=tick
+            )
+        updates.append(_update(order, OPEN, "triggered"))
+        return updates, []
+    crossed = between.buy_low <= order.price if order.side == "BUY" else between.sell_high >= order.price
+    if not crossed:
+        return updates, []
+    quantity = order.quantity - order.filled_quantity
+    seq = (order.fills.count() if order.filled_quantity else 0) + 1
+    value = (order.average_price or Decimal(0)) * order.filled_quantity + order.price * quantity
+    now = timezone.now()
+    order.filled_quantity = order.quantity
+    order.average_price = (value / order.filled_quantity).quantize(Decimal("0.0001"))
+    order.status = FILLED
+    fill = PaperFill(
+        order=order, trade_id=f"{order.broker_order_id}-{seq}", quantity=quantity, price=order.price, ts=now
+    )
+    updates.append(_update(order, FILLED, "", _fill(fill, order, exchange)))
+    return updates, [fill]
+
+
+def _run(
+    order: PaperOrder, exchange: str, instrument_type: str, tick: Decimal, quote: Quote | None
+) -> tuple[list[BrokerUpdate], list[PaperFill]]:
+    """Trigger and fill ``order`` (locked or new, in an instrument of ``instrument_type`` and tick
+    size ``tick``) against ``quote``; return the updates and the new fills, unsaved: the caller
+    saves the order, then the fills."""
+    updates: list[BrokerUpdate] = []
+    fills: list[PaperFill] = []
+    if quote is None:
+        return updates, fills
+    if order.status == TRIGGER_PENDING:
+        if not is_triggered(side=order.side, trigger=order.trigger_price, ltp=quote.ltp):
+            return updates, fills
+        order.status = OPEN
+        if order.order_type == "SL-M":
+            order.price = protected_limit(
+                side=order.side,
+                instrument_type=instrument_type,
+                ltp=quote.ltp,
+                tick=tick,
+            )
+        updates.append(_update(order, OPEN, "triggered"))
+    market = order.order_type in {"MARKET", "SL-M"}
+    result = match(
+        side=order.side,
+        remaining=order.quantity - order.filled_quantity,
+        limit=order.price,
+        quote=quote,
+        tick=tick,
+        slippage_bps=settings.PAPER_SLIPPAGE_BPS if market else 0,
+    )
+    seq = itertools.count((order.fills.count() if order.pk and order.filled_quantity else 0) + 1)
+    now = timezone.now()
+    for quantity, price in result.fills:
+        value = (order.average_price or Decimal(0)) * order.filled_quantity + price * quantity
+        order.filled_quantity += quantity
+        order.average_price = (value / order.filled_quantity).quantize(Decimal("0.0001"))
+        order.status = FILLED if order.filled_quantity == order.quantity else PARTIALLY_FILLED
+        fill = PaperFill(
+            order=order, trade_id=f"{order.broker_order_id}-{next(seq)}", quantity=quantity, price=price, ts=now
         )
+        fills.append(fill)
+        updates.append(_update(order, order.status, "", _fill(fill, order, exchange)))
+    if order.validity == "IOC" and order.status in {OPEN, PARTIALLY_FILLED}:
+        order.status = CANCELLED
+        updates.append(_update(order, CANCELLED, "IOC remainder cancelled"))
+    return updates, fills

@@ -12,10 +12,8 @@ class PaperConfig(AppConfig):
     def ready(self) -> None:
         from brokers.adapters import registry
         from marketdata.listeners import register_tick_listener
-        from paper.adapter import PaperAdapter
+        from paper.adapter import PaperAdapter, match_quotes
 
         registry.register("paper", PaperAdapter)
         # The paper exchange matches resting orders on every batch of quotes the feed publishes.
-        register_tick_listener(
-            "paper-exchange", lambda quotes, passed: registry.get_adapter("paper").on_quotes(quotes, passed=passed)
-        )
+        register_tick_listener("paper-exchange", match_quotes)

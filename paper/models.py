@@ -9,12 +9,12 @@ from django.db import models
 class PaperOrder(models.Model):
     """An order resting in (or done at) the paper exchange."""
 
-    # Indexed by the unique (account, client order id) and (instrument, status) below; each index
+    # Indexed by the unique (account, tag) and (instrument, status) below; each index
     # is written by every order and fill, so there are no single-column copies.
     account = models.ForeignKey(
         "brokers.BrokerAccount", on_delete=models.PROTECT, related_name="paper_orders", db_index=False
     )
-    client_order_id = models.CharField(max_length=64, help_text="The OMS's tag; the paper exchange's idempotency key.")
+    tag = models.CharField(max_length=64, help_text="The OMS's order tag; the paper exchange's idempotency key.")
     broker_order_id = models.CharField(max_length=32)  # unique: a constraint below (no LIKE-pattern index)
     instrument = models.ForeignKey("marketdata.Instrument", on_delete=models.PROTECT, related_name="+", db_index=False)
     side = models.CharField(max_length=4)
@@ -33,7 +33,7 @@ class PaperOrder(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["account", "client_order_id"], name="paperorder_unique_client_id"),
+            models.UniqueConstraint(fields=["account", "tag"], name="paperorder_unique_tag"),
             models.UniqueConstraint(fields=["broker_order_id"], name="paperorder_unique_broker_order_id"),
             models.CheckConstraint(
                 condition=models.Q(filled_quantity__lte=models.F("quantity")), name="paperorder_no_overfill"

@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from core.errors import ApplicationError
 
@@ -100,10 +100,11 @@ class BrokerUnavailable(BrokerError):
 
 @dataclass(frozen=True, slots=True)
 class BrokerOrderRequest:
-    """One order as sent to a broker. ``client_order_id`` is the idempotent tag reconciliation looks up."""
+    """One order as sent to a broker. ``tag`` is the order's broker-safe tag (``Order.broker_tag``: at
+    most 20 letters and digits, unique per account): the broker's idempotency key where it has one,
+    and what its order book and updates name the order by, so reconciliation can find it."""
 
-    account_id: int
-    client_order_id: str
+    tag: str
     instrument_id: int
     exchange: str
     tradingsymbol: str
@@ -117,6 +118,7 @@ class BrokerOrderRequest:
     price: Decimal | None = None
     trigger_price: Decimal | None = None
     algo_id: str = ""
+    variety: str = "regular"  # one of the family's ``capabilities.varieties``
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,22 +137,29 @@ class PlaceResult:
 
 @dataclass(frozen=True, slots=True)
 class Fill:
+    """One trade of one order. ``trade_id`` is the exchange's trade id, unique only within its
+    ``exchange`` (NSE, BSE and NFO reuse numbers), so a trade is identified by (account, exchange,
+    trade id)."""
+
     trade_id: str
     quantity: int
     price: Decimal
     ts: datetime
+    broker_order_id: str = ""
+    exchange: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class BrokerUpdate:
     """A status change and/or one fill of one order, as the broker reported it.
 
-    ``status`` uses the OMS vocabulary (OPEN, TRIGGER_PENDING, PARTIALLY_FILLED, FILLED, CANCELLED,
-    REJECTED); a fill carries its own broker trade id, so applying the same update twice is harmless.
+    ``tag`` names our order (its ``broker_tag``); ``status`` uses the OMS vocabulary (OPEN,
+    TRIGGER_PENDING, PARTIALLY_FILLED, FILLED, CANCELLED, REJECTED); a fill carries its own trade id,
+    so applying the same update twice is harmless.
     """
 
     account_id: int
-    client_order_id: str
+    tag: str
     broker_order_id: str
     status: str
     ts: datetime
@@ -163,7 +172,7 @@ class BrokerOrder:
     """One row of the broker's order book. ``order_type``, ``price`` and ``trigger_price`` are the terms
     the broker holds now (after any modification it applied); None where the broker does not say."""
 
-    client_order_id: str
+    tag: str
     broker_order_id: str
     status: str
     quantity: int
@@ -177,6 +186,25 @@ class BrokerOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class BrokerPosition:
+    """The broker's net position in one instrument and product."""
+
+    instrument_id: int
+    product: str
+    net_quantity: int
+    average_price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerHolding:
+    """A delivery holding at the broker."""
+
+    instrument_id: int
+    quantity: int
+    average_price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class BrokerFunds:
     cash: Decimal
     margin_used: Decimal
@@ -184,10 +212,38 @@ class BrokerFunds:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+ALL_EXCHANGES = frozenset({"NSE", "BSE", "NFO", "BFO", "MCX", "CDS", "BCD"})
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """How an account of a broker family signs in each day.
+
+    ``kind``: "redirect" (the broker's login page, then a request token exchanged for an access
+    token: Kite Connect), "totp" (client code, password and a TOTP secret), "api_key" (a long-lived
+    key, no daily step). ``credentials``: the secrets an admin stores for the account (sealed, see
+    brokers.crypto). ``expires_at_ist``: the time of day (IST) at which the broker ends every session.
+    """
+
+    kind: str
+    credentials: tuple[str, ...] = ()
+    expires_at_ist: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Capabilities:
-    """What a broker can do beyond the methods every adapter implements, declared by its adapter."""
+    """What a broker family can do, declared by its adapter class; the order system refuses, before
+    sending, what the family cannot do."""
 
+    exchanges: frozenset[str] = ALL_EXCHANGES
+    order_types: frozenset[str] = frozenset({"MARKET", "LIMIT", "SL", "SL-M"})
+    products: frozenset[str] = frozenset({"CNC", "MIS", "NRML"})
+    validities: frozenset[str] = frozenset({"DAY", "IOC"})
+    varieties: frozenset[str] = frozenset({"regular"})  # regular, amo, co, iceberg
+    gtt: bool = False  # good-till-triggered orders (single and two-leg)
+    market_protection: bool = False  # the broker takes a market-protection percentage with a market order
+    max_modifications: int | None = None  # per order, where the broker caps it
+    tag_length: int = 20  # the longest order tag the broker keeps
     # Its book lives in this database (the paper exchange): it makes no network calls, and it can
     # place inside the transaction that records the order (``place_order_in_transaction``), which
     # then applies the broker's answer itself. Honoured in one place: ``orders.services.placement``.
@@ -195,11 +251,26 @@ class Capabilities:
 
 
 class BrokerAdapter(ABC):
-    """What the OMS needs from a broker. Every method may raise BrokerUnavailable (network, timeout)
-    and BrokerSessionExpired (login needed); write methods may raise BrokerRejected."""
+    """One broker account's way to its broker: what the OMS needs from a broker, bound to the account
+    (and its session, for a broker with a daily login). The registry makes one per account
+    (``registry.adapter_for(account)``) with ``for_account``; the class declares the family's
+    ``capabilities`` and ``login``.
 
-    code: str = ""
-    capabilities: Capabilities = Capabilities()
+    Every method may raise BrokerUnavailable (maybe sent) and BrokerNotSent's kinds (session
+    expired, rate-limited, unreachable); write methods may raise BrokerRejected."""
+
+    code: ClassVar[str] = ""
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    login: ClassVar[Login | None] = None  # None: no login (the paper exchange)
+
+    def __init__(self, *, account_id: int) -> None:
+        self.account_id = account_id
+
+    @classmethod
+    def for_account(cls, account: Any) -> BrokerAdapter:
+        """Return the adapter of ``account`` (a ``brokers.BrokerAccount``); a family with sessions
+        reads the account's credentials and live session here."""
+        return cls(account_id=account.pk)
 
     @abstractmethod
     def place_order(self, request: BrokerOrderRequest) -> PlaceResult:
@@ -214,44 +285,44 @@ class BrokerAdapter(ABC):
         raise NotImplementedError(f"{type(self).__name__} does not place inside the OMS's transaction")
 
     @abstractmethod
-    def modify_order(self, *, account_id: int, broker_order_id: str, change: BrokerModifyRequest) -> None:
+    def modify_order(self, *, broker_order_id: str, change: BrokerModifyRequest) -> None:
         """Change a resting order's quantity, price or trigger; return nothing (the update stream reports)."""
 
     @abstractmethod
-    def cancel_order(self, *, account_id: int, broker_order_id: str) -> None:
+    def cancel_order(self, *, broker_order_id: str) -> None:
         """Cancel a resting order (its remainder); the cancellation arrives as a BrokerUpdate."""
 
     @abstractmethod
-    def order_book(self, *, account_id: int) -> list[BrokerOrder]:
-        """Return the day's orders at the broker, each with its client order id tag."""
+    def order_book(self) -> list[BrokerOrder]:
+        """Return the day's orders at the broker, each with its tag."""
 
     @abstractmethod
-    def trades(self, *, account_id: int) -> list[Fill]:
+    def trades(self) -> list[Fill]:
         """Return the day's fills."""
 
     @abstractmethod
-    def positions(self, *, account_id: int) -> list[dict[str, Any]]:
-        """Return the broker's net positions as dicts (instrument_id, product, net_quantity, average_price)."""
+    def positions(self) -> list[BrokerPosition]:
+        """Return the broker's net positions."""
 
     @abstractmethod
-    def holdings(self, *, account_id: int) -> list[dict[str, Any]]:
-        """Return delivery holdings as dicts (instrument_id, quantity, average_price)."""
+    def holdings(self) -> list[BrokerHolding]:
+        """Return delivery holdings."""
 
     @abstractmethod
-    def funds(self, *, account_id: int) -> BrokerFunds:
+    def funds(self) -> BrokerFunds:
         """Return cash, margin used and margin available."""
 
     @abstractmethod
     def quotes(self, instrument_ids: list[int]) -> dict[int, Any]:
-        """Return the broker's last quote per instrument."""
+        """Return the broker's last quote per instrument (``marketdata.quotes.Quote``)."""
 
     @abstractmethod
     def margin_rate(self, *, product: str, instrument_type: str, side: str) -> Decimal:
         """Return the fraction of an order's value this broker blocks as margin for the product."""
 
-    def order_by_client_id(self, *, account_id: int, client_order_id: str) -> BrokerOrder | None:
-        """Return the broker's order tagged ``client_order_id``, or None if the broker never received it."""
-        for order in self.order_book(account_id=account_id):
-            if order.client_order_id == client_order_id:
+    def order_by_tag(self, tag: str) -> BrokerOrder | None:
+        """Return the broker's order tagged ``tag``, or None if the broker never received it."""
+        for order in self.order_book():
+            if order.tag == tag:
                 return order
         return None

@@ -1,9 +1,10 @@
-"""Broker code -> adapter. Each broker family registers once; many broker codes may share a family."""
+"""Broker code -> adapter family. Each family registers its adapter class once (from its app's
+``AppConfig.ready``); many broker codes may share a family. ``adapter_for(account)`` gives the
+adapter bound to one account (and its session)."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any
 
 from brokers.adapters.base import BrokerAdapter
@@ -16,33 +17,39 @@ class UnknownBroker(ApplicationError):
     status = 422
 
 
-_factories: dict[str, Callable[[], BrokerAdapter]] = {}
-_instances: dict[str, BrokerAdapter] = {}
+_families: dict[str, type[BrokerAdapter]] = {}
 
 
-def register(code: str, factory: Callable[[], BrokerAdapter]) -> None:
-    _factories[code] = factory
-    _instances.pop(code, None)
+def register(code: str, family: type[BrokerAdapter]) -> None:
+    _families[code] = family
 
 
-def get_adapter(code: str) -> BrokerAdapter:
-    """Return the (process-wide) adapter for a broker code; raises UnknownBroker."""
-    adapter = _instances.get(code)
-    if adapter is None:
-        try:
-            factory = _factories[code]
-        except KeyError:
-            raise UnknownBroker(f"No adapter is registered for broker {code!r}.", extra={"broker": code}) from None
-        adapter = factory()
-        if not adapter.capabilities.places_in_transaction:  # it calls out over the network
-            adapter = _OverTheNetwork(adapter)  # type: ignore[assignment]
-        _instances[code] = adapter
-    return adapter
+def unregister(code: str) -> None:
+    _families.pop(code, None)
+
+
+def family(code: str) -> type[BrokerAdapter]:
+    """Return the adapter class of a broker code (its capabilities and login); raises UnknownBroker."""
+    try:
+        return _families[code]
+    except KeyError:
+        raise UnknownBroker(f"No adapter is registered for broker {code!r}.", extra={"broker": code}) from None
+
+
+def adapter_for(account: Any) -> BrokerAdapter:
+    """Return the adapter bound to ``account`` (a ``brokers.BrokerAccount``); raises UnknownBroker.
+
+    A network broker's adapter gives the calling request's slot up while each call waits on the
+    broker (infra/request_slots.py), so the process runs other requests meanwhile."""
+    cls = family(account.broker)
+    adapter = cls.for_account(account)
+    if cls.capabilities.places_in_transaction:  # in this database: no network wait to give up
+        return adapter
+    return _OverTheNetwork(adapter)  # type: ignore[return-value]
 
 
 class _OverTheNetwork:
-    """A network adapter whose calls give the calling request's slot up while they wait on the broker
-    (infra/request_slots.py): the process runs other requests meanwhile."""
+    """A network adapter whose calls give the calling request's slot up while they wait on the broker."""
 
     def __init__(self, adapter: BrokerAdapter) -> None:
         self._adapter = adapter
@@ -65,4 +72,4 @@ class _OverTheNetwork:
 
 
 def registered_codes() -> list[str]:
-    return sorted(_factories)
+    return sorted(_families)

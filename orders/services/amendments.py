@@ -13,7 +13,7 @@ from django.db import transaction
 
 from audit.services import audit_record
 from brokers.adapters.base import BrokerModifyRequest, BrokerNotSent, BrokerUnavailable
-from brokers.adapters.registry import get_adapter
+from brokers.adapters.registry import adapter_for
 from marketdata.quotes import get_quote
 from orders import push
 from orders.errors import OrderInvalid, OrderStateConflict
@@ -56,7 +56,7 @@ def modify_order(
     RiskRejected for a change that breaks a rule, and BrokerNotSent (BrokerRejected and the others)
     when the broker refused it or was not reached (the order is then left as it was).
     """
-    adapter = get_adapter(order.account.broker)
+    adapter = adapter_for(order.account)
     with transaction.atomic():
         funds = lock_accounts([order.account_id])[order.account_id]
         current = lock_orders([order.pk])[order.pk]
@@ -149,7 +149,6 @@ def modify_order(
         raise rejected
     try:
         adapter.modify_order(
-            account_id=current.account_id,
             broker_order_id=current.broker_order_id,
             change=BrokerModifyRequest(
                 quantity=current.quantity,
@@ -188,7 +187,7 @@ def _revert_modify(order: Order, old: dict, error, *, actor, ip) -> None:
         current.save()
         record_event(current, "modify_rejected", before=current.status, message=error.message)
         refresh_margin(
-            adapter=get_adapter(current.account.broker),
+            adapter=adapter_for(current.account),
             funds=funds,
             instrument=current.instrument,
             product=current.product,
@@ -230,7 +229,7 @@ def cancel_order(*, actor, order: Order, ip: str | None = None) -> Order:
             current.save(update_fields=["status", "message", "updated_at"])
             record_event(current, "cancel", before=Status.PENDING)
             refresh_margin(
-                adapter=get_adapter(current.account.broker),
+                adapter=adapter_for(current.account),
                 funds=funds,
                 instrument=current.instrument,
                 product=current.product,
@@ -252,9 +251,7 @@ def cancel_order(*, actor, order: Order, ip: str | None = None) -> Order:
             actor=audit_actor(actor), action="order.cancel_requested", target=current, payload=requested, ip=ip
         )
     try:
-        get_adapter(current.account.broker).cancel_order(
-            account_id=current.account_id, broker_order_id=current.broker_order_id
-        )
+        adapter_for(current.account).cancel_order(broker_order_id=current.broker_order_id)
     except BrokerUnavailable as error:
         # The cancel may or may not have reached the broker: reconciliation reads its order book (the
         # event keeps the order in the sweep until it has, should the queued task be lost).

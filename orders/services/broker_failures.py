@@ -11,7 +11,7 @@ from celery import current_app
 from django.db import transaction
 
 from audit.services import audit_record
-from brokers.adapters.registry import get_adapter
+from brokers.adapters.registry import adapter_for
 from orders import metrics, push
 from orders.locks import lock_accounts, lock_orders
 from orders.margin import refresh_margin
@@ -35,7 +35,7 @@ def settle(order: Order, status: str, *, message: str, action: str, reason: str)
         current.save(update_fields=["status", "message", "updated_at"])
         record_event(current, "broker_error", before=before, message=message, reason=reason)
         refresh_margin(
-            adapter=get_adapter(current.account.broker),
+            adapter=adapter_for(current.account),
             funds=funds,
             instrument=current.instrument,
             product=current.product,

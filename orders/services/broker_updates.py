@@ -13,10 +13,10 @@ from django.db import transaction
 
 from audit.services import audit_record
 from brokers.adapters.base import BrokerUpdate
-from brokers.adapters.registry import get_adapter
+from brokers.adapters.registry import adapter_for
 from infra import prepared
 from orders import metrics, push
-from orders.locks import lock_accounts, lock_order_by_client_id
+from orders.locks import lock_accounts, lock_order_by_tag
 from orders.margin import refresh_margin, working_orders
 from orders.models import Funds, Order, OrderEvent, Position, Trade
 from orders.positions import PositionFigures, apply_fill, average_price
@@ -75,12 +75,13 @@ def _apply_fill(held: Held, fill) -> Trade | None:
     """Record one fill on the held order and its group's position (saved by the caller); return the
     trade, or None when it is a repeat or would overfill."""
     order, funds = held.order, held.funds
+    exchange = fill.exchange or order.instrument.exchange
     # A repeat of a fill already recorded on this order: the order has filled something then (the
     # same transaction recorded both). A first fill needs no look-up; the unique (account, trade id)
     # constraint still refuses a trade id the broker reused on another order.
     if (
         order.filled_quantity
-        and Trade.objects.filter(account_id=order.account_id, broker_trade_id=fill.trade_id).exists()
+        and Trade.objects.filter(account_id=order.account_id, exchange=exchange, broker_trade_id=fill.trade_id).exists()
     ):
         return None
     if fill.quantity <= 0 or order.filled_quantity + fill.quantity > order.quantity:
@@ -89,13 +90,14 @@ def _apply_fill(held: Held, fill) -> Trade | None:
             "ignored fill %s of %s on order %s (filled %s of %s)",
             fill.trade_id,
             fill.quantity,
-            order.client_order_id,
+            order.broker_tag,
             order.filled_quantity,
             order.quantity,
         )
         return None
     trade = Trade(
         account_id=order.account_id,
+        exchange=exchange,
         order=order,
         instrument=order.instrument,
         product=order.product,
@@ -164,8 +166,8 @@ def apply_broker_updates(updates: list[BrokerUpdate]) -> list[Order | None]:
     i = 0
     while i < len(updates):
         j = i + 1
-        key = (updates[i].account_id, updates[i].client_order_id)
-        while j < len(updates) and (updates[j].account_id, updates[j].client_order_id) == key:
+        key = (updates[i].account_id, updates[i].tag)
+        while j < len(updates) and (updates[j].account_id, updates[j].tag) == key:
             j += 1
         order = apply_order_updates(updates[i:j])
         results += [order] * (j - i)
@@ -194,9 +196,9 @@ def apply_order_updates(updates: list[BrokerUpdate]) -> Order | None:
     first = updates[0]
     with transaction.atomic():
         funds = lock_accounts([first.account_id]).get(first.account_id)
-        order = lock_order_by_client_id(first.account_id, first.client_order_id)
+        order = lock_order_by_tag(first.account_id, first.tag)
         if order is None or funds is None:
-            logger.warning("broker update for unknown order %s", first.client_order_id)
+            logger.warning("broker update for unknown order tag %s", first.tag)
             return None
         return apply_held_updates(Held(funds=funds, order=order), updates)
 
@@ -205,7 +207,7 @@ def apply_held_updates(held: Held, updates: list[BrokerUpdate]) -> Order:
     """Apply updates of the held order inside the caller's transaction, with the writes it still
     owes (``Held``); return the order."""
     order, funds = held.order, held.funds
-    assert all(u.client_order_id == str(order.client_order_id) for u in updates), "updates of another order"
+    assert all(u.tag == order.broker_tag for u in updates), "updates of another order"
     events = held.events
     audits: list[tuple[str, dict]] = []
     trades: list[Trade] = []
@@ -283,7 +285,7 @@ def apply_held_updates(held: Held, updates: list[BrokerUpdate]) -> Order:
             position = held.group_position()
             block_before = position.margin_blocked
             refresh_margin(
-                adapter=get_adapter(order.account.broker),
+                adapter=adapter_for(order.account),
                 funds=funds,
                 instrument=order.instrument,
                 product=order.product,

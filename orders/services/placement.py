@@ -25,7 +25,7 @@ from brokers.adapters.base import (
     BrokerUnavailable,
     BrokerUpdate,
 )
-from brokers.adapters.registry import get_adapter
+from brokers.adapters.registry import adapter_for
 from infra import prepared
 from marketdata.models import Instrument
 from marketdata.quotes import get_quote
@@ -86,7 +86,7 @@ def place_order(
     except (OrderInvalid, RiskRejected) as error:
         reject_input(actor=actor, account=account, request=request, error=error, ip=ip)
         raise
-    adapter = get_adapter(account.broker)
+    adapter = adapter_for(account)
     # The one place the order system honours a broker's in-transaction placement (its book is in this
     # database): the order is sent, and its answer applied, inside the transaction that records it.
     in_transaction = adapter.capabilities.places_in_transaction
@@ -95,7 +95,7 @@ def place_order(
     try:
         with transaction.atomic():
             # A new account's ledger opens at the broker's cash, asked only then.
-            funds = lock_accounts([account.pk], lambda pk: adapter.funds(account_id=pk).cash)[account.pk]
+            funds = lock_accounts([account.pk], lambda pk: adapter.funds().cash)[account.pk]
             if idempotency_key:
                 existing = Order.objects.filter(account_id=account.pk, idempotency_key=idempotency_key).first()
                 if existing is not None:
@@ -221,8 +221,7 @@ def _send_in_transaction(held: Held, instrument: Instrument, adapter) -> list[Br
 
 def _broker_request(order: Order, instrument: Instrument) -> BrokerOrderRequest:
     return BrokerOrderRequest(
-        account_id=order.account_id,
-        client_order_id=str(order.client_order_id),
+        tag=order.broker_tag,
         instrument_id=instrument.pk,
         exchange=instrument.exchange,
         tradingsymbol=instrument.tradingsymbol,
@@ -247,7 +246,7 @@ def _send(order: Order, instrument: Instrument) -> None:
     ):
         order.refresh_from_db()
         return
-    adapter = get_adapter(order.account.broker)
+    adapter = adapter_for(order.account)
     request = _broker_request(order, instrument)
     try:
         result = adapter.place_order(request)

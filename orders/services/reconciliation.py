@@ -1,5 +1,5 @@
 """Reconciliation: an order whose broker call went unanswered (UNKNOWN, or a modify or cancel never
-answered) is resolved from the broker's order book, looked up by its client order id. Queued by
+answered) is resolved from the broker's order book, looked up by its broker tag. Queued by
 ``broker_failures.schedule_reconcile`` and by the minute's sweep (orders.tasks)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from brokers.adapters.base import BrokerUpdate
-from brokers.adapters.registry import get_adapter
+from brokers.adapters.registry import adapter_for
 from orders import push
 from orders.locks import lock_accounts, lock_orders
 from orders.margin import refresh_margin
@@ -44,7 +44,7 @@ def _broker_terms(order: Order, found) -> dict:
 
 def reconcile_order(*, order_id: int) -> Order:
     """Resolve an order whose broker call went unanswered from the broker's order book (looked up by
-    the client order id tag); return it.
+    its broker tag); return it.
 
     If the broker has it, its fills and status are applied (nothing is re-sent, so no duplicate), and
     a working order takes the terms the broker holds (quantity, type, price, trigger): after a
@@ -56,8 +56,8 @@ def reconcile_order(*, order_id: int) -> Order:
     if order.status in TERMINAL:
         return order
     asked = _terms(order)  # a modification made while the broker is asked is not undone by its old answer
-    adapter = get_adapter(order.account.broker)
-    found = adapter.order_by_client_id(account_id=order.account_id, client_order_id=str(order.client_order_id))
+    adapter = adapter_for(order.account)
+    found = adapter.order_by_tag(order.broker_tag)
     if found is None:
         if order.status == Status.UNKNOWN:
             settle(
@@ -74,7 +74,7 @@ def reconcile_order(*, order_id: int) -> Order:
         apply_broker_update(
             BrokerUpdate(
                 account_id=order.account_id,
-                client_order_id=found.client_order_id,
+                tag=found.tag,
                 broker_order_id=found.broker_order_id,
                 status=found.status,
                 ts=now,
@@ -84,7 +84,7 @@ def reconcile_order(*, order_id: int) -> Order:
     apply_broker_update(
         BrokerUpdate(
             account_id=order.account_id,
-            client_order_id=found.client_order_id,
+            tag=found.tag,
             broker_order_id=found.broker_order_id,
             status=found.status,
             ts=now,

@@ -176,7 +176,7 @@ def test_a_limit_crossed_while_matching_was_behind_fills_at_its_limit(transactio
     assert buy.status == Status.FILLED and buy.average_price == D("990")  # at its limit, not at 989.95
     # Triggered by the price it touched in between; whether its limit was crossed after the trigger the
     # range cannot tell, so it filled as a limit on the newest quote (the bid, above its limit).
-    paper_stop = PaperOrder.objects.get(client_order_id=stop.client_order_id)
+    paper_stop = PaperOrder.objects.get(tag=stop.broker_tag)
     assert paper_stop.status == "FILLED" and paper_stop.average_price == D("1000.95")
     late.refresh_from_db()
     assert late.status == Status.OPEN  # no fill from prices it was not there for

@@ -44,8 +44,7 @@ def failing_account(world):
     world.account.broker = "failing"
     BrokerAccount.objects.filter(pk=world.account.pk).update(broker="failing")
     yield world.account
-    registry._factories.pop("failing")
-    registry._instances.pop("failing", None)
+    registry.unregister("failing")
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
 from brokers.adapters.base import BrokerUpdate, Fill
-from brokers.adapters.registry import get_adapter
+from brokers.adapters.registry import adapter_for
 from marketdata import quotes as quote_store
 from orders import services
 from orders.errors import OrderError
@@ -184,7 +184,7 @@ class OrderBookProperties(TestCase):
     def _update(self, order, status, fill):
         return BrokerUpdate(
             account_id=order.account_id,
-            client_order_id=str(order.client_order_id),
+            tag=order.broker_tag,
             broker_order_id=order.broker_order_id,
             status=status,
             ts=timezone.now(),
@@ -201,7 +201,7 @@ class OrderBookProperties(TestCase):
                 assert order.status == self.seen_terminal[order.pk], (order, self.seen_terminal[order.pk])
             elif order.status in TERMINAL:
                 self.seen_terminal[order.pk] = order.status
-        adapter = get_adapter("paper")
+        adapter = adapter_for(self.world.account)
         total = D(0)
         for position in Position.objects.filter(account=self.world.account):
             net, average, realised = 0, D(0), D(0)

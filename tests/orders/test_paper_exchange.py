@@ -3,7 +3,8 @@ from decimal import Decimal
 
 import pytest
 
-from brokers.adapters.registry import get_adapter
+from brokers.adapters.base import BrokerHolding
+from brokers.adapters.registry import adapter_for
 from brokers.models import BrokerAccount
 from marketdata.quotes import Quote
 from orders.models import Position, Trade
@@ -129,14 +130,13 @@ def test_a_market_order_without_any_quote_is_refused_before_it_is_recorded(world
     assert error.value.code == "no_market_price"
 
 
-def test_the_paper_exchange_treats_a_repeated_client_order_id_as_the_same_order(world):
+def test_the_paper_exchange_treats_a_repeated_order_tag_as_the_same_order(world):
     from brokers.adapters.base import BrokerOrderRequest
-    from brokers.adapters.registry import get_adapter
+    from brokers.adapters.registry import adapter_for
 
     world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
     request = BrokerOrderRequest(
-        account_id=world.account.pk,
-        client_order_id="tag-1",
+        tag="tag1",
         instrument_id=world.equity.pk,
         exchange="NSE",
         tradingsymbol="RELIANCE",
@@ -149,8 +149,8 @@ def test_the_paper_exchange_treats_a_repeated_client_order_id_as_the_same_order(
         tick_size=D("0.05"),
         price=D("990"),
     )
-    first = get_adapter("paper").place_order(request)
-    second = get_adapter("paper").place_order(request)
+    first = adapter_for(world.account).place_order(request)
+    second = adapter_for(world.account).place_order(request)
     assert first.broker_order_id == second.broker_order_id and PaperOrder.objects.count() == 1
 
 
@@ -162,11 +162,10 @@ def test_the_paper_exchange_holds_each_accounts_delivery_buys_less_its_delivery_
     sell = world.request(world.equity, side="SELL", quantity=4, order_type="MARKET", product="CNC")
     place_order(actor=world.trader, account=world.account, request=sell, source="api")
     other = BrokerAccount.objects.create(organisation=world.org, label="Other", broker="paper", client_code="P2")
-    adapter = get_adapter("paper")
-    assert adapter.holdings(account_id=world.account.pk) == [
-        {"instrument_id": world.equity.pk, "quantity": 6, "average_price": Decimal("1000.0500")}
+    assert adapter_for(world.account).holdings() == [
+        BrokerHolding(instrument_id=world.equity.pk, quantity=6, average_price=Decimal("1000.0500"))
     ]
-    assert adapter.holdings(account_id=other.pk) == []
+    assert adapter_for(other).holdings() == []
 
 
 def test_a_bse_share_and_an_mcx_future_from_the_sample_master_fill_on_the_paper_exchange(world):

@@ -66,8 +66,8 @@ def test_a_resting_order_found_by_reconciliation_becomes_open(world):
 
 def test_fills_refused_during_a_rejected_modification_are_recovered_from_the_broker_book(world):
     from brokers.adapters.base import BrokerRejected
-    from brokers.adapters.registry import get_adapter
     from orders.services import modify_order
+    from paper.adapter import PaperAdapter
 
     world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
     order = place_order(
@@ -79,19 +79,18 @@ def test_fills_refused_during_a_rejected_modification_are_recovered_from_the_bro
     # The exchange fills 8 while the trader's change to 6 is on its way: the OMS (already at 6) refuses
     # the 8, and the exchange then rejects the change because 8 have filled.
     paper = PaperOrder.objects.get()
-    original_modify = get_adapter("paper").modify_order
+    original_modify = PaperAdapter.modify_order
 
-    def fill_first(**kwargs):
+    def fill_first(self, **kwargs):
         world.quote(world.equity, 989, asks=[(989.00, 8)], bids=[(988.95, 5)])
-        return original_modify(**kwargs)
+        return original_modify(self, **kwargs)
 
-    adapter = get_adapter("paper")
-    adapter.modify_order = fill_first
+    PaperAdapter.modify_order = fill_first
     try:
         with pytest.raises(BrokerRejected):
             modify_order(actor=world.trader, order=order, quantity=6)
     finally:
-        del adapter.modify_order
+        PaperAdapter.modify_order = original_modify
     order.refresh_from_db()
     paper.refresh_from_db()
     assert paper.filled_quantity == 8
@@ -149,19 +148,18 @@ def test_a_modification_whose_answer_was_lost_is_kept_by_reconciliation(world):
 
 
 def test_reconciliation_leaves_alone_a_modification_made_while_it_asked_the_broker(world, monkeypatch):
-    from brokers.adapters.registry import get_adapter
     from orders.models import Order
+    from paper.adapter import PaperAdapter
 
     order = _resting_limit_order(world)
-    adapter = get_adapter("paper")
-    original = adapter.order_by_client_id
+    original = PaperAdapter.order_by_tag
 
-    def meanwhile(**kwargs):
-        found = original(**kwargs)  # the broker's book as it was: 10 at 990
+    def meanwhile(self, tag):
+        found = original(self, tag)  # the broker's book as it was: 10 at 990
         Order.objects.filter(pk=order.pk).update(quantity=15, price=Decimal("985"))  # a newer change lands
         return found
 
-    monkeypatch.setattr(adapter, "order_by_client_id", meanwhile)
+    monkeypatch.setattr(PaperAdapter, "order_by_tag", meanwhile)
     resolved = reconcile_order(order_id=order.pk)
     assert (resolved.quantity, resolved.price) == (15, Decimal("985"))
 

@@ -4,6 +4,7 @@ broker gives its slot up meanwhile."""
 import asyncio
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -123,7 +124,7 @@ def one_slot(monkeypatch):
 def test_a_network_brokers_calls_run_with_the_requests_slot_given_up(one_slot):
     registry.register("network-paper", _NetworkPaper)
     try:
-        adapter = registry.get_adapter("network-paper")
+        adapter = registry.adapter_for(SimpleNamespace(pk=1, broker="network-paper"))
         _NetworkPaper.seen.clear()
         with one_slot.held():
             adapter.margin_rate(product="MIS", instrument_type="EQ", side="BUY")
@@ -131,8 +132,7 @@ def test_a_network_brokers_calls_run_with_the_requests_slot_given_up(one_slot):
         assert _NetworkPaper.seen == [False]
         assert isinstance(adapter.wrapped, _NetworkPaper) and not adapter.capabilities.places_in_transaction
     finally:
-        registry._factories.pop("network-paper")
-        registry._instances.pop("network-paper", None)
+        registry.unregister("network-paper")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -146,4 +146,4 @@ def test_a_call_inside_a_transaction_keeps_the_slot(one_slot):
 
 
 def test_the_in_database_paper_exchange_keeps_the_slot():
-    assert type(registry.get_adapter("paper")) is PaperAdapter
+    assert type(registry.adapter_for(SimpleNamespace(pk=1, broker="paper"))) is PaperAdapter
