@@ -43,6 +43,7 @@ from orders.services.requests import (
     actor_id,
     arithmetic_refused,
     audit_actor,
+    check_capabilities,
     check_choices,
     check_numbers,
     instrument_of,
@@ -83,10 +84,11 @@ def place_order(
         check_choices(request)
         check_numbers(request)
         instrument = instrument_of(request)
+        adapter = adapter_for(account)
+        check_capabilities(adapter.capabilities, request, instrument)
     except (OrderInvalid, RiskRejected) as error:
         reject_input(actor=actor, account=account, request=request, error=error, ip=ip)
         raise
-    adapter = adapter_for(account)
     # The one place the order system honours a broker's in-transaction placement (its book is in this
     # database): the order is sent, and its answer applied, inside the transaction that records it.
     in_transaction = adapter.capabilities.places_in_transaction

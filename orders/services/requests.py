@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from audit.services import audit_record
+from brokers.adapters.base import Capabilities
 from infra.prepared import Prepared
 from marketdata.models import Instrument
 from orders import metrics
@@ -110,6 +111,24 @@ def instrument_of(request: OrderRequest) -> Instrument:
             extra={"instrument_id": request.instrument_id},
         )
     return instrument
+
+
+def check_capabilities(capabilities: Capabilities, request: OrderRequest, instrument: Instrument) -> None:
+    """Refuse, before anything is sent, what the account's broker family cannot do (its declared
+    ``Capabilities``): raises OrderInvalid ``broker_cannot_<what>`` naming the value and the choices."""
+    for what, value, offered in (
+        ("exchange", instrument.exchange, capabilities.exchanges),
+        ("order_type", request.order_type, capabilities.order_types),
+        ("product", request.product, capabilities.products),
+        ("validity", request.validity, capabilities.validities),
+    ):
+        if value not in offered:
+            raise OrderInvalid(
+                f"This account's broker does not take {what.replace('_', ' ')} {value}"
+                f" (it takes {', '.join(sorted(offered))}).",
+                code=f"broker_cannot_{what}",
+                extra={what: value, "offered": sorted(offered)},
+            )
 
 
 @contextmanager

@@ -9,12 +9,16 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from brokers.adapters.base import BrokerPosition, BrokerUpdate, Fill
+from audit.models import AuditEvent
+from brokers.adapters import registry
+from brokers.adapters.base import BrokerPosition, BrokerUpdate, Capabilities, Fill
 from brokers.adapters.registry import adapter_for
 from brokers.models import BrokerAccount
+from orders.errors import OrderInvalid
 from orders.models import Order, Trade
 from orders.services import apply_broker_updates, place_order
 from orders.states import Status
+from paper.adapter import PaperAdapter
 from paper.models import PaperOrder
 
 pytestmark = pytest.mark.django_db
@@ -88,3 +92,39 @@ def test_an_adapter_is_bound_to_its_account(world):
         BrokerPosition(instrument_id=world.equity.pk, product="MIS", net_quantity=10)
     ]
     assert adapter_for(other).positions() == [] and adapter_for(other).order_book() == []
+
+
+class _EquityOnlyBroker(PaperAdapter):
+    """A family that trades NSE cash only, delivery and intraday, with no SL-M orders."""
+
+    capabilities = Capabilities(
+        exchanges=frozenset({"NSE"}),
+        order_types=frozenset({"MARKET", "LIMIT", "SL"}),
+        products=frozenset({"CNC", "MIS"}),
+    )
+
+
+@pytest.mark.parametrize(
+    ("instrument", "changes", "code"),
+    [
+        ("future", {}, "broker_cannot_exchange"),
+        ("equity", {"product": "NRML"}, "broker_cannot_product"),
+        ("equity", {"order_type": "SL-M", "trigger_price": Decimal("1010")}, "broker_cannot_order_type"),
+    ],
+)
+def test_what_the_family_cannot_do_is_refused_before_anything_is_sent(world, instrument, changes, code):
+    registry.register("equity-only", _EquityOnlyBroker)
+    BrokerAccount.objects.filter(pk=world.account.pk).update(broker="equity-only")
+    world.account.refresh_from_db()
+    try:
+        world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
+        world.quote(world.future, 20000, bid=19999.9, ask=20000.1)
+        target = getattr(world, instrument)
+        request = world.request(target, quantity=target.lot_size, **{"order_type": "MARKET", **changes})
+        with pytest.raises(OrderInvalid) as refused:
+            place_order(actor=world.trader, account=world.account, request=request, source="api")
+        assert refused.value.code == code
+        assert not Order.objects.exists() and not PaperOrder.objects.exists()
+        assert AuditEvent.objects.filter(action="rms.rejected").count() == 1
+    finally:
+        registry.unregister("equity-only")
