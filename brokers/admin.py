@@ -39,6 +39,10 @@ class BrokerAccountAdmin(admin.ModelAdmin):
     list_filter = ["broker", "is_active", "organisation"]
     search_fields = ["label", "client_code"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # An account's broker, and so its mode (paper or live), is fixed when it is created.
+        return ["broker"] if obj is not None else []
+
     @admin.display(boolean=True, description="Credentials stored")
     def has_credentials(self, obj: BrokerAccount) -> bool:
         return bool(obj.credentials_ciphertext)

@@ -13,3 +13,10 @@ class BrokerAccountForbidden(ApplicationError):
 
     code = "broker_account_forbidden"
     status = 403
+
+
+class BrokerAccountModeFixed(ApplicationError):
+    """An account's broker (and so its mode, paper or live) is fixed when it is created."""
+
+    code = "broker_account_mode_fixed"
+    status = 409

@@ -1,5 +1,7 @@
 from django.db import models
 
+from brokers.errors import BrokerAccountModeFixed
+
 
 class BrokerAccount(models.Model):
     """One trading account at one broker, owned by an organisation.
@@ -25,6 +27,23 @@ class BrokerAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} ({self.broker}:{self.client_code})"
+
+    def save(self, *args, **kwargs) -> None:
+        """Save; raises BrokerAccountModeFixed when an existing account's broker would change: paper
+        and live never mix, so an account's broker, and with it its mode, is fixed at creation."""
+        if self.pk is not None and not self._state.adding:
+            stored = type(self).objects.filter(pk=self.pk).values_list("broker", flat=True).first()
+            if stored is not None and stored != self.broker:
+                raise BrokerAccountModeFixed(
+                    f"The account's broker is {stored!r} and cannot become {self.broker!r}: open a new account.",
+                    extra={"broker": stored},
+                )
+        super().save(*args, **kwargs)
+
+    @property
+    def is_paper(self) -> bool:
+        """Whether the account trades on the paper exchange (its mode, fixed at creation)."""
+        return self.broker == "paper"
 
     @property
     def credentials_binding(self) -> bytes:
