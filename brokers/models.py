@@ -49,3 +49,29 @@ class BrokerAccount(models.Model):
     def credentials_binding(self) -> bytes:
         """The associated data that ties this row's ciphertext to it (see brokers.crypto)."""
         return f"brokeraccount|{self.organisation_id}|{self.broker}|{self.client_code}|credentials".encode()
+
+
+class BrokerSession(models.Model):
+    """A broker account's current session at its broker (for families with a daily login): the
+    access token and whatever else the broker gave at sign-in, sealed by brokers.crypto and bound to
+    this account; when it ends. One row per account, replaced by each sign-in."""
+
+    class State(models.TextChoices):
+        LIVE = "live", "Live"
+        ENDED = "ended", "Ended"  # expired at the broker's daily cut-off, refused by the broker, or signed out
+
+    account = models.OneToOneField(BrokerAccount, on_delete=models.CASCADE, related_name="session")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.LIVE)
+    secrets_ciphertext = models.TextField(editable=False)
+    started_at = models.DateTimeField()
+    expires_at = models.DateTimeField(help_text="When the broker ends the session (Kite: 06:00 IST the next morning).")
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_reason = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"session of account {self.account_id}: {self.state} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def secrets_binding(self) -> bytes:
+        """The associated data that ties the sealed secrets to this account (see brokers.crypto)."""
+        return f"brokersession|{self.account_id}|session".encode()

@@ -69,10 +69,11 @@ class BrokerOrderNotFound(BrokerRejected):
 
 
 class BrokerSessionExpired(BrokerNotSent):
-    """The broker session is no longer valid (daily logout, revoked token); the request was not sent."""
+    """The account has no live session at its broker (never signed in, past the broker's daily
+    cut-off, or the broker refused the token): the request was not sent; sign in again."""
 
     code = "broker_session_expired"
-    status = 401
+    status = 409  # the account's state, not the caller's credentials (401 is for the terminal's own sign-in)
 
 
 class BrokerRateLimited(BrokerNotSent):
@@ -266,10 +267,13 @@ class BrokerAdapter(ABC):
     def __init__(self, *, account_id: int) -> None:
         self.account_id = account_id
 
+    signed_in: bool = True  # False for an account of a family with a login and no live session
+
     @classmethod
-    def for_account(cls, account: Any) -> BrokerAdapter:
-        """Return the adapter of ``account`` (a ``brokers.BrokerAccount``); a family with sessions
-        reads the account's credentials and live session here."""
+    def for_account(cls, account: Any, session: dict[str, str] | None = None) -> BrokerAdapter:
+        """Return the adapter of ``account`` (a ``brokers.BrokerAccount``). For a family with a
+        ``login``, ``session`` holds the live session's secrets (the access token...); the registry
+        does not call this without one. A family reads the account's credentials here."""
         return cls(account_id=account.pk)
 
     @abstractmethod

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from brokers.adapters.base import BrokerAdapter
+from brokers.adapters.base import BrokerAdapter, BrokerSessionExpired
 from core.errors import ApplicationError
 from infra import request_slots
 
@@ -39,13 +39,48 @@ def family(code: str) -> type[BrokerAdapter]:
 def adapter_for(account: Any) -> BrokerAdapter:
     """Return the adapter bound to ``account`` (a ``brokers.BrokerAccount``); raises UnknownBroker.
 
-    A network broker's adapter gives the calling request's slot up while each call waits on the
+    For a family with a daily login, the adapter holds the account's live session; without one it
+    is ``SignedOut`` (``signed_in`` False), whose every call raises BrokerSessionExpired, not sent. A
+    network broker's adapter gives the calling request's slot up while each call waits on the
     broker (infra/request_slots.py), so the process runs other requests meanwhile."""
     cls = family(account.broker)
-    adapter = cls.for_account(account)
+    if cls.login is None:
+        adapter = cls.for_account(account)
+    else:
+        from brokers.services.sessions import session_secrets
+
+        secrets = session_secrets(account)
+        adapter = cls.for_account(account, secrets) if secrets is not None else SignedOut(cls, account)
     if cls.capabilities.places_in_transaction:  # in this database: no network wait to give up
         return adapter
     return _OverTheNetwork(adapter)  # type: ignore[return-value]
+
+
+class SignedOut:
+    """The adapter of an account whose family needs a daily login and that has no live session."""
+
+    signed_in = False
+
+    def __init__(self, family: type[BrokerAdapter], account: Any) -> None:
+        self.family, self.account_id = family, account.pk
+        self.capabilities, self.login, self.code = family.capabilities, family.login, family.code
+        self.label = getattr(account, "label", "") or str(account.pk)
+
+    def margin_rate(self, *, product: str, instrument_type: str, side: str):
+        # Margin is the family's rule, not the session's: a signed-out account's blocks stay computable.
+        return self.family.margin_rate(self, product=product, instrument_type=instrument_type, side=side)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def refuse(*args, **kwargs):
+            raise BrokerSessionExpired(
+                f"{self.label} is not signed in to its broker: sign in again, then retry. Nothing was sent.",
+                extra={"account_id": self.account_id},
+            )
+
+        return refuse
 
 
 class _OverTheNetwork:

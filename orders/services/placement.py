@@ -22,6 +22,7 @@ from django.utils import timezone
 from brokers.adapters.base import (
     BrokerNotSent,
     BrokerOrderRequest,
+    BrokerSessionExpired,
     BrokerUnavailable,
     BrokerUpdate,
 )
@@ -85,8 +86,13 @@ def place_order(
         check_numbers(request)
         instrument = instrument_of(request)
         adapter = adapter_for(account)
+        if not adapter.signed_in:  # refused before anything is written or sent
+            raise BrokerSessionExpired(
+                f"{account.label} is not signed in to its broker: sign in again, then retry. Nothing was sent.",
+                extra={"account_id": account.pk},
+            )
         check_capabilities(adapter.capabilities, request, instrument)
-    except (OrderInvalid, RiskRejected) as error:
+    except (OrderInvalid, RiskRejected, BrokerSessionExpired) as error:
         reject_input(actor=actor, account=account, request=request, error=error, ip=ip)
         raise
     # The one place the order system honours a broker's in-transaction placement (its book is in this

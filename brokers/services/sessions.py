@@ -1,0 +1,92 @@
+"""A broker account's session: started by the family's sign-in (its access token sealed like the
+account's credentials), ended by the broker's daily cut-off, by the broker refusing the token, or by
+signing out. The only code that seals or opens a session's secrets."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+
+from brokers import crypto
+from brokers.models import BrokerAccount, BrokerSession
+
+IST = ZoneInfo("Asia/Kolkata")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """What pages and the order path need to know of an account's session."""
+
+    live: bool
+    expires_at: datetime | None = None
+    ended_reason: str = ""
+
+
+def next_cutoff(after: datetime, at_ist: str) -> datetime:
+    """Return the first moment after ``after`` at which the clock in India reads ``at_ist`` ("06:00")."""
+    hour, minute = (int(part) for part in at_ist.split(":"))
+    local = after.astimezone(IST)
+    cutoff = datetime.combine(local.date(), time(hour, minute), tzinfo=IST)
+    if cutoff <= local:
+        cutoff += timedelta(days=1)
+    return cutoff
+
+
+def session_start(
+    *, account: BrokerAccount, secrets: dict[str, str], expires_at: datetime, now: datetime | None = None
+) -> BrokerSession:
+    """Seal ``secrets`` (string values: the access token...) as the account's live session until
+    ``expires_at``, replacing any earlier session. Raises ValueError for anything but an object of strings."""
+    if not isinstance(secrets, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in secrets.items()):
+        raise ValueError("session secrets must be an object of string values")
+    now = now or timezone.now()
+    session = BrokerSession(account=account)
+    sealed = crypto.encrypt(json.dumps(secrets, sort_keys=True).encode(), associated_data=session.secrets_binding)
+    session, _ = BrokerSession.objects.update_or_create(
+        account=account,
+        defaults={
+            "state": BrokerSession.State.LIVE,
+            "secrets_ciphertext": sealed,
+            "started_at": now,
+            "expires_at": expires_at,
+            "ended_at": None,
+            "ended_reason": "",
+        },
+    )
+    return session
+
+
+def session_end(*, account_id: int, reason: str) -> bool:
+    """End the account's live session (the broker refused its token, or the user signed out); return
+    whether one was live."""
+    return bool(
+        BrokerSession.objects.filter(account_id=account_id, state=BrokerSession.State.LIVE).update(
+            state=BrokerSession.State.ENDED, ended_at=timezone.now(), ended_reason=reason[:200]
+        )
+    )
+
+
+def session_state(account: BrokerAccount, now: datetime | None = None) -> SessionState:
+    """Return whether the account's session is live now (a session past its cut-off is not)."""
+    session = BrokerSession.objects.filter(account=account).only("state", "expires_at", "ended_reason").first()
+    if session is None:
+        return SessionState(live=False, ended_reason="never signed in")
+    now = now or timezone.now()
+    if session.state != BrokerSession.State.LIVE:
+        return SessionState(live=False, expires_at=session.expires_at, ended_reason=session.ended_reason)
+    if session.expires_at <= now:
+        return SessionState(live=False, expires_at=session.expires_at, ended_reason="expired at the broker's cut-off")
+    return SessionState(live=True, expires_at=session.expires_at)
+
+
+def session_secrets(account: BrokerAccount, now: datetime | None = None) -> dict[str, str] | None:
+    """Return the live session's secrets, or None when the account has no live session."""
+    session = BrokerSession.objects.filter(account=account).first()
+    now = now or timezone.now()
+    if session is None or session.state != BrokerSession.State.LIVE or session.expires_at <= now:
+        return None
+    return json.loads(crypto.decrypt(session.secrets_ciphertext, associated_data=session.secrets_binding))
