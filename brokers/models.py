@@ -75,3 +75,25 @@ class BrokerSession(models.Model):
     def secrets_binding(self) -> bytes:
         """The associated data that ties the sealed secrets to this account (see brokers.crypto)."""
         return f"brokersession|{self.account_id}|session".encode()
+
+
+class InboundUpdate(models.Model):
+    """A broker's order update as received (a postback, an order message on the broker's websocket,
+    a row read back by a poll), kept until the order system has applied it: receiving commits this
+    row before the broker is answered, and applying marks it, so a process killed in between loses
+    nothing (the update is applied again, and applying is idempotent). Applied in id order."""
+
+    account = models.ForeignKey(BrokerAccount, on_delete=models.PROTECT, related_name="+", db_index=False)
+    source = models.CharField(max_length=16, help_text="postback, websocket or poll")
+    update = models.JSONField(help_text="The BrokerUpdate, its numbers as strings.")
+    received_at = models.DateTimeField()
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # What is still to apply, oldest first: a small partial index however long the table grows.
+            models.Index(fields=["id"], name="inboundupdate_pending", condition=models.Q(applied_at__isnull=True))
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} update {self.pk} for account {self.account_id}"

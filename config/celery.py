@@ -26,6 +26,7 @@ app.conf.task_default_queue = "default"
 app.conf.task_queues = [Queue(name) for name in QUEUES]
 app.conf.task_routes = {
     "orders.tasks.*": {"queue": "orders"},
+    "brokers.tasks.*": {"queue": "orders"},  # broker order updates, applied by the order system
     "strategies.tasks.*": {"queue": "strategies"},
     "rms.tasks.*": {"queue": "rms"},
     "marketdata.tasks.*": {"queue": "marketdata"},
@@ -40,6 +41,8 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=15, minute=15, day_of_week="mon-fri"),
     },
     "orders-reconcile-unknown": {"task": "orders.tasks.reconcile_unknown_orders", "schedule": 60.0},
+    # Broker order updates received but not applied (a drain queued after receipt that was lost).
+    "brokers-drain-update-inbox": {"task": "brokers.tasks.drain_update_inbox", "schedule": 5.0},
     # Accounts past their daily loss limit (realised + MTM) are halted and squared off.
     "rms-mtm-monitor": {"task": "rms.tasks.mtm_monitor", "schedule": 5.0},
     # Failed credentials of ended windows, each written as one auth.denied_repeated (accounts.failures).
