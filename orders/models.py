@@ -123,6 +123,9 @@ class Order(models.Model):
 
 
 BROKER_UNANSWERED = "broker_unanswered"  # OrderEvent kind: a modify or cancel the broker never answered
+# OrderEvent kind: the broker reported more filled than the trades recorded, without the trades (Kite's
+# postbacks and order messages carry the filled quantity, not trade ids): reconciliation fetches them.
+FILLS_TO_FETCH = "fills_to_fetch"
 
 
 class OrderEvent(models.Model):

@@ -13,7 +13,7 @@ from django.utils.text import Truncator
 from core.money import format_price
 from marketdata.quotes import get_quotes
 from orders.locks import today_ist
-from orders.models import BROKER_UNANSWERED, Funds, Order, OrderEvent, Position, Product, Status, Trade
+from orders.models import BROKER_UNANSWERED, FILLS_TO_FETCH, Funds, Order, OrderEvent, Position, Product, Status, Trade
 from orders.states import WORKING
 from rms.models import KillScope
 from rms.services import MARKET_TYPES, STOP_TYPES
@@ -183,16 +183,17 @@ def funds_get(*, account) -> dict:
 def orders_to_reconcile() -> QuerySet[Order]:
     """Return the orders reconciliation must settle from their broker's order book: those UNKNOWN
     (a place the broker never answered) and the working ones whose last unanswered modify or cancel
-    (event ``broker_unanswered``) came after their last reconciliation. Reads the partial index of
+    (event ``broker_unanswered``), or last fills reported without their trades (``fills_to_fetch``),
+    came after their last reconciliation. Reads the partial index of
     live orders, then each one's newest events of those two kinds."""
 
-    def newest(kind: str) -> Subquery:
-        events = OrderEvent.objects.filter(order_id=OuterRef("pk"), kind=kind).order_by("-pk")
+    def newest(*kinds: str) -> Subquery:
+        events = OrderEvent.objects.filter(order_id=OuterRef("pk"), kind__in=kinds).order_by("-pk")
         return Subquery(events.values("pk")[:1])
 
     unanswered = (
         Order.objects.filter(status__in=WORKING)
-        .annotate(unanswered=newest(BROKER_UNANSWERED), reconciled=newest("reconcile"))
+        .annotate(unanswered=newest(BROKER_UNANSWERED, FILLS_TO_FETCH), reconciled=newest("reconcile"))
         .filter(unanswered__isnull=False)
         .filter(Q(reconciled__isnull=True) | Q(unanswered__gt=F("reconciled")))
     )

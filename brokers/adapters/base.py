@@ -166,6 +166,9 @@ class BrokerUpdate:
     ts: datetime
     fill: Fill | None = None
     message: str = ""
+    # The order's filled quantity as the broker reports it, for a broker whose updates carry no trades
+    # (Kite's postbacks): more than the trades recorded sends the order to reconciliation for them.
+    filled_quantity: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

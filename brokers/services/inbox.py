@@ -42,6 +42,7 @@ def encode_update(update: BrokerUpdate) -> dict:
         "status": update.status,
         "ts": update.ts.isoformat(),
         "message": update.message,
+        "filled_quantity": update.filled_quantity,
         "fill": None
         if fill is None
         else {
@@ -64,6 +65,7 @@ def decode_update(account_id: int, data: dict) -> BrokerUpdate:
         status=data["status"],
         ts=datetime.fromisoformat(data["ts"]),
         message=data.get("message", ""),
+        filled_quantity=data.get("filled_quantity"),
         fill=None
         if fill is None
         else Fill(

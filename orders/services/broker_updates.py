@@ -18,8 +18,9 @@ from infra import prepared
 from orders import metrics, push
 from orders.locks import lock_accounts, lock_order_by_tag
 from orders.margin import refresh_margin, working_orders
-from orders.models import Funds, Order, OrderEvent, Position, Trade
+from orders.models import FILLS_TO_FETCH, Funds, Order, OrderEvent, Position, Trade
 from orders.positions import PositionFigures, apply_fill, average_price
+from orders.services.broker_failures import schedule_reconcile
 from orders.services.events import new_event
 from orders.states import LIVE, Status, can_move
 
@@ -275,6 +276,11 @@ def apply_held_updates(held: Held, updates: list[BrokerUpdate]) -> Order:
                     },
                 )
             )
+    reported = max((u.filled_quantity or 0 for u in updates if u.fill is None), default=0)
+    if reported > order.filled_quantity:  # fills the broker reported without their trades: fetch them
+        message = f"broker reports {reported} filled, {order.filled_quantity} recorded"
+        events.append(new_event(order, FILLS_TO_FETCH, before=order.status, message=message))
+        schedule_reconcile(order)
     if events:
         prepared.insert(events)
     position_changed = bool(trades) or held.rows_due

@@ -128,3 +128,41 @@ def test_what_the_family_cannot_do_is_refused_before_anything_is_sent(world, ins
         assert AuditEvent.objects.filter(action="rms.rejected").count() == 1
     finally:
         registry.unregister("equity-only")
+
+
+def test_fills_reported_without_their_trades_are_fetched_by_reconciliation(world, monkeypatch):
+    from brokers.adapters import updates as update_stream
+    from orders.models import FILLS_TO_FETCH, OrderEvent
+    from orders.selectors import orders_to_reconcile
+    from orders.services import reconcile_order
+
+    world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
+    order = _resting(world, world.equity, "990")
+    # The exchange fills the order, but the trades never reach the order system (a broker whose
+    # updates carry only the filled quantity, as Kite's postbacks do).
+    monkeypatch.setattr(update_stream, "_handlers", {})
+    world.quote(world.equity, 989, asks=[(989.00, 50)], bids=[(988.95, 5)])
+    monkeypatch.undo()
+    paper = PaperOrder.objects.get(tag=order.broker_tag)
+    assert paper.status == "FILLED" and not Trade.objects.exists()
+
+    reported = BrokerUpdate(
+        account_id=order.account_id,
+        tag=order.broker_tag,
+        broker_order_id=order.broker_order_id,
+        status=Status.FILLED,
+        ts=timezone.now(),
+        filled_quantity=order.quantity,
+    )
+    assert apply_broker_updates([reported]) == [Order.objects.get(pk=order.pk)]
+    order.refresh_from_db()
+    assert order.status == Status.OPEN and order.filled_quantity == 0  # no fill is made up
+    assert OrderEvent.objects.filter(order=order, kind=FILLS_TO_FETCH).exists()
+    assert order in orders_to_reconcile()
+
+    resolved = reconcile_order(order_id=order.pk)
+    assert resolved.status == Status.FILLED and resolved.filled_quantity == order.quantity
+    assert set(Trade.objects.values_list("broker_trade_id", flat=True)) == set(
+        paper.fills.values_list("trade_id", flat=True)
+    )
+    assert order not in orders_to_reconcile()
