@@ -118,9 +118,10 @@ def unwrap(status_code: int, content_type: str, body: bytes, *, order_specific: 
             payload = decode_json(body)
         except (ValueError, RecursionError):
             payload = None
-    error_type = payload.get("error_type") if isinstance(payload, dict) else None
-    if isinstance(error_type, str):
-        extra["error_type"] = error_type[:100]
+    raw_type = payload.get("error_type") if isinstance(payload, dict) else None
+    error_type = raw_type[:100] if isinstance(raw_type, str) else None
+    if error_type is not None:
+        extra["error_type"] = error_type
     if status_code == 429:
         message = _message(payload.get("message") if isinstance(payload, dict) else None, "Too many requests")
         raise BrokerRateLimited(message, extra=extra)
@@ -129,7 +130,7 @@ def unwrap(status_code: int, content_type: str, body: bytes, *, order_specific: 
             f"Kite answered HTTP {status_code} with a body that is not its JSON envelope; the outcome is unknown",
             extra=extra,
         )
-    if payload.get("status") == "error" or error_type is not None:
+    if payload.get("status") == "error" or raw_type is not None:
         message = _message(payload.get("message"), f"Kite error (HTTP {status_code})")
         if error_type == "TokenException":
             raise BrokerSessionExpired(message, extra=extra)

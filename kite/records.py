@@ -26,6 +26,7 @@ MARGIN_SEGMENTS = ("equity", "commodity")
 _TAG = re.compile(r"[A-Za-z0-9]{1,20}")
 _IST_STAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 _TIME_ONLY = re.compile(r"\d{2}:\d{2}:\d{2}")
+_MAX_INT = 2**63
 
 
 # --- field readers ---------------------------------------------------------------------------------
@@ -71,11 +72,15 @@ def num(value: Any) -> int:
     if isinstance(value, bool) or value is None:
         raise TypeError("not an integer")
     if isinstance(value, int):
-        return value
-    result = dec(value)
-    if result != result.to_integral_value():
-        raise ValueError("not an integer")
-    return int(result)
+        result = value
+    else:
+        number = dec(value)
+        if abs(number) > _MAX_INT or number != number.to_integral_value():
+            raise ValueError("not an integer in range")
+        result = int(number)
+    if abs(result) > _MAX_INT:
+        raise ValueError("integer out of range")
+    return result
 
 
 def opt_num(value: Any) -> int | None:
@@ -87,7 +92,7 @@ def text(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return value
-    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     raise TypeError("not a string")
 
