@@ -1,0 +1,64 @@
+"""Fixtures for the Kite client: a fake Kite server on loopback and a client pointed at it."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from brokers.rate_limits import LocalRateLimiter
+from kite.client import KiteClient
+from tests.kite import fake_kite as fk
+
+
+class FakeClock:
+    """Monotonic time that only moves when a rate limiter sleeps: limits apply, nothing waits."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_kite():
+    fake = fk.FakeKite().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def limiter(clock: FakeClock) -> LocalRateLimiter:
+    return LocalRateLimiter(clock=clock.time, sleep=clock.sleep)
+
+
+@pytest.fixture(scope="session")
+def http():
+    """One pooled client for the run (building one loads the CA bundle, which is slow)."""
+    client = httpx.Client()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def make_client(fake_kite, limiter, http):
+    def make(access_token: str | None = fk.ACCESS_TOKEN, *, read: float = 2.0) -> KiteClient:
+        timeout = httpx.Timeout(connect=1.0, read=read, write=1.0, pool=1.0)
+        return KiteClient(fk.API_KEY, access_token, root=fake_kite.url, timeout=timeout, limiter=limiter, http=http)
+
+    return make
+
+
+@pytest.fixture
+def kite(make_client) -> KiteClient:
+    return make_client()
