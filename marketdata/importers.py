@@ -164,6 +164,11 @@ class _LineEnds:
         return line
 
 
+def cell_repr(value: str, limit: int = 40) -> str:
+    """A cell as an error message quotes it: its repr, cut to ``limit`` characters (a cell can be huge)."""
+    return repr(value) if len(value) <= limit else repr(value[:limit]) + f"... ({len(value):,} characters)"
+
+
 def _text(record: dict[str, Any], key: str) -> str:
     value = record.get(key)
     return "" if value is None else str(value).strip()
@@ -192,17 +197,18 @@ def from_kite(record: dict[str, Any]) -> dict[str, str]:
     kind = _text(record, "instrument_type")
     if kind not in _KITE_TYPES:
         raise InvalidInstrumentRow(
-            f"instrument type {kind!r} is not one of {', '.join(sorted(_KITE_TYPES))}",
+            f"instrument type {cell_repr(kind)} is not one of {', '.join(sorted(_KITE_TYPES))}",
             extra={"field": "instrument_type"},
         )
     is_index = segment == "INDICES"
     if not is_index and exchange in _EXCHANGES and segment.partition("-")[0] != exchange:
         raise InvalidInstrumentRow(
-            f"segment {segment!r} does not belong to exchange {exchange!r}", extra={"field": "segment"}
+            f"segment {cell_repr(segment)} does not belong to exchange {cell_repr(exchange)}",
+            extra={"field": "segment"},
         )
     expiry = _text(record, "expiry")
     if expiry and len(expiry) != 10:  # YYYY-MM-DD, as the SDKs read it
-        raise InvalidInstrumentRow(f"expiry {expiry!r} is not a date", extra={"field": "expiry"})
+        raise InvalidInstrumentRow(f"expiry {cell_repr(expiry)} is not a date", extra={"field": "expiry"})
     symbol = _text(record, "tradingsymbol")
     derivative = kind in {"FUT", "CE", "PE"}
     underlying = ""
@@ -236,7 +242,7 @@ def _paise(text: str, field: str) -> str:
     try:
         return format(Decimal(text) / 100, "f")
     except InvalidOperation:
-        raise InvalidInstrumentRow(f"{field} {text!r} is not a number", extra={"field": field}) from None
+        raise InvalidInstrumentRow(f"{field} {cell_repr(text)} is not a number", extra={"field": field}) from None
 
 
 def _whole(text: str, field: str) -> str:
@@ -246,7 +252,7 @@ def _whole(text: str, field: str) -> str:
     try:
         return str(int(Decimal(text)))
     except (InvalidOperation, ValueError):
-        raise InvalidInstrumentRow(f"{field} {text!r} is not a number", extra={"field": field}) from None
+        raise InvalidInstrumentRow(f"{field} {cell_repr(text)} is not a number", extra={"field": field}) from None
 
 
 _ANGEL_TYPES = {"FUTIDX": "FUT", "FUTSTK": "FUT", "AMXIDX": "INDEX", "": "EQ"}
@@ -261,13 +267,17 @@ def _from_angel(record: dict[str, Any]) -> dict[str, str]:
     elif raw_type in _ANGEL_TYPES:
         kind = _ANGEL_TYPES[raw_type]
     else:
-        raise InvalidInstrumentRow(f"instrument type {raw_type!r} is not supported", extra={"field": "instrumenttype"})
+        raise InvalidInstrumentRow(
+            f"instrument type {cell_repr(raw_type)} is not supported", extra={"field": "instrumenttype"}
+        )
     expiry = _text(record, "expiry")
     if expiry:
         try:
             expiry = datetime.strptime(expiry.title(), "%d%b%Y").date().isoformat()
         except ValueError:
-            raise InvalidInstrumentRow(f"expiry {expiry!r} is not like 28NOV2024", extra={"field": "expiry"}) from None
+            raise InvalidInstrumentRow(
+                f"expiry {cell_repr(expiry)} is not like 28NOV2024", extra={"field": "expiry"}
+            ) from None
     is_option = kind in {"CE", "PE"}
     return {
         "exchange": exchange,
@@ -305,7 +315,9 @@ def _from_upstox(record: dict[str, Any]) -> dict[str, str]:
     elif kind_part == "INDEX":
         kind = "INDEX"
     else:
-        raise InvalidInstrumentRow(f"instrument type {raw_type!r} is not supported", extra={"field": "instrument_type"})
+        raise InvalidInstrumentRow(
+            f"instrument type {cell_repr(raw_type)} is not supported", extra={"field": "instrument_type"}
+        )
     exchange = _DERIVATIVE_SEGMENT.get(exchange_part, exchange_part) if kind_part == "FO" else exchange_part
     expiry = _text(record, "expiry")
     if expiry.isdigit():  # the JSON file: epoch milliseconds
@@ -352,12 +364,12 @@ def _decimal(row: dict[str, str], field: str, *, required: bool = False, positiv
     try:
         value = Decimal(text)
     except InvalidOperation:
-        raise InvalidInstrumentRow(f"{field} {text!r} is not a number", extra={"field": field}) from None
+        raise InvalidInstrumentRow(f"{field} {cell_repr(text)} is not a number", extra={"field": field}) from None
     if not value.is_finite() or value.adjusted() >= _MAX_DIGITS or value < 0:
-        raise InvalidInstrumentRow(f"{field} {text!r} is out of range", extra={"field": field})
+        raise InvalidInstrumentRow(f"{field} {cell_repr(text)} is out of range", extra={"field": field})
     value = value.quantize(Decimal("0.0001"))
     if positive and value <= 0:  # after rounding: 1e-9 is no tick size
-        raise InvalidInstrumentRow(f"{field} {text!r} is out of range", extra={"field": field})
+        raise InvalidInstrumentRow(f"{field} {cell_repr(text)} is out of range", extra={"field": field})
     return value
 
 
@@ -368,9 +380,9 @@ def _integer(row: dict[str, str], field: str, *, default: int | None) -> int | N
     try:
         value = int(Decimal(text))
     except (InvalidOperation, ValueError, OverflowError):  # not a number, NaN, Infinity
-        raise InvalidInstrumentRow(f"{field} {text!r} is not a whole number", extra={"field": field}) from None
+        raise InvalidInstrumentRow(f"{field} {cell_repr(text)} is not a whole number", extra={"field": field}) from None
     if value < 1 or value > 2_000_000_000:
-        raise InvalidInstrumentRow(f"{field} {text!r} must be a positive whole number", extra={"field": field})
+        raise InvalidInstrumentRow(f"{field} {cell_repr(text)} must be a positive whole number", extra={"field": field})
     return value
 
 
@@ -382,12 +394,13 @@ def clean_row(row: dict[str, str]) -> dict[str, Any]:
     exchange = row.get("exchange", "")
     if exchange not in _EXCHANGES:
         raise InvalidInstrumentRow(
-            f"exchange {exchange!r} is not one of {', '.join(sorted(_EXCHANGES))}", extra={"field": "exchange"}
+            f"exchange {cell_repr(exchange)} is not one of {', '.join(sorted(_EXCHANGES))}", extra={"field": "exchange"}
         )
     kind = row.get("instrument_type", "")
     if kind not in _TYPES:
         raise InvalidInstrumentRow(
-            f"instrument type {kind!r} is not one of {', '.join(sorted(_TYPES))}", extra={"field": "instrument_type"}
+            f"instrument type {cell_repr(kind)} is not one of {', '.join(sorted(_TYPES))}",
+            extra={"field": "instrument_type"},
         )
     for field, limit in (("tradingsymbol", 64), ("exchange_token", 32), ("segment", 16), ("underlying", 64)):
         value = row.get(field, "")
@@ -400,7 +413,9 @@ def clean_row(row: dict[str, str]) -> dict[str, Any]:
         try:
             expiry = date.fromisoformat(row["expiry"][:10])
         except ValueError:
-            raise InvalidInstrumentRow(f"expiry {row['expiry']!r} is not a date", extra={"field": "expiry"}) from None
+            raise InvalidInstrumentRow(
+                f"expiry {cell_repr(row['expiry'])} is not a date", extra={"field": "expiry"}
+            ) from None
     derivative = kind in {"FUT", "CE", "PE"}
     if derivative and expiry is None:
         raise InvalidInstrumentRow(f"a {kind} contract needs an expiry", extra={"field": "expiry"})
