@@ -45,7 +45,7 @@ from brokers.services.instruments import (
 from core.errors import ApplicationError
 from kite import metrics
 from marketdata.errors import InvalidInstrumentRow
-from marketdata.importers import csv_records, from_kite
+from marketdata.importers import cell_repr, csv_records, from_kite
 from marketdata.models import Exchange
 from marketdata.services import instrument_upsert_many
 
@@ -117,7 +117,7 @@ def parse_instruments(lines: Iterable[str]) -> Iterator[KiteRow]:
         try:
             if not (token.isascii() and token.isdigit() and len(token) <= _MAX_TOKEN_DIGITS and int(token) > 0):
                 raise InvalidInstrumentRow(
-                    f"instrument_token {token[:40]!r} is not a positive whole number",
+                    f"instrument_token {cell_repr(token)} is not a positive whole number",
                     extra={"field": "instrument_token"},
                 )
             token = str(int(token))  # one spelling per token: no leading zeros
@@ -259,7 +259,7 @@ def text_stream(binary: Any) -> io.TextIOWrapper:
         head = binary.read(2)
         binary.seek(0)
     if head == b"\x1f\x8b":
-        binary = gzip.GzipFile(fileobj=binary)
+        binary = gzip.GzipFile(fileobj=binary, mode="rb")
     return io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
 
 
