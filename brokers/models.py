@@ -97,3 +97,25 @@ class InboundUpdate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} update {self.pk} for account {self.account_id}"
+
+
+class BrokerInstrument(models.Model):
+    """One instrument of our symbol master as one broker family names it: the broker's token and its
+    spelling of the trading symbol and exchange. Written by the broker's symbol-master import (the
+    mapping mirrors the broker's current file), read through ``brokers.selectors.instrument_map``."""
+
+    broker = models.CharField(max_length=40, help_text="Broker family code from the broker registry, e.g. 'kite'.")
+    instrument = models.ForeignKey("marketdata.Instrument", on_delete=models.PROTECT, related_name="+")
+    token = models.CharField(max_length=64, help_text="The broker's instrument token (Kite: instrument_token).")
+    tradingsymbol = models.CharField(max_length=64, help_text="The trading symbol as the broker spells it.")
+    exchange = models.CharField(max_length=16, help_text="The exchange as the broker spells it.")
+    listed_at = models.DateTimeField(help_text="Start of the last import whose file listed this instrument.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["broker", "instrument"], name="brokerinstrument_unique_instrument"),
+            models.UniqueConstraint(fields=["broker", "token"], name="brokerinstrument_unique_token"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.broker}:{self.token} {self.exchange}:{self.tradingsymbol}"

@@ -5,6 +5,11 @@ Two kinds of caller read accounts without them: an organisation's pages for its 
 (members, limits, compliance reports), which list the organisation's accounts once
 ``accounts.selectors.organisation_get_for_user(manage=True)`` has passed (the reach these rules give
 those roles), and tasks acting for the system (the intraday square-off, the kill switch).
+
+It also answers how each broker family names our instruments, both ways (``instrument_map``,
+``instrument_id_for_token``, ``broker_symbol_for``): re-exported from ``brokers.instrument_map``,
+which broker adapters and feeds import directly (they may not reach ``accounts``, which this
+module reads).
 """
 
 from __future__ import annotations
@@ -20,6 +25,14 @@ from guardian.shortcuts import get_objects_for_user
 
 from accounts.models import Membership, Organisation, Role, User
 from brokers.errors import BrokerAccountForbidden, BrokerAccountNotFound
+from brokers.instrument_map import (  # noqa: F401 - the mapping's selectors, re-exported
+    BrokerSymbol,
+    InstrumentMap,
+    broker_instrument_count,
+    broker_symbol_for,
+    instrument_id_for_token,
+    instrument_map,
+)
 from brokers.models import BrokerAccount
 from infra import prepared
 

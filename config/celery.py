@@ -55,6 +55,8 @@ app.conf.beat_schedule = {
     },
     # Candle partitions for this month and the next two, so ticks never arrive before their table.
     "marketdata-candle-partitions": {"task": "marketdata.tasks.ensure_candle_partitions", "schedule": 6 * 3600.0},
+    # Kite's instruments dump is generated once a day before the open: the master and the Kite mapping.
+    "kite-instruments": {"task": "kite.tasks.refresh_kite_instruments", "schedule": crontab(hour=8, minute=15)},
 }
 app.autodiscover_tasks()
 

@@ -438,3 +438,7 @@ NSE_HOLIDAYS = env_list("NSE_HOLIDAYS", [])  # ISO dates the simulator stays clo
 MARKETDATA_FEED_STALE_SECONDS = env_int("MARKETDATA_FEED_STALE_SECONDS", 30, minimum=1)  # health: feed is down
 MARKETDATA_LISTENER_LAG_SECONDS = env_int("MARKETDATA_LISTENER_LAG_SECONDS", 5, minimum=1)  # health: matching behind
 MARKETDATA_FEED_METRICS_PORT = env_int("MARKETDATA_FEED_METRICS_PORT", 9108, minimum=0, maximum=65535)
+# --- Kite Connect: the symbol master (docs/marketdata.md) ------------------------------------------
+KITE_INSTRUMENTS_URL = env_str("KITE_INSTRUMENTS_URL", "https://api.kite.trade/instruments")  # the daily dump
+KITE_INSTRUMENTS_MIN_PERCENT = env_int("KITE_INSTRUMENTS_MIN_PERCENT", 80, minimum=0, maximum=100)  # of the last
+KITE_INSTRUMENTS_MIN_ROWS = env_int("KITE_INSTRUMENTS_MIN_ROWS", 10_000, minimum=0)  # a smaller dump is refused

@@ -22,6 +22,7 @@ import csv
 import gzip
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -61,15 +62,24 @@ def read_rows(path: Path, fmt: str) -> Iterator[ParsedRow]:
         head = handle.read(1)
         handle.seek(0)
         if head in "[{":
-            records: Iterable[tuple[int, dict[str, Any]]] = _json_records(handle)
+            yield from _mapped(_json_records(handle), fmt)
         else:
-            records = _csv_records(handle, fmt)
-        mapper = {"csv": _from_project, "kite": _from_kite, "angel": _from_angel, "upstox": _from_upstox}[fmt]
-        for index, record in records:
-            try:
-                yield index, mapper(record)
-            except InvalidInstrumentRow as exc:
-                yield index, exc
+            yield from _mapped(csv_records(handle, fmt), fmt)
+
+
+def read_csv_stream(lines: Iterable[str], fmt: str, *, strict: bool = False) -> Iterator[ParsedRow]:
+    """Like ``read_rows`` for a CSV layout arriving as a text stream (an open file, a download, stdin),
+    read one row at a time. ``strict``: see ``csv_records``."""
+    yield from _mapped(csv_records(lines, fmt, strict=strict), fmt)
+
+
+def _mapped(records: Iterable[tuple[int, dict[str, Any]]], fmt: str) -> Iterator[ParsedRow]:
+    mapper = MAPPERS[fmt]
+    for index, record in records:
+        try:
+            yield index, mapper(record)
+        except InvalidInstrumentRow as exc:
+            yield index, exc
 
 
 def _json_records(handle: io.TextIOBase) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -93,17 +103,70 @@ _REQUIRED_COLUMNS = {
 }
 
 
-def _csv_records(handle: io.TextIOBase, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    reader = csv.DictReader(handle)
-    columns = set(reader.fieldnames or ())
+def csv_records(lines: Iterable[str], fmt: str, *, strict: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line, record)`` for each row of a CSV in layout ``fmt``, from any iterable of text lines
+    (line breaks kept, as a file gives them). Raises InvalidInstrumentRow when a column is missing.
+
+    ``strict`` (for imports that must be whole or nothing) also raises, after the rows before it, on
+    a row with more or fewer cells than the header, bad quoting, or a last line without its line
+    break: the marks of a file cut short in transfer.
+    """
+    ends = _LineEnds(lines)
+    reader = csv.DictReader(ends, strict=strict)
+    try:
+        columns = set(reader.fieldnames or ())
+    except csv.Error as exc:
+        raise InvalidInstrumentRow(f"the header cannot be read: {exc}") from None
     missing = _REQUIRED_COLUMNS[fmt] - columns
     if missing:
         raise InvalidInstrumentRow(
             f"the file is not a {fmt} instrument CSV: missing columns {', '.join(sorted(missing))}",
             extra={"missing": sorted(missing)},
         )
-    for record in reader:
+    width = len(reader.fieldnames or ())
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise InvalidInstrumentRow(
+                f"after line {reader.line_num}: {exc} (cut short or malformed)", extra={"line": reader.line_num}
+            ) from None
+        if strict and (None in record or None in record.values()):
+            cells = width + len(record.get(None) or ()) - sum(value is None for value in record.values())
+            raise InvalidInstrumentRow(
+                f"line {reader.line_num} has {cells} cells where the header has {width}: the file is cut short "
+                "or malformed",
+                extra={"line": reader.line_num},
+            )
         yield reader.line_num, record
+    if strict and not ends.last_complete:
+        raise InvalidInstrumentRow(
+            f"line {reader.line_num} has no line break: the file ends mid-row (cut short)",
+            extra={"line": reader.line_num},
+        )
+
+
+class _LineEnds:
+    """The lines of a text stream, remembering whether the last one ended with its line break."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self._lines = iter(lines)
+        self.last_complete = True
+
+    def __iter__(self) -> _LineEnds:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.last_complete = line.endswith(("\n", "\r"))
+        return line
+
+
+def cell_repr(value: str, limit: int = 40) -> str:
+    """A cell as an error message quotes it: its repr, cut to ``limit`` characters (a cell can be huge)."""
+    return repr(value) if len(value) <= limit else repr(value[:limit]) + f"... ({len(value):,} characters)"
 
 
 def _text(record: dict[str, Any], key: str) -> str:
@@ -115,19 +178,53 @@ def _from_project(record: dict[str, Any]) -> dict[str, str]:
     return {field: _text(record, field) for field in FIELDS}
 
 
-def _from_kite(record: dict[str, Any]) -> dict[str, str]:
+_KITE_TYPES = {"EQ", "FUT", "CE", "PE"}
+# Kite writes a contract's expiry code after its underlying: 25JAN (monthly) or 25123 / 251O07 (weekly,
+# year, month 1-9 O N D, day). The underlying is read from the symbol only where the name is empty.
+_KITE_EXPIRY_CODE = re.compile(r"\d{2}(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC|[1-9OND]\d{2})")
+
+
+def from_kite(record: dict[str, Any]) -> dict[str, str]:
+    """One row of Kite Connect's instrument dump in the project's layout.
+
+    Kite's vocabulary is ours: exchanges NSE, BSE (cash), NFO, BFO (F&O), CDS (currency), MCX (and BCD,
+    which the master does not list: ``clean_row`` refuses it); segments NSE, NFO-FUT, NFO-OPT, ...
+    (the exchange, then -FUT or -OPT for derivatives); types EQ, FUT, CE, PE. Indices are EQ rows of
+    segment INDICES (on the exchange that computes them) and become INDEX.
+    """
     segment = _text(record, "segment")
+    exchange = _text(record, "exchange")
     kind = _text(record, "instrument_type")
+    if kind not in _KITE_TYPES:
+        raise InvalidInstrumentRow(
+            f"instrument type {cell_repr(kind)} is not one of {', '.join(sorted(_KITE_TYPES))}",
+            extra={"field": "instrument_type"},
+        )
     is_index = segment == "INDICES"
+    if not is_index and exchange in _EXCHANGES and segment.partition("-")[0] != exchange:
+        raise InvalidInstrumentRow(
+            f"segment {cell_repr(segment)} does not belong to exchange {cell_repr(exchange)}",
+            extra={"field": "segment"},
+        )
+    expiry = _text(record, "expiry")
+    if expiry and len(expiry) != 10:  # YYYY-MM-DD, as the SDKs read it
+        raise InvalidInstrumentRow(f"expiry {cell_repr(expiry)} is not a date", extra={"field": "expiry"})
+    symbol = _text(record, "tradingsymbol")
+    derivative = kind in {"FUT", "CE", "PE"}
+    underlying = ""
+    if derivative:
+        underlying = _text(record, "name")
+        match = None if underlying else _KITE_EXPIRY_CODE.search(symbol, 1)
+        underlying = underlying or (symbol[: match.start()] if match else "")
     return {
-        "exchange": _text(record, "exchange"),
+        "exchange": exchange,
         "segment": segment,
-        "tradingsymbol": _text(record, "tradingsymbol"),
+        "tradingsymbol": symbol,
         "exchange_token": _text(record, "exchange_token"),
         "name": _text(record, "name"),
         "instrument_type": "INDEX" if is_index else kind,
-        "underlying": _text(record, "name") if kind in {"FUT", "CE", "PE"} else "",
-        "expiry": _text(record, "expiry"),
+        "underlying": underlying,
+        "expiry": expiry,
         "strike": "" if kind not in {"CE", "PE"} else _text(record, "strike"),
         # Kite lists indices with lot size and tick size 0: they are not traded.
         "lot_size": "1" if is_index else _text(record, "lot_size") or "1",
@@ -145,7 +242,7 @@ def _paise(text: str, field: str) -> str:
     try:
         return format(Decimal(text) / 100, "f")
     except InvalidOperation:
-        raise InvalidInstrumentRow(f"{field} {text!r} is not a number", extra={"field": field}) from None
+        raise InvalidInstrumentRow(f"{field} {cell_repr(text)} is not a number", extra={"field": field}) from None
 
 
 def _whole(text: str, field: str) -> str:
@@ -155,7 +252,7 @@ def _whole(text: str, field: str) -> str:
     try:
         return str(int(Decimal(text)))
     except (InvalidOperation, ValueError):
-        raise InvalidInstrumentRow(f"{field} {text!r} is not a number", extra={"field": field}) from None
+        raise InvalidInstrumentRow(f"{field} {cell_repr(text)} is not a number", extra={"field": field}) from None
 
 
 _ANGEL_TYPES = {"FUTIDX": "FUT", "FUTSTK": "FUT", "AMXIDX": "INDEX", "": "EQ"}
@@ -170,13 +267,17 @@ def _from_angel(record: dict[str, Any]) -> dict[str, str]:
     elif raw_type in _ANGEL_TYPES:
         kind = _ANGEL_TYPES[raw_type]
     else:
-        raise InvalidInstrumentRow(f"instrument type {raw_type!r} is not supported", extra={"field": "instrumenttype"})
+        raise InvalidInstrumentRow(
+            f"instrument type {cell_repr(raw_type)} is not supported", extra={"field": "instrumenttype"}
+        )
     expiry = _text(record, "expiry")
     if expiry:
         try:
             expiry = datetime.strptime(expiry.title(), "%d%b%Y").date().isoformat()
         except ValueError:
-            raise InvalidInstrumentRow(f"expiry {expiry!r} is not like 28NOV2024", extra={"field": "expiry"}) from None
+            raise InvalidInstrumentRow(
+                f"expiry {cell_repr(expiry)} is not like 28NOV2024", extra={"field": "expiry"}
+            ) from None
     is_option = kind in {"CE", "PE"}
     return {
         "exchange": exchange,
@@ -214,7 +315,9 @@ def _from_upstox(record: dict[str, Any]) -> dict[str, str]:
     elif kind_part == "INDEX":
         kind = "INDEX"
     else:
-        raise InvalidInstrumentRow(f"instrument type {raw_type!r} is not supported", extra={"field": "instrument_type"})
+        raise InvalidInstrumentRow(
+            f"instrument type {cell_repr(raw_type)} is not supported", extra={"field": "instrument_type"}
+        )
     exchange = _DERIVATIVE_SEGMENT.get(exchange_part, exchange_part) if kind_part == "FO" else exchange_part
     expiry = _text(record, "expiry")
     if expiry.isdigit():  # the JSON file: epoch milliseconds
@@ -246,6 +349,8 @@ def _from_upstox(record: dict[str, Any]) -> dict[str, str]:
     }
 
 
+MAPPERS = {"csv": _from_project, "kite": from_kite, "angel": _from_angel, "upstox": _from_upstox}
+
 _EXCHANGES = set(Exchange.values)
 _TYPES = set(InstrumentType.values)
 
@@ -259,10 +364,13 @@ def _decimal(row: dict[str, str], field: str, *, required: bool = False, positiv
     try:
         value = Decimal(text)
     except InvalidOperation:
-        raise InvalidInstrumentRow(f"{field} {text!r} is not a number", extra={"field": field}) from None
-    if not value.is_finite() or value.adjusted() >= _MAX_DIGITS or (positive and value <= 0) or value < 0:
-        raise InvalidInstrumentRow(f"{field} {text!r} is out of range", extra={"field": field})
-    return value.quantize(Decimal("0.0001"))
+        raise InvalidInstrumentRow(f"{field} {cell_repr(text)} is not a number", extra={"field": field}) from None
+    if not value.is_finite() or value.adjusted() >= _MAX_DIGITS or value < 0:
+        raise InvalidInstrumentRow(f"{field} {cell_repr(text)} is out of range", extra={"field": field})
+    value = value.quantize(Decimal("0.0001"))
+    if positive and value <= 0:  # after rounding: 1e-9 is no tick size
+        raise InvalidInstrumentRow(f"{field} {cell_repr(text)} is out of range", extra={"field": field})
+    return value
 
 
 def _integer(row: dict[str, str], field: str, *, default: int | None) -> int | None:
@@ -271,24 +379,28 @@ def _integer(row: dict[str, str], field: str, *, default: int | None) -> int | N
         return default
     try:
         value = int(Decimal(text))
-    except (InvalidOperation, ValueError):
-        raise InvalidInstrumentRow(f"{field} {text!r} is not a whole number", extra={"field": field}) from None
+    except (InvalidOperation, ValueError, OverflowError):  # not a number, NaN, Infinity
+        raise InvalidInstrumentRow(f"{field} {cell_repr(text)} is not a whole number", extra={"field": field}) from None
     if value < 1 or value > 2_000_000_000:
-        raise InvalidInstrumentRow(f"{field} {text!r} must be a positive whole number", extra={"field": field})
+        raise InvalidInstrumentRow(f"{field} {cell_repr(text)} must be a positive whole number", extra={"field": field})
     return value
 
 
 def clean_row(row: dict[str, str]) -> dict[str, Any]:
     """Validate a row in the project's layout; return Instrument field values or raise InvalidInstrumentRow."""
+    for field, value in row.items():
+        if "\x00" in value:  # no database text column takes it
+            raise InvalidInstrumentRow(f"{field} contains a NUL byte", extra={"field": field})
     exchange = row.get("exchange", "")
     if exchange not in _EXCHANGES:
         raise InvalidInstrumentRow(
-            f"exchange {exchange!r} is not one of {', '.join(sorted(_EXCHANGES))}", extra={"field": "exchange"}
+            f"exchange {cell_repr(exchange)} is not one of {', '.join(sorted(_EXCHANGES))}", extra={"field": "exchange"}
         )
     kind = row.get("instrument_type", "")
     if kind not in _TYPES:
         raise InvalidInstrumentRow(
-            f"instrument type {kind!r} is not one of {', '.join(sorted(_TYPES))}", extra={"field": "instrument_type"}
+            f"instrument type {cell_repr(kind)} is not one of {', '.join(sorted(_TYPES))}",
+            extra={"field": "instrument_type"},
         )
     for field, limit in (("tradingsymbol", 64), ("exchange_token", 32), ("segment", 16), ("underlying", 64)):
         value = row.get(field, "")
@@ -301,7 +413,9 @@ def clean_row(row: dict[str, str]) -> dict[str, Any]:
         try:
             expiry = date.fromisoformat(row["expiry"][:10])
         except ValueError:
-            raise InvalidInstrumentRow(f"expiry {row['expiry']!r} is not a date", extra={"field": "expiry"}) from None
+            raise InvalidInstrumentRow(
+                f"expiry {cell_repr(row['expiry'])} is not a date", extra={"field": "expiry"}
+            ) from None
     derivative = kind in {"FUT", "CE", "PE"}
     if derivative and expiry is None:
         raise InvalidInstrumentRow(f"a {kind} contract needs an expiry", extra={"field": "expiry"})

@@ -48,13 +48,21 @@ class UpsertReport:
 
 
 def instrument_upsert_many(
-    *, rows: Iterable[ParsedRow], batch_size: int = 2000, on_row: Callable[[], None] | None = None
+    *,
+    rows: Iterable[ParsedRow],
+    batch_size: int = 2000,
+    on_row: Callable[[], None] | None = None,
+    on_batch: Callable[[list[tuple[int, dict[str, Any]]]], None] | None = None,
 ) -> UpsertReport:
     """Insert or update instruments keyed by (exchange, trading symbol), in bulk, one transaction per batch.
 
     Bad rows (unmappable, invalid, duplicated within the file, or reusing another contract's exchange
     token) are collected in the report with their line number and never stop the good ones. Returns
     the report; running it twice with the same file changes nothing the second time.
+
+    ``on_batch`` is called in each batch's transaction with the ``(line, values)`` it wrote (a broker's
+    import maps them to its tokens there). A caller that needs the whole file or nothing wraps the
+    call in its own ``transaction.atomic()``: the batches then commit with it.
     """
     report = UpsertReport()
     batch: list[tuple[int, dict[str, Any]]] = []
@@ -77,14 +85,18 @@ def instrument_upsert_many(
         seen.add(key)
         batch.append((line, values))
         if len(batch) >= batch_size:
-            _upsert_batch(batch, report)
+            _upsert_batch(batch, report, on_batch)
             batch = []
     if batch:
-        _upsert_batch(batch, report)
+        _upsert_batch(batch, report, on_batch)
     return report
 
 
-def _upsert_batch(batch: list[tuple[int, dict[str, Any]]], report: UpsertReport) -> None:
+def _upsert_batch(
+    batch: list[tuple[int, dict[str, Any]]],
+    report: UpsertReport,
+    on_batch: Callable[[list[tuple[int, dict[str, Any]]]], None] | None,
+) -> None:
     tokens: dict[tuple[str, str], int] = {}
     good: list[tuple[int, dict[str, Any]]] = []
     for line, values in batch:
@@ -107,6 +119,7 @@ def _upsert_batch(batch: list[tuple[int, dict[str, Any]]], report: UpsertReport)
             )
         )
         objects = []
+        written = []
         now = datetime.now(UTC)
         for line, values in good:
             holder = holders.get((values["exchange"], values["exchange_token"]))
@@ -120,12 +133,15 @@ def _upsert_batch(batch: list[tuple[int, dict[str, Any]]], report: UpsertReport)
             else:
                 report.created += 1
             objects.append(Instrument(updated_at=now, **values))
+            written.append((line, values))
         Instrument.objects.bulk_create(
             objects,
             update_conflicts=True,
             unique_fields=["exchange", "tradingsymbol"],
             update_fields=_UPDATE_FIELDS,
         )
+        if on_batch is not None:
+            on_batch(written)
 
 
 # --- Candles --------------------------------------------------------------------------------------
