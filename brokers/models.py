@@ -86,6 +86,9 @@ class InboundUpdate(models.Model):
     account = models.ForeignKey(BrokerAccount, on_delete=models.PROTECT, related_name="+", db_index=False)
     source = models.CharField(max_length=16, help_text="postback, websocket or poll")
     update = models.JSONField(help_text="The BrokerUpdate, its numbers as strings.")
+    # A digest of the message as received, where the source can repeat one (a postback replayed):
+    # unique, so a replay is refused instead of queued.
+    digest = models.CharField(max_length=64, null=True, blank=True, unique=True)
     received_at = models.DateTimeField()
     applied_at = models.DateTimeField(null=True, blank=True)
 

@@ -439,6 +439,8 @@ MARKETDATA_FEED_STALE_SECONDS = env_int("MARKETDATA_FEED_STALE_SECONDS", 30, min
 MARKETDATA_LISTENER_LAG_SECONDS = env_int("MARKETDATA_LISTENER_LAG_SECONDS", 5, minimum=1)  # health: matching behind
 MARKETDATA_FEED_METRICS_PORT = env_int("MARKETDATA_FEED_METRICS_PORT", 9108, minimum=0, maximum=65535)
 # --- Kite Connect: the symbol master (docs/marketdata.md) ------------------------------------------
+KITE_API_ROOT = env_str("KITE_API_ROOT", "https://api.kite.trade")  # Kite Connect's REST API
+KITE_LOGIN_URL = env_str("KITE_LOGIN_URL", "https://kite.zerodha.com/connect/login")  # the daily login page
 KITE_INSTRUMENTS_URL = env_str("KITE_INSTRUMENTS_URL", "https://api.kite.trade/instruments")  # the daily dump
 KITE_INSTRUMENTS_MIN_PERCENT = env_int("KITE_INSTRUMENTS_MIN_PERCENT", 80, minimum=0, maximum=100)  # of the last
 KITE_INSTRUMENTS_MIN_ROWS = env_int("KITE_INSTRUMENTS_MIN_ROWS", 10_000, minimum=0)  # a smaller dump is refused

@@ -6,7 +6,7 @@ from django_otp.admin import OTPAdminSite
 
 from config.api import api
 from infra.metrics import metrics_view
-from terminal.views import option_chain, trading, watchlists
+from terminal.views import broker_sessions, option_chain, trading, watchlists
 
 # The admin asks for the one-time code too, and refuses sessions that have not passed it.
 admin.site.__class__ = OTPAdminSite
@@ -30,6 +30,9 @@ urlpatterns = [
     path("trading/<int:account_id>/kill-switch/", trading.kill_switch, name="kill-switch"),
     path("trading/orders/<int:order_id>/cancel/", trading.cancel, name="order-cancel"),
     path("trading/orders/<int:order_id>/modify/", trading.modify, name="order-modify"),
+    path("brokers/accounts/<int:account_id>/connect/", broker_sessions.connect, name="broker-connect"),
+    path("brokers/<slug:broker>/callback/", broker_sessions.callback, name="broker-callback"),
+    path("brokers/kite/", include("kite.urls")),
     path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # The admin signs in through the site's sign-in, so the second factor has one path (accounts.otp.otp_check:

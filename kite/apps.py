@@ -9,4 +9,8 @@ class KiteConfig(AppConfig):
     verbose_name = "Zerodha Kite Connect"
 
     def ready(self) -> None:
+        from brokers.adapters import registry
         from kite import metrics  # noqa: F401 - registers the symbol-master import metrics for /metrics
+        from kite.adapter import KiteAdapter
+
+        registry.register("kite", KiteAdapter)

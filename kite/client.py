@@ -255,8 +255,13 @@ class KiteClient:
 
     # --- session ----------------------------------------------------------------------------------
 
-    def login_url(self) -> str:
-        return f"{LOGIN_URL}?api_key={quote(self.api_key)}&v={KITE_VERSION}"
+    def login_url(self, *, base: str = LOGIN_URL, redirect_params: str | None = None) -> str:
+        """Kite's login page for this API key; ``redirect_params`` (a query string) comes back to
+        the app's registered redirect URL with the request token."""
+        url = f"{base}?api_key={quote(self.api_key)}&v={KITE_VERSION}"
+        if redirect_params:
+            url += f"&redirect_params={quote(redirect_params, safe='')}"
+        return url
 
     def generate_session(self, request_token: str, api_secret: str) -> KiteSession:
         """Exchange the login's ``request_token`` for an access token (``POST /session/token``,

@@ -13,6 +13,7 @@ the typed errors below, and report every later status change or fill as a ``Brok
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -235,6 +236,16 @@ class Login:
 
 
 @dataclass(frozen=True, slots=True)
+class SignIn:
+    """A completed sign-in: the session's secrets (sealed by the caller), when the broker ends it,
+    and the broker's name for the user (for the audit trail)."""
+
+    secrets: dict[str, str] = field(repr=False)
+    expires_at: datetime
+    broker_user: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Capabilities:
     """What a broker family can do, declared by its adapter class; the order system refuses, before
     sending, what the family cannot do."""
@@ -278,6 +289,18 @@ class BrokerAdapter(ABC):
         ``login``, ``session`` holds the live session's secrets (the access token...); the registry
         does not call this without one. A family reads the account's credentials here."""
         return cls(account_id=account.pk)
+
+    @classmethod
+    def login_start(cls, account: Any, *, state: str) -> str:
+        """Families with a "redirect" login: return the broker's login page for ``account``, which
+        sends the user back to the terminal's callback with ``state`` and the broker's parameters."""
+        raise NotImplementedError(f"{cls.__name__} has no redirect login")
+
+    @classmethod
+    def login_finish(cls, account: Any, params: Mapping[str, str]) -> SignIn:
+        """Families with a "redirect" login: turn the callback's ``params`` into the account's
+        session. Raises BrokerError (the broker refused) or ValueError (malformed parameters)."""
+        raise NotImplementedError(f"{cls.__name__} has no redirect login")
 
     @abstractmethod
     def place_order(self, request: BrokerOrderRequest) -> PlaceResult:

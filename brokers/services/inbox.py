@@ -79,16 +79,21 @@ def decode_update(account_id: int, data: dict) -> BrokerUpdate:
     )
 
 
-def inbox_receive(updates: list[BrokerUpdate], *, source: str) -> list[int]:
+def inbox_receive(updates: list[BrokerUpdate], *, source: str, digest: str | None = None) -> list[int]:
     """Store ``updates`` (in the caller's transaction, or one of their own) and queue a drain after
-    commit; return the rows' ids."""
+    commit; return the rows' ids. ``digest`` names the message they came in (one update only): a
+    second message with the same digest raises IntegrityError and stores nothing."""
+    if digest is not None and len(updates) != 1:
+        raise ValueError("a digest names the message of one update")
     if not updates:
         return []
     now = timezone.now()
     with transaction.atomic():
         rows = InboundUpdate.objects.bulk_create(
             [
-                InboundUpdate(account_id=u.account_id, source=source, update=encode_update(u), received_at=now)
+                InboundUpdate(
+                    account_id=u.account_id, source=source, update=encode_update(u), received_at=now, digest=digest
+                )
                 for u in updates
             ]
         )

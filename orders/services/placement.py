@@ -178,7 +178,7 @@ def place_order(
             # The broker's answer, when it comes in this transaction, is applied with the held writes.
             updates = _send_in_transaction(held, instrument, adapter) if in_transaction else []
             apply_held_updates(held, updates)
-    except (RiskRejected, OrderInvalid) as error:
+    except (RiskRejected, OrderInvalid, BrokerNotSent) as error:  # BrokerNotSent: the opening balance's read
         reject_input(actor=actor, account=account, request=request, error=error, ip=ip)
         raise
     except IntegrityError:

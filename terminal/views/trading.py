@@ -13,8 +13,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from brokers.adapters.registry import UnknownBroker, family
 from brokers.errors import BrokerAccountForbidden, BrokerAccountNotFound
 from brokers.selectors import account_get_for_user, account_list_for_user
+from brokers.services.sessions import session_state
 from core.client_ip import client_ip
 from core.errors import ApplicationError
 from core.parse import int_or_none
@@ -96,8 +98,22 @@ def trading_context(request: HttpRequest, account) -> dict:
         "day_pnl": _Once(lambda: position_day_pnl(account=account, positions=positions())),
         "funds": _Once(lambda: funds_get(account=account)),
         "kill_switch": _Once(lambda: _active_switch(request, account)),
+        "broker_session": _Once(lambda: _broker_session(account)),
         "kill_switch_choices": _Once(lambda: _switch_choices(request, account)),
     }
+
+
+def _broker_session(account) -> dict | None:
+    """The account's session at its broker, for a family with a daily login (None for one without):
+    ``{"live", "expires_at", "ended_reason"}``."""
+    try:
+        adapter_class = family(account.broker)
+    except UnknownBroker:
+        return None
+    if adapter_class.login is None:
+        return None
+    state = session_state(account)
+    return {"live": state.live, "expires_at": state.expires_at, "ended_reason": state.ended_reason}
 
 
 # The kill switches the terminal offers for an account, widest last: each needs may_engage.

@@ -62,3 +62,6 @@ def make_client(fake_kite, limiter, http):
 @pytest.fixture
 def kite(make_client) -> KiteClient:
     return make_client()
+
+
+from tests.trading_world import _fresh_trading_state, world  # noqa: E402, F401  (the order tests trade)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 API_KEY = "fakeapikey01"
 API_SECRET = "fake-api-secret-0123456789"
@@ -114,6 +114,8 @@ class FakeKite:
     )
     cash: Decimal | None = None  # when set, an order worth more is REJECTED for want of funds
     access_token_valid: bool = True
+    # Where Kite's login page sends the user back (the Kite app's registered redirect URL).
+    redirect_url: str = "http://127.0.0.1/brokers/kite/callback/"
 
     def __post_init__(self) -> None:
         self._faults: list[Fault] = []
@@ -173,6 +175,24 @@ class FakeKite:
         """Serve the next matching request (the order is accepted), then never answer (``drop``: close
         the connection instead). ``process=False``: lose it before serving."""
         self._add(Fault(method, path, "drop" if drop else "hang", process))
+
+    def login_redirect(self, query: dict[str, str]) -> str:
+        """Where the login page sends a user who signs in: the redirect URL with a request token, the
+        login's outcome and the app's ``redirect_params`` (as Kite Connect's login flow does)."""
+        if query.get("api_key") != API_KEY or query.get("v") != "3":
+            raise KiteError(400, "InputException", "Invalid api_key")
+        params = [("action", "login"), ("type", "login"), ("status", "success"), ("request_token", REQUEST_TOKEN)]
+        params += parse_qsl(query.get("redirect_params", ""), keep_blank_values=True)
+        return f"{self.redirect_url}?{urlencode(params)}"
+
+    def postback(self, order_id: str, *, api_secret: str = API_SECRET, user_id: str = "AB1234") -> bytes:
+        """The postback Kite would send for the order as it stands: its order-book entry with
+        ``user_id``, ``app_id`` and checksum = SHA-256(order_id + order_timestamp + api_secret)."""
+        with self._lock:
+            order = dict(self.orders[order_id])
+        checksum = hashlib.sha256((order_id + order["order_timestamp"] + api_secret).encode()).hexdigest()
+        body = {**order, "user_id": user_id, "app_id": 1234, "checksum": checksum, "unfilled_quantity": 0}
+        return json.dumps(body, default=_json_default).encode()
 
     def count(self, method: str, path: str) -> int:
         return sum(1 for r in self.requests if r.method == method and r.path == path)
@@ -649,6 +669,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         fake = self.kite
         split = urlsplit(self.path)
+        if split.path == "/connect/login" and self.command == "GET":  # the browser's login page
+            try:
+                location = fake.login_redirect(dict(parse_qsl(split.query)))
+            except KiteError as exc:
+                self._send(exc.status, envelope_error(exc.error_type, exc.message), "application/json")
+                return
+            self.send_response(302)
+            self.send_header("Location", location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         recorded = Recorded(

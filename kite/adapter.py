@@ -1,0 +1,330 @@
+"""Zerodha Kite Connect v3 as a broker family: the broker contract over ``kite.client.KiteClient``.
+
+An adapter is one account's: its API key from the account's sealed credentials, its access token
+from the account's live session (``brokers.services.sessions``; the registry hands it over), its
+rate limits counted per account. Kite names an order by its ``tag`` (our ``Order.broker_tag``).
+Kite's postbacks and order messages carry an order's filled quantity but no trades, so updates
+built from them carry ``filled_quantity`` and the order system fetches the trades through
+``order_by_tag`` (reconciliation), which reads them by trade id.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.utils import timezone
+
+from brokers.adapters.base import (
+    ALL_EXCHANGES,
+    BrokerAdapter,
+    BrokerFunds,
+    BrokerHolding,
+    BrokerModifyRequest,
+    BrokerOrder,
+    BrokerOrderRequest,
+    BrokerPosition,
+    BrokerSessionExpired,
+    BrokerUnavailable,
+    BrokerUpdate,
+    Capabilities,
+    Fill,
+    Login,
+    PlaceResult,
+    SignIn,
+)
+from brokers.margin import product_margin_rate
+from brokers.services.credentials import broker_credentials_get
+from brokers.services.sessions import next_cutoff, session_end
+from kite.client import KiteClient
+from kite.records import KiteOrder, KiteOrderParams, KiteTrade
+from marketdata.models import Instrument
+from marketdata.quotes import DepthLevel, Quote
+
+# Kite's order statuses in the OMS vocabulary. Kite's transitional statuses (a request on its way
+# through Kite's OMS or the exchange) leave the order working as it was: they map to None.
+STATUSES: dict[str, str | None] = {
+    "OPEN": "OPEN",
+    "TRIGGER PENDING": "TRIGGER_PENDING",
+    "COMPLETE": "FILLED",
+    "CANCELLED": "CANCELLED",
+    "REJECTED": "REJECTED",
+    "PUT ORDER REQ RECEIVED": None,
+    "VALIDATION PENDING": None,
+    "OPEN PENDING": None,
+    "MODIFY VALIDATION PENDING": None,
+    "MODIFY PENDING": None,
+    "CANCEL PENDING": None,
+    "AMO REQ RECEIVED": None,
+    "TRIGGER PENDING VALIDATION": None,
+}
+# Market orders and SL-M carry a market protection: -1 lets Kite choose it (Kite refuses 0).
+AUTO_PROTECTION = -1
+# The ledger's margin estimate for Kite accounts (Kite's RMS has the final word).
+MIS_LEVERAGE, FO_MARGIN_PCT = 5, 15
+
+
+def status_of(kite_status: str, *, current: str) -> str:
+    """Return Kite's status in the OMS vocabulary; a transitional one keeps ``current``."""
+    mapped = STATUSES.get(kite_status.upper())
+    return current if mapped is None else mapped
+
+
+class KiteAdapter(BrokerAdapter):
+    """One account at Zerodha through Kite Connect v3."""
+
+    code: ClassVar[str] = "kite"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        exchanges=ALL_EXCHANGES,
+        order_types=frozenset({"MARKET", "LIMIT", "SL", "SL-M"}),
+        products=frozenset({"CNC", "MIS", "NRML"}),
+        validities=frozenset({"DAY", "IOC"}),
+        varieties=frozenset({"regular", "amo", "co", "iceberg"}),
+        gtt=True,
+        market_protection=True,
+        max_modifications=25,
+        tag_length=20,
+    )
+    login: ClassVar[Login | None] = Login(
+        kind="redirect", credentials=("api_key", "api_secret"), expires_at_ist="06:00"
+    )
+
+    def __init__(self, *, account_id: int, client: KiteClient) -> None:
+        super().__init__(account_id=account_id)
+        self.client = _SessionEnding(client, account_id)
+
+    @classmethod
+    def for_account(cls, account: Any, session: dict[str, str] | None = None) -> KiteAdapter:
+        credentials = broker_credentials_get(account=account)
+        client = KiteClient(
+            credentials.get("api_key", ""),
+            (session or {}).get("access_token"),
+            root=settings.KITE_API_ROOT,
+            limit_key=f"account:{account.pk}",
+        )
+        return cls(account_id=account.pk, client=client)
+
+    # --- the daily login -------------------------------------------------------------------------
+    @classmethod
+    def login_start(cls, account: Any, *, state: str) -> str:
+        """Kite's login page for the account's API key; ``state`` comes back in ``redirect_params``.
+        Raises ValueError when the account has no API key stored."""
+        api_key = broker_credentials_get(account=account).get("api_key", "")
+        if not api_key:
+            raise ValueError("Store the account's Kite API key and secret first.")
+        return KiteClient(api_key).login_url(base=settings.KITE_LOGIN_URL, redirect_params=f"state={state}")
+
+    @classmethod
+    def login_finish(cls, account: Any, params: Mapping[str, str]) -> SignIn:
+        """Exchange the redirect's ``request_token`` for an access token (checksum SHA-256(api_key
+        + request_token + api_secret)); the session ends at Kite's 06:00 IST cut-off."""
+        request_token = params.get("request_token", "")
+        if params.get("status") != "success" or not request_token.isalnum() or len(request_token) > 64:
+            raise ValueError("Kite did not complete the sign-in.")
+        credentials = broker_credentials_get(account=account)
+        client = KiteClient(credentials.get("api_key", ""), root=settings.KITE_API_ROOT)
+        session = client.generate_session(request_token, credentials.get("api_secret", ""))
+        return SignIn(
+            secrets={"access_token": session.access_token, "public_token": session.public_token},
+            expires_at=next_cutoff(timezone.now(), "06:00"),
+            broker_user=session.profile.user_id,
+        )
+
+    # --- writes -----------------------------------------------------------------------------------
+    def place_order(self, request: BrokerOrderRequest) -> PlaceResult:
+        """Send the order (variety ``request.variety``) tagged with its broker tag; return Kite's order
+        id with OPEN (Kite's status follows by postback). Raises as ``kite.errors`` maps Kite's answer."""
+        market = request.order_type in {"MARKET", "SL-M"}
+        params = KiteOrderParams(
+            exchange=request.exchange,
+            tradingsymbol=request.tradingsymbol,
+            transaction_type=request.side,
+            quantity=request.quantity,
+            product=request.product,
+            order_type=request.order_type,
+            price=request.price if request.order_type in {"LIMIT", "SL"} else None,
+            trigger_price=request.trigger_price if request.order_type in {"SL", "SL-M"} else None,
+            validity=request.validity,
+            tag=request.tag,
+            market_protection=AUTO_PROTECTION if market else None,
+        )
+        order_id = self.client.place_order(request.variety, params)
+        return PlaceResult(broker_order_id=order_id, status="OPEN")
+
+    def modify_order(self, *, broker_order_id: str, change: BrokerModifyRequest) -> None:
+        self.client.modify_order(
+            "regular",
+            broker_order_id,
+            quantity=change.quantity,
+            price=change.price if change.order_type in {None, "LIMIT", "SL"} else None,
+            order_type=change.order_type,
+            trigger_price=change.trigger_price,
+        )
+
+    def cancel_order(self, *, broker_order_id: str) -> None:
+        self.client.cancel_order("regular", broker_order_id)
+
+    # --- reads ------------------------------------------------------------------------------------
+    def order_book(self) -> list[BrokerOrder]:
+        """Return the day's orders with their fills (the trade book, read once)."""
+        fills: dict[str, list[Fill]] = defaultdict(list)
+        for trade in self.client.trades():
+            fills[trade.order_id].append(_fill(trade))
+        return [_order(o, fills.get(o.order_id, [])) for o in self.client.orders()]
+
+    def order_by_tag(self, tag: str) -> BrokerOrder | None:
+        """Return the order tagged ``tag`` with its trades (read for that order only), or None."""
+        for order in self.client.orders():
+            if order.tag == tag or tag in order.tags:
+                return _order(order, [_fill(t) for t in self.client.order_trades(order.order_id)])
+        return None
+
+    def trades(self) -> list[Fill]:
+        return [_fill(trade) for trade in self.client.trades()]
+
+    def positions(self) -> list[BrokerPosition]:
+        net = self.client.positions().net
+        ids = _instrument_ids({(p.exchange, p.tradingsymbol) for p in net})
+        return [
+            BrokerPosition(
+                instrument_id=ids[(p.exchange, p.tradingsymbol)],
+                product=p.product,
+                net_quantity=p.quantity,
+                average_price=p.average_price,
+            )
+            for p in net
+            if p.quantity and (p.exchange, p.tradingsymbol) in ids
+        ]
+
+    def holdings(self) -> list[BrokerHolding]:
+        held = self.client.holdings()
+        ids = _instrument_ids({(h.exchange, h.tradingsymbol) for h in held})
+        return [
+            BrokerHolding(
+                instrument_id=ids[(h.exchange, h.tradingsymbol)], quantity=h.quantity, average_price=h.average_price
+            )
+            for h in held
+            if h.quantity and (h.exchange, h.tradingsymbol) in ids
+        ]
+
+    def funds(self) -> BrokerFunds:
+        """Return the equity segment's cash, margin used (debits) and net available margin."""
+        equity = self.client.margins().equity
+        if equity is None:
+            raise BrokerUnavailable("Kite answered without the equity segment's margins.")
+        return BrokerFunds(
+            cash=equity.available.cash,
+            margin_used=equity.utilised.debits,
+            available=equity.net,
+            extra={"live_balance": equity.available.live_balance, "collateral": equity.available.collateral},
+        )
+
+    def quotes(self, instrument_ids: list[int]) -> dict[int, Quote]:
+        instruments = Instrument.objects.filter(pk__in=instrument_ids).only("pk", "exchange", "tradingsymbol")
+        keys = {f"{i.exchange}:{i.tradingsymbol}": i.pk for i in instruments}
+        if not keys:
+            return {}
+        now = timezone.now()
+        quotes: dict[int, Quote] = {}
+        for key, q in self.client.quote(sorted(keys)).items():
+            if key not in keys:
+                continue
+            bids = tuple(DepthLevel(level.price, level.quantity) for level in q.bids)
+            asks = tuple(DepthLevel(level.price, level.quantity) for level in q.asks)
+            quotes[keys[key]] = Quote(
+                instrument_id=keys[key],
+                ltp=q.last_price,
+                ts=q.timestamp or now,
+                volume=q.volume,
+                bids=bids,
+                asks=asks,
+            )
+        return quotes
+
+    def margin_rate(self, *, product: str, instrument_type: str, side: str) -> Decimal:
+        return product_margin_rate(
+            product=product,
+            instrument_type=instrument_type,
+            side=side,
+            mis_leverage=MIS_LEVERAGE,
+            fo_margin_pct=FO_MARGIN_PCT,
+        )
+
+
+class _SessionEnding:
+    """The account's client: a token error from Kite (the session was revoked, or Kite ended it before
+    our cut-off) also ends the account's session here, so pages show it lapsed and orders are refused
+    before sending until the trader signs in again."""
+
+    def __init__(self, client: KiteClient, account_id: int) -> None:
+        self._client, self._account_id = client, account_id
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._client, name)
+        if not callable(value):
+            return value
+
+        def call(*args, **kwargs):
+            try:
+                return value(*args, **kwargs)
+            except BrokerSessionExpired as error:
+                session_end(account_id=self._account_id, reason=f"Kite: {error.message}"[:200])
+                raise
+
+        return call
+
+
+def _fill(trade: KiteTrade) -> Fill:
+    return Fill(
+        trade_id=trade.trade_id,
+        quantity=trade.quantity,
+        price=trade.average_price,
+        ts=trade.fill_timestamp or trade.exchange_timestamp or timezone.now(),
+        broker_order_id=trade.order_id,
+        exchange=trade.exchange,
+    )
+
+
+def _order(order: KiteOrder, fills: list[Fill]) -> BrokerOrder:
+    return BrokerOrder(
+        tag=order.tag or "",
+        broker_order_id=order.order_id,
+        status=status_of(order.status, current="OPEN"),
+        quantity=order.quantity,
+        filled_quantity=order.filled_quantity,
+        average_price=order.average_price,
+        fills=tuple(fills),
+        message=order.status_message,
+        order_type=order.order_type,
+        price=order.price if order.order_type in {"LIMIT", "SL"} else None,
+        trigger_price=order.trigger_price if order.order_type in {"SL", "SL-M"} else None,
+    )
+
+
+def update_of(account_id: int, order: KiteOrder, *, current: str = "OPEN") -> BrokerUpdate:
+    """Return the BrokerUpdate a Kite order message (postback or websocket) reports: its status and
+    its filled quantity, without trades (the order system fetches those)."""
+    return BrokerUpdate(
+        account_id=account_id,
+        tag=order.tag or "",
+        broker_order_id=order.order_id,
+        status=status_of(order.status, current=current),
+        ts=order.exchange_update_timestamp or order.order_timestamp or timezone.now(),
+        message=order.status_message,
+        filled_quantity=order.filled_quantity,
+    )
+
+
+def _instrument_ids(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Our instrument ids for (exchange, trading symbol) pairs as Kite spells them."""
+    if not pairs:
+        return {}
+    exchanges = {exchange for exchange, _ in pairs}
+    symbols = {symbol for _, symbol in pairs}
+    rows = Instrument.objects.filter(exchange__in=exchanges, tradingsymbol__in=symbols).values_list(
+        "exchange", "tradingsymbol", "pk"
+    )
+    return {(exchange, symbol): pk for exchange, symbol, pk in rows if (exchange, symbol) in pairs}

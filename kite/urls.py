@@ -1,0 +1,7 @@
+from django.urls import path
+
+from kite import views
+
+urlpatterns = [
+    path("postback/", views.postback, name="kite-postback"),
+]
