@@ -7,3 +7,6 @@ class KiteConfig(AppConfig):
 
     name = "kite"
     verbose_name = "Zerodha Kite Connect"
+
+    def ready(self) -> None:
+        from kite import metrics  # noqa: F401 - registers the ticker's metrics for /metrics
