@@ -336,8 +336,10 @@ class KiteTickerFeed(Feed):
                     connection = _Connection(len(self._connections))
                     self._connections.append(connection)
                 connection.tokens.append(token)
-        if self._loop is not None and new:
-            self._loop.call_soon_threadsafe(self._apply_subscriptions)
+        loop = self._loop
+        if loop is not None and new:
+            with contextlib.suppress(RuntimeError):  # the loop has ended (stopped, or the token was refused)
+                loop.call_soon_threadsafe(self._apply_subscriptions)
 
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -455,7 +457,6 @@ class KiteTickerFeed(Feed):
                     finally:
                         connection.ws = None
                         metrics.TICKER_CONNECTIONS.dec()
-                logger.warning("kite ticker connection %d closed by the server", connection.index)
             except InvalidStatus as exc:
                 status = exc.response.status_code
                 if status in FATAL_STATUSES:
@@ -466,6 +467,8 @@ class KiteTickerFeed(Feed):
                 logger.warning("kite ticker connection %d refused: HTTP %s", connection.index, status)
             except (OSError, TimeoutError, WebSocketException) as exc:
                 logger.warning("kite ticker connection %d lost: %s", connection.index, exc)
+            except Exception:  # a bug here must not end the connection for good
+                logger.exception("kite ticker connection %d failed", connection.index)
             if self._closing.is_set():
                 return
             delay = self.backoff.delay(attempt, self._rng)

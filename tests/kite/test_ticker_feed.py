@@ -215,6 +215,7 @@ def test_a_refused_access_token_stops_the_feed(server, make_feed):
     feed.start()
     eventually(lambda: not feed.is_alive(), message="the feed to give up")
     assert "403" in feed.failure and server.handshakes == 1 and not sink.batches
+    feed.subscribe([NIFTY])  # recorded; nothing left to send it on
 
 
 def test_tokens_beyond_a_connection_open_more_connections(server, make_feed):
@@ -328,6 +329,32 @@ def test_stop_closes_the_sockets_and_ends_the_callbacks(server, make_feed):
     server.send_ticks()
     server.send_order(order_id="2", status="OPEN")
     assert len(sink.batches) == batches and not sink.orders
+
+
+def test_stop_hands_over_the_order_updates_already_received(server, make_feed):
+    gate = threading.Event()
+    sink = Sink()
+
+    def slow(update):
+        gate.wait(10)
+        sink.orders.append(update)
+
+    feed = make_feed(sink)
+    feed.on_order_update = slow
+    feed.subscribe([RELIANCE])
+    feed.start()
+    eventually(lambda: sink.latest(RELIANCE.pk), message="the connection")
+    server.send_order(order_id="1", status="OPEN")
+    server.send_order(order_id="1", status="COMPLETE")
+    eventually(lambda: feed.stats.order_updates == 2, message="both updates read")
+
+    def release_once_the_sockets_are_closed():
+        eventually(lambda: not feed._thread.is_alive(), message="the event loop to end")
+        gate.set()
+
+    threading.Thread(target=release_once_the_sockets_are_closed, daemon=True).start()
+    feed.stop(10)
+    assert [u.status for u in sink.orders] == ["OPEN", "COMPLETE"]
 
 
 def test_stop_during_the_backoff_and_before_start():
