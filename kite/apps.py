@@ -10,7 +10,7 @@ class KiteConfig(AppConfig):
 
     def ready(self) -> None:
         from brokers.adapters import registry
-        from kite import metrics  # noqa: F401 - registers the symbol-master import metrics for /metrics
+        from kite import metrics  # noqa: F401 - registers the symbol-master's and the ticker's metrics
         from kite.adapter import KiteAdapter
 
         registry.register("kite", KiteAdapter)

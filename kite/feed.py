@@ -1,0 +1,559 @@
+"""The Kite ticker as a ``marketdata.feeds.base.Feed``: quotes from ``wss://ws.kite.trade``.
+
+- Connections: Kite takes up to 3,000 instruments on one websocket and 3 websockets per api key
+  (https://kite.trade/docs/connect/v3/websocket). The feed spreads the instruments it is given over
+  as many connections as they need, within ``tokens_per_connection`` and ``max_connections``;
+  ``subscribe`` raises ``TickerCapacityExceeded`` beyond that, before changing anything.
+- Each connection subscribes its tokens and sets their mode (``full`` by default) as it opens, again
+  after every reconnect, and for tokens added while it is open.
+- A lost or refused connection is tried again after an exponential backoff with jitter, capped
+  (``Backoff``); the backoff starts over once a connection delivers again. A handshake refused with
+  401 or 403 (a bad or expired access token) is not retried: the feed stops and ``is_alive()`` says so.
+- Every binary frame's quotes go to ``on_quotes`` as one batch, on a delivery thread of the feed's own,
+  so a slow callback never stalls the sockets (their pings and reads go on). The callback is never
+  called concurrently. While it is behind by more than ``max_pending_batches`` frames, the waiting
+  frames are merged into one batch of each instrument's latest quote (a Kite quote is a snapshot, so
+  only superseded quotes are lost), counted in ``terminal_kite_ticker_conflated``.
+- Order updates (text messages of type ``order``) go to ``on_order_update`` as ``kite.ticker.OrderUpdate``
+  on another thread, in order and never merged; ``stop`` hands over those already received before it
+  returns (within its timeout). Error and broker messages are logged.
+- Malformed input (a broken frame, a packet of an unknown length, text of an unknown shape) is dropped,
+  counted in ``stats`` and ``terminal_kite_ticker_malformed``, and never ends a connection.
+
+Instrument tokens: by default from the instrument's exchange token and its exchange's segment code
+(``default_instrument_token``); pass ``instrument_token`` (a callable of the instrument, or a mapping
+from our instrument id to the token) when the broker's master gives them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus, WebSocketException
+
+from kite import metrics
+from kite.ticker import (
+    BrokerMessage,
+    ErrorMessage,
+    MalformedFrame,
+    MalformedMessage,
+    Mode,
+    OrderUpdate,
+    Segment,
+    Tick,
+    UnknownMessage,
+    decode_frame,
+    instrument_token,
+    mode_message,
+    parse_text,
+    subscribe_message,
+)
+from marketdata.feeds.base import Feed, QuoteCallback
+from marketdata.models import Instrument
+from marketdata.quotes import DepthLevel, Quote
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_URL = "wss://ws.kite.trade"
+TOKENS_PER_CONNECTION = 3000
+MAX_CONNECTIONS = 3
+FATAL_STATUSES = frozenset({401, 403})
+
+# Our exchanges' ticker segments (kite.ticker.Segment); an index is in INDICES whatever its exchange.
+_EXCHANGE_SEGMENTS = {
+    "NSE": Segment.NSE,
+    "NFO": Segment.NFO,
+    "CDS": Segment.CDS,
+    "BSE": Segment.BSE,
+    "BFO": Segment.BFO,
+    "BCD": Segment.BCD,
+    "MCX": Segment.MCX,
+    "MCXSX": Segment.MCXSX,
+}
+
+OrderUpdateCallback = Callable[[OrderUpdate], None]
+TokenSource = Callable[[Instrument], int | None] | Mapping[int, int]
+
+
+class TickerCapacityExceeded(ValueError):
+    """More instruments than ``tokens_per_connection`` x ``max_connections``."""
+
+
+def default_instrument_token(instrument: Instrument) -> int | None:
+    """The ticker token of ``instrument`` from its exchange token, or None when it has none."""
+    if instrument.instrument_type == "INDEX" or instrument.segment == "INDICES":
+        segment: int | None = Segment.INDICES
+    else:
+        segment = _EXCHANGE_SEGMENTS.get(instrument.exchange)
+    try:
+        exchange_token = int(instrument.exchange_token)
+    except (TypeError, ValueError):
+        return None
+    if segment is None:
+        return None
+    try:
+        return instrument_token(exchange_token, segment)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delay before reconnect attempt ``n`` (from 0): ``initial * factor**n`` capped at ``cap``, then
+    shortened by a random share of up to ``jitter`` so that connections lost together spread out."""
+
+    initial: float = 1.0
+    cap: float = 30.0
+    factor: float = 2.0
+    jitter: float = 0.5
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        ceiling = self.cap if attempt >= 64 else min(self.cap, self.initial * self.factor**attempt)
+        return ceiling * (1.0 - self.jitter * rng.random())
+
+
+@dataclass
+class TickerStats:
+    """Counts kept by the feed's event loop (read them, don't write them)."""
+
+    connects: int = 0
+    reconnects: int = 0
+    frames: int = 0
+    heartbeats: int = 0
+    quotes: int = 0
+    malformed_frames: int = 0
+    skipped_packets: int = 0
+    unknown_tokens: int = 0
+    untraded: int = 0  # ticks with a last price of 0 (nothing traded yet), not turned into quotes
+    order_updates: int = 0
+    bad_messages: int = 0
+    errors: int = 0
+    conflated: int = 0
+
+
+class _Handoff:
+    """Calls ``callback`` with each item put, in order, on one thread of its own."""
+
+    def __init__(self, name: str, callback: Callable, *, max_pending: int | None = None, merge=None) -> None:
+        self._callback = callback
+        self._max_pending = max_pending
+        self._merge = merge
+        self._pending: collections.deque = collections.deque()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._draining = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def put(self, item) -> None:
+        with self._cond:
+            if self._stopping:
+                return
+            self._pending.append(item)
+            if self._max_pending is not None and len(self._pending) > self._max_pending and self._merge is not None:
+                merged = self._merge(list(self._pending))
+                self._pending.clear()
+                self._pending.append(merged)
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._stopping:
+                    self._cond.wait()
+                if not self._pending or (self._stopping and not self._draining):
+                    return
+                item = self._pending.popleft()
+            try:
+                self._callback(item)
+            except Exception:
+                logger.exception("kite ticker callback %s failed", self._callback)
+
+    def stop(self, timeout: float, *, drain: bool) -> None:
+        """Stop taking items; with ``drain`` hand over those already taken first, within ``timeout``."""
+        with self._cond:
+            self._stopping = True
+            self._draining = drain
+            self._cond.notify()
+        self._thread.join(max(timeout, 0.0))
+        with self._cond:
+            left = len(self._pending)
+            self._draining = False  # past the deadline: start no other call
+            self._pending.clear()
+        if left and drain:
+            logger.error("kite ticker stopped with %d order updates not handed over", left)
+
+
+class _Connection:
+    """One websocket's share of the tokens."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.tokens: list[int] = []
+        self.sent: set[int] = set()  # tokens subscribed on the open socket
+        self.ws: ClientConnection | None = None
+        self.task: asyncio.Task | None = None
+
+
+def _latest_per_instrument(batches: list[list[Quote]]) -> list[Quote]:
+    latest: dict[int, Quote] = {}
+    total = 0
+    for batch in batches:
+        total += len(batch)
+        for quote in batch:
+            latest.pop(quote.instrument_id, None)  # re-insert: the merged batch keeps arrival order
+            latest[quote.instrument_id] = quote
+    dropped = total - len(latest)
+    if dropped:
+        metrics.TICKER_CONFLATED.inc(dropped)
+    return list(latest.values())
+
+
+def quote_from_tick(tick: Tick, *, instrument_id: int, received_at: datetime) -> Quote:
+    """The ``Quote`` of a decoded packet: ``ts`` is the exchange time, or the receipt time without one
+    (LTP and quote modes); empty depth levels are dropped; OHLC fields of 0 are unknown."""
+
+    def price(value):
+        return value if value else None
+
+    bids = tuple(DepthLevel(e.price, e.quantity, e.orders) for e in tick.bids if e.quantity)
+    asks = tuple(DepthLevel(e.price, e.quantity, e.orders) for e in tick.asks if e.quantity)
+    return Quote(
+        instrument_id=instrument_id,
+        ltp=tick.last_price,
+        ts=tick.exchange_timestamp or received_at,
+        bid=bids[0].price if bids else None,
+        ask=asks[0].price if asks else None,
+        bid_qty=tick.total_buy_quantity or 0,
+        ask_qty=tick.total_sell_quantity or 0,
+        volume=tick.volume_traded or 0,
+        oi=tick.oi or 0,
+        open=price(tick.open),
+        high=price(tick.high),
+        low=price(tick.low),
+        close=price(tick.close),
+        bids=bids,
+        asks=asks,
+    )
+
+
+class KiteTickerFeed(Feed):
+    """Quotes and order updates from Kite's websocket ticker (see the module's docstring)."""
+
+    name = "kite"
+
+    def __init__(
+        self,
+        *,
+        on_quotes: QuoteCallback,
+        api_key: str,
+        access_token: str,
+        on_order_update: OrderUpdateCallback | None = None,
+        mode: Mode | str = Mode.FULL,
+        url: str = DEFAULT_URL,
+        instrument_token: TokenSource = default_instrument_token,
+        tokens_per_connection: int = TOKENS_PER_CONNECTION,
+        max_connections: int = MAX_CONNECTIONS,
+        backoff: Backoff | None = None,
+        rng: random.Random | None = None,
+        max_pending_batches: int = 1000,
+        open_timeout: float = 10.0,
+        ping_interval: float | None = 5.0,
+        ping_timeout: float | None = 10.0,
+        read_timeout: float | None = None,
+        proxy: str | bool | None = True,
+    ) -> None:
+        super().__init__(on_quotes=on_quotes)
+        if tokens_per_connection < 1 or max_connections < 1:
+            raise ValueError("a ticker needs at least one connection of at least one token")
+        self.mode = Mode(mode)
+        separator = "&" if "?" in url else "?"
+        self._url = f"{url}{separator}{urlencode({'api_key': api_key, 'access_token': access_token})}"
+        self.on_order_update = on_order_update
+        self._token_of = instrument_token
+        self.tokens_per_connection = tokens_per_connection
+        self.max_connections = max_connections
+        self.backoff = backoff or Backoff()
+        self._rng = rng or random.Random()  # jitter, not secrecy
+        self.max_pending_batches = max_pending_batches
+        self._connect_options = {
+            "open_timeout": open_timeout,
+            "ping_interval": ping_interval,
+            "ping_timeout": ping_timeout,
+            "close_timeout": 1.0,
+            "max_size": 4 * 1024 * 1024,
+            "proxy": proxy,
+            "additional_headers": {"X-Kite-Version": "3"},
+        }
+        self.read_timeout = read_timeout
+        self.stats = TickerStats()
+        self.failure: str | None = None  # why the feed gave up (a refused access token)
+
+        self._lock = threading.Lock()
+        self._instrument_ids: dict[int, int] = {}  # ticker token -> Instrument.pk
+        self._connections: list[_Connection] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._quotes: _Handoff | None = None
+        self._orders: _Handoff | None = None
+
+    # The Feed interface.
+
+    def subscribe(self, instruments: Sequence[Instrument]) -> None:
+        """Add these instruments (a connection that is open subscribes them at once)."""
+        wanted: dict[int, int] = {}
+        for instrument in instruments:
+            token = self._token(instrument)
+            if token is None:
+                logger.warning("no Kite ticker token for instrument %s (%s)", instrument.pk, instrument)
+                continue
+            wanted[token] = instrument.pk
+        with self._lock:
+            new = [t for t in wanted if t not in self._instrument_ids]
+            free = sum(self.tokens_per_connection - len(c.tokens) for c in self._connections)
+            free += (self.max_connections - len(self._connections)) * self.tokens_per_connection
+            if len(new) > free:
+                raise TickerCapacityExceeded(
+                    f"{len(self._instrument_ids) + len(new)} instruments exceed the ticker's "
+                    f"{self.max_connections} connections of {self.tokens_per_connection}"
+                )
+            self._instrument_ids.update(wanted)
+            for token in new:
+                connection = next((c for c in self._connections if len(c.tokens) < self.tokens_per_connection), None)
+                if connection is None:
+                    connection = _Connection(len(self._connections))
+                    self._connections.append(connection)
+                connection.tokens.append(token)
+        loop = self._loop
+        if loop is not None and new:
+            with contextlib.suppress(RuntimeError):  # the loop has ended (stopped, or the token was refused)
+                loop.call_soon_threadsafe(self._apply_subscriptions)
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError("the Kite ticker is already running")
+        self.failure = None
+        self._quotes = _Handoff(
+            "kite-ticker-quotes",
+            self.on_quotes,
+            max_pending=self.max_pending_batches,
+            merge=self._conflate,
+        )
+        self._orders = _Handoff("kite-ticker-orders", self._deliver_order) if self.on_order_update else None
+        loop = asyncio.new_event_loop()
+        self._closing = asyncio.Event()
+        self._loop = loop
+        self._thread = threading.Thread(target=self._run_loop, args=(loop,), name="feed-kite", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close the connections and stop the callbacks, waiting up to ``timeout`` seconds in all.
+
+        Pending quote batches are dropped; order updates already received are handed over first. A
+        callback that is still running when the time is up finishes on its own; none starts after."""
+        deadline = time.monotonic() + timeout
+        loop, closing = self._loop, self._closing
+        if loop is not None and closing is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(closing.set)
+        if self._thread is not None:
+            self._thread.join(max(deadline - time.monotonic(), 0.0))
+        if self._quotes is not None:
+            self._quotes.stop(deadline - time.monotonic(), drain=False)
+        if self._orders is not None:
+            self._orders.stop(deadline - time.monotonic(), drain=True)
+        self._loop = None
+
+    def is_alive(self) -> bool:
+        return self.failure is None and self._thread is not None and self._thread.is_alive()
+
+    # Mapping.
+
+    def _token(self, instrument: Instrument) -> int | None:
+        if isinstance(self._token_of, Mapping):
+            return self._token_of.get(instrument.pk)
+        return self._token_of(instrument)
+
+    def connection_tokens(self) -> list[list[int]]:
+        """The tokens of each connection, in order (for tests and diagnostics)."""
+        with self._lock:
+            return [list(c.tokens) for c in self._connections]
+
+    # The event loop (its own thread).
+
+    def _run_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._main())
+        except Exception:
+            logger.exception("the Kite ticker's event loop stopped on an error")
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _main(self) -> None:
+        assert self._closing is not None
+        self._apply_subscriptions()
+        await self._closing.wait()
+        tasks = [c.task for c in self._connections if c.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for connection in self._connections:
+            connection.task = None
+
+    def _apply_subscriptions(self) -> None:
+        """Start a task for each connection without one; subscribe new tokens on the open sockets."""
+        if self._closing is None or self._closing.is_set():
+            return
+        for connection in list(self._connections):
+            if connection.task is None:
+                connection.task = asyncio.get_running_loop().create_task(self._connection_loop(connection))
+            elif connection.ws is not None:
+                asyncio.get_running_loop().create_task(self._send_subscriptions(connection, connection.ws))
+
+    async def _send_subscriptions(self, connection: _Connection, ws: ClientConnection) -> None:
+        with self._lock:
+            tokens = [t for t in connection.tokens if t not in connection.sent]
+            connection.sent.update(tokens)
+        if not tokens:
+            return
+        try:
+            await ws.send(subscribe_message(tokens))
+            await ws.send(mode_message(self.mode, tokens))
+        except WebSocketException:
+            pass  # the socket is going: the reconnect subscribes everything again
+
+    async def _connection_loop(self, connection: _Connection) -> None:
+        assert self._closing is not None
+        attempt = 0
+        while not self._closing.is_set():
+            delivered = False
+            try:
+                async with connect(self._url, **self._connect_options) as ws:
+                    self.stats.connects += 1
+                    metrics.TICKER_CONNECTIONS.inc()
+                    try:
+                        with self._lock:
+                            connection.sent = set()
+                        connection.ws = ws
+                        await self._send_subscriptions(connection, ws)
+                        async for received in self._messages(ws):
+                            if not delivered:
+                                delivered, attempt = True, 0
+                            self._handle(received)
+                    finally:
+                        connection.ws = None
+                        metrics.TICKER_CONNECTIONS.dec()
+            except InvalidStatus as exc:
+                status = exc.response.status_code
+                if status in FATAL_STATUSES:
+                    self.failure = f"the ticker refused the access token (HTTP {status})"
+                    logger.error("kite ticker: %s; not reconnecting", self.failure)
+                    self._closing.set()
+                    return
+                logger.warning("kite ticker connection %d refused: HTTP %s", connection.index, status)
+            except (OSError, TimeoutError, WebSocketException) as exc:
+                logger.warning("kite ticker connection %d lost: %s", connection.index, exc)
+            except Exception:  # a bug here must not end the connection for good
+                logger.exception("kite ticker connection %d failed", connection.index)
+            if self._closing.is_set():
+                return
+            delay = self.backoff.delay(attempt, self._rng)
+            attempt += 1
+            self.stats.reconnects += 1
+            metrics.TICKER_RECONNECTS.inc()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), timeout=delay)
+
+    async def _messages(self, ws: ClientConnection):
+        while True:
+            if self.read_timeout is None:
+                message = await ws.recv()
+            else:
+                message = await asyncio.wait_for(ws.recv(), self.read_timeout)
+            yield message, datetime.now(UTC)
+
+    def _handle(self, received: tuple[str | bytes, datetime]) -> None:
+        message, at = received
+        if isinstance(message, bytes):
+            self._on_binary(message, at)
+        else:
+            self._on_text(message)
+
+    def _on_binary(self, data: bytes, received_at: datetime) -> None:
+        try:
+            frame = decode_frame(data)
+        except MalformedFrame as exc:
+            self.stats.malformed_frames += 1
+            metrics.TICKER_MALFORMED.labels("frame").inc()
+            logger.warning("kite ticker: dropped a malformed frame: %s", exc)
+            return
+        if frame.heartbeat:
+            self.stats.heartbeats += 1
+            return
+        self.stats.frames += 1
+        if frame.skipped:
+            self.stats.skipped_packets += frame.skipped
+            metrics.TICKER_MALFORMED.labels("packet").inc(frame.skipped)
+        batch: list[Quote] = []
+        newest: datetime | None = None
+        for tick in frame.ticks:
+            instrument_id = self._instrument_ids.get(tick.instrument_token)
+            if instrument_id is None:
+                self.stats.unknown_tokens += 1
+                continue
+            if not tick.last_price:
+                self.stats.untraded += 1
+                continue
+            if tick.exchange_timestamp is not None and (newest is None or tick.exchange_timestamp > newest):
+                newest = tick.exchange_timestamp
+            batch.append(quote_from_tick(tick, instrument_id=instrument_id, received_at=received_at))
+        if newest is not None:
+            metrics.TICKER_LAG.observe(max((received_at - newest).total_seconds(), 0.0))
+        if batch and self._quotes is not None:
+            self.stats.quotes += len(batch)
+            self._quotes.put(batch)
+
+    def _on_text(self, text: str) -> None:
+        try:
+            message = parse_text(text)
+        except MalformedMessage as exc:
+            self.stats.bad_messages += 1
+            metrics.TICKER_MALFORMED.labels("message").inc()
+            logger.warning("kite ticker: dropped a malformed text message: %s", exc)
+            return
+        if isinstance(message, OrderUpdate):
+            self.stats.order_updates += 1
+            if self._orders is not None:
+                self._orders.put(message)
+        elif isinstance(message, ErrorMessage):
+            self.stats.errors += 1
+            logger.error("kite ticker error: %s", message.message)
+        elif isinstance(message, BrokerMessage):
+            logger.info("kite ticker message: %s", message.message)
+        elif isinstance(message, UnknownMessage):
+            logger.debug("kite ticker: ignored a message of type %s", message.type)
+
+    # Delivery threads.
+
+    def _conflate(self, batches: list[list[Quote]]) -> list[Quote]:
+        merged = _latest_per_instrument(batches)
+        self.stats.conflated += sum(len(b) for b in batches) - len(merged)
+        return merged
+
+    def _deliver_order(self, update: OrderUpdate) -> None:
+        if self.on_order_update is not None:
+            self.on_order_update(update)
