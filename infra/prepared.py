@@ -208,13 +208,14 @@ def insert(objs: list[models.Model], using: str = "default") -> list[models.Mode
         )
         sql = f"INSERT INTO {table} ({columns}) VALUES {rows_sql} {returning_sql}"  # noqa: S608  # nosec B608 - see above
         converters = [
-            (f, f.get_db_converters(connection) + connection.ops.get_db_converters(f.cached_col)) for f in returning
+            (f, f.get_db_converters(connection) + connection.ops.get_db_converters(f.cached_col))  # type: ignore[attr-defined]  # Field.get_db_converters is missing from django-stubs
+            for f in returning
         ]
         cached = _insert_sql[key] = (sql, fields, converters)
     sql, fields, converters = cached
     params = []
     for obj in objs:
-        obj._prepare_related_fields_for_save(operation_name="insert")  # a parent saved since it was assigned
+        obj._prepare_related_fields_for_save(operation_name="insert")  # type: ignore[attr-defined]  # private, not in django-stubs; a parent saved since it was assigned
         params += [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
     with kept_cursor(connection) as cursor:
         cursor.execute(sql, params)
@@ -237,7 +238,7 @@ def update(obj: models.Model, fields: list[str], using: str = "default") -> int:
     cached = _update_sql.get(key)
     if cached is None:
         meta = model._meta
-        targets = [meta.get_field(name) for name in fields]
+        targets: list[Any] = [meta.get_field(name) for name in fields]  # concrete fields, as save() takes
         quote = connection.ops.quote_name
         # Names come from the model's meta, quoted by the backend; values are always parameters.
         table, sets = quote(meta.db_table), ", ".join(f"{quote(f.column)} = %s" for f in targets)
