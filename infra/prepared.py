@@ -76,7 +76,7 @@ class _Compiled:
 class Prepared:
     """A queryset compiled once per database alias and run again with new parameter values."""
 
-    def __init__(self, build: Callable[[_Params], models.QuerySet], **params: type) -> None:
+    def __init__(self, build: Callable[[Any], models.QuerySet], **params: type) -> None:  # Any: a _Params
         for name, kind in params.items():
             if kind not in (int, str):
                 raise TypeError(f"prepared parameter {name!r} is int or str, not {kind.__name__}")
