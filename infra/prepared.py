@@ -39,7 +39,7 @@ import itertools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connections, models
 from django.db.models.query import FlatValuesListIterable, ModelIterable, ValuesListIterable
@@ -181,9 +181,10 @@ def _is_marker(value: Any, by_value: dict[Any, str]) -> bool:
 # --- writes ----------------------------------------------------------------------------------------
 _insert_sql: dict[tuple, tuple[str, list, list]] = {}  # (model, alias, rows) -> SQL, fields, converters
 _update_sql: dict[tuple, tuple[str, list]] = {}
+_M = TypeVar("_M", bound=models.Model)
 
 
-def insert(objs: list[models.Model], using: str = "default") -> list[models.Model]:
+def insert(objs: list[_M], using: str = "default") -> list[_M]:
     """INSERT unsaved instances of one model in one statement and set their primary keys; return them."""
     if not objs:
         return objs
