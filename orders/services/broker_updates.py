@@ -19,7 +19,7 @@ from infra import prepared
 from orders import metrics, push
 from orders.locks import lock_accounts
 from orders.margin import refresh_margin
-from orders.models import Order, OrderEvent, Position, Trade
+from orders.models import Funds, Order, OrderEvent, Position, Trade
 from orders.positions import PositionFigures, apply_fill, average_price
 from orders.services.events import new_event
 from orders.states import LIVE, Status, can_move
@@ -35,7 +35,7 @@ class Locked:
     for last, with the fills' events, so the audit chain is locked only at the end). ``funds`` and
     ``position`` carry the placement's margin block unsaved; applying the answer writes them."""
 
-    funds: object
+    funds: Funds
     order: Order
     position: Position
     group_orders: list[tuple[str, int, Decimal]]
@@ -290,10 +290,10 @@ def apply_order_updates(updates: list[BrokerUpdate], locked: Locked | None = Non
                 save=position is None,
             )
         if locked is not None:  # the placement's margin block is unsaved too: write both rows once
-            prepared.update(position, _POSITION_UPDATE_FIELDS)
+            prepared.update(position, _POSITION_UPDATE_FIELDS)  # type: ignore[arg-type]  # locked.position at least
             prepared.update(funds, ["margin_blocked", "realised_pnl", "realised_today", "updated_at"])
         elif "position" in positions:
-            prepared.update(position, _POSITION_UPDATE_FIELDS)
+            prepared.update(position, _POSITION_UPDATE_FIELDS)  # type: ignore[arg-type]  # the position read above
             if funds.margin_blocked != margin_before:
                 prepared.update(funds, ["margin_blocked", "realised_pnl", "realised_today", "updated_at"])
             elif funds.realised_pnl != realised_before:

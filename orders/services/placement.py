@@ -191,7 +191,7 @@ def _send_in_transaction(order: Order, instrument: Instrument, adapter, *, locke
     """Place a new order through an in-database broker inside the placing transaction and apply its
     answer there: one transaction records the order, its acceptance and its immediate fills.
     Failures end as ``_send``'s do (REJECTED, or UNKNOWN and reconciled); ``order`` is current."""
-    failure = None
+    failure: Exception | None = None
     try:
         with transaction.atomic():  # a savepoint: a broker failing half-way leaves nothing of its own
             try:
