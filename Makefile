@@ -40,11 +40,12 @@ demo: migrate
 run: demo
 	$(BIN)/python manage.py run_terminal --host $(HOST) --port $(PORT)
 
-## lint: ruff, and import-linter for the layers of docs/architecture.md (contracts in pyproject.toml)
+## lint: ruff, import-linter (the layers of docs/architecture.md) and mypy with django-stubs; both configured in pyproject.toml
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -151,7 +151,11 @@ def membership_remove(*, actor, organisation: Organisation, user_id: int, reques
 
 def _managed_account(*, actor, account_id: int) -> BrokerAccount:
     account = BrokerAccount.objects.select_related("organisation").filter(pk=account_id).first()
-    membership = account and Membership.objects.filter(user=actor, organisation=account.organisation).first()
+    membership = (
+        Membership.objects.filter(user=actor, organisation=account.organisation).first()
+        if account is not None
+        else None
+    )
     if account is None or membership is None:
         raise BrokerAccountNotFound(f"Broker account {account_id} was not found.", extra={"account_id": account_id})
     if membership.role not in MANAGER_ROLES:

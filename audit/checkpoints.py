@@ -73,20 +73,19 @@ def trusted_keys() -> dict[str, Ed25519PublicKey]:
 def write_checkpoint(*, heads: dict[int, tuple[int, str]], events: int, now: dt.datetime) -> Checkpoint:
     """Sign the given heads and save them as a new file; return the checkpoint as written."""
     key = signing_key()
+    created_at, signed_by = format_utc(now), key_id(key.public_key())
     body = {
         "format": FORMAT,
-        "created_at": format_utc(now),
+        "created_at": created_at,
         "events": events,
         "heads": {str(chain): {"seq": seq, "hash": hash_} for chain, (seq, hash_) in sorted(heads.items())},
-        "key_id": key_id(key.public_key()),
+        "key_id": signed_by,
     }
     signature = base64.b64encode(key.sign(canonical_dumps(body).encode())).decode()
     document = json.dumps({**body, "signature": signature}, sort_keys=True, indent=1) + "\n"
     name = f"{PREFIX}{now.astimezone(dt.UTC):%Y%m%dT%H%M%S%fZ}{SUFFIX}"
     saved = checkpoint_storage().save(name, ContentFile(document.encode()))
-    return Checkpoint(
-        name=saved, created_at=body["created_at"], heads=dict(heads), events=events, key_id=body["key_id"]
-    )
+    return Checkpoint(name=saved, created_at=created_at, heads=dict(heads), events=events, key_id=signed_by)
 
 
 def checkpoint_names() -> list[str]:

@@ -7,7 +7,7 @@ import hashlib
 import re
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import connections
 
 from audit.models import AuditEvent
@@ -97,10 +97,10 @@ def definition_digests(connection) -> dict[str, str]:
 
 
 @register(Tags.database)
-def check_audit_triggers(app_configs, databases=None, **kwargs) -> list[Error]:
+def check_audit_triggers(app_configs, databases=None, **kwargs) -> list[CheckMessage]:
     """Run by ``manage.py check --database default`` (and migrate): report missing, disabled, altered or
     added triggers on the audit table, and altered append functions."""
-    errors: list[Error] = []
+    errors: list[CheckMessage] = []
     for alias in databases or []:
         connection = connections[alias]
         expected = EXPECTED_TRIGGERS.get(connection.vendor)

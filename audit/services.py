@@ -6,12 +6,14 @@ import datetime as dt
 import functools
 import ipaddress
 import re
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connections, models, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Max
 from django.utils import timezone
 
@@ -29,6 +31,9 @@ ACTOR_RE = re.compile(r"^[a-z][a-z0-9_]*(:[A-Za-z0-9_.@-]+)*$")
 
 Actor = AbstractBaseUser | str | None
 Target = models.Model | tuple[str, Any] | None
+
+# The head each connection appended last, (chain, seq, hash): a hint for its next append only.
+_last_heads: weakref.WeakKeyDictionary[BaseDatabaseWrapper, tuple[int, int, str]] = weakref.WeakKeyDictionary()
 
 
 def audit_record(
@@ -124,7 +129,7 @@ def _append_postgresql(event: AuditEvent, digest: str, alias: str) -> None:
     """
     connection = connections[alias]
     key_id, key = current_key()
-    guess = getattr(connection, "audit_head", None)  # (chain, seq, hash): a hint only
+    guess = _last_heads.get(connection)
     with prepared.kept_cursor(connection) as cursor:
         if guess is not None:
             event.chain, event.seq, event.prev_hash = guess[0], guess[1] + 1, guess[2]
@@ -141,7 +146,7 @@ def _append_postgresql(event: AuditEvent, digest: str, alias: str) -> None:
                 event.id = _insert_postgresql(cursor, event, digest, key_id, key)
                 if event.id is None:  # this transaction holds the chain: nothing else can have appended
                     raise RuntimeError(f"audit chain {event.chain} moved while this transaction held it")
-    connection.audit_head = (event.chain, event.seq, event.hash)
+    _last_heads[connection] = (event.chain, event.seq, event.hash)
 
 
 def _insert_postgresql(cursor, event: AuditEvent, digest: str, key_id: str, key: bytes) -> int | None:

@@ -80,7 +80,7 @@ def verify_trail(
     since: int | None = None,
     until: int | None = None,
     use_checkpoints: bool = True,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
     now: dt.datetime | None = None,
 ) -> VerificationResult:
     """Verify the chains against every stored checkpoint and check that the checkpoints are current.
@@ -144,7 +144,7 @@ def verify_chains(
     since: int | None = None,
     until: int | None = None,
     checkpoints: Iterable[Checkpoint] = (),
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> VerificationResult:
     """Verify every chain's events with ``since <= seq <= until``; return what was found.
 
@@ -161,10 +161,10 @@ def verify_chains(
     pinned: dict[tuple[int, int], list[tuple[Checkpoint, str]]] = {}
     vouched: dict[int, int] = {}  # chain -> the highest sequence a checkpoint recorded
     for checkpoint in checkpoint_list:
-        for chain, (seq, hash_) in checkpoint.heads.items():
-            vouched[chain] = max(seq, vouched.get(chain, 0))
+        for chain_no, (seq, hash_) in checkpoint.heads.items():
+            vouched[chain_no] = max(seq, vouched.get(chain_no, 0))
             if (since is None or seq >= since) and (until is None or seq <= until):
-                pinned.setdefault((chain, seq), []).append((checkpoint, hash_))
+                pinned.setdefault((chain_no, seq), []).append((checkpoint, hash_))
 
     rows = AuditEvent.objects.order_by("chain", "seq")
     if since is not None:
@@ -186,9 +186,11 @@ def verify_chains(
         if row["chain"] != chain:
             chain, keyed = row["chain"], False
             expected = since if since and since > 1 else 1
-            previous = GENESIS_HASH if expected == 1 else _hash_at(chain, expected - 1)
-            if previous is None:
+            start = GENESIS_HASH if expected == 1 else _hash_at(chain, expected - 1)
+            if start is None:
                 _break(result, broken, chain, expected - 1, "gap", "the event before the verified range is missing")
+                continue
+            previous = start
         if chain in broken:
             continue
         # Unkeyed links predate keyed ones: after a keyed row of its chain, no checkpoint vouches for one.

@@ -119,8 +119,10 @@ def account_get_for_user(*, user, account_id: int, access: Access = "view") -> B
             f"You may not {access} on broker account {account_id}.", extra={"account_id": account_id}
         )
     n = len(account_columns)
-    account = BrokerAccount.from_db(connection.alias, None, row[:n])
-    account.organisation = Organisation.from_db(connection.alias, None, row[n : n + len(org_columns)])
+    account_names = [f.attname for f in BrokerAccount._meta.concrete_fields]
+    org_names = [f.attname for f in Organisation._meta.concrete_fields]
+    account = BrokerAccount.from_db(connection.alias, account_names, row[:n])
+    account.organisation = Organisation.from_db(connection.alias, org_names, row[n : n + len(org_columns)])
     return account
 
 

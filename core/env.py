@@ -107,7 +107,7 @@ def env_database(name: str, default: str, *, environ: Mapping[str, str] | None =
         raise EnvError(name, url, expected) from None
     if not config.get("NAME"):
         raise EnvError(name, url, expected + " (the database name is missing)")
-    return config
+    return dict(config)  # settings add keys the TypedDict does not declare
 
 
 def env_redis_url(name: str, *, environ: Mapping[str, str] | None = None) -> str | None:

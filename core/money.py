@@ -91,6 +91,13 @@ def price_places(tick) -> int | None:
 _tick_places: dict[Decimal, int | None] = {}  # a market has a handful of tick sizes; every row looks its own up
 
 
+def _own_places(number: Decimal) -> int:
+    """The decimal places ``number`` (finite) is written with; negative for a whole number with an exponent."""
+    exponent = number.as_tuple().exponent
+    assert isinstance(exponent, int)  # only NaN and the infinities have a letter here, and _decimal refuses them
+    return -exponent
+
+
 def _places_of(number: Decimal, tick) -> int:
     if isinstance(tick, Decimal):
         places = _tick_places.get(tick, -1)
@@ -101,7 +108,7 @@ def _places_of(number: Decimal, tick) -> int:
     else:
         places = None if tick is None else price_places(tick)
     if places is None:  # no tick known: the value's own places, at least two
-        places = max(2, -number.as_tuple().exponent)
+        places = max(2, _own_places(number))
     return places
 
 
@@ -127,7 +134,7 @@ def format_number(value) -> str:
     number = _decimal(value)
     if number is None:
         return _not_a_number(value)
-    return _grouped(number, max(0, -number.as_tuple().exponent), "")
+    return _grouped(number, max(0, _own_places(number)), "")
 
 
 def price_text(value, tick=None) -> str:

@@ -81,10 +81,10 @@ class RequestGuardMiddleware:
         return self.get_response(request)
 
 
-def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if not request.path.startswith("/api/"):
         return defaults.bad_request(request, exception)
-    name = type(exception).__name__ if exception is not None else ""
+    name = type(exception).__name__
     if name == "RequestDataTooBig":
         return error_response(request, 400, "body_too_large", "The request body is larger than this server accepts.")
     if name == "TooManyFieldsSent":
@@ -92,7 +92,7 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
     return error_response(request, 400, "bad_request", "The request is malformed.")
 
 
-def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     if not request.path.startswith("/api/"):
         return defaults.permission_denied(request, exception)
     return error_response(request, 403, "forbidden", "You may not do this.")

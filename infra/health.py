@@ -82,6 +82,8 @@ def check_database() -> dict[str, Any]:
 def _redis_client():
     import redis
 
+    if not settings.REDIS_URL:
+        raise RuntimeError("REDIS_URL is not set")  # the checks that reach here have a Redis to ask
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
 
 

@@ -39,7 +39,7 @@ import itertools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connections, models
 from django.db.models.query import FlatValuesListIterable, ModelIterable, ValuesListIterable
@@ -76,7 +76,7 @@ class _Compiled:
 class Prepared:
     """A queryset compiled once per database alias and run again with new parameter values."""
 
-    def __init__(self, build: Callable[[_Params], models.QuerySet], **params: type) -> None:
+    def __init__(self, build: Callable[[Any], models.QuerySet], **params: type) -> None:  # Any: a _Params
         for name, kind in params.items():
             if kind not in (int, str):
                 raise TypeError(f"prepared parameter {name!r} is int or str, not {kind.__name__}")
@@ -181,9 +181,10 @@ def _is_marker(value: Any, by_value: dict[Any, str]) -> bool:
 # --- writes ----------------------------------------------------------------------------------------
 _insert_sql: dict[tuple, tuple[str, list, list]] = {}  # (model, alias, rows) -> SQL, fields, converters
 _update_sql: dict[tuple, tuple[str, list]] = {}
+_M = TypeVar("_M", bound=models.Model)
 
 
-def insert(objs: list[models.Model], using: str = "default") -> list[models.Model]:
+def insert(objs: list[_M], using: str = "default") -> list[_M]:
     """INSERT unsaved instances of one model in one statement and set their primary keys; return them."""
     if not objs:
         return objs
@@ -208,13 +209,14 @@ def insert(objs: list[models.Model], using: str = "default") -> list[models.Mode
         )
         sql = f"INSERT INTO {table} ({columns}) VALUES {rows_sql} {returning_sql}"  # noqa: S608  # nosec B608 - see above
         converters = [
-            (f, f.get_db_converters(connection) + connection.ops.get_db_converters(f.cached_col)) for f in returning
+            (f, f.get_db_converters(connection) + connection.ops.get_db_converters(f.cached_col))  # type: ignore[attr-defined]  # Field.get_db_converters is missing from django-stubs
+            for f in returning
         ]
         cached = _insert_sql[key] = (sql, fields, converters)
     sql, fields, converters = cached
     params = []
     for obj in objs:
-        obj._prepare_related_fields_for_save(operation_name="insert")  # a parent saved since it was assigned
+        obj._prepare_related_fields_for_save(operation_name="insert")  # type: ignore[attr-defined]  # private, not in django-stubs; a parent saved since it was assigned
         params += [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
     with kept_cursor(connection) as cursor:
         cursor.execute(sql, params)
@@ -237,7 +239,7 @@ def update(obj: models.Model, fields: list[str], using: str = "default") -> int:
     cached = _update_sql.get(key)
     if cached is None:
         meta = model._meta
-        targets = [meta.get_field(name) for name in fields]
+        targets: list[Any] = [meta.get_field(name) for name in fields]  # concrete fields, as save() takes
         quote = connection.ops.quote_name
         # Names come from the model's meta, quoted by the backend; values are always parameters.
         table, sets = quote(meta.db_table), ", ".join(f"{quote(f.column)} = %s" for f in targets)

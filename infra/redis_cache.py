@@ -13,15 +13,27 @@ object (redis-py's pool and client are thread-safe; the pool starts afresh in a 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient as DjangoRedisCacheClient
+
+if TYPE_CHECKING:
+    import redis
 
 _clients: dict[tuple[str, str], object] = {}
 _lock = threading.Lock()
 
 
 class RedisCacheClient(DjangoRedisCacheClient):
+    # Set by Django's client; django-stubs leaves its private attributes out.
+    _servers: list[str]
+    _pool_class: type[redis.ConnectionPool]
+    _pool_options: dict[str, Any]
+    _client: type[redis.Redis]
+    _get_connection_pool_index: Callable[[bool], int]
+
     def __init__(self, servers, **options) -> None:
         super().__init__(servers, **options)
         self._options_key = repr(sorted(self._pool_options.items()))  # once, not on every command

@@ -214,15 +214,16 @@ class _Watcher:
         layer = get_channel_layer()
         if layer is None:
             return
-        await self._ensure_running(layer)
+        channel = await self._ensure_running(layer)
         for group in socket.groups:
             if not self._members[group]:
-                await layer.group_add(group, self._channel)
+                await layer.group_add(group, channel)
             self._members[group].add(socket)
 
     async def unwatch(self, socket: Socket) -> None:
         layer = get_channel_layer()
-        if layer is None or self._loop is not asyncio.get_running_loop():
+        channel = self._channel  # None only while the first watch is starting, before any socket joined
+        if layer is None or channel is None or self._loop is not asyncio.get_running_loop():
             return
         for group in socket.groups:
             members = self._members.get(group)
@@ -232,16 +233,18 @@ class _Watcher:
             if not members:
                 del self._members[group]
                 with contextlib.suppress(Exception):  # a stale membership only costs a message, and expires
-                    await layer.group_discard(group, self._channel)
+                    await layer.group_discard(group, channel)
 
-    async def _ensure_running(self, layer) -> None:
+    async def _ensure_running(self, layer) -> str:
+        """Start listening on the running loop unless this process already does; return its channel."""
         loop = asyncio.get_running_loop()
-        if self._task is not None and not self._task.done() and self._loop is loop:
-            return
+        if self._channel is not None and self._task is not None and not self._task.done() and self._loop is loop:
+            return self._channel
         self._loop = loop
         self._members.clear()  # sockets of another (closed) event loop are gone with it
-        self._channel = await layer.new_channel()  # channels_redis reads one prefix per process
-        self._task = loop.create_task(self._listen(layer, self._channel), name="socket-watcher")
+        channel = self._channel = await layer.new_channel()  # channels_redis reads one prefix per process
+        self._task = loop.create_task(self._listen(layer, channel), name="socket-watcher")
+        return channel
 
     async def _listen(self, layer, channel: str) -> None:
         while True:
@@ -338,7 +341,7 @@ class _RedisSlots:
 
     def _acquire_sync(self, user_id: int, socket_id: str, limit: int) -> bool:
         now = time.time()
-        args = [now, limit, now + SLOT_SECONDS, socket_id, int(SLOT_SECONDS) + 1]
+        args: list[float | str] = [now, limit, now + SLOT_SECONDS, socket_id, int(SLOT_SECONDS) + 1]
         try:
             return bool(self._acquire(keys=[self._key(user_id)], args=args))
         except Exception:

@@ -121,11 +121,11 @@ class SyncChainASGIHandler(ASGIHandler):
         if request is not None:
             with self.slots.held():
                 response = self.get_response(request)
-            response._handler_class = self.__class__
+            response._handler_class = self.__class__  # type: ignore[attr-defined]  # set as Django's ASGIHandler does; undeclared in the stubs
             if isinstance(response, FileResponse):
                 response.block_size = self.chunk_size  # the server chunks the body
-        if not response.streaming:
-            response.close()
+        if not response.streaming:  # type: ignore[union-attr]  # no request: create_request returned a response
+            response.close()  # type: ignore[union-attr]  # (mypy loses that pairing when the tuple is unpacked)
         return response
 
     async def __call__(self, scope, receive, send):

@@ -58,8 +58,8 @@ def instrument_resolve(refs: Iterable[int | str]) -> tuple[dict[int | str, int],
         pk = (
             ref
             if isinstance(ref, int) and ref in known_ids
-            else by_symbol.get(symbols.get(ref))
-            if isinstance(ref, str)
+            else by_symbol.get(symbols[ref])
+            if isinstance(ref, str) and ref in symbols
             else None
         )
         if pk is None:
@@ -153,10 +153,10 @@ def _moneyness(options: QuerySet[Instrument], match: Case | None) -> Case | None
         chains = chains.annotate(best=Min(match)).order_by("best", "expiry", "underlying")
     else:
         chains = chains.order_by("expiry", "underlying")
-    chains = list(chains[:SEARCH_SPOT_CHAINS])
-    spots = spot_prices({chain["underlying"] for chain in chains})
+    listed = list(chains[:SEARCH_SPOT_CHAINS])
+    spots = spot_prices({chain["underlying"] for chain in listed})
     whens = []
-    for chain in chains:
+    for chain in listed:
         # A float, so that SQLite divides as reals (a whole-rupee strike is stored as an integer).
         centre = float(spots.get(chain["underlying"]) or (chain["low"] + chain["high"]) / 2)
         if centre > 0:
@@ -264,7 +264,8 @@ GROUP BY bucket ORDER BY bucket
 def _history_sql(instrument_id: int, width: timedelta, origin: datetime, start: datetime, end: datetime):
     with connection.cursor() as cursor:
         cursor.execute(
-            _BUCKET_SQL, {"width": width, "origin": origin, "instrument": instrument_id, "start": start, "end": end}
+            _BUCKET_SQL,
+            {"width": width, "origin": origin, "instrument": instrument_id, "start": start, "end": end},  # type: ignore[dict-item]  # django-stubs leaves timedelta out of the parameter types; psycopg takes it
         )
         return [
             CandleRow(bucket.astimezone(UTC), o, h, lo, c, int(v), int(oi))

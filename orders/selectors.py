@@ -233,8 +233,11 @@ def kill_switch_impact(*, scope: str, target_id: int | None) -> dict:
     if scope == KillScope.USER:
         return {"open_orders": orders.filter(placed_by_id=target_id).count(), "positions": 0}
     if scope == KillScope.ORGANISATION:
-        orders = orders.filter(account__organisation_id=target_id)
-        positions = positions.filter(account__organisation_id=target_id)
+        if target_id is None:  # no organisation named: nothing in it
+            orders, positions = orders.none(), positions.none()
+        else:
+            orders = orders.filter(account__organisation_id=target_id)
+            positions = positions.filter(account__organisation_id=target_id)
     elif scope == KillScope.ACCOUNT:
         orders = orders.filter(account_id=target_id)
         positions = positions.filter(account_id=target_id)

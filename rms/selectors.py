@@ -139,6 +139,8 @@ def kill_switch_organisation_ids(*, scope: str, target_id: int | None) -> set[in
     from accounts.models import Membership
     from brokers.models import BrokerAccount
 
+    if target_id is None:  # global, the one scope without a target
+        return set()
     if scope == KillScope.ORGANISATION:
         return {target_id}
     if scope == KillScope.ACCOUNT:
@@ -159,12 +161,20 @@ def kill_switch_scope_words(*, scope: str, target_id: int | None, viewer) -> str
     if scope == KillScope.USER:
         if viewer is not None and target_id == viewer.pk:
             return "your own trading"
-        user = User.objects.filter(pk=target_id).first()
+        user = User.objects.filter(pk=target_id).first() if target_id is not None else None
         return f"trading by {user.get_full_name() or user.username}" if user else "trading by a removed user"
     if scope == KillScope.ORGANISATION:
-        name = Organisation.objects.filter(pk=target_id).values_list("name", flat=True).first()
+        name = (
+            Organisation.objects.filter(pk=target_id).values_list("name", flat=True).first()
+            if target_id is not None
+            else None
+        )
         return f"Organisation {name or 'removed'}"
-    account = BrokerAccount.objects.filter(pk=target_id).only("label", "client_code").first()
+    account = (
+        BrokerAccount.objects.filter(pk=target_id).only("label", "client_code").first()
+        if target_id is not None
+        else None
+    )
     return f"Account {account.label} ({account.client_code})" if account else "a removed account"
 
 

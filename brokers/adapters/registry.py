@@ -5,7 +5,7 @@ adapter bound to one account (and its session)."""
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, cast
 
 from brokers.adapters.base import BrokerAdapter, BrokerSessionExpired
 from core.errors import ApplicationError
@@ -50,10 +50,13 @@ def adapter_for(account: Any) -> BrokerAdapter:
         from brokers.services.sessions import session_secrets
 
         secrets = session_secrets(account)
-        adapter = cls.for_account(account, secrets) if secrets is not None else SignedOut(cls, account)
+        # A SignedOut answers every call the adapter would, with BrokerSessionExpired.
+        adapter = (
+            cls.for_account(account, secrets) if secrets is not None else cast(BrokerAdapter, SignedOut(cls, account))
+        )
     if cls.capabilities.places_in_transaction:  # in this database: no network wait to give up
         return adapter
-    return _OverTheNetwork(adapter)  # type: ignore[return-value]
+    return cast(BrokerAdapter, _OverTheNetwork(adapter))  # it answers every call the adapter would
 
 
 class SignedOut:

@@ -34,11 +34,11 @@ def emit(updates: list[BrokerUpdate]) -> None:
             continue
         except Exception:
             if len(updates) == 1:
-                logger.exception("broker update handler %s failed for %s", name, updates[0].client_order_id)
+                logger.exception("broker update handler %s failed for %s", name, updates[0].tag)
                 continue
             logger.warning("broker update handler %s failed on %d updates; one at a time", name, len(updates))
         for update in updates:
             try:
                 handler([update])
             except Exception:
-                logger.exception("broker update handler %s failed for %s", name, update.client_order_id)
+                logger.exception("broker update handler %s failed for %s", name, update.tag)

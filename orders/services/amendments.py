@@ -90,6 +90,7 @@ def modify_order(
             )
         quote = get_quote(current.instrument_id)
         ltp = quote.ltp if quote else None
+        rejected: RiskRejected | OrderInvalid | None
         try:
             check_choices(request)  # an order type the column cannot hold would fail the save, not refuse
             check_numbers(request)

@@ -81,10 +81,10 @@ def _basket_fingerprint(requests: list[OrderRequest]) -> str:
     return hashlib.sha256(canonical_dumps(legs).encode()).hexdigest()
 
 
-def _stored_outcome(basket: Basket) -> list[BasketResult]:
-    ids = [pk for leg in basket.outcome for pk in leg["orders"]]
+def _stored_outcome(outcome: list[dict]) -> list[BasketResult]:
+    ids = [pk for leg in outcome for pk in leg["orders"]]
     orders = Order.objects.in_bulk(ids)
-    return [BasketResult([orders[pk] for pk in leg["orders"]], leg["error"]) for leg in basket.outcome]
+    return [BasketResult([orders[pk] for pk in leg["orders"]], leg["error"]) for leg in outcome]
 
 
 def _claim_basket(*, account, idempotency_key: str, fingerprint: str) -> tuple[Basket, list[BasketResult] | None]:
@@ -107,7 +107,7 @@ def _claim_basket(*, account, idempotency_key: str, fingerprint: str) -> tuple[B
                 extra={"idempotency_key": idempotency_key},
             )
         if basket.outcome is not None:
-            return basket, _stored_outcome(basket)
+            return basket, _stored_outcome(basket.outcome)
         if (timezone.now() - basket.created_at).total_seconds() < BASKET_ABANDONED_SECONDS:
             raise OrderStateConflict(
                 "This basket is being placed by another request; ask again in a moment.",

@@ -35,10 +35,11 @@ def _accounts_in_scope(scope: str, target_id: int | None) -> list:
     from rms.models import KillScope
 
     accounts = BrokerAccount.objects.all()
+    # An organisation or account switch without a target covers no account.
     if scope == KillScope.ORGANISATION:
-        accounts = accounts.filter(organisation_id=target_id)
+        accounts = accounts.filter(organisation_id=target_id) if target_id is not None else accounts.none()
     elif scope == KillScope.ACCOUNT:
-        accounts = accounts.filter(pk=target_id)
+        accounts = accounts.filter(pk=target_id) if target_id is not None else accounts.none()
     elif scope == KillScope.USER:
         # the accounts on which this user has live orders
         account_ids = set(

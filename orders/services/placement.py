@@ -200,7 +200,7 @@ def _send_in_transaction(held: Held, instrument: Instrument, adapter) -> list[Br
     its answer's updates, for the caller to apply. Failures end as ``_send``'s do (REJECTED, or
     UNKNOWN and reconciled), after the held writes are made; ``held.order`` is current then."""
     order = held.order
-    failure = None
+    failure: Exception | None = None
     try:
         with transaction.atomic():  # a savepoint: a broker failing half-way leaves nothing of its own
             try:

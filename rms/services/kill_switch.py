@@ -64,7 +64,7 @@ def may_engage(*, actor, scope: str, target_id: int | None) -> bool:
     if scope == KillScope.ACCOUNT:
         from brokers.selectors import account_list_for_user
 
-        if account_list_for_user(user=actor, access="trade").filter(pk=target_id).exists():
+        if target_id is not None and account_list_for_user(user=actor, access="trade").filter(pk=target_id).exists():
             return True
     orgs = _target_orgs(scope, target_id)
     return (bool(orgs) and orgs <= _managed_orgs(actor)) or actor.is_superuser

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from audit.services import audit_record
 from core.money import format_inr, format_number, format_price
@@ -147,13 +148,15 @@ def validate_order_input(intent: OrderIntent, today: date) -> None:
         )
     for name, value in (("price", intent.price), ("trigger_price", intent.trigger_price)):
         if value is not None and value % intent.tick_size:
+            extra: dict[str, Any] = {name: value, "tick_size": intent.tick_size}
             raise _reject(
                 f"{name}_off_tick",
                 f"{name.replace('_', ' ').capitalize()} {format_price(value)} is not a multiple of the tick size "
                 f"{intent.tick_size.normalize():f}.",
-                **{name: value, "tick_size": intent.tick_size},
+                **extra,
             )
-    if intent.order_type == "SL":
+    # Checked above: a stop-loss has a trigger price, an SL order a price too.
+    if intent.order_type == "SL" and intent.price is not None and intent.trigger_price is not None:
         wrong = intent.trigger_price > intent.price if intent.side == "BUY" else intent.trigger_price < intent.price
         if wrong:
             raise _reject(
@@ -216,7 +219,12 @@ def check_pre_trade(*, intent: OrderIntent, state: RiskState) -> Limits:
     reference = intent.price if intent.price is not None else state.ltp
     if intent.order_type in MARKET_TYPES and state.ltp is None:
         raise _reject("no_market_price", "A market order needs a last traded price; this contract has none today.")
-    if intent.order_type in STOP_TYPES and state.ltp is not None and not state.stop_triggered:
+    if (
+        intent.order_type in STOP_TYPES
+        and intent.trigger_price is not None
+        and state.ltp is not None
+        and not state.stop_triggered
+    ):
         # As at the exchange: a stop on the wrong side of the last price would trigger at once.
         if intent.side == "BUY" and intent.trigger_price <= state.ltp:
             raise _reject(
@@ -233,12 +241,12 @@ def check_pre_trade(*, intent: OrderIntent, state: RiskState) -> Limits:
                 ltp=state.ltp,
             )
     if limits.max_order_value is not None and reference is not None:
-        value = reference * intent.quantity
-        if value > limits.max_order_value:
+        order_value = reference * intent.quantity
+        if order_value > limits.max_order_value:
             raise _reject(
                 "max_order_value",
-                f"Order value {format_inr(value)} is above the limit of {format_inr(limits.max_order_value)}.",
-                value=value,
+                f"Order value {format_inr(order_value)} is above the limit of {format_inr(limits.max_order_value)}.",
+                value=order_value,
                 limit=limits.max_order_value,
             )
     for name, value in (("price", intent.price), ("trigger_price", intent.trigger_price)):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
-from django.db import transaction
+from django.db import models, transaction
 
 from accounts.models import Membership, Organisation
 from audit.services import audit_record
@@ -26,6 +26,7 @@ _WHOLE_FIELDS = {"max_order_quantity", "max_open_orders", "max_orders_per_second
 def _digits(name: str) -> tuple[int, int]:
     """Return (digits before the point, digits after) as the model's DecimalField allows."""
     field = RiskLimit._meta.get_field(name)
+    assert isinstance(field, models.DecimalField)
     return field.max_digits - field.decimal_places, field.decimal_places
 
 
@@ -92,6 +93,7 @@ def risk_limit_clean(values: Mapping[str, object]) -> dict:
     """
     clean: dict = {}
     problems: dict[str, dict[str, str]] = {}
+    value: int | Decimal | list[str] | None
     for field, raw in values.items():
         if field in _SET_FIELDS:
             value, problem = _clean_set(field, raw)
@@ -116,13 +118,14 @@ def _limit_scope(*, organisation, scope: str, target_id: int | None):
     if scope == LimitScope.ORGANISATION:
         return organisation, {"organisation": organisation, "account": None, "user": None, "strategy": ""}
     if scope == LimitScope.ACCOUNT:
-        account = BrokerAccount.objects.filter(pk=target_id, organisation=organisation).first()
+        accounts = BrokerAccount.objects.filter(organisation=organisation)
+        account = accounts.filter(pk=target_id).first() if target_id is not None else None
         if account is not None:
             return account, {"organisation": None, "account": account, "user": None, "strategy": ""}
         raise RiskLimitScopeNotFound(f"Broker account {target_id} is not one of this organisation's.")
     if scope == LimitScope.USER:
-        membership = Membership.objects.select_related("user").filter(organisation=organisation, user_id=target_id)
-        member = membership.first()
+        membership = Membership.objects.select_related("user").filter(organisation=organisation)
+        member = membership.filter(user_id=target_id).first() if target_id is not None else None
         if member is not None:
             return member.user, {"organisation": organisation, "account": None, "user": member.user, "strategy": ""}
         raise RiskLimitScopeNotFound(f"User {target_id} is not a member of this organisation.")
