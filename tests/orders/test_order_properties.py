@@ -56,7 +56,68 @@ actions = st.lists(
 )
 
 
-class OrderBookProperties(TestCase):
+class BookInvariants:
+    """The books' invariants, checked after every step (``self.world`` is the trading world, its
+    ``account`` the account traded; ``self.seen_terminal`` the orders seen in a terminal state)."""
+
+    def _orders(self):
+        return list(
+            Order.objects.filter(account=self.world.account).select_related("account", "instrument").order_by("pk")
+        )
+
+    def _pick(self, index):
+        orders = self._orders()
+        return orders[index % len(orders)] if orders else None
+
+    # --- invariants -------------------------------------------------------------------------------
+    def _check(self):
+        for order in self._orders():
+            traded = sum(t.quantity for t in Trade.objects.filter(order=order))
+            assert 0 <= order.filled_quantity <= order.quantity, order
+            assert order.filled_quantity == traded, (order, traded)
+            if order.pk in self.seen_terminal:
+                assert order.status == self.seen_terminal[order.pk], (order, self.seen_terminal[order.pk])
+            elif order.status in TERMINAL:
+                self.seen_terminal[order.pk] = order.status
+        adapter = adapter_for(self.world.account)
+        total = D(0)
+        for position in Position.objects.filter(account=self.world.account):
+            net, average, realised = 0, D(0), D(0)
+            for t in Trade.objects.filter(
+                account=self.world.account, instrument=position.instrument, product=position.product
+            ).order_by("pk"):
+                signed = t.quantity if t.side == "BUY" else -t.quantity
+                if net == 0 or (net > 0) == (signed > 0):
+                    average = ((abs(net) * average + t.quantity * t.price) / (abs(net) + t.quantity)).quantize(
+                        D("0.0001")
+                    )
+                else:
+                    closed = min(t.quantity, abs(net))
+                    realised += (t.price - average) * closed * (1 if net > 0 else -1)
+                    average = t.price if t.quantity > abs(net) else (D(0) if t.quantity == abs(net) else average)
+                net += signed
+            assert (position.net_quantity, position.average_price, position.realised_pnl) == (net, average, realised)
+            expected = group_margin(
+                adapter=adapter,
+                instrument=position.instrument,
+                product=position.product,
+                net=net,
+                average=average,
+                orders=working_orders(
+                    account_id=self.world.account.pk, instrument_id=position.instrument_id, product=position.product
+                ),
+            )
+            assert position.margin_blocked == expected >= 0, (position.margin_blocked, expected)
+            total += position.margin_blocked
+        funds = Funds.objects.filter(account=self.world.account).first()
+        if funds is not None:
+            assert funds.margin_blocked == total >= 0
+            assert funds.realised_pnl == sum(
+                (p.realised_pnl for p in Position.objects.filter(account=self.world.account)), D(0)
+            )
+
+
+class OrderBookProperties(BookInvariants, TestCase):
     @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(steps=actions)
     def test_random_actions_and_broker_updates_keep_every_invariant(self, steps):
@@ -94,15 +155,6 @@ class OrderBookProperties(TestCase):
             self._check()
 
     # --- acts -------------------------------------------------------------------------------------
-    def _orders(self):
-        return list(
-            Order.objects.filter(account=self.world.account).select_related("account", "instrument").order_by("pk")
-        )
-
-    def _pick(self, index):
-        orders = self._orders()
-        return orders[index % len(orders)] if orders else None
-
     def _place(self, side, quantity, order_type, product, offset, validity):
         price = self.price + D(offset) * D("0.50")
         extra = {}
@@ -190,50 +242,3 @@ class OrderBookProperties(TestCase):
             ts=timezone.now(),
             fill=fill,
         )
-
-    # --- invariants -------------------------------------------------------------------------------
-    def _check(self):
-        for order in self._orders():
-            traded = sum(t.quantity for t in Trade.objects.filter(order=order))
-            assert 0 <= order.filled_quantity <= order.quantity, order
-            assert order.filled_quantity == traded, (order, traded)
-            if order.pk in self.seen_terminal:
-                assert order.status == self.seen_terminal[order.pk], (order, self.seen_terminal[order.pk])
-            elif order.status in TERMINAL:
-                self.seen_terminal[order.pk] = order.status
-        adapter = adapter_for(self.world.account)
-        total = D(0)
-        for position in Position.objects.filter(account=self.world.account):
-            net, average, realised = 0, D(0), D(0)
-            for t in Trade.objects.filter(
-                account=self.world.account, instrument=position.instrument, product=position.product
-            ).order_by("pk"):
-                signed = t.quantity if t.side == "BUY" else -t.quantity
-                if net == 0 or (net > 0) == (signed > 0):
-                    average = ((abs(net) * average + t.quantity * t.price) / (abs(net) + t.quantity)).quantize(
-                        D("0.0001")
-                    )
-                else:
-                    closed = min(t.quantity, abs(net))
-                    realised += (t.price - average) * closed * (1 if net > 0 else -1)
-                    average = t.price if t.quantity > abs(net) else (D(0) if t.quantity == abs(net) else average)
-                net += signed
-            assert (position.net_quantity, position.average_price, position.realised_pnl) == (net, average, realised)
-            expected = group_margin(
-                adapter=adapter,
-                instrument=position.instrument,
-                product=position.product,
-                net=net,
-                average=average,
-                orders=working_orders(
-                    account_id=self.world.account.pk, instrument_id=position.instrument_id, product=position.product
-                ),
-            )
-            assert position.margin_blocked == expected >= 0, (position.margin_blocked, expected)
-            total += position.margin_blocked
-        funds = Funds.objects.filter(account=self.world.account).first()
-        if funds is not None:
-            assert funds.margin_blocked == total >= 0
-            assert funds.realised_pnl == sum(
-                (p.realised_pnl for p in Position.objects.filter(account=self.world.account)), D(0)
-            )
