@@ -24,20 +24,14 @@ database alias, and afterwards only bind new values:
 Like ``QuerySet.update()`` and ``bulk_create()``, ``insert`` and ``update`` send no model signals:
 use them only for models nothing listens to (no history tracking, no cache invalidation).
 
-The statements run on one cursor per open connection (``kept_cursor``, also for hand-written
-statements on hot paths), kept on Django's connection object and replaced when the connection is (a
-pooled request's connection differs from the last one's): Django makes, wraps and closes a cursor
-for every statement otherwise, which cost the order path about as
-much CPU as running its compiled reads. The cursor is Django's own wrapper, so execute wrappers
-(statement counting, error translation) still apply; while queries are being logged (DEBUG, tests
-capturing queries) every statement gets a fresh debug cursor as usual.
+Every statement runs on a cursor from ``connection.cursor()``, so execute wrappers (statement
+counting, error translation) and query logging apply as to any other.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,7 +117,7 @@ class Prepared:
             raise TypeError(f"prepared query takes {sorted(self._params)}, got {sorted(values)}")
         params = [values[value] if is_param else value for is_param, value in compiled.slots]
         connection = connections[using]
-        with kept_cursor(connection) as cursor:
+        with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchall()
         if compiled.converters:
@@ -153,24 +147,6 @@ class Prepared:
         """Return the first result of ``all`` or None (give the queryset its ordering and ``[:1]``)."""
         results = self.all(using, **values)
         return results[0] if results else None
-
-
-@contextmanager
-def kept_cursor(connection) -> Iterator[Any]:
-    """Yield the connection's kept cursor (a fresh debug cursor while queries are logged), for any
-    statement on a hot path. Every statement run on it replaces the last one's results: fetch them
-    inside the block."""
-    if connection.queries_logged:
-        with connection.cursor() as cursor:
-            yield cursor
-        return
-    connection.ensure_connection()
-    kept = connection.__dict__.get("_prepared_cursor")
-    if kept is None or kept[0] is not connection.connection:
-        with connection.wrap_database_errors:
-            kept = (connection.connection, connection.make_cursor(connection.create_cursor()))
-        connection.__dict__["_prepared_cursor"] = kept
-    yield kept[1]
 
 
 def _is_marker(value: Any, by_value: dict[Any, str]) -> bool:
@@ -216,7 +192,7 @@ def insert(objs: list[models.Model], using: str = "default") -> list[models.Mode
     for obj in objs:
         obj._prepare_related_fields_for_save(operation_name="insert")  # a parent saved since it was assigned
         params += [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-    with kept_cursor(connection) as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     for obj, row in zip(objs, rows, strict=True):
@@ -246,6 +222,6 @@ def update(obj: models.Model, fields: list[str], using: str = "default") -> int:
     sql, targets = cached
     params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in targets]
     params.append(model._meta.pk.get_db_prep_value(obj.pk, connection))
-    with kept_cursor(connection) as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount

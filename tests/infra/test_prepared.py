@@ -180,23 +180,6 @@ def test_on_sqlite_a_paper_order_places_and_fills(tmp_path: Path):
 _ONE = Prepared(lambda p: Order.objects.filter(pk=p.pk).values_list("pk", flat=True), pk=int)
 
 
-@pytest.mark.django_db(transaction=True)
-def test_compiled_statements_share_one_cursor_per_connection_and_take_a_new_one_with_a_new_connection():
-    from django.db import connection
-
-    from infra.prepared import kept_cursor as _cursor
-
-    with _cursor(connection) as first, _cursor(connection) as second:
-        assert first is second
-    assert _ONE.all(pk=1) == []
-    before = connection.connection
-    connection.close()  # as a pooled request gives its connection back
-    with _cursor(connection) as third:
-        # Django keeps an in-memory SQLite test database open through close(): same connection, same cursor.
-        assert (third is first) == (connection.connection is before)
-    assert _ONE.all(pk=1) == []  # and it runs on the new connection
-
-
 def test_compiled_statements_are_logged_while_queries_are_captured():
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
