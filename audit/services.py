@@ -24,7 +24,6 @@ from audit.errors import AuditInputError, CheckpointError
 from audit.models import AuditEvent
 from core.canonical_json import CanonicalJSONError, canonical_dumps
 from core.request_id import get_request_id
-from infra import prepared
 
 ACTION_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 ACTOR_RE = re.compile(r"^[a-z][a-z0-9_]*(:[A-Za-z0-9_.@-]+)*$")
@@ -130,7 +129,7 @@ def _append_postgresql(event: AuditEvent, digest: str, alias: str) -> None:
     connection = connections[alias]
     key_id, key = current_key()
     guess = _last_heads.get(connection)
-    with prepared.kept_cursor(connection) as cursor:
+    with connection.cursor() as cursor:
         if guess is not None:
             event.chain, event.seq, event.prev_hash = guess[0], guess[1] + 1, guess[2]
             event.id = _insert_postgresql(cursor, event, digest, key_id, key)

@@ -275,20 +275,18 @@ def _world(clients: int, per_client: int):
 
 
 def _clear_foreign_sockets(user_ids) -> None:
-    """Empty the channel-layer groups of the bench's users. Their ids are those of some other database's
-    users on this Redis (a test run's, a dev server's), whose sockets, open or left behind by a stopped
-    server, would have every bench order's live update rendered for nobody."""
+    """Forget the sockets counted for the bench's users. Their ids are those of some other database's
+    users on this Redis (a test run's, a dev server's), whose open sockets would have every bench
+    order's live update rendered (infra.sockets.users_listening) for nobody."""
     import redis
-    from channels.layers import get_channel_layer
     from django.conf import settings
 
-    from infra.consumers import user_group
+    from infra import sockets
 
-    layer = get_channel_layer()
-    keys = [layer._group_key(user_group(user_id)) for user_id in user_ids]
+    keys = [f"{sockets.KEY_PREFIX}{user_id}" for user_id in user_ids]
     removed = redis.Redis.from_url(settings.REDIS_URL).delete(*keys) if keys else 0
     if removed:
-        print(f"emptied {removed} channel-layer groups another database's users had left under the bench users' ids")
+        print(f"forgot the sockets of {removed} users another database had under the bench users' ids")
 
 
 def _free_port() -> int:

@@ -34,7 +34,6 @@ from brokers.instrument_map import (  # noqa: F401 - the mapping's selectors, re
     instrument_map,
 )
 from brokers.models import BrokerAccount
-from infra import prepared
 
 Access = Literal["view", "trade", "manage"]
 _MANAGERS = {Role.OWNER, Role.ADMIN}
@@ -109,7 +108,7 @@ def account_get_for_user(*, user, account_id: int, access: Access = "view") -> B
     if access_roles:
         params += [*access_roles, *grant_params(perms["trade" if access == "trade" else "view"])]
     params += [user.pk, account_id]
-    with prepared.kept_cursor(connection) as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None or not row[-2]:
@@ -167,7 +166,7 @@ def account_viewer_ids(*, account) -> set[int]:
     perms = _grant_permission_ids()
     grant = [perms["content_type"], perms["view"], str(account.pk)]
     params = [account.organisation_id, Role.OWNER, Role.ADMIN, Role.TRADER, Role.VIEWER, *grant, *grant]
-    with prepared.kept_cursor(connection) as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(_VIEWERS, params)
         return {user_id for (user_id,) in cursor.fetchall()}
 

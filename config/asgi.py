@@ -21,7 +21,7 @@ django.setup(set_prefix=False)
 
 from infra.sync_asgi import SyncChainASGIHandler  # noqa: E402
 
-# Django's ASGIHandler, with its middleware chain and views run in one call of the request's thread.
+# Django's WSGI handler (its middleware chain built in sync mode), run in one call of the request's thread.
 django_asgi_app = SyncChainASGIHandler()
 
 from accounts.websocket import SocketAuthMiddlewareStack  # noqa: E402

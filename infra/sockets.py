@@ -10,6 +10,9 @@ closes it on disconnect.
   process) stops counting within ``SLOT_SECONDS``. The socket beyond the cap is accepted and closed
   at once with ``CLOSE_TOO_MANY`` and a reason naming the limit (a refused handshake would show the
   client only an HTTP 403).
+- Who listens: a ``/ws/user/`` socket's entry is marked (``PUSHED``), so ``users_listening`` tells
+  producers which users have a page open to receive pushes, from these sets, which this module owns,
+  rather than from the channel layer's own storage of its groups.
 - Ending: producers call ``end_session(session_key)`` when a session signs out, and
   ``end_user(user_id, reason)`` when a user's credentials (deactivation, password) or access (role,
   membership, grants) change; both send after commit, through the channel layer, to the groups
@@ -36,7 +39,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from asgiref.sync import async_to_sync, sync_to_async
@@ -55,6 +58,7 @@ CLOSE_TOO_MANY = 4429  # the user already holds WEBSOCKET_MAX_PER_USER sockets
 CHECK_SECONDS = 30.0  # an open socket renews its slot and re-checks its session this often
 SLOT_SECONDS = 90.0  # a slot not renewed for this long no longer counts
 KEY_PREFIX = "terminal:sockets:"  # Redis sorted set per user: member socket id, score the slot's lapse time
+PUSHED = "push-"  # the id prefix of a socket that receives pushes (``/ws/user/``)
 
 CREDENTIALS = "credentials"
 ACCESS = "access"
@@ -82,6 +86,19 @@ def session_group(session_key: str) -> str:
 
 def sockets_group(user_id: int) -> str:
     return f"sockets.{user_id}"
+
+
+def socket_id(*, carries_accounts: bool) -> str:
+    """A new socket's id, the member of its user's slot set; a socket that receives pushes (``/ws/user/``)
+    is marked so ``users_listening`` can tell it from a tick socket."""
+    return (PUSHED if carries_accounts else "") + uuid.uuid4().hex
+
+
+def users_listening(user_ids: Iterable[int]) -> set[int]:
+    """Return the users among ``user_ids`` who hold an open ``/ws/user/`` socket (a slot that has not
+    lapsed), so producers can skip rendering what nobody would receive. One Redis round trip in the full
+    stack. Raises what Redis raises."""
+    return _slots().listening(user_ids)
 
 
 # --- producers ------------------------------------------------------------------------------------
@@ -130,7 +147,7 @@ class Socket:
         self.user_id = user_id
         self.session_key = session_key
         self.carries_accounts = carries_accounts
-        self.id = uuid.uuid4().hex
+        self.id = socket_id(carries_accounts=carries_accounts)
         self.groups = [sockets_group(user_id)] + ([session_group(session_key)] if session_key else [])
         self.refusal = ""
         self._open = False
@@ -306,6 +323,15 @@ class _MemorySlots:
         with self._lock:
             self._slots[user_id][socket_id] = time.time() + SLOT_SECONDS
 
+    def listening(self, user_ids: Iterable[int]) -> set[int]:
+        now = time.time()
+        with self._lock:
+            return {
+                user_id
+                for user_id in user_ids
+                if any(s.startswith(PUSHED) and lapse > now for s, lapse in self._slots.get(user_id, {}).items())
+            }
+
     async def release(self, user_id: int, socket_id: str) -> None:
         with self._lock:
             slots = self._slots.get(user_id)
@@ -359,6 +385,20 @@ class _RedisSlots:
             self._redis.zrem(self._key(user_id), socket_id)
         except Exception:  # the slot lapses within SLOT_SECONDS
             logger.warning("could not release a socket's slot", exc_info=True)
+
+    def listening(self, user_ids: Iterable[int]) -> set[int]:
+        ordered = sorted(user_ids)
+        if not ordered:
+            return set()
+        pipe = self._redis.pipeline(transaction=False)
+        for user_id in ordered:
+            pipe.zrangebyscore(self._key(user_id), f"({time.time()}", "+inf")
+        pushed = PUSHED.encode()
+        return {
+            user_id
+            for user_id, members in zip(ordered, pipe.execute(), strict=True)
+            if any(member.startswith(pushed) for member in members)
+        }
 
     async def acquire(self, user_id: int, socket_id: str, limit: int) -> bool:
         return await sync_to_async(self._acquire_sync, thread_sensitive=False)(user_id, socket_id, limit)

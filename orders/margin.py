@@ -52,7 +52,8 @@ def group_margin(
 _WORKING = Prepared(
     lambda p: Order.objects.filter(
         account_id=p.account, instrument_id=p.instrument, product=p.product, status__in=LIVE
-    ).values_list("pk", "side", "quantity", "filled_quantity", "margin_price"),
+    ),
+    values=("pk", "side", "quantity", "filled_quantity", "margin_price"),
     account=int,
     instrument=int,
     product=str,

@@ -6,7 +6,7 @@ In the full stack the pushes leave the request path: after commit a change is qu
 process's sender thread, which waits one short frame (``FRAME_SECONDS``) so the changes of one act
 (an order placed, accepted and filled) go out as one message per user, rendered once with the
 order's latest state, and sends them through the Redis channel layer. A change none of whose
-recipients has a socket open (their groups in the channel layer are empty) is not rendered at all.
+recipients has a ``/ws/user/`` socket open (``infra.sockets.users_listening``) is not rendered at all.
 Standalone mode's in-memory channel layer lives on the server's event loop and can only be reached
 from the thread that serves the request, so there the push is rendered and sent at once, as before."""
 
@@ -23,6 +23,7 @@ from django.db import close_old_connections, connections, transaction
 from django.template.loader import render_to_string
 
 from brokers.selectors import account_viewer_ids
+from infra import sockets
 from infra.consumers import user_group
 from infra.push import push_to_user
 from marketdata.quotes import get_quote
@@ -161,7 +162,7 @@ class _Sender:
                 recipients[order.pk] = _recipients(order)
             except Exception:
                 logger.warning("could not find who sees order %s", order.pk, exc_info=True)
-        listening = self._loop.run_until_complete(_listening(layer, set().union(*recipients.values())))
+        listening = _listening(set().union(*recipients.values()))
         messages: dict[int, list[str]] = {}
         for order, trades in changes.values():
             users = recipients.get(order.pk, set()) & listening
@@ -188,28 +189,14 @@ class _Sender:
                 logger.warning("could not push order changes", exc_info=result)
 
 
-async def _listening(layer, user_ids: set[int]) -> set[int]:
-    """Return the users among ``user_ids`` whose group has a socket in it, so that nobody's changes are
-    rendered for no one. Reads the Redis channel layer's own group sets (channels_redis keeps a
-    group's channels in one sorted set; ``group_send`` would read the same set and find it empty),
-    in one round trip per Redis host. Any other layer, or an error, counts everyone as listening."""
-    from channels_redis.core import RedisChannelLayer
-
-    if not user_ids or not isinstance(layer, RedisChannelLayer):
+def _listening(user_ids: set[int]) -> set[int]:
+    """Return the users among ``user_ids`` with a ``/ws/user/`` socket open, so that nobody's changes are
+    rendered for no one: the sockets' own slots in Redis (``infra.sockets.users_listening``), one round
+    trip. An error counts everyone as listening."""
+    if not user_ids:
         return user_ids
     try:
-        ordered = sorted(user_ids)
-        by_host: dict[int, list[int]] = {}
-        for user_id in ordered:
-            by_host.setdefault(layer.consistent_hash(user_group(user_id)), []).append(user_id)
-        found: set[int] = set()
-        for index, users in by_host.items():
-            pipe = layer.connection(index).pipeline(transaction=False)
-            for user_id in users:
-                pipe.zcard(layer._group_key(user_group(user_id)))
-            counts = await pipe.execute()
-            found |= {user_id for user_id, count in zip(users, counts, strict=True) if count}
-        return found
+        return sockets.users_listening(user_ids)
     except Exception:
         logger.warning("could not read which users have a socket open; pushing to all", exc_info=True)
         return user_ids

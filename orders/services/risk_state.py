@@ -41,8 +41,9 @@ _OPEN_ORDERS = Prepared(
         .order_by()
         .values("account_id")
         .annotate(n=Count("pk"))
-        .values_list("n", flat=True)
     ),
+    values=("n",),
+    flat=True,
     account=int,
 )
 

@@ -29,11 +29,9 @@ def kill_switch_keys(*, organisation_id: int, account_id: int, user_id: int | No
 
 # Read on every order placed: compiled once (four keys; an order without a user repeats the first).
 _ACTIVE_KILL_SWITCH = Prepared(
-    lambda p: (
-        KillSwitch.objects.filter(active=True, key__in=[p.k0, p.k1, p.k2, p.k3])
-        .order_by("pk")
-        .values_list("key", flat=True)[:1]
-    ),
+    lambda p: KillSwitch.objects.filter(active=True, key__in=[p.k0, p.k1, p.k2, p.k3]).order_by("pk")[:1],
+    values=("key",),
+    flat=True,
     k0=str,
     k1=str,
     k2=str,

@@ -85,10 +85,11 @@ def test_values_rows_come_back_through_the_converters_as_the_queryset_gives_them
     )
     order.save()
     rows = Prepared(
-        lambda p: Order.objects.filter(account_id=p.account).values_list("client_order_id", "price", "created_at"),
+        lambda p: Order.objects.filter(account_id=p.account),
+        values=("client_order_id", "price", "created_at"),
         account=int,
     )
-    flat = Prepared(lambda p: Order.objects.filter(pk=p.pk).values_list("price", flat=True)[:1], pk=int)
+    flat = Prepared(lambda p: Order.objects.filter(pk=p.pk)[:1], values=("price",), flat=True, pk=int)
     expected = list(
         Order.objects.filter(account_id=trading.account.pk).values_list("client_order_id", "price", "created_at")
     )
@@ -136,6 +137,16 @@ def test_insert_writes_rows_as_save_would_and_sets_their_keys(trading):
     assert [e.data for e in OrderEvent.objects.filter(order=order)] == [{"n": 0}, {"n": 1}, {"n": 2}]
 
 
+def test_insert_takes_the_key_of_a_parent_saved_after_it_was_assigned_and_refuses_an_unsaved_one(trading):
+    order = _order(trading)
+    event = OrderEvent(order=order, kind="placed", data={})  # before the order has its key, as the paper fills are
+    prepared.insert([order])
+    prepared.insert([event])
+    assert event.order_id == order.pk and OrderEvent.objects.get(pk=event.pk).order_id == order.pk
+    with pytest.raises(ValueError, match="unsaved related object 'order'"):
+        prepared.insert([OrderEvent(order=_order(trading), kind="placed", data={})])
+
+
 def test_insert_raises_the_integrity_error_and_writes_nothing(trading):
     order = _order(trading)
     order.save()
@@ -177,30 +188,14 @@ def test_on_sqlite_a_paper_order_places_and_fills(tmp_path: Path):
     assert result.stdout.strip().splitlines()[-1] == "FILLED 2 FILLED 0 0.0000"
 
 
-_ONE = Prepared(lambda p: Order.objects.filter(pk=p.pk).values_list("pk", flat=True), pk=int)
-
-
-@pytest.mark.django_db(transaction=True)
-def test_compiled_statements_share_one_cursor_per_connection_and_take_a_new_one_with_a_new_connection():
-    from django.db import connection
-
-    from infra.prepared import kept_cursor as _cursor
-
-    with _cursor(connection) as first, _cursor(connection) as second:
-        assert first is second
-    assert _ONE.all(pk=1) == []
-    before = connection.connection
-    connection.close()  # as a pooled request gives its connection back
-    with _cursor(connection) as third:
-        # Django keeps an in-memory SQLite test database open through close(): same connection, same cursor.
-        assert (third is first) == (connection.connection is before)
-    assert _ONE.all(pk=1) == []  # and it runs on the new connection
+_ONE = Prepared(lambda p: Order.objects.filter(pk=p.pk), values=("pk",), flat=True, pk=int)
 
 
 def test_compiled_statements_are_logged_while_queries_are_captured():
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    _ONE.all(pk=1)  # the first use also runs the queryset once, to see its statement
     with CaptureQueriesContext(connection) as captured:
         _ONE.all(pk=1)
     assert len(captured) == 1 and "orders_order" in captured[0]["sql"]

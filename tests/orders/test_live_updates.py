@@ -1,10 +1,12 @@
 import re
+import uuid
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.test import Client
 
+from infra import sockets
 from infra.consumers import user_group
 from orders.models import Order, Status, Trade
 from orders.push import account_viewers, push_order_change, render_order_change
@@ -14,21 +16,31 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def socket_for():
-    """``socket_for(user_id)``: a channel in the user's group, as an open socket would have; every one
-    is taken out of its group when the test ends, so no later test or run finds it there."""
+def own_socket_slots(monkeypatch):
+    """Socket slots under a Redis key prefix of this test's own (user ids repeat across test databases)."""
+    monkeypatch.setattr(sockets, "KEY_PREFIX", f"test-sockets:{uuid.uuid4().hex}:")
+
+
+@pytest.fixture
+def socket_for(own_socket_slots):
+    """``socket_for(user_id)``: a channel in the user's group and a ``/ws/user/`` slot, as an open socket
+    would have; every one is taken out of its group and its slot given back when the test ends, so no
+    later test or run finds it there."""
     layer = get_channel_layer()
     joined = []
 
     def join(user_id: int) -> str:
+        socket_id = sockets.socket_id(carries_accounts=True)
+        assert async_to_sync(sockets._slots().acquire)(user_id, socket_id, 100)
         channel = async_to_sync(layer.new_channel)()
         async_to_sync(layer.group_add)(user_group(user_id), channel)
-        joined.append((user_group(user_id), channel))
+        joined.append((user_id, socket_id, channel))
         return channel
 
     yield join
-    for group, channel in joined:
-        async_to_sync(layer.group_discard)(group, channel)
+    for user_id, socket_id, channel in joined:
+        async_to_sync(layer.group_discard)(user_group(user_id), channel)
+        async_to_sync(sockets._slots().release)(user_id, socket_id)
 
 
 def test_an_order_change_renders_the_rows_the_page_shows_with_stable_ids_for_oob_swaps(world):
@@ -109,28 +121,21 @@ def test_changes_are_pushed_off_the_request_thread_merged_per_order_ending_with_
 
 
 @pytest.mark.redis
-def test_the_sender_renders_only_for_users_with_a_socket_open(world):
-    from channels_redis.core import RedisChannelLayer
-
+def test_the_sender_renders_only_for_users_with_a_socket_open(world, own_socket_slots):
     from orders import push
 
-    layer = get_channel_layer()
-    assert isinstance(layer, RedisChannelLayer)
     wanted = {world.trader.pk, world.viewer.pk}
-
-    async def forget_earlier_sockets() -> None:  # other tests may have left channels in these users' groups
-        for user_id in wanted:
-            group = user_group(user_id)
-            await layer.connection(layer.consistent_hash(group)).delete(layer._group_key(group))
-
-    async_to_sync(forget_earlier_sockets)()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(user_group(world.viewer.pk), channel)
+    slots = sockets._slots()
+    ticks = sockets.socket_id(carries_accounts=False)  # a tick socket receives no order pushes
+    assert async_to_sync(slots.acquire)(world.trader.pk, ticks, 100)
+    pushed = sockets.socket_id(carries_accounts=True)
+    assert async_to_sync(slots.acquire)(world.viewer.pk, pushed, 100)
     try:
-        assert async_to_sync(push._listening)(layer, wanted) == {world.viewer.pk}
+        assert push._listening(wanted) == {world.viewer.pk}
     finally:
-        async_to_sync(layer.group_discard)(user_group(world.viewer.pk), channel)
-    assert async_to_sync(push._listening)(layer, wanted) == set()
+        async_to_sync(slots.release)(world.viewer.pk, pushed)
+        async_to_sync(slots.release)(world.trader.pk, ticks)
+    assert push._listening(wanted) == set()
 
 
 def _pushed_html(world, order) -> str:

@@ -88,13 +88,13 @@ def test_a_process_needs_at_least_one_slot():
 def test_the_asgi_handler_runs_the_chain_and_view_inside_a_slot(settings, beat_alive):
     handler = SyncChainASGIHandler()
     held = []
-    original = handler.get_response
+    original = handler.wsgi.get_response
 
     def get_response(request):
         held.append(getattr(handler.slots._mine, "held", False))
         return original(request)
 
-    handler.get_response = get_response
+    handler.wsgi.get_response = get_response
     try:
         assert asyncio.run(_get(handler, "/api/health")) == 200
     finally:

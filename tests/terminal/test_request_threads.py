@@ -135,14 +135,14 @@ def test_a_streaming_response_is_closed_after_its_body_is_sent(handler, thread_l
     sent_before_close = []
 
     def streaming(request):
-        async def body():
+        def body():  # views are synchronous: so are their streams
             yield b"a"
             sent_before_close.append([event for event, _ in thread_log])
             yield b"b"
 
         return StreamingHttpResponse(body())
 
-    monkeypatch.setattr(handler, "get_response", streaming)
+    monkeypatch.setattr(handler.wsgi, "get_response", streaming)
     assert asyncio.run(_get(handler, "/anything")) == 200
     assert sent_before_close == [["started"]]  # request_finished came only after the whole body
     assert [event for event, _ in thread_log] == ["started", "finished"]
