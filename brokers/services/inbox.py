@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 
+from celery import current_app
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -102,10 +103,9 @@ def inbox_receive(updates: list[BrokerUpdate], *, source: str, digest: str | Non
 
 
 def _queue_drain() -> None:
-    from brokers.tasks import drain_update_inbox
-
     try:
-        drain_update_inbox.delay()
+        # By name: brokers.tasks calls this module, so this module never imports the tasks.
+        current_app.send_task("brokers.tasks.drain_update_inbox")
     except Exception:  # the broker of tasks is down: beat's sweep drains the inbox
         logger.warning("could not queue a drain of the update inbox; the sweep will drain it", exc_info=True)
 
