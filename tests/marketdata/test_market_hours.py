@@ -1,4 +1,4 @@
-"""NSE's cash session, 09:15 to 15:30 IST on weekdays."""
+"""NSE's cash session, 09:15 to 15:30 IST on weekdays, and its scrape-time gauge."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from marketdata import metrics
 from marketdata.hours import IST, market_open
 
 MONDAY = datetime(2026, 12, 7, tzinfo=IST)
@@ -37,3 +38,9 @@ def test_a_naive_time_is_refused():
     with pytest.raises(ValueError, match="aware"):
         market_open(datetime(2026, 12, 7, 10, 0))
 
+
+@pytest.mark.parametrize(("hour", "value"), [(10, 1.0), (16, 0.0)])
+def test_the_market_open_gauge_is_measured_at_scrape_time(monkeypatch, hour, value):
+    monkeypatch.setattr(metrics.timezone, "now", lambda: MONDAY.replace(hour=hour))
+    [family] = list(metrics.MARKET_OPEN.collect())
+    assert family.name == "terminal_market_open" and family.samples[0].value == value
