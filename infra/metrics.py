@@ -3,6 +3,8 @@
 - Health at scrape time: a collector runs the ``/api/health`` checks (``infra.health``) when
   Prometheus scrapes, so queue depth, the age of the oldest waiting task, database latency and beat's
   heartbeat are exported from the same code that answers the probes, never from a second copy.
+  Apps add scrape-time collectors of their own with ``register_scrape_collector`` (the brokers'
+  sessions and update queue, whether the market is open).
 - Websocket clients: the per-user socket counts its open connections in ``terminal_ws_clients``
   (label ``socket``; other sockets reuse this gauge with their own label value).
 - Celery tasks: signal handlers count outcomes and time tasks in the process that runs them.
@@ -113,6 +115,20 @@ class HealthCollector(Collector):
 HEALTH_COLLECTOR = HealthCollector()
 REGISTRY.register(HEALTH_COLLECTOR)
 
+# Collectors that measure when Prometheus scrapes: each process reports the same values (aggregate
+# with max or min), and the multiprocess registry serves them alongside the summed samples.
+_scrape_collectors: list[Collector] = [HEALTH_COLLECTOR]
+
+
+def register_scrape_collector(collector: Collector) -> Collector:
+    """Export ``collector`` from this process's registry and from the multiprocess one (gunicorn's
+    workers), measured at scrape time. Its ``describe`` must not run it: registration happens at
+    import, before any database is reachable. Registering the same collector twice is a no-op."""
+    if collector not in _scrape_collectors:
+        _scrape_collectors.append(collector)
+        REGISTRY.register(collector)
+    return collector
+
 
 def _queue_of(task) -> str:
     delivery = getattr(task.request, "delivery_info", None) or {}
@@ -175,7 +191,8 @@ def _registry() -> CollectorRegistry:
         return REGISTRY
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
-    registry.register(HEALTH_COLLECTOR)
+    for collector in _scrape_collectors:
+        registry.register(collector)
     return registry
 
 

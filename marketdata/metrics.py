@@ -4,9 +4,16 @@ The feed process (``run_feed``) exports them on its own port; every web process 
 metrics through ``/metrics``.
 """
 
+from collections.abc import Iterator
+
+from django.utils import timezone
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from infra.metrics import WS_CLIENTS as _ws_clients
+from infra.metrics import register_scrape_collector
+from marketdata.hours import market_open
 
 TICKS_INGESTED = Counter("terminal_ticks_ingested", "Quotes received from the feed and stored.")
 FANOUT_LAG = Histogram(
@@ -37,3 +44,23 @@ LISTENER_CONFLATED = Counter(
     "Quotes replaced in the tick listeners' hand-off by a newer quote of the same instrument before the "
     "listeners took them (their range is still passed on).",
 )
+
+
+class MarketOpenCollector(Collector):
+    """``terminal_market_open``: 1 while NSE's cash market is in session (``marketdata.hours``), at
+    scrape time, so alerts that matter only while India trades join on it (holidays not known)."""
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield from self.collect()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "terminal_market_open",
+            "1 while NSE's cash market is in session (09:15-15:30 IST on weekdays; exchange holidays "
+            "count as open), else 0.",
+        )
+        family.add_metric([], 1.0 if market_open(timezone.now()) else 0.0)
+        yield family
+
+
+MARKET_OPEN = register_scrape_collector(MarketOpenCollector())

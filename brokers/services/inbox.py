@@ -23,6 +23,7 @@ from decimal import Decimal
 
 from celery import current_app
 from django.db import connection, transaction
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from brokers.adapters import updates as update_stream
@@ -156,3 +157,13 @@ def inbox_drain(*, batch: int = 200) -> int:
 def inbox_pending() -> int:
     """How many received updates are still to apply (a health and metrics figure)."""
     return InboundUpdate.objects.filter(applied_at__isnull=True).count()
+
+
+def inbox_backlog(now: datetime | None = None) -> tuple[int, float]:
+    """Return how many received updates are still to apply and how long the oldest of them has
+    waited, in seconds (0 when none), in one query over the pending rows' partial index."""
+    pending = InboundUpdate.objects.filter(applied_at__isnull=True).aggregate(n=Count("pk"), oldest=Min("received_at"))
+    oldest = pending["oldest"]
+    if oldest is None:
+        return 0, 0.0
+    return pending["n"], max(0.0, ((now or timezone.now()) - oldest).total_seconds())

@@ -5,10 +5,12 @@ signing out. The only code that seals or opens a session's secrets."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.db.models import Case, CharField, Count, Q, Value, When
 from django.utils import timezone
 
 from brokers import crypto
@@ -81,6 +83,29 @@ def session_state(account: BrokerAccount, now: datetime | None = None) -> Sessio
     if session.expires_at <= now:
         return SessionState(live=False, expires_at=session.expires_at, ended_reason="expired at the broker's cut-off")
     return SessionState(live=True, expires_at=session.expires_at)
+
+
+def session_counts(brokers: Iterable[str], now: datetime | None = None) -> dict[tuple[str, str], int]:
+    """Count the active accounts of ``brokers`` (codes of families with a daily login) by session
+    state, in one grouped query: ``{(broker, "live" | "lapsed"): n}``, both states of every code
+    given present (0 included). Lapsed: no live session now (never signed in, signed out, refused
+    by the broker, or past the broker's cut-off)."""
+    codes = sorted(set(brokers))
+    counts = {(code, state): 0 for code in codes for state in ("live", "lapsed")}
+    if not codes:
+        return counts
+    now = now or timezone.now()
+    live = Q(session__state=BrokerSession.State.LIVE, session__expires_at__gt=now)
+    rows = (
+        BrokerAccount.objects.filter(is_active=True, broker__in=codes)
+        .annotate(session_now=Case(When(live, then=Value("live")), default=Value("lapsed"), output_field=CharField()))
+        .values_list("broker", "session_now")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for broker, state, n in rows:
+        counts[(broker, state)] = n
+    return counts
 
 
 def session_secrets(account: BrokerAccount, now: datetime | None = None) -> dict[str, str] | None:

@@ -23,11 +23,11 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from datetime import time as dtime
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from marketdata.feeds.base import QuoteCallback, ThreadedFeed
+from marketdata.hours import MARKET_CLOSE, market_open
 from marketdata.models import Instrument, InstrumentType
 from marketdata.options import black_scholes
 from marketdata.quotes import DepthLevel, Quote
@@ -37,7 +37,6 @@ IST = ZoneInfo("Asia/Kolkata")
 RATE = 0.065  # risk-free rate for carry and Black-Scholes, roughly the Indian T-bill yield
 TRADING_SECONDS_PER_YEAR = 252 * 6.25 * 3600
 CALENDAR_SECONDS_PER_YEAR = 365 * 24 * 3600
-MARKET_OPEN, MARKET_CLOSE = dtime(9, 15), dtime(15, 30)
 DEFAULT_VOL = 0.25
 DEPTH_LEVELS = 5
 
@@ -116,12 +115,7 @@ class MarketSession:
     def is_open(self, now: datetime) -> bool:
         if self.mode == "always":
             return True
-        local = now.astimezone(IST)
-        return (
-            local.weekday() < 5
-            and local.date() not in self.holidays
-            and MARKET_OPEN <= local.time().replace(tzinfo=None) < MARKET_CLOSE
-        )
+        return market_open(now) and now.astimezone(IST).date() not in self.holidays
 
 
 class Simulator:

@@ -110,6 +110,7 @@ def _production_site(tmp_path: Path, upstream: int, https: int, plain: int) -> s
     site = _replace(site, "listen [::]:443 ssl http2;", "")
     site = _replace(site, "listen 80;", f"listen 127.0.0.1:{plain};")
     site = _replace(site, "listen [::]:80;", "")
+    site = site.replace("/var/log/nginx/access.log", str(tmp_path / "access.log"))
     return _replace(site, "root /var/www/acme;", f"root {tmp_path};")
 
 
@@ -205,7 +206,7 @@ def edge(tmp_path_factory):
             assert nginx.poll() is None, nginx.stderr.read().decode()
             time.sleep(0.1)
     context = ssl.create_default_context(cafile=str(tmp_path / "terminal.crt"))
-    yield {"https": https, "plain": plain, "upstream": upstream, "context": context}
+    yield {"https": https, "plain": plain, "upstream": upstream, "context": context, "log": tmp_path / "access.log"}
     nginx.terminate()
     nginx.wait(timeout=10)
     upstream.shutdown()
@@ -304,3 +305,16 @@ def test_websockets_are_upgraded_through_the_proxy(edge):
     seen = edge["upstream"].requests[-1]
     assert seen["path"] == "/ws/user/"
     assert seen["headers"]["upgrade"] == "websocket" and seen["headers"]["connection"] == "upgrade"
+
+
+def test_the_access_log_writes_paths_without_query_strings(edge):
+    """A broker login's callback carries its request token in the query string: never logged."""
+    path = "/brokers/kite/callback/?action=login&status=success&request_token=tok3n5ecret&state=abc"
+    response, _, _ = _request(edge, "GET", path)
+    assert response.status == 200
+    assert any(r["path"] == path for r in edge["upstream"].requests)  # the application still gets it
+    deadline = time.monotonic() + 5  # nginx writes the line once the response is sent
+    while "/brokers/kite/callback/" not in (log := edge["log"].read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "GET /brokers/kite/callback/ HTTP/1.1" in log
+    assert "tok3n5ecret" not in log and "request_token" not in log
