@@ -5,12 +5,9 @@ with its code before anything is sent; broker errors passed through; the audit o
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
-from guardian.shortcuts import assign_perm
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,30 +15,12 @@ from audit.models import AuditEvent
 from brokers.adapters.base import BrokerRejected, GttLeg, GttOrder
 from brokers.adapters.registry import adapter_for
 from brokers.errors import BrokerAccountForbidden
-from brokers.models import BrokerAccount
-from brokers.services.credentials import broker_credentials_set
-from brokers.services.sessions import session_start
 from orders.errors import GttInvalid
 from orders.services import GttRequest, gtt_delete, gtt_list, gtt_modify, gtt_place
 from tests.kite import fake_kite as fk
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TRIGGERS = "/gtt/triggers"
-
-
-@pytest.fixture
-def kite_account(world, settings, fake_kite):
-    settings.KITE_API_ROOT = fake_kite.url
-    account = BrokerAccount.objects.create(organisation=world.org, label="Zerodha", broker="kite", client_code="AB1234")
-    broker_credentials_set(account=account, credentials={"api_key": fk.API_KEY, "api_secret": fk.API_SECRET})
-    session_start(
-        account=account, secrets={"access_token": fk.ACCESS_TOKEN}, expires_at=timezone.now() + timedelta(hours=8)
-    )
-    assign_perm("brokers.trade_brokeraccount", world.trader, account)
-    assign_perm("brokers.view_brokeraccount", world.trader, account)
-    assign_perm("brokers.view_brokeraccount", world.viewer, account)
-    world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
-    return account
 
 
 def single(world, **changes) -> GttRequest:
