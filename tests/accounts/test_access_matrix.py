@@ -84,6 +84,8 @@ ROUTES: dict[str, str] = {
     "orders-cancel-all": "POST account:trade",
     "position-square-off": "POST account:trade",
     "kill-switch": "POST account:trade",
+    "gtt-place": "POST account:trade",
+    "gtt-delete": "POST account:trade",
     "order-cancel": "POST account:trade",
     "order-modify": "POST account:trade",
     "api:api-root": "none",
@@ -137,6 +139,7 @@ FIXED_KWARGS = {
     "pk": "1",
     "content_type_id": "1",
     "name": "orders",
+    "trigger_id": "1",
 }
 # JSON bodies for API writes that would otherwise be refused by their schema (422) before the gate:
 # an empty object passes the schema and changes nothing.
