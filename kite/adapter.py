@@ -20,18 +20,26 @@ from django.utils import timezone
 
 from brokers.adapters.base import (
     ALL_EXCHANGES,
+    GTT_OCO,
+    GTT_SINGLE,
+    GTT_STATUSES,
     BrokerAdapter,
     BrokerFunds,
     BrokerHolding,
     BrokerModifyRequest,
     BrokerOrder,
+    BrokerOrderNotFound,
     BrokerOrderRequest,
     BrokerPosition,
+    BrokerRejected,
     BrokerSessionExpired,
     BrokerUnavailable,
     BrokerUpdate,
     Capabilities,
     Fill,
+    Gtt,
+    GttLeg,
+    GttOrder,
     Login,
     PlaceResult,
     SignIn,
@@ -39,10 +47,11 @@ from brokers.adapters.base import (
 from brokers.margin import product_margin_rate
 from brokers.services.credentials import broker_credentials_get
 from brokers.services.sessions import next_cutoff, session_end
+from kite import records
 from kite.client import KiteClient
-from kite.records import KiteOrder, KiteOrderParams, KiteTrade
+from kite.records import GttRequest, KiteGtt, KiteOrder, KiteOrderParams, KiteTrade
 from marketdata.models import Instrument
-from marketdata.quotes import DepthLevel, Quote
+from marketdata.quotes import DepthLevel, Quote, get_quote
 
 # Kite's order statuses in the OMS vocabulary. Kite's transitional statuses (a request on its way
 # through Kite's OMS or the exchange) leave the order working as it was: they map to None.
@@ -61,6 +70,9 @@ STATUSES: dict[str, str | None] = {
     "AMO REQ RECEIVED": None,
     "TRIGGER PENDING VALIDATION": None,
 }
+# Our GTT kinds as Kite names them, both ways.
+GTT_TYPES = {GTT_SINGLE: records.GTT_SINGLE, GTT_OCO: records.GTT_TWO_LEG}
+GTT_KINDS = {kite: ours for ours, kite in GTT_TYPES.items()}
 # Market orders and SL-M carry a market protection: -1 lets Kite choose it (Kite refuses 0).
 AUTO_PROTECTION = -1
 # The ledger's margin estimate for Kite accounts (Kite's RMS has the final word).
@@ -166,6 +178,25 @@ class KiteAdapter(BrokerAdapter):
 
     def cancel_order(self, *, broker_order_id: str) -> None:
         self.client.cancel_order("regular", broker_order_id)
+
+    # --- GTT --------------------------------------------------------------------------------------
+    def gtt_place(self, order: GttOrder) -> str:
+        """Place a single or two-leg (OCO) GTT; return Kite's trigger id. Raises BrokerRejected
+        ``gtt_no_last_price`` (not sent) without a last price, else as ``kite.errors`` maps Kite's answer."""
+        return str(self.client.place_gtt(_gtt_request(order)))
+
+    def gtt_modify(self, *, trigger_id: str, order: GttOrder) -> str:
+        return str(self.client.modify_gtt(_trigger_id(trigger_id), _gtt_request(order)))
+
+    def gtt_delete(self, trigger_id: str) -> None:
+        self.client.delete_gtt(_trigger_id(trigger_id))
+
+    def gtt_list(self) -> list[Gtt]:
+        """Return Kite's GTT book, newest first, each on our instrument where the symbol master has it."""
+        book = self.client.gtts()
+        ids = _instrument_ids({(g.exchange, g.tradingsymbol) for g in book})
+        gtts = [_gtt(g, ids.get((g.exchange, g.tradingsymbol))) for g in book]
+        return sorted(gtts, key=lambda g: g.created_at or timezone.now(), reverse=True)
 
     # --- reads ------------------------------------------------------------------------------------
     def order_book(self) -> list[BrokerOrder]:
@@ -315,6 +346,81 @@ def update_of(account_id: int, order: KiteOrder, *, current: str = "OPEN") -> Br
         ts=order.exchange_update_timestamp or order.order_timestamp or timezone.now(),
         message=order.status_message,
         filled_quantity=order.filled_quantity,
+    )
+
+
+def _gtt_request(order: GttOrder) -> GttRequest:
+    """The Kite GTT for ``order``: our instrument as Kite names it (its exchange and trading symbol,
+    as orders are sent), the last price given or else the quote store's."""
+    instrument = Instrument.objects.filter(pk=order.instrument_id).only("exchange", "tradingsymbol").first()
+    if instrument is None:
+        raise BrokerRejected(
+            f"Instrument {order.instrument_id} was not found: nothing was sent.",
+            code="instrument_not_found",
+            extra={"instrument_id": order.instrument_id},
+        )
+    last_price = order.last_price
+    if last_price is None:
+        quote = get_quote(order.instrument_id)
+        last_price = quote.ltp if quote is not None else None
+    if last_price is None:
+        raise BrokerRejected(
+            f"{instrument.tradingsymbol} has no last price yet, which Kite needs to set a GTT: nothing was sent.",
+            code="gtt_no_last_price",
+            extra={"instrument_id": order.instrument_id},
+        )
+    legs = tuple(
+        records.GttLeg(
+            transaction_type=leg.side,
+            quantity=leg.quantity,
+            price=leg.price,
+            product=leg.product,
+            order_type=leg.order_type,
+        )
+        for leg in order.legs
+    )
+    return GttRequest(
+        type=GTT_TYPES[order.kind],
+        exchange=instrument.exchange,
+        tradingsymbol=instrument.tradingsymbol,
+        trigger_values=tuple(leg.trigger_price for leg in order.legs),
+        last_price=last_price,
+        legs=legs,
+    )
+
+
+def _trigger_id(trigger_id: str) -> int:
+    """Kite's trigger id (a number) from ours (text); anything else names no GTT of Kite's."""
+    if not (isinstance(trigger_id, str) and trigger_id.isascii() and trigger_id.isdigit() and len(trigger_id) <= 18):
+        raise BrokerOrderNotFound(
+            f"Kite has no GTT {str(trigger_id)[:40]!r}.", extra={"trigger_id": str(trigger_id)[:40]}
+        )
+    return int(trigger_id)
+
+
+def _gtt(gtt: KiteGtt, instrument_id: int | None) -> Gtt:
+    status = gtt.status.upper()
+    return Gtt(
+        trigger_id=str(gtt.id),
+        kind=GTT_KINDS.get(gtt.type, gtt.type),
+        status=status if status in GTT_STATUSES else gtt.status,
+        instrument_id=instrument_id,
+        exchange=gtt.exchange,
+        tradingsymbol=gtt.tradingsymbol,
+        legs=tuple(
+            GttLeg(
+                trigger_price=trigger,
+                side=leg.transaction_type,
+                quantity=leg.quantity,
+                price=leg.price,
+                product=leg.product,
+                order_type=leg.order_type or "LIMIT",
+            )
+            for trigger, leg in zip(gtt.trigger_values, gtt.orders, strict=False)
+        ),
+        last_price=gtt.last_price or None,
+        created_at=gtt.created_at,
+        expires_at=gtt.expires_at,
     )
 
 

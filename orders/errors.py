@@ -18,6 +18,12 @@ class OrderInvalid(OrderError):
     status = 422
 
 
+class GttInvalid(OrderInvalid):
+    """A GTT request that makes no sense against its instrument or last price; nothing was sent."""
+
+    code = "gtt_invalid"
+
+
 class OrderStateConflict(OrderError):
     """The act does not fit the order's current status (cancel a filled order, modify an unknown one)."""
 

@@ -217,6 +217,70 @@ class BrokerFunds:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# --- good-till-triggered orders (GTT) ---------------------------------------------------------------
+GTT_SINGLE, GTT_OCO = "single", "oco"  # one trigger; two (a stop-loss and a target), one cancels the other
+# A GTT's status in our vocabulary: ACTIVE until its trigger fires (TRIGGERED) or it ends otherwise.
+GTT_STATUSES = frozenset({"ACTIVE", "TRIGGERED", "DISABLED", "EXPIRED", "CANCELLED", "REJECTED", "DELETED"})
+
+
+@dataclass(frozen=True, slots=True)
+class GttLeg:
+    """One order a GTT places when the price reaches ``trigger_price``: a ``side`` (BUY / SELL) order
+    for ``quantity`` at ``price`` (a LIMIT order), in ``product``."""
+
+    trigger_price: Decimal
+    side: str
+    quantity: int
+    price: Decimal
+    product: str
+    order_type: str = "LIMIT"
+
+
+@dataclass(frozen=True, slots=True)
+class GttOrder:
+    """A GTT to place or modify on one of our instruments. ``kind`` GTT_SINGLE has one leg; GTT_OCO
+    has two, the stop-loss first and the target second. ``last_price`` is the price the triggers were
+    set against (a broker such as Kite needs it to know which way each trigger lies); None lets the
+    adapter read it from the quote store."""
+
+    instrument_id: int
+    kind: str
+    legs: tuple[GttLeg, ...]
+    last_price: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        expected = {GTT_SINGLE: 1, GTT_OCO: 2}.get(self.kind)
+        if expected is None or len(self.legs) != expected:
+            raise ValueError(f"a GTT is {GTT_SINGLE!r} with one leg or {GTT_OCO!r} with two")
+
+
+@dataclass(frozen=True, slots=True)
+class Gtt:
+    """One GTT in the broker's GTT book. ``trigger_id`` is the broker's id for it; ``instrument_id``
+    is ours (None for an instrument our symbol master does not hold); ``status`` is one of
+    ``GTT_STATUSES``; the legs are in the order of ``GttOrder.legs``."""
+
+    trigger_id: str
+    kind: str
+    status: str
+    instrument_id: int | None
+    exchange: str
+    tradingsymbol: str
+    legs: tuple[GttLeg, ...]
+    last_price: Decimal | None = None
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+
+
+def no_gtt(adapter: object) -> BrokerRejected:
+    """The refusal of a GTT act by a broker family without GTT (``capabilities.gtt`` False)."""
+    return BrokerRejected(
+        "This broker has no GTT (good-till-triggered) orders: nothing was sent.",
+        code="broker_cannot_gtt",
+        extra={"broker": getattr(adapter, "code", "")},
+    )
+
+
 ALL_EXCHANGES = frozenset({"NSE", "BSE", "NFO", "BFO", "MCX", "CDS", "BCD"})
 
 
@@ -349,6 +413,28 @@ class BrokerAdapter(ABC):
     @abstractmethod
     def margin_rate(self, *, product: str, instrument_type: str, side: str) -> Decimal:
         """Return the fraction of an order's value this broker blocks as margin for the product."""
+
+    # --- GTT: families whose ``capabilities.gtt`` is True override these -------------------------
+    def gtt_list(self) -> list[Gtt]:
+        """Return the account's GTT book. Raises BrokerRejected ``broker_cannot_gtt`` for a family
+        without GTT."""
+        raise no_gtt(self)
+
+    def gtt_place(self, order: GttOrder) -> str:
+        """Place a GTT; return the broker's trigger id. Raises BrokerRejected ``broker_cannot_gtt``
+        for a family without GTT, else as ``place_order`` does."""
+        raise no_gtt(self)
+
+    def gtt_modify(self, *, trigger_id: str, order: GttOrder) -> str:
+        """Replace the terms of the active GTT ``trigger_id`` with ``order``; return its trigger id.
+        Raises BrokerRejected ``broker_cannot_gtt`` for a family without GTT, BrokerOrderNotFound for
+        a trigger the broker does not have."""
+        raise no_gtt(self)
+
+    def gtt_delete(self, trigger_id: str) -> None:
+        """Delete the GTT ``trigger_id``. Raises BrokerRejected ``broker_cannot_gtt`` for a family
+        without GTT, BrokerOrderNotFound for a trigger the broker does not have."""
+        raise no_gtt(self)
 
     def order_by_tag(self, tag: str) -> BrokerOrder | None:
         """Return the broker's order tagged ``tag``, or None if the broker never received it."""

@@ -14,6 +14,7 @@ committed orders.
 - ``amendments``: ``modify_order``, ``cancel_order``, ``cancel_all``
 - ``square_off``: ``square_off``, ``square_off_all``, ``square_off_intraday``
 - ``reconciliation``: ``reconcile_order``, for orders whose broker call went unanswered
+- ``gtt``: ``gtt_place``, ``gtt_modify``, ``gtt_delete``, ``gtt_list`` (good-till-triggered orders at the broker)
 - ``kill_switch``: ``kill_switch_engage``, the order side of a kill switch
 - ``broker_failures``, ``events``: an order settled after a failed broker call; its event rows
 
@@ -23,6 +24,7 @@ This module re-exports the acts' public names, so ``from orders.services import 
 from orders.services.amendments import cancel_all, cancel_order, modify_order
 from orders.services.baskets import BasketResult, check_basket, place_basket
 from orders.services.broker_updates import apply_broker_update, apply_broker_updates
+from orders.services.gtt import GttRequest, gtt_delete, gtt_list, gtt_modify, gtt_place
 from orders.services.kill_switch import enforce_kill_switch, kill_switch_engage
 from orders.services.placement import place_order
 from orders.services.reconciliation import reconcile_order
@@ -33,6 +35,7 @@ from orders.services.square_off import square_off, square_off_all, square_off_in
 __all__ = [
     "MAX_SLICES",
     "BasketResult",
+    "GttRequest",
     "OrderRequest",
     "apply_broker_update",
     "apply_broker_updates",
@@ -40,6 +43,10 @@ __all__ = [
     "cancel_order",
     "check_basket",
     "enforce_kill_switch",
+    "gtt_delete",
+    "gtt_list",
+    "gtt_modify",
+    "gtt_place",
     "kill_switch_engage",
     "modify_order",
     "place_basket",

@@ -9,8 +9,9 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
@@ -32,8 +33,13 @@ def connect(request: HttpRequest, account_id: int) -> HttpResponse:
     """Start the account's sign-in at its broker (POST: the page's Connect or Re-login button)."""
     try:
         account = account_get_for_user(user=request.user, account_id=account_id, access="trade")
+    except BrokerAccountNotFound as error:
+        raise Http404(error.message) from None
+    except BrokerAccountForbidden as error:
+        raise PermissionDenied(error.message) from None
+    try:
         adapter_class = family(account.broker)
-    except (BrokerAccountNotFound, BrokerAccountForbidden, UnknownBroker) as error:
+    except UnknownBroker as error:
         messages.error(request, error.message)
         return redirect("home")
     if adapter_class.login is None or adapter_class.login.kind != "redirect":

@@ -84,8 +84,13 @@ ROUTES: dict[str, str] = {
     "orders-cancel-all": "POST account:trade",
     "position-square-off": "POST account:trade",
     "kill-switch": "POST account:trade",
+    "gtt-place": "POST account:trade",
+    "gtt-delete": "POST account:trade",
     "order-cancel": "POST account:trade",
     "order-modify": "POST account:trade",
+    "broker-connect": "POST account:trade",
+    "broker-callback": "verified",  # the broker's redirect: the signed state names the account, checked inside
+    "kite-postback": "POST exempt",  # Kite's server: signed by the account's API secret, checked inside
     "api:api-root": "none",
     "api:openapi-json": "exempt",
     "api:openapi-view": "exempt",
@@ -137,6 +142,8 @@ FIXED_KWARGS = {
     "pk": "1",
     "content_type_id": "1",
     "name": "orders",
+    "trigger_id": "1",
+    "broker": "kite",
 }
 # JSON bodies for API writes that would otherwise be refused by their schema (422) before the gate:
 # an empty object passes the schema and changes nothing.

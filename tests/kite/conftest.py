@@ -81,3 +81,29 @@ def _tasks_recorded_not_sent(monkeypatch):
     monkeypatch.setattr("orders.services.broker_failures.current_app", _App())
     monkeypatch.setattr("brokers.services.inbox._queue_drain", lambda: sent.append(("drain", (), {})))
     return sent
+
+
+@pytest.fixture
+def kite_account(world, settings, fake_kite):  # noqa: F811
+    """A Kite account of the trading world with a live session at the local Kite server: the trader
+    trades it, the viewer views it; RELIANCE (the world's equity) quoted at 1000."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from guardian.shortcuts import assign_perm
+
+    from brokers.models import BrokerAccount
+    from brokers.services.credentials import broker_credentials_set
+    from brokers.services.sessions import session_start
+
+    settings.KITE_API_ROOT = fake_kite.url
+    account = BrokerAccount.objects.create(organisation=world.org, label="Zerodha", broker="kite", client_code="AB1234")
+    broker_credentials_set(account=account, credentials={"api_key": fk.API_KEY, "api_secret": fk.API_SECRET})
+    session_start(
+        account=account, secrets={"access_token": fk.ACCESS_TOKEN}, expires_at=timezone.now() + timedelta(hours=8)
+    )
+    assign_perm("brokers.trade_brokeraccount", world.trader, account)
+    assign_perm("brokers.view_brokeraccount", world.trader, account)
+    assign_perm("brokers.view_brokeraccount", world.viewer, account)
+    world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
+    return account
