@@ -90,7 +90,7 @@ ROUTES: dict[str, str] = {
     "order-modify": "POST account:trade",
     "broker-connect": "POST account:trade",
     "broker-callback": "verified",  # the broker's redirect: the signed state names the account, checked inside
-    "kite-postback": "POST exempt",  # Kite's server: signed by the account's API secret, checked inside
+    "kite-postback": "POST public",  # Kite's server (no session): signed by the account's API secret, checked inside
     "api:api-root": "none",
     "api:openapi-json": "exempt",
     "api:openapi-view": "exempt",
