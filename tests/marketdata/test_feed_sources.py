@@ -79,7 +79,7 @@ def test_a_registered_source_gets_the_options_and_is_subscribed_to_the_active_in
 
 
 def test_an_unknown_source_is_refused(db):
-    with pytest.raises(UnknownFeedSource, match="registered: .*sim"):
+    with pytest.raises(UnknownFeedSource, match=r"registered: .*sim"):
         build_feed(source="nothing", publisher=Publisher(source="nothing", store_candles=False))
     with pytest.raises(CommandError):  # not among run_feed's choices
         call_command("run_feed", "--source", "nothing", "--metrics-port", "0")
@@ -90,7 +90,7 @@ def test_run_feed_offers_a_registered_source_and_reports_why_it_cannot_run(db, s
         raise FeedUnavailable("The broker account has no live session.")
 
     source("broker", unavailable)
-    with pytest.raises(CommandError, match="^The broker account has no live session.$"):
+    with pytest.raises(CommandError, match=r"^The broker account has no live session\.$"):
         call_command("run_feed", "--source", "broker", "--metrics-port", "0", "--no-candles")
 
 
