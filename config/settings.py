@@ -453,3 +453,6 @@ KITE_LOGIN_URL = env_str("KITE_LOGIN_URL", "https://kite.zerodha.com/connect/log
 KITE_INSTRUMENTS_URL = env_str("KITE_INSTRUMENTS_URL", "https://api.kite.trade/instruments")  # the daily dump
 KITE_INSTRUMENTS_MIN_PERCENT = env_int("KITE_INSTRUMENTS_MIN_PERCENT", 80, minimum=0, maximum=100)  # of the last
 KITE_INSTRUMENTS_MIN_ROWS = env_int("KITE_INSTRUMENTS_MIN_ROWS", 10_000, minimum=0)  # a smaller dump is refused
+# --- Kite Connect: the ticker feed, run_feed --source kite (docs/marketdata.md) ---------------------
+KITE_FEED_ACCOUNT_ID = env_int("KITE_FEED_ACCOUNT_ID", 0, minimum=0)  # the Kite account whose session feeds; 0: none
+KITE_TICKER_URL = env_str("KITE_TICKER_URL", "wss://ws.kite.trade")  # Kite's websocket ticker

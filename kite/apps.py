@@ -2,7 +2,8 @@ from django.apps import AppConfig
 
 
 class KiteConfig(AppConfig):
-    """Zerodha Kite Connect v3: the broker family's adapter, ticker feed, login and symbol master.
+    """Zerodha Kite Connect v3: the broker family's adapter, ticker feed (``run_feed --source kite``),
+    login and symbol master.
     Like the paper exchange, a plug-in: nothing imports it, and its ``ready`` registers what it offers."""
 
     name = "kite"
@@ -12,5 +13,9 @@ class KiteConfig(AppConfig):
         from brokers.adapters import registry
         from kite import metrics  # noqa: F401 - registers the symbol-master's and the ticker's metrics
         from kite.adapter import KiteAdapter
+        from kite.feed_source import build_kite_feed
+        from marketdata.feeds.sources import register_feed_source
 
         registry.register("kite", KiteAdapter)
+        # manage.py run_feed --source kite: the ticker with the KITE_FEED_ACCOUNT_ID account's session.
+        register_feed_source("kite", build_kite_feed, help="Kite's websocket ticker (KITE_FEED_ACCOUNT_ID's session)")

@@ -17,6 +17,9 @@
 - Order updates (text messages of type ``order``) go to ``on_order_update`` as ``kite.ticker.OrderUpdate``
   on another thread, in order and never merged; ``stop`` hands over those already received before it
   returns (within its timeout). Error and broker messages are logged.
+- ``on_reconnect(index)`` is called on that same thread each time connection ``index`` opens again
+  after it was open once (order updates sent while it was down are lost: reconcile then), after the
+  order updates received before it.
 - Malformed input (a broken frame, a packet of an unknown length, text of an unknown shape) is dropped,
   counted in ``stats`` and ``terminal_kite_ticker_malformed``, and never ends a connection.
 
@@ -83,6 +86,7 @@ _EXCHANGE_SEGMENTS = {
 }
 
 OrderUpdateCallback = Callable[[OrderUpdate], None]
+ReconnectCallback = Callable[[int], None]
 TokenSource = Callable[[Instrument], int | None] | Mapping[int, int]
 
 
@@ -204,6 +208,12 @@ class _Connection:
         self.sent: set[int] = set()  # tokens subscribed on the open socket
         self.ws: ClientConnection | None = None
         self.task: asyncio.Task | None = None
+        self.opened = False  # the socket has been open before: its next opening is a reconnect
+
+
+@dataclass(frozen=True)
+class _Reconnected:
+    index: int
 
 
 def _latest_per_instrument(batches: list[list[Quote]]) -> list[Quote]:
@@ -260,6 +270,7 @@ class KiteTickerFeed(Feed):
         api_key: str,
         access_token: str,
         on_order_update: OrderUpdateCallback | None = None,
+        on_reconnect: ReconnectCallback | None = None,
         mode: Mode | str = Mode.FULL,
         url: str = DEFAULT_URL,
         instrument_token: TokenSource = default_instrument_token,
@@ -281,6 +292,7 @@ class KiteTickerFeed(Feed):
         separator = "&" if "?" in url else "?"
         self._url = f"{url}{separator}{urlencode({'api_key': api_key, 'access_token': access_token})}"
         self.on_order_update = on_order_update
+        self.on_reconnect = on_reconnect
         self._token_of = instrument_token
         self.tokens_per_connection = tokens_per_connection
         self.max_connections = max_connections
@@ -314,12 +326,15 @@ class KiteTickerFeed(Feed):
     def subscribe(self, instruments: Sequence[Instrument]) -> None:
         """Add these instruments (a connection that is open subscribes them at once)."""
         wanted: dict[int, int] = {}
+        missing: list[int] = []
         for instrument in instruments:
             token = self._token(instrument)
             if token is None:
-                logger.warning("no Kite ticker token for instrument %s (%s)", instrument.pk, instrument)
+                missing.append(instrument.pk)
                 continue
             wanted[token] = instrument.pk
+        if missing:
+            logger.warning("no Kite ticker token for %d instruments (first ids: %s)", len(missing), missing[:10])
         with self._lock:
             new = [t for t in wanted if t not in self._instrument_ids]
             free = sum(self.tokens_per_connection - len(c.tokens) for c in self._connections)
@@ -351,7 +366,8 @@ class KiteTickerFeed(Feed):
             max_pending=self.max_pending_batches,
             merge=self._conflate,
         )
-        self._orders = _Handoff("kite-ticker-orders", self._deliver_order) if self.on_order_update else None
+        wanted = self.on_order_update or self.on_reconnect
+        self._orders = _Handoff("kite-ticker-orders", self._deliver_order) if wanted else None
         loop = asyncio.new_event_loop()
         self._closing = asyncio.Event()
         self._loop = loop
@@ -445,6 +461,9 @@ class KiteTickerFeed(Feed):
                 async with connect(self._url, **self._connect_options) as ws:
                     self.stats.connects += 1
                     metrics.TICKER_CONNECTIONS.inc()
+                    if connection.opened and self._orders is not None and self.on_reconnect is not None:
+                        self._orders.put(_Reconnected(connection.index))
+                    connection.opened = True
                     try:
                         with self._lock:
                             connection.sent = set()
@@ -554,6 +573,9 @@ class KiteTickerFeed(Feed):
         self.stats.conflated += sum(len(b) for b in batches) - len(merged)
         return merged
 
-    def _deliver_order(self, update: OrderUpdate) -> None:
-        if self.on_order_update is not None:
-            self.on_order_update(update)
+    def _deliver_order(self, item: OrderUpdate | _Reconnected) -> None:
+        if isinstance(item, _Reconnected):
+            if self.on_reconnect is not None:
+                self.on_reconnect(item.index)
+        elif self.on_order_update is not None:
+            self.on_order_update(item)

@@ -13,6 +13,7 @@ from marketdata.feeds.base import Feed
 from marketdata.feeds.publisher import Publisher
 from marketdata.feeds.replay import ReplayFeed
 from marketdata.feeds.simulator import MarketSession, SimulatedFeed, SimulatorSettings
+from marketdata.feeds.sources import FeedRequest, feed_source
 from marketdata.models import Instrument
 from marketdata.quotes import Quote, get_quotes
 from marketdata.selectors import candle_last
@@ -43,6 +44,33 @@ def resume_points(instruments: list[Instrument]) -> tuple[dict[int, Quote], list
     return last, bars
 
 
+def build_simulator(request: FeedRequest) -> Feed:
+    """The ``sim`` source: the simulator, resuming from each instrument's last quote and bar."""
+    last, bars = resume_points(list(request.instruments))
+    if request.publisher.store_candles:
+        request.publisher.aggregator.resume(bars)
+    return SimulatedFeed(
+        on_quotes=request.publisher.publish,
+        config=SimulatorSettings(
+            rate=request.rate or settings.MARKETDATA_SIM_RATE, seed=request.seed, session=session_from_settings()
+        ),
+        resume_from=last,
+        on_idle=request.publisher.heartbeat,
+    )
+
+
+def build_replay(request: FeedRequest) -> Feed:
+    """The ``replay`` source: recorded ticks or candles from ``request.path``."""
+    if request.path is None:
+        raise ValueError("replay needs a file")
+    return ReplayFeed(
+        on_quotes=request.publisher.publish,
+        path=request.path,
+        speed=request.speed,
+        keep_timestamps=request.keep_timestamps,
+    )
+
+
 def build_feed(
     *,
     source: str,
@@ -54,26 +82,22 @@ def build_feed(
     keep_timestamps: bool = False,
     limit: int | None = None,
 ) -> Feed:
-    """Return a subscribed, not yet started feed over the active instruments (the first ``limit``)."""
+    """Return a subscribed, not yet started feed of the registered ``source`` (``sources.py``) over the
+    active instruments (the first ``limit``). Raises UnknownFeedSource, or what the source's factory
+    raises (a ``MarketDataError`` when it cannot build its feed now)."""
+    factory = feed_source(source).factory
     instruments = list(Instrument.objects.filter(is_active=True).order_by("pk")[:limit])
-    if source == "sim":
-        last, bars = resume_points(instruments)
-        if publisher.store_candles:
-            publisher.aggregator.resume(bars)
-        feed: Feed = SimulatedFeed(
-            on_quotes=publisher.publish,
-            config=SimulatorSettings(
-                rate=rate or settings.MARKETDATA_SIM_RATE, seed=seed, session=session_from_settings()
-            ),
-            resume_from=last,
-            on_idle=publisher.heartbeat,
-        )
-    elif source == "replay":
-        if path is None:
-            raise ValueError("replay needs a file")
-        feed = ReplayFeed(on_quotes=publisher.publish, path=path, speed=speed, keep_timestamps=keep_timestamps)
-    else:
-        raise ValueError(f"unknown feed source {source!r}")
+    request = FeedRequest(
+        source=source,
+        publisher=publisher,
+        instruments=instruments,
+        seed=seed,
+        rate=rate,
+        path=path,
+        speed=speed,
+        keep_timestamps=keep_timestamps,
+    )
+    feed = factory(request)
     feed.subscribe(instruments)
     logger.info("feed ready", extra={"source": source, "instruments": len(instruments)})
     return feed

@@ -13,7 +13,8 @@ committed orders.
 - ``broker_updates``: ``apply_broker_updates`` (status changes and fills)
 - ``amendments``: ``modify_order``, ``cancel_order``, ``cancel_all``
 - ``square_off``: ``square_off``, ``square_off_all``, ``square_off_intraday``
-- ``reconciliation``: ``reconcile_order``, for orders whose broker call went unanswered
+- ``reconciliation``: ``reconcile_order``, for orders whose broker call went unanswered;
+  ``reconcile_account``, every working order of an account after its broker's stream was interrupted
 - ``gtt``: ``gtt_place``, ``gtt_modify``, ``gtt_delete``, ``gtt_list`` (good-till-triggered orders at the broker)
 - ``kill_switch``: ``kill_switch_engage``, the order side of a kill switch
 - ``broker_failures``, ``events``: an order settled after a failed broker call; its event rows
@@ -27,7 +28,7 @@ from orders.services.broker_updates import apply_broker_update, apply_broker_upd
 from orders.services.gtt import GttRequest, gtt_delete, gtt_list, gtt_modify, gtt_place
 from orders.services.kill_switch import enforce_kill_switch, kill_switch_engage
 from orders.services.placement import place_order
-from orders.services.reconciliation import reconcile_order
+from orders.services.reconciliation import reconcile_account, reconcile_order
 from orders.services.requests import OrderRequest
 from orders.services.slices import MAX_SLICES, place_sliced_order, slice_quantities
 from orders.services.square_off import square_off, square_off_all, square_off_intraday
@@ -52,6 +53,7 @@ __all__ = [
     "place_basket",
     "place_order",
     "place_sliced_order",
+    "reconcile_account",
     "reconcile_order",
     "slice_quantities",
     "square_off",

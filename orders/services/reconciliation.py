@@ -1,6 +1,8 @@
 """Reconciliation: an order whose broker call went unanswered (UNKNOWN, or a modify or cancel never
 answered) is resolved from the broker's order book, looked up by its broker tag. Queued by
-``broker_failures.schedule_reconcile`` and by the minute's sweep (orders.tasks)."""
+``broker_failures.schedule_reconcile`` and by the minute's sweep (orders.tasks). ``reconcile_account``
+does it for every working order of one account, after a broker's order stream was interrupted (the
+Kite ticker sends ``orders.tasks.reconcile_account_task`` by name when it reconnects)."""
 
 from __future__ import annotations
 
@@ -128,3 +130,20 @@ def reconcile_order(*, order_id: int) -> Order:
         audit_record(actor="system:orders", action="order.reconciled", target=current, payload=payload)
     order.refresh_from_db()
     return order
+
+
+def reconcile_account(*, account_id: int) -> dict[str, int]:
+    """Reconcile every working or UNKNOWN order of the account from the broker's order book, as
+    ``reconcile_order`` does each (the updates its stream missed while it was down); return how many
+    orders ended in each status. Raises what ``reconcile_order`` raises when the book cannot be read:
+    the orders reconciled before stay reconciled, and reconciling them again changes nothing."""
+    ids = list(
+        Order.objects.filter(account_id=account_id, status__in=[*WORKING, Status.UNKNOWN])
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    outcome: dict[str, int] = {}
+    for order_id in ids:
+        status = reconcile_order(order_id=order_id).status
+        outcome[status] = outcome.get(status, 0) + 1
+    return outcome

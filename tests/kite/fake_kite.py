@@ -209,6 +209,12 @@ class FakeKite:
             order = self.orders[order_id]
             self._fill(order, price if price is not None else order["price"])
 
+    def cancel_at_exchange(self, order_id: str) -> None:
+        """Cancel a resting order's remainder as the exchange would (an IOC's, or at the day's end)."""
+        with self._lock:
+            order = self.orders[order_id]
+            self._set(order, status="CANCELLED", cancelled_quantity=order["pending_quantity"], pending_quantity=0)
+
     # --- internals -----------------------------------------------------------------------------
 
     def _add(self, fault: Fault) -> None:

@@ -381,3 +381,18 @@ def test_quote_from_tick_drops_empty_levels_and_zero_prices():
     quote = quote_from_tick(tick, instrument_id=1, received_at=datetime(2026, 1, 1, tzinfo=UTC))
     assert (quote.bids, quote.asks, quote.bid, quote.ask) == ((), (), None, None)
     assert (quote.open, quote.close, quote.oi, quote.ts) == (None, None, 75, NOON)
+
+
+def test_each_reconnect_is_reported_after_the_order_updates_before_it_but_not_the_first_connection(server, make_feed):
+    sink, seen = Sink(), []
+    feed = make_feed(sink, on_reconnect=lambda index: seen.append(("reconnect", index, len(sink.orders))))
+    feed.subscribe([RELIANCE])
+    feed.start()
+    eventually(lambda: feed.stats.connects == 1, message="the first connection")
+    server.send_order(order_id="1", status="OPEN")
+    eventually(lambda: len(sink.orders) == 1, message="the order update")
+    assert seen == []
+    server.drop()
+    eventually(lambda: seen == [("reconnect", 0, 1)], message="the reconnect")
+    server.drop()
+    eventually(lambda: len(seen) == 2, message="the second reconnect")

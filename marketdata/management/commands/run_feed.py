@@ -1,4 +1,7 @@
-"""Run a market-data feed as its own process until SIGTERM/SIGINT (full stack: one per deployment)."""
+"""Run a market-data feed as its own process until SIGTERM/SIGINT (full stack: one per deployment).
+
+The sources are those registered with ``marketdata.feeds.sources.register_feed_source`` (sim and
+replay by market data, a broker's ticker by its plug-in)."""
 
 from __future__ import annotations
 
@@ -15,14 +18,15 @@ from infra import lifespan
 from marketdata.errors import MarketDataError
 from marketdata.feeds.publisher import HEARTBEAT_KEY, Publisher
 from marketdata.feeds.runner import build_feed
+from marketdata.feeds.sources import feed_source, feed_source_names
 from marketdata.services import candle_partitions_ensure
 
 
 class Command(BaseCommand):
-    help = "Publish quotes from a feed (sim: the simulator; replay FILE: recorded ticks or candles)."
+    help = "Publish quotes from a registered feed source (sim: the simulator; replay FILE: recorded ticks or candles)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--source", choices=("sim", "replay"), default="sim")
+        parser.add_argument("--source", choices=feed_source_names(), default="sim")
         parser.add_argument("file", nargs="?", type=Path, help="CSV of ticks or candles, for --source replay")
         parser.add_argument("--seed", type=int, help="make the simulation reproducible")
         parser.add_argument("--rate", type=float, help="simulated quotes per second (default MARKETDATA_SIM_RATE)")
@@ -38,8 +42,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, source, file, seed, rate, speed, keep_timestamps, limit, no_candles, metrics_port, **_):
-        if source == "replay" and (file is None or not file.is_file()):
-            raise CommandError("--source replay needs an existing FILE")
+        if feed_source(source).needs_file and (file is None or not file.is_file()):
+            raise CommandError(f"--source {source} needs an existing FILE")
         if rate is not None and rate <= 0:
             raise CommandError("--rate must be positive")
         if speed < 0:
@@ -86,3 +90,6 @@ class Command(BaseCommand):
         lifespan.drain()
         cache.delete(HEARTBEAT_KEY)  # a cleanly stopped feed is not a failed one
         self.stdout.write(f"feed {source} stopped after {time.monotonic() - started:.0f} s")
+        failure = getattr(feed, "failure", None)  # why a feed gave up on its own (a refused broker token)
+        if failure:
+            raise CommandError(f"feed {source} gave up: {failure}")
