@@ -11,7 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.services import audit_record
@@ -34,8 +34,8 @@ def connect(request: HttpRequest, account_id: int) -> HttpResponse:
         account = account_get_for_user(user=request.user, account_id=account_id, access="trade")
         adapter_class = family(account.broker)
     except (BrokerAccountNotFound, BrokerAccountForbidden, UnknownBroker) as error:
-        messages.error(request, error.message)
-        return redirect("home")
+        # Refused with its status (404, 403, 422), as every page refuses an account the user may not use.
+        return render(request, "accounts/error.html", {"error": error}, status=error.status)
     if adapter_class.login is None or adapter_class.login.kind != "redirect":
         messages.error(request, f"{account.label} needs no sign-in at its broker.")
         return redirect("home")

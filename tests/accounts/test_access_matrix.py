@@ -61,6 +61,10 @@ ROUTES: dict[str, str] = {
     "accounts:member-remove": "POST org_manager",
     "accounts:account-grant": "POST account:manage",
     "accounts:account-revoke": "POST account:manage",
+    "broker-connect": "POST account:trade",
+    # The broker's redirect: the account and the user who started the sign-in are in its signed state.
+    "broker-callback": "verified",
+    "kite-postback": "POST public",  # Kite's server calls it (no cookies); each body is checked by its checksum
     "rms:limits": "org_manager",
     "rms:limits-organisation": "POST org_manager",
     "rms:limits-account": "POST org_manager",
@@ -137,6 +141,7 @@ FIXED_KWARGS = {
     "pk": "1",
     "content_type_id": "1",
     "name": "orders",
+    "broker": "kite",
 }
 # JSON bodies for API writes that would otherwise be refused by their schema (422) before the gate:
 # an empty object passes the schema and changes nothing.
