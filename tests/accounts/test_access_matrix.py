@@ -65,6 +65,8 @@ ROUTES: dict[str, str] = {
     # The broker's redirect: the account and the user who started the sign-in are in its signed state.
     "broker-callback": "verified",
     "kite-postback": "POST public",  # Kite's server calls it (no cookies); each body is checked by its checksum
+    "brokers:accounts": "org_manager",
+    "brokers:account-add": "POST org_manager",
     "rms:limits": "org_manager",
     "rms:limits-organisation": "POST org_manager",
     "rms:limits-account": "POST org_manager",
