@@ -12,6 +12,7 @@ from django.core import signing
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.services import audit_record
@@ -77,7 +78,9 @@ def callback(request: HttpRequest, broker: str) -> HttpResponse:
             },
             ip=client_ip(request),
         )
-    messages.success(request, f"{account.label} is signed in to its broker until {sign_in.expires_at:%d %b %H:%M} UTC.")
+    # Shown in India's time, whatever zone the family's expiry came in (Kite: 06:00 IST).
+    until = timezone.localtime(sign_in.expires_at)
+    messages.success(request, f"{account.label} is signed in to its broker until {until:%d %b %H:%M} IST.")
     return redirect(f"/?account={account.pk}")
 
 
