@@ -20,3 +20,17 @@ class BrokerAccountModeFixed(ApplicationError):
 
     code = "broker_account_mode_fixed"
     status = 409
+
+
+class BrokerAccountInvalid(ApplicationError):
+    """A new account's details are missing or malformed; ``extra["field"]`` names the field."""
+
+    code = "broker_account_invalid"
+    status = 422
+
+
+class BrokerAccountDuplicate(ApplicationError):
+    """The broker already has an account with this client code (on this platform, in any organisation)."""
+
+    code = "broker_account_duplicate"
+    status = 409

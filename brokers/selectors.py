@@ -14,6 +14,7 @@ module reads).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from django.contrib.auth.models import Permission
@@ -24,6 +25,7 @@ from guardian.models import GroupObjectPermission, UserObjectPermission
 from guardian.shortcuts import get_objects_for_user
 
 from accounts.models import Membership, Organisation, Role, User
+from brokers.adapters.registry import UnknownBroker, family
 from brokers.errors import BrokerAccountForbidden, BrokerAccountNotFound
 from brokers.instrument_map import (  # noqa: F401 - the mapping's selectors, re-exported
     BrokerSymbol,
@@ -34,6 +36,7 @@ from brokers.instrument_map import (  # noqa: F401 - the mapping's selectors, re
     instrument_map,
 )
 from brokers.models import BrokerAccount
+from brokers.services.sessions import SessionState, session_state
 
 Access = Literal["view", "trade", "manage"]
 _MANAGERS = {Role.OWNER, Role.ADMIN}
@@ -189,3 +192,26 @@ def _grant_permission_ids() -> dict[str, int]:
             content_type=content_type.pk, view=ids["view_brokeraccount"], trade=ids["trade_brokeraccount"]
         )
     return _permission_ids
+
+
+@dataclass(frozen=True, slots=True)
+class OrganisationAccount:
+    """One row of an organisation's broker accounts page."""
+
+    account: BrokerAccount
+    has_login: bool  # the family signs in daily at the broker (Connect)
+    session: SessionState | None  # None for a family without a login, or a broker no longer registered
+
+
+def organisation_account_list(*, organisation: Organisation) -> list[OrganisationAccount]:
+    """Return the organisation's accounts by label, each with its session at the broker where its
+    family has a daily login. For the organisation's Owners and Admins, after
+    ``accounts.selectors.organisation_get_for_user(manage=True)``."""
+    rows = []
+    for account in BrokerAccount.objects.filter(organisation=organisation).order_by("label", "pk"):
+        try:
+            has_login = family(account.broker).login is not None
+        except UnknownBroker:
+            has_login = False
+        rows.append(OrganisationAccount(account, has_login, session_state(account) if has_login else None))
+    return rows

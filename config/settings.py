@@ -9,6 +9,7 @@ DJANGO_ENV=production turns on the deployment hardening checked by ``manage.py c
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from csp.constants import NONE, SELF
 
@@ -450,6 +451,9 @@ MARKETDATA_FEED_METRICS_PORT = env_int("MARKETDATA_FEED_METRICS_PORT", 9108, min
 # --- Kite Connect: the symbol master (docs/marketdata.md) ------------------------------------------
 KITE_API_ROOT = env_str("KITE_API_ROOT", "https://api.kite.trade")  # Kite Connect's REST API
 KITE_LOGIN_URL = env_str("KITE_LOGIN_URL", "https://kite.zerodha.com/connect/login")  # the daily login page
+# Connect is a form whose answer redirects to the broker's login page, and browsers hold a form's
+# redirects to form-action too: the login page's origin joins it, or the browser refuses to go there.
+CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append("{0.scheme}://{0.netloc}".format(urlsplit(KITE_LOGIN_URL)))
 KITE_INSTRUMENTS_URL = env_str("KITE_INSTRUMENTS_URL", "https://api.kite.trade/instruments")  # the daily dump
 KITE_INSTRUMENTS_MIN_PERCENT = env_int("KITE_INSTRUMENTS_MIN_PERCENT", 80, minimum=0, maximum=100)  # of the last
 KITE_INSTRUMENTS_MIN_ROWS = env_int("KITE_INSTRUMENTS_MIN_ROWS", 10_000, minimum=0)  # a smaller dump is refused

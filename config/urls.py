@@ -43,6 +43,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("", include("accounts.urls")),
+    path("", include("brokers.urls")),
     path("", include("rms.urls")),
     path("", include("compliance.urls")),
     path("metrics", metrics_view, name="prometheus-django-metrics"),

@@ -9,10 +9,10 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import redirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.services import audit_record
@@ -33,15 +33,10 @@ def connect(request: HttpRequest, account_id: int) -> HttpResponse:
     """Start the account's sign-in at its broker (POST: the page's Connect or Re-login button)."""
     try:
         account = account_get_for_user(user=request.user, account_id=account_id, access="trade")
-    except BrokerAccountNotFound as error:
-        raise Http404(error.message) from None
-    except BrokerAccountForbidden as error:
-        raise PermissionDenied(error.message) from None
-    try:
         adapter_class = family(account.broker)
-    except UnknownBroker as error:
-        messages.error(request, error.message)
-        return redirect("home")
+    except (BrokerAccountNotFound, BrokerAccountForbidden, UnknownBroker) as error:
+        # Refused with its status (404, 403, 422), as every page refuses an account the user may not use.
+        return render(request, "accounts/error.html", {"error": error}, status=error.status)
     if adapter_class.login is None or adapter_class.login.kind != "redirect":
         messages.error(request, f"{account.label} needs no sign-in at its broker.")
         return redirect("home")
@@ -83,7 +78,9 @@ def callback(request: HttpRequest, broker: str) -> HttpResponse:
             },
             ip=client_ip(request),
         )
-    messages.success(request, f"{account.label} is signed in to its broker until {sign_in.expires_at:%d %b %H:%M} UTC.")
+    # Shown in India's time, whatever zone the family's expiry came in (Kite: 06:00 IST).
+    until = timezone.localtime(sign_in.expires_at)
+    messages.success(request, f"{account.label} is signed in to its broker until {until:%d %b %H:%M} IST.")
     return redirect(f"/?account={account.pk}")
 
 

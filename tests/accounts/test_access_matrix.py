@@ -61,6 +61,12 @@ ROUTES: dict[str, str] = {
     "accounts:member-remove": "POST org_manager",
     "accounts:account-grant": "POST account:manage",
     "accounts:account-revoke": "POST account:manage",
+    "broker-connect": "POST account:trade",
+    # The broker's redirect: the account and the user who started the sign-in are in its signed state.
+    "broker-callback": "verified",
+    "kite-postback": "POST public",  # Kite's server calls it (no cookies); each body is checked by its checksum
+    "brokers:accounts": "org_manager",
+    "brokers:account-add": "POST org_manager",
     "rms:limits": "org_manager",
     "rms:limits-organisation": "POST org_manager",
     "rms:limits-account": "POST org_manager",
@@ -88,9 +94,6 @@ ROUTES: dict[str, str] = {
     "gtt-delete": "POST account:trade",
     "order-cancel": "POST account:trade",
     "order-modify": "POST account:trade",
-    "broker-connect": "POST account:trade",
-    "broker-callback": "verified",  # the broker's redirect: the signed state names the account, checked inside
-    "kite-postback": "POST public",  # Kite's server (no session): signed by the account's API secret, checked inside
     "api:api-root": "none",
     "api:openapi-json": "exempt",
     "api:openapi-view": "exempt",

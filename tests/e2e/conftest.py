@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,7 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -48,25 +49,26 @@ def _standalone_env(var_dir: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def terminal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """Start a standalone terminal with the demo data; yield its base URL and the demo output."""
+@contextmanager
+def served_terminal(var_dir: Path, *, port: int | None = None, env: dict[str, str] | None = None) -> Iterator[dict]:
+    """Migrate and load the demo data under ``var_dir``, serve a standalone terminal (``run_terminal``:
+    Daphne with Celery and the feed in-process) on ``port`` with the extra ``env``; yield its base URL,
+    the demo output and ``env``, the environment a ``manage.py`` command needs to reach its database."""
     if not (ROOT / "static" / "vendor" / "VERSIONS").exists():
         pytest.fail("the browser libraries are missing: run `make vendor` (make test does it)")
-    var_dir = tmp_path_factory.mktemp("e2e-var")
-    env = _standalone_env(var_dir)
+    environ = {**_standalone_env(var_dir), **(env or {})}
     manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True, timeout=300)
+    subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=environ, check=True, timeout=300)
     demo = subprocess.run(
-        [*manage, "load_demo"], cwd=ROOT, env=env, check=True, timeout=300, capture_output=True, text=True
+        [*manage, "load_demo"], cwd=ROOT, env=environ, check=True, timeout=300, capture_output=True, text=True
     )
-    port = _free_port()
+    port = port or free_port()
     log_path = var_dir / "server.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [*manage, "run_terminal", "--port", str(port)],
             cwd=ROOT,
-            env=env,
+            env=environ,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -82,13 +84,20 @@ def terminal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     pytest.fail("the terminal did not start:\n" + log_path.read_text())
                 time.sleep(0.3)
-        yield {"url": url, "demo_output": demo.stdout, "var_dir": var_dir}
+        yield {"url": url, "demo_output": demo.stdout, "var_dir": var_dir, "env": environ, "log": log_path}
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def terminal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """Start a standalone terminal with the demo data; yield its base URL and the demo output."""
+    with served_terminal(tmp_path_factory.mktemp("e2e-var")) as served:
+        yield served
 
 
 @pytest.fixture(scope="package")

@@ -1,0 +1,85 @@
+"""The organisation's broker accounts page (Owner and Admin): each account with its broker, mode
+(paper or live) and session at the broker, Connect for families with a daily login, and adding an
+account with the credentials its family needs (sealed at once, never shown again).
+
+It lives in brokers, not accounts, for the same reason as the risk limits page lives in rms: brokers
+reads accounts (the organisation's gate), and accounts must not reach up into brokers' services."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_POST
+from django_otp.decorators import otp_required
+
+from accounts.selectors import organisation_get_for_user
+from brokers.errors import BrokerAccountDuplicate, BrokerAccountInvalid
+from brokers.forms import BrokerAccountForm, credential_field_name
+from brokers.selectors import organisation_account_list
+from brokers.services.accounts import broker_account_create
+from core.client_ip import client_ip
+from core.errors import ApplicationError
+
+verified_required = otp_required(if_configured=False)
+TEMPLATE = "brokers/accounts.html"
+
+
+def _page(request: HttpRequest, organisation, membership, form: BrokerAccountForm, *, error=None, status=200):
+    context = {
+        "organisation": organisation,
+        "membership": membership,
+        "rows": organisation_account_list(organisation=organisation),
+        "form": form,
+        "error": error,
+    }
+    return render(request, TEMPLATE, context, status=status)
+
+
+def _refused(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
+    return render(request, "accounts/error.html", {"error": exc}, status=exc.status)
+
+
+@verified_required
+@require_GET
+def accounts(request: HttpRequest, slug: str) -> HttpResponse:
+    try:
+        organisation, membership = organisation_get_for_user(user=request.user, slug=slug, manage=True)
+    except ApplicationError as exc:
+        return _refused(request, exc)
+    return _page(request, organisation, membership, BrokerAccountForm())
+
+
+@verified_required
+@sensitive_post_parameters()  # the API secret never reaches an error report
+@require_POST
+def account_add(request: HttpRequest, slug: str) -> HttpResponse:
+    """Add an account. Refused input comes back in the form: 400 for its shape, 422 for a missing
+    credential or bad client code, 409 for a client code the broker already has."""
+    try:
+        organisation, membership = organisation_get_for_user(user=request.user, slug=slug, manage=True)
+    except ApplicationError as exc:
+        return _refused(request, exc)
+    form = BrokerAccountForm(request.POST)
+    if not form.is_valid():
+        return _page(request, organisation, membership, form, status=400)
+    try:
+        account = broker_account_create(
+            actor=request.user,
+            organisation=organisation,
+            broker=form.cleaned_data["broker"],
+            label=form.cleaned_data["label"],
+            client_code=form.cleaned_data["client_code"],
+            credentials=form.credentials(),
+            ip=client_ip(request),
+        )
+    except (BrokerAccountInvalid, BrokerAccountDuplicate) as exc:
+        field = exc.extra.get("field")
+        if field not in form.fields:
+            field = credential_field_name(form.cleaned_data["broker"], field) if field else None
+        form.add_error(field if field in form.fields else None, exc.message)
+        return _page(request, organisation, membership, form, error=exc, status=exc.status)
+    messages.success(request, f"{account.label} was added. Its credentials are stored encrypted and never shown.")
+    return redirect(reverse("brokers:accounts", args=[organisation.slug]) + f"#broker-account-{account.pk}")
