@@ -18,7 +18,7 @@ from brokers.models import BrokerAccount, InboundUpdate
 from brokers.services.credentials import broker_credentials_set
 from brokers.services.inbox import inbox_drain
 from brokers.services.sessions import session_start, session_state
-from orders.models import Trade
+from orders.models import Order, Trade
 from orders.services import cancel_order, place_order, reconcile_order
 from orders.states import Status
 from tests.kite import fake_kite as fk
@@ -177,3 +177,44 @@ def test_connect_signs_the_account_in_through_kites_login_redirect(world, kite, 
     assert b"Signed in to the broker until" in page.content
     raw = json.dumps(list(BrokerSession.objects.values_list("secrets_ciphertext", flat=True)))
     assert fk.ACCESS_TOKEN not in raw
+
+
+def test_a_cancel_that_reaches_a_committed_order_before_its_send_wins_and_kite_never_sees_it(
+    world, kite, fake_kite, monkeypatch
+):
+    from orders.models import Funds
+    from orders.services import placement
+
+    real_send = placement._send
+
+    def cancel_first(order, instrument):
+        cancel_order(actor=world.trader, order=Order.objects.get(pk=order.pk))  # the kill switch, a click...
+        real_send(order, instrument)
+
+    monkeypatch.setattr(placement, "_send", cancel_first)
+    order = _limit(world, kite)
+    assert order.status == Status.CANCELLED and order.sent_at is None
+    assert fake_kite.count("POST", ORDERS) == 0
+    assert Funds.objects.get(account=kite).margin_blocked == 0
+
+
+def test_a_send_that_claimed_the_order_first_makes_the_cancel_wait_for_the_broker(world, kite, fake_kite, monkeypatch):
+    from orders.errors import OrderStateConflict
+    from orders.services import placement
+
+    real_place = type(placement.adapter_for(kite).wrapped).place_order
+    refused: list[str] = []
+
+    def cancel_while_sending(self, request):
+        try:
+            cancel_order(actor=world.trader, order=Order.objects.get(broker_tag=request.tag))
+        except OrderStateConflict as error:
+            refused.append(error.code)
+        return real_place(self, request)
+
+    monkeypatch.setattr(type(placement.adapter_for(kite).wrapped), "place_order", cancel_while_sending)
+    order = _limit(world, kite)
+    assert refused and order.status == Status.OPEN  # the cancel was told to wait; the order reached Kite
+    assert fake_kite.count("POST", ORDERS) == 1
+    cancel_order(actor=world.trader, order=order)
+    assert fake_kite.orders[order.broker_order_id]["status"] == "CANCELLED"
