@@ -13,6 +13,24 @@ segment governor is not what is measured). In the same run it measures:
   (validation, pre-trade check, order row, audit events, broker call, fill, position, margin).
 It prints requests/s, p50 and p99 for both and the ratio, then the cost of one check_pre_trade with
 limits cached. Targets (2 cores): >= 300 orders/s, p99 < 100 ms at 32 clients; <= 50 us per check.
+
+    ... python bench/orders.py --broker kite [--clients 64] [--broker-latency 0.2] [--overhead-clients 8]
+
+The same orders sent to Kite Connect: each client also trades its own Kite accounts (API key and
+secret stored, a live session; distinct client codes), and the served terminal's KITE_API_ROOT is
+the local Kite server of tests/kite/fake_kite.py, run in this process, which fills MARKET orders and
+answers every request after --broker-latency seconds (Kite's typical latency). Kite's client-side
+rate limits are the served terminal's own (Redis, per account: 10 orders/s, 400 a minute); each
+client has one order in flight and rotates over its accounts, so an account sends at most
+1 / (latency x accounts per client) orders/s (1.25 by default) and the limiter never binds: the
+run prints how many Kite orders were refused. In the same run it measures:
+- paper: POST /api/v1/orders on the paper accounts at --clients;
+- kite: the same on the Kite accounts at --clients, and its orders/s as a ratio of paper's (the target
+  is >= 0.8: a request waiting on the broker holds neither CPU nor a request slot);
+- overhead: kite at --overhead-clients, each order's end-to-end latency less the time the Kite server
+  held its request (received to answered), p50 and p99 (targets <= 10 ms and <= 30 ms).
+Results are printed as numbers and ratios against the targets, not as verdicts. Kite orders stay OPEN
+in the terminal (no postbacks are sent), so they add no fills, trades or positions.
 """
 
 from __future__ import annotations
@@ -34,12 +52,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 
 # --- the client processes (no Django) -------------------------------------------------------------
-def _client_run(port, sessions, path, bodies, start_at, seconds, queue) -> None:
-    """Run one thread per session, each on its own keep-alive connection, from ``start_at`` for ``seconds``."""
+def _client_run(port, sessions, path, bodies, start_at, seconds, queue, want_ids=False) -> None:
+    """Run one thread per session, each on its own keep-alive connection, from ``start_at`` for ``seconds``.
+    ``want_ids``: also report each answer's ``broker_order_id`` (in the order of the latencies)."""
     import http.client
     import json
 
     latencies: list[list[float]] = [[] for _ in sessions]
+    ids: list[list[str]] = [[] for _ in sessions]
     errors = [0] * len(sessions)
 
     def worker(i: int) -> None:
@@ -64,6 +84,8 @@ def _client_run(port, sessions, path, bodies, start_at, seconds, queue) -> None:
             response = connection.getresponse()
             text = response.read()
             latencies[i].append(time.perf_counter() - started)
+            if want_ids:
+                ids[i].append(json.loads(text).get("broker_order_id", "") if response.status < 300 else "")
             if response.status >= 300:
                 errors[i] += 1
                 if errors[i] == 1:
@@ -78,10 +100,10 @@ def _client_run(port, sessions, path, bodies, start_at, seconds, queue) -> None:
         t.start()
     for t in threads:
         t.join()
-    queue.put(([x for xs in latencies for x in xs], sum(errors)))
+    queue.put(([x for xs in latencies for x in xs], sum(errors), [x for xs in ids for x in xs]))
 
 
-def _measure(port, sessions, path, bodies, seconds, processes) -> dict:
+def _measure(port, sessions, path, bodies, seconds, processes, want_ids=False) -> dict:
     """Run the sessions spread over ``processes`` client processes, all starting at one instant."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
@@ -90,18 +112,23 @@ def _measure(port, sessions, path, bodies, seconds, processes) -> dict:
     for p in range(processes):
         mine = list(range(p, len(sessions), processes))
         args = (port, [sessions[i] for i in mine], path, None if bodies is None else [bodies[i] for i in mine])
-        workers.append(ctx.Process(target=_client_run, args=(*args, start_at, seconds, queue)))
+        workers.append(
+            ctx.Process(target=_client_run, args=(*args, start_at, seconds, queue), kwargs={"want_ids": want_ids})
+        )
     for process in workers:
         process.start()
-    latencies, errors = [], 0
+    latencies, errors, ids = [], 0, []
     for _ in workers:
-        got, failed = queue.get()
+        got, failed, got_ids = queue.get()
         latencies += got
         errors += failed
+        ids += got_ids
     for process in workers:
         process.join()
+    pairs = list(zip(latencies, ids, strict=True)) if want_ids else []
     latencies.sort()
     return {
+        "pairs": pairs,
         "rate": len(latencies) / seconds,
         "p50": statistics.median(latencies) * 1000,
         "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
@@ -113,7 +140,9 @@ def _measure(port, sessions, path, bodies, seconds, processes) -> dict:
 # --- the bench (Django) ---------------------------------------------------------------------------
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument(
+        "--clients", type=int, default=None, help="concurrent clients (default 32; 64 with --broker kite)"
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--accounts-per-client", type=int, default=4)
     parser.add_argument("--checks", type=int, default=100_000, help="check_pre_trade calls to time")
@@ -123,7 +152,15 @@ def main() -> None:
     parser.add_argument(
         "--client-processes", type=int, default=4, help="client processes the clients are spread over (threads in each)"
     )
+    parser.add_argument(
+        "--broker", choices=("paper", "kite"), default="paper", help="kite: compare Kite orders with paper orders"
+    )
+    parser.add_argument("--broker-latency", type=float, default=0.2, help="seconds the Kite server takes to answer")
+    parser.add_argument("--overhead-clients", type=int, default=8, help="clients for the Kite overhead measurement")
     args = parser.parse_args()
+    kite = args.broker == "kite"
+    if args.clients is None:
+        args.clients = 64 if kite else 32
 
     import django
 
@@ -136,8 +173,14 @@ def main() -> None:
     original = connection.settings_dict["NAME"]
     test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     server = None
+    if kite:
+        try:
+            _bench_kite(args, test_name)
+        finally:
+            connection.creation.destroy_test_db(original, verbosity=0)
+        return
     try:
-        sessions, bodies = _world(args.clients, args.accounts_per_client)
+        sessions, bodies, _ = _world(args.clients, args.accounts_per_client)
         port = _free_port()
         server, workers = _start_server(port, test_name, args.workers)
         clients = min(args.client_processes, args.clients)
@@ -202,7 +245,109 @@ def _cpu_seconds(server_pid: int, database: str) -> tuple[float, float]:
     return server, database_cpu
 
 
-def _world(clients: int, per_client: int):
+def _bench_kite(args, test_name: str) -> None:
+    """Paper and Kite orders at ``args.clients``, then Kite at ``args.overhead_clients`` (see the module)."""
+    from django.db.models import Count
+
+    from orders.models import Order
+    from tests.kite.fake_kite import FakeKite
+
+    fake = FakeKite(latency=args.broker_latency).start()
+    server = None
+    try:
+        per_client = args.accounts_per_client
+        sessions, paper, kite = _world(args.clients, per_client, kite=True)
+        port = _free_port()
+        server, workers = _start_server(port, test_name, args.workers, {"KITE_API_ROOT": fake.url})
+        clients = min(args.client_processes, args.clients)
+        print(
+            f"{os.cpu_count()} cores, {args.clients} clients in {clients} processes, each with {per_client} paper "
+            f"and {per_client} Kite accounts, {args.seconds:.0f} s per measurement, server: gunicorn with {workers} "
+            f"uvicorn workers on 127.0.0.1:{port}, database {test_name}; the Kite server at {fake.url} answers "
+            f"after {args.broker_latency * 1000:.0f} ms"
+        )
+        per_account = 1 / (args.broker_latency * per_client) if args.broker_latency > 0 else float("inf")
+        print(
+            "Kite rate limits: the served terminal's limiter (Redis; per account 10 orders/s, 400 a minute); one "
+            f"order in flight per client over {per_client} accounts: at most {per_account:.2f} orders/s per account"
+        )
+        _measure(port, sessions, "/api/v1/orders", paper, 1.0, clients)  # warm up both paths
+        # Every Kite account's first order also reads its funds from Kite (its ledger opens at Kite's cash).
+        _measure(port, sessions, "/api/v1/orders", kite, 1.0 + 2 * per_client * args.broker_latency, clients)
+        few = min(args.overhead_clients, args.clients)
+        results = {}
+        for name, count, bodies in (
+            (f"paper POST /api/v1/orders, {args.clients} clients", args.clients, paper),
+            (f"kite  POST /api/v1/orders, {args.clients} clients", args.clients, kite),
+            (f"kite  POST /api/v1/orders, {few} clients", few, kite),
+        ):
+            before = _cpu_seconds(server.pid, test_name)
+            r = _measure(
+                port, sessions[:count], "/api/v1/orders", bodies[:count], args.seconds, min(clients, count), True
+            )
+            after = _cpu_seconds(server.pid, test_name)
+            r["cpu"] = [(b - a) * 1000 / max(1, r["count"]) for a, b in zip(before, after, strict=True)]
+            results[name] = r
+            print(
+                f"{name}: {r['rate']:8.1f} req/s  p50 {r['p50']:6.1f} ms  p99 {r['p99']:6.1f} ms  "
+                f"({r['count']} requests, {r['errors']} errors; CPU per request: server {r['cpu'][0]:.1f} ms, "
+                f"PostgreSQL {r['cpu'][1]:.1f} ms)"
+            )
+        paper_r, kite_r, few_r = results.values()
+        print(
+            f"kite orders/s as a ratio of paper orders/s at {args.clients} clients: "
+            f"{kite_r['rate'] / paper_r['rate']:.2f} (target >= 0.8)"
+        )
+        held = _kite_held(fake)
+        overhead = sorted(latency - held[i] for latency, i in few_r["pairs"] if i in held)
+        own = sorted(held[i] - args.broker_latency for _, i in few_r["pairs"] if i in held)
+        if overhead:
+            p50, p99 = statistics.median(overhead) * 1000, _p99(overhead) * 1000
+            print(
+                f"terminal overhead at {few} clients (end-to-end latency less the Kite server's time, "
+                f"{len(overhead)} orders): p50 {p50:.1f} ms ({p50 / 10:.2f} x the 10 ms target), "
+                f"p99 {p99:.1f} ms ({p99 / 30:.2f} x the 30 ms target); the Kite server's own time beyond "
+                f"its latency: p50 {statistics.median(own) * 1000:.1f} ms, p99 {_p99(own) * 1000:.1f} ms"
+            )
+        else:
+            print(f"terminal overhead at {few} clients: no order reached the Kite server")
+        statuses = dict(
+            Order.objects.filter(account__broker="kite").values_list("status").annotate(n=Count("pk")).order_by()
+        )
+        limited = Order.objects.filter(account__broker="kite", message__startswith="Rate limit").count()
+        print(
+            "Kite orders by status: "
+            + ", ".join(f"{status} {n}" for status, n in sorted(statuses.items()))
+            + f"; refused by the rate limiter: {limited}"
+        )
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(10)
+        fake.stop()
+
+
+def _kite_held(fake) -> dict[str, float]:
+    """Seconds the Kite server held each placed order's request (received to answered), by order id."""
+    import json
+
+    with fake._lock:
+        answers = list(fake.answers)
+    held = {}
+    for answer in answers:
+        if answer.recorded.method == "POST" and answer.recorded.path.startswith("/orders/") and answer.status == 200:
+            held[json.loads(answer.body)["data"]["order_id"]] = answer.answered - answer.received
+    return held
+
+
+def _p99(ordered: list[float]) -> float:
+    return ordered[max(0, int(len(ordered) * 0.99) - 1)]
+
+
+def _world(clients: int, per_client: int, kite: bool = False):
+    """Users with sessions, each with its own paper accounts (and Kite accounts, signed in, with ``kite``);
+    return the sessions and each client's order bodies for its paper accounts and for its Kite ones."""
+    from datetime import timedelta
     from decimal import Decimal
 
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -213,8 +358,11 @@ def _world(clients: int, per_client: int):
 
     from accounts.models import Membership, Organisation, Role, User
     from brokers.models import BrokerAccount
+    from brokers.services.credentials import broker_credentials_set
+    from brokers.services.sessions import session_start
     from marketdata.models import Instrument
     from marketdata.quotes import DepthLevel, Quote, set_quotes
+    from tests.kite import fake_kite
 
     instrument = Instrument.objects.create(
         exchange="NSE",
@@ -238,7 +386,23 @@ def _world(clients: int, per_client: int):
             )
         ]
     )
-    sessions, bodies = [], []
+    sessions: list[tuple[str, str]] = []
+    bodies: list[list[dict]] = []
+    kite_bodies: list[list[dict]] = []
+
+    def orders_for(accounts) -> list[dict]:
+        return [
+            {
+                "account_id": accounts[n % per_client].pk,
+                "instrument_id": instrument.pk,
+                "side": "BUY" if (n // per_client) % 2 == 0 else "SELL",
+                "quantity": 1,
+                "order_type": "MARKET",
+                "product": "MIS",
+            }
+            for n in range(per_client * 2)
+        ]
+
     for i in range(clients):
         # One firm per client, as on a shared terminal: each order's live update goes to its owner only.
         org = Organisation.objects.create(name=f"Bench {i}", slug=f"bench-{i}")
@@ -257,21 +421,25 @@ def _world(clients: int, per_client: int):
         store[DEVICE_ID_SESSION_KEY] = device.persistent_id
         store.create()
         sessions.append((store.session_key, secrets.token_hex(16)))
-        bodies.append(
-            [
-                {
-                    "account_id": accounts[n % per_client].pk,
-                    "instrument_id": instrument.pk,
-                    "side": "BUY" if (n // per_client) % 2 == 0 else "SELL",
-                    "quantity": 1,
-                    "order_type": "MARKET",
-                    "product": "MIS",
-                }
-                for n in range(per_client * 2)
+        bodies.append(orders_for(accounts))
+        if kite:
+            kite_accounts = [
+                BrokerAccount.objects.create(
+                    organisation=org, label=f"k{i}-{j}", broker="kite", client_code=f"K{i}-{j}"
+                )
+                for j in range(per_client)
             ]
-        )
+            for account in kite_accounts:
+                credentials = {"api_key": fake_kite.API_KEY, "api_secret": fake_kite.API_SECRET}
+                broker_credentials_set(account=account, credentials=credentials)
+                session_start(
+                    account=account,
+                    secrets={"access_token": fake_kite.ACCESS_TOKEN},
+                    expires_at=timezone.now() + timedelta(hours=8),
+                )
+            kite_bodies.append(orders_for(kite_accounts))
     _clear_foreign_sockets(User.objects.filter(username__startswith="bench").values_list("pk", flat=True))
-    return sessions, bodies
+    return sessions, bodies, kite_bodies
 
 
 def _clear_foreign_sockets(user_ids) -> None:
@@ -297,7 +465,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_server(port: int, database: str, workers: int | None):
+def _start_server(port: int, database: str, workers: int | None, extra_env: dict[str, str] | None = None):
     """Start the production web command (gunicorn, uvicorn workers) on loopback; return it and its worker count."""
     import urllib.request
     from urllib.parse import urlsplit, urlunsplit
@@ -309,6 +477,10 @@ def _start_server(port: int, database: str, workers: int | None):
         "LOG_LEVEL": "WARNING",
         # the web tier's pool per process, as in the deployment files
         "DATABASE_POOL_SIZE": os.environ.get("DATABASE_POOL_SIZE", "10"),
+        # No Celery worker runs here: tasks another run left queued on this Redis (a test's inbox
+        # drain) must not fail the health check the start waits for once they are 5 minutes old.
+        "HEALTH_QUEUE_AGE_SECONDS": "86400",
+        **(extra_env or {}),
     }
     if workers is not None:
         env["WEB_CONCURRENCY"] = str(workers)

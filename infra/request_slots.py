@@ -10,7 +10,10 @@ gives it back when they return. A waiting request holds no CPU: its thread sleep
 A request that waits on a broker over the network gives its slot up for the call
 (``brokers.adapters.registry`` wraps every network adapter's methods in ``released()``), so a slow
 broker never keeps other requests of the process from running, unless the call is made inside a
-database transaction (see ``released``). The in-database paper exchange keeps it: its work is the
+database transaction (see ``released``). It gives its pooled database connection back for the call
+too: the pool (``DATABASE_POOL_SIZE`` a process) is sized for requests running Python, and requests
+that each held a connection through Kite's 200 ms made the others time out waiting for one
+(bench/orders.py --broker kite). The in-database paper exchange keeps both: its work is the
 process's own CPU.
 """
 
@@ -84,11 +87,23 @@ def released() -> Iterator[None]:
     A transaction may hold row locks that the requests in the other slots wait on: giving its slot up
     and waiting for one again would wait on them while they wait on it, and neither the database nor
     anything else would ever see the deadlock.
+
+    Outside a transaction the thread's pooled database connection goes back to the pool for the
+    block (the next statement takes one again), so requests waiting on a broker hold no connection.
+    Nothing on the request path keeps session state on its connection across a broker call (a
+    session advisory lock would be handed to whoever takes the connection next).
     """
     from django.db import connection
 
-    if _slots is None or connection.in_atomic_block:
+    if _slots is None or connection.in_atomic_block or not getattr(_slots._mine, "held", False):
         yield
         return
     with _slots.released():
+        if connection.connection is not None and _pooled(connection):
+            connection.close()  # back to the pool
         yield
+
+
+def _pooled(connection) -> bool:
+    """Whether the connection comes from Django's pool (closing one without a pool would end it)."""
+    return bool(connection.settings_dict.get("OPTIONS", {}).get("pool"))

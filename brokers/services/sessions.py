@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from brokers import crypto
 from brokers.models import BrokerAccount, BrokerSession
+from infra.prepared import Prepared
 
 IST = ZoneInfo("Asia/Kolkata")
 
@@ -108,9 +109,14 @@ def session_counts(brokers: Iterable[str], now: datetime | None = None) -> dict[
     return counts
 
 
+# Read for every order a network broker places (twice: before recording it and before sending it),
+# compiled once: the queryset's compilation cost several times the statement (bench/orders.py --broker kite).
+_SESSION = Prepared(lambda p: BrokerSession.objects.filter(account_id=p.account)[:1], account=int)
+
+
 def session_secrets(account: BrokerAccount, now: datetime | None = None) -> dict[str, str] | None:
     """Return the live session's secrets, or None when the account has no live session."""
-    session = BrokerSession.objects.filter(account=account).first()
+    session = _SESSION.first(account=account.pk)
     now = now or timezone.now()
     if session is None or session.state != BrokerSession.State.LIVE or session.expires_at <= now:
         return None

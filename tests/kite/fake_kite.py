@@ -10,7 +10,8 @@ for these tests; the field names follow https://kite.trade/docs/connect/v3/.
 Faults on demand (``fail``, ``lose_answer``): any status with any body (5xx, 429, a TokenException,
 malformed or truncated JSON), an answer that never comes after the request was processed (the order
 exists, the client times out), and a connection dropped before or after processing. ``latency``
-delays every answer (a benchmark uses 200 ms).
+delays every answer (a benchmark uses 200 ms); ``answers`` has when each request was received and
+answered, so a benchmark can take the broker's own time out of its latencies.
 """
 
 from __future__ import annotations
@@ -65,6 +66,17 @@ class Recorded:
         return dict(self.query)
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A served request: received (its body read) and answered (its answer written), ``time.perf_counter``."""
+
+    recorded: Recorded
+    received: float
+    answered: float
+    status: int
+    body: bytes
+
+
 @dataclass
 class Fault:
     method: str | None
@@ -101,6 +113,7 @@ class FakeKite:
     latency: float = 0.0
     hang_seconds: float = 10.0
     requests: list[Recorded] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     trades: list[dict[str, Any]] = field(default_factory=list)
@@ -234,6 +247,10 @@ class FakeKite:
     def _record(self, recorded: Recorded) -> None:
         with self._lock:
             self.requests.append(recorded)
+
+    def _answered(self, answer: Answer) -> None:
+        with self._lock:
+            self.answers.append(answer)
 
     def _authorised(self, recorded: Recorded) -> bool:
         return self.access_token_valid and recorded.headers.get("authorization") == f"token {API_KEY}:{ACCESS_TOKEN}"
@@ -688,6 +705,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        received = time.perf_counter()
         recorded = Recorded(
             method=self.command,
             path=split.path,
@@ -716,6 +734,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._lose(fault)
             return
         self._send(status, payload, content_type)
+        self.wfile.flush()
+        fake._answered(Answer(recorded, received, time.perf_counter(), status, payload))
 
     def _lose(self, fault: Fault) -> None:
         if fault.action == "hang":

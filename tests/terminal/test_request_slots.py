@@ -147,3 +147,25 @@ def test_a_call_inside_a_transaction_keeps_the_slot(one_slot):
 
 def test_the_in_database_paper_exchange_keeps_the_slot():
     assert type(registry.adapter_for(SimpleNamespace(pk=1, broker="paper"))) is PaperAdapter
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_call_outside_a_transaction_gives_a_pooled_connection_back_for_the_wait(one_slot, monkeypatch):
+    # Requests waiting on a broker must not hold the pool's connections (bench/orders.py --broker kite).
+    from django.db import connections, transaction
+
+    wrapper = connections["default"]
+    wrapper.ensure_connection()
+    closed: list[bool] = []
+    monkeypatch.setattr(wrapper, "close", lambda: closed.append(True))
+    assert not request_slots._pooled(wrapper)
+    with one_slot.held(), request_slots.released():
+        assert closed == []  # a persistent connection without a pool is kept
+    monkeypatch.setattr(request_slots, "_pooled", lambda connection: True)
+    with one_slot.held():
+        with request_slots.released():
+            assert closed == [True]
+        with transaction.atomic(), request_slots.released():
+            assert closed == [True]  # its transaction's locks stay with it
+    with request_slots.released():  # no slot held: a worker, a command
+        assert closed == [True]
