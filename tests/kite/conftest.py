@@ -67,22 +67,6 @@ def kite(make_client) -> KiteClient:
 from tests.trading_world import _fresh_trading_state, world  # noqa: E402, F401  (the order tests trade)
 
 
-@pytest.fixture(autouse=True)
-def _tasks_recorded_not_sent(monkeypatch):
-    """Tasks these tests queue (the update queue's drain, reconciliations) are recorded, not sent to
-    the task broker: no worker runs them here, and a backlog left in the full stack's queues would
-    fail the health check of later tests. The tests drain and reconcile themselves."""
-    sent: list[tuple] = []
-
-    class _App:
-        def send_task(self, name, args=None, kwargs=None, **options):
-            sent.append((name, tuple(args or ()), options))
-
-    monkeypatch.setattr("orders.services.broker_failures.current_app", _App())
-    monkeypatch.setattr("brokers.services.inbox._queue_drain", lambda: sent.append(("drain", (), {})))
-    return sent
-
-
 @pytest.fixture
 def kite_account(world, settings, fake_kite):  # noqa: F811
     """A Kite account of the trading world with a live session at the local Kite server: the trader
@@ -107,3 +91,6 @@ def kite_account(world, settings, fake_kite):  # noqa: F811
     assign_perm("brokers.view_brokeraccount", world.viewer, account)
     world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
     return account
+
+
+from tests.task_capture import tasks_recorded_not_sent  # noqa: E402, F401

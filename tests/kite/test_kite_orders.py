@@ -5,19 +5,15 @@ by trade id, lost answers reconciled without a duplicate, and the account's sess
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
-from guardian.shortcuts import assign_perm
 
 from audit.models import AuditEvent
 from brokers.adapters.base import BrokerSessionExpired
-from brokers.models import BrokerAccount, InboundUpdate
-from brokers.services.credentials import broker_credentials_set
+from brokers.models import InboundUpdate
 from brokers.services.inbox import inbox_drain
-from brokers.services.sessions import session_start, session_state
+from brokers.services.sessions import session_state
 from orders.models import Order, Trade
 from orders.services import cancel_order, place_order, reconcile_order
 from orders.states import Status
@@ -28,18 +24,10 @@ ORDERS = "/orders/regular"
 
 
 @pytest.fixture
-def kite(world, settings, fake_kite):
-    settings.KITE_API_ROOT = fake_kite.url
+def kite(kite_account, settings, fake_kite):
+    """The conftest's Kite account, with Kite's login page at the local Kite server too."""
     settings.KITE_LOGIN_URL = f"{fake_kite.url}/connect/login"
-    account = BrokerAccount.objects.create(organisation=world.org, label="Zerodha", broker="kite", client_code="AB1234")
-    broker_credentials_set(account=account, credentials={"api_key": fk.API_KEY, "api_secret": fk.API_SECRET})
-    session_start(
-        account=account, secrets={"access_token": fk.ACCESS_TOKEN}, expires_at=timezone.now() + timedelta(hours=8)
-    )
-    assign_perm("brokers.trade_brokeraccount", world.trader, account)
-    assign_perm("brokers.view_brokeraccount", world.trader, account)
-    world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
-    return account
+    return kite_account
 
 
 def _limit(world, account, price="990", **changes):
