@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # Every layer of docs/architecture.md, from the ground floor up.
 PACKAGES = [
-    "core", "infra", "audit", "accounts", "marketdata", "brokers", "rms", "orders",
+    "core", "infra", "audit", "accounts", "marketdata", "brokers", "paper", "kite", "rms", "orders",
     "strategies", "compliance", "terminal", "config",
 ]  # fmt: skip
 NOSEC = re.compile(r"#\s*nosec\b(?P<rest>.*)$")
