@@ -23,7 +23,7 @@ def test_the_kite_benchmark_measures_kite_against_paper_and_the_terminals_overhe
     # Its own throwaway database (test_<name>_benchsmoke), never this run's test database.
     env = {**os.environ, "DATABASE_URL": urlunsplit(url._replace(path=f"{url.path}_benchsmoke"))}
     command = [sys.executable, "bench/orders.py", "--broker", "kite", "--clients", "2", "--overhead-clients", "1"]
-    command += ["--seconds", "1", "--accounts-per-client", "1", "--client-processes", "1", "--workers", "1"]
+    command += ["--seconds", "1", "--accounts-per-client", "8", "--client-processes", "1", "--workers", "1"]
     command += ["--broker-latency", "0.05"]
     run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert run.returncode == 0, run.stderr[-2000:]
