@@ -31,14 +31,12 @@ from our instrument id to the token) when the broker's master gives them.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
@@ -54,7 +52,6 @@ from kite.ticker import (
     Mode,
     OrderUpdate,
     Segment,
-    Tick,
     UnknownMessage,
     decode_frame,
     instrument_token,
@@ -62,9 +59,18 @@ from kite.ticker import (
     parse_text,
     subscribe_message,
 )
+from kite.ticker_connection import (
+    Backoff,
+    TickerStats,
+    _Connection,
+    _Handoff,
+    _latest_per_instrument,
+    _Reconnected,
+    quote_from_tick,
+)
 from marketdata.feeds.base import Feed, QuoteCallback
 from marketdata.models import Instrument
-from marketdata.quotes import DepthLevel, Quote
+from marketdata.quotes import Quote
 
 logger = logging.getLogger(__name__)
 
@@ -110,152 +116,6 @@ def default_instrument_token(instrument: Instrument) -> int | None:
         return instrument_token(exchange_token, segment)
     except ValueError:
         return None
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Delay before reconnect attempt ``n`` (from 0): ``initial * factor**n`` capped at ``cap``, then
-    shortened by a random share of up to ``jitter`` so that connections lost together spread out."""
-
-    initial: float = 1.0
-    cap: float = 30.0
-    factor: float = 2.0
-    jitter: float = 0.5
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        ceiling = self.cap if attempt >= 64 else min(self.cap, self.initial * self.factor**attempt)
-        return ceiling * (1.0 - self.jitter * rng.random())
-
-
-@dataclass
-class TickerStats:
-    """Counts kept by the feed's event loop (read them, don't write them)."""
-
-    connects: int = 0
-    reconnects: int = 0
-    frames: int = 0
-    heartbeats: int = 0
-    quotes: int = 0
-    malformed_frames: int = 0
-    skipped_packets: int = 0
-    unknown_tokens: int = 0
-    untraded: int = 0  # ticks with a last price of 0 (nothing traded yet), not turned into quotes
-    order_updates: int = 0
-    bad_messages: int = 0
-    errors: int = 0
-    conflated: int = 0
-
-
-class _Handoff:
-    """Calls ``callback`` with each item put, in order, on one thread of its own."""
-
-    def __init__(self, name: str, callback: Callable, *, max_pending: int | None = None, merge=None) -> None:
-        self._callback = callback
-        self._max_pending = max_pending
-        self._merge = merge
-        self._pending: collections.deque = collections.deque()
-        self._cond = threading.Condition()
-        self._stopping = False
-        self._draining = False
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def put(self, item) -> None:
-        with self._cond:
-            if self._stopping:
-                return
-            self._pending.append(item)
-            if self._max_pending is not None and len(self._pending) > self._max_pending and self._merge is not None:
-                merged = self._merge(list(self._pending))
-                self._pending.clear()
-                self._pending.append(merged)
-            self._cond.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._pending and not self._stopping:
-                    self._cond.wait()
-                if not self._pending or (self._stopping and not self._draining):
-                    return
-                item = self._pending.popleft()
-            try:
-                self._callback(item)
-            except Exception:
-                logger.exception("kite ticker callback %s failed", self._callback)
-
-    def stop(self, timeout: float, *, drain: bool) -> None:
-        """Stop taking items; with ``drain`` hand over those already taken first, within ``timeout``."""
-        with self._cond:
-            self._stopping = True
-            self._draining = drain
-            self._cond.notify()
-        self._thread.join(max(timeout, 0.0))
-        with self._cond:
-            left = len(self._pending)
-            self._draining = False  # past the deadline: start no other call
-            self._pending.clear()
-        if left and drain:
-            logger.error("kite ticker stopped with %d order updates not handed over", left)
-
-
-class _Connection:
-    """One websocket's share of the tokens."""
-
-    def __init__(self, index: int) -> None:
-        self.index = index
-        self.tokens: list[int] = []
-        self.sent: set[int] = set()  # tokens subscribed on the open socket
-        self.ws: ClientConnection | None = None
-        self.task: asyncio.Task | None = None
-        self.opened = False  # the socket has been open before: its next opening is a reconnect
-
-
-@dataclass(frozen=True)
-class _Reconnected:
-    index: int
-
-
-def _latest_per_instrument(batches: list[list[Quote]]) -> list[Quote]:
-    latest: dict[int, Quote] = {}
-    total = 0
-    for batch in batches:
-        total += len(batch)
-        for quote in batch:
-            latest.pop(quote.instrument_id, None)  # re-insert: the merged batch keeps arrival order
-            latest[quote.instrument_id] = quote
-    dropped = total - len(latest)
-    if dropped:
-        metrics.TICKER_CONFLATED.inc(dropped)
-    return list(latest.values())
-
-
-def quote_from_tick(tick: Tick, *, instrument_id: int, received_at: datetime) -> Quote:
-    """The ``Quote`` of a decoded packet: ``ts`` is the exchange time, or the receipt time without one
-    (LTP and quote modes); empty depth levels are dropped; OHLC fields of 0 are unknown."""
-
-    def price(value):
-        return value if value else None
-
-    bids = tuple(DepthLevel(e.price, e.quantity, e.orders) for e in tick.bids if e.quantity)
-    asks = tuple(DepthLevel(e.price, e.quantity, e.orders) for e in tick.asks if e.quantity)
-    return Quote(
-        instrument_id=instrument_id,
-        ltp=tick.last_price,
-        ts=tick.exchange_timestamp or received_at,
-        bid=bids[0].price if bids else None,
-        ask=asks[0].price if asks else None,
-        bid_qty=tick.total_buy_quantity or 0,
-        ask_qty=tick.total_sell_quantity or 0,
-        volume=tick.volume_traded or 0,
-        oi=tick.oi or 0,
-        open=price(tick.open),
-        high=price(tick.high),
-        low=price(tick.low),
-        close=price(tick.close),
-        bids=bids,
-        asks=asks,
-    )
 
 
 class KiteTickerFeed(Feed):
