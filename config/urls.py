@@ -6,7 +6,7 @@ from django_otp.admin import OTPAdminSite
 
 from config.api import api
 from infra.metrics import metrics_view
-from terminal.views import broker_sessions, option_chain, trading, watchlists
+from terminal.views import broker_sessions, gtt, option_chain, trading, watchlists
 
 # The admin asks for the one-time code too, and refuses sessions that have not passed it.
 admin.site.__class__ = OTPAdminSite
@@ -28,8 +28,8 @@ urlpatterns = [
     path("trading/<int:account_id>/orders/cancel-all/", trading.cancel_all, name="orders-cancel-all"),
     path("trading/<int:account_id>/positions/square-off/", trading.square_off, name="position-square-off"),
     path("trading/<int:account_id>/kill-switch/", trading.kill_switch, name="kill-switch"),
-    path("trading/<int:account_id>/gtt/", trading.gtt_place, name="gtt-place"),
-    path("trading/<int:account_id>/gtt/<slug:trigger_id>/delete/", trading.gtt_delete, name="gtt-delete"),
+    path("trading/<int:account_id>/gtt/", gtt.gtt_place, name="gtt-place"),
+    path("trading/<int:account_id>/gtt/<slug:trigger_id>/delete/", gtt.gtt_delete, name="gtt-delete"),
     path("trading/orders/<int:order_id>/cancel/", trading.cancel, name="order-cancel"),
     path("trading/orders/<int:order_id>/modify/", trading.modify, name="order-modify"),
     path("brokers/accounts/<int:account_id>/connect/", broker_sessions.connect, name="broker-connect"),

@@ -1,7 +1,7 @@
 """The trading panels of the terminal: order ticket, order book (modify, cancel), trades, positions
-(square-off), funds, GTT orders (for a broker that has them), and the kill switch. Every act goes
-through the same services as the API (orders.services, rms.services); these views only parse the
-form and render the panel."""
+(square-off), funds, GTT orders (for a broker that has them; their views are in gtt.py), and the kill
+switch. Every act goes through the same services as the API (orders.services, rms.services); these
+views only parse the form and render the panel."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from marketdata.models import Instrument, InstrumentType
 from marketdata.quotes import get_quote
 from orders import services
 from orders.models import Order, OrderType, Product, Side, Source, Validity
-from orders.schemas import order_lots, order_price, order_quantity
+from orders.schemas import order_lots, order_price
 from orders.selectors import (
     funds_get,
     kill_switch_impact,
@@ -38,7 +38,6 @@ from orders.selectors import (
 from rms.models import KillScope
 from rms.selectors import kill_switch_releasers, kill_switch_scope_words
 from rms.services import active_kill_switch, kill_switch_release, may_engage, may_release
-from terminal.models import WatchlistItem
 
 ORDER_BOOK_SIZE = 200
 TRADE_BOOK_SIZE = 100
@@ -203,6 +202,8 @@ def panel(request: HttpRequest, account_id: int, name: str) -> HttpResponse:
         account = _account_for_panel(request, account_id, "view")
         if not _gtt_offered(account):
             raise Http404("This account's broker has no GTT orders.")
+        from terminal.views.gtt import _gtt_panel  # here, not at the top: gtt.py imports this module
+
         return _gtt_panel(request, account)
     # ?confirm=1 on the kill switch: the switches the user may engage, with what each would close now.
     confirming = name == "kill-switch" and request.GET.get("confirm") == "1"
@@ -431,96 +432,3 @@ def kill_switch(request: HttpRequest, account_id: int) -> HttpResponse:
 
     confirming = request.POST.get("action") != "release"  # a refused engage shows the choices again
     return _act(request, account, "kill-switch", act, kill_switch_done=done, confirming=confirming)
-
-
-# --- GTT (good-till-triggered orders) ---------------------------------------------------------------------
-def _gtt_panel(request: HttpRequest, account, *, status: int = 200, **extra) -> HttpResponse:
-    """The GTT panel: the form and the broker's GTT book; a broker that cannot list (signed out,
-    unreachable) shows why. For a broker without GTT (no tab offers it) only the refusal shows."""
-    gtts, list_error = [], None
-    if _gtt_offered(account):
-        try:
-            gtts = services.gtt_list(actor=request.user, account_id=account.pk)
-        except ApplicationError as error:
-            list_error = error
-    symbols = {g.instrument_id for g in gtts if g.instrument_id is not None}
-    ticks = dict(Instrument.objects.filter(pk__in=symbols).values_list("pk", "tick_size"))
-    context = {
-        "gtts": [{"gtt": g, "tick": ticks.get(g.instrument_id, Decimal("0.05"))} for g in gtts],
-        "gtt_list_error": list_error,
-        "gtt_instruments": _gtt_instruments(request),
-        "gtt_data": {"kind": "single", "side": Side.BUY, "product": "CNC", "quantity": "1"},
-        "gtt_products": (("CNC", "CNC (delivery)"), ("NRML", "NRML (F&O carry)")),
-    } | extra
-    return _panel(request, account, "gtt", status=status, **context)
-
-
-def _gtt_instruments(request: HttpRequest) -> list[Instrument]:
-    """The instruments a GTT can be set on from the panel: the tradable ones in the user's watchlists."""
-    watched = WatchlistItem.objects.filter(watchlist__user=request.user).values("instrument_id")
-    return list(
-        Instrument.objects.filter(pk__in=watched, is_active=True)
-        .exclude(instrument_type=InstrumentType.INDEX)
-        .order_by("exchange", "tradingsymbol")
-    )
-
-
-# The price fields each kind of GTT reads; the form holds both sets, and the other kind's are ignored.
-GTT_KIND_FIELDS = {
-    "single": ("trigger_price", "price"),
-    "oco": ("stoploss_trigger", "stoploss_price", "target_trigger", "target_price"),
-}
-
-
-def _gtt_request(data) -> services.GttRequest:
-    """The GTT form as a request: numbers read as the order ticket reads them (codes naming the field)."""
-    kind = data.get("kind", "")
-    prices = {name: _decimal(data.get(name), name) for name in GTT_KIND_FIELDS.get(kind, ())}
-    return services.GttRequest(
-        instrument_id=int_or_none(data.get("instrument")) or 0,
-        kind=kind,
-        side=data.get("side", ""),
-        quantity=order_quantity(data.get("quantity") or ""),
-        product=data.get("product", ""),
-        **prices,
-    )
-
-
-@login_required
-@require_POST
-def gtt_place(request: HttpRequest, account_id: int) -> HttpResponse:
-    """Place the GTT form's GTT at the account's broker; the panel comes back with it listed, or with
-    the refusal (code and message, 422 or the broker's status) and the form as it was filled."""
-    account = _account_for_panel(request, account_id, "trade")
-    data = request.POST.dict()
-    try:
-        trigger_id = services.gtt_place(
-            actor=request.user, account_id=account.pk, request=_gtt_request(data), ip=client_ip(request)
-        )
-    except ApplicationError as error:
-        if not request.htmx:
-            return redirect("home")
-        return _gtt_panel(request, account, status=_refusal_status(error), error=error, gtt_data=data)
-    if not request.htmx:
-        return redirect("home")
-    return _gtt_panel(request, account, gtt_done=f"GTT {trigger_id} placed.")
-
-
-@login_required
-@require_POST
-def gtt_delete(request: HttpRequest, account_id: int, trigger_id: str) -> HttpResponse:
-    account = _account_for_panel(request, account_id, "trade")
-    try:
-        services.gtt_delete(actor=request.user, account_id=account.pk, trigger_id=trigger_id, ip=client_ip(request))
-    except ApplicationError as error:
-        if not request.htmx:
-            return redirect("home")
-        return _gtt_panel(request, account, status=_refusal_status(error), error=error)
-    if not request.htmx:
-        return redirect("home")
-    return _gtt_panel(request, account, gtt_done=f"GTT {trigger_id} deleted.")
-
-
-def _refusal_status(error: ApplicationError) -> int:
-    """A refusal's status for the panel: its own 4xx, else 422 (htmx swaps 4xx fragments only)."""
-    return error.status if 400 <= error.status < 500 else 422
