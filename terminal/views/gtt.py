@@ -9,8 +9,9 @@ from decimal import Decimal
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
+from brokers.adapters.base import BrokerRejected
 from core.client_ip import client_ip
 from core.errors import ApplicationError
 from core.parse import int_or_none
@@ -20,6 +21,17 @@ from orders.models import Side
 from orders.schemas import order_quantity
 from terminal.models import WatchlistItem
 from terminal.views.trading import _account_for_panel, _decimal, _gtt_offered, _panel
+
+
+@login_required
+@require_GET
+def gtt_panel(request: HttpRequest, account_id: int) -> HttpResponse:
+    """The GTT panel of the trading panel (``trading-panel`` with the name ``gtt`` resolves here)."""
+    account = _account_for_panel(request, account_id, "view")
+    if not _gtt_offered(account):  # the page exists; this account's broker has no GTT: refused, 422
+        refusal = BrokerRejected("This account's broker has no GTT orders.", code="broker_cannot_gtt")
+        return _gtt_panel(request, account, status=422, gtt_list_error=refusal)
+    return _gtt_panel(request, account)
 
 
 def _gtt_panel(request: HttpRequest, account, *, status: int = 200, **extra) -> HttpResponse:

@@ -196,15 +196,9 @@ def _panel(request: HttpRequest, account, name: str, *, status: int = 200, **ext
 @login_required
 @require_GET
 def panel(request: HttpRequest, account_id: int, name: str) -> HttpResponse:
-    if name not in {"orders", "trades", "positions", "funds", "kill-switch", "gtt"}:
+    # The GTT panel has its own view (terminal/views/gtt.py), routed ahead of this one.
+    if name not in {"orders", "trades", "positions", "funds", "kill-switch"}:
         raise Http404("No such panel.")
-    if name == "gtt":
-        account = _account_for_panel(request, account_id, "view")
-        if not _gtt_offered(account):
-            raise Http404("This account's broker has no GTT orders.")
-        from terminal.views.gtt import _gtt_panel  # here, not at the top: gtt.py imports this module
-
-        return _gtt_panel(request, account)
     # ?confirm=1 on the kill switch: the switches the user may engage, with what each would close now.
     confirming = name == "kill-switch" and request.GET.get("confirm") == "1"
     return _panel(request, _account_for_panel(request, account_id, "view"), name, confirming=confirming)

@@ -90,6 +90,7 @@ ROUTES: dict[str, str] = {
     "orders-cancel-all": "POST account:trade",
     "position-square-off": "POST account:trade",
     "kill-switch": "POST account:trade",
+    "gtt-panel": "account:view",
     "gtt-place": "POST account:trade",
     "gtt-delete": "POST account:trade",
     "order-cancel": "POST account:trade",
