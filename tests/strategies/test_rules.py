@@ -153,12 +153,13 @@ def test_any_json_either_validates_or_is_refused_naming_a_field(raw):
         assert params.entry is not None
 
 
-def bars(closes: list[str], *, start: str = "09:15", highs=None) -> list[Bar]:
+def bars(closes: list[str], *, start: str = "09:15") -> list[Bar]:
+    """Flat 1-minute bars (open = high = low = close) from ``start``."""
     first = ist(DAY, start)
     return [
-        Bar(11, first + timedelta(minutes=i), Decimal(c), Decimal(highs[i]) if highs else Decimal(c), Decimal(c), Decimal(c), 100)
+        Bar(11, first + timedelta(minutes=i), Decimal(c), Decimal(c), Decimal(c), Decimal(c), 100)
         for i, c in enumerate(closes)
-    ]  # fmt: skip
+    ]
 
 
 def run_of(raw: dict) -> StrategyRun:
