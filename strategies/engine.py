@@ -21,7 +21,7 @@ import json
 import traceback as tb
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from marketdata.hours import IST, MARKET_CLOSE, MARKET_OPEN
@@ -338,5 +338,6 @@ class StrategyRun:
         for intent in intents:
             n = seen.get(intent.leg, 0)
             seen[intent.leg] = n + 1
-            keyed.append(replace(intent, key=f"{event}:{ts.isoformat()}:{intent.leg}:{n}"))
+            # In UTC, so an event replayed from IST-stamped bars keys its intents as the live run did.
+            keyed.append(replace(intent, key=f"{event}:{ts.astimezone(UTC).isoformat()}:{intent.leg}:{n}"))
         return keyed
