@@ -234,3 +234,13 @@ def test_an_unknown_symbol_crashes_the_strategy_with_a_clear_message():
     run = StrategyRun(kind="rule", params=rule(), instruments=MemoryInstruments())
     with pytest.raises(StrategyCrashed, match="NSE:ACME is not in the symbol master"):
         run.subscriptions(ist(DAY, "09:15"))
+
+
+def test_the_documented_examples_validate():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "strategies.md").read_text()
+    examples = [block.split("```", 1)[0] for block in text.split("```json\n")[1:]]
+    assert len(examples) == 2
+    for example in examples:
+        validate_params("rule", json.loads(example))
