@@ -218,8 +218,12 @@ class StrategyRun:
 
     def on_fill(self, fill: Fill) -> Step:
         """Books ``fill`` into the leg's position first, so the handler sees the position it made."""
-        if fill.quantity <= 0:
-            raise StrategyInvalid("A fill's quantity must be positive.", extra={"field": "quantity"})
+        if type(fill.quantity) is not int or fill.quantity <= 0:
+            raise StrategyInvalid("A fill's quantity must be a positive integer.", extra={"field": "quantity"})
+        if fill.side not in ("BUY", "SELL"):
+            raise StrategyInvalid("A fill's side must be BUY or SELL.", extra={"field": "side"})
+        if not fill.leg:
+            raise StrategyInvalid("A fill must name its leg.", extra={"field": "leg"})
         signed = fill.quantity if fill.side == "BUY" else -fill.quantity
         net = self.positions.get(fill.leg, 0) + signed
         if net:

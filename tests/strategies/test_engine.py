@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from strategies import registry
 from strategies.contract import Bar, Context, Fill, Params, Strategy, Tick, Timer
@@ -292,3 +294,45 @@ def test_keys_are_in_utc_whatever_zone_the_event_is_stamped_in():
         Bar(instrument_id=7, ts=ts, open=Decimal(2), high=Decimal(2), low=Decimal(2), close=Decimal(2), volume=1)
     )
     assert step.intents[0].key == "bar:2026-03-02T03:46:00+00:00:long:0"
+
+
+ANY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=20,
+)
+FIELDS = [
+    "instrument", "exchange", "symbol", "quantity", "lots", "timeframe", "fast", "slow", "mode", "product",
+    "exit_at", "range_minutes", "direction", "no_entry_after", "underlying", "index", "entry_at",
+    "leg_stop_percent", "mtm_stop",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["ema_crossover", "opening_range_breakout", "short_straddle", "rule"])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=ANY_JSON | st.dictionaries(st.sampled_from(FIELDS), ANY_JSON, max_size=8))
+def test_any_json_given_to_any_strategy_validates_or_is_refused_naming_a_field(kind, raw):
+    try:
+        registry.validate_params(kind, raw)
+    except StrategyInvalid as error:
+        assert isinstance(error.extra["field"], str) and error.extra["field"]
+        json.dumps(error.as_dict())
+
+
+@pytest.mark.parametrize(
+    ("change", "field"), [({"quantity": 0}, "quantity"), ({"side": "HOLD"}, "side"), ({"leg": ""}, "leg")]
+)
+def test_a_fill_that_cannot_be_booked_is_refused_and_changes_nothing(change, field):
+    run = make()
+    good = {
+        "leg": "long",
+        "instrument_id": 7,
+        "side": "BUY",
+        "quantity": 1,
+        "price": Decimal(1),
+        "ts": ist(DAY, "09:20"),
+    }
+    with pytest.raises(StrategyInvalid) as caught:
+        run.on_fill(Fill(**(good | change)))
+    assert caught.value.extra["field"] == field
+    assert run.positions == {} and run.legs == {}

@@ -244,3 +244,13 @@ def test_the_documented_examples_validate():
     assert len(examples) == 2
     for example in examples:
         validate_params("rule", json.loads(example))
+
+
+def test_a_five_minute_rule_fed_one_minute_bars_decides_on_each_five_minute_close():
+    # 5-minute closes: 101 (09:15-09:19), then 103 (09:20-09:24). The close crosses above 102 on the second
+    # bar only (the 1-minute 103 at 09:21 is inside it): bought at 103 when the bar closes, 09:25.
+    closes = ["100", "101", "102", "101", "101", "101", "103", "104", "103", "103"]
+    raw = rule(
+        timeframe=5, indicators={}, entry={"left": {"price": "close"}, "op": "crosses_above", "right": {"number": 102}}
+    )
+    assert replay(run_of(raw), bars(closes)) == [Trade("09:25", "main", "BUY", 10, Decimal(103))]
