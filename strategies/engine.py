@@ -161,7 +161,8 @@ class StrategyRun:
 
     ``params`` is the raw JSON (validated here through the registry) or an already validated Params;
     ``snapshot`` restores ``state``, positions and legs saved by ``snapshot()``. Raises StrategyUnknown
-    or StrategyInvalid (422) for an unknown kind, bad parameters or a malformed snapshot."""
+    or StrategyInvalid (422) for an unknown kind, bad parameters or a malformed snapshot, and
+    StrategyCrashed if the strategy's constructor raises."""
 
     def __init__(
         self,
@@ -175,7 +176,10 @@ class StrategyRun:
         self.kind = kind
         self.params: Params = params if isinstance(params, cls.Params) else validate_params(kind, params)
         self.instruments = instruments
-        self.strategy: Strategy = cls(self.params)
+        try:
+            self.strategy: Strategy = cls(self.params)
+        except Exception:
+            raise StrategyCrashed("init", tb.format_exc()) from None
         self.state: dict[str, Any] = {}
         self.positions: dict[str, int] = {}
         self.legs: dict[str, int] = {}
