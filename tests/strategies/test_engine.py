@@ -214,20 +214,17 @@ def test_state_that_is_not_json_crashes_the_event():
     assert run.state == {}
 
 
-def test_an_intent_no_order_could_carry_crashes_the_event():
+def test_an_intent_no_order_could_carry_crashes_the_event(monkeypatch: pytest.MonkeyPatch):
     class Zero(Echo):
         name = "engine_zero"
 
         def on_bar(self, ctx: Context, bar: Bar) -> None:
             ctx.sell("short", bar.instrument_id, 0)
 
-    registry._CLASSES[Zero.name] = Zero
-    try:
-        run = StrategyRun(kind="engine_zero", params={"instrument": 7}, instruments=MemoryInstruments())
-        with pytest.raises(StrategyCrashed, match="quantity must be a positive integer"):
-            run.on_bar(bar("09:15", "1"))
-    finally:
-        del registry._CLASSES[Zero.name]
+    monkeypatch.setitem(registry._CLASSES, Zero.name, Zero)
+    run = StrategyRun(kind="engine_zero", params={"instrument": 7}, instruments=MemoryInstruments())
+    with pytest.raises(StrategyCrashed, match="quantity must be a positive integer"):
+        run.on_bar(bar("09:15", "1"))
 
 
 def test_subscriptions_are_the_strategys_instruments_and_the_held_legs():
@@ -336,3 +333,16 @@ def test_a_fill_that_cannot_be_booked_is_refused_and_changes_nothing(change, fie
         run.on_fill(Fill(**(good | change)))
     assert caught.value.extra["field"] == field
     assert run.positions == {} and run.legs == {}
+
+
+def test_a_strategy_whose_constructor_raises_crashes_on_init(monkeypatch: pytest.MonkeyPatch):
+    class Broken(Echo):
+        name = "engine_broken"
+
+        def __init__(self, params: EchoParams) -> None:
+            raise ZeroDivisionError("no")
+
+    monkeypatch.setitem(registry._CLASSES, Broken.name, Broken)
+    with pytest.raises(StrategyCrashed) as caught:
+        StrategyRun(kind="engine_broken", params={"instrument": 7}, instruments=MemoryInstruments())
+    assert caught.value.event == "init" and "ZeroDivisionError: no" in caught.value.traceback
