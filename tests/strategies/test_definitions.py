@@ -64,3 +64,19 @@ def test_an_update_validates_the_new_params_and_is_audited(world, definition):
 def test_a_viewer_may_not_update_a_definition(world, definition):
     with pytest.raises(StrategyForbidden):
         strategy_update(actor=world.viewer, definition=definition, params={"quantity": 5})
+
+
+def test_the_admin_shows_strategies_read_only(world, definition, rf):
+    from django.contrib.admin.sites import site
+
+    from accounts.models import User
+    from strategies.models import AlgoId, Deployment
+
+    request = rf.get("/")
+    request.user = User.objects.create_superuser("root", password=None)
+    for model in (StrategyDefinition, AlgoId, Deployment):
+        model_admin = site._registry[model]
+        assert model_admin.has_view_permission(request)
+        assert not model_admin.has_add_permission(request)
+        assert not model_admin.has_change_permission(request, None)
+        assert not model_admin.has_delete_permission(request, None)

@@ -182,3 +182,35 @@ def test_an_unexpected_failure_is_recorded_as_failed_and_the_other_accounts_go_o
     results = deployment_apply(deployment=deployment, intents=[intent(world.equity)])
     assert [r.status for r in results] == ["failed", "placed"]
     assert DeploymentEvent.objects.filter(deployment=deployment, kind="error").count() == 1
+
+
+def test_a_kill_switch_halts_only_its_accounts_leg_and_the_others_keep_trading(world, make_deployment, market):
+    from orders.services import kill_switch_engage
+
+    second = paper_account(world, "Paper 2", "P2")
+    third = paper_account(world, "Paper 5", "P5")
+    deployment = make_deployment([(world.account, 1), (second, 2), (third, 5)])
+    first = deployment_apply(deployment=deployment, intents=[intent(world.equity, key="a")])
+    assert [(r.account_id, r.quantity, r.status) for r in first] == [
+        (world.account.pk, 1, "placed"),
+        (second.pk, 2, "placed"),
+        (third.pk, 5, "placed"),
+    ]
+    assert [o.quantity for o in Order.objects.filter(strategy=deployment.order_key).order_by("account_id")] == [1, 2, 5]
+
+    kill_switch_engage(actor=world.admin, scope="account", target_id=second.pk, reason="drill")
+    later = deployment_apply(deployment=deployment, intents=[intent(world.equity, key="b")])
+    assert [(r.account_id, r.quantity, r.status) for r in later] == [
+        (world.account.pk, 1, "placed"),
+        (third.pk, 5, "placed"),
+    ]
+    leg = DeploymentAccount.objects.get(deployment=deployment, account=second)
+    assert leg.status == DeploymentAccount.Status.HALTED
+    assert DeploymentEvent.objects.filter(deployment=deployment, data__step="account_halted").count() == 1
+    from audit.models import AuditEvent
+
+    assert AuditEvent.objects.filter(action="strategy.deployment.account_halted").count() == 1
+    # the halted leg stays halted: nothing more is placed on it
+    deployment_apply(deployment=deployment, intents=[intent(world.equity, key="c")])
+    assert not Order.objects.filter(strategy=deployment.order_key, account=second, idempotency_key__endswith=":c")
+    assert Order.objects.filter(strategy=deployment.order_key, idempotency_key__endswith=":c").count() == 2
