@@ -9,6 +9,7 @@ deployment starts only with an active algo id of its organisation.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from datetime import time
@@ -463,12 +464,14 @@ def _square_off_own(*, deployment: Deployment) -> int:
             strategy=deployment.order_key,
             algo_id=algo,
         )
-        # Names the position it closes: a concurrent call computes the same and places nothing new.
+        # Names the position it closes (the leg by a digest, to fit): a concurrent call computes the
+        # same key and places nothing new; once more trades change the position, the key changes too.
         traded = position.buy_quantity + position.sell_quantity
+        leg = hashlib.sha256(position.leg.encode()).hexdigest()[:12]
         key = (
             f"dep{deployment.pk}:{position.account_id}:exit:{position.instrument_id}:{position.product}:"
-            f"{position.net_quantity}:{traded}:{position.leg}"
-        )[:96]
+            f"{position.net_quantity}:{traded}:{leg}"
+        )
         account = accounts[position.account_id]
         try:
             orders = place_sliced_order(
