@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class StrategiesConfig(AppConfig):
     name = "strategies"
     verbose_name = "Strategies"
+
+    def ready(self) -> None:
+        # Registering is importing: the rule strategy and the built-ins add themselves to the registry.
+        from strategies import builtins, rules  # noqa: F401
