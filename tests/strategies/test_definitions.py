@@ -80,3 +80,12 @@ def test_the_admin_shows_strategies_read_only(world, definition, rf):
         assert not model_admin.has_add_permission(request)
         assert not model_admin.has_change_permission(request, None)
         assert not model_admin.has_delete_permission(request, None)
+
+
+def test_members_of_every_role_read_the_organisations_definitions_and_outsiders_none(world, definition):
+    from accounts.models import User
+    from strategies.selectors import strategy_list_for_user
+
+    for member in (world.owner, world.admin, world.trader, world.viewer):
+        assert list(strategy_list_for_user(user=member)) == [definition]
+    assert not strategy_list_for_user(user=User.objects.create_user("outsider")).exists()

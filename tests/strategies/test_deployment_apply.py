@@ -271,3 +271,24 @@ def test_concurrent_applies_of_the_same_intents_place_each_once(world, make_depl
     assert not errors
     assert Order.objects.filter(strategy=deployment.order_key).count() == 4
     assert StrategyIntent.objects.filter(deployment=deployment).count() == 4
+
+
+def test_an_engine_steps_intents_are_placed_as_they_come(world, make_deployment, market):
+    from datetime import UTC, datetime
+
+    from strategies.contract import Bar
+    from strategies.engine import StrategyRun
+    from tests.strategies.harness import MemoryInstruments
+
+    deployment = make_deployment([(world.account, 3)])
+    run = StrategyRun(kind=deployment.kind, params=deployment.params, instruments=MemoryInstruments())
+    run.start(datetime(2026, 1, 19, 3, 45, tzinfo=UTC))
+    price = Decimal(1000)
+    bar = Bar(world.equity.pk, datetime(2026, 1, 19, 3, 46, tzinfo=UTC), price, price, price, price, 100)
+    step = run.on_bar(bar)
+    (placed,) = deployment_apply(deployment=deployment, intents=step.intents)
+    assert placed.status == "placed" and placed.quantity == 3 and placed.key == step.intents[0].key
+    # the same bar evaluated again (a restart) yields the same keys: nothing new is placed
+    again = StrategyRun(kind=deployment.kind, params=deployment.params, instruments=MemoryInstruments())
+    assert deployment_apply(deployment=deployment, intents=again.on_bar(bar).intents) == [placed]
+    assert Order.objects.filter(strategy=deployment.order_key).count() == 1
