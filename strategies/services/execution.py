@@ -196,6 +196,23 @@ def deployment_apply(
     halted: set[int] = set()
     orders_today = deployment_orders_today(deployment=current)
     for intent in placeable:
+        recorded = {
+            si.account_id: si
+            for si in StrategyIntent.objects.filter(deployment=current, key=intent.key).select_related("order")
+        }
+        if all(leg.account_id in recorded for leg in legs):  # applied before: nothing to place or log
+            results += [recorded[leg.account_id] for leg in legs]
+            continue
+        # Stopped or paused meanwhile (an emergency stop): nothing more is placed.
+        if not Deployment.objects.filter(pk=current.pk, status=Deployment.Status.RUNNING).exists():
+            log_event(
+                current,
+                Kind.REJECTION,
+                f"intent {intent.key} not placed: the deployment stopped running",
+                key=intent.key,
+                code="deployment_not_running",
+            )
+            break
         positions = deployment_positions(deployment=current)
         pnl = pnl_of(positions).total
         log_event(
@@ -212,11 +229,7 @@ def deployment_apply(
             if leg.pk in halted:
                 continue
             account = leg.account
-            existing = (
-                StrategyIntent.objects.filter(deployment=current, account=account, key=intent.key)
-                .select_related("order")
-                .first()
-            )
+            existing = recorded.get(account.pk)
             if existing is not None:
                 results.append(existing)
                 continue

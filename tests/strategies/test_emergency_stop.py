@@ -108,3 +108,38 @@ def test_positions_and_pnl_are_its_own_trades_per_leg(world, make_deployment, ma
     assert pnl.realised == Decimal("19.80")
     assert pnl.unrealised == (Decimal("1010") - Decimal("1000.05")) * 3
     assert pnl.total == pnl.realised + pnl.unrealised and pnl.unpriced == ()
+
+
+def test_what_a_kill_switch_closed_is_not_closed_twice(world, make_deployment, market):
+    from orders.services import kill_switch_engage
+    from rms.services import kill_switch_release
+
+    deployment = make_deployment()
+    deployment_apply(deployment=deployment, intents=[intent(world.equity, quantity=3, key="in")])
+    kill_switch_engage(actor=world.admin, scope="account", target_id=world.account.pk, reason="drill")
+    kill_switch_release(actor=world.admin, scope="account", target_id=world.account.pk)
+    assert Position.objects.get(account=world.account, instrument=world.equity).net_quantity == 0
+
+    assert deployment_emergency_stop(actor=world.trader, deployment=deployment)["squared_off"] == 0
+    assert Position.objects.get(account=world.account, instrument=world.equity).net_quantity == 0
+    assert not Order.objects.filter(strategy=deployment.order_key, side="SELL").exists()
+    assert DeploymentEvent.objects.filter(deployment=deployment, message__contains="nothing to square off").exists()
+
+
+def test_a_deployment_stopped_while_applying_places_no_more(world, make_deployment, market, monkeypatch):
+    from strategies.services import execution
+
+    deployment = make_deployment()
+    real = execution.place_sliced_order
+
+    def then_stop(**kwargs):
+        orders = real(**kwargs)
+        Deployment.objects.filter(pk=deployment.pk).update(status="stopped")  # as a concurrent emergency stop
+        return orders
+
+    monkeypatch.setattr(execution, "place_sliced_order", then_stop)
+    results = deployment_apply(
+        deployment=deployment, intents=[intent(world.equity, key="a"), intent(world.equity, key="b")]
+    )
+    assert [r.key for r in results] == ["a"]
+    assert DeploymentEvent.objects.filter(deployment=deployment, data__code="deployment_not_running").exists()
