@@ -160,7 +160,7 @@ def deployment_apply(
                 current,
                 Kind.REJECTION,
                 f"{len(intents)} intents not placed: the deployment is {current.status}",
-                keys=[getattr(i, "key", "") for i in intents][:50],
+                keys=[str(getattr(i, "key", ""))[:100] for i in intents][:50],
                 code="deployment_not_running",
             )
         return []
