@@ -73,3 +73,16 @@ class WebhookSignalInProgress(WebhookError):
 
     code = "webhook_signal_in_progress"
     status = 409
+
+
+# --- reaching records through the API and pages -------------------------------------------------------------
+class StrategyNotFound(StrategyError):
+    """No such definition in the organisation (or not one the caller may see)."""
+
+    code = "strategy_not_found"
+    status = 404
+
+
+class AlgoIdNotFound(StrategyError):
+    code = "algo_id_not_found"
+    status = 404
