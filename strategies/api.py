@@ -23,7 +23,6 @@ from ninja import Router, Status
 
 from accounts.auth import SCOPE_TRADE, require_scope
 from accounts.selectors import organisation_get_for_user
-from brokers.selectors import account_get_for_user
 from core.api_errors import errors
 from strategies import selectors
 from strategies.errors import AlgoIdInvalid, AlgoIdNotFound, DeploymentNotFound, StrategyNotFound
@@ -45,7 +44,7 @@ from strategies.schemas import (
     WebhookSecretOut,
 )
 from strategies.services import algo_ids, definitions, deployments
-from strategies.services.signals import webhook_secret_rotate
+from strategies.services.signals import clean_allowed_ips, webhook_allowed_ips_set, webhook_secret_rotate
 
 router = Router(tags=["strategies"])
 
@@ -114,9 +113,7 @@ def definition_list(request: HttpRequest, slug: str):
     return StrategyDefinition.objects.filter(organisation=_organisation(request, slug)).order_by("name")
 
 
-@router.post(
-    "/orgs/{slug}/strategies", response={201: DefinitionOut, **errors(403, 409)}, summary="Create a strategy"
-)
+@router.post("/orgs/{slug}/strategies", response={201: DefinitionOut, **errors(403, 409)}, summary="Create a strategy")
 def definition_create(request: HttpRequest, slug: str, body: DefinitionIn):
     """422 ``strategy_unknown`` or ``strategy_invalid`` (``extra["field"]``: the parameter's dotted
     path, e.g. ``entry.0.left``) writes nothing; 409 ``strategy_name_taken``."""
@@ -138,7 +135,9 @@ def definition_get(request: HttpRequest, slug: str, definition_id: int):
 
 
 @router.patch(
-    "/orgs/{slug}/strategies/{definition_id}", response={200: DefinitionOut, **errors(403, 409)}, summary="Change a strategy"
+    "/orgs/{slug}/strategies/{definition_id}",
+    response={200: DefinitionOut, **errors(403, 409)},
+    summary="Change a strategy",
 )
 def definition_update(request: HttpRequest, slug: str, definition_id: int, body: DefinitionPatch):
     require_scope(request, SCOPE_TRADE)
@@ -180,10 +179,7 @@ def deployment_create(request: HttpRequest, slug: str, body: DeploymentIn):
     require_scope(request, SCOPE_TRADE)
     organisation = _organisation(request, slug)
     definition = _definition(request, slug, body.definition_id)
-    accounts = [
-        (account_get_for_user(user=request.user, account_id=row.account_id, access="trade"), row.multiplier)
-        for row in body.accounts
-    ]
+    allowed_ips = clean_allowed_ips(body.webhook_allowed_ips)
     algo = None
     if body.algo_id is not None:
         algo = AlgoId.objects.filter(organisation=organisation, pk=body.algo_id).first()
@@ -195,12 +191,13 @@ def deployment_create(request: HttpRequest, slug: str, body: DeploymentIn):
         definition=definition,
         name=body.name,
         mode=body.mode,
-        accounts=accounts,
+        accounts=[(row.account_id, row.multiplier) for row in body.accounts],
         algo_id=algo,
-        webhook_allowed_ips=body.webhook_allowed_ips,
         **schedule,
         **_raw_numbers(request),
     )
+    if allowed_ips:
+        webhook_allowed_ips_set(actor=request.user, deployment=deployment, allowed_ips=allowed_ips)
     return Status(201, deployment_out(request, deployment))
 
 

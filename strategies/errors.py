@@ -149,3 +149,8 @@ class StrategyNotFound(StrategyError):
 class AlgoIdNotFound(StrategyError):
     code = "algo_id_not_found"
     status = 404
+
+
+class StrategyInUse(StrategyError):
+    code = "strategy_in_use"
+    status = 409

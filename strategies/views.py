@@ -32,12 +32,16 @@ from core.errors import ApplicationError
 from marketdata.hours import IST
 from strategies import selectors
 from strategies.errors import AlgoIdNotFound, StrategyNotFound
-from strategies.forms import AlgoIdForm, DeployForm
+from strategies.forms import AlgoIdForm, DeployForm, RuleBuilder
 from strategies.models import AlgoId, Deployment, DeploymentMark, StrategyDefinition
-from strategies.rule_form import RuleBuilder
 from strategies.services import algo_ids, definitions, deployments
 from strategies.services.access import MANAGERS, WRITERS
-from strategies.services.signals import webhook_receive, webhook_secret_rotate
+from strategies.services.signals import (
+    clean_allowed_ips,
+    webhook_allowed_ips_set,
+    webhook_receive,
+    webhook_secret_rotate,
+)
 
 verified_required = otp_required(if_configured=False)
 LIFECYCLE = {
@@ -183,6 +187,7 @@ def deploy(request: HttpRequest, slug: str, definition_id: int) -> HttpResponse:
             data = form.cleaned_data
             algo = AlgoId.objects.filter(organisation=organisation, pk=data["algo_id"]).first()
             try:
+                allowed_ips = clean_allowed_ips(data["webhook_allowed_ips"])
                 deployment = deployments.deployment_create(
                     actor=request.user,
                     definition=definition,
@@ -199,8 +204,9 @@ def deploy(request: HttpRequest, slug: str, definition_id: int) -> HttpResponse:
                     mtm_stop_loss=data["mtm_stop_loss"],
                     mtm_target=data["mtm_target"],
                     trailing_stop=data["trailing_stop"],
-                    webhook_allowed_ips=data["webhook_allowed_ips"],
                 )
+                if allowed_ips:
+                    webhook_allowed_ips_set(actor=request.user, deployment=deployment, allowed_ips=allowed_ips)
                 secret = webhook_secret_rotate(actor=request.user, deployment=deployment)
             except ApplicationError as exc:
                 field = exc.extra.get("field")

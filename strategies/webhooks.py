@@ -29,7 +29,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from core.canonical_json import canonical_dumps
+from strategies.contract import Params, Strategy
 from strategies.errors import WebhookPayloadInvalid
+from strategies.registry import register
 
 Source = Literal["tradingview", "chartink", "amibroker"]
 Action = Literal["buy", "sell", "short", "cover", "exit", "target"]
@@ -391,3 +393,17 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float):
         return repr(value)
     return value
+
+
+class WebhookParams(Params):
+    """None: what to trade comes with each signal."""
+
+
+@register
+class WebhookStrategy(Strategy):
+    """The strategy of a deployment driven only by webhook signals (kind ``"webhook"``): it has no
+    parameters and emits nothing on bars; its orders come from ``strategies.services.signals``."""
+
+    name = "webhook"
+    title = "Webhook signals (TradingView, ChartInk, Amibroker)"
+    Params = WebhookParams

@@ -40,7 +40,7 @@ from marketdata.hours import IST
 from marketdata.models import Instrument
 from strategies.contract import Intent
 from strategies.errors import (
-    StrategyForbidden,
+    DeploymentInvalid,
     WebhookBodyInvalid,
     WebhookDeploymentNotRunning,
     WebhookNotFound,
@@ -52,7 +52,7 @@ from strategies.errors import (
 )
 from strategies.models import Deployment, DeploymentAccount, DeploymentEvent, WebhookSignal
 from strategies.selectors import deployment_positions
-from strategies.services.access import WRITERS, require_role
+from strategies.services.deployments import log_event, require_operator
 from strategies.services.execution import deployment_apply
 from strategies.webhooks import Signal, body_secret, derived_signal_id, parse_signal
 
@@ -89,15 +89,9 @@ def secret_sha256(secret: str) -> str:
 
 def webhook_secret_rotate(*, actor, deployment: Deployment) -> str:
     """Give the deployment a new webhook secret and return it: the only time it is seen, as only its
-    SHA-256 is kept. Raises StrategyForbidden (403) unless the actor is an Owner, Admin or Trader of
-    the deployment's organisation."""
-    require_role(
-        user=actor,
-        organisation_id=deployment.organisation_id,
-        roles=WRITERS,
-        error=StrategyForbidden,
-        what="change a deployment's webhook secret",
-    )
+    SHA-256 is kept; the old one stops working. Raises StrategyForbidden (403) or a broker account
+    error unless the actor may run the deployment (``require_operator``)."""
+    require_operator(actor=actor, deployment=deployment)
     secret = secrets.token_urlsafe(24)
     with transaction.atomic():
         Deployment.objects.filter(pk=deployment.pk).update(webhook_secret_sha256=secret_sha256(secret))
@@ -107,11 +101,43 @@ def webhook_secret_rotate(*, actor, deployment: Deployment) -> str:
             target=deployment,
             payload={"deployment_id": deployment.pk},
         )
-        DeploymentEvent.objects.create(
-            deployment=deployment, kind=DeploymentEvent.Kind.LIFECYCLE, message="Webhook secret set."
-        )
+        log_event(deployment, DeploymentEvent.Kind.LIFECYCLE, "webhook secret set")
     deployment.webhook_secret_sha256 = secret_sha256(secret)
     return secret
+
+
+def clean_allowed_ips(allowed_ips: object) -> list[str]:
+    """The addresses as normalised networks (at most 20); raises DeploymentInvalid (422, field
+    ``webhook_allowed_ips``) naming a malformed entry."""
+    if not isinstance(allowed_ips, list | tuple) or len(allowed_ips) > 20:
+        raise DeploymentInvalid("Give at most 20 addresses.", extra={"field": "webhook_allowed_ips"})
+    networks = []
+    for entry in allowed_ips:
+        try:
+            networks.append(str(ipaddress.ip_network(str(entry).strip(), strict=False)))
+        except ValueError:
+            raise DeploymentInvalid(
+                f"{str(entry)[:60]!r} is not an IP address or network.", extra={"field": "webhook_allowed_ips"}
+            ) from None
+    return networks
+
+
+def webhook_allowed_ips_set(*, actor, deployment: Deployment, allowed_ips: object) -> list[str]:
+    """Set the addresses (IPs or CIDR networks, at most 20; none: any) the deployment's webhook accepts
+    signals from; return them normalised. Raises DeploymentInvalid (422) as ``clean_allowed_ips``,
+    StrategyForbidden (403) unless the actor may run the deployment."""
+    require_operator(actor=actor, deployment=deployment)
+    networks = clean_allowed_ips(allowed_ips)
+    with transaction.atomic():
+        Deployment.objects.filter(pk=deployment.pk).update(webhook_allowed_ips=networks)
+        audit_record(
+            actor=actor,
+            action="strategy.webhook.allowed_ips_set",
+            target=deployment,
+            payload={"deployment_id": deployment.pk, "allowed_ips": networks},
+        )
+    deployment.webhook_allowed_ips = networks
+    return networks
 
 
 def _rate_limiter() -> RateLimiter:
@@ -333,7 +359,7 @@ def _act(deployment: Deployment, record: WebhookSignal, signal: Signal) -> Webho
 
 
 def _log(deployment: Deployment, kind: str, message: str, data: dict) -> None:
-    DeploymentEvent.objects.create(deployment=deployment, kind=kind, message=message[:500], data=data)
+    log_event(deployment, kind, message, **data)
 
 
 def _legs(deployment: Deployment) -> dict[str, _Leg]:

@@ -14,14 +14,12 @@ from brokers.rate_limits import LocalRateLimiter
 from orders.models import Order
 from strategies.models import Deployment, DeploymentEvent, WebhookSignal
 from strategies.services.signals import use_webhook_rate_limiter
-
-from .webhook_world import SECRET_HEADER, hooks  # noqa: F401
-from .webhook_world import WebhookWorld as _WebhookWorld
+from tests.strategies.webhook_world import SECRET_HEADER, WebhookWorld
 
 pytestmark = pytest.mark.django_db
 
 
-def _orders(hooks: _WebhookWorld):
+def _orders(hooks: WebhookWorld):
     return Order.objects.filter(strategy=hooks.deployment.order_key).order_by("account_id", "pk")
 
 
@@ -50,8 +48,9 @@ def test_a_duplicate_signal_gets_the_first_answer_and_places_nothing_more(hooks)
 
 
 def test_the_secret_may_come_in_the_header_or_as_a_passphrase(hooks):
-    header = hooks.post({"action": "buy", "ticker": "RELIANCE", "contracts": 1, "id": "h"}, **{SECRET_HEADER: hooks.secret})
-    passphrase = hooks.post({"action": "buy", "ticker": "RELIANCE", "contracts": 1, "id": "p", "passphrase": hooks.secret})
+    body = {"action": "buy", "ticker": "RELIANCE", "contracts": 1}
+    header = hooks.post(body | {"id": "h"}, **{SECRET_HEADER: hooks.secret})
+    passphrase = hooks.post(body | {"id": "p", "passphrase": hooks.secret})
     assert (header.status_code, passphrase.status_code) == (200, 200)
 
 
