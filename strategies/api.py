@@ -25,7 +25,14 @@ from accounts.auth import SCOPE_TRADE, require_scope
 from accounts.selectors import organisation_get_for_user
 from core.api_errors import errors
 from strategies import selectors
-from strategies.errors import AlgoIdInvalid, AlgoIdNotFound, DeploymentNotFound, StrategyNotFound
+from strategies.errors import (
+    AlgoIdInvalid,
+    AlgoIdNotFound,
+    DeploymentInvalid,
+    DeploymentNotFound,
+    StrategyForbidden,
+    StrategyNotFound,
+)
 from strategies.models import AlgoId, Deployment, StrategyDefinition
 from strategies.schemas import (
     MAX_ID,
@@ -44,6 +51,7 @@ from strategies.schemas import (
     WebhookSecretOut,
 )
 from strategies.services import algo_ids, definitions, deployments
+from strategies.services.access import WRITERS, require_role
 from strategies.services.signals import clean_allowed_ips, webhook_allowed_ips_set, webhook_secret_rotate
 
 router = Router(tags=["strategies"])
@@ -175,10 +183,16 @@ def deployment_list(request: HttpRequest, slug: str):
 )
 def deployment_create(request: HttpRequest, slug: str, body: DeploymentIn):
     """The accounts must be ones the caller may trade (404 otherwise); 422 ``deployment_invalid`` names
-    the refused field; ``deployment_mode_mismatch`` when paper and live accounts would mix."""
+    the refused field (``definition_id`` for a strategy not of this organisation);
+    ``deployment_mode_mismatch`` when paper and live accounts would mix."""
     require_scope(request, SCOPE_TRADE)
     organisation = _organisation(request, slug)
-    definition = _definition(request, slug, body.definition_id)
+    require_role(
+        user=request.user, organisation_id=organisation.pk, roles=WRITERS, error=StrategyForbidden, what="deploy"
+    )
+    definition = StrategyDefinition.objects.filter(organisation=organisation, pk=body.definition_id).first()
+    if definition is None:
+        raise DeploymentInvalid("No such strategy in this organisation.", extra={"field": "definition_id"})
     allowed_ips = clean_allowed_ips(body.webhook_allowed_ips)
     algo = None
     if body.algo_id is not None:
