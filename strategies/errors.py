@@ -78,6 +78,7 @@ class DeploymentNotFound(StrategyError):
     """No such deployment, or the user is not a member of its organisation (indistinguishable on purpose)."""
 
     code = "deployment_not_found"
+    status = 404
 
 
 # --- webhook signals (strategies.webhooks, strategies.services.signals) ------------------------------------
