@@ -7,6 +7,12 @@ from django import template
 
 register = template.Library()
 INPUT = "strategies/_rule_input.html"
+ROW_NAMES = {"indicator": "Indicator", "entry": "Entry condition", "exit": "Exit condition"}
+
+
+def _row_name(prefix: str, row: dict) -> str:
+    """What a row's inputs are called to a screen reader: "Indicator 2 Period" (the label shows "Period")."""
+    return f"{ROW_NAMES.get(prefix, prefix)} {row['index'] + 1}"
 
 
 def _options(choices) -> list[tuple[str, str]]:
@@ -44,6 +50,7 @@ def row_input(prefix: str, row: dict, field: str, label: str, list: str = "") ->
     return {
         "name": f"{prefix}-{row['index']}-{field}",
         "label": label,
+        "row_name": _row_name(prefix, row),
         "value": row["values"].get(field, ""),
         "errs": row["errors"].get(field, []),
         "list": list,
@@ -55,6 +62,7 @@ def row_select(prefix: str, row: dict, field: str, label: str, choices) -> dict:
     return {
         "name": f"{prefix}-{row['index']}-{field}",
         "label": label,
+        "row_name": _row_name(prefix, row),
         "value": row["values"].get(field, ""),
         "errs": row["errors"].get(field, []),
         "kind": "select",
