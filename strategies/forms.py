@@ -16,6 +16,7 @@ from core.errors import ApplicationError
 from marketdata.models import Instrument
 from strategies.models import Deployment
 
+TIME = forms.TimeInput(format="%H:%M", attrs={"placeholder": "HH:MM"})
 MONEY = {"max_digits": 16, "decimal_places": 2, "min_value": Decimal("0"), "required": False}
 
 
@@ -26,9 +27,9 @@ class DeployForm(forms.Form):
     name = forms.CharField(max_length=100)
     mode = forms.ChoiceField(choices=Deployment.Mode.choices, initial=Deployment.Mode.PAPER)
     algo_id = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Algo id")
-    start_time = forms.TimeField(initial=time(9, 15), label="Start (IST)")
-    end_time = forms.TimeField(initial=time(15, 30), label="No new entries after (IST)")
-    square_off_time = forms.TimeField(initial=time(15, 15), required=False, label="Square off at (IST)")
+    start_time = forms.TimeField(initial=time(9, 15), label="Start (IST)", widget=TIME)
+    end_time = forms.TimeField(initial=time(15, 30), label="No new entries after (IST)", widget=TIME)
+    square_off_time = forms.TimeField(initial=time(15, 15), required=False, label="Square off at (IST)", widget=TIME)
     max_loss = forms.DecimalField(label="Max loss (₹)", **MONEY)
     max_orders = forms.IntegerField(min_value=1, max_value=100_000, required=False, label="Max orders a day")
     max_open_positions = forms.IntegerField(min_value=1, max_value=1000, required=False, label="Max open positions")

@@ -30,6 +30,7 @@ from brokers.selectors import account_list_for_user
 from core.client_ip import client_ip
 from core.errors import ApplicationError
 from marketdata.hours import IST
+from marketdata.models import Instrument
 from strategies import selectors
 from strategies.errors import AlgoIdNotFound, StrategyNotFound
 from strategies.forms import AlgoIdForm, DeployForm, RuleBuilder
@@ -231,10 +232,17 @@ def _marks_today(deployment: Deployment) -> list[dict]:
 
 def _live(deployment: Deployment) -> dict:
     positions = selectors.deployment_positions(deployment=deployment)
+    open_positions = [p for p in positions if p.net_quantity]
+    labels = dict(deployment.accounts.values_list("account_id", "account__label"))
+    symbols = dict(
+        Instrument.objects.filter(pk__in={p.instrument_id for p in open_positions}).values_list("pk", "tradingsymbol")
+    )
     return {
         "pnl": selectors.pnl_of(positions),
-        "positions": [p for p in positions if p.net_quantity] or [],
-        "closed": [p for p in positions if not p.net_quantity],
+        "positions": [
+            {"position": p, "account": labels.get(p.account_id, p.account_id), "symbol": symbols.get(p.instrument_id)}
+            for p in open_positions
+        ],
         "orders": selectors.deployment_orders(deployment=deployment)[:50],
         "events": selectors.deployment_event_list(deployment=deployment, limit=50),
         "marks": _marks_today(deployment),

@@ -24,6 +24,8 @@
     if (!box || !LC) return;
     var data = marks(), empty = document.getElementById("equity-empty");
     if (empty) empty.hidden = data.length > 0;
+    box.hidden = data.length === 0;
+    if (!data.length) return;
     if (!chart) {
       chart = LC.createChart(box, {
         autoSize: true,
@@ -40,6 +42,7 @@
       });
     }
     series.setData(data);
+    chart.timeScale().fitContent();
   }
 
   document.addEventListener("DOMContentLoaded", draw);

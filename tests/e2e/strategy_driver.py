@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from decimal import Decimal
 
 from django.utils import timezone
 
@@ -21,7 +22,8 @@ from marketdata.models import Candle, Instrument
 from marketdata.quotes import DepthLevel, Quote, set_quotes
 from strategies.contract import Bar
 from strategies.engine import StrategyRun
-from strategies.models import Deployment
+from strategies.models import Deployment, DeploymentMark
+from strategies.selectors import deployment_pnl
 from strategies.services.execution import deployment_apply
 
 
@@ -79,4 +81,12 @@ def evaluate_latest_bar(deployment_id: int, *, wait: float = 60.0) -> list[str]:
     intents = run.start(bar.ts + timedelta(minutes=1)).intents + run.on_bar(bar).intents
     placed = deployment_apply(deployment=deployment, intents=intents, source="strategy")
     Deployment.objects.filter(pk=deployment.pk).update(state=run.snapshot(), last_bar_ts=bar.ts)
+    # The equity marks the runtime writes each minute: flat when it started, then marked to this quote.
+    started = (deployment.started_at or now).replace(second=0, microsecond=0)
+    DeploymentMark.objects.get_or_create(deployment=deployment, ts=started, defaults={"pnl": Decimal(0)})
+    DeploymentMark.objects.update_or_create(
+        deployment=deployment,
+        ts=max(now.replace(second=0, microsecond=0), started + timedelta(minutes=1)),
+        defaults={"pnl": deployment_pnl(deployment=deployment).total},
+    )
     return [f"{row.side} {row.quantity} {row.status} order={row.order_id} {row.message}" for row in placed]

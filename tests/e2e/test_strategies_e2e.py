@@ -96,6 +96,7 @@ def test_a_trader_builds_deploys_runs_and_stops_a_rule_strategy(terminal_server,
     expect(page.locator("#deployment-orders")).to_contain_text("BUY")
     expect(page.locator("#deployment-positions")).to_contain_text("main")
     expect(page.locator("#deployment-log")).to_contain_text("started")
+    expect(page.locator("#equity-chart canvas").first).to_be_visible()
     _both_widths(page, "deployment-running")
 
     page.get_by_role("button", name="Stop", exact=True).click()
