@@ -11,6 +11,7 @@ urlpatterns = [
     path("strategies/", views.home, name="home"),
     path("orgs/<slug:slug>/strategies/", views.strategies, name="list"),
     path("orgs/<slug:slug>/strategies/new/", views.rule_builder, name="rule-builder"),
+    path("orgs/<slug:slug>/strategies/new-webhook/", views.webhook_strategy_new, name="webhook-strategy-new"),
     path("orgs/<slug:slug>/strategies/<int:definition_id>/deploy/", views.deploy, name="deploy"),
     path(DEPLOYMENT, views.deployment, name="deployment"),
     path(DEPLOYMENT + "live/", views.deployment_live, name="deployment-live"),

@@ -122,6 +122,39 @@ def strategies(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "strategies/list.html", context)
 
 
+@verified_required
+@require_POST
+def webhook_strategy_new(request: HttpRequest, slug: str) -> HttpResponse:
+    """Create a strategy of kind ``webhook`` (its orders come from signals) and go on to deploy it; a
+    refused name comes back on the list (422 or 409, 403 for a Viewer)."""
+    try:
+        organisation, membership = _org(request, slug)
+    except ApplicationError as exc:
+        return _refused(request, exc)
+    try:
+        definition = definitions.strategy_create(
+            actor=request.user,
+            organisation=organisation,
+            name=request.POST.get("name", ""),
+            kind="webhook",
+            params={},
+            description="Orders from webhook signals (TradingView, ChartInk, Amibroker).",
+        )
+    except ApplicationError as exc:
+        if exc.status == 403:
+            return _refused(request, exc)
+        context = _base(
+            organisation,
+            membership,
+            definitions=StrategyDefinition.objects.filter(organisation=organisation).order_by("name"),
+            deployments=selectors.deployment_list_for_user(user=request.user).filter(organisation=organisation),
+            webhook_error=exc,
+            webhook_name=request.POST.get("name", "")[:100],
+        )
+        return render(request, "strategies/list.html", context, status=exc.status)
+    return redirect("strategies:deploy", organisation.slug, definition.pk)
+
+
 # --- the rule builder --------------------------------------------------------------------------------------
 @verified_required
 @require_http_methods(["GET", "POST"])

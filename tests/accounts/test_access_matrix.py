@@ -83,7 +83,8 @@ ROUTES: dict[str, str] = {
     "strategies:webhook": "POST public",
     "strategies:home": "org_member",  # to the user's organisation's list; none without one
     "strategies:list": "org_member",
-    "strategies:rule-builder": "org_member",  # Viewers see the form; saving is a Writer's (403)
+    "strategies:rule-builder": "org_member",
+    "strategies:webhook-strategy-new": "POST org_writer",  # Viewers see the form; saving is a Writer's (403)
     "strategies:deploy": "org_member",
     "strategies:deployment": "org_member",
     "strategies:deployment-live": "org_member",

@@ -213,3 +213,13 @@ def test_owners_manage_algo_ids_and_traders_may_not(world):
     client.post(reverse("strategies:algo-id-deactivate", args=[world.org.slug, algo.pk]))
     assert not AlgoId.objects.get().is_active
     assert _client(world.trader).get(reverse("strategies:algo-ids", args=[world.org.slug])).status_code == 403
+
+
+def test_a_webhook_strategy_is_created_from_the_list_and_leads_to_deploying_it(world):
+    url = reverse("strategies:webhook-strategy-new", args=[world.org.slug])
+    response = _client(world.trader).post(url, {"name": "TV alerts"})
+    definition = StrategyDefinition.objects.get()
+    assert (definition.kind, definition.params) == ("webhook", {})
+    assert response["Location"] == reverse("strategies:deploy", args=[world.org.slug, definition.pk])
+    again = _client(world.trader).post(url, {"name": "TV alerts"})
+    assert again.status_code == 409 and "exists already" in again.content.decode()
