@@ -7,9 +7,12 @@ the simulated feed stored, since a test cannot wait for a market day's schedule.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 
 import pytest
 from playwright.sync_api import expect
@@ -104,3 +107,45 @@ def test_a_trader_builds_deploys_runs_and_stops_a_rule_strategy(terminal_server,
     page.goto(url + "/strategies/")
     expect(page.locator("#deployments")).to_contain_text("Stopped")
     _both_widths(page, "strategies-list")
+
+
+def _post_json(url: str, body: dict, headers: dict[str, str]) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json", **headers}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())
+
+
+def test_a_tradingview_alert_on_a_webhook_deployment_trades_and_a_wrong_secret_does_not(terminal_server, page):
+    trader = demo_users(terminal_server["demo_output"])["trader"]
+    url = terminal_server["url"]
+    page.set_viewport_size(WIDE)
+    sign_in(page, url, trader)
+    page.goto(url + "/strategies/")
+    page.get_by_label("Name", exact=True).fill("TV alerts")
+    page.get_by_role("button", name="Create and deploy").click()
+    page.get_by_label("Name", exact=True).fill("TV alerts on paper")
+    page.locator(".deploy-accounts input[type=checkbox]").first.check()
+    page.get_by_role("button", name="Deploy").click()
+    secret = page.locator("#webhook-secret").inner_text()
+    hook = page.locator(".webhook-url").inner_text()
+    page.get_by_role("button", name="Start").click()
+    expect(page.locator("#deployment-status")).to_have_text("Running")
+
+    alert = {"action": "buy", "ticker": "NSE:INFY", "contracts": "3", "signal_id": "e2e-infy-1"}
+    status, body = _post_json(hook, alert, {"X-Webhook-Secret": "wrong"})
+    assert (status, body["code"]) == (403, "webhook_secret_invalid")
+    status, body = _post_json(hook, alert | {"passphrase": secret}, {})
+    assert status == 200 and [(o["side"], o["quantity"], o["status"]) for o in body["orders"]] == [("BUY", 3, "placed")]
+    again = _post_json(hook, alert | {"passphrase": secret}, {})
+    assert again == (status, body)  # a redelivery answers as the first and places nothing
+
+    expect(page.locator("#deployment-orders")).to_contain_text("INFY", timeout=15_000)
+    expect(page.locator("#deployment-log")).to_contain_text("Signal e2e-infy-1")
+    _both_widths(page, "webhook-deployment")
+    page.get_by_role("button", name="Stop", exact=True).click()
+    expect(page.locator("#deployment-status")).to_have_text("Stopped")
