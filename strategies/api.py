@@ -63,6 +63,7 @@ LIFECYCLE = {
     "stop": deployments.deployment_stop,
     "emergency-stop": deployments.deployment_emergency_stop,
 }
+MAX_LISTED = 500  # deployments in one answer, newest first
 LIMIT_FIELDS = ("max_loss", "max_orders", "max_open_positions", "mtm_stop_loss", "mtm_target", "trailing_stop")
 SCHEDULE_FIELDS = ("start_time", "end_time", "square_off_time")
 
@@ -169,11 +170,13 @@ def definition_delete(request: HttpRequest, slug: str, definition_id: int):
 
 
 # --- deployments -------------------------------------------------------------------------------------------
-@router.get("/orgs/{slug}/deployments", response=list[DeploymentOut], summary="The organisation's deployments")
+@router.get(
+    "/orgs/{slug}/deployments", response=list[DeploymentOut], summary="The organisation's deployments, newest first"
+)
 def deployment_list(request: HttpRequest, slug: str):
     organisation = _organisation(request, slug)
     rows = selectors.deployment_list_for_user(user=request.user).filter(organisation=organisation)
-    return [deployment_out(request, d) for d in rows.prefetch_related("accounts")]
+    return [deployment_out(request, d) for d in rows[:MAX_LISTED]]
 
 
 @router.post(

@@ -32,7 +32,7 @@ from core.errors import ApplicationError
 from marketdata.hours import IST
 from marketdata.models import Instrument
 from strategies import selectors
-from strategies.errors import AlgoIdNotFound, StrategyNotFound
+from strategies.errors import AlgoIdNotFound, DeploymentNotFound, StrategyNotFound
 from strategies.forms import AlgoIdForm, DeployForm, RuleBuilder
 from strategies.models import AlgoId, Deployment, DeploymentMark, StrategyDefinition
 from strategies.services import algo_ids, definitions, deployments
@@ -73,7 +73,7 @@ def _org(request: HttpRequest, slug: str):
 def _deployment(request: HttpRequest, organisation, deployment_id: int) -> Deployment:
     deployment = selectors.deployment_get_for_user(user=request.user, deployment_id=deployment_id)
     if deployment.organisation_id != organisation.pk:
-        raise selectors.DeploymentNotFound("Deployment not found.", extra={"deployment_id": deployment_id})
+        raise DeploymentNotFound("Deployment not found.", extra={"deployment_id": deployment_id})
     return deployment
 
 
