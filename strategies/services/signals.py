@@ -290,7 +290,14 @@ def webhook_receive(
                 "This signal's first delivery is still being handled.", extra={"signal_id": signal_id}
             ) from None
         return WebhookAnswer(first.result["status"], first.result["body"], duplicate=True)
-    answer = _act(deployment, record, signal)
+    try:
+        answer = _act(deployment, record, signal)
+    except ApplicationError as error:
+        answer = _error_answer(signal_id, error)
+    except Exception:
+        # Nothing answered: free the id so the sender's retry is handled, not refused as in progress.
+        WebhookSignal.objects.filter(pk=record.pk, result={}).delete()
+        raise
     with transaction.atomic():
         WebhookSignal.objects.filter(pk=record.pk).update(result={"status": answer.status, "body": answer.body})
         audit_record(
@@ -377,7 +384,7 @@ def _legs(deployment: Deployment) -> dict[str, _Leg]:
         if position.account_id != first.account_id or not position.net_quantity:
             continue
         leg = legs.setdefault(position.leg, _Leg(position.instrument_id, position.product))
-        base = int(position.net_quantity / first.multiplier)
+        base = abs(position.net_quantity) // first.multiplier * (1 if position.net_quantity > 0 else -1)
         leg.net += base
         leg.products[position.product] = leg.products.get(position.product, 0) + base
     for leg in legs.values():

@@ -182,3 +182,18 @@ def test_arbitrary_bodies_never_answer_500_and_place_only_when_accepted(hooks, b
     assert set(response.json()) >= {"code", "message", "extra"} or response.json().get("status") == "accepted"
     if response.status_code != 200:
         assert Order.objects.count() == before
+
+
+def test_a_signal_whose_handling_broke_is_not_held_as_in_progress_so_the_retry_is_handled(hooks, monkeypatch):
+    from strategies.services import signals
+
+    def broken(**kwargs):
+        raise RuntimeError("database went away")
+
+    body = hooks.signal(action="buy", ticker="RELIANCE", contracts=1, id="retry")
+    with monkeypatch.context() as patch:
+        patch.setattr(signals, "deployment_apply", broken)
+        with pytest.raises(RuntimeError):
+            hooks.post(body)
+    assert not WebhookSignal.objects.exists()
+    assert hooks.post(body).status_code == 200 and _orders(hooks).count() == 2
