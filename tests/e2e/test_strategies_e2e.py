@@ -149,3 +149,22 @@ def test_a_tradingview_alert_on_a_webhook_deployment_trades_and_a_wrong_secret_d
     _both_widths(page, "webhook-deployment")
     page.get_by_role("button", name="Stop", exact=True).click()
     expect(page.locator("#deployment-status")).to_have_text("Stopped")
+
+
+def test_an_owner_adds_and_deactivates_an_algo_id(terminal_server, page):
+    owner = demo_users(terminal_server["demo_output"])["owner"]
+    url = terminal_server["url"]
+    page.set_viewport_size(WIDE)
+    sign_in(page, url, owner)
+    page.goto(url + "/strategies/")
+    page.get_by_role("link", name="Algo ids").click()
+    page.get_by_role("textbox", name="Algo id").fill("bad code!")
+    page.get_by_role("button", name="Add algo id").click()
+    expect(page.locator('[data-field-error="code"]')).to_be_visible()
+    page.get_by_role("textbox", name="Algo id").fill("NSE-E2E-1")
+    page.get_by_label("Description").fill("approved for the e2e run")
+    page.get_by_role("button", name="Add algo id").click()
+    expect(page.locator("#algo-ids")).to_contain_text("NSE-E2E-1")
+    _both_widths(page, "algo-ids")
+    page.get_by_role("button", name="Deactivate NSE-E2E-1").click()
+    expect(page.locator("#algo-ids")).to_contain_text("Inactive")
