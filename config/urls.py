@@ -47,6 +47,7 @@ urlpatterns = [
     path("", include("brokers.urls")),
     path("", include("rms.urls")),
     path("", include("compliance.urls")),
+    path("", include("strategies.urls")),
     path("metrics", metrics_view, name="prometheus-django-metrics"),
 ]
 

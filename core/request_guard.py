@@ -27,11 +27,13 @@ from django.views import defaults
 # \u0000 as a JSON escape: preceded by an even number of backslashes (an odd number escapes the "\").
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 _TEXT_BODIES = ("application/json", "application/x-www-form-urlencoded", "text/plain")
+# Paths whose callers are programs, answered in JSON: the API and the strategies' webhooks.
+JSON_PATHS = ("/api/", "/hooks/")
 
 
 def error_response(request: HttpRequest, status: int, code: str, message: str, **extra: Any) -> HttpResponse:
-    """Return the error as JSON under /api/ and as a small HTML page elsewhere."""
-    if request.path.startswith("/api/"):
+    """Return the error as JSON under /api/ and /hooks/ and as a small HTML page elsewhere."""
+    if request.path.startswith(JSON_PATHS):
         return JsonResponse({"code": code, "message": message, "extra": extra}, status=status)
     page = f"<!doctype html><title>{status}</title><h1>{escape(message)}</h1><p>Code: {escape(code)}</p>"
     return HttpResponse(page, status=status, content_type="text/html; charset=utf-8")
@@ -82,7 +84,7 @@ class RequestGuardMiddleware:
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
-    if not request.path.startswith("/api/"):
+    if not request.path.startswith(JSON_PATHS):
         return defaults.bad_request(request, exception)
     name = type(exception).__name__
     if name == "RequestDataTooBig":
@@ -93,18 +95,18 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
-    if not request.path.startswith("/api/"):
+    if not request.path.startswith(JSON_PATHS):
         return defaults.permission_denied(request, exception)
     return error_response(request, 403, "forbidden", "You may not do this.")
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if not request.path.startswith("/api/"):
+    if not request.path.startswith(JSON_PATHS):
         return defaults.page_not_found(request, exception)
     return error_response(request, 404, "not_found", "No such route or object.")
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    if not request.path.startswith("/api/"):
+    if not request.path.startswith(JSON_PATHS):
         return defaults.server_error(request)
     return error_response(request, 500, "server_error", "Something went wrong on our side; it has been logged.")

@@ -6,5 +6,5 @@ class StrategiesConfig(AppConfig):
     verbose_name = "Strategies"
 
     def ready(self) -> None:
-        # Registering is importing: the rule strategy and the built-ins add themselves to the registry.
-        from strategies import builtins, rules  # noqa: F401
+        # Registering is importing: the rule strategy, the built-ins and the webhook strategy add themselves.
+        from strategies import builtins, rules, webhooks  # noqa: F401

@@ -79,3 +79,79 @@ class DeploymentNotFound(StrategyError):
 
     code = "deployment_not_found"
     status = 404
+
+
+# --- webhook signals (strategies.webhooks, strategies.services.signals) ------------------------------------
+class WebhookError(StrategyError):
+    """A refused webhook delivery; nothing was placed."""
+
+
+class WebhookBodyInvalid(WebhookError):
+    """The body is not a JSON object (or holds what no JSON column can store: NUL, lone surrogates)."""
+
+    code = "webhook_body_invalid"
+    status = 400
+
+
+class WebhookPayloadInvalid(WebhookError):
+    """The body does not fit its format's schema; ``extra["field"]`` names the field."""
+
+    code = "webhook_payload_invalid"
+
+
+class WebhookNotFound(WebhookError):
+    code = "webhook_not_found"
+    status = 404
+
+
+class WebhookSecretInvalid(WebhookError):
+    code = "webhook_secret_invalid"
+    status = 403
+
+
+class WebhookSourceRefused(WebhookError):
+    """The sender's address is not among the deployment's allowed ones."""
+
+    code = "webhook_source_refused"
+    status = 403
+
+
+class WebhookRateLimited(WebhookError):
+    code = "webhook_rate_limited"
+    status = 429
+
+
+class WebhookSymbolUnknown(WebhookError):
+    code = "webhook_symbol_unknown"
+
+
+class WebhookDeploymentNotRunning(WebhookError):
+    """The deployment is created, paused or stopped: a signal places nothing."""
+
+    code = "deployment_not_running"
+    status = 409
+
+
+class WebhookSignalInProgress(WebhookError):
+    """The first delivery of this signal id is still being handled."""
+
+    code = "webhook_signal_in_progress"
+    status = 409
+
+
+# --- reaching records through the API and pages -------------------------------------------------------------
+class StrategyNotFound(StrategyError):
+    """No such definition in the organisation (or not one the caller may see)."""
+
+    code = "strategy_not_found"
+    status = 404
+
+
+class AlgoIdNotFound(StrategyError):
+    code = "algo_id_not_found"
+    status = 404
+
+
+class StrategyInUse(StrategyError):
+    code = "strategy_in_use"
+    status = 409

@@ -217,3 +217,16 @@ def deployment_working_orders(*, deployment: Deployment) -> QuerySet[Order]:
         account_id__in=deployment.accounts.values("account_id"),
         status__in=LIVE,
     ).order_by("pk")
+
+
+def deployment_orders(*, deployment: Deployment) -> QuerySet[Order]:
+    """The deployment's own orders, newest first, with their account and instrument."""
+    return (
+        Order.objects.filter(
+            strategy=deployment.order_key,
+            source__in=DEPLOYMENT_SOURCES,
+            account_id__in=deployment.accounts.values("account_id"),
+        )
+        .select_related("account", "instrument")
+        .order_by("-pk")
+    )

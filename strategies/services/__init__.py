@@ -1,6 +1,7 @@
 """The strategies app's writes, one module per subdomain:
 
-- ``definitions``: ``strategy_create``, ``strategy_update`` (parameters validated by the kind's schema)
+- ``definitions``: ``strategy_create``, ``strategy_update``, ``strategy_delete`` (parameters validated
+  by the kind's schema)
 - ``algo_ids``: ``algo_id_create``, ``algo_id_deactivate`` (the organisation's Owner and Admins)
 - ``deployments``: ``deployment_create`` and the lifecycle (start, pause, resume, stop, emergency stop),
   halting one account of a deployment
@@ -10,7 +11,7 @@ Callers import the public names from ``strategies.services``.
 """
 
 from strategies.services.algo_ids import algo_id_create, algo_id_deactivate
-from strategies.services.definitions import strategy_create, strategy_update
+from strategies.services.definitions import strategy_create, strategy_delete, strategy_update
 from strategies.services.deployments import (
     deployment_account_halt,
     deployment_create,
@@ -34,5 +35,6 @@ __all__ = [
     "deployment_start",
     "deployment_stop",
     "strategy_create",
+    "strategy_delete",
     "strategy_update",
 ]

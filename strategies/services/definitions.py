@@ -9,8 +9,8 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import Organisation
 from audit.services import audit_record
-from strategies.errors import StrategyForbidden, StrategyInvalid, StrategyNameTaken
-from strategies.models import StrategyDefinition
+from strategies.errors import StrategyForbidden, StrategyInUse, StrategyInvalid, StrategyNameTaken
+from strategies.models import Deployment, StrategyDefinition
 from strategies.registry import validate_params
 from strategies.services.access import WRITERS, clean_text, require_role
 
@@ -110,3 +110,30 @@ def strategy_update(
         ) from None
     definition.refresh_from_db()
     return definition
+
+
+def strategy_delete(*, actor, definition: StrategyDefinition) -> None:
+    """Delete a definition no deployment was made from (deployments keep naming theirs).
+
+    Raises StrategyForbidden (403) as ``strategy_update``, StrategyInUse (409) when a deployment uses it.
+    """
+    require_role(
+        user=actor,
+        organisation_id=definition.organisation_id,
+        roles=WRITERS,
+        error=StrategyForbidden,
+        what="delete strategies",
+    )
+    with transaction.atomic():
+        if Deployment.objects.filter(definition=definition).exists():
+            raise StrategyInUse(
+                "Deployments were made from this strategy; it stays for their record.",
+                extra={"definition_id": definition.pk},
+            )
+        audit_record(
+            actor=actor,
+            action="strategy.definition.deleted",
+            target=definition,
+            payload={"organisation_id": definition.organisation_id, "name": definition.name, "kind": definition.kind},
+        )
+        StrategyDefinition.objects.filter(pk=definition.pk).delete()

@@ -13,6 +13,9 @@ Rules (who is allowed; everyone else is denied):
   staff           Django staff only (none of the callers below)
   none            nobody: the route only names a prefix and answers 404
   org_manager     Owner or Admin of the organisation in the URL
+  org_member      any member of the organisation in the URL (Owner, Admin, Trader, Viewer)
+  org_writer      Owner, Admin or Trader of the organisation in the URL (a Trader granted trading on the
+                  deployment's account, for a deployment's acts)
   account:view    Owner/Admin of the account's organisation, or a Trader/Viewer granted the account
   account:trade   Owner/Admin of the account's organisation, or a Trader granted trading on it
   account:manage  Owner/Admin of the account's organisation
@@ -40,6 +43,7 @@ from brokers.models import BrokerAccount
 from config.api import api
 from marketdata.models import Instrument
 from orders.models import Order
+from strategies.models import AlgoId, Deployment, DeploymentAccount, StrategyDefinition
 from terminal.services.watchlists import watchlist_ensure_default
 
 from .conftest import make_user, password_only_client, verified_client
@@ -75,6 +79,24 @@ ROUTES: dict[str, str] = {
     "compliance:trade-trail-export": "org_manager",
     "compliance:order-to-trade": "org_manager",
     "compliance:order-to-trade-export": "org_manager",
+    # A charting tool calls it (no cookies); the deployment's secret is the check (tests/strategies).
+    "strategies:webhook": "POST public",
+    "strategies:home": "org_member",  # to the user's organisation's list; none without one
+    "strategies:list": "org_member",
+    "strategies:rule-builder": "org_member",
+    "strategies:webhook-strategy-new": "POST org_writer",  # Viewers see the form; saving is a Writer's (403)
+    "strategies:deploy": "org_member",
+    "strategies:deployment": "org_member",
+    "strategies:deployment-live": "org_member",
+    "strategies:deployment-webhook-secret": "POST org_writer",
+    "strategies:deployment-start": "POST org_writer",
+    "strategies:deployment-pause": "POST org_writer",
+    "strategies:deployment-resume": "POST org_writer",
+    "strategies:deployment-stop": "POST org_writer",
+    "strategies:deployment-emergency-stop": "POST org_writer",
+    "strategies:algo-ids": "org_manager",
+    "strategies:algo-id-add": "POST org_manager",
+    "strategies:algo-id-deactivate": "POST org_manager",
     "admin:*": "staff",
     "admin:login": "public",
     "<admin/login/>": "public",  # answers before admin:login, sending the admin to the site's sign-in
@@ -130,6 +152,27 @@ ROUTES: dict[str, str] = {
     "PUT /api/v1/orgs/{slug}/limits/organisation": "org_manager",
     "PUT /api/v1/orgs/{slug}/limits/accounts/{account_id}": "org_manager",
     "PUT /api/v1/orgs/{slug}/limits/members/{user_id}": "org_manager",
+    "GET /api/v1/orgs/{slug}/strategies": "org_member",
+    "POST /api/v1/orgs/{slug}/strategies": "org_writer",
+    "GET /api/v1/orgs/{slug}/strategies/{definition_id}": "org_member",
+    "PATCH /api/v1/orgs/{slug}/strategies/{definition_id}": "org_writer",
+    "DELETE /api/v1/orgs/{slug}/strategies/{definition_id}": "org_writer",
+    "GET /api/v1/orgs/{slug}/deployments": "org_member",
+    "POST /api/v1/orgs/{slug}/deployments": "org_writer",
+    "GET /api/v1/orgs/{slug}/deployments/{deployment_id}": "org_member",
+    "POST /api/v1/orgs/{slug}/deployments/{deployment_id}/start": "org_writer",
+    "POST /api/v1/orgs/{slug}/deployments/{deployment_id}/pause": "org_writer",
+    "POST /api/v1/orgs/{slug}/deployments/{deployment_id}/resume": "org_writer",
+    "POST /api/v1/orgs/{slug}/deployments/{deployment_id}/stop": "org_writer",
+    "POST /api/v1/orgs/{slug}/deployments/{deployment_id}/emergency-stop": "org_writer",
+    "POST /api/v1/orgs/{slug}/deployments/{deployment_id}/webhook-secret": "org_writer",
+    "GET /api/v1/orgs/{slug}/deployments/{deployment_id}/positions": "org_member",
+    "GET /api/v1/orgs/{slug}/deployments/{deployment_id}/pnl": "org_member",
+    "GET /api/v1/orgs/{slug}/deployments/{deployment_id}/orders": "org_member",
+    "GET /api/v1/orgs/{slug}/deployments/{deployment_id}/log": "org_member",
+    "GET /api/v1/orgs/{slug}/algo-ids": "org_member",
+    "POST /api/v1/orgs/{slug}/algo-ids": "org_manager",
+    "POST /api/v1/orgs/{slug}/algo-ids/{algo_id}/deactivate": "org_manager",
     "GET /api/marketdata/instruments": "verified",
     "GET /api/marketdata/instruments/{instrument_id}": "verified",
     "GET /api/marketdata/quotes": "verified",
@@ -155,6 +198,13 @@ JSON_BODIES = {
     "PUT /api/v1/orgs/{slug}/limits/organisation": "{}",
     "PUT /api/v1/orgs/{slug}/limits/accounts/{account_id}": "{}",
     "PUT /api/v1/orgs/{slug}/limits/members/{user_id}": "{}",
+    # Refused past the gate (an empty name, an unknown strategy: 422), so they write nothing.
+    "POST /api/v1/orgs/{slug}/strategies": '{"name": "", "kind": "webhook"}',
+    "PATCH /api/v1/orgs/{slug}/strategies/{definition_id}": "{}",
+    "POST /api/v1/orgs/{slug}/deployments": (
+        '{"definition_id": 1, "name": "", "mode": "paper", "accounts": [{"account_id": 1}]}'
+    ),
+    "POST /api/v1/orgs/{slug}/algo-ids": '{"code": ""}',
 }
 SIGN_IN_PAGES = ("/login/", "/admin/login/")
 OTP_PAGES = ("/account/otp/",)
@@ -285,6 +335,15 @@ def world(db):
         )
         for key, account in accounts.items()
     }
+    strategies = {}
+    for org in (own, other):
+        definition = StrategyDefinition.objects.create(organisation=org, name="Signals", kind="webhook")
+        deployment = Deployment.objects.create(
+            organisation=org, definition=definition, name="Signals", kind="webhook", mode="paper"
+        )
+        DeploymentAccount.objects.create(deployment=deployment, account=accounts[(org.slug, True)])
+        algo = AlgoId.objects.create(organisation=org, code=f"ALGO-{org.slug}")
+        strategies[org.slug] = {"definition": definition, "deployment": deployment, "algo": algo}
     watchlists = {
         "own": watchlist_ensure_default(user=users["trader"]),
         "other": watchlist_ensure_default(user=theirs["trader"]),
@@ -298,6 +357,7 @@ def world(db):
         "watchlists": watchlists,
         "orders": orders,
         "instrument": instrument,
+        "strategies": strategies,
     }
 
 
@@ -321,6 +381,10 @@ def _expected(rule: str, actor: str, org: str, granted: bool) -> bool:
         return actor not in ("anonymous", "password_only")
     if rule in ("staff", "none"):
         return False
+    if rule == "org_member":
+        return own and actor in ("owner", "admin", "trader", "viewer")
+    if rule == "org_writer":
+        return own and actor in ("owner", "admin", "trader")
     if rule == "org_manager" or rule == "account:manage":
         return own and actor in ("owner", "admin")
     if rule == "account:view":
@@ -350,7 +414,7 @@ def _targets(route: Route):
     params = set(re.findall(r"[<{](?:\w+:)?(\w+)[>}]", route.path_template))
     if params & {"account_id", "order_id"}:
         yield from [("own", True), ("own", False), ("other", True), ("other", False)]
-    elif params & {"slug", "key_id", "user_id", "watchlist_id"}:
+    elif params & {"slug", "key_id", "user_id", "watchlist_id", "token"}:
         yield from [("own", True), ("other", True)]
     else:
         yield ("own", True)
@@ -366,6 +430,10 @@ def _url(world, route: Route, org: str, granted: bool) -> str:
         watchlist_id=world["watchlists"][org].pk,
         order_id=world["orders"][(world["orgs"][org].slug, granted)].pk,
         instrument_id=world["instrument"].pk,
+        definition_id=world["strategies"][world["orgs"][org].slug]["definition"].pk,
+        deployment_id=world["strategies"][world["orgs"][org].slug]["deployment"].pk,
+        algo_id=world["strategies"][world["orgs"][org].slug]["algo"].pk,
+        token=world["strategies"][world["orgs"][org].slug]["deployment"].webhook_token,
     )
     if route.name.startswith(tuple(f"{m} " for m in ("GET", "POST", "PUT", "PATCH", "DELETE"))):
         return re.sub(r"{(\w+)}", lambda m: str(values[m.group(1)]), route.path_template)
