@@ -17,6 +17,7 @@ aggregates them into bars of the timeframe aligned to the 09:15 IST session open
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import traceback as tb
 from collections.abc import Callable, Iterable
@@ -212,13 +213,13 @@ class StrategyRun:
         intents: list[Intent] = []
         log: list[str] = []
         for ready in self._bars_for(bar):
-            step = self._dispatch("bar", ready.ts, self.strategy.on_bar, ready)
+            step = self._dispatch(f"bar.{ready.instrument_id}", ready.ts, self.strategy.on_bar, ready)
             intents.extend(step.intents)
             log.extend(step.log)
         return Step(intents=intents, log=log)
 
     def on_tick(self, tick: Tick) -> Step:
-        return self._dispatch("tick", tick.ts, self.strategy.on_tick, tick)
+        return self._dispatch(f"tick.{tick.instrument_id}", tick.ts, self.strategy.on_tick, tick)
 
     def on_fill(self, fill: Fill) -> Step:
         """Books ``fill`` into the leg's position first, so the handler sees the position it made."""
@@ -235,10 +236,10 @@ class StrategyRun:
         else:
             self.positions.pop(fill.leg, None)
         self.legs[fill.leg] = fill.instrument_id
-        return self._dispatch("fill", fill.ts, self.strategy.on_fill, fill)
+        return self._dispatch(f"fill.{fill.instrument_id}", fill.ts, self.strategy.on_fill, fill)
 
     def on_timer(self, timer: Timer) -> Step:
-        return self._dispatch("timer", timer.ts, self.strategy.on_timer, timer)
+        return self._dispatch(f"timer.{timer.name}", timer.ts, self.strategy.on_timer, timer)
 
     def warm_up(self, bars: Iterable[Bar]) -> None:
         """Replays history (1-minute bars, or bars of the strategy's timeframe) to rebuild the strategy's
@@ -332,7 +333,7 @@ class StrategyRun:
             for intent in ctx.intents:
                 _check_intent(intent)
         except Exception:
-            raise StrategyCrashed(event, tb.format_exc()) from None
+            raise StrategyCrashed(event.partition(".")[0], tb.format_exc()) from None
         if event == "warm_up":
             self.state = state  # carried through the replay; warm_up restores the saved state at its end
             return Step()
@@ -346,6 +347,19 @@ class StrategyRun:
         for intent in intents:
             n = seen.get(intent.leg, 0)
             seen[intent.leg] = n + 1
-            # In UTC, so an event replayed from IST-stamped bars keys its intents as the live run did.
-            keyed.append(replace(intent, key=f"{event}:{ts.astimezone(UTC).isoformat()}:{intent.leg}:{n}"))
+            keyed.append(replace(intent, key=intent_key(event, ts, intent.leg, n)))
         return keyed
+
+
+MAX_INTENT_KEY = 64  # leaves room for "dep<id>:<account>:" and a slice suffix in an order's idempotency key
+
+
+def intent_key(event: str, ts: datetime, leg: str, n: int) -> str:
+    """The deterministic key of the ``n``-th intent for ``leg`` in an event: the event names its instrument
+    (``bar.<id>``), so two instruments' bars of one minute never share a key; the time is in UTC, so an
+    event replayed from IST-stamped bars keys its intents as the live run did. A key longer than
+    ``MAX_INTENT_KEY`` (a long leg or timer name) keeps its event prefix and hashes the rest."""
+    key = f"{event}:{ts.astimezone(UTC):%Y%m%dT%H%M%S}:{leg}:{n}"
+    if len(key) <= MAX_INTENT_KEY:
+        return key
+    return f"{event[:24]}:{hashlib.sha256(key.encode()).hexdigest()[:32]}"

@@ -74,7 +74,7 @@ def test_the_intents_of_a_replay_carry_the_five_minute_bars_keys():
     keys = []
     for bar in day():
         keys += [intent.key for intent in run.on_bar(bar).intents]
-    assert keys[0] == "bar:2026-03-02T06:25:00+00:00:main:0"  # the 11:55-12:00 IST bar
+    assert keys[0] == "bar.408065:20260302T062500:main:0"  # the 11:55-12:00 IST bar
 
 
 def test_fast_must_be_shorter_than_slow():

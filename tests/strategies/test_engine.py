@@ -113,8 +113,8 @@ def test_it_gives_intents_keys_from_the_event_time_leg_and_sequence():
     assert run.on_bar(bar("09:15", "100")).intents == []
     step = run.on_bar(bar("09:16", "101"))
     keys = [intent.key for intent in step.intents]
-    stamp = "2026-03-02T03:46:00+00:00"  # 09:16 IST, in UTC
-    assert keys == [f"bar:{stamp}:long:0", f"bar:{stamp}:long:1"]
+    stamp = "20260302T034600"  # 09:16 IST, in UTC
+    assert keys == [f"bar.7:{stamp}:long:0", f"bar.7:{stamp}:long:1"]
     assert [intent.quantity for intent in step.intents] == [2, 2]
     assert step.log == ["up at 101"]
 
@@ -147,7 +147,7 @@ def test_close_all_on_a_tick_flattens_every_held_leg():
         ("a", 7, "SELL", 2),
         ("b", 8, "BUY", 5),
     ]
-    assert step.intents[0].key == "tick:2026-03-02T03:50:00+00:00:a:0"
+    assert step.intents[0].key == "tick.7:20260302T035000:a:0"
     assert run.on_timer(Timer(name="exit", ts=ts)).log == ["exit"]
 
 
@@ -270,7 +270,7 @@ def test_a_five_minute_strategy_fed_one_minute_bars_sees_each_bar_when_its_last_
         step = run.on_bar(bar(hhmm, close))
     assert [b.ts for b in run.strategy.seen] == [ist(DAY, "09:15"), ist(DAY, "09:20")]
     assert run.strategy.seen[1].close == Decimal(106)
-    assert step.intents[0].key == "bar:2026-03-02T03:50:00+00:00:long:0"  # the 09:20 IST bar
+    assert step.intents[0].key == "bar.7:20260302T035000:long:0"  # the 09:20 IST bar
 
 
 def test_keys_are_in_utc_whatever_zone_the_event_is_stamped_in():
@@ -290,7 +290,7 @@ def test_keys_are_in_utc_whatever_zone_the_event_is_stamped_in():
     step = run.on_bar(
         Bar(instrument_id=7, ts=ts, open=Decimal(2), high=Decimal(2), low=Decimal(2), close=Decimal(2), volume=1)
     )
-    assert step.intents[0].key == "bar:2026-03-02T03:46:00+00:00:long:0"
+    assert step.intents[0].key == "bar.7:20260302T034600:long:0"
 
 
 ANY_JSON = st.recursive(
@@ -346,3 +346,19 @@ def test_a_strategy_whose_constructor_raises_crashes_on_init(monkeypatch: pytest
     with pytest.raises(StrategyCrashed) as caught:
         StrategyRun(kind="engine_broken", params={"instrument": 7}, instruments=MemoryInstruments())
     assert caught.value.event == "init" and "ZeroDivisionError: no" in caught.value.traceback
+
+
+def test_two_instruments_bars_of_one_minute_key_their_intents_apart():
+    from strategies.engine import intent_key
+
+    ts = ist(DAY, "09:20")
+    assert intent_key("bar.7", ts, "long", 0) != intent_key("bar.8", ts, "long", 0)
+
+
+def test_a_long_leg_name_gives_a_bounded_key_that_is_still_deterministic():
+    from strategies.engine import MAX_INTENT_KEY, intent_key
+
+    ts = ist(DAY, "09:20")
+    key = intent_key("bar.7", ts, "x" * 40, 3)
+    assert len(key) <= MAX_INTENT_KEY and key.startswith("bar.7:")
+    assert key == intent_key("bar.7", ts, "x" * 40, 3) != intent_key("bar.7", ts, "x" * 40, 4)
