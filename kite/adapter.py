@@ -148,9 +148,11 @@ class KiteAdapter(BrokerAdapter):
 
     # --- writes -----------------------------------------------------------------------------------
     def place_order(self, request: BrokerOrderRequest) -> PlaceResult:
-        """Send the order (variety ``request.variety``) tagged with its broker tag; return Kite's order
-        id with OPEN (Kite's status follows by postback). Raises as ``kite.errors`` maps Kite's answer."""
+        """Send the order (variety ``request.variety``: a cover order with its stop-loss trigger, an
+        iceberg with its legs) tagged with its broker tag; return Kite's order id with OPEN (Kite's
+        status follows by postback). Raises as ``kite.errors`` maps Kite's answer."""
         market = request.order_type in {"MARKET", "SL-M"}
+        stop = request.order_type in {"SL", "SL-M"} or request.variety == "co"  # a cover order's stop-loss
         symbol = kite_symbol(request.instrument_id, what=f"{request.exchange}:{request.tradingsymbol}")
         params = KiteOrderParams(
             exchange=symbol.exchange,
@@ -160,17 +162,20 @@ class KiteAdapter(BrokerAdapter):
             product=request.product,
             order_type=request.order_type,
             price=request.price if request.order_type in {"LIMIT", "SL"} else None,
-            trigger_price=request.trigger_price if request.order_type in {"SL", "SL-M"} else None,
+            trigger_price=request.trigger_price if stop else None,
             validity=request.validity,
+            iceberg_legs=request.iceberg_legs if request.variety == "iceberg" else None,
+            iceberg_quantity=request.iceberg_quantity if request.variety == "iceberg" else None,
             tag=request.tag,
             market_protection=AUTO_PROTECTION if market else None,
         )
         order_id = self.client.place_order(request.variety, params)
         return PlaceResult(broker_order_id=order_id, status="OPEN")
 
-    def modify_order(self, *, broker_order_id: str, change: BrokerModifyRequest) -> None:
+    def modify_order(self, *, broker_order_id: str, change: BrokerModifyRequest, variety: str = "regular") -> None:
+        """Modify the order at its own variety's path (``PUT /orders/:variety/:order_id``)."""
         self.client.modify_order(
-            "regular",
+            variety,
             broker_order_id,
             quantity=change.quantity,
             price=change.price if change.order_type in {None, "LIMIT", "SL"} else None,
@@ -178,8 +183,9 @@ class KiteAdapter(BrokerAdapter):
             trigger_price=change.trigger_price,
         )
 
-    def cancel_order(self, *, broker_order_id: str) -> None:
-        self.client.cancel_order("regular", broker_order_id)
+    def cancel_order(self, *, broker_order_id: str, variety: str = "regular") -> None:
+        """Cancel the order at its own variety's path (``DELETE /orders/:variety/:order_id``)."""
+        self.client.cancel_order(variety, broker_order_id)
 
     # --- GTT --------------------------------------------------------------------------------------
     def gtt_place(self, order: GttOrder) -> str:
