@@ -69,6 +69,7 @@ class FakeKite:
             "NSE:RELIANCE": (738561, Decimal("2900.1")),
         }
     )
+    instruments_csv: str = INSTRUMENTS_CSV  # the instruments dump served (gzipped) at /instruments
     cash: Decimal | None = None  # when set, an order worth more is REJECTED for want of funds
     access_token_valid: bool = True
     # Where Kite's login page sends the user back (the Kite app's registered redirect URL).
@@ -208,7 +209,7 @@ class FakeKite:
         if not path.startswith("/instruments") and not self._authorised(recorded):
             raise KiteError(403, "TokenException", "Incorrect `api_key` or `access_token`.")
         if path.startswith("/instruments"):
-            return 200, gzip.compress(INSTRUMENTS_CSV.encode()), "text/csv"
+            return 200, gzip.compress(self.instruments_csv.encode()), "text/csv"
         route = self._route(method, path)
         if route is None:
             raise KiteError(404, "GeneralException", "Route not found")
