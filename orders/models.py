@@ -268,3 +268,22 @@ class Basket(models.Model):
 
     def __str__(self) -> str:
         return f"basket {self.idempotency_key} of account {self.account_id}"
+
+
+class GttPlacement(models.Model):
+    """A GTT placed with an idempotency key (the GTT form's one-time token): a repeat of the key returns
+    the first GTT's trigger id and places nothing. ``trigger_id`` is empty while the broker is asked, and
+    stays empty when its answer was lost (the GTT may exist: the broker's GTT book says)."""
+
+    account = models.ForeignKey("brokers.BrokerAccount", on_delete=models.PROTECT, related_name="+")
+    idempotency_key = models.CharField(max_length=100)
+    trigger_id = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "idempotency_key"], name="gttplacement_unique_idempotency_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"GTT {self.trigger_id or '(pending)'} of account {self.account_id} for key {self.idempotency_key}"
