@@ -200,7 +200,7 @@ class KiteAdapter(BrokerAdapter):
         self.client.delete_gtt(_trigger_id(trigger_id))
 
     def gtt_list(self) -> list[Gtt]:
-        """Return Kite's GTT book, newest first, each on our instrument where the symbol master has it."""
+        """Return Kite's GTT book, newest first, each on our instrument where the Kite mapping has it."""
         book, find = self.client.gtts(), instrument_finder()
         gtts = [_gtt(g, find(g.instrument_token, g.exchange, g.tradingsymbol)) for g in book]
         return sorted(gtts, key=lambda g: g.created_at or timezone.now(), reverse=True)
