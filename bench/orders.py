@@ -273,6 +273,10 @@ def _world(clients: int, per_client: int, kite: bool = False):
         lot_size=1,
         tick_size=Decimal("0.05"),
     )
+    if kite:  # Kite orders are sent by the Kite mapping (as the daily instruments import writes it)
+        from bench.orders_kite import map_for_kite
+
+        map_for_kite(instrument)
     set_quotes(
         [
             Quote(

@@ -11,6 +11,24 @@ from datetime import timedelta
 from bench.orders import _cpu_seconds, _free_port, _measure, _start_server, _world
 
 
+def map_for_kite(instrument) -> None:
+    """Put the bench's instrument in the Kite mapping, as the daily instruments import would."""
+    from django.utils import timezone
+
+    from brokers.instrument_map import instrument_map_invalidate
+    from brokers.models import BrokerInstrument
+
+    BrokerInstrument.objects.create(
+        broker="kite",
+        instrument=instrument,
+        token="1",
+        tradingsymbol=instrument.tradingsymbol,
+        exchange=instrument.exchange,
+        listed_at=timezone.now(),
+    )
+    instrument_map_invalidate()
+
+
 def signed_in_kite_accounts(org, i: int, per_client: int) -> list:
     """Client ``i``'s Kite accounts in ``org``: API key and secret stored (the local Kite server's), each
     with a live session and its own client code."""

@@ -117,6 +117,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "terminal.context_processors.broker_sessions",
             ],
         },
     }
@@ -448,6 +449,9 @@ NSE_HOLIDAYS = env_list("NSE_HOLIDAYS", [])  # ISO dates the simulator stays clo
 MARKETDATA_FEED_STALE_SECONDS = env_int("MARKETDATA_FEED_STALE_SECONDS", 30, minimum=1)  # health: feed is down
 MARKETDATA_LISTENER_LAG_SECONDS = env_int("MARKETDATA_LISTENER_LAG_SECONDS", 5, minimum=1)  # health: matching behind
 MARKETDATA_FEED_METRICS_PORT = env_int("MARKETDATA_FEED_METRICS_PORT", 9108, minimum=0, maximum=65535)
+# run_feed's source when --source is not given (sim, replay, kite: the registered sources); the
+# deployments set it to kite, with KITE_FEED_ACCOUNT_ID, to feed from Kite's ticker.
+MARKETDATA_FEED_SOURCE = env_str("MARKETDATA_FEED_SOURCE", "sim")
 # --- Kite Connect: the symbol master (docs/marketdata.md) ------------------------------------------
 KITE_API_ROOT = env_str("KITE_API_ROOT", "https://api.kite.trade")  # Kite Connect's REST API
 KITE_LOGIN_URL = env_str("KITE_LOGIN_URL", "https://kite.zerodha.com/connect/login")  # the daily login page

@@ -11,7 +11,7 @@ built from them carry ``filled_quantity`` and the order system fetches the trade
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -44,13 +44,13 @@ from brokers.adapters.base import (
     PlaceResult,
     SignIn,
 )
+from brokers.instrument_map import BrokerSymbol, broker_symbol_for, instrument_map
 from brokers.margin import product_margin_rate
 from brokers.services.credentials import broker_credentials_get
 from brokers.services.sessions import next_cutoff, session_end
 from kite import records
 from kite.client import KiteClient
 from kite.records import GttRequest, KiteGtt, KiteOrder, KiteOrderParams, KiteTrade
-from marketdata.models import Instrument
 from marketdata.quotes import DepthLevel, Quote, get_quote
 
 # Kite's order statuses in the OMS vocabulary. Kite's transitional statuses (a request on its way
@@ -73,6 +73,7 @@ STATUSES: dict[str, str | None] = {
 # Our GTT kinds as Kite names them, both ways.
 GTT_TYPES = {GTT_SINGLE: records.GTT_SINGLE, GTT_OCO: records.GTT_TWO_LEG}
 GTT_KINDS = {kite: ours for ours, kite in GTT_TYPES.items()}
+BROKER = "kite"  # the family's code: its mapping in brokers.instrument_map
 # Market orders and SL-M carry a market protection: -1 lets Kite choose it (Kite refuses 0).
 AUTO_PROTECTION = -1
 # The ledger's margin estimate for Kite accounts (Kite's RMS has the final word).
@@ -147,28 +148,34 @@ class KiteAdapter(BrokerAdapter):
 
     # --- writes -----------------------------------------------------------------------------------
     def place_order(self, request: BrokerOrderRequest) -> PlaceResult:
-        """Send the order (variety ``request.variety``) tagged with its broker tag; return Kite's order
-        id with OPEN (Kite's status follows by postback). Raises as ``kite.errors`` maps Kite's answer."""
+        """Send the order (variety ``request.variety``: a cover order with its stop-loss trigger, an
+        iceberg with its legs) tagged with its broker tag; return Kite's order id with OPEN (Kite's
+        status follows by postback). Raises as ``kite.errors`` maps Kite's answer."""
         market = request.order_type in {"MARKET", "SL-M"}
+        stop = request.order_type in {"SL", "SL-M"} or request.variety == "co"  # a cover order's stop-loss
+        symbol = kite_symbol(request.instrument_id, what=f"{request.exchange}:{request.tradingsymbol}")
         params = KiteOrderParams(
-            exchange=request.exchange,
-            tradingsymbol=request.tradingsymbol,
+            exchange=symbol.exchange,
+            tradingsymbol=symbol.tradingsymbol,
             transaction_type=request.side,
             quantity=request.quantity,
             product=request.product,
             order_type=request.order_type,
             price=request.price if request.order_type in {"LIMIT", "SL"} else None,
-            trigger_price=request.trigger_price if request.order_type in {"SL", "SL-M"} else None,
+            trigger_price=request.trigger_price if stop else None,
             validity=request.validity,
+            iceberg_legs=request.iceberg_legs if request.variety == "iceberg" else None,
+            iceberg_quantity=request.iceberg_quantity if request.variety == "iceberg" else None,
             tag=request.tag,
             market_protection=AUTO_PROTECTION if market else None,
         )
         order_id = self.client.place_order(request.variety, params)
         return PlaceResult(broker_order_id=order_id, status="OPEN")
 
-    def modify_order(self, *, broker_order_id: str, change: BrokerModifyRequest) -> None:
+    def modify_order(self, *, broker_order_id: str, change: BrokerModifyRequest, variety: str = "regular") -> None:
+        """Modify the order at its own variety's path (``PUT /orders/:variety/:order_id``)."""
         self.client.modify_order(
-            "regular",
+            variety,
             broker_order_id,
             quantity=change.quantity,
             price=change.price if change.order_type in {None, "LIMIT", "SL"} else None,
@@ -176,8 +183,9 @@ class KiteAdapter(BrokerAdapter):
             trigger_price=change.trigger_price,
         )
 
-    def cancel_order(self, *, broker_order_id: str) -> None:
-        self.client.cancel_order("regular", broker_order_id)
+    def cancel_order(self, *, broker_order_id: str, variety: str = "regular") -> None:
+        """Cancel the order at its own variety's path (``DELETE /orders/:variety/:order_id``)."""
+        self.client.cancel_order(variety, broker_order_id)
 
     # --- GTT --------------------------------------------------------------------------------------
     def gtt_place(self, order: GttOrder) -> str:
@@ -192,10 +200,9 @@ class KiteAdapter(BrokerAdapter):
         self.client.delete_gtt(_trigger_id(trigger_id))
 
     def gtt_list(self) -> list[Gtt]:
-        """Return Kite's GTT book, newest first, each on our instrument where the symbol master has it."""
-        book = self.client.gtts()
-        ids = _instrument_ids({(g.exchange, g.tradingsymbol) for g in book})
-        gtts = [_gtt(g, ids.get((g.exchange, g.tradingsymbol))) for g in book]
+        """Return Kite's GTT book, newest first, each on our instrument where the Kite mapping has it."""
+        book, find = self.client.gtts(), instrument_finder()
+        gtts = [_gtt(g, find(g.instrument_token, g.exchange, g.tradingsymbol)) for g in book]
         return sorted(gtts, key=lambda g: g.created_at or timezone.now(), reverse=True)
 
     # --- reads ------------------------------------------------------------------------------------
@@ -217,29 +224,29 @@ class KiteAdapter(BrokerAdapter):
         return [_fill(trade) for trade in self.client.trades()]
 
     def positions(self) -> list[BrokerPosition]:
-        net = self.client.positions().net
-        ids = _instrument_ids({(p.exchange, p.tradingsymbol) for p in net})
-        return [
-            BrokerPosition(
-                instrument_id=ids[(p.exchange, p.tradingsymbol)],
-                product=p.product,
-                net_quantity=p.quantity,
-                average_price=p.average_price,
-            )
-            for p in net
-            if p.quantity and (p.exchange, p.tradingsymbol) in ids
-        ]
+        positions, find = [], instrument_finder()
+        for p in self.client.positions().net:
+            instrument_id = find(p.instrument_token, p.exchange, p.tradingsymbol)
+            if p.quantity and instrument_id is not None:
+                positions.append(
+                    BrokerPosition(
+                        instrument_id=instrument_id,
+                        product=p.product,
+                        net_quantity=p.quantity,
+                        average_price=p.average_price,
+                    )
+                )
+        return positions
 
     def holdings(self) -> list[BrokerHolding]:
-        held = self.client.holdings()
-        ids = _instrument_ids({(h.exchange, h.tradingsymbol) for h in held})
-        return [
-            BrokerHolding(
-                instrument_id=ids[(h.exchange, h.tradingsymbol)], quantity=h.quantity, average_price=h.average_price
-            )
-            for h in held
-            if h.quantity and (h.exchange, h.tradingsymbol) in ids
-        ]
+        holdings, find = [], instrument_finder()
+        for h in self.client.holdings():
+            instrument_id = find(h.instrument_token, h.exchange, h.tradingsymbol)
+            if h.quantity and instrument_id is not None:
+                holdings.append(
+                    BrokerHolding(instrument_id=instrument_id, quantity=h.quantity, average_price=h.average_price)
+                )
+        return holdings
 
     def funds(self) -> BrokerFunds:
         """Return the equity segment's cash, margin used (debits) and net available margin."""
@@ -254,8 +261,8 @@ class KiteAdapter(BrokerAdapter):
         )
 
     def quotes(self, instrument_ids: list[int]) -> dict[int, Quote]:
-        instruments = Instrument.objects.filter(pk__in=instrument_ids).only("pk", "exchange", "tradingsymbol")
-        keys = {f"{i.exchange}:{i.tradingsymbol}": i.pk for i in instruments}
+        mapped = instrument_map(BROKER).by_instrument
+        keys = {f"{s.exchange}:{s.tradingsymbol}": pk for pk in instrument_ids if (s := mapped.get(pk)) is not None}
         if not keys:
             return {}
         now = timezone.now()
@@ -352,13 +359,7 @@ def update_of(account_id: int, order: KiteOrder, *, current: str = "OPEN") -> Br
 def _gtt_request(order: GttOrder) -> GttRequest:
     """The Kite GTT for ``order``: our instrument as Kite names it (its exchange and trading symbol,
     as orders are sent), the last price given or else the quote store's."""
-    instrument = Instrument.objects.filter(pk=order.instrument_id).only("exchange", "tradingsymbol").first()
-    if instrument is None:
-        raise BrokerRejected(
-            f"Instrument {order.instrument_id} was not found: nothing was sent.",
-            code="instrument_not_found",
-            extra={"instrument_id": order.instrument_id},
-        )
+    instrument = kite_symbol(order.instrument_id, what=f"Instrument {order.instrument_id}")
     last_price = order.last_price
     if last_price is None:
         quote = get_quote(order.instrument_id)
@@ -424,13 +425,31 @@ def _gtt(gtt: KiteGtt, instrument_id: int | None) -> Gtt:
     )
 
 
-def _instrument_ids(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    """Our instrument ids for (exchange, trading symbol) pairs as Kite spells them."""
-    if not pairs:
-        return {}
-    exchanges = {exchange for exchange, _ in pairs}
-    symbols = {symbol for _, symbol in pairs}
-    rows = Instrument.objects.filter(exchange__in=exchanges, tradingsymbol__in=symbols).values_list(
-        "exchange", "tradingsymbol", "pk"
-    )
-    return {(exchange, symbol): pk for exchange, symbol, pk in rows if (exchange, symbol) in pairs}
+def kite_symbol(instrument_id: int, *, what: str) -> BrokerSymbol:
+    """How Kite names our instrument (its exchange, trading symbol and token), from the Kite mapping
+    (``brokers.instrument_map``, written by the daily instruments import). Raises BrokerRejected
+    ``broker_instrument_not_mapped`` (nothing sent) when Kite's instruments list does not have it."""
+    symbol = broker_symbol_for(broker=BROKER, instrument_id=instrument_id)
+    if symbol is None:
+        raise BrokerRejected(
+            f"{what} is not in Kite's instruments list (no Kite mapping): nothing was sent.",
+            code="broker_instrument_not_mapped",
+            extra={"instrument_id": instrument_id},
+        )
+    return symbol
+
+
+def instrument_finder() -> Callable[[int | None, str, str], int | None]:
+    """A lookup of our instrument id for one of Kite's: by its token, else by its exchange and trading
+    symbol (the reverse index built once, on first need); None when the Kite mapping does not list it."""
+    mapping = instrument_map(BROKER)
+    by_name: dict[tuple[str, str], int] = {}
+
+    def find(token: int | None, exchange: str, tradingsymbol: str) -> int | None:
+        if token and (found := mapping.by_token.get(str(token))) is not None:
+            return found
+        if not by_name:
+            by_name.update({(s.exchange, s.tradingsymbol): pk for pk, s in mapping.by_instrument.items()})
+        return by_name.get((exchange, tradingsymbol))
+
+    return find

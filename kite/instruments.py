@@ -17,6 +17,7 @@ and keeps yesterday's contract. ``refresh_instruments`` counts each failure in
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import logging
@@ -29,21 +30,29 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from brokers.adapters.base import BrokerError
 from brokers.instrument_map import broker_instrument_count, instrument_map_invalidate
+from brokers.models import BrokerAccount, BrokerSession
+from brokers.services.credentials import broker_credentials_get
 from brokers.services.instruments import (
     BrokerListing,
     broker_instrument_upsert_many,
     broker_instruments_keep,
     broker_instruments_retire_unlisted,
 )
+from brokers.services.sessions import session_secrets
 from core.errors import ApplicationError
 from kite import metrics
+from kite.client import KiteClient
+from kite.records import INSTRUMENT_COLUMNS, KiteInstrument
 from marketdata.errors import InvalidInstrumentRow
 from marketdata.importers import cell_repr, csv_records, from_kite
 from marketdata.models import Exchange
@@ -218,6 +227,8 @@ def refresh_instruments(
     try:
         try:
             stream = source()
+        except InstrumentImportFailed:
+            raise
         except Exception as exc:
             raise InstrumentImportFailed(f"the dump could not be fetched: {exc}", reason="download") from exc
         try:
@@ -261,6 +272,80 @@ def text_stream(binary: Any) -> io.TextIOWrapper:
     if head == b"\x1f\x8b":
         binary = gzip.GzipFile(fileobj=binary, mode="rb")
     return io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+
+
+class DumpDownloadFailed(OSError):
+    """The Kite client's download of the dump failed part-way (refused, cut short, malformed)."""
+
+
+def signed_in_client() -> KiteClient:
+    """A Kite client with the credentials and live session of a signed-in Kite account: the feed
+    account (``KITE_FEED_ACCOUNT_ID``) first, else the first active Kite account with a live session.
+    Raises InstrumentImportFailed (reason ``download``) when no Kite account is signed in."""
+    now = timezone.now()
+    accounts = BrokerAccount.objects.filter(
+        broker=BROKER, is_active=True, session__state=BrokerSession.State.LIVE, session__expires_at__gt=now
+    ).order_by("pk")
+    feed_account_id = settings.KITE_FEED_ACCOUNT_ID
+    for account in sorted(accounts, key=lambda a: (a.pk != feed_account_id, a.pk)):
+        access_token = (session_secrets(account, now) or {}).get("access_token", "")
+        api_key = broker_credentials_get(account=account).get("api_key", "")
+        if access_token and api_key:
+            return KiteClient(api_key, access_token, root=settings.KITE_API_ROOT, limit_key=f"account:{account.pk}")
+    raise InstrumentImportFailed(
+        "no Kite account has a live session to download the instruments dump with: sign one in (the daily "
+        "login), then run the task or manage.py load_kite_instruments again",
+        reason="download",
+    )
+
+
+def client_source(client: KiteClient) -> TextSource:
+    """A source reading the dump through the Kite client (``KiteClient.instruments()``: the account's
+    ``Authorization`` and ``X-Kite-Version`` headers, its rate limits, Kite's errors), as the dump's
+    CSV lines for the import. A download refused or cut short raises DumpDownloadFailed while it is
+    read, which fails the import (reason ``download``) with nothing written."""
+
+    def fetch() -> Iterator[str]:
+        return _dump_lines(client.instruments())
+
+    return fetch
+
+
+def _dump_lines(instruments: Iterator[KiteInstrument]) -> Iterator[str]:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    yield ",".join(INSTRUMENT_COLUMNS) + "\n"
+    try:
+        for item in instruments:
+            writer.writerow(
+                (
+                    item.instrument_token,
+                    item.exchange_token,
+                    item.tradingsymbol,
+                    item.name,
+                    _plain(item.last_price),
+                    item.expiry.isoformat() if item.expiry else "",
+                    _plain(item.strike),
+                    _plain(item.tick_size),
+                    item.lot_size,
+                    item.instrument_type,
+                    item.segment,
+                    item.exchange,
+                )
+            )
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    except BrokerError as exc:
+        raise DumpDownloadFailed(f"Kite: {exc.message}") from exc
+    finally:
+        close = getattr(instruments, "close", None)
+        if close is not None:
+            close()
+
+
+def _plain(value: Decimal) -> str:
+    return format(value, "f")
 
 
 def url_source(url: str, *, timeout: float = 60.0, headers: dict[str, str] | None = None) -> TextSource:

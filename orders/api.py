@@ -65,6 +65,9 @@ def _request(body: OrderIn) -> services.OrderRequest:
         tag=body.tag,
         strategy=body.strategy,
         algo_id=body.algo_id,
+        variety=body.variety.lower(),
+        iceberg_legs=body.iceberg_legs,
+        iceberg_quantity=body.iceberg_quantity,
     )
 
 

@@ -24,6 +24,13 @@ class GttInvalid(OrderInvalid):
     code = "gtt_invalid"
 
 
+class GttInProgress(OrderError):
+    """A GTT form sent again while its first request is still at the broker (or its answer was lost)."""
+
+    code = "gtt_in_progress"
+    status = 409
+
+
 class OrderStateConflict(OrderError):
     """The act does not fit the order's current status (cancel a filled order, modify an unknown one)."""
 

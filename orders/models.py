@@ -32,6 +32,15 @@ class Validity(models.TextChoices):
     IOC = "IOC", "Immediate or cancel"
 
 
+class Variety(models.TextChoices):
+    """How the broker handles the order (Kite's varieties); a broker family declares those it takes."""
+
+    REGULAR = "regular", "Regular"
+    AMO = "amo", "After-market order"
+    CO = "co", "Cover order"
+    ICEBERG = "iceberg", "Iceberg"
+
+
 class Source(models.TextChoices):
     WEB = "web", "Web"
     API = "api", "API"
@@ -67,6 +76,9 @@ class Order(models.Model):
     order_type = models.CharField(max_length=8, choices=OrderType.choices)
     product = models.CharField(max_length=4, choices=Product.choices)
     validity = models.CharField(max_length=4, choices=Validity.choices, default=Validity.DAY)
+    variety = models.CharField(max_length=8, choices=Variety.choices, default=Variety.REGULAR)
+    iceberg_legs = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Iceberg orders: legs (2 to 10).")
+    iceberg_quantity = models.PositiveIntegerField(null=True, blank=True, help_text="Iceberg orders: quantity per leg.")
     price = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     trigger_price = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     margin_price = models.DecimalField(
@@ -256,3 +268,22 @@ class Basket(models.Model):
 
     def __str__(self) -> str:
         return f"basket {self.idempotency_key} of account {self.account_id}"
+
+
+class GttPlacement(models.Model):
+    """A GTT placed with an idempotency key (the GTT form's one-time token): a repeat of the key returns
+    the first GTT's trigger id and places nothing. ``trigger_id`` is empty while the broker is asked, and
+    stays empty when its answer was lost (the GTT may exist: the broker's GTT book says)."""
+
+    account = models.ForeignKey("brokers.BrokerAccount", on_delete=models.PROTECT, related_name="+")
+    idempotency_key = models.CharField(max_length=100)
+    trigger_id = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "idempotency_key"], name="gttplacement_unique_idempotency_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"GTT {self.trigger_id or '(pending)'} of account {self.account_id} for key {self.idempotency_key}"

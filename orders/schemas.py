@@ -97,6 +97,8 @@ def record_id(raw, field: str) -> int:
 
 
 Quantity = Annotated[int, BeforeValidator(order_quantity)]
+IcebergLegs = Annotated[int | None, _optional(lambda raw, field: whole_number(field, raw, maximum=100), "iceberg_legs")]
+IcebergQuantity = Annotated[int | None, _optional(order_quantity, "iceberg_quantity")]
 Price = Annotated[Decimal | None, _optional(order_price, "price")]
 TriggerPrice = Annotated[Decimal | None, _optional(order_price, "trigger_price")]
 AccountId = Annotated[int, BeforeValidator(lambda raw: record_id(raw, "account_id"))]
@@ -113,6 +115,14 @@ class OrderIn(Schema):
     validity: str = "DAY"
     price: Price = Field(None, description=f"Below {MAX_PRICE}, at most {PRICE_PLACES} decimals")
     trigger_price: TriggerPrice = Field(None, description=f"Below {MAX_PRICE}, at most {PRICE_PLACES} decimals")
+    variety: str = Field(
+        "regular",
+        max_length=16,
+        description="regular, amo, co (a cover order: trigger_price is its stop-loss) or iceberg, as the account's "
+        "broker takes them",
+    )
+    iceberg_legs: IcebergLegs = Field(None, description="Iceberg orders: 2 to 10 legs")
+    iceberg_quantity: IcebergQuantity = Field(None, description="Iceberg orders: each leg's quantity")
     tag: str = Field("", max_length=40)
     strategy: str = Field("", max_length=64)
     algo_id: str = Field("", max_length=40)
@@ -156,6 +166,9 @@ class OrderOut(Schema):
     order_type: str
     product: str
     validity: str
+    variety: str
+    iceberg_legs: int | None
+    iceberg_quantity: int | None
     price: Decimal | None
     trigger_price: Decimal | None
     status: str

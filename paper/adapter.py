@@ -100,6 +100,10 @@ class PaperAdapter(BrokerAdapter):
         """Build the paper order and match it against the current quote; return it (unsaved) with its
         updates and fills. Raises BrokerUnavailable for a dropped request and BrokerRejected for a
         market order with no quote."""
+        if request.variety not in self.capabilities.varieties:  # the OMS refuses it first; never book one
+            raise BrokerRejected(
+                f"The paper exchange takes regular orders only, not {request.variety}.", code="broker_cannot_variety"
+            )
         if fault == faults.DROP_REQUEST:
             raise BrokerUnavailable("The paper exchange did not answer (simulated).")
         quote = get_quote(request.instrument_id)
@@ -131,7 +135,7 @@ class PaperAdapter(BrokerAdapter):
         more, fills = _run(order, request.exchange, request.instrument_type, request.tick_size, quote)
         return order, updates + more, fills
 
-    def modify_order(self, *, broker_order_id: str, change: BrokerModifyRequest) -> None:
+    def modify_order(self, *, broker_order_id: str, change: BrokerModifyRequest, variety: str = "regular") -> None:
         """Change a live order and re-match it. Raises BrokerRejected when it is no longer live or the
         new quantity is below what has filled, and BrokerUnavailable when a network fault is simulated
         (``drop_request``: nothing changed; ``lose_response``: changed, the answer lost)."""
@@ -164,7 +168,7 @@ class PaperAdapter(BrokerAdapter):
             raise BrokerUnavailable("The paper exchange's answer was lost (simulated).")
         update_stream.emit(updates)  # after the block: committed unless the caller holds a transaction
 
-    def cancel_order(self, *, broker_order_id: str) -> None:
+    def cancel_order(self, *, broker_order_id: str, variety: str = "regular") -> None:
         """Cancel the remainder of a live order. Raises BrokerRejected when it is no longer live, and
         BrokerUnavailable when a network fault is simulated (``drop_request``: still live;
         ``lose_response``: cancelled, the answer lost)."""

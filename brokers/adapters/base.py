@@ -121,6 +121,8 @@ class BrokerOrderRequest:
     trigger_price: Decimal | None = None
     algo_id: str = ""
     variety: str = "regular"  # one of the family's ``capabilities.varieties``
+    iceberg_legs: int | None = None  # variety "iceberg": the number of legs and each leg's quantity
+    iceberg_quantity: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,12 +381,14 @@ class BrokerAdapter(ABC):
         raise NotImplementedError(f"{type(self).__name__} does not place inside the OMS's transaction")
 
     @abstractmethod
-    def modify_order(self, *, broker_order_id: str, change: BrokerModifyRequest) -> None:
-        """Change a resting order's quantity, price or trigger; return nothing (the update stream reports)."""
+    def modify_order(self, *, broker_order_id: str, change: BrokerModifyRequest, variety: str = "regular") -> None:
+        """Change a resting order's quantity, price or trigger; return nothing (the update stream reports).
+        ``variety`` is the order's own (as it was placed)."""
 
     @abstractmethod
-    def cancel_order(self, *, broker_order_id: str) -> None:
-        """Cancel a resting order (its remainder); the cancellation arrives as a BrokerUpdate."""
+    def cancel_order(self, *, broker_order_id: str, variety: str = "regular") -> None:
+        """Cancel a resting order (its remainder) of ``variety`` (as it was placed); the cancellation
+        arrives as a BrokerUpdate."""
 
     @abstractmethod
     def order_book(self) -> list[BrokerOrder]:

@@ -31,6 +31,7 @@ from orders.services.requests import (
     check_numbers,
     order_intent,
     reject_input,
+    stop_price,
 )
 from orders.services.risk_state import risk_state
 from orders.states import TERMINAL, WORKING, Status
@@ -80,8 +81,11 @@ def modify_order(
             price=price if price is not None else (current.price if new_type in {"LIMIT", "SL"} else None),
             trigger_price=trigger_price
             if trigger_price is not None
-            else (current.trigger_price if new_type in {"SL", "SL-M"} else None),
+            else (current.trigger_price if new_type in {"SL", "SL-M"} or current.variety == "co" else None),
             strategy=current.strategy,
+            variety=current.variety,
+            iceberg_legs=current.iceberg_legs,
+            iceberg_quantity=current.iceberg_quantity,
         )
         if request.quantity <= current.filled_quantity:
             raise OrderInvalid(
@@ -120,7 +124,7 @@ def modify_order(
             rejected = None
             current.quantity, current.price = request.quantity, request.price
             current.trigger_price, current.order_type = request.trigger_price, request.order_type
-            current.margin_price = request.price or request.trigger_price or ltp or current.margin_price
+            current.margin_price = request.price or stop_price(request) or ltp or current.margin_price
             current.save()
             record_event(
                 current,
@@ -157,6 +161,7 @@ def modify_order(
                 trigger_price=current.trigger_price,
                 order_type=current.order_type,
             ),
+            variety=current.variety,
         )
     except BrokerNotSent as error:  # refused, or never sent: the order keeps its old terms
         _revert_modify(current, old, error, actor=actor, ip=ip)
@@ -252,7 +257,7 @@ def cancel_order(*, actor, order: Order, ip: str | None = None) -> Order:
             actor=audit_actor(actor), action="order.cancel_requested", target=current, payload=requested, ip=ip
         )
     try:
-        adapter_for(current.account).cancel_order(broker_order_id=current.broker_order_id)
+        adapter_for(current.account).cancel_order(broker_order_id=current.broker_order_id, variety=current.variety)
     except BrokerUnavailable as error:
         # The cancel may or may not have reached the broker: reconciliation reads its order book (the
         # event keeps the order in the sweep until it has, should the queued task be lost).

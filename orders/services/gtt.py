@@ -16,16 +16,17 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from brokers.adapters.base import GTT_OCO, GTT_SINGLE, Gtt, GttLeg, GttOrder, no_gtt
+from brokers.adapters.base import GTT_OCO, GTT_SINGLE, BrokerNotSent, Gtt, GttLeg, GttOrder, no_gtt
 from brokers.adapters.registry import adapter_for, family
 from brokers.selectors import Access, account_get_for_user
 from marketdata.models import Instrument
 from marketdata.quotes import get_quote
-from orders.errors import GttInvalid
-from orders.models import Side
+from orders.errors import GttInProgress, GttInvalid
+from orders.models import GttPlacement, Side
 from orders.services.requests import audit_actor
 from rms.services import MAX_ORDER_QUANTITY, MAX_PRICE
 
@@ -55,14 +56,39 @@ class GttRequest:
     target_price: Decimal | None = None
 
 
-def gtt_place(*, actor, account_id: int, request: GttRequest, ip: str | None = None) -> str:
+def gtt_place(
+    *, actor, account_id: int, request: GttRequest, idempotency_key: str | None = None, ip: str | None = None
+) -> str:
     """Place a GTT on ``account_id`` for ``actor``; return the broker's trigger id.
 
-    Raises BrokerAccountNotFound / BrokerAccountForbidden (the gate), BrokerRejected
-    ``broker_cannot_gtt``, GttInvalid (bad input, nothing sent) and the broker's errors as they are."""
+    A repeated ``idempotency_key`` on the account (the GTT form's one-time token: a double submit)
+    returns the first GTT's trigger id and sends nothing. Raises BrokerAccountNotFound /
+    BrokerAccountForbidden (the gate), BrokerRejected ``broker_cannot_gtt``, GttInvalid (bad input,
+    nothing sent), GttInProgress (409: the key's first request is still at the broker, or its answer
+    was lost) and the broker's errors as they are. A refusal of the input or by the broker is
+    audited as ``gtt.rejected`` naming the rule."""
     account = _account(actor, account_id, "trade")
-    order = gtt_order(request)
-    trigger_id = adapter_for(account).gtt_place(order)
+    if idempotency_key:
+        placed = GttPlacement.objects.filter(account=account, idempotency_key=idempotency_key[:100]).first()
+        if placed is not None and placed.trigger_id:
+            return placed.trigger_id  # a repeat: nothing is checked or sent again
+    try:
+        order = gtt_order(request)
+    except GttInvalid as error:
+        _reject(actor=actor, account=account, request=request, error=error, ip=ip)
+        raise
+    claim = _claim(account, idempotency_key) if idempotency_key else None
+    if isinstance(claim, str):
+        return claim  # placed the first time
+    try:
+        trigger_id = adapter_for(account).gtt_place(order)
+    except BrokerNotSent as error:
+        if claim is not None:
+            claim.delete()  # nothing was placed: the same form may be sent again once corrected
+        _reject(actor=actor, account=account, request=request, error=error, ip=ip)
+        raise
+    if claim is not None:
+        GttPlacement.objects.filter(pk=claim.pk).update(trigger_id=trigger_id[:40])
     audit_record(
         actor=audit_actor(actor),
         action="gtt.placed",
@@ -73,13 +99,59 @@ def gtt_place(*, actor, account_id: int, request: GttRequest, ip: str | None = N
     return trigger_id
 
 
+def _claim(account, idempotency_key: str) -> GttPlacement | str:
+    """Claim ``idempotency_key`` for a new GTT on ``account``; return the claim, or the trigger id of
+    the GTT placed with it before. Raises GttInProgress when its first request has no answer yet."""
+    key = idempotency_key[:100]
+    try:
+        with transaction.atomic():
+            return GttPlacement.objects.create(account=account, idempotency_key=key)
+    except IntegrityError:
+        first = GttPlacement.objects.filter(account=account, idempotency_key=key).first()
+        if first is not None and first.trigger_id:
+            return first.trigger_id
+        raise GttInProgress(
+            "This GTT was already sent and the broker's answer has not come: look in the GTT book before "
+            "placing it again.",
+            extra={"idempotency_key": key},
+        ) from None
+
+
+def _reject(*, actor, account, request: GttRequest, error, ip: str | None) -> None:
+    """Audit a refused GTT (bad input, or the broker's refusal): the rule and what was asked."""
+    audit_record(
+        actor=audit_actor(actor),
+        action="gtt.rejected",
+        target=account,
+        payload={"rule": error.code, "message": error.message, **_request_payload(account, request)},
+        ip=ip,
+    )
+
+
+def _request_payload(account, request: GttRequest) -> dict:
+    """What a GTT request asked, as the audit trail can hold it (a refused odd value as its text)."""
+    payload: dict[str, Any] = {"account_id": account.pk}
+    for name in GttRequest.__dataclass_fields__:
+        value = getattr(request, name)
+        if isinstance(value, Decimal) and not value.is_finite():
+            value = str(value)
+        elif not (value is None or isinstance(value, int | Decimal)):
+            value = str(value)[:40]
+        payload[name] = value
+    return payload
+
+
 def gtt_modify(*, actor, account_id: int, trigger_id: str, request: GttRequest, ip: str | None = None) -> str:
     """Replace the terms of the GTT ``trigger_id`` with ``request``; return its trigger id. Raises as
     ``gtt_place`` does, and GttInvalid ``gtt_trigger_id_invalid`` for an id no broker could have."""
     account = _account(actor, account_id, "trade")
     trigger_id = _trigger_id(trigger_id)
-    order = gtt_order(request)
-    trigger_id = adapter_for(account).gtt_modify(trigger_id=trigger_id, order=order)
+    try:
+        order = gtt_order(request)
+        trigger_id = adapter_for(account).gtt_modify(trigger_id=trigger_id, order=order)
+    except (GttInvalid, BrokerNotSent) as error:
+        _reject(actor=actor, account=account, request=request, error=error, ip=ip)
+        raise
     audit_record(
         actor=audit_actor(actor),
         action="gtt.modified",

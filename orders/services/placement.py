@@ -51,6 +51,7 @@ from orders.services.requests import (
     order_intent,
     reject_input,
     request_payload,
+    stop_price,
 )
 from orders.services.risk_state import risk_state
 from orders.states import Status, can_move
@@ -134,7 +135,10 @@ def place_order(
                 validity=request.validity,
                 price=request.price,
                 trigger_price=request.trigger_price,
-                margin_price=request.price or request.trigger_price or ltp or Decimal(0),
+                variety=request.variety,
+                iceberg_legs=request.iceberg_legs,
+                iceberg_quantity=request.iceberg_quantity,
+                margin_price=request.price or stop_price(request) or ltp or Decimal(0),
                 tag=request.tag,
                 strategy=request.strategy,
                 algo_id=request.algo_id or GENERIC_ALGO_ID,
@@ -243,6 +247,9 @@ def _broker_request(order: Order, instrument: Instrument) -> BrokerOrderRequest:
         price=order.price,
         trigger_price=order.trigger_price,
         algo_id=order.algo_id,
+        variety=order.variety,
+        iceberg_legs=order.iceberg_legs,
+        iceberg_quantity=order.iceberg_quantity,
     )
 
 

@@ -6,11 +6,13 @@ Kite ticker sends ``orders.tasks.reconcile_account_task`` by name when it reconn
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from brokers.adapters.base import BrokerUpdate
+from brokers.adapters.base import BrokerOrder, BrokerUpdate
 from brokers.adapters.registry import adapter_for
 from orders import push
 from orders.locks import lock_accounts, lock_orders
@@ -57,9 +59,14 @@ def reconcile_order(*, order_id: int) -> Order:
     order = Order.objects.select_related("account", "instrument").get(pk=order_id)
     if order.status in TERMINAL:
         return order
-    asked = _terms(order)  # a modification made while the broker is asked is not undone by its old answer
     adapter = adapter_for(order.account)
-    found = adapter.order_by_tag(order.broker_tag)
+    return _reconcile(order, adapter, adapter.order_by_tag)
+
+
+def _reconcile(order: Order, adapter, find: Callable[[str], BrokerOrder | None]) -> Order:
+    """Reconcile ``order`` from what ``find`` (its broker tag -> the broker's order, or None) says."""
+    asked = _terms(order)  # a modification made while the broker is asked is not undone by its old answer
+    found = find(order.broker_tag)
     if found is None:
         if order.status == Status.UNKNOWN:
             settle(
@@ -135,15 +142,21 @@ def reconcile_order(*, order_id: int) -> Order:
 def reconcile_account(*, account_id: int) -> dict[str, int]:
     """Reconcile every working or UNKNOWN order of the account from the broker's order book, as
     ``reconcile_order`` does each (the updates its stream missed while it was down); return how many
-    orders ended in each status. Raises what ``reconcile_order`` raises when the book cannot be read:
-    the orders reconciled before stay reconciled, and reconciling them again changes nothing."""
-    ids = list(
+    orders ended in each status. The book is read once for the account (``adapter.order_book()``),
+    not once per order. Raises BrokerUnavailable (nothing changed) when the book cannot be read;
+    reconciling again changes nothing."""
+    orders = list(
         Order.objects.filter(account_id=account_id, status__in=[*WORKING, Status.UNKNOWN])
+        .select_related("account", "instrument")
         .order_by("pk")
-        .values_list("pk", flat=True)
     )
+    if not orders:
+        return {}
+    adapter = adapter_for(orders[0].account)
+    book = {found.tag: found for found in adapter.order_book() if found.tag}
     outcome: dict[str, int] = {}
-    for order_id in ids:
-        status = reconcile_order(order_id=order_id).status
+    for order in orders:
+        order.refresh_from_db(fields=["status"])  # the update stream may have settled it meanwhile
+        status = order.status if order.status in TERMINAL else _reconcile(order, adapter, book.get).status
         outcome[status] = outcome.get(status, 0) + 1
     return outcome

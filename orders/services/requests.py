@@ -16,7 +16,7 @@ from infra.prepared import Prepared
 from marketdata.models import Instrument
 from orders import metrics
 from orders.errors import OrderInvalid
-from orders.models import OrderType, Product, Side, Validity
+from orders.models import OrderType, Product, Side, Validity, Variety
 from rms.errors import RiskRejected
 from rms.services import DeploymentLimits, OrderIntent, check_order_numbers, record_rejection
 
@@ -41,6 +41,9 @@ class OrderRequest:
     # A strategy deployment's own limits and standing (rms.services.DeploymentLimits), checked before
     # its entries; None for every other order.
     deployment_limits: DeploymentLimits | None = None
+    variety: str = Variety.REGULAR
+    iceberg_legs: int | None = None  # iceberg orders: 2 to 10 legs
+    iceberg_quantity: int | None = None  # iceberg orders: the quantity of each leg
 
 
 # Read on every order placed: compiled once (infra/prepared.py).
@@ -65,8 +68,26 @@ def request_payload(request: OrderRequest, **extra) -> dict:
         "validity": request.validity,
         "price": _audit_number(request.price),
         "trigger_price": _audit_number(request.trigger_price),
+        **_variety_payload(request),
         **extra,
     }
+
+
+def _variety_payload(request: OrderRequest) -> dict:
+    """The variety as the audit trail records it: only when it is not regular, with an iceberg's legs."""
+    if request.variety == Variety.REGULAR and request.iceberg_legs is None and request.iceberg_quantity is None:
+        return {}
+    payload: dict[str, object] = {"variety": str(request.variety)[:20]}
+    if request.iceberg_legs is not None or request.iceberg_quantity is not None:
+        payload |= {
+            "iceberg_legs": _audit_int(request.iceberg_legs),
+            "iceberg_quantity": _audit_int(request.iceberg_quantity),
+        }
+    return payload
+
+
+def _audit_int(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**12 else str(value)[:40]
 
 
 def _audit_number(value):
@@ -80,6 +101,7 @@ def check_choices(request: OrderRequest) -> None:
         ("order_type", request.order_type, OrderType.values),
         ("product", request.product, Product.values),
         ("validity", request.validity, Validity.values),
+        ("variety", request.variety, Variety.values),
     ):
         if value not in choices:
             raise OrderInvalid(
@@ -102,6 +124,64 @@ def check_numbers(request: OrderRequest) -> None:
                 extra={"field": name},
             )
     check_order_numbers(quantity=request.quantity, price=request.price, trigger_price=request.trigger_price)
+    check_variety(request)
+
+
+def stop_price(request: OrderRequest) -> Decimal | None:
+    """The trigger a stop-loss order's margin is priced at (a cover order's trigger is its exit, not its entry)."""
+    return None if request.variety == Variety.CO else request.trigger_price
+
+
+ICEBERG_LEGS = (2, 10)  # Kite: an iceberg order is sent in 2 to 10 legs
+
+
+def check_variety(request: OrderRequest) -> None:
+    """Refuse what the request's variety does not allow: an iceberg order needs ``iceberg_legs`` (2 to
+    10) and ``iceberg_quantity`` (each leg's quantity: enough legs to cover the quantity, none above
+    it); other varieties take neither. A cover order enters at MARKET or LIMIT with its stop-loss
+    trigger (``trigger_price``). Raises OrderInvalid naming the field."""
+    legs, per_leg = request.iceberg_legs, request.iceberg_quantity
+    for name, value in (("iceberg_legs", legs), ("iceberg_quantity", per_leg)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise OrderInvalid(f"{name} must be a whole number.", code=f"{name}_not_whole", extra={"field": name})
+    if request.variety != Variety.ICEBERG:
+        if legs is not None or per_leg is not None:
+            raise OrderInvalid(
+                "iceberg_legs and iceberg_quantity are for iceberg orders only.",
+                code="iceberg_fields_not_allowed",
+                extra={"variety": request.variety},
+            )
+    else:
+        if legs is None or per_leg is None:
+            raise OrderInvalid(
+                "An iceberg order needs iceberg_legs and iceberg_quantity.",
+                code="iceberg_fields_required",
+                extra={"field": "iceberg_legs" if legs is None else "iceberg_quantity"},
+            )
+        low, high = ICEBERG_LEGS
+        if not low <= legs <= high:
+            raise OrderInvalid(
+                f"An iceberg order has {low} to {high} legs.",
+                code="iceberg_legs_out_of_range",
+                extra={"field": "iceberg_legs"},
+            )
+        if not (0 < per_leg <= request.quantity and per_leg * legs >= request.quantity):
+            raise OrderInvalid(
+                f"Each of the {legs} legs must be at most the quantity {request.quantity}, and together cover it.",
+                code="iceberg_quantity_invalid",
+                extra={"field": "iceberg_quantity"},
+            )
+    if request.variety == Variety.CO:
+        if request.order_type not in {OrderType.MARKET, OrderType.LIMIT}:
+            raise OrderInvalid(
+                "A cover order enters at MARKET or LIMIT.", code="cover_order_type", extra={"field": "order_type"}
+            )
+        if request.trigger_price is None:
+            raise OrderInvalid(
+                "A cover order needs its stop-loss trigger price.",
+                code="cover_order_stop_required",
+                extra={"field": "trigger_price"},
+            )
 
 
 def instrument_of(request: OrderRequest) -> Instrument:
@@ -124,6 +204,7 @@ def check_capabilities(capabilities: Capabilities, request: OrderRequest, instru
         ("order_type", request.order_type, capabilities.order_types),
         ("product", request.product, capabilities.products),
         ("validity", request.validity, capabilities.validities),
+        ("variety", request.variety, capabilities.varieties),
     ):
         if value not in offered:
             raise OrderInvalid(
@@ -169,6 +250,7 @@ def order_intent(*, account, actor, instrument: Instrument, request: OrderReques
         price=request.price,
         trigger_price=request.trigger_price,
         deployment=request.deployment_limits,
+        variety=request.variety,
     )
 
 

@@ -13,7 +13,7 @@ from marketdata.quotes import get_quotes
 from orders.locks import today_ist
 from orders.margin import group_margin, working_orders
 from orders.models import Order, Position, Product, Side
-from orders.services.requests import OrderRequest, actor_id
+from orders.services.requests import OrderRequest, actor_id, stop_price
 from orders.states import LIVE
 from rms.services import RiskState, active_kill_switch
 
@@ -84,7 +84,7 @@ def risk_state(
     # An exit only if it and the exits already working together cannot take the position past flat.
     exiting = sum(remaining for side, remaining, _ in orders if side == request.side)
     reduces = bool(net) and (request.side == Side.SELL) == (net > 0) and request.quantity + exiting <= abs(net)
-    price = request.price or request.trigger_price or ltp or Decimal(0)
+    price = request.price or stop_price(request) or ltp or Decimal(0)
     proposed = group_margin(
         adapter=adapter,
         instrument=instrument,

@@ -81,6 +81,7 @@ class OrderIntent:
     price: Decimal | None
     trigger_price: Decimal | None
     deployment: DeploymentLimits | None = None  # set for the orders of a strategy deployment
+    variety: str = "regular"  # a cover order ("co") carries its stop-loss trigger with a MARKET or LIMIT entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +155,7 @@ def validate_order_input(intent: OrderIntent, today: date) -> None:
             raise _reject("price_not_positive", "Price must be positive.", price=intent.price)
     elif intent.price is not None:
         raise _reject("price_not_allowed", f"A {intent.order_type} order takes no price.")
-    if intent.order_type in STOP_TYPES:
+    if intent.order_type in STOP_TYPES or intent.variety == "co":
         if intent.trigger_price is None:
             raise _reject("trigger_price_required", f"A {intent.order_type} order needs a trigger price.")
         if intent.trigger_price <= 0:

@@ -4,6 +4,7 @@ only parse the form and render the panel (the shared panel helpers are in termin
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from django.contrib.auth.decorators import login_required
@@ -51,6 +52,9 @@ def _gtt_panel(request: HttpRequest, account, *, status: int = 200, **extra) -> 
         "gtt_instruments": _gtt_instruments(request),
         "gtt_data": {"kind": "single", "side": Side.BUY, "product": "CNC", "quantity": "1"},
         "gtt_products": (("CNC", "CNC (delivery)"), ("NRML", "NRML (F&O carry)")),
+        # The form's one-time token, the placing's idempotency key: a refused form keeps it, a placed one
+        # comes back with a fresh one.
+        "gtt_form_token": uuid.uuid4().hex,
     } | extra
     return _panel(request, account, "gtt", status=status, **context)
 
@@ -93,14 +97,20 @@ def gtt_place(request: HttpRequest, account_id: int) -> HttpResponse:
     the refusal (code and message, 422 or the broker's status) and the form as it was filled."""
     account = _account_for_panel(request, account_id, "trade")
     data = request.POST.dict()
+    token = data.get("form_token", "")[:64]
     try:
         trigger_id = services.gtt_place(
-            actor=request.user, account_id=account.pk, request=_gtt_request(data), ip=client_ip(request)
+            actor=request.user,
+            account_id=account.pk,
+            request=_gtt_request(data),
+            idempotency_key=f"web:{token}" if token else None,
+            ip=client_ip(request),
         )
     except ApplicationError as error:
         if not request.htmx:
             return redirect("home")
-        return _gtt_panel(request, account, status=_refusal_status(error), error=error, gtt_data=data)
+        kept = {"gtt_form_token": token} if token else {}
+        return _gtt_panel(request, account, status=_refusal_status(error), error=error, gtt_data=data, **kept)
     if not request.htmx:
         return redirect("home")
     return _gtt_panel(request, account, gtt_done=f"GTT {trigger_id} placed.")

@@ -24,8 +24,8 @@ from core.parse import int_or_none
 from marketdata.models import Instrument, InstrumentType
 from marketdata.quotes import get_quote
 from orders import services
-from orders.models import Order, OrderType, Product, Side, Source, Validity
-from orders.schemas import order_lots, order_price
+from orders.models import Order, OrderType, Product, Side, Source, Validity, Variety
+from orders.schemas import order_lots, order_price, whole_number
 from orders.selectors import (
     funds_get,
     kill_switch_impact,
@@ -37,7 +37,7 @@ from orders.selectors import (
 )
 from rms.models import KillScope
 from rms.selectors import kill_switch_releasers, kill_switch_scope_words
-from rms.services import active_kill_switch, kill_switch_release, may_engage, may_release
+from rms.services import MAX_ORDER_QUANTITY, active_kill_switch, kill_switch_release, may_engage, may_release
 
 ORDER_BOOK_SIZE = 200
 TRADE_BOOK_SIZE = 100
@@ -224,8 +224,20 @@ def _ticket_context(request: HttpRequest, account, instrument: Instrument, data:
         "order_types": OrderType.choices,
         "products": _products_for(instrument),
         "validities": Validity.choices,
+        "varieties": (varieties := _varieties_for(account)),
+        "takes_iceberg": any(value == Variety.ICEBERG for value, _ in varieties),
         "form_token": data.get("form_token") or uuid.uuid4().hex,
     }
+
+
+def _varieties_for(account) -> list[tuple[str, str]]:
+    """The varieties the account's broker takes, regular first: the ticket offers a choice only when
+    there is one."""
+    try:
+        offered = family(account.broker).capabilities.varieties
+    except UnknownBroker:
+        return []
+    return [(value, label) for value, label in Variety.choices if value in offered]
 
 
 def _products_for(instrument: Instrument) -> list[tuple[str, str]]:
@@ -273,7 +285,15 @@ def _order_request(data, instrument: Instrument) -> services.OrderRequest:
         validity=data.get("validity") or Validity.DAY,
         price=_decimal(data.get("price"), "price"),
         trigger_price=_decimal(data.get("trigger_price"), "trigger_price"),
+        variety=data.get("variety") or Variety.REGULAR,
+        iceberg_legs=_whole(data.get("iceberg_legs"), "iceberg_legs"),
+        iceberg_quantity=_whole(data.get("iceberg_quantity"), "iceberg_quantity"),
     )
+
+
+def _whole(raw: str | None, field: str) -> int | None:
+    """A whole number from the ticket (an iceberg's legs and leg quantity), or None when left empty."""
+    return whole_number(field, raw, maximum=MAX_ORDER_QUANTITY) if raw not in (None, "") else None
 
 
 @login_required

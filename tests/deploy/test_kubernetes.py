@@ -182,11 +182,11 @@ def test_beat_and_the_feed_run_one_replica_replaced_never_doubled(overlay):
     for name in ("beat", "feed"):
         assert deployments[name]["spec"]["replicas"] == 1
         assert deployments[name]["spec"]["strategy"] == {"type": "Recreate"}
-    assert deployments["feed"]["spec"]["template"]["spec"]["containers"][0]["command"][:4] == [
+    # The source comes from the config map (MARKETDATA_FEED_SOURCE): see the feed's own test below.
+    assert deployments["feed"]["spec"]["template"]["spec"]["containers"][0]["command"][:3] == [
         "python",
         "manage.py",
         "run_feed",
-        "--source",
     ]
 
 
@@ -383,3 +383,43 @@ def test_only_the_pods_that_use_redis_may_reach_it(overlay):
         if any(6379 in {port["port"] for port in r["ports"]} for r in p.get("egress", []))
     }
     assert expressions["app.kubernetes.io/component"] == reaching == {"web", "worker", "beat", "feed"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_feed_runs_the_configured_source_sim_by_default_and_kite_with_its_account(overlay):
+    docs = render(overlay)
+    config = next(
+        doc for doc in docs if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].startswith("terminal-config")
+    )
+    (container,) = _pod_spec(_of_kind(docs, "Deployment")["feed"])["containers"]
+    assert container["command"] == ["python", "manage.py", "run_feed"]  # --source from MARKETDATA_FEED_SOURCE
+    assert config["data"]["MARKETDATA_FEED_SOURCE"] == "sim"
+    assert config["data"]["KITE_FEED_ACCOUNT_ID"] == "0"  # optional: none until an overlay names one
+    assert container["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_broker_callbacks_and_postbacks_are_served_without_an_access_log(overlay):
+    """ingress-nginx logs the full request line, query string included: a Kite login's callback carries
+    its request token there, so those paths have an Ingress of their own with the access log off."""
+    ingresses = _of_kind(render(overlay), "Ingress")
+    main, callbacks = ingresses["terminal"], ingresses["terminal-broker-callbacks"]
+    off = callbacks["metadata"]["annotations"]
+    assert off["nginx.ingress.kubernetes.io/enable-access-log"] == "false"
+    for name in ("proxy-body-size", "limit-rps", "limit-burst-multiplier", "ssl-redirect"):
+        key = f"nginx.ingress.kubernetes.io/{name}"
+        assert off[key] == main["metadata"]["annotations"][key]
+    assert callbacks["spec"]["tls"] == main["spec"]["tls"]
+    assert callbacks["spec"]["ingressClassName"] == main["spec"]["ingressClassName"]
+    (rule,) = callbacks["spec"]["rules"]
+    assert rule["host"] == main["spec"]["rules"][0]["host"]
+    paths = {p["path"]: p for p in rule["http"]["paths"]}
+    assert set(paths) == {"/brokers/kite/callback/", "/brokers/kite/postback/"}
+    for path in paths.values():
+        assert path["pathType"] == "Prefix"
+        assert path["backend"] == main["spec"]["rules"][0]["http"]["paths"][0]["backend"]
+    # The paths are the application's own: the callback and the postback views answer there.
+    from django.urls import resolve
+
+    assert resolve("/brokers/kite/callback/").url_name == "broker-callback"
+    assert resolve("/brokers/kite/postback/").func.__module__ == "kite.views"

@@ -318,3 +318,59 @@ def test_the_access_log_writes_paths_without_query_strings(edge):
         time.sleep(0.05)
     assert "GET /brokers/kite/callback/ HTTP/1.1" in log
     assert "tok3n5ecret" not in log and "request_token" not in log
+
+
+def test_the_compose_proxy_logs_broker_callbacks_and_postbacks_without_their_query_strings(tmp_path):
+    """The local stack's nginx (deploy/nginx/terminal.conf) writes paths only, as the production edge does."""
+    upstream_port, port = _free_port(), _free_port()
+    site = (NGINX_DIR / "terminal.conf").read_text()
+    site = _replace(site, "server web:8000;", f"server 127.0.0.1:{upstream_port};")
+    site = _replace(site, "listen 8080;", f"listen 127.0.0.1:{port};")
+    site = _replace(site, "/var/log/nginx/access.log", str(tmp_path / "access.log"))
+    conf = _prefix(tmp_path, site)
+    upstream = _Recorder(upstream_port)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    nginx = subprocess.Popen(
+        [
+            require_tool("nginx"),
+            "-p",
+            str(tmp_path),
+            "-c",
+            str(conf),
+            "-e",
+            str(tmp_path / "error.log"),
+            "-g",
+            "daemon off;",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert nginx.poll() is None and time.monotonic() < deadline, nginx.stderr.read().decode()
+                time.sleep(0.1)
+        asked = {
+            "GET": "/brokers/kite/callback/?action=login&status=success&request_token=tok3n5ecret&state=abc",
+            "POST": "/brokers/kite/postback/?checksum=c0ffee5ecret",
+        }
+        for method, path in asked.items():
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request(method, path, body=b"{}" if method == "POST" else None, headers={"Host": "localhost"})
+            assert connection.getresponse().status == 200
+            connection.close()
+        assert [r["path"] for r in upstream.requests] == list(asked.values())  # the application gets them whole
+        log = tmp_path / "access.log"
+        while (text := log.read_text() if log.exists() else "").count("/brokers/kite/") < 2:
+            assert time.monotonic() < deadline + 5, text
+            time.sleep(0.05)
+        assert "GET /brokers/kite/callback/ HTTP/1.1" in text and "POST /brokers/kite/postback/ HTTP/1.1" in text
+        assert "tok3n5ecret" not in text and "request_token" not in text and "c0ffee5ecret" not in text
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+        upstream.shutdown()

@@ -50,9 +50,12 @@ def _standalone_env(var_dir: Path) -> dict[str, str]:
 
 
 @contextmanager
-def served_terminal(var_dir: Path, *, port: int | None = None, env: dict[str, str] | None = None) -> Iterator[dict]:
-    """Migrate and load the demo data under ``var_dir``, serve a standalone terminal (``run_terminal``:
-    Daphne with Celery and the feed in-process) on ``port`` with the extra ``env``; yield its base URL,
+def served_terminal(
+    var_dir: Path, *, port: int | None = None, env: dict[str, str] | None = None, commands: tuple[list[str], ...] = ()
+) -> Iterator[dict]:
+    """Migrate and load the demo data under ``var_dir``, run the further ``manage.py`` ``commands``,
+    serve a standalone terminal (``run_terminal``: Daphne with Celery and the feed in-process) on
+    ``port`` with the extra ``env``; yield its base URL,
     the demo output and ``env``, the environment a ``manage.py`` command needs to reach its database."""
     if not (ROOT / "static" / "vendor" / "VERSIONS").exists():
         pytest.fail("the browser libraries are missing: run `make vendor` (make test does it)")
@@ -62,6 +65,8 @@ def served_terminal(var_dir: Path, *, port: int | None = None, env: dict[str, st
     demo = subprocess.run(
         [*manage, "load_demo"], cwd=ROOT, env=environ, check=True, timeout=300, capture_output=True, text=True
     )
+    for command in commands:
+        subprocess.run([*manage, *command], cwd=ROOT, env=environ, check=True, timeout=300, capture_output=True)
     port = port or free_port()
     log_path = var_dir / "server.log"
     with log_path.open("w") as log:

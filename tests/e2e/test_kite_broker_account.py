@@ -29,7 +29,9 @@ def kite_terminal(tmp_path_factory: pytest.TempPathFactory):
     fake = fk.FakeKite(redirect_url=f"http://127.0.0.1:{port}/brokers/kite/callback/").start()
     env = {"KITE_API_ROOT": fake.url, "KITE_LOGIN_URL": f"{fake.url}/connect/login"}
     try:
-        with served_terminal(tmp_path_factory.mktemp("e2e-kite-var"), port=port, env=env) as served:
+        # The day's instruments dump from the local Kite server: the Kite mapping orders are sent by.
+        load = ["load_kite_instruments", f"{fake.url}/instruments", "--min-rows", "1", "--no-progress"]
+        with served_terminal(tmp_path_factory.mktemp("e2e-kite-var"), port=port, env=env, commands=(load,)) as served:
             yield served | {"fake": fake}
     finally:
         fake.stop()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from brokers.instrument_map import instrument_map_invalidate
 from brokers.rate_limits import LocalRateLimiter
 from kite.client import KiteClient
 from tests.kite import fake_kite as fk
+from tests.kite.mapping import map_for_kite
 
 
 class FakeClock:
@@ -90,7 +92,9 @@ def kite_account(world, settings, fake_kite):  # noqa: F811
     assign_perm("brokers.view_brokeraccount", world.trader, account)
     assign_perm("brokers.view_brokeraccount", world.viewer, account)
     world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
-    return account
+    map_for_kite(world.equity, token=738561)  # the local Kite server's token for NSE:RELIANCE
+    yield account
+    instrument_map_invalidate()
 
 
 from tests.task_capture import tasks_recorded_not_sent  # noqa: E402, F401

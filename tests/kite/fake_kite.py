@@ -69,6 +69,7 @@ class FakeKite:
             "NSE:RELIANCE": (738561, Decimal("2900.1")),
         }
     )
+    instruments_csv: str = INSTRUMENTS_CSV  # the instruments dump served (gzipped) at /instruments
     cash: Decimal | None = None  # when set, an order worth more is REJECTED for want of funds
     access_token_valid: bool = True
     # Where Kite's login page sends the user back (the Kite app's registered redirect URL).
@@ -208,7 +209,7 @@ class FakeKite:
         if not path.startswith("/instruments") and not self._authorised(recorded):
             raise KiteError(403, "TokenException", "Incorrect `api_key` or `access_token`.")
         if path.startswith("/instruments"):
-            return 200, gzip.compress(INSTRUMENTS_CSV.encode()), "text/csv"
+            return 200, gzip.compress(self.instruments_csv.encode()), "text/csv"
         route = self._route(method, path)
         if route is None:
             raise KiteError(404, "GeneralException", "Route not found")
@@ -291,6 +292,12 @@ class FakeKite:
                 raise KiteError(400, "InputException", f"Missing {name}")
         if len(form.get("tag", "")) > 20:
             raise KiteError(400, "InputException", "Tag length exceeds 20")
+        if variety == "iceberg" and not (form.get("iceberg_legs") and form.get("iceberg_quantity")):
+            raise KiteError(400, "InputException", "Missing iceberg_legs or iceberg_quantity")
+        if variety != "iceberg" and ("iceberg_legs" in form or "iceberg_quantity" in form):
+            raise KiteError(400, "InputException", "iceberg_legs and iceberg_quantity are for iceberg orders")
+        if variety == "co" and not form.get("trigger_price"):
+            raise KiteError(400, "InputException", "A cover order needs a stoploss trigger price")
         instrument = f"{form['exchange']}:{form['tradingsymbol']}"
         token, ltp = self.market.get(instrument, (0, Decimal("100")))
         quantity = int(form["quantity"])
@@ -340,6 +347,8 @@ class FakeKite:
                 f"Insufficient funds. Required margin is {value} but available margin is {self.cash}."
             )
             order["status_message_raw"] = "RMS:Margin Exceeds"
+        elif variety == "amo":  # held by Kite until the market opens
+            self._set(order, status="AMO REQ RECEIVED")
         elif form["order_type"] == "MARKET":
             self._set(order, status="OPEN", exchange_order_id=f"1{order_id[-9:]}", exchange_timestamp=STAMP)
             self._fill(order, ltp)
@@ -381,15 +390,17 @@ class FakeKite:
             exchange_update_timestamp=STAMP,
         )
 
-    def _order(self, order_id: str) -> dict[str, Any]:
+    def _order(self, order_id: str, variety: str | None = None) -> dict[str, Any]:
         order = self.orders.get(order_id)
         if order is None:
             raise KiteError(404, "InputException", "Order not found")
+        if variety is not None and variety != order["variety"]:  # an order is modified at its own variety's path
+            raise KiteError(400, "InputException", "Invalid order variety")
         return order
 
     def _modify(self, recorded: Recorded, variety: str, order_id: str) -> dict[str, str]:
-        order = self._order(order_id)
-        if order["status"] not in {"OPEN", "TRIGGER PENDING"}:
+        order = self._order(order_id, variety)
+        if order["status"] not in {"OPEN", "TRIGGER PENDING", "AMO REQ RECEIVED"}:
             raise KiteError(400, "OrderException", f"Order cannot be modified as it is {order['status'].lower()}.")
         form = recorded.form_dict
         changes: dict[str, Any] = {"modified": True}
@@ -401,13 +412,14 @@ class FakeKite:
             changes["pending_quantity"] = int(form["quantity"]) - order["filled_quantity"]
         if "order_type" in form:
             changes["order_type"] = form["order_type"]
+        status = order["status"]
         self._set(order, status="MODIFIED", **changes)
-        self._set(order, status="OPEN")
+        self._set(order, status=status if status == "AMO REQ RECEIVED" else "OPEN")
         return {"order_id": order_id}
 
     def _cancel(self, recorded: Recorded, variety: str, order_id: str) -> dict[str, str]:
-        order = self._order(order_id)
-        if order["status"] not in {"OPEN", "TRIGGER PENDING"}:
+        order = self._order(order_id, variety)
+        if order["status"] not in {"OPEN", "TRIGGER PENDING", "AMO REQ RECEIVED"}:
             raise KiteError(400, "OrderException", f"Order cannot be cancelled as it is {order['status'].lower()}.")
         self._set(order, status="CANCELLED", cancelled_quantity=order["pending_quantity"], pending_quantity=0)
         return {"order_id": order_id}

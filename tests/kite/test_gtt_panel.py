@@ -3,6 +3,8 @@ with GTT, the form's HTMX post, the list, delete, refusals in the panel, and who
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from audit.models import AuditEvent
@@ -159,3 +161,54 @@ def test_a_signed_out_account_shows_why_the_book_cannot_be_read(
     _as(client, otp_login, world.trader)
     panel = client.get(f"/trading/{kite_account.pk}/panels/gtt/", **HX)
     assert panel.status_code == 200 and b'data-code="broker_session_expired"' in panel.content
+
+
+def _token(html: str) -> str:
+    match = re.search(r'<form id="gtt-form".*?name="form_token" value="([0-9a-f]+)"', html, re.S)
+    assert match is not None, "the GTT form carries a one-time token"
+    return match.group(1)
+
+
+def test_a_double_submit_of_the_gtt_form_places_one_gtt(world, kite_account, fake_kite, client, otp_login, watched):
+    _as(client, otp_login, world.trader)
+    token = _token(client.get(f"/trading/{kite_account.pk}/panels/gtt/", **HX).content.decode())
+    first = client.post(f"/trading/{kite_account.pk}/gtt/", _form(world, form_token=token), **HX)
+    again = client.post(f"/trading/{kite_account.pk}/gtt/", _form(world, form_token=token), **HX)
+    assert first.status_code == again.status_code == 200
+    assert "GTT 100 placed." in again.content.decode()
+    assert fake_kite.count("POST", "/gtt/triggers") == 1 and len(fake_kite.gtts) == 1
+    assert AuditEvent.objects.filter(action="gtt.placed").count() == 1
+    assert _token(first.content.decode()) != token  # the next GTT gets a fresh token
+
+
+def test_a_gtt_whose_answer_was_lost_is_not_placed_again_from_the_same_form(
+    world, kite_account, fake_kite, client, otp_login, watched
+):
+    _as(client, otp_login, world.trader)
+    fake_kite.lose_answer(method="POST", path="/gtt/triggers", drop=True)
+    lost = client.post(f"/trading/{kite_account.pk}/gtt/", _form(world, form_token="a1"), **HX)
+    assert lost.status_code == 422 and _token(lost.content.decode()) == "a1"
+    again = client.post(f"/trading/{kite_account.pk}/gtt/", _form(world, form_token="a1"), **HX)
+    assert again.status_code == 409 and b'data-code="gtt_in_progress"' in again.content
+    assert fake_kite.count("POST", "/gtt/triggers") == 1
+
+
+def test_refused_gtt_input_is_audited_like_a_refused_order_and_the_form_keeps_its_token(
+    world, kite_account, fake_kite, client, otp_login, watched
+):
+    _as(client, otp_login, world.trader)
+    refused = client.post(f"/trading/{kite_account.pk}/gtt/", _form(world, price="951.03", form_token="b2"), **HX)
+    assert refused.status_code == 422 and _token(refused.content.decode()) == "b2"
+    event = AuditEvent.objects.get(action="gtt.rejected")
+    assert event.actor == f"user:{world.trader.pk}"
+    assert event.payload_data["rule"] == "price_off_tick" and event.payload_data["price"] == "951.03"
+    assert (
+        event.payload_data["instrument_id"] == world.equity.pk and event.payload_data["account_id"] == kite_account.pk
+    )
+    fake_kite.fail(status=400, error_type="InputException", message="Invalid trigger", path="/gtt/triggers")
+    broker_refused = client.post(f"/trading/{kite_account.pk}/gtt/", _form(world, form_token="b2"), **HX)
+    assert broker_refused.status_code == 422
+    rules = [e.payload_data["rule"] for e in AuditEvent.objects.filter(action="gtt.rejected")]
+    assert sorted(rules) == ["broker_rejected", "price_off_tick"]
+    placed = client.post(f"/trading/{kite_account.pk}/gtt/", _form(world, form_token="b2"), **HX)
+    assert placed.status_code == 200 and len(fake_kite.gtts) == 1  # the token was not spent by the refusals

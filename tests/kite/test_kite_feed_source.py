@@ -206,3 +206,15 @@ def test_reconcile_account_task_settles_every_working_order_of_the_account(world
     assert reconcile_account_task(kite.pk) == {Status.CANCELLED: 1, Status.FILLED: 1, Status.OPEN: 1}
     statuses = dict(Order.objects.filter(account=kite).values_list("pk", "status"))
     assert statuses == {cancelled.pk: Status.CANCELLED, filled.pk: Status.FILLED, untouched.pk: Status.OPEN}
+
+
+def test_reconciling_an_account_after_a_reconnect_reads_its_order_book_once_not_once_per_order(world, kite, fake_kite):
+    orders = [_limit(world, kite, price) for price in ("990", "985", "980", "975")]
+    fake_kite.fill(orders[0].broker_order_id, Decimal("989.5"))
+    fake_kite.cancel_at_exchange(orders[1].broker_order_id)
+    before = len(fake_kite.requests)
+    assert reconcile_account_task(kite.pk) == {Status.FILLED: 1, Status.CANCELLED: 1, Status.OPEN: 2}
+    asked = [(r.method, r.path) for r in fake_kite.requests[before:]]
+    assert asked.count(("GET", "/orders")) == 1
+    assert sorted(set(asked)) == [("GET", "/orders"), ("GET", "/trades")]  # no per-order history or trades
+    assert Order.objects.get(pk=orders[0].pk).filled_quantity == orders[0].quantity

@@ -29,6 +29,7 @@ from orders.models import Order, Trade
 from orders.states import Status
 from rms import limits, throttle
 from tests.kite import fake_kite as fk
+from tests.kite.mapping import map_for_kite
 from tests.orders.test_order_properties import BookInvariants
 from tests.trading_world import World
 
@@ -96,6 +97,7 @@ class KiteOrderProperties(BookInvariants, TestCase):
         self.world = world
         self.price = D("2900")
         world.quote(world.equity, self.price, bid=self.price - D("0.05"), ask=self.price + D("0.05"))
+        map_for_kite(world.equity, token=738561)
         self.postbacks: list[bytes] = []
         self.seen_terminal: dict[int, str] = {}
         for step in steps:

@@ -25,6 +25,7 @@ from orders.models import Order
 from orders.services import place_order, reconcile_order
 from orders.states import Status
 from tests.kite import fake_kite as fk
+from tests.kite.mapping import map_for_kite
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,6 +62,7 @@ def _trading_day(world, settings, fake_kite, client, otp_login) -> list[bytes]:
     assign_perm("brokers.trade_brokeraccount", world.trader, account)
     assign_perm("brokers.view_brokeraccount", world.trader, account)
     world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
+    map_for_kite(world.equity, token=738561)
 
     otp_login(client, world.trader)
     started = client.post(f"/brokers/accounts/{account.pk}/connect/")

@@ -8,18 +8,23 @@ import http.server
 import io
 import sys
 import threading
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
-from brokers.models import BrokerInstrument
+from brokers.models import BrokerAccount, BrokerInstrument
+from brokers.services.credentials import broker_credentials_set
+from brokers.services.sessions import session_end, session_start
 from config.celery import app as celery_app
 from kite.instruments import InstrumentImportFailed, refresh_instruments
 from marketdata.models import Instrument
+from tests.kite import fake_kite as fk
 
 FIXTURE = Path(__file__).parent / "fixtures" / "instruments.csv"
 TEXT = FIXTURE.read_bytes().decode()
@@ -100,20 +105,89 @@ def dump_server():
     server.server_close()
 
 
-def test_the_beat_task_downloads_the_gzipped_dump_before_the_open(dump_server, settings):
+def test_the_command_downloads_a_url_with_kites_version_header(dump_server):
+    out, _ = _call(f"{dump_server}/instruments", no_progress=True)
+    assert "33 created" in out
+    assert _Dump.seen[-1]["X-Kite-Version"] == "3"
+    with pytest.raises(CommandError, match=r"not imported \(download\): the dump could not be fetched: HTTP Error 404"):
+        _call(f"{dump_server}/nothing-here", no_progress=True)
+
+
+def _failures(reason: str) -> float:
+    return REGISTRY.get_sample_value("terminal_kite_instruments_import_failures_total", {"reason": reason}) or 0.0
+
+
+def _master() -> list[tuple]:
+    rows = BrokerInstrument.objects.filter(broker="kite").order_by("token")
+    return [*rows.values_list("token", "tradingsymbol", "exchange", "instrument_id", "listed_at")]
+
+
+def test_the_beat_task_downloads_through_the_kite_client_with_a_signed_in_accounts_session(
+    kite_account, fake_kite, settings
+):
     from kite.tasks import refresh_kite_instruments
 
     entry = next(e for e in celery_app.conf.beat_schedule.values() if e["task"] == refresh_kite_instruments.name)
     assert entry["schedule"].hour == {8} and entry["schedule"].minute == {15}  # IST (CELERY_TIMEZONE)
-    settings.KITE_INSTRUMENTS_URL = f"{dump_server}/instruments"
     settings.KITE_INSTRUMENTS_MIN_ROWS = 1
-    assert refresh_kite_instruments() == {"created": 33, "updated": 0, "rejected": 0}
-    assert _Dump.seen[-1]["X-Kite-Version"] == "3"
-    out, _ = _call(f"{dump_server}/instruments", no_progress=True)
-    assert "0 created, 33 updated" in out
-    settings.KITE_INSTRUMENTS_URL = f"{dump_server}/nothing-here"
-    with pytest.raises(RuntimeError, match=r"not imported \(download\): the dump could not be fetched: HTTP Error 404"):
+    settings.KITE_INSTRUMENTS_URL = "http://127.0.0.1:9/never-used"  # the task goes through the client
+    fake_kite.instruments_csv = TEXT
+    report = refresh_kite_instruments()
+    assert report["created"] + report["updated"] == 33 and report["rejected"] == 0
+    (asked,) = [r for r in fake_kite.requests if r.path.startswith("/instruments")]
+    assert (asked.method, asked.path, asked.query, asked.body) == ("GET", "/instruments", [], b"")
+    assert asked.headers["authorization"] == f"token {fk.API_KEY}:{fk.ACCESS_TOKEN}"
+    assert asked.headers["x-kite-version"] == "3"
+    assert BrokerInstrument.objects.get(broker="kite", tradingsymbol="RELIANCE", exchange="NSE").token == "100002"
+
+
+@pytest.mark.parametrize("case", ["truncated", "refused", "implausible", "malformed"])
+def test_a_failed_download_through_the_client_leaves_the_master_and_raises_the_alert(
+    kite_account, fake_kite, settings, case
+):
+    from kite.tasks import refresh_kite_instruments
+
+    settings.KITE_INSTRUMENTS_MIN_ROWS = 1
+    fake_kite.instruments_csv = TEXT
+    refresh_kite_instruments()
+    before, instruments = _master(), Instrument.objects.count()
+    reason = {"truncated": "download", "refused": "download", "implausible": "implausible", "malformed": "download"}
+    counted = _failures(reason[case])
+    if case == "truncated":  # the connection ends in the middle of a row
+        fake_kite.fail(
+            status=200, body=gzip.compress(TEXT[:-30].encode()), content_type="text/csv", path="/instruments"
+        )
+    elif case == "refused":
+        fake_kite.fail(status=503, error_type="NetworkException", message="Gateway timed out", path="/instruments")
+    elif case == "implausible":
+        fake_kite.instruments_csv = "".join(LINES[:4])
+    else:
+        fake_kite.fail(status=200, body=b"<html>maintenance</html>", content_type="text/html", path="/instruments")
+    with pytest.raises(RuntimeError, match=rf"not imported \({reason[case]}\)"):
         refresh_kite_instruments()
+    assert _master() == before and Instrument.objects.count() == instruments
+    assert _failures(reason[case]) == counted + 1
+
+
+def test_the_feed_accounts_session_is_used_first_and_without_any_live_session_the_task_fails_loudly(
+    kite_account, fake_kite, settings
+):
+    from kite.tasks import refresh_kite_instruments
+
+    settings.KITE_INSTRUMENTS_MIN_ROWS = 1
+    feed = BrokerAccount.objects.create(organisation=kite_account.organisation, label="Feed", broker="kite")
+    broker_credentials_set(account=feed, credentials={"api_key": fk.API_KEY, "api_secret": fk.API_SECRET})
+    session_start(account=feed, secrets={"access_token": "feeds-token"}, expires_at=timezone.now() + timedelta(hours=1))
+    settings.KITE_FEED_ACCOUNT_ID = feed.pk
+    fake_kite.instruments_csv = TEXT
+    assert refresh_kite_instruments()["rejected"] == 0
+    assert fake_kite.last("GET", "/instruments").headers["authorization"] == f"token {fk.API_KEY}:feeds-token"
+    session_end(account_id=feed.pk, reason="signed out")
+    session_end(account_id=kite_account.pk, reason="signed out")
+    asked = len(fake_kite.requests)
+    with pytest.raises(RuntimeError, match="no Kite account has a live session to download the instruments dump with"):
+        refresh_kite_instruments()
+    assert len(fake_kite.requests) == asked  # nothing sent
 
 
 # --- Hostile cells ---------------------------------------------------------------------------------

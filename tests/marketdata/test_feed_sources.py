@@ -100,3 +100,14 @@ def test_a_source_that_reads_a_file_needs_one(db, source, tmp_path):
         call_command("run_feed", "--source", "recorded", "--metrics-port", "0")
     with pytest.raises(CommandError, match="--source replay needs an existing FILE"):
         call_command("run_feed", "--source", "replay", str(tmp_path / "missing.csv"), "--metrics-port", "0")
+
+
+@pytest.mark.django_db
+def test_without_source_run_feed_takes_the_setting_and_refuses_a_source_not_registered(settings):
+    settings.KITE_FEED_ACCOUNT_ID = 0
+    settings.MARKETDATA_FEED_SOURCE = "kite"  # as a deployment feeding from Kite sets it
+    with pytest.raises(CommandError, match=r"^Set KITE_FEED_ACCOUNT_ID"):
+        call_command("run_feed", "--metrics-port", "0", "--no-candles")
+    settings.MARKETDATA_FEED_SOURCE = "carrier-pigeon"
+    with pytest.raises(CommandError, match=r"'carrier-pigeon' is not a feed source \(one of .*kite.*sim"):
+        call_command("run_feed", "--metrics-port", "0", "--no-candles")

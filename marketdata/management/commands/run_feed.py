@@ -26,7 +26,9 @@ class Command(BaseCommand):
     help = "Publish quotes from a registered feed source (sim: the simulator; replay FILE: recorded ticks or candles)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--source", choices=feed_source_names(), default="sim")
+        parser.add_argument(
+            "--source", choices=feed_source_names(), default=None, help="default MARKETDATA_FEED_SOURCE (sim)"
+        )
         parser.add_argument("file", nargs="?", type=Path, help="CSV of ticks or candles, for --source replay")
         parser.add_argument("--seed", type=int, help="make the simulation reproducible")
         parser.add_argument("--rate", type=float, help="simulated quotes per second (default MARKETDATA_SIM_RATE)")
@@ -42,6 +44,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, source, file, seed, rate, speed, keep_timestamps, limit, no_candles, metrics_port, **_):
+        source = source or settings.MARKETDATA_FEED_SOURCE
+        if source not in feed_source_names():
+            raise CommandError(
+                f"MARKETDATA_FEED_SOURCE={source!r} is not a feed source (one of {', '.join(feed_source_names())})"
+            )
         if feed_source(source).needs_file and (file is None or not file.is_file()):
             raise CommandError(f"--source {source} needs an existing FILE")
         if rate is not None and rate <= 0:
