@@ -1,0 +1,520 @@
+"""Running a deployment's strategy in a worker: one bar close (Celery) or one tick batch (``run_strategies``).
+
+Each process keeps its deployments' ``StrategyRun``s in memory (``RunCache``), keyed by deployment and
+version (the strategy kind, its parameters and the time it was started), so a deployment advances bar by
+bar without reading its history again. A run that is missing, of another version, or that did not see
+the previous bar (another worker evaluated it, or a bar was skipped) is rebuilt: the persisted snapshot
+(the strategy's ``ctx.state`` and positions per leg) plus ``warm_up`` over the stored 1-minute bars
+before this one, which rebuilds the indicators without emitting anything.
+
+An evaluation is idempotent, so a task redelivered after its worker died places nothing twice:
+
+1. a deployment not running, or whose ``last_bar_ts`` is already this bar or later, is skipped;
+2. the fills of its orders since the last evaluation go to ``on_fill`` (see "Fills" below), then the
+   bar of each of its instruments to ``on_bar``;
+3. the intents go to ``deployment_apply``, which keys each order ``dep<id>:<account>:<intent key>``; the
+   engine's keys are deterministic, so evaluating the same bar again yields the same keys and the
+   orders' unique idempotency keys refuse the second copy;
+4. only then the snapshot, the fill cursor and ``last_bar_ts`` are written, by a conditional update
+   (``last_bar_ts`` still before this bar), so of two workers racing on one bar one writes.
+
+A strategy that raises pauses its deployment, its traceback in the deployment's log (an ``error``
+event); the worker goes on.
+
+Fills: a fill reaches the strategy at the deployment's next event (its next bar close, or the next tick
+batch for a tick-driven one), read from the order system's trades by a cursor kept with the snapshot,
+before that event's handler. Not from a hook in the order system called after each commit: that would
+run ``on_fill`` in whatever process applied the broker update (a web request, the feed's matching
+thread, the placing task itself), concurrently with the deployment's own evaluation, and a fill whose
+hook was lost with a crashed process would be lost for good. Read by cursor, the strategy's state has
+one writer at a time, a fill is delivered exactly once per snapshot, and no layer below imports or
+calls up. The fills are those of the deployment's reference account (its first, by the order it was
+added in), divided by that account's multiplier to the base quantity the strategy thinks in; a trade's
+id is allocated under its account's ledger lock, so one account's trades commit in id order and a
+cursor on the id misses none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time as monotonic_time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q
+
+from marketdata.hours import IST
+from marketdata.models import Candle, Instrument, InstrumentType
+from marketdata.selectors import INTRADAY_ORIGIN
+from orders.models import Trade
+from strategies import metrics
+from strategies.contract import Bar, Fill, Intent, OptionRow, Tick
+from strategies.models import Deployment, DeploymentAccount, DeploymentEvent
+
+logger = logging.getLogger(__name__)
+
+ACTOR = "system:strategies"
+# The feed stores the bars it built every few seconds (marketdata.feeds.publisher, candle_flush_seconds
+# 5 s): a bar close is evaluated this long after the minute closes, when its last 1-minute bar is stored.
+SETTLE_SECONDS = 6.0
+WARM_UP_BARS = 200  # bars of the strategy's timeframe replayed to rebuild its indicators
+PERSIST_SECONDS = 5.0  # a tick-driven run's state is written at least this often while it runs
+LOG_LIMIT = 500  # DeploymentEvent.message
+
+
+class SymbolMaster:
+    """The ``Instruments`` a strategy may look up: the symbol master, read-only, memoised per run."""
+
+    def __init__(self) -> None:
+        self._lots: dict[int, int] = {}
+
+    def lookup(self, exchange: str, symbol: str) -> int | None:
+        found = (
+            Instrument.objects.filter(exchange=exchange.upper(), tradingsymbol=symbol, is_active=True)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        return found
+
+    def lot_size(self, instrument_id: int) -> int:
+        if instrument_id not in self._lots:
+            lot = Instrument.objects.filter(pk=instrument_id).values_list("lot_size", flat=True).first()
+            self._lots[instrument_id] = lot or 1
+        return self._lots[instrument_id]
+
+    def options(self, underlying: str, *, on: date) -> Sequence[OptionRow]:
+        rows = Instrument.objects.filter(
+            underlying=underlying,
+            instrument_type__in=(InstrumentType.CE, InstrumentType.PE),
+            expiry__gte=on,
+            is_active=True,
+        )
+        nearest = rows.order_by("expiry").values_list("expiry", flat=True).first()
+        if nearest is None:
+            return []
+        return [
+            OptionRow(
+                instrument_id=row.pk,
+                strike=row.strike or Decimal(0),
+                option_type=row.instrument_type,  # type: ignore[arg-type]  # CE or PE by the filter
+                expiry=row.expiry,  # type: ignore[arg-type]  # options have an expiry
+                lot_size=row.lot_size,
+            )
+            for row in rows.filter(expiry=nearest).order_by("strike", "instrument_type")
+        ]
+
+
+# --- Schedule ------------------------------------------------------------------------------------
+
+
+def bar_closing(*, timeframe: int, now: datetime) -> datetime | None:
+    """The opening time of the ``timeframe``-minute bar that closed at the minute ``now`` falls in, or
+    None when no bar of that timeframe closes then. Bars are aligned to the NSE open (09:15 IST), as
+    the charts' are (``marketdata.selectors.INTRADAY_ORIGIN``)."""
+    close = now.astimezone(UTC).replace(second=0, microsecond=0)
+    minutes = int((close - INTRADAY_ORIGIN).total_seconds() // 60)
+    if minutes % timeframe:
+        return None
+    return close - timedelta(minutes=timeframe)
+
+
+def in_schedule(deployment: Deployment, at: datetime) -> bool:
+    """Whether ``at`` is inside the deployment's schedule: a market day (a weekday not in NSE_HOLIDAYS),
+    after its start time and at or before its end time, India time."""
+    local = at.astimezone(IST)
+    if local.weekday() >= 5 or local.date().isoformat() in settings.NSE_HOLIDAYS:
+        return False
+    return deployment.start_time < local.time().replace(microsecond=0) <= deployment.end_time
+
+
+_SHAPES: dict[tuple[str, str], tuple[str, int]] = {}
+
+
+def _params_digest(params: Any) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def shape(deployment: Deployment) -> tuple[str, int]:
+    """(drive, timeframe) of the deployment's strategy: ``"bar"`` or ``"tick"`` and its bar minutes.
+    Memoised per kind and parameters (a rule strategy's timeframe is one of its parameters)."""
+    key = (deployment.kind, _params_digest(deployment.params))
+    if key not in _SHAPES:
+        run = _new_run(deployment, snapshot=None)
+        _SHAPES[key] = (run.drive, int(run.timeframe))
+    return _SHAPES[key]
+
+
+def due_bar_closes(*, now: datetime) -> list[tuple[int, datetime]]:
+    """(deployment id, bar opening time) for each running, bar-driven deployment inside its schedule whose
+    timeframe closes a bar at the minute ``now`` falls in; a deployment whose strategy cannot be built
+    is left out (its evaluation would fail the same way; it is logged)."""
+    due = []
+    close = now.astimezone(UTC).replace(second=0, microsecond=0)
+    for deployment in Deployment.objects.filter(status=Deployment.Status.RUNNING).order_by("pk"):
+        if not in_schedule(deployment, close):
+            continue
+        try:
+            drive, timeframe = shape(deployment)
+        except Exception:
+            logger.exception("deployment %s: its strategy cannot be built", deployment.pk)
+            continue
+        if drive != "bar":
+            continue
+        bar_ts = bar_closing(timeframe=timeframe, now=close)
+        if bar_ts is not None:
+            due.append((deployment.pk, bar_ts))
+    return due
+
+
+# --- Bars and fills --------------------------------------------------------------------------------
+
+
+def _aggregate(rows: Iterable[Candle], timeframe: int) -> list[Bar]:
+    """1-minute candles (ordered by instrument and time) folded into bars of ``timeframe`` minutes."""
+    width = timedelta(minutes=timeframe)
+    bars: list[Bar] = []
+    for candle in rows:
+        start = candle.ts - (candle.ts - INTRADAY_ORIGIN) % width
+        last = bars[-1] if bars else None
+        if last is not None and last.instrument_id == candle.instrument_id and last.ts == start:
+            bars[-1] = Bar(
+                instrument_id=last.instrument_id,
+                ts=start,
+                open=last.open,
+                high=max(last.high, candle.high),
+                low=min(last.low, candle.low),
+                close=candle.close,
+                volume=last.volume + candle.volume,
+                timeframe=timeframe,
+            )
+        else:
+            bars.append(
+                Bar(
+                    instrument_id=candle.instrument_id,
+                    ts=start,
+                    open=candle.open,
+                    high=candle.high,
+                    low=candle.low,
+                    close=candle.close,
+                    volume=candle.volume,
+                    timeframe=timeframe,
+                )
+            )
+    return bars
+
+
+def bars_at(*, instrument_ids: Iterable[int], bar_ts: datetime, timeframe: int) -> list[Bar]:
+    """The bar opening at ``bar_ts`` of each instrument that traded in it, by instrument id."""
+    rows = Candle.objects.filter(
+        instrument_id__in=sorted(set(instrument_ids)), ts__gte=bar_ts, ts__lt=bar_ts + timedelta(minutes=timeframe)
+    ).order_by("instrument_id", "ts")
+    return _aggregate(rows, timeframe)
+
+
+def bars_before(*, instrument_ids: Iterable[int], before: datetime, timeframe: int, count: int) -> list[Bar]:
+    """Up to ``count`` bars of each instrument opening before ``before``, oldest first across instruments."""
+    bars: list[Bar] = []
+    for instrument_id in sorted(set(instrument_ids)):
+        minutes = list(
+            Candle.objects.filter(instrument_id=instrument_id, ts__lt=before).order_by("-ts")[: count * timeframe]
+        )
+        bars.extend(_aggregate(reversed(minutes), timeframe)[-count:])
+    return sorted(bars, key=lambda bar: (bar.ts, bar.instrument_id))
+
+
+def reference_account(deployment_id: int) -> DeploymentAccount | None:
+    """The account whose fills the strategy is told of: the deployment's first."""
+    return DeploymentAccount.objects.filter(deployment_id=deployment_id).order_by("pk").first()
+
+
+def new_fills(*, deployment: Deployment, after: int) -> list[tuple[int, Fill | None]]:
+    """(trade id, fill in base quantity) of the deployment's trades on its reference account with an id
+    above ``after``, oldest first; the fill is None for a part fill smaller than one base unit (still
+    passed, so the cursor moves past it)."""
+    account = reference_account(deployment.pk)
+    if account is None:
+        return []
+    trades = (
+        Trade.objects.filter(account_id=account.account_id, order__strategy=deployment.order_key, pk__gt=after)
+        .select_related("order")
+        .order_by("pk")
+    )
+    fills: list[tuple[int, Fill | None]] = []
+    for trade in trades:
+        quantity = trade.quantity // account.multiplier
+        fill = None
+        if quantity:
+            fill = Fill(
+                leg=trade.order.tag,
+                instrument_id=trade.instrument_id,
+                side="BUY" if trade.side == "BUY" else "SELL",
+                quantity=quantity,
+                price=trade.price,
+                ts=trade.executed_at,
+            )
+        fills.append((trade.pk, fill))
+    return fills
+
+
+# --- The runs ------------------------------------------------------------------------------------------
+
+
+def _new_run(deployment: Deployment, *, snapshot: dict | None):
+    from strategies.engine import StrategyRun
+
+    return StrategyRun(kind=deployment.kind, params=deployment.params, snapshot=snapshot, instruments=SymbolMaster())
+
+
+def version_of(deployment: Deployment) -> str:
+    """What makes a cached run stale: another kind, other parameters, or a restart."""
+    started = deployment.started_at.isoformat() if deployment.started_at else ""
+    return f"{deployment.kind}:{_params_digest(deployment.params)}:{started}"
+
+
+@dataclass
+class Cached:
+    version: str
+    run: Any  # strategies.engine.StrategyRun
+    last_bar_ts: datetime | None
+    fills_after: int
+    started: bool
+    persisted_at: float = 0.0
+
+
+@dataclass
+class Outcome:
+    """What one evaluation did: ``status`` evaluated, skipped or crashed; ``reason`` why it skipped."""
+
+    status: str
+    reason: str = ""
+    intents: int = 0
+    applied: list = field(default_factory=list)
+
+
+class RunCache:
+    """This process's StrategyRuns by deployment id, one evaluation of a deployment at a time."""
+
+    def __init__(self) -> None:
+        self._runs: dict[int, Cached] = {}
+        self._locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
+        self._guard = threading.Lock()
+        self.rebuilds = 0
+
+    def lock(self, deployment_id: int) -> threading.Lock:
+        with self._guard:
+            return self._locks[deployment_id]
+
+    def forget(self, deployment_id: int) -> None:
+        self._runs.pop(deployment_id, None)
+
+    def clear(self) -> None:
+        self._runs.clear()
+
+    def get(self, deployment: Deployment, *, before: datetime | None, previous_bar: datetime | None = None) -> Cached:
+        """The deployment's run as persisted, advanced to just before ``before`` (a bar or tick time).
+
+        Reused when its version matches and it last saw the persisted ``last_bar_ts``, which must be
+        ``previous_bar`` when given (the bar just before this one); otherwise rebuilt from the snapshot
+        and a warm-up over the stored bars before ``before``."""
+        cached = self._runs.get(deployment.pk)
+        version = version_of(deployment)
+        if (
+            cached is not None
+            and cached.version == version
+            and cached.last_bar_ts == deployment.last_bar_ts
+            and (previous_bar is None or cached.last_bar_ts == previous_bar)
+        ):
+            return cached
+        stored = deployment.state or {}
+        snapshot = stored.get("snapshot")
+        run = _new_run(deployment, snapshot=snapshot)
+        if before is not None:
+            instruments = set(run.subscriptions(before)) | set(getattr(run, "legs", {}).values())
+            history = bars_before(
+                instrument_ids=instruments,
+                before=before,
+                timeframe=int(run.timeframe),
+                count=int(getattr(run, "warm_up_bars", WARM_UP_BARS)),
+            )
+            if history:
+                run.warm_up(history)
+        cached = Cached(
+            version=version,
+            run=run,
+            last_bar_ts=deployment.last_bar_ts,
+            fills_after=int(stored.get("fills_after", 0)),
+            started=snapshot is not None,
+        )
+        self._runs[deployment.pk] = cached
+        self.rebuilds += 1
+        return cached
+
+
+runs = RunCache()
+
+
+def _log(deployment_id: int, kind: str, message: str, data: dict | None = None) -> None:
+    DeploymentEvent.objects.create(deployment_id=deployment_id, kind=kind, message=message[:LOG_LIMIT], data=data or {})
+
+
+def _crashed(deployment: Deployment, error: BaseException) -> None:
+    """Pause the deployment for a strategy that raised, its traceback in the deployment's log."""
+    from strategies.services.deployments import deployment_pause
+
+    metrics.ERRORS.labels(str(deployment.pk)).inc()
+    trace = getattr(error, "traceback", "") or repr(error)
+    event = getattr(error, "event", "")
+    _log(
+        deployment.pk,
+        DeploymentEvent.Kind.ERROR,
+        f"the strategy raised in {event or 'an event'}: {str(error) or type(error).__name__}",
+        {"event": str(event), "traceback": str(trace)[-20000:]},
+    )
+    runs.forget(deployment.pk)
+    try:
+        deployment.refresh_from_db()
+        if deployment.status == Deployment.Status.RUNNING:
+            deployment_pause(actor=ACTOR, deployment=deployment, reason="the strategy raised: see the log")
+    except Exception:
+        logger.exception("deployment %s: pausing after a crash failed", deployment.pk)
+
+
+def _state(run: Any, fills_after: int) -> dict:
+    return {"snapshot": run.snapshot(), "fills_after": fills_after}
+
+
+def _apply(deployment: Deployment, intents: list[Intent], source: str = "strategy") -> list:
+    from strategies.services.execution import deployment_apply
+
+    if not intents:
+        return []
+    metrics.INTENTS.labels(str(deployment.pk)).inc(len(intents))
+    applied = list(deployment_apply(deployment=deployment, intents=intents, source=source))
+    metrics.count_applied(deployment.pk, applied)
+    return applied
+
+
+def _deliver_fills(deployment: Deployment, cached: Cached) -> tuple[list[Intent], list[str]]:
+    intents: list[Intent] = []
+    log: list[str] = []
+    for trade_id, fill in new_fills(deployment=deployment, after=cached.fills_after):
+        if fill is not None:
+            step = cached.run.on_fill(fill)
+            intents.extend(step.intents)
+            log.extend(step.log)
+            metrics.SIGNALS.labels(str(deployment.pk), "fill").inc()
+        cached.fills_after = trade_id
+    return intents, log
+
+
+def evaluate_bar(*, deployment_id: int, bar_ts: datetime, now: datetime | None = None) -> Outcome:
+    """Evaluate the deployment at the close of the bar opening at ``bar_ts``; see the module's docstring.
+
+    Returns the Outcome; a strategy that raises is handled here (the deployment paused), never raised."""
+    from strategies.engine import StrategyCrashed
+
+    with runs.lock(deployment_id):
+        deployment = Deployment.objects.filter(pk=deployment_id).first()
+        if deployment is None or deployment.status != Deployment.Status.RUNNING:
+            return Outcome("skipped", "not_running")
+        if deployment.last_bar_ts is not None and deployment.last_bar_ts >= bar_ts:
+            return Outcome("skipped", "already_evaluated")
+        try:
+            timeframe = shape(deployment)[1]
+            cached = runs.get(deployment, before=bar_ts, previous_bar=bar_ts - timedelta(minutes=timeframe))
+            run = cached.run
+            intents: list[Intent] = []
+            log: list[str] = []
+            close = bar_ts + timedelta(minutes=timeframe)
+            if not cached.started:
+                step = run.start(close)
+                intents += step.intents
+                log += step.log
+                cached.started = True
+            fill_intents, fill_log = _deliver_fills(deployment, cached)
+            intents += fill_intents
+            log += fill_log
+            instruments = set(run.subscriptions(close))
+            for bar in bars_at(instrument_ids=instruments, bar_ts=bar_ts, timeframe=timeframe):
+                step = run.on_bar(bar)
+                intents += step.intents
+                log += step.log
+                metrics.SIGNALS.labels(str(deployment_id), "bar").inc()
+        except StrategyCrashed as error:
+            _crashed(deployment, error)
+            return Outcome("crashed", str(error))
+        except Exception:
+            runs.forget(deployment_id)
+            metrics.ERRORS.labels(str(deployment_id)).inc()
+            raise
+        applied = _apply(deployment, intents)
+        for line in log:
+            _log(deployment_id, DeploymentEvent.Kind.NOTE, line)
+        written = (
+            Deployment.objects.filter(pk=deployment_id)
+            .filter(Q(last_bar_ts__isnull=True) | Q(last_bar_ts__lt=bar_ts))
+            .update(state=_state(run, cached.fills_after), last_bar_ts=bar_ts)
+        )
+        if written:
+            cached.last_bar_ts = bar_ts
+        else:  # another worker wrote this bar (or a later one) first: its state is the one kept
+            runs.forget(deployment_id)
+        due = close + timedelta(seconds=SETTLE_SECONDS)
+        metrics.EVALUATION_LAG.observe(max(((now or datetime.now(UTC)) - due).total_seconds(), 0.0))
+        return Outcome("evaluated", intents=len(intents), applied=applied)
+
+
+def evaluate_ticks(*, deployment: Deployment, ticks: Sequence[Tick]) -> Outcome:
+    """Run a tick-driven deployment's ``on_tick`` for each of ``ticks`` of its instruments (after any new
+    fills), place the intents and persist its state. The caller holds the deployment's lease, so this
+    process is its one writer; a deployment no longer running is skipped."""
+    from strategies.engine import StrategyCrashed
+
+    with runs.lock(deployment.pk):
+        try:
+            first = min((tick.ts for tick in ticks), default=datetime.now(UTC))
+            cached = runs.get(deployment, before=first)
+            run = cached.run
+            intents: list[Intent] = []
+            log: list[str] = []
+            if not cached.started:
+                step = run.start(first)
+                intents += step.intents
+                log += step.log
+                cached.started = True
+            fill_intents, fill_log = _deliver_fills(deployment, cached)
+            intents += fill_intents
+            log += fill_log
+            wanted = set(run.subscriptions(first))
+            for tick in ticks:
+                if tick.instrument_id in wanted:
+                    step = run.on_tick(tick)
+                    intents += step.intents
+                    log += step.log
+            metrics.SIGNALS.labels(str(deployment.pk), "ticks").inc()
+        except StrategyCrashed as error:
+            _crashed(deployment, error)
+            return Outcome("crashed", str(error))
+        except Exception:
+            runs.forget(deployment.pk)
+            metrics.ERRORS.labels(str(deployment.pk)).inc()
+            raise
+        applied = _apply(deployment, intents)
+        for line in log:
+            _log(deployment.pk, DeploymentEvent.Kind.NOTE, line)
+        # The state is written when the strategy acted or was told of a fill, else every few seconds:
+        # a runner that dies loses at most those seconds of ctx.state, rebuilt by the next one's warm-up.
+        if intents or log or fill_intents or monotonic_time.monotonic() - cached.persisted_at >= PERSIST_SECONDS:
+            Deployment.objects.filter(pk=deployment.pk, status=Deployment.Status.RUNNING).update(
+                state=_state(run, cached.fills_after)
+            )
+            cached.persisted_at = monotonic_time.monotonic()
+        return Outcome("evaluated", intents=len(intents), applied=applied)
