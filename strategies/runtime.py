@@ -53,10 +53,10 @@ from django.db.models import Q
 
 from marketdata.hours import IST
 from marketdata.models import Candle, Instrument, InstrumentType
-from marketdata.selectors import INTRADAY_ORIGIN
 from orders.models import Trade
 from strategies import metrics
 from strategies.contract import Bar, Fill, Intent, OptionRow, Tick
+from strategies.engine import StrategyCrashed, StrategyRun, aggregate, bucket_start, closes_bar
 from strategies.models import Deployment, DeploymentAccount, DeploymentEvent
 
 logger = logging.getLogger(__name__)
@@ -116,14 +116,13 @@ class SymbolMaster:
 
 
 def bar_closing(*, timeframe: int, now: datetime) -> datetime | None:
-    """The opening time of the ``timeframe``-minute bar that closed at the minute ``now`` falls in, or
-    None when no bar of that timeframe closes then. Bars are aligned to the NSE open (09:15 IST), as
-    the charts' are (``marketdata.selectors.INTRADAY_ORIGIN``)."""
-    close = now.astimezone(UTC).replace(second=0, microsecond=0)
-    minutes = int((close - INTRADAY_ORIGIN).total_seconds() // 60)
-    if minutes % timeframe:
+    """The opening time of the ``timeframe``-minute bar that closed at the start of the minute ``now``
+    falls in, or None when no bar of that timeframe closes then. Bars are the engine's: aligned to the
+    09:15 IST open, the session's last bar closing at 15:30 (``strategies.engine.closes_bar``)."""
+    last_minute = now.astimezone(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    if not closes_bar(last_minute, timeframe):
         return None
-    return close - timedelta(minutes=timeframe)
+    return bucket_start(last_minute, timeframe)
 
 
 def in_schedule(deployment: Deployment, at: datetime) -> bool:
@@ -177,38 +176,11 @@ def due_bar_closes(*, now: datetime) -> list[tuple[int, datetime]]:
 # --- Bars and fills --------------------------------------------------------------------------------
 
 
-def _aggregate(rows: Iterable[Candle], timeframe: int) -> list[Bar]:
-    """1-minute candles (ordered by instrument and time) folded into bars of ``timeframe`` minutes."""
-    width = timedelta(minutes=timeframe)
-    bars: list[Bar] = []
-    for candle in rows:
-        start = candle.ts - (candle.ts - INTRADAY_ORIGIN) % width
-        last = bars[-1] if bars else None
-        if last is not None and last.instrument_id == candle.instrument_id and last.ts == start:
-            bars[-1] = Bar(
-                instrument_id=last.instrument_id,
-                ts=start,
-                open=last.open,
-                high=max(last.high, candle.high),
-                low=min(last.low, candle.low),
-                close=candle.close,
-                volume=last.volume + candle.volume,
-                timeframe=timeframe,
-            )
-        else:
-            bars.append(
-                Bar(
-                    instrument_id=candle.instrument_id,
-                    ts=start,
-                    open=candle.open,
-                    high=candle.high,
-                    low=candle.low,
-                    close=candle.close,
-                    volume=candle.volume,
-                    timeframe=timeframe,
-                )
-            )
-    return bars
+def _minute_bars(rows: Iterable[Candle]) -> list[Bar]:
+    return [
+        Bar(instrument_id=c.instrument_id, ts=c.ts, open=c.open, high=c.high, low=c.low, close=c.close, volume=c.volume)
+        for c in rows
+    ]
 
 
 def bars_at(*, instrument_ids: Iterable[int], bar_ts: datetime, timeframe: int) -> list[Bar]:
@@ -216,7 +188,7 @@ def bars_at(*, instrument_ids: Iterable[int], bar_ts: datetime, timeframe: int) 
     rows = Candle.objects.filter(
         instrument_id__in=sorted(set(instrument_ids)), ts__gte=bar_ts, ts__lt=bar_ts + timedelta(minutes=timeframe)
     ).order_by("instrument_id", "ts")
-    return _aggregate(rows, timeframe)
+    return aggregate(_minute_bars(rows), timeframe)
 
 
 def bars_before(*, instrument_ids: Iterable[int], before: datetime, timeframe: int, count: int) -> list[Bar]:
@@ -226,7 +198,7 @@ def bars_before(*, instrument_ids: Iterable[int], before: datetime, timeframe: i
         minutes = list(
             Candle.objects.filter(instrument_id=instrument_id, ts__lt=before).order_by("-ts")[: count * timeframe]
         )
-        bars.extend(_aggregate(reversed(minutes), timeframe)[-count:])
+        bars.extend(aggregate(_minute_bars(reversed(minutes)), timeframe)[-count:])
     return sorted(bars, key=lambda bar: (bar.ts, bar.instrument_id))
 
 
@@ -267,9 +239,7 @@ def new_fills(*, deployment: Deployment, after: int) -> list[tuple[int, Fill | N
 # --- The runs ------------------------------------------------------------------------------------------
 
 
-def _new_run(deployment: Deployment, *, snapshot: dict | None):
-    from strategies.engine import StrategyRun
-
+def _new_run(deployment: Deployment, *, snapshot: dict | None) -> StrategyRun:
     return StrategyRun(kind=deployment.kind, params=deployment.params, snapshot=snapshot, instruments=SymbolMaster())
 
 
@@ -282,10 +252,9 @@ def version_of(deployment: Deployment) -> str:
 @dataclass
 class Cached:
     version: str
-    run: Any  # strategies.engine.StrategyRun
+    run: StrategyRun
     last_bar_ts: datetime | None
     fills_after: int
-    started: bool
     persisted_at: float = 0.0
 
 
@@ -337,12 +306,12 @@ class RunCache:
         snapshot = stored.get("snapshot")
         run = _new_run(deployment, snapshot=snapshot)
         if before is not None:
-            instruments = set(run.subscriptions(before)) | set(getattr(run, "legs", {}).values())
+            instruments = set(run.subscriptions(before))
             history = bars_before(
                 instrument_ids=instruments,
                 before=before,
                 timeframe=int(run.timeframe),
-                count=int(getattr(run, "warm_up_bars", WARM_UP_BARS)),
+                count=WARM_UP_BARS,
             )
             if history:
                 run.warm_up(history)
@@ -351,7 +320,6 @@ class RunCache:
             run=run,
             last_bar_ts=deployment.last_bar_ts,
             fills_after=int(stored.get("fills_after", 0)),
-            started=snapshot is not None,
         )
         self._runs[deployment.pk] = cached
         self.rebuilds += 1
@@ -419,8 +387,6 @@ def evaluate_bar(*, deployment_id: int, bar_ts: datetime, now: datetime | None =
     """Evaluate the deployment at the close of the bar opening at ``bar_ts``; see the module's docstring.
 
     Returns the Outcome; a strategy that raises is handled here (the deployment paused), never raised."""
-    from strategies.engine import StrategyCrashed
-
     with runs.lock(deployment_id):
         deployment = Deployment.objects.filter(pk=deployment_id).first()
         if deployment is None or deployment.status != Deployment.Status.RUNNING:
@@ -434,11 +400,9 @@ def evaluate_bar(*, deployment_id: int, bar_ts: datetime, now: datetime | None =
             intents: list[Intent] = []
             log: list[str] = []
             close = bar_ts + timedelta(minutes=timeframe)
-            if not cached.started:
-                step = run.start(close)
-                intents += step.intents
-                log += step.log
-                cached.started = True
+            step = run.start(close)  # once: a run restored from a started snapshot does nothing
+            intents += step.intents
+            log += step.log
             fill_intents, fill_log = _deliver_fills(deployment, cached)
             intents += fill_intents
             log += fill_log
@@ -476,8 +440,6 @@ def evaluate_ticks(*, deployment: Deployment, ticks: Sequence[Tick]) -> Outcome:
     """Run a tick-driven deployment's ``on_tick`` for each of ``ticks`` of its instruments (after any new
     fills), place the intents and persist its state. The caller holds the deployment's lease, so this
     process is its one writer; a deployment no longer running is skipped."""
-    from strategies.engine import StrategyCrashed
-
     with runs.lock(deployment.pk):
         try:
             first = min((tick.ts for tick in ticks), default=datetime.now(UTC))
@@ -485,11 +447,9 @@ def evaluate_ticks(*, deployment: Deployment, ticks: Sequence[Tick]) -> Outcome:
             run = cached.run
             intents: list[Intent] = []
             log: list[str] = []
-            if not cached.started:
-                step = run.start(first)
-                intents += step.intents
-                log += step.log
-                cached.started = True
+            step = run.start(first)
+            intents += step.intents
+            log += step.log
             fill_intents, fill_log = _deliver_fills(deployment, cached)
             intents += fill_intents
             log += fill_log
