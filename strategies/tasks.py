@@ -21,10 +21,14 @@ logger = logging.getLogger(__name__)
 EVALUATION_EXPIRES = 55  # seconds after the bar close: a bar older than its successor is not traded on
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 @shared_task(acks_late=True, time_limit=30, soft_time_limit=25)
 def dispatch_bar_closes() -> int:
     """Queue the evaluations of the bar that closed at the start of this minute; return how many."""
-    now = datetime.now(UTC)
+    now = _now()
     close = (now - timedelta(seconds=runtime.SETTLE_SECONDS)).replace(second=0, microsecond=0)
     due = runtime.due_bar_closes(now=close)
     for deployment_id, bar_ts in due:
