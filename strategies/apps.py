@@ -6,4 +6,5 @@ class StrategiesConfig(AppConfig):
     verbose_name = "Strategies"
 
     def ready(self) -> None:
-        from strategies import metrics  # noqa: F401  (every metric exists from start-up)
+        # Registering is importing: the rule strategy adds itself to the registry.
+        from strategies import metrics, rules  # noqa: F401  (metrics: every metric exists from start-up)
