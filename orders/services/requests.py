@@ -18,7 +18,7 @@ from orders import metrics
 from orders.errors import OrderInvalid
 from orders.models import OrderType, Product, Side, Validity
 from rms.errors import RiskRejected
-from rms.services import OrderIntent, check_order_numbers, record_rejection
+from rms.services import DeploymentLimits, OrderIntent, check_order_numbers, record_rejection
 
 GENERIC_ALGO_ID = "GENERIC"  # exchange's generic id for orders from unregistered algos / manual orders
 
@@ -38,6 +38,9 @@ class OrderRequest:
     tag: str = ""
     strategy: str = ""
     algo_id: str = ""
+    # A strategy deployment's own limits and standing (rms.services.DeploymentLimits), checked before
+    # its entries; None for every other order.
+    deployment_limits: DeploymentLimits | None = None
 
 
 # Read on every order placed: compiled once (infra/prepared.py).
@@ -165,6 +168,7 @@ def order_intent(*, account, actor, instrument: Instrument, request: OrderReques
         validity=request.validity,
         price=request.price,
         trigger_price=request.trigger_price,
+        deployment=request.deployment_limits,
     )
 
 

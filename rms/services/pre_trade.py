@@ -36,6 +36,27 @@ PRICE_PLACES = 4
 
 
 @dataclass(frozen=True, slots=True)
+class DeploymentLimits:
+    """A strategy deployment's own limits and where it stands, for an order it places (plain values:
+    the strategies app computes them, the OMS carries them here in ``OrderIntent.deployment``).
+
+    ``exits`` is whether the order reduces the deployment's own position in its leg: an exit passes
+    the deployment's limits, as it passes the daily-loss limit. ``opens_position`` is whether it would
+    open a position the deployment does not hold (in that instrument, product and leg).
+    """
+
+    key: str  # the deployment's order key (``dep-<id>``), for messages
+    max_orders: int | None = None  # orders a day, across its accounts
+    max_loss: Decimal | None = None  # the loss (realised + marked to market) at which entries stop
+    max_open_positions: int | None = None
+    orders_today: int = 0
+    pnl: Decimal = Decimal(0)  # its realised + marked-to-market P&L
+    open_positions: int = 0
+    opens_position: bool = True
+    exits: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class OrderIntent:
     """An order as the pre-trade check sees it: plain values, nothing to fetch."""
 
@@ -59,6 +80,7 @@ class OrderIntent:
     validity: str
     price: Decimal | None
     trigger_price: Decimal | None
+    deployment: DeploymentLimits | None = None  # set for the orders of a strategy deployment
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +301,8 @@ def check_pre_trade(*, intent: OrderIntent, state: RiskState) -> Limits:
             f"The account already has {state.open_orders} open orders (limit {limits.max_open_orders}).",
             limit=limits.max_open_orders,
         )
+    if intent.deployment is not None and not intent.deployment.exits:
+        check_deployment_limits(intent.deployment)
     if not state.reduces_position:
         loss = -(state.realised_today + state.mtm)
         if limits.max_daily_loss is not None and loss >= limits.max_daily_loss:
@@ -311,6 +335,42 @@ def check_pre_trade(*, intent: OrderIntent, state: RiskState) -> Limits:
             exchange=intent.exchange,
         )
     return limits
+
+
+def check_deployment_limits(limits: DeploymentLimits) -> None:
+    """Check a strategy deployment's own limits for an entry (never for an exit); raise RiskRejected
+    (422) with the rule ``deployment_max_orders``, ``deployment_max_loss`` or ``deployment_max_open_positions``."""
+    if limits.max_orders is not None and limits.orders_today >= limits.max_orders:
+        raise _reject(
+            "deployment_max_orders",
+            f"The strategy deployment has placed {limits.orders_today} orders today (limit {limits.max_orders}).",
+            deployment=limits.key,
+            orders=limits.orders_today,
+            limit=limits.max_orders,
+        )
+    loss = -limits.pnl
+    if limits.max_loss is not None and loss >= limits.max_loss:
+        raise _reject(
+            "deployment_max_loss",
+            f"The strategy deployment's loss {format_inr(loss)} has reached its limit of "
+            f"{format_inr(limits.max_loss)}.",
+            deployment=limits.key,
+            loss=loss,
+            limit=limits.max_loss,
+        )
+    if (
+        limits.max_open_positions is not None
+        and limits.opens_position
+        and limits.open_positions >= limits.max_open_positions
+    ):
+        raise _reject(
+            "deployment_max_open_positions",
+            f"The strategy deployment holds {limits.open_positions} open positions "
+            f"(limit {limits.max_open_positions}).",
+            deployment=limits.key,
+            open_positions=limits.open_positions,
+            limit=limits.max_open_positions,
+        )
 
 
 def record_rejection(*, actor, error: RiskRejected, payload: dict, ip: str | None = None) -> None:

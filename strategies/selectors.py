@@ -1,0 +1,199 @@
+"""Reads of the strategies domain: deployments a user may see, a deployment's schedule, its own
+positions (from its own trades, apart from the account's manual trades) and its P&L."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from accounts.models import Membership
+from marketdata.hours import IST
+from marketdata.quotes import get_quotes
+from orders.models import Order, Source, Trade
+from orders.positions import PositionFigures, apply_fill
+from orders.states import LIVE
+from strategies.errors import DeploymentNotFound
+from strategies.models import Deployment, DeploymentEvent
+
+# The order sources a deployment places with: its own orders are these, carrying its order key.
+DEPLOYMENT_SOURCES = (Source.STRATEGY, Source.WEBHOOK)
+
+
+def deployment_list_for_user(*, user) -> QuerySet[Deployment]:
+    """The deployments of the organisations ``user`` is a member of (any role: Viewers read), newest first."""
+    if user is None or not user.is_authenticated:
+        return Deployment.objects.none()
+    orgs = Membership.objects.filter(user=user).values("organisation_id")
+    return (
+        Deployment.objects.filter(organisation_id__in=orgs)
+        .select_related("definition", "algo_id", "organisation")
+        .order_by("-pk")
+    )
+
+
+def deployment_get_for_user(*, user, deployment_id: int) -> Deployment:
+    """The deployment if ``user`` is a member of its organisation; raises DeploymentNotFound (404)."""
+    deployment = (
+        deployment_list_for_user(user=user).filter(pk=deployment_id).first() if isinstance(deployment_id, int) else None
+    )
+    if deployment is None:
+        raise DeploymentNotFound("Deployment not found.", extra={"deployment_id": str(deployment_id)[:40]})
+    return deployment
+
+
+def deployment_event_list(*, deployment: Deployment, limit: int = 200) -> QuerySet[DeploymentEvent]:
+    """The deployment's log, newest first."""
+    return DeploymentEvent.objects.filter(deployment=deployment).order_by("-pk")[:limit]
+
+
+# Schedule
+
+
+def holidays() -> frozenset[date]:
+    """The exchange holidays in settings.NSE_HOLIDAYS (ISO dates)."""
+    return frozenset(date.fromisoformat(day) for day in settings.NSE_HOLIDAYS)
+
+
+def is_market_day(day: date) -> bool:
+    """Whether ``day`` (an IST date) is a weekday that is not an exchange holiday."""
+    return day.weekday() < 5 and day not in holidays()
+
+
+def deployment_in_schedule(*, deployment: Deployment, at: datetime | None = None) -> bool:
+    """Whether ``at`` (default now; an aware datetime) is within the deployment's hours, IST, on a market
+    day: from its start time included to its end time excluded (after which it takes no new entries)."""
+    at = at or timezone.now()
+    if at.tzinfo is None:
+        raise ValueError("at must be an aware datetime")
+    local = at.astimezone(IST)
+    return is_market_day(local.date()) and deployment.start_time <= local.time() < deployment.end_time
+
+
+def deployment_square_off_due(*, deployment: Deployment, at: datetime | None = None) -> bool:
+    """Whether ``at`` (default now) is at or after the deployment's square-off time on a market day."""
+    at = at or timezone.now()
+    local = at.astimezone(IST)
+    return (
+        deployment.square_off_time is not None
+        and is_market_day(local.date())
+        and local.time() >= deployment.square_off_time
+    )
+
+
+# Positions and P&L
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentPosition:
+    """The deployment's own net position in one account, instrument, product and leg."""
+
+    account_id: int
+    instrument_id: int
+    product: str
+    leg: str
+    net_quantity: int
+    average_price: Decimal
+    realised_pnl: Decimal
+    buy_quantity: int
+    sell_quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentPnl:
+    """The deployment's P&L: realised, marked to market at the last quotes, and their sum.
+    ``unpriced`` lists the instruments of open positions that have no quote (marked at zero)."""
+
+    realised: Decimal
+    unrealised: Decimal
+    total: Decimal
+    unpriced: tuple[int, ...] = ()
+
+
+def deployment_trades(*, deployment: Deployment) -> QuerySet[Trade]:
+    """The trades of the deployment's own orders (its order key, a deployment source), oldest first."""
+    return (
+        Trade.objects.filter(
+            order__strategy=deployment.order_key,
+            order__source__in=DEPLOYMENT_SOURCES,
+            account_id__in=deployment.accounts.values("account_id"),
+        )
+        .select_related("order")
+        .order_by("executed_at", "pk")
+    )
+
+
+def positions_from_trades(trades: Iterable[Trade]) -> list[DeploymentPosition]:
+    """Net the trades per account, instrument, product and leg (the order's tag) by average cost."""
+    books: dict[tuple[int, int, str, str], PositionFigures] = {}
+    for trade in trades:
+        key = (trade.account_id, trade.instrument_id, trade.product, trade.order.tag)
+        figures, _ = apply_fill(
+            books.get(key, PositionFigures()), side=trade.side, quantity=trade.quantity, price=trade.price
+        )
+        books[key] = figures
+    return [
+        DeploymentPosition(
+            account_id=account_id,
+            instrument_id=instrument_id,
+            product=product,
+            leg=leg,
+            net_quantity=f.net_quantity,
+            average_price=f.average_price,
+            realised_pnl=f.realised_pnl,
+            buy_quantity=f.buy_quantity,
+            sell_quantity=f.sell_quantity,
+        )
+        for (account_id, instrument_id, product, leg), f in sorted(books.items())
+    ]
+
+
+def deployment_positions(*, deployment: Deployment) -> list[DeploymentPosition]:
+    """The deployment's own positions (flat ones included, for their realised P&L), from its own trades,
+    per account, instrument, product and leg; the account's manual trades are not in them."""
+    return positions_from_trades(deployment_trades(deployment=deployment))
+
+
+def pnl_of(positions: list[DeploymentPosition]) -> DeploymentPnl:
+    """Realised plus marked to market at the last quotes."""
+    open_ids = sorted({p.instrument_id for p in positions if p.net_quantity})
+    quotes = get_quotes(open_ids) if open_ids else {}
+    realised = sum((p.realised_pnl for p in positions), Decimal(0))
+    unrealised = Decimal(0)
+    for p in positions:
+        quote = quotes.get(p.instrument_id)
+        if p.net_quantity and quote is not None:
+            unrealised += (quote.ltp - p.average_price) * p.net_quantity
+    unpriced = tuple(i for i in open_ids if i not in quotes)
+    return DeploymentPnl(realised=realised, unrealised=unrealised, total=realised + unrealised, unpriced=unpriced)
+
+
+def deployment_pnl(*, deployment: Deployment) -> DeploymentPnl:
+    """The deployment's realised P&L plus its open positions marked to market at the last quotes."""
+    return pnl_of(deployment_positions(deployment=deployment))
+
+
+def deployment_orders_today(*, deployment: Deployment) -> int:
+    """How many orders the deployment placed today (IST), across its accounts."""
+    start = datetime.combine(timezone.localdate(), datetime.min.time(), tzinfo=IST)
+    return Order.objects.filter(
+        strategy=deployment.order_key,
+        source__in=DEPLOYMENT_SOURCES,
+        account_id__in=deployment.accounts.values("account_id"),
+        created_at__gte=start,
+    ).count()
+
+
+def deployment_working_orders(*, deployment: Deployment) -> QuerySet[Order]:
+    """The deployment's own orders still live (resting, pending or unknown), oldest first."""
+    return Order.objects.filter(
+        strategy=deployment.order_key,
+        source__in=DEPLOYMENT_SOURCES,
+        account_id__in=deployment.accounts.values("account_id"),
+        status__in=LIVE,
+    ).order_by("pk")
