@@ -4,7 +4,8 @@ batch (and each second while no tick arrives) for every running deployment it ho
 
 An exit squares off the deployment's own positions and stops it, through the emergency stop
 (``strategies.services.deployments.deployment_emergency_stop``: its working orders cancelled, its own
-net positions closed by market orders, the account's other positions untouched), then writes an
+net positions closed by market orders, the account's other positions untouched). The square-off time
+counts on market days (``selectors.deployment_square_off_due``), then writes an
 ``exit`` event in the deployment's log and the audit event ``strategies.deployment_exit`` with the
 reason and the P&L that triggered it.
 
@@ -26,9 +27,10 @@ from decimal import Decimal
 from django.db.models import Q
 
 from audit.services import audit_record
-from marketdata.hours import IST
 from strategies import metrics
 from strategies.models import Deployment, DeploymentEvent, DeploymentMark
+from strategies.selectors import deployment_pnl, deployment_square_off_due
+from strategies.services.deployments import deployment_emergency_stop
 
 logger = logging.getLogger(__name__)
 
@@ -42,15 +44,10 @@ def exits_configured(deployment: Deployment) -> bool:
     )
 
 
-def square_off_due(deployment: Deployment, now: datetime) -> bool:
-    """Whether ``now`` (India time) is at or past the deployment's square-off time."""
-    return deployment.square_off_time is not None and now.astimezone(IST).time() >= deployment.square_off_time
-
-
 def exit_reason(deployment: Deployment, *, pnl: Decimal | None, now: datetime) -> str | None:
     """Which exit ``pnl`` (None: not measured) and ``now`` trigger, the first of square_off_time,
     mtm_stop_loss, mtm_target, trailing_stop; None when none does. Reads ``deployment.peak_pnl`` as is."""
-    if square_off_due(deployment, now):
+    if deployment_square_off_due(deployment=deployment, at=now):
         return "square_off_time"
     if pnl is None:
         return None
@@ -63,16 +60,6 @@ def exit_reason(deployment: Deployment, *, pnl: Decimal | None, now: datetime) -
         if pnl <= peak - abs(deployment.trailing_stop):
             return "trailing_stop"
     return None
-
-
-def deployment_pnl_total(deployment: Deployment) -> Decimal:
-    """The deployment's combined P&L (realised + MTM) across its accounts and legs."""
-    from strategies.selectors import deployment_pnl
-
-    pnl = deployment_pnl(deployment=deployment)
-    if isinstance(pnl, Decimal):
-        return pnl
-    return Decimal(pnl.total)
 
 
 class Marks:
@@ -114,7 +101,7 @@ def check_exits(*, deployment: Deployment, now: datetime | None = None) -> str |
     now = now or datetime.now(UTC)
     pnl: Decimal | None = None
     if exits_configured(deployment) or marks.due(deployment.pk, now):
-        pnl = deployment_pnl_total(deployment)
+        pnl = deployment_pnl(deployment=deployment).total
         marks.record(deployment.pk, now, pnl)
         if deployment.trailing_stop is not None:
             _raise_peak(deployment, pnl)
@@ -127,13 +114,11 @@ def check_exits(*, deployment: Deployment, now: datetime | None = None) -> str |
 def take_exit(*, deployment: Deployment, reason: str, pnl: Decimal | None) -> bool:
     """Square the deployment off and stop it for ``reason``; log and audit the exit. Returns False when
     the deployment was no longer running (someone else stopped it first: nothing is written)."""
-    from strategies.services.deployments import deployment_emergency_stop
-
     deployment.refresh_from_db()
     if deployment.status != Deployment.Status.RUNNING:
         return False
     text = f"exit: {reason.replace('_', ' ')}" + (f" at P&L {pnl}" if pnl is not None else "")
-    deployment_emergency_stop(actor=ACTOR, deployment=deployment, reason=text)
+    deployment_emergency_stop(actor=None, deployment=deployment, reason=text)
     data = {
         "reason": reason,
         "pnl": None if pnl is None else str(pnl),

@@ -48,26 +48,25 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Q
 
-from marketdata.hours import IST
 from marketdata.models import Candle, Instrument, InstrumentType
 from orders.models import Trade
 from strategies import metrics
 from strategies.contract import Bar, Fill, Intent, OptionRow, Tick
 from strategies.engine import StrategyCrashed, StrategyRun, aggregate, bucket_start, closes_bar
 from strategies.models import Deployment, DeploymentAccount, DeploymentEvent
+from strategies.selectors import deployment_in_schedule
+from strategies.services.deployments import deployment_pause, log_event
+from strategies.services.execution import deployment_apply
 
 logger = logging.getLogger(__name__)
 
-ACTOR = "system:strategies"
 # The feed stores the bars it built every few seconds (marketdata.feeds.publisher, candle_flush_seconds
 # 5 s): a bar close is evaluated this long after the minute closes, when its last 1-minute bar is stored.
 SETTLE_SECONDS = 6.0
 WARM_UP_BARS = 200  # bars of the strategy's timeframe replayed to rebuild its indicators
 PERSIST_SECONDS = 5.0  # a tick-driven run's state is written at least this often while it runs
-LOG_LIMIT = 500  # DeploymentEvent.message
 
 
 class SymbolMaster:
@@ -126,12 +125,9 @@ def bar_closing(*, timeframe: int, now: datetime) -> datetime | None:
 
 
 def in_schedule(deployment: Deployment, at: datetime) -> bool:
-    """Whether ``at`` is inside the deployment's schedule: a market day (a weekday not in NSE_HOLIDAYS),
-    after its start time and at or before its end time, India time."""
-    local = at.astimezone(IST)
-    if local.weekday() >= 5 or local.date().isoformat() in settings.NSE_HOLIDAYS:
-        return False
-    return deployment.start_time < local.time().replace(microsecond=0) <= deployment.end_time
+    """Whether ``at`` is inside the deployment's schedule (``selectors.deployment_in_schedule``: a market
+    day, from its start time to its end time, IST); a bar is in it when its close is."""
+    return deployment_in_schedule(deployment=deployment, at=at)
 
 
 _SHAPES: dict[tuple[str, str], tuple[str, int]] = {}
@@ -329,28 +325,23 @@ class RunCache:
 runs = RunCache()
 
 
-def _log(deployment_id: int, kind: str, message: str, data: dict | None = None) -> None:
-    DeploymentEvent.objects.create(deployment_id=deployment_id, kind=kind, message=message[:LOG_LIMIT], data=data or {})
-
-
 def _crashed(deployment: Deployment, error: BaseException) -> None:
     """Pause the deployment for a strategy that raised, its traceback in the deployment's log."""
-    from strategies.services.deployments import deployment_pause
-
     metrics.ERRORS.labels(str(deployment.pk)).inc()
     trace = getattr(error, "traceback", "") or repr(error)
     event = getattr(error, "event", "")
-    _log(
-        deployment.pk,
+    log_event(
+        deployment,
         DeploymentEvent.Kind.ERROR,
-        f"the strategy raised in {event or 'an event'}: {str(error) or type(error).__name__}",
-        {"event": str(event), "traceback": str(trace)[-20000:]},
+        f"the strategy raised in {event or 'an event'}: {trace.strip().splitlines()[-1] if trace.strip() else error}",
+        event=str(event),
+        traceback=str(trace)[-20000:],
     )
     runs.forget(deployment.pk)
     try:
         deployment.refresh_from_db()
         if deployment.status == Deployment.Status.RUNNING:
-            deployment_pause(actor=ACTOR, deployment=deployment, reason="the strategy raised: see the log")
+            deployment_pause(actor=None, deployment=deployment, reason="the strategy raised: see the log")
     except Exception:
         logger.exception("deployment %s: pausing after a crash failed", deployment.pk)
 
@@ -360,8 +351,6 @@ def _state(run: Any, fills_after: int) -> dict:
 
 
 def _apply(deployment: Deployment, intents: list[Intent], source: str = "strategy") -> list:
-    from strategies.services.execution import deployment_apply
-
     if not intents:
         return []
     metrics.INTENTS.labels(str(deployment.pk)).inc(len(intents))
@@ -421,7 +410,7 @@ def evaluate_bar(*, deployment_id: int, bar_ts: datetime, now: datetime | None =
             raise
         applied = _apply(deployment, intents)
         for line in log:
-            _log(deployment_id, DeploymentEvent.Kind.NOTE, line)
+            log_event(deployment, DeploymentEvent.Kind.NOTE, line)
         written = (
             Deployment.objects.filter(pk=deployment_id)
             .filter(Q(last_bar_ts__isnull=True) | Q(last_bar_ts__lt=bar_ts))
@@ -469,7 +458,7 @@ def evaluate_ticks(*, deployment: Deployment, ticks: Sequence[Tick]) -> Outcome:
             raise
         applied = _apply(deployment, intents)
         for line in log:
-            _log(deployment.pk, DeploymentEvent.Kind.NOTE, line)
+            log_event(deployment, DeploymentEvent.Kind.NOTE, line)
         # The state is written when the strategy acted or was told of a fill, else every few seconds:
         # a runner that dies loses at most those seconds of ctx.state, rebuilt by the next one's warm-up.
         if intents or log or fill_intents or monotonic_time.monotonic() - cached.persisted_at >= PERSIST_SECONDS:

@@ -14,7 +14,6 @@ from strategies.contract import Bar, Context
 from strategies.models import Deployment, DeploymentEvent
 from strategies.registry import register, registered
 from tests.strategies.runtime_world import BAR_TS, CLOSE, BuyWhenFlat, _fresh_runtime, deploy, store_bar, store_history
-from tests.trading_world import _fresh_trading_state, world  # noqa: F401
 
 __all__ = ["_fresh_runtime"]
 
