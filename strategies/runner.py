@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from marketdata.quotes import Quote
 from strategies import exits, metrics, runtime
@@ -193,6 +193,7 @@ class TickRunner:
                 self.close()
             except Exception:
                 logger.warning("runner %s: releasing its leases failed", self.owner, exc_info=True)
+            connection.close()  # this thread's
 
 
 def listen_redis(runner: TickRunner, stopping: threading.Event) -> None:
