@@ -94,13 +94,14 @@ def _raise_peak(deployment: Deployment, pnl: Decimal) -> None:
         deployment.peak_pnl = pnl
 
 
-def check_exits(*, deployment: Deployment, now: datetime | None = None) -> str | None:
+def check_exits(*, deployment: Deployment, now: datetime | None = None, may_mark: bool = True) -> str | None:
     """Check the deployment's exits now; take the exit that fires and return its reason, else None.
 
-    The P&L is read only when an exit on it is configured or a mark is due."""
+    The P&L is read only when an exit on it is configured, or a mark is due and ``may_mark`` (a runner
+    spreads the minute's marks over its batches)."""
     now = now or datetime.now(UTC)
     pnl: Decimal | None = None
-    if exits_configured(deployment) or marks.due(deployment.pk, now):
+    if exits_configured(deployment) or (may_mark and marks.due(deployment.pk, now)):
         pnl = deployment_pnl(deployment=deployment).total
         marks.record(deployment.pk, now, pnl)
         if deployment.trailing_stop is not None:

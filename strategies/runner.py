@@ -32,6 +32,7 @@ from strategies.models import Deployment
 logger = logging.getLogger(__name__)
 
 LEASE_PREFIX = "strategies:lease:"
+MARKS_PER_BATCH = 25
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
@@ -158,14 +159,19 @@ class TickRunner:
             self.refresh()
         now = now or datetime.now(UTC)
         ticks = [Tick(instrument_id=q.instrument_id, ts=q.ts, ltp=q.ltp, volume=q.volume) for q in quotes]
+        ticking = {d.pk for d in self.deployments.values() if ticks and self._ticking(d, now)}
+        fills = self._fills([self.deployments[pk] for pk in ticking])
+        marks = MARKS_PER_BATCH  # P&L reads for the equity marks alone, spread over the minute's batches
         for deployment in list(self.deployments.values()):
             try:
-                if ticks and runtime.shape(deployment)[0] == "tick" and runtime.in_schedule(deployment, now):
-                    outcome = runtime.evaluate_ticks(deployment=deployment, ticks=ticks)
+                if deployment.pk in ticking:
+                    outcome = runtime.evaluate_ticks(deployment=deployment, ticks=ticks, fills=fills.get(deployment.pk))
                     if outcome.status == "crashed":
                         self.deployments.pop(deployment.pk, None)
                         continue
-                if exits.check_exits(deployment=deployment, now=now):
+                may_mark = marks > 0 and exits.marks.due(deployment.pk, now)
+                marks -= may_mark
+                if exits.check_exits(deployment=deployment, now=now, may_mark=may_mark):
                     self.deployments.pop(deployment.pk, None)
             except Exception:
                 metrics.ERRORS.labels(str(deployment.pk)).inc()
@@ -174,6 +180,28 @@ class TickRunner:
         if ticks:
             newest = max(tick.ts for tick in ticks)
             metrics.TICK_LAG.observe(max((datetime.now(UTC) - newest).total_seconds(), 0.0))
+
+    @staticmethod
+    def _ticking(deployment: Deployment, now: datetime) -> bool:
+        try:
+            return runtime.shape(deployment)[0] == "tick" and runtime.in_schedule(deployment, now)
+        except Exception:  # its strategy cannot be built: evaluate_ticks reports it
+            return True
+
+    @staticmethod
+    def _fills(deployments: list[Deployment]) -> dict:
+        """The new fills of the tick-driven deployments whose runs are cached, in one query."""
+        cached = {d.pk: runtime.runs.peek(d.pk) for d in deployments}
+        known = {pk: entry for pk, entry in cached.items() if entry is not None and entry.account is not None}
+        if not known:
+            return {}
+        after = {pk: entry.fills_after for pk, entry in known.items()}
+        fills = runtime.new_fills(
+            deployments=[d for d in deployments if d.pk in known],
+            after=after,
+            accounts={pk: entry.account for pk, entry in known.items() if entry.account is not None},
+        )
+        return {pk: (after[pk], found) for pk, found in fills.items()}
 
     def run(self, stopping: threading.Event, *, idle_seconds: float = 1.0) -> None:
         """Handle batches until ``stopping`` is set, then give the leases up."""

@@ -198,38 +198,51 @@ def bars_before(*, instrument_ids: Iterable[int], before: datetime, timeframe: i
     return sorted(bars, key=lambda bar: (bar.ts, bar.instrument_id))
 
 
-def reference_account(deployment_id: int) -> DeploymentAccount | None:
-    """The account whose fills the strategy is told of: the deployment's first."""
-    return DeploymentAccount.objects.filter(deployment_id=deployment_id).order_by("pk").first()
+def reference_accounts(deployment_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+    """Each deployment's reference account, whose fills its strategy is told of (its first, by the order it
+    was added in), as deployment id -> (account id, multiplier)."""
+    found: dict[int, tuple[int, int]] = {}
+    rows = DeploymentAccount.objects.filter(deployment_id__in=list(deployment_ids)).order_by("pk")
+    for deployment_id, account_id, multiplier in rows.values_list("deployment_id", "account_id", "multiplier"):
+        found.setdefault(deployment_id, (account_id, multiplier))
+    return found
 
 
-def new_fills(*, deployment: Deployment, after: int) -> list[tuple[int, Fill | None]]:
-    """(trade id, fill in base quantity) of the deployment's trades on its reference account with an id
-    above ``after``, oldest first; the fill is None for a part fill smaller than one base unit (still
-    passed, so the cursor moves past it)."""
-    account = reference_account(deployment.pk)
-    if account is None:
-        return []
+def _fill(trade: Trade, multiplier: int) -> Fill | None:
+    quantity = trade.quantity // multiplier
+    if not quantity:
+        return None
+    return Fill(
+        leg=trade.order.tag,
+        instrument_id=trade.instrument_id,
+        side="BUY" if trade.side == "BUY" else "SELL",
+        quantity=quantity,
+        price=trade.price,
+        ts=trade.executed_at,
+    )
+
+
+def new_fills(
+    *, deployments: Sequence[Deployment], after: dict[int, int], accounts: dict[int, tuple[int, int]]
+) -> dict[int, list[tuple[int, Fill | None]]]:
+    """Per deployment id: (trade id, fill in base quantity) of its trades on its reference account
+    (``accounts``) with an id above ``after[id]``, oldest first, in one query for all of them. The fill is
+    None for a part fill smaller than one base unit (still listed, so the cursor moves past it)."""
+    by_key = {d.order_key: d.pk for d in deployments if d.pk in accounts}
+    found: dict[int, list[tuple[int, Fill | None]]] = {pk: [] for pk in by_key.values()}
+    if not by_key:
+        return found
     trades = (
-        Trade.objects.filter(account_id=account.account_id, order__strategy=deployment.order_key, pk__gt=after)
+        Trade.objects.filter(order__strategy__in=list(by_key), pk__gt=min(after[pk] for pk in by_key.values()))
         .select_related("order")
         .order_by("pk")
     )
-    fills: list[tuple[int, Fill | None]] = []
     for trade in trades:
-        quantity = trade.quantity // account.multiplier
-        fill = None
-        if quantity:
-            fill = Fill(
-                leg=trade.order.tag,
-                instrument_id=trade.instrument_id,
-                side="BUY" if trade.side == "BUY" else "SELL",
-                quantity=quantity,
-                price=trade.price,
-                ts=trade.executed_at,
-            )
-        fills.append((trade.pk, fill))
-    return fills
+        deployment_id = by_key[trade.order.strategy]
+        account_id, multiplier = accounts[deployment_id]
+        if trade.account_id == account_id and trade.pk > after[deployment_id]:
+            found[deployment_id].append((trade.pk, _fill(trade, multiplier)))
+    return found
 
 
 # --- The runs ------------------------------------------------------------------------------------------
@@ -251,6 +264,7 @@ class Cached:
     run: StrategyRun
     last_bar_ts: datetime | None
     fills_after: int
+    account: tuple[int, int] | None  # the reference account (id, multiplier), if it has one
     persisted_at: float = 0.0
 
 
@@ -276,6 +290,10 @@ class RunCache:
     def lock(self, deployment_id: int) -> threading.Lock:
         with self._guard:
             return self._locks[deployment_id]
+
+    def peek(self, deployment_id: int) -> Cached | None:
+        """The cached run, if any, as it is (for reading its fill cursor and account)."""
+        return self._runs.get(deployment_id)
 
     def forget(self, deployment_id: int) -> None:
         self._runs.pop(deployment_id, None)
@@ -316,6 +334,7 @@ class RunCache:
             run=run,
             last_bar_ts=deployment.last_bar_ts,
             fills_after=int(stored.get("fills_after", 0)),
+            account=reference_accounts([deployment.pk]).get(deployment.pk),
         )
         self._runs[deployment.pk] = cached
         self.rebuilds += 1
@@ -359,10 +378,26 @@ def _apply(deployment: Deployment, intents: list[Intent], source: str = "strateg
     return applied
 
 
-def _deliver_fills(deployment: Deployment, cached: Cached) -> tuple[list[Intent], list[str]]:
+Prefetched = tuple[int, list[tuple[int, Fill | None]]]  # (the cursor they were read after, the fills)
+
+
+def _deliver_fills(
+    deployment: Deployment, cached: Cached, prefetched: Prefetched | None = None
+) -> tuple[list[Intent], list[str]]:
+    """Tell the run of the deployment's fills since its cursor: those the caller read, when read after
+    this run's own cursor (a run rebuilt meanwhile starts from its snapshot's), else read here."""
     intents: list[Intent] = []
     log: list[str] = []
-    for trade_id, fill in new_fills(deployment=deployment, after=cached.fills_after):
+    if prefetched is not None and prefetched[0] == cached.fills_after:
+        fills = prefetched[1]
+    elif cached.account is None:
+        return intents, log
+    else:
+        after, accounts = {deployment.pk: cached.fills_after}, {deployment.pk: cached.account}
+        fills = new_fills(deployments=[deployment], after=after, accounts=accounts)[deployment.pk]
+    for trade_id, fill in fills:
+        if trade_id <= cached.fills_after:
+            continue
         if fill is not None:
             step = cached.run.on_fill(fill)
             intents.extend(step.intents)
@@ -425,10 +460,12 @@ def evaluate_bar(*, deployment_id: int, bar_ts: datetime, now: datetime | None =
         return Outcome("evaluated", intents=len(intents), applied=applied)
 
 
-def evaluate_ticks(*, deployment: Deployment, ticks: Sequence[Tick]) -> Outcome:
-    """Run a tick-driven deployment's ``on_tick`` for each of ``ticks`` of its instruments (after any new
-    fills), place the intents and persist its state. The caller holds the deployment's lease, so this
-    process is its one writer; a deployment no longer running is skipped."""
+def evaluate_ticks(*, deployment: Deployment, ticks: Sequence[Tick], fills: Prefetched | None = None) -> Outcome:
+    """Run a tick-driven deployment's ``on_tick`` for each of ``ticks`` of its instruments (after its new
+    fills: ``fills`` when the caller read them for many deployments at once, with the cursor they were
+    read after, else read here), place the
+    intents and persist its state. The caller holds the deployment's lease, so this process is its one
+    writer; intents of a deployment no longer running are refused by ``deployment_apply``."""
     with runs.lock(deployment.pk):
         try:
             first = min((tick.ts for tick in ticks), default=datetime.now(UTC))
@@ -439,7 +476,7 @@ def evaluate_ticks(*, deployment: Deployment, ticks: Sequence[Tick]) -> Outcome:
             step = run.start(first)
             intents += step.intents
             log += step.log
-            fill_intents, fill_log = _deliver_fills(deployment, cached)
+            fill_intents, fill_log = _deliver_fills(deployment, cached, fills)
             intents += fill_intents
             log += fill_log
             wanted = set(run.subscriptions(first))
