@@ -32,7 +32,7 @@ from strategies.models import Deployment
 logger = logging.getLogger(__name__)
 
 LEASE_PREFIX = "strategies:lease:"
-MARKS_PER_BATCH = 25
+MARKS_PER_BATCH = 10
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
