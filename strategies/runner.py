@@ -230,9 +230,12 @@ def listen_redis(runner: TickRunner, stopping: threading.Event) -> None:
 
     from marketdata.tick_channel import decode_batch, decode_row, ticks_channel
 
+    url = settings.REDIS_URL
+    if not url:
+        raise ValueError("the tick channel is in Redis: REDIS_URL is not set")
     channel = ticks_channel()
     while not stopping.is_set():
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         try:
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             pubsub.subscribe(channel)
