@@ -6,5 +6,5 @@ class StrategiesConfig(AppConfig):
     verbose_name = "Strategies"
 
     def ready(self) -> None:
-        # Registering is importing: the rule strategy adds itself to the registry.
-        from strategies import metrics, rules  # noqa: F401  (metrics: every metric exists from start-up)
+        # Registering is importing: the rule strategy and the built-ins add themselves to the registry.
+        from strategies import builtins, metrics, rules  # noqa: F401  (metrics: every metric exists from start-up)

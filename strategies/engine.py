@@ -21,7 +21,7 @@ import json
 import traceback as tb
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from marketdata.hours import IST, MARKET_CLOSE, MARKET_OPEN
@@ -161,7 +161,8 @@ class StrategyRun:
 
     ``params`` is the raw JSON (validated here through the registry) or an already validated Params;
     ``snapshot`` restores ``state``, positions and legs saved by ``snapshot()``. Raises StrategyUnknown
-    or StrategyInvalid (422) for an unknown kind, bad parameters or a malformed snapshot."""
+    or StrategyInvalid (422) for an unknown kind, bad parameters or a malformed snapshot, and
+    StrategyCrashed if the strategy's constructor raises."""
 
     def __init__(
         self,
@@ -175,7 +176,10 @@ class StrategyRun:
         self.kind = kind
         self.params: Params = params if isinstance(params, cls.Params) else validate_params(kind, params)
         self.instruments = instruments
-        self.strategy: Strategy = cls(self.params)
+        try:
+            self.strategy: Strategy = cls(self.params)
+        except Exception:
+            raise StrategyCrashed("init", tb.format_exc()) from None
         self.state: dict[str, Any] = {}
         self.positions: dict[str, int] = {}
         self.legs: dict[str, int] = {}
@@ -218,8 +222,12 @@ class StrategyRun:
 
     def on_fill(self, fill: Fill) -> Step:
         """Books ``fill`` into the leg's position first, so the handler sees the position it made."""
-        if fill.quantity <= 0:
-            raise StrategyInvalid("A fill's quantity must be positive.", extra={"field": "quantity"})
+        if type(fill.quantity) is not int or fill.quantity <= 0:
+            raise StrategyInvalid("A fill's quantity must be a positive integer.", extra={"field": "quantity"})
+        if fill.side not in ("BUY", "SELL"):
+            raise StrategyInvalid("A fill's side must be BUY or SELL.", extra={"field": "side"})
+        if not fill.leg:
+            raise StrategyInvalid("A fill must name its leg.", extra={"field": "leg"})
         signed = fill.quantity if fill.side == "BUY" else -fill.quantity
         net = self.positions.get(fill.leg, 0) + signed
         if net:
@@ -338,5 +346,6 @@ class StrategyRun:
         for intent in intents:
             n = seen.get(intent.leg, 0)
             seen[intent.leg] = n + 1
-            keyed.append(replace(intent, key=f"{event}:{ts.isoformat()}:{intent.leg}:{n}"))
+            # In UTC, so an event replayed from IST-stamped bars keys its intents as the live run did.
+            keyed.append(replace(intent, key=f"{event}:{ts.astimezone(UTC).isoformat()}:{intent.leg}:{n}"))
         return keyed

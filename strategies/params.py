@@ -7,11 +7,12 @@ Every model refuses unknown fields, and every number is bounded, so a hostile pa
 
 from __future__ import annotations
 
+import re
 from datetime import time
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from strategies.contract import Context
@@ -42,15 +43,22 @@ def invalid_at(*errors: tuple[tuple[str | int, ...], str]) -> ValidationError:
     )
 
 
-def _wall_clock(value: time) -> time:
-    if value.tzinfo is not None:
-        raise ValueError("give a wall-clock time in IST without a zone, like 15:15")
-    if value.second or value.microsecond:
-        raise ValueError("give the time in whole minutes, like 15:15")
+_CLOCK = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+def _wall_clock(value: Any) -> Any:
+    # Only "HH:MM" (or a time object from Python): pydantic would also take seconds since midnight or a
+    # zone, which for an IST wall-clock time are more likely mistakes than intent.
+    if isinstance(value, time):
+        if value.tzinfo is not None or value.second or value.microsecond:
+            raise ValueError("give a wall-clock time in IST in whole minutes, without a zone")
+        return value
+    if not isinstance(value, str) or not _CLOCK.match(value):
+        raise ValueError("give a time as HH:MM in IST, like 15:15")
     return value
 
 
-ClockTime = Annotated[time, AfterValidator(_wall_clock)]
+ClockTime = Annotated[time, BeforeValidator(_wall_clock)]
 
 
 class Model(BaseModel):

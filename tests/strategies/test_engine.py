@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from strategies import registry
 from strategies.contract import Bar, Context, Fill, Params, Strategy, Tick, Timer
@@ -111,7 +113,7 @@ def test_it_gives_intents_keys_from_the_event_time_leg_and_sequence():
     assert run.on_bar(bar("09:15", "100")).intents == []
     step = run.on_bar(bar("09:16", "101"))
     keys = [intent.key for intent in step.intents]
-    stamp = ist(DAY, "09:16").isoformat()
+    stamp = "2026-03-02T03:46:00+00:00"  # 09:16 IST, in UTC
     assert keys == [f"bar:{stamp}:long:0", f"bar:{stamp}:long:1"]
     assert [intent.quantity for intent in step.intents] == [2, 2]
     assert step.log == ["up at 101"]
@@ -145,7 +147,7 @@ def test_close_all_on_a_tick_flattens_every_held_leg():
         ("a", 7, "SELL", 2),
         ("b", 8, "BUY", 5),
     ]
-    assert step.intents[0].key == f"tick:{ts.isoformat()}:a:0"
+    assert step.intents[0].key == "tick:2026-03-02T03:50:00+00:00:a:0"
     assert run.on_timer(Timer(name="exit", ts=ts)).log == ["exit"]
 
 
@@ -212,20 +214,17 @@ def test_state_that_is_not_json_crashes_the_event():
     assert run.state == {}
 
 
-def test_an_intent_no_order_could_carry_crashes_the_event():
+def test_an_intent_no_order_could_carry_crashes_the_event(monkeypatch: pytest.MonkeyPatch):
     class Zero(Echo):
         name = "engine_zero"
 
         def on_bar(self, ctx: Context, bar: Bar) -> None:
             ctx.sell("short", bar.instrument_id, 0)
 
-    registry._CLASSES[Zero.name] = Zero
-    try:
-        run = StrategyRun(kind="engine_zero", params={"instrument": 7}, instruments=MemoryInstruments())
-        with pytest.raises(StrategyCrashed, match="quantity must be a positive integer"):
-            run.on_bar(bar("09:15", "1"))
-    finally:
-        del registry._CLASSES[Zero.name]
+    monkeypatch.setitem(registry._CLASSES, Zero.name, Zero)
+    run = StrategyRun(kind="engine_zero", params={"instrument": 7}, instruments=MemoryInstruments())
+    with pytest.raises(StrategyCrashed, match="quantity must be a positive integer"):
+        run.on_bar(bar("09:15", "1"))
 
 
 def test_subscriptions_are_the_strategys_instruments_and_the_held_legs():
@@ -271,10 +270,10 @@ def test_a_five_minute_strategy_fed_one_minute_bars_sees_each_bar_when_its_last_
         step = run.on_bar(bar(hhmm, close))
     assert [b.ts for b in run.strategy.seen] == [ist(DAY, "09:15"), ist(DAY, "09:20")]
     assert run.strategy.seen[1].close == Decimal(106)
-    assert step.intents[0].key == f"bar:{ist(DAY, '09:20').isoformat()}:long:0"
+    assert step.intents[0].key == "bar:2026-03-02T03:50:00+00:00:long:0"  # the 09:20 IST bar
 
 
-def test_keys_are_in_utc_iso_format_when_events_are_in_utc():
+def test_keys_are_in_utc_whatever_zone_the_event_is_stamped_in():
     run = make()
     ts = datetime(2026, 3, 2, 3, 46, tzinfo=UTC)
     run.on_bar(
@@ -292,3 +291,58 @@ def test_keys_are_in_utc_iso_format_when_events_are_in_utc():
         Bar(instrument_id=7, ts=ts, open=Decimal(2), high=Decimal(2), low=Decimal(2), close=Decimal(2), volume=1)
     )
     assert step.intents[0].key == "bar:2026-03-02T03:46:00+00:00:long:0"
+
+
+ANY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=20,
+)
+FIELDS = [
+    "instrument", "exchange", "symbol", "quantity", "lots", "timeframe", "fast", "slow", "mode", "product",
+    "exit_at", "range_minutes", "direction", "no_entry_after", "underlying", "index", "entry_at",
+    "leg_stop_percent", "mtm_stop",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["ema_crossover", "opening_range_breakout", "short_straddle", "rule"])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=ANY_JSON | st.dictionaries(st.sampled_from(FIELDS), ANY_JSON, max_size=8))
+def test_any_json_given_to_any_strategy_validates_or_is_refused_naming_a_field(kind, raw):
+    try:
+        registry.validate_params(kind, raw)
+    except StrategyInvalid as error:
+        assert isinstance(error.extra["field"], str) and error.extra["field"]
+        json.dumps(error.as_dict())
+
+
+@pytest.mark.parametrize(
+    ("change", "field"), [({"quantity": 0}, "quantity"), ({"side": "HOLD"}, "side"), ({"leg": ""}, "leg")]
+)
+def test_a_fill_that_cannot_be_booked_is_refused_and_changes_nothing(change, field):
+    run = make()
+    good = {
+        "leg": "long",
+        "instrument_id": 7,
+        "side": "BUY",
+        "quantity": 1,
+        "price": Decimal(1),
+        "ts": ist(DAY, "09:20"),
+    }
+    with pytest.raises(StrategyInvalid) as caught:
+        run.on_fill(Fill(**(good | change)))
+    assert caught.value.extra["field"] == field
+    assert run.positions == {} and run.legs == {}
+
+
+def test_a_strategy_whose_constructor_raises_crashes_on_init(monkeypatch: pytest.MonkeyPatch):
+    class Broken(Echo):
+        name = "engine_broken"
+
+        def __init__(self, params: EchoParams) -> None:
+            raise ZeroDivisionError("no")
+
+    monkeypatch.setitem(registry._CLASSES, Broken.name, Broken)
+    with pytest.raises(StrategyCrashed) as caught:
+        StrategyRun(kind="engine_broken", params={"instrument": 7}, instruments=MemoryInstruments())
+    assert caught.value.event == "init" and "ZeroDivisionError: no" in caught.value.traceback

@@ -234,3 +234,23 @@ def test_an_unknown_symbol_crashes_the_strategy_with_a_clear_message():
     run = StrategyRun(kind="rule", params=rule(), instruments=MemoryInstruments())
     with pytest.raises(StrategyCrashed, match="NSE:ACME is not in the symbol master"):
         run.subscriptions(ist(DAY, "09:15"))
+
+
+def test_the_documented_examples_validate():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "strategies.md").read_text()
+    examples = [block.split("```", 1)[0] for block in text.split("```json\n")[1:]]
+    assert len(examples) == 2
+    for example in examples:
+        validate_params("rule", json.loads(example))
+
+
+def test_a_five_minute_rule_fed_one_minute_bars_decides_on_each_five_minute_close():
+    # 5-minute closes: 101 (09:15-09:19), then 103 (09:20-09:24). The close crosses above 102 on the second
+    # bar only (the 1-minute 103 at 09:21 is inside it): bought at 103 when the bar closes, 09:25.
+    closes = ["100", "101", "102", "101", "101", "101", "103", "104", "103", "103"]
+    raw = rule(
+        timeframe=5, indicators={}, entry={"left": {"price": "close"}, "op": "crosses_above", "right": {"number": 102}}
+    )
+    assert replay(run_of(raw), bars(closes)) == [Trade("09:25", "main", "BUY", 10, Decimal(103))]
