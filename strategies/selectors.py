@@ -19,19 +19,39 @@ from orders.models import Order, Source, Trade
 from orders.positions import PositionFigures, apply_fill
 from orders.states import LIVE
 from strategies.errors import DeploymentNotFound
-from strategies.models import Deployment, DeploymentEvent
+from strategies.models import AlgoId, Deployment, DeploymentEvent, StrategyDefinition
 
 # The order sources a deployment places with: its own orders are these, carrying its order key.
 DEPLOYMENT_SOURCES = (Source.STRATEGY, Source.WEBHOOK)
+
+
+def _member_organisations(user):
+    return Membership.objects.filter(user=user).values("organisation_id")
+
+
+def strategy_list_for_user(*, user) -> QuerySet[StrategyDefinition]:
+    """The definitions of the organisations ``user`` is a member of (any role: Viewers read), by name."""
+    if user is None or not user.is_authenticated:
+        return StrategyDefinition.objects.none()
+    return (
+        StrategyDefinition.objects.filter(organisation_id__in=_member_organisations(user))
+        .select_related("organisation")
+        .order_by("organisation_id", "name")
+    )
+
+
+def algo_id_list(*, organisation_id: int, active_only: bool = False) -> QuerySet[AlgoId]:
+    """The organisation's algo ids (for its pages, after the organisation's own access check), by code."""
+    queryset = AlgoId.objects.filter(organisation_id=organisation_id)
+    return (queryset.filter(is_active=True) if active_only else queryset).order_by("code")
 
 
 def deployment_list_for_user(*, user) -> QuerySet[Deployment]:
     """The deployments of the organisations ``user`` is a member of (any role: Viewers read), newest first."""
     if user is None or not user.is_authenticated:
         return Deployment.objects.none()
-    orgs = Membership.objects.filter(user=user).values("organisation_id")
     return (
-        Deployment.objects.filter(organisation_id__in=orgs)
+        Deployment.objects.filter(organisation_id__in=_member_organisations(user))
         .select_related("definition", "algo_id", "organisation")
         .order_by("-pk")
     )

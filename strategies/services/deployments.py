@@ -9,6 +9,7 @@ deployment starts only with an active algo id of its organisation.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from datetime import time
@@ -22,7 +23,7 @@ from audit.services import audit_record
 from brokers.models import BrokerAccount
 from brokers.selectors import account_get_for_user
 from core.errors import ApplicationError
-from orders.models import OrderType, Side
+from orders.models import OrderType, Position, Side
 from orders.services import OrderRequest, cancel_order, place_sliced_order
 from orders.services.requests import GENERIC_ALGO_ID
 from strategies.errors import (
@@ -453,23 +454,47 @@ def _square_off_own(*, deployment: Deployment) -> int:
     for position in deployment_positions(deployment=deployment):
         if not position.net_quantity:
             continue
+        account = accounts[position.account_id]
+        # Never past the account's own position: what a kill switch or a manual exit closed already
+        # is not closed twice (which would open a position the other way).
+        held = (
+            Position.objects.filter(
+                account_id=account.pk, instrument_id=position.instrument_id, product=position.product
+            )
+            .values_list("net_quantity", flat=True)
+            .first()
+            or 0
+        )
+        quantity = min(abs(position.net_quantity), max(held if position.net_quantity > 0 else -held, 0))
+        if not quantity:
+            log_event(
+                deployment,
+                DeploymentEvent.Kind.EXIT,
+                f"{position.leg} on {account.label}: nothing to square off, the account is flat or the other way",
+                account_id=account.pk,
+                instrument_id=position.instrument_id,
+                own=position.net_quantity,
+                held=held,
+            )
+            continue
         request = OrderRequest(
             instrument_id=position.instrument_id,
             side=Side.SELL if position.net_quantity > 0 else Side.BUY,
-            quantity=abs(position.net_quantity),
+            quantity=quantity,
             order_type=OrderType.MARKET,
             product=position.product,
             tag=position.leg,
             strategy=deployment.order_key,
             algo_id=algo,
         )
-        # Names the position it closes: a concurrent call computes the same and places nothing new.
+        # Names the position it closes (the leg by a digest, to fit): a concurrent call computes the
+        # same key and places nothing new; once more trades change the position, the key changes too.
         traded = position.buy_quantity + position.sell_quantity
+        leg = hashlib.sha256(position.leg.encode()).hexdigest()[:12]
         key = (
             f"dep{deployment.pk}:{position.account_id}:exit:{position.instrument_id}:{position.product}:"
-            f"{position.net_quantity}:{traded}:{position.leg}"
-        )[:96]
-        account = accounts[position.account_id]
+            f"{position.net_quantity}:{traded}:{leg}"
+        )
         try:
             orders = place_sliced_order(
                 actor=deployment.created_by,

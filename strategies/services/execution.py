@@ -47,14 +47,15 @@ def idempotency_key(deployment: Deployment, account_id: int, intent_key: str) ->
     return f"dep{deployment.pk}:{account_id}:{intent_key}"
 
 
-def _problem(deployment: Deployment, intent: object, instruments: set[int]) -> str | None:
-    """What makes an intent unplaceable before any order (None when it is well formed)."""
+def _problem(deployment: Deployment, intent: object, instruments: set[int], account_id: int) -> str | None:
+    """What makes an intent unplaceable before any order (None when it is well formed); ``account_id``
+    is the deployment's largest, whose idempotency key is the longest."""
     if not isinstance(intent, Intent):
         return "not an Intent"
     if not isinstance(intent.key, str) or not intent.key:
         return "it has no key"
-    # the longest account id and a slice suffix (":49") must still fit the order's idempotency key
-    if len(idempotency_key(deployment, 2**31, intent.key)) + 3 > MAX_KEY:
+    # with a slice suffix (":49") the key must still fit the order's idempotency key
+    if len(idempotency_key(deployment, account_id, intent.key)) + 3 > MAX_KEY:
         return "its key is too long"
     if not isinstance(intent.leg, str) or not 0 < len(intent.leg) <= 40:
         return "its leg must be a name of 1 to 40 characters"
@@ -159,7 +160,7 @@ def deployment_apply(
                 current,
                 Kind.REJECTION,
                 f"{len(intents)} intents not placed: the deployment is {current.status}",
-                keys=[getattr(i, "key", "") for i in intents][:50],
+                keys=[str(getattr(i, "key", ""))[:100] for i in intents][:50],
                 code="deployment_not_running",
             )
         return []
@@ -172,9 +173,15 @@ def deployment_apply(
     algo = order_algo_id(current)
     ids = {i.instrument_id for i in intents if isinstance(i, Intent) and isinstance(i.instrument_id, int)}
     known = set(Instrument.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    legs = list(
+        DeploymentAccount.objects.filter(deployment=current, status=DeploymentAccount.Status.ACTIVE)
+        .select_related("account")
+        .order_by("pk")
+    )
+    largest = max((leg.account_id for leg in legs), default=0)
     placeable: list[Intent] = []
     for intent in intents:
-        problem = _problem(current, intent, known)
+        problem = _problem(current, intent, known, largest)
         if problem:
             log_event(
                 current,
@@ -185,15 +192,27 @@ def deployment_apply(
             )
         else:
             placeable.append(intent)
-    legs = list(
-        DeploymentAccount.objects.filter(deployment=current, status=DeploymentAccount.Status.ACTIVE)
-        .select_related("account")
-        .order_by("pk")
-    )
     results: list[StrategyIntent] = []
     halted: set[int] = set()
     orders_today = deployment_orders_today(deployment=current)
     for intent in placeable:
+        recorded = {
+            si.account_id: si
+            for si in StrategyIntent.objects.filter(deployment=current, key=intent.key).select_related("order")
+        }
+        if all(leg.account_id in recorded for leg in legs):  # applied before: nothing to place or log
+            results += [recorded[leg.account_id] for leg in legs]
+            continue
+        # Stopped or paused meanwhile (an emergency stop): nothing more is placed.
+        if not Deployment.objects.filter(pk=current.pk, status=Deployment.Status.RUNNING).exists():
+            log_event(
+                current,
+                Kind.REJECTION,
+                f"intent {intent.key} not placed: the deployment stopped running",
+                key=intent.key,
+                code="deployment_not_running",
+            )
+            break
         positions = deployment_positions(deployment=current)
         pnl = pnl_of(positions).total
         log_event(
@@ -210,11 +229,7 @@ def deployment_apply(
             if leg.pk in halted:
                 continue
             account = leg.account
-            existing = (
-                StrategyIntent.objects.filter(deployment=current, account=account, key=intent.key)
-                .select_related("order")
-                .first()
-            )
+            existing = recorded.get(account.pk)
             if existing is not None:
                 results.append(existing)
                 continue

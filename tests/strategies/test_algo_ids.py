@@ -56,3 +56,13 @@ def test_an_algo_id_is_deactivated_not_deleted_and_audited_once(world):
     algo_id_deactivate(actor=world.admin, algo_id=algo)
     assert AlgoId.objects.get(pk=algo.pk).is_active is False
     assert AuditEvent.objects.filter(action="strategy.algo_id.deactivated").count() == 1
+
+
+def test_the_organisations_algo_ids_are_listed_active_or_all(world):
+    from strategies.selectors import algo_id_list
+
+    first = algo_id_create(actor=world.owner, organisation=world.org, code="A1")
+    second = algo_id_create(actor=world.owner, organisation=world.org, code="A2")
+    algo_id_deactivate(actor=world.owner, algo_id=first)
+    assert list(algo_id_list(organisation_id=world.org.pk)) == [first, second]
+    assert list(algo_id_list(organisation_id=world.org.pk, active_only=True)) == [second]

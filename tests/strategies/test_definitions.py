@@ -64,3 +64,28 @@ def test_an_update_validates_the_new_params_and_is_audited(world, definition):
 def test_a_viewer_may_not_update_a_definition(world, definition):
     with pytest.raises(StrategyForbidden):
         strategy_update(actor=world.viewer, definition=definition, params={"quantity": 5})
+
+
+def test_the_admin_shows_strategies_read_only(world, definition, rf):
+    from django.contrib.admin.sites import site
+
+    from accounts.models import User
+    from strategies.models import AlgoId, Deployment
+
+    request = rf.get("/")
+    request.user = User.objects.create_superuser("root", password=None)
+    for model in (StrategyDefinition, AlgoId, Deployment):
+        model_admin = site._registry[model]
+        assert model_admin.has_view_permission(request)
+        assert not model_admin.has_add_permission(request)
+        assert not model_admin.has_change_permission(request, None)
+        assert not model_admin.has_delete_permission(request, None)
+
+
+def test_members_of_every_role_read_the_organisations_definitions_and_outsiders_none(world, definition):
+    from accounts.models import User
+    from strategies.selectors import strategy_list_for_user
+
+    for member in (world.owner, world.admin, world.trader, world.viewer):
+        assert list(strategy_list_for_user(user=member)) == [definition]
+    assert not strategy_list_for_user(user=User.objects.create_user("outsider")).exists()

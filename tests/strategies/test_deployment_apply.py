@@ -1,6 +1,8 @@
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from orders.models import Order
 from orders.services.requests import GENERIC_ALGO_ID
@@ -182,3 +184,111 @@ def test_an_unexpected_failure_is_recorded_as_failed_and_the_other_accounts_go_o
     results = deployment_apply(deployment=deployment, intents=[intent(world.equity)])
     assert [r.status for r in results] == ["failed", "placed"]
     assert DeploymentEvent.objects.filter(deployment=deployment, kind="error").count() == 1
+
+
+def test_a_kill_switch_halts_only_its_accounts_leg_and_the_others_keep_trading(world, make_deployment, market):
+    from orders.services import kill_switch_engage
+
+    second = paper_account(world, "Paper 2", "P2")
+    third = paper_account(world, "Paper 5", "P5")
+    deployment = make_deployment([(world.account, 1), (second, 2), (third, 5)])
+    first = deployment_apply(deployment=deployment, intents=[intent(world.equity, key="a")])
+    assert [(r.account_id, r.quantity, r.status) for r in first] == [
+        (world.account.pk, 1, "placed"),
+        (second.pk, 2, "placed"),
+        (third.pk, 5, "placed"),
+    ]
+    assert [o.quantity for o in Order.objects.filter(strategy=deployment.order_key).order_by("account_id")] == [1, 2, 5]
+
+    kill_switch_engage(actor=world.admin, scope="account", target_id=second.pk, reason="drill")
+    later = deployment_apply(deployment=deployment, intents=[intent(world.equity, key="b")])
+    assert [(r.account_id, r.quantity, r.status) for r in later] == [
+        (world.account.pk, 1, "placed"),
+        (third.pk, 5, "placed"),
+    ]
+    leg = DeploymentAccount.objects.get(deployment=deployment, account=second)
+    assert leg.status == DeploymentAccount.Status.HALTED
+    assert DeploymentEvent.objects.filter(deployment=deployment, data__step="account_halted").count() == 1
+    from audit.models import AuditEvent
+
+    assert AuditEvent.objects.filter(action="strategy.deployment.account_halted").count() == 1
+    # the halted leg stays halted: nothing more is placed on it
+    deployment_apply(deployment=deployment, intents=[intent(world.equity, key="c")])
+    assert not Order.objects.filter(strategy=deployment.order_key, account=second, idempotency_key__endswith=":c")
+    assert Order.objects.filter(strategy=deployment.order_key, idempotency_key__endswith=":c").count() == 2
+
+
+@given(
+    quantity=st.one_of(st.integers(min_value=-(10**12), max_value=10**12), st.booleans()),
+    price=st.one_of(st.none(), st.decimals(allow_nan=True, allow_infinity=True)),
+    order_type=st.sampled_from(["MARKET", "LIMIT", "SL", "SL-M", "ICEBERG", ""]),
+    product=st.sampled_from(["MIS", "CNC", "NRML", "XYZ"]),
+)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_hostile_intents_are_placed_or_recorded_as_refused_never_raised(
+    world, make_deployment, market, quantity, price, order_type, product
+):
+    deployment = make_deployment()
+    key = f"h{StrategyIntent.objects.count()}"
+    candidate = intent(world.equity, quantity=quantity, price=price, order_type=order_type, product=product, key=key)
+    results = deployment_apply(deployment=deployment, intents=[candidate])
+    assert len(results) <= 1
+    for result in results:
+        assert result.status in {"placed", "rejected"}, result.message
+        if result.status == "rejected":
+            assert ":" in result.message  # the rule's code, then its message
+    if not results:
+        assert DeploymentEvent.objects.filter(deployment=deployment, data__code="intent_invalid").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_applies_of_the_same_intents_place_each_once(world, make_deployment, market):
+    import threading
+
+    from django.db import connection
+
+    second = paper_account(world, "Paper 2", "P2")
+    deployment = make_deployment([(world.account, 1), (second, 2)])
+    intents = [intent(world.equity, key="a"), intent(world.equity, side="SELL", key="b")]
+    barrier = threading.Barrier(3)
+    errors: list[BaseException] = []
+
+    def apply():
+        try:
+            barrier.wait()
+            deployment_apply(deployment=deployment, intents=intents)
+        except BaseException as error:  # reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=apply) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert Order.objects.filter(strategy=deployment.order_key).count() == 4
+    assert StrategyIntent.objects.filter(deployment=deployment).count() == 4
+
+
+def test_an_engine_steps_intents_are_placed_as_they_come(world, make_deployment, market):
+    from datetime import UTC, datetime
+
+    from strategies.contract import Bar
+    from strategies.engine import StrategyRun
+    from tests.strategies.harness import MemoryInstruments
+
+    deployment = make_deployment([(world.account, 3)])
+    run = StrategyRun(kind=deployment.kind, params=deployment.params, instruments=MemoryInstruments())
+    run.start(datetime(2026, 1, 19, 3, 45, tzinfo=UTC))
+    price = Decimal(1000)
+    bar = Bar(world.equity.pk, datetime(2026, 1, 19, 3, 46, tzinfo=UTC), price, price, price, price, 100)
+    step = run.on_bar(bar)
+    (placed,) = deployment_apply(deployment=deployment, intents=step.intents)
+    assert placed.status == "placed" and placed.quantity == 3 and placed.key == step.intents[0].key
+    # the same bar evaluated again (a restart) yields the same keys: nothing new is placed
+    again = StrategyRun(kind=deployment.kind, params=deployment.params, instruments=MemoryInstruments())
+    assert deployment_apply(deployment=deployment, intents=again.on_bar(bar).intents) == [placed]
+    assert Order.objects.filter(strategy=deployment.order_key).count() == 1

@@ -4,6 +4,8 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from audit.models import AuditEvent
 from brokers.errors import BrokerAccountForbidden, BrokerAccountNotFound
@@ -309,3 +311,53 @@ def test_the_schedule_is_its_ist_hours_on_market_days(world, make_deployment, se
     assert is_market_day(monday.date()) and not is_market_day(datetime(2026, 1, 26).date())
     # 04:00 UTC is 09:30 IST
     assert deployment_in_schedule(deployment=deployment, at=datetime(2026, 1, 19, 4, 0, tzinfo=ZoneInfo("UTC")))
+
+
+_anything = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.decimals(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
+    st.from_regex(r"-?[0-9]{1,25}(\.[0-9]{0,8})?([eE][-+]?[0-9]{1,3})?", fullmatch=True),
+)
+
+
+@given(
+    multiplier=_anything,
+    max_loss=_anything,
+    max_orders=_anything,
+    max_open_positions=_anything,
+    trailing_stop=_anything,
+    name=st.text(max_size=120),
+)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_hostile_settings_are_created_or_refused_with_a_code_and_nothing_half_written(
+    world, definition, multiplier, max_loss, max_orders, max_open_positions, trailing_stop, name
+):
+    before = (Deployment.objects.count(), DeploymentAccount.objects.count(), DeploymentEvent.objects.count())
+    try:
+        deployment = deployment_create(
+            actor=world.trader,
+            definition=definition,
+            name=name,
+            mode="paper",
+            accounts=[(world.account, multiplier)],
+            max_loss=max_loss,
+            max_orders=max_orders,
+            max_open_positions=max_open_positions,
+            trailing_stop=trailing_stop,
+        )
+    except DeploymentInvalid as refused:
+        assert refused.status == 422 and refused.code.startswith("deployment_") and refused.extra["field"]
+        assert (
+            Deployment.objects.count(),
+            DeploymentAccount.objects.count(),
+            DeploymentEvent.objects.count(),
+        ) == before
+    else:
+        stored = Deployment.objects.get(pk=deployment.pk)
+        assert stored.accounts.get().multiplier == multiplier
+        for field, value in (("max_loss", max_loss), ("trailing_stop", trailing_stop)):
+            assert (getattr(stored, field) is None) == (value is None)
