@@ -54,7 +54,8 @@ from marketdata.models import Candle, Instrument, InstrumentType
 from orders.models import Trade
 from strategies import metrics
 from strategies.contract import Bar, Fill, Intent, OptionRow, Tick
-from strategies.engine import StrategyCrashed, StrategyRun, aggregate, bucket_start, closes_bar
+from strategies.engine import StrategyRun, aggregate, bucket_start, closes_bar
+from strategies.errors import StrategyError
 from strategies.models import Deployment, DeploymentAccount, DeploymentEvent
 from strategies.selectors import deployment_in_schedule
 from strategies.services.deployments import deployment_pause, log_event
@@ -149,8 +150,8 @@ def shape(deployment: Deployment) -> tuple[str, int]:
 
 def due_bar_closes(*, now: datetime) -> list[tuple[int, datetime]]:
     """(deployment id, bar opening time) for each running, bar-driven deployment inside its schedule whose
-    timeframe closes a bar at the minute ``now`` falls in; a deployment whose strategy cannot be built
-    is left out (its evaluation would fail the same way; it is logged)."""
+    timeframe closes a bar at the minute ``now`` falls in. A deployment whose strategy cannot be built is
+    due at once: its evaluation pauses it with the error in its log."""
     due = []
     close = now.astimezone(UTC).replace(second=0, microsecond=0)
     for deployment in Deployment.objects.filter(status=Deployment.Status.RUNNING).order_by("pk"):
@@ -158,8 +159,10 @@ def due_bar_closes(*, now: datetime) -> list[tuple[int, datetime]]:
             continue
         try:
             drive, timeframe = shape(deployment)
-        except Exception:
-            logger.exception("deployment %s: its strategy cannot be built", deployment.pk)
+        except StrategyError:
+            # Its kind is no longer registered or its parameters no longer validate: evaluating it pauses
+            # it with the error in its log, rather than skipping it every minute unnoticed.
+            due.append((deployment.pk, close - timedelta(minutes=1)))
             continue
         if drive != "bar":
             continue
@@ -344,23 +347,22 @@ class RunCache:
 runs = RunCache()
 
 
-def _crashed(deployment: Deployment, error: BaseException) -> None:
-    """Pause the deployment for a strategy that raised, its traceback in the deployment's log."""
+def _crashed(deployment: Deployment, error: StrategyError) -> None:
+    """Pause the deployment for a strategy that raised (``StrategyCrashed``) or cannot be built (an unknown
+    kind, parameters or a snapshot that no longer validate), the traceback or error in its log."""
     metrics.ERRORS.labels(str(deployment.pk)).inc()
-    trace = getattr(error, "traceback", "") or repr(error)
     event = getattr(error, "event", "")
-    log_event(
-        deployment,
-        DeploymentEvent.Kind.ERROR,
-        f"the strategy raised in {event or 'an event'}: {trace.strip().splitlines()[-1] if trace.strip() else error}",
-        event=str(event),
-        traceback=str(trace)[-20000:],
-    )
+    if event:
+        message = f"the strategy raised in {event}: {error.message}"
+    else:
+        message = f"the strategy cannot run: {error.code}: {error.message}"
+    trace = getattr(error, "traceback", "")
+    log_event(deployment, DeploymentEvent.Kind.ERROR, message, event=str(event), traceback=str(trace)[-20000:])
     runs.forget(deployment.pk)
     try:
         deployment.refresh_from_db()
         if deployment.status == Deployment.Status.RUNNING:
-            deployment_pause(actor=None, deployment=deployment, reason="the strategy raised: see the log")
+            deployment_pause(actor=None, deployment=deployment, reason="the strategy failed: see the log")
     except Exception:
         logger.exception("deployment %s: pausing after a crash failed", deployment.pk)
 
@@ -436,7 +438,7 @@ def evaluate_bar(*, deployment_id: int, bar_ts: datetime, now: datetime | None =
                 intents += step.intents
                 log += step.log
                 metrics.SIGNALS.labels(str(deployment_id), "bar").inc()
-        except StrategyCrashed as error:
+        except StrategyError as error:  # the strategy raised, or cannot be built from its kind and parameters
             _crashed(deployment, error)
             return Outcome("crashed", str(error))
         except Exception:
@@ -486,7 +488,7 @@ def evaluate_ticks(*, deployment: Deployment, ticks: Sequence[Tick], fills: Pref
                     intents += step.intents
                     log += step.log
             metrics.SIGNALS.labels(str(deployment.pk), "ticks").inc()
-        except StrategyCrashed as error:
+        except StrategyError as error:  # the strategy raised, or cannot be built from its kind and parameters
             _crashed(deployment, error)
             return Outcome("crashed", str(error))
         except Exception:

@@ -160,3 +160,15 @@ def test_the_evaluation_lag_behind_the_due_bar_close_is_observed(world):
     due = CLOSE + timedelta(seconds=runtime.SETTLE_SECONDS)
     runtime.evaluate_bar(deployment_id=deployment.pk, bar_ts=BAR_TS, now=due + timedelta(seconds=2))
     assert metrics.EVALUATION_LAG._sum.get() == pytest.approx(before + 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deployment_whose_strategy_is_no_longer_registered_is_paused_with_the_error_in_its_log(world):
+    deployment = deploy(world)
+    Deployment.objects.filter(pk=deployment.pk).update(kind="since_removed")
+    assert dict(runtime.due_bar_closes(now=CLOSE)) == {deployment.pk: BAR_TS}
+    assert tasks.evaluate_deployment(deployment.pk, BAR_TS.isoformat()) == "crashed"
+    deployment.refresh_from_db()
+    assert deployment.status == Deployment.Status.PAUSED
+    event = DeploymentEvent.objects.get(deployment=deployment, kind=DeploymentEvent.Kind.ERROR)
+    assert event.message.startswith("the strategy cannot run: strategy_unknown:")

@@ -164,3 +164,15 @@ def test_run_strategies_runs_until_sigterm_and_gives_its_leases_up(world):
     assert process.returncode == 0, output
     assert "stopped after" in output
     assert probe.acquire([deployment.pk]) == {deployment.pk}  # released at the stop
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_tick_driven_strategy_that_raises_is_paused_and_the_runner_goes_on(world, market):
+    crashing = _above(world, "not a price")  # the parameters no longer validate: it cannot be built
+    healthy = _above(world, "1000")
+    runner = TickRunner()
+    runner.handle([_tick(world.equity, "1001")], now=CLOSE)
+    assert Deployment.objects.get(pk=crashing.pk).status == Deployment.Status.PAUSED
+    assert crashing.pk not in runner.deployments
+    assert Order.objects.get().strategy == healthy.order_key
+    runner.close()
