@@ -105,7 +105,7 @@ class TickRunner:
         self.refresh_seconds = refresh_seconds
         self.held: set[int] = set()
         self.deployments: dict[int, Deployment] = {}
-        self._refreshed = 0.0
+        self._refreshed = self._renewed = 0.0
         self._inbox: dict[int, Quote] = {}
         self._inbox_lock = threading.Lock()
         self._wake = threading.Event()
@@ -128,7 +128,21 @@ class TickRunner:
             runtime.runs.forget(gone)
         self.held = held
         self.deployments = {pk: running[pk] for pk in sorted(held)}
-        self._refreshed = time.monotonic()
+        self._refreshed = self._renewed = time.monotonic()
+
+    def renew(self) -> None:
+        """Extend the leases held, in the middle of a long batch; a lease lost meanwhile (this runner
+        stalled past its lifetime and another took the deployment) stops this runner running it."""
+        kept = self.leases.renew(self.held)
+        lost = self.held - kept
+        if lost:
+            metrics.LEASES.inc(len(lost))
+            logger.warning("runner %s lost the leases of deployments %s", self.owner, sorted(lost))
+            for gone in lost:
+                runtime.runs.forget(gone)
+                self.deployments.pop(gone, None)
+        self.held = kept
+        self._renewed = time.monotonic()
 
     def close(self) -> None:
         """Give every lease up (a runner stopping cleanly hands its deployments over at once)."""
@@ -163,6 +177,10 @@ class TickRunner:
         fills = self._fills([self.deployments[pk] for pk in ticking])
         marks = MARKS_PER_BATCH  # P&L reads for the equity marks alone, spread over the minute's batches
         for deployment in list(self.deployments.values()):
+            if time.monotonic() - self._renewed >= self.refresh_seconds:
+                self.renew()  # a batch slower than a lease must not let another runner in meanwhile
+            if deployment.pk not in self.held:
+                continue
             try:
                 if deployment.pk in ticking:
                     outcome = runtime.evaluate_ticks(deployment=deployment, ticks=ticks, fills=fills.get(deployment.pk))

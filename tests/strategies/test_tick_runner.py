@@ -176,3 +176,19 @@ def test_a_tick_driven_strategy_that_raises_is_paused_and_the_runner_goes_on(wor
     assert crashing.pk not in runner.deployments
     assert Order.objects.get().strategy == healthy.order_key
     runner.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_runner_that_stalled_past_its_lease_stops_running_the_deployments_another_took(world, market):
+    deployments = {_above(world).pk, _above(world).pk}
+    stalled, other = TickRunner(lease_seconds=0.5, refresh_seconds=0.2), TickRunner(lease_seconds=0.5)
+    stalled.refresh()
+    time.sleep(0.7)  # its leases lapse, as in a batch that took too long
+    other.refresh()
+    assert other.held == deployments
+    stalled.handle([_tick(world.equity, "1001")], now=CLOSE)
+    assert stalled.held == set() and stalled.deployments == {}
+    assert not Order.objects.exists()
+    other.handle([_tick(world.equity, "1001")], now=CLOSE)
+    assert Order.objects.count() == 2
+    other.close()
