@@ -19,7 +19,8 @@ An evaluation is idempotent, so a task redelivered after its worker died places 
    (``last_bar_ts`` still before this bar), so of two workers racing on one bar one writes.
 
 A strategy that raises pauses its deployment, its traceback in the deployment's log (an ``error``
-event); the worker goes on.
+event), as does one that can no longer be built (its kind unregistered, its parameters or snapshot
+invalid); the worker goes on.
 
 Fills: a fill reaches the strategy at the deployment's next event (its next bar close, or the next tick
 batch for a tick-driven one), read from the order system's trades by a cursor kept with the snapshot,
@@ -40,7 +41,7 @@ import hashlib
 import json
 import logging
 import threading
-import time as monotonic_time
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -77,12 +78,8 @@ class SymbolMaster:
         self._lots: dict[int, int] = {}
 
     def lookup(self, exchange: str, symbol: str) -> int | None:
-        found = (
-            Instrument.objects.filter(exchange=exchange.upper(), tradingsymbol=symbol, is_active=True)
-            .values_list("pk", flat=True)
-            .first()
-        )
-        return found
+        rows = Instrument.objects.filter(exchange=exchange.upper(), tradingsymbol=symbol, is_active=True)
+        return rows.values_list("pk", flat=True).first()
 
     def lot_size(self, instrument_id: int) -> int:
         if instrument_id not in self._lots:
@@ -352,10 +349,8 @@ def _crashed(deployment: Deployment, error: StrategyError) -> None:
     kind, parameters or a snapshot that no longer validate), the traceback or error in its log."""
     metrics.ERRORS.labels(str(deployment.pk)).inc()
     event = getattr(error, "event", "")
-    if event:
-        message = f"the strategy raised in {event}: {error.message}"
-    else:
-        message = f"the strategy cannot run: {error.code}: {error.message}"
+    # A crash's own message reads "The strategy crashed on <event>: <the exception>".
+    message = error.message if event else f"the strategy cannot run: {error.code}: {error.message}"
     trace = getattr(error, "traceback", "")
     log_event(deployment, DeploymentEvent.Kind.ERROR, message, event=str(event), traceback=str(trace)[-20000:])
     runs.forget(deployment.pk)
@@ -500,9 +495,9 @@ def evaluate_ticks(*, deployment: Deployment, ticks: Sequence[Tick], fills: Pref
             log_event(deployment, DeploymentEvent.Kind.NOTE, line)
         # The state is written when the strategy acted or was told of a fill, else every few seconds:
         # a runner that dies loses at most those seconds of ctx.state, rebuilt by the next one's warm-up.
-        if intents or log or fill_intents or monotonic_time.monotonic() - cached.persisted_at >= PERSIST_SECONDS:
+        if intents or log or fill_intents or time.monotonic() - cached.persisted_at >= PERSIST_SECONDS:
             Deployment.objects.filter(pk=deployment.pk, status=Deployment.Status.RUNNING).update(
                 state=_state(run, cached.fills_after)
             )
-            cached.persisted_at = monotonic_time.monotonic()
+            cached.persisted_at = time.monotonic()
         return Outcome("evaluated", intents=len(intents), applied=applied)

@@ -128,6 +128,7 @@ def test_a_strategy_that_raises_pauses_its_deployment_with_its_traceback_in_the_
     deployment.refresh_from_db()
     assert deployment.status == Deployment.Status.PAUSED
     event = DeploymentEvent.objects.get(deployment=deployment, kind=DeploymentEvent.Kind.ERROR)
+    assert event.message == "The strategy crashed on bar: RuntimeError: the strategy's own bug"
     assert "RuntimeError: the strategy's own bug" in event.data["traceback"]
     assert metrics.ERRORS.labels(str(deployment.pk))._value.get() == errors + 1
     assert not Order.objects.exists()
