@@ -27,6 +27,7 @@ from django.db import close_old_connections, connection
 from marketdata.quotes import Quote
 from strategies import exits, metrics, runtime
 from strategies.contract import Tick
+from strategies.inputs import new_fills
 from strategies.models import Deployment
 
 logger = logging.getLogger(__name__)
@@ -214,7 +215,7 @@ class TickRunner:
         if not known:
             return {}
         after = {pk: entry.fills_after for pk, entry in known.items()}
-        fills = runtime.new_fills(
+        fills = new_fills(
             deployments=[d for d in deployments if d.pk in known],
             after=after,
             accounts={pk: entry.account for pk, entry in known.items() if entry.account is not None},

@@ -29,10 +29,7 @@ run ``on_fill`` in whatever process applied the broker update (a web request, th
 thread, the placing task itself), concurrently with the deployment's own evaluation, and a fill whose
 hook was lost with a crashed process would be lost for good. Read by cursor, the strategy's state has
 one writer at a time, a fill is delivered exactly once per snapshot, and no layer below imports or
-calls up. The fills are those of the deployment's reference account (its first, by the order it was
-added in), divided by that account's multiplier to the base quantity the strategy thinks in; a trade's
-id is allocated under its account's ledger lock, so one account's trades commit in id order and a
-cursor on the id misses none.
+calls up. How the fills, the bars and the symbol master are read: ``strategies.inputs``.
 """
 
 from __future__ import annotations
@@ -43,21 +40,19 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db.models import Q
 
-from marketdata.models import Candle, Instrument, InstrumentType
-from orders.models import Trade
 from strategies import metrics
-from strategies.contract import Bar, Fill, Intent, OptionRow, Tick
-from strategies.engine import StrategyRun, aggregate, bucket_start, closes_bar
+from strategies.contract import Fill, Intent, Tick
+from strategies.engine import StrategyRun, bucket_start, closes_bar
 from strategies.errors import StrategyError
-from strategies.models import Deployment, DeploymentAccount, DeploymentEvent
+from strategies.inputs import SymbolMaster, bars_at, bars_before, new_fills, reference_accounts
+from strategies.models import Deployment, DeploymentEvent
 from strategies.selectors import deployment_in_schedule
 from strategies.services.deployments import deployment_pause, log_event
 from strategies.services.execution import deployment_apply
@@ -69,44 +64,6 @@ logger = logging.getLogger(__name__)
 SETTLE_SECONDS = 6.0
 WARM_UP_BARS = 200  # bars of the strategy's timeframe replayed to rebuild its indicators
 PERSIST_SECONDS = 5.0  # a tick-driven run's state is written at least this often while it runs
-
-
-class SymbolMaster:
-    """The ``Instruments`` a strategy may look up: the symbol master, read-only, memoised per run."""
-
-    def __init__(self) -> None:
-        self._lots: dict[int, int] = {}
-
-    def lookup(self, exchange: str, symbol: str) -> int | None:
-        rows = Instrument.objects.filter(exchange=exchange.upper(), tradingsymbol=symbol, is_active=True)
-        return rows.values_list("pk", flat=True).first()
-
-    def lot_size(self, instrument_id: int) -> int:
-        if instrument_id not in self._lots:
-            lot = Instrument.objects.filter(pk=instrument_id).values_list("lot_size", flat=True).first()
-            self._lots[instrument_id] = lot or 1
-        return self._lots[instrument_id]
-
-    def options(self, underlying: str, *, on: date) -> Sequence[OptionRow]:
-        rows = Instrument.objects.filter(
-            underlying=underlying,
-            instrument_type__in=(InstrumentType.CE, InstrumentType.PE),
-            expiry__gte=on,
-            is_active=True,
-        )
-        nearest = rows.order_by("expiry").values_list("expiry", flat=True).first()
-        if nearest is None:
-            return []
-        return [
-            OptionRow(
-                instrument_id=row.pk,
-                strike=row.strike or Decimal(0),
-                option_type=row.instrument_type,  # type: ignore[arg-type]  # CE or PE by the filter
-                expiry=row.expiry,  # type: ignore[arg-type]  # options have an expiry
-                lot_size=row.lot_size,
-            )
-            for row in rows.filter(expiry=nearest).order_by("strike", "instrument_type")
-        ]
 
 
 # --- Schedule ------------------------------------------------------------------------------------
@@ -167,82 +124,6 @@ def due_bar_closes(*, now: datetime) -> list[tuple[int, datetime]]:
         if bar_ts is not None:
             due.append((deployment.pk, bar_ts))
     return due
-
-
-# --- Bars and fills --------------------------------------------------------------------------------
-
-
-def _minute_bars(rows: Iterable[Candle]) -> list[Bar]:
-    return [
-        Bar(instrument_id=c.instrument_id, ts=c.ts, open=c.open, high=c.high, low=c.low, close=c.close, volume=c.volume)
-        for c in rows
-    ]
-
-
-def bars_at(*, instrument_ids: Iterable[int], bar_ts: datetime, timeframe: int) -> list[Bar]:
-    """The bar opening at ``bar_ts`` of each instrument that traded in it, by instrument id."""
-    rows = Candle.objects.filter(
-        instrument_id__in=sorted(set(instrument_ids)), ts__gte=bar_ts, ts__lt=bar_ts + timedelta(minutes=timeframe)
-    ).order_by("instrument_id", "ts")
-    return aggregate(_minute_bars(rows), timeframe)
-
-
-def bars_before(*, instrument_ids: Iterable[int], before: datetime, timeframe: int, count: int) -> list[Bar]:
-    """Up to ``count`` bars of each instrument opening before ``before``, oldest first across instruments."""
-    bars: list[Bar] = []
-    for instrument_id in sorted(set(instrument_ids)):
-        minutes = list(
-            Candle.objects.filter(instrument_id=instrument_id, ts__lt=before).order_by("-ts")[: count * timeframe]
-        )
-        bars.extend(aggregate(_minute_bars(reversed(minutes)), timeframe)[-count:])
-    return sorted(bars, key=lambda bar: (bar.ts, bar.instrument_id))
-
-
-def reference_accounts(deployment_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
-    """Each deployment's reference account, whose fills its strategy is told of (its first, by the order it
-    was added in), as deployment id -> (account id, multiplier)."""
-    found: dict[int, tuple[int, int]] = {}
-    rows = DeploymentAccount.objects.filter(deployment_id__in=list(deployment_ids)).order_by("pk")
-    for deployment_id, account_id, multiplier in rows.values_list("deployment_id", "account_id", "multiplier"):
-        found.setdefault(deployment_id, (account_id, multiplier))
-    return found
-
-
-def _fill(trade: Trade, multiplier: int) -> Fill | None:
-    quantity = trade.quantity // multiplier
-    if not quantity:
-        return None
-    return Fill(
-        leg=trade.order.tag,
-        instrument_id=trade.instrument_id,
-        side="BUY" if trade.side == "BUY" else "SELL",
-        quantity=quantity,
-        price=trade.price,
-        ts=trade.executed_at,
-    )
-
-
-def new_fills(
-    *, deployments: Sequence[Deployment], after: dict[int, int], accounts: dict[int, tuple[int, int]]
-) -> dict[int, list[tuple[int, Fill | None]]]:
-    """Per deployment id: (trade id, fill in base quantity) of its trades on its reference account
-    (``accounts``) with an id above ``after[id]``, oldest first, in one query for all of them. The fill is
-    None for a part fill smaller than one base unit (still listed, so the cursor moves past it)."""
-    by_key = {d.order_key: d.pk for d in deployments if d.pk in accounts}
-    found: dict[int, list[tuple[int, Fill | None]]] = {pk: [] for pk in by_key.values()}
-    if not by_key:
-        return found
-    trades = (
-        Trade.objects.filter(order__strategy__in=list(by_key), pk__gt=min(after[pk] for pk in by_key.values()))
-        .select_related("order")
-        .order_by("pk")
-    )
-    for trade in trades:
-        deployment_id = by_key[trade.order.strategy]
-        account_id, multiplier = accounts[deployment_id]
-        if trade.account_id == account_id and trade.pk > after[deployment_id]:
-            found[deployment_id].append((trade.pk, _fill(trade, multiplier)))
-    return found
 
 
 # --- The runs ------------------------------------------------------------------------------------------
