@@ -6,11 +6,14 @@ from __future__ import annotations
 from datetime import time, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from config.celery import app as celery_app
 from orders.models import Order
 from strategies import metrics, runtime, tasks
 from strategies.contract import Bar, Context
+from strategies.engine import bucket_start, closes_bar
 from strategies.models import Deployment, DeploymentEvent
 from strategies.registry import register, registered
 from tests.strategies.runtime_world import BAR_TS, CLOSE, BuyWhenFlat, _fresh_runtime, deploy, store_bar, store_history
@@ -173,3 +176,17 @@ def test_a_deployment_whose_strategy_is_no_longer_registered_is_paused_with_the_
     assert deployment.status == Deployment.Status.PAUSED
     event = DeploymentEvent.objects.get(deployment=deployment, kind=DeploymentEvent.Kind.ERROR)
     assert event.message.startswith("the strategy cannot run: strategy_unknown:")
+
+
+@given(
+    minute=st.integers(min_value=0, max_value=60 * 24 * 30),
+    timeframe=st.sampled_from([1, 2, 3, 5, 10, 15, 25, 30, 60, 75, 125, 375]),
+)
+def test_a_bar_closing_is_the_engines_bar_that_ends_with_the_minute_just_closed(minute, timeframe):
+    now = BAR_TS + timedelta(minutes=minute, seconds=7)
+    last_minute = now.replace(second=0) - timedelta(minutes=1)
+    bar_ts = runtime.bar_closing(timeframe=timeframe, now=now)
+    assert (bar_ts is not None) == closes_bar(last_minute, timeframe)
+    if bar_ts is not None:
+        assert bar_ts == bucket_start(last_minute, timeframe)
+        assert bar_ts <= last_minute < bar_ts + timedelta(minutes=timeframe)

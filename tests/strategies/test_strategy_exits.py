@@ -9,6 +9,8 @@ from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from audit.models import AuditEvent
 from orders.models import Order
@@ -107,3 +109,27 @@ def test_the_pnl_is_marked_at_most_once_a_minute(world):
     exits.check_exits(deployment=deployment, now=CLOSE + timedelta(minutes=1))
     marks = list(DeploymentMark.objects.filter(deployment=deployment).order_by("ts").values_list("ts", "pnl"))
     assert marks == [(CLOSE, Decimal(100)), (CLOSE + timedelta(minutes=1), Decimal(100))]
+
+
+@given(
+    pnl=st.decimals(min_value=-(10**9), max_value=10**9, places=2),
+    stop=st.none() | st.decimals(min_value=0, max_value=10**6, places=2),
+    target=st.none() | st.decimals(min_value=0, max_value=10**6, places=2),
+    trailing=st.none() | st.decimals(min_value=0, max_value=10**6, places=2),
+    peak=st.none() | st.decimals(min_value=-(10**6), max_value=10**9, places=2),
+)
+def test_an_exit_fires_exactly_when_its_threshold_is_crossed_whatever_the_numbers(pnl, stop, target, trailing, peak):
+    deployment = Deployment(
+        mtm_stop_loss=stop, mtm_target=target, trailing_stop=trailing, peak_pnl=peak, square_off_time=None
+    )
+    reason = exits.exit_reason(deployment, pnl=pnl, now=CLOSE)
+    expected = [
+        name
+        for name, fired in (
+            ("mtm_stop_loss", stop is not None and pnl <= -stop),
+            ("mtm_target", target is not None and pnl >= target),
+            ("trailing_stop", trailing is not None and pnl <= max(peak or 0, 0) - trailing),
+        )
+        if fired
+    ]
+    assert reason == (expected[0] if expected else None)
