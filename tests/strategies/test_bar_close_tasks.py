@@ -98,7 +98,12 @@ def test_an_evaluation_places_the_strategys_order_and_records_the_bar_and_state(
     world.quote(world.equity, "1000")
     deployment = deploy(world, params={"instrument_id": world.equity.pk, "quantity": 2}, multiplier=3)
     store_bar(world.equity, BAR_TS, "1000")
+    label = str(deployment.pk)
+    counters = (metrics.SIGNALS.labels(label, "bar"), metrics.INTENTS.labels(label), metrics.ORDERS.labels(label))
+    counters += (metrics.REJECTIONS.labels(label),)
+    before = [counter._value.get() for counter in counters]
     assert tasks.evaluate_deployment(deployment.pk, BAR_TS.isoformat()) == "evaluated"
+    assert [counter._value.get() - was for counter, was in zip(counters, before, strict=True)] == [1, 1, 1, 0]
     order = Order.objects.get()
     assert (order.quantity, order.side, order.source, order.tag) == (6, "BUY", "strategy", "long")
     assert order.strategy == deployment.order_key
