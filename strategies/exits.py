@@ -4,10 +4,10 @@ batch (and each second while no tick arrives) for every running deployment it ho
 
 An exit squares off the deployment's own positions and stops it, through the emergency stop
 (``strategies.services.deployments.deployment_emergency_stop``: its working orders cancelled, its own
-net positions closed by market orders, the account's other positions untouched). The square-off time
-counts on market days (``selectors.deployment_square_off_due``), then writes an
+net positions closed by market orders, the account's other positions untouched), then writes an
 ``exit`` event in the deployment's log and the audit event ``strategies.deployment_exit`` with the
-reason and the P&L that triggered it.
+reason and the P&L that triggered it. The square-off time counts on market days only
+(``selectors.deployment_square_off_due``).
 
 Thresholds are amounts in rupees on the combined P&L (realised + marked to market at the last quotes,
 ``strategies.selectors.deployment_pnl``): the stop-loss fires at a loss of ``mtm_stop_loss`` or more (its
