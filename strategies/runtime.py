@@ -248,10 +248,17 @@ def _state(run: Any, fills_after: int) -> dict:
 
 
 def _apply(deployment: Deployment, intents: list[Intent], source: str = "strategy") -> list:
+    """Place the intents (``deployment_apply``) and count them. An error is counted, the cached run dropped
+    (its state is not written, so the next event starts from the persisted one) and raised."""
     if not intents:
         return []
     metrics.INTENTS.labels(str(deployment.pk)).inc(len(intents))
-    applied = list(deployment_apply(deployment=deployment, intents=intents, source=source))
+    try:
+        applied = list(deployment_apply(deployment=deployment, intents=intents, source=source))
+    except Exception:
+        metrics.ERRORS.labels(str(deployment.pk)).inc()
+        runs.forget(deployment.pk)
+        raise
     metrics.count_applied(deployment.pk, applied)
     return applied
 
