@@ -55,6 +55,13 @@ app.conf.beat_schedule = {
     },
     # Candle partitions for this month and the next two, so ticks never arrive before their table.
     "marketdata-candle-partitions": {"task": "marketdata.tasks.ensure_candle_partitions", "schedule": 6 * 3600.0},
+    # Bar-driven deployments evaluated each minute, a few seconds after it turns (the feed stores the
+    # closed bar first); strategies.runtime.SETTLE_SECONDS is that delay.
+    "strategies-bar-closes": {
+        "task": "strategies.tasks.dispatch_bar_closes",
+        "schedule": crontab(minute="*"),
+        "options": {"countdown": 6},
+    },
     # Kite's instruments dump is generated once a day before the open: the master and the Kite mapping.
     "kite-instruments": {"task": "kite.tasks.refresh_kite_instruments", "schedule": crontab(hour=8, minute=15)},
 }

@@ -6,5 +6,6 @@ class StrategiesConfig(AppConfig):
     verbose_name = "Strategies"
 
     def ready(self) -> None:
-        # Registering is importing: the rule strategy, the built-ins and the webhook strategy add themselves.
-        from strategies import builtins, rules, webhooks  # noqa: F401
+        # Registering is importing: the rule strategy, the built-ins and the webhook strategy add themselves;
+        # importing metrics makes every metric exist from start-up.
+        from strategies import builtins, metrics, rules, webhooks  # noqa: F401

@@ -304,7 +304,9 @@ def test_a_release_moves_everything_but_the_live_colour_to_the_new_image():
     }
     assert images.pop("web-green") == old
     assert set(images.values()) == {new}
-    assert set(images) == {"web-blue", "beat", "feed", "migrate"} | {f"worker-{queue}" for queue in QUEUES}
+    assert set(images) == {"web-blue", "beat", "feed", "strategy-runner", "migrate"} | {
+        f"worker-{queue}" for queue in QUEUES
+    }
     services = _of_kind(docs, "Service")
     assert services["web"]["spec"]["selector"]["colour"] == "green"
     assert services["web-preview"]["spec"]["selector"]["colour"] == "blue"
@@ -382,7 +384,9 @@ def test_only_the_pods_that_use_redis_may_reach_it(overlay):
         for name, p in ((n, q["spec"]) for n, q in policies.items())
         if any(6379 in {port["port"] for port in r["ports"]} for r in p.get("egress", []))
     }
-    assert expressions["app.kubernetes.io/component"] == reaching == {"web", "worker", "beat", "feed"}
+    assert (
+        expressions["app.kubernetes.io/component"] == reaching == {"web", "worker", "beat", "feed", "strategy-runner"}
+    )
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

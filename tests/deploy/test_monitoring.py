@@ -147,7 +147,7 @@ def test_prometheus_finds_the_terminal_through_the_headless_services_of_each_ove
     for overlay in OVERLAYS:
         docs = render(overlay)
         services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
-        for component in ("web", "worker", "feed"):
+        for component in ("web", "worker", "feed", "strategy-runner"):
             assert f"{component}-metrics.terminal-{overlay}.svc.cluster.local" in names
             service = services[f"{component}-metrics"]["spec"]
             assert service["clusterIP"] == "None" and service["ports"][0]["targetPort"] == "metrics"

@@ -1,5 +1,5 @@
 """Serve the terminal with Daphne or uvicorn (one process); in standalone mode also run Celery (worker and
-beat) and the simulated feed in-process. Several processes sharing a port are gunicorn's job
+beat), the simulated feed and the strategy runner in-process. Several processes sharing a port are gunicorn's job
 (``gunicorn config.asgi:application -k config.serving.UvicornWorker -w N``, full stack only)."""
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ class Command(BaseCommand):
             from marketdata.feeds.runner import start_simulator_in_process
 
             start_simulator_in_process()
+            # Tick-driven deployments and every deployment's exits run on this process's ticks.
+            from strategies.runner import start_runner_in_process
+
+            start_runner_in_process()
         mode = "standalone" if settings.STANDALONE else "full stack"
         self.stdout.write(f"Terminal ({mode}, {server}) listening on http://{host}:{port}/", ending="\n")
         self.stdout.flush()
