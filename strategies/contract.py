@@ -197,3 +197,24 @@ class Strategy:
     def on_fill(self, ctx: Context, fill: Fill) -> None: ...
 
     def on_timer(self, ctx: Context, timer: Timer) -> None: ...
+
+
+class SingleInstrumentStrategy(Strategy):
+    """A strategy on the one instrument its parameters name (``params.instrument``, anything with
+    ``resolve(ctx) -> int``), resolved once through ``ctx.instruments``; a ``params.timeframe``, when
+    the parameters have one, sets this instance's timeframe."""
+
+    def __init__(self, params: Params) -> None:
+        super().__init__(params)
+        self._instrument_id: int | None = None
+        timeframe = getattr(params, "timeframe", None)
+        if timeframe:
+            self.timeframe = timeframe  # type: ignore[misc]  # the class default, per instance
+
+    def instrument_id(self, ctx: Context) -> int:
+        if self._instrument_id is None:
+            self._instrument_id = self.params.instrument.resolve(ctx)  # type: ignore[attr-defined]
+        return self._instrument_id
+
+    def instruments(self, ctx: Context) -> list[int]:
+        return [self.instrument_id(ctx)]

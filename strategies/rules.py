@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from marketdata.hours import IST
-from strategies.contract import Bar, Context, Fill, Strategy
+from strategies.contract import Bar, Context, Fill, SingleInstrumentStrategy
 from strategies.indicators import (
     Ema,
     Indicator,
@@ -302,7 +302,7 @@ def holds(condition: Condition, current: Values, previous: Values | None) -> boo
 
 
 @register
-class RuleStrategy(Strategy):
+class RuleStrategy(SingleInstrumentStrategy):
     name = "rule"
     title = "Rule (no code)"
     Params = RuleParams
@@ -311,21 +311,11 @@ class RuleStrategy(Strategy):
     def __init__(self, params: RuleParams) -> None:
         super().__init__(params)
         self.rule = params
-        self.timeframe = params.timeframe  # type: ignore[misc]  # the class default, per instance
         self.indicators = {name: spec.build() for name, spec in params.indicators.items()}
         self.previous: Values | None = None
-        self._instrument_id: int | None = None
-
-    def _instrument(self, ctx: Context) -> int:
-        if self._instrument_id is None:
-            self._instrument_id = self.rule.instrument.resolve(ctx)
-        return self._instrument_id
-
-    def instruments(self, ctx: Context) -> list[int]:
-        return [self._instrument(ctx)]
 
     def on_bar(self, ctx: Context, bar: Bar) -> None:
-        if bar.instrument_id != self._instrument(ctx):
+        if bar.instrument_id != self.instrument_id(ctx):
             return
         for indicator in self.indicators.values():
             indicator.update(bar)

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from marketdata.hours import IST
-from strategies.contract import Bar, Context, Strategy
+from strategies.contract import Bar, Context, SingleInstrumentStrategy
 from strategies.indicators import Ema, close_time
 from strategies.params import ClockTime, InstrumentRef, Product, SizedParams, Timeframe, invalid_at
 from strategies.registry import register
@@ -35,7 +35,7 @@ class EmaCrossoverParams(SizedParams):
 
 
 @register
-class EmaCrossover(Strategy):
+class EmaCrossover(SingleInstrumentStrategy):
     name = "ema_crossover"
     title = "EMA crossover"
     Params = EmaCrossoverParams
@@ -44,21 +44,11 @@ class EmaCrossover(Strategy):
     def __init__(self, params: EmaCrossoverParams) -> None:
         super().__init__(params)
         self.p = params
-        self.timeframe = params.timeframe  # type: ignore[misc]  # the class default, per instance
         self.fast, self.slow = Ema(params.fast), Ema(params.slow)
         self.previous: tuple[Decimal, Decimal] | None = None
-        self._instrument_id: int | None = None
-
-    def _instrument(self, ctx: Context) -> int:
-        if self._instrument_id is None:
-            self._instrument_id = self.p.instrument.resolve(ctx)
-        return self._instrument_id
-
-    def instruments(self, ctx: Context) -> list[int]:
-        return [self._instrument(ctx)]
 
     def on_bar(self, ctx: Context, bar: Bar) -> None:
-        if bar.instrument_id != self._instrument(ctx):
+        if bar.instrument_id != self.instrument_id(ctx):
             return
         self.fast.update(bar)
         self.slow.update(bar)

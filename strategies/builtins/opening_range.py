@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from marketdata.hours import IST
-from strategies.contract import Bar, Context, Fill, Strategy
+from strategies.contract import Bar, Context, Fill, SingleInstrumentStrategy
 from strategies.indicators import OpeningRange, close_time
 from strategies.params import ClockTime, InstrumentRef, Product, SizedParams, invalid_at
 from strategies.registry import register
@@ -36,7 +36,7 @@ class OpeningRangeParams(SizedParams):
 
 
 @register
-class OpeningRangeBreakout(Strategy):
+class OpeningRangeBreakout(SingleInstrumentStrategy):
     name = "opening_range_breakout"
     title = "Opening range breakout"
     Params = OpeningRangeParams
@@ -47,18 +47,9 @@ class OpeningRangeBreakout(Strategy):
         super().__init__(params)
         self.p = params
         self.range = OpeningRange(params.range_minutes)
-        self._instrument_id: int | None = None
-
-    def _instrument(self, ctx: Context) -> int:
-        if self._instrument_id is None:
-            self._instrument_id = self.p.instrument.resolve(ctx)
-        return self._instrument_id
-
-    def instruments(self, ctx: Context) -> list[int]:
-        return [self._instrument(ctx)]
 
     def on_bar(self, ctx: Context, bar: Bar) -> None:
-        if bar.instrument_id != self._instrument(ctx):
+        if bar.instrument_id != self.instrument_id(ctx):
             return
         self.range.update(bar)
         closed = close_time(bar).astimezone(IST)

@@ -297,7 +297,7 @@ def deployment_apply(
                     source=source,
                     idempotency_key=idempotency_key(current, account.pk, intent.key),
                 )
-            except RiskRejected as error:
+            except ApplicationError as error:  # a risk rule's or the broker's refusal, or invalid input
                 results.append(
                     _reject(
                         current,
@@ -308,21 +308,9 @@ def deployment_apply(
                         code=error.code,
                     )
                 )
-                if error.rule == "kill_switch_active":
+                if isinstance(error, RiskRejected) and error.rule == "kill_switch_active":
                     deployment_account_halt(deployment_account=leg, reason=error.message)
                     halted.add(leg.pk)
-                continue
-            except ApplicationError as error:
-                results.append(
-                    _reject(
-                        current,
-                        account=account,
-                        intent=intent,
-                        quantity=quantity,
-                        message=error.message,
-                        code=error.code,
-                    )
-                )
                 continue
             except Exception as error:  # a bug below must not stop the other accounts: recorded as failed
                 logger.exception("deployment %s: placing %s on account %s failed", current.pk, intent.key, account.pk)
