@@ -63,6 +63,8 @@ app.conf.beat_schedule = {
         "options": {"countdown": 6},
     },
     # Kite's instruments dump is generated once a day before the open: the master and the Kite mapping.
+    # The morning's first Kite sign-in queues it too (the download needs a session); this run is the
+    # safety net and waits, without failing, while nobody has signed in (kite/master_refresh.py).
     "kite-instruments": {"task": "kite.tasks.refresh_kite_instruments", "schedule": crontab(hour=8, minute=15)},
 }
 app.autodiscover_tasks()

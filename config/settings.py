@@ -8,6 +8,7 @@ DJANGO_ENV=production turns on the deployment hardening checked by ``manage.py c
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -461,6 +462,11 @@ CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append("{0.scheme}://{0.net
 KITE_INSTRUMENTS_URL = env_str("KITE_INSTRUMENTS_URL", "https://api.kite.trade/instruments")  # the daily dump
 KITE_INSTRUMENTS_MIN_PERCENT = env_int("KITE_INSTRUMENTS_MIN_PERCENT", 80, minimum=0, maximum=100)  # of the last
 KITE_INSTRUMENTS_MIN_ROWS = env_int("KITE_INSTRUMENTS_MIN_ROWS", 10_000, minimum=0)  # a smaller dump is refused
+# The master is refreshed after the morning's first Kite sign-in; not loaded by this time (IST) of a
+# trading day, it pages (terminal_kite_instruments_overdue, alert TerminalKiteInstrumentsNotLoaded).
+KITE_INSTRUMENTS_DUE_BY = env_str("KITE_INSTRUMENTS_DUE_BY", "09:30")
+if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", KITE_INSTRUMENTS_DUE_BY):
+    raise EnvError("KITE_INSTRUMENTS_DUE_BY", KITE_INSTRUMENTS_DUE_BY, "a time of day in India, HH:MM")
 # --- Kite Connect: the ticker feed, run_feed --source kite (docs/marketdata.md) ---------------------
 KITE_FEED_ACCOUNT_ID = env_int("KITE_FEED_ACCOUNT_ID", 0, minimum=0)  # the Kite account whose session feeds; 0: none
 KITE_TICKER_URL = env_str("KITE_TICKER_URL", "wss://ws.kite.trade")  # Kite's websocket ticker

@@ -274,6 +274,10 @@ def text_stream(binary: Any) -> io.TextIOWrapper:
     return io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
 
 
+class NoSignedInAccount(InstrumentImportFailed):
+    """No Kite account has a live session to download the dump with (before the morning's sign-in)."""
+
+
 class DumpDownloadFailed(OSError):
     """The Kite client's download of the dump failed part-way (refused, cut short, malformed)."""
 
@@ -281,7 +285,8 @@ class DumpDownloadFailed(OSError):
 def signed_in_client() -> KiteClient:
     """A Kite client with the credentials and live session of a signed-in Kite account: the feed
     account (``KITE_FEED_ACCOUNT_ID``) first, else the first active Kite account with a live session.
-    Raises InstrumentImportFailed (reason ``download``) when no Kite account is signed in."""
+    Raises NoSignedInAccount (an InstrumentImportFailed, reason ``download``) when no Kite account is
+    signed in."""
     now = timezone.now()
     accounts = BrokerAccount.objects.filter(
         broker=BROKER, is_active=True, session__state=BrokerSession.State.LIVE, session__expires_at__gt=now
@@ -292,7 +297,7 @@ def signed_in_client() -> KiteClient:
         api_key = broker_credentials_get(account=account).get("api_key", "")
         if access_token and api_key:
             return KiteClient(api_key, access_token, root=settings.KITE_API_ROOT, limit_key=f"account:{account.pk}")
-    raise InstrumentImportFailed(
+    raise NoSignedInAccount(
         "no Kite account has a live session to download the instruments dump with: sign one in (the daily "
         "login), then run the task or manage.py load_kite_instruments again",
         reason="download",

@@ -1,11 +1,23 @@
 """Prometheus metrics of the Kite app, exported from start-up (imported by KiteConfig.ready): the
-symbol-master import's failures, and the ticker feed's (the feed process). The publisher's
+symbol-master import's failures and waits for a sign-in, its state measured when Prometheus scrapes
+(when it was last loaded, whether it is overdue: every process reports the same values, aggregate
+with ``max``), and the ticker feed's (the feed process). The publisher's
 ``terminal_feed_lag_seconds`` measures a quote from its exchange time to its publication; the ticker's
 own lag stops at the socket, so the two tell the broker's and network's delay from this process's."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from infra.metrics import register_scrape_collector
+from kite.master_refresh import master_loaded_at, master_overdue
+
+logger = logging.getLogger(__name__)
 
 INSTRUMENT_IMPORT_FAILURE_REASONS = ("download", "malformed", "implausible", "error")
 
@@ -19,6 +31,47 @@ instrument_import_failures = Counter(
 for _reason in INSTRUMENT_IMPORT_FAILURE_REASONS:
     # Each series exists from start at 0, so the first failure is an increase Prometheus sees.
     instrument_import_failures.labels(_reason)
+
+instrument_waits = Counter(
+    "terminal_kite_instruments_waiting_for_sign_in",
+    "Runs of the Kite symbol-master refresh that found no signed-in Kite account (before the morning's "
+    "sign-in, which queues the refresh): nothing downloaded, nothing failed.",
+)
+
+
+class KiteMasterCollector(Collector):
+    """The Kite symbol master's state, read from the database at scrape time."""
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield from self._families()  # declared without querying: registered before any database is reachable
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        return (
+            GaugeMetricFamily(
+                "terminal_kite_instruments_loaded_timestamp_seconds",
+                "When the last successful import of Kite's instruments dump started (Unix time; absent when none did).",
+            ),
+            GaugeMetricFamily(
+                "terminal_kite_instruments_overdue",
+                "1 when, past KITE_INSTRUMENTS_DUE_BY (IST), an active Kite account exists and Kite's symbol "
+                "master was not loaded since the 06:00 IST cut-off; else 0.",
+            ),
+        )
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        loaded, overdue = self._families()
+        try:
+            at = master_loaded_at()
+            if at is not None:
+                loaded.add_metric([], at.timestamp())
+            overdue.add_metric([], 1 if master_overdue() else 0)
+        except Exception:  # a scrape must never fail: the database health gauge reports why
+            logger.warning("kite symbol-master metrics could not be read", exc_info=True)
+        yield from (loaded, overdue)
+
+
+KITE_MASTER_COLLECTOR = register_scrape_collector(KiteMasterCollector())
 
 TICKER_LAG = Histogram(
     "terminal_kite_ticker_lag_seconds",

@@ -18,4 +18,5 @@ def tasks_recorded_not_sent(monkeypatch) -> list[tuple]:
 
     monkeypatch.setattr("orders.services.broker_failures.current_app", _App())
     monkeypatch.setattr("brokers.services.inbox._queue_drain", lambda: sent.append(("drain", (), {})))
+    monkeypatch.setattr("kite.master_refresh.current_app", _App())
     return sent

@@ -1,15 +1,21 @@
 """A broker account's session: started by the family's sign-in (its access token sealed like the
 account's credentials), ended by the broker's daily cut-off, by the broker refusing the token, or by
-signing out. The only code that seals or opens a session's secrets."""
+signing out. The only code that seals or opens a session's secrets.
+
+A broker plug-in that acts on a sign-in (Kite loads the day's symbol master) registers a callback
+with ``register_session_started``; it is called with the account after the session's transaction
+commits, and its failure is logged, never the sign-in's."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.db import transaction
 from django.db.models import Case, CharField, Count, Q, Value, When
 from django.utils import timezone
 
@@ -17,7 +23,25 @@ from brokers import crypto
 from brokers.models import BrokerAccount, BrokerSession
 from infra.prepared import Prepared
 
+logger = logging.getLogger(__name__)
+
 IST = ZoneInfo("Asia/Kolkata")
+
+SessionStarted = Callable[[BrokerAccount], None]
+_on_started: dict[str, SessionStarted] = {}
+
+
+def register_session_started(name: str, callback: SessionStarted) -> None:
+    """Call ``callback(account)`` after every session start commits; a second call with ``name`` replaces it."""
+    _on_started[name] = callback
+
+
+def _session_started(account: BrokerAccount) -> None:
+    for name, callback in list(_on_started.items()):
+        try:
+            callback(account)
+        except Exception:  # the sign-in stands whatever a plug-in's follow-up does
+            logger.exception("session-started callback %s failed for account %s", name, account.pk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +67,8 @@ def session_start(
     *, account: BrokerAccount, secrets: dict[str, str], expires_at: datetime, now: datetime | None = None
 ) -> BrokerSession:
     """Seal ``secrets`` (string values: the access token...) as the account's live session until
-    ``expires_at``, replacing any earlier session. Raises ValueError for anything but an object of strings."""
+    ``expires_at``, replacing any earlier session; the registered session-started callbacks run
+    after commit. Raises ValueError for anything but an object of strings."""
     if not isinstance(secrets, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in secrets.items()):
         raise ValueError("session secrets must be an object of string values")
     now = now or timezone.now()
@@ -60,6 +85,7 @@ def session_start(
             "ended_reason": "",
         },
     )
+    transaction.on_commit(lambda: _session_started(account))
     return session
 
 

@@ -169,8 +169,8 @@ def test_a_failed_download_through_the_client_leaves_the_master_and_raises_the_a
     assert _failures(reason[case]) == counted + 1
 
 
-def test_the_feed_accounts_session_is_used_first_and_without_any_live_session_the_task_fails_loudly(
-    kite_account, fake_kite, settings
+def test_the_feed_accounts_session_is_used_first_and_without_any_live_session_the_task_waits_for_a_sign_in(
+    kite_account, fake_kite, settings, caplog
 ):
     from kite.tasks import refresh_kite_instruments
 
@@ -184,10 +184,17 @@ def test_the_feed_accounts_session_is_used_first_and_without_any_live_session_th
     assert fake_kite.last("GET", "/instruments").headers["authorization"] == f"token {fk.API_KEY}:feeds-token"
     session_end(account_id=feed.pk, reason="signed out")
     session_end(account_id=kite_account.pk, reason="signed out")
-    asked = len(fake_kite.requests)
-    with pytest.raises(RuntimeError, match="no Kite account has a live session to download the instruments dump with"):
-        refresh_kite_instruments()
+    asked, before = len(fake_kite.requests), _master()
+    failures = {reason: _failures(reason) for reason in ("download", "malformed", "implausible", "error")}
+    waits = REGISTRY.get_sample_value("terminal_kite_instruments_waiting_for_sign_in_total") or 0.0
+    with caplog.at_level("INFO", logger="kite.tasks"):
+        assert refresh_kite_instruments() == {"waiting": 1}  # the task succeeds: nothing is wrong yet
     assert len(fake_kite.requests) == asked  # nothing sent
+    assert _master() == before
+    assert {reason: _failures(reason) for reason in failures} == failures  # no failure counted: no alert
+    assert REGISTRY.get_sample_value("terminal_kite_instruments_waiting_for_sign_in_total") == waits + 1
+    (record,) = [r for r in caplog.records if "waiting for a sign-in" in r.getMessage()]
+    assert record.levelname == "INFO"
 
 
 # --- Hostile cells ---------------------------------------------------------------------------------
