@@ -119,6 +119,9 @@ class BrokerInstrument(models.Model):
             models.UniqueConstraint(fields=["broker", "instrument"], name="brokerinstrument_unique_instrument"),
             models.UniqueConstraint(fields=["broker", "token"], name="brokerinstrument_unique_token"),
         ]
+        # When a family's master was last loaded (its newest listed_at) is read at each metrics scrape:
+        # one index step, not a scan of the family's rows.
+        indexes = [models.Index(fields=["broker", "listed_at"], name="brokerinstrument_listed_at")]
 
     def __str__(self) -> str:
         return f"{self.broker}:{self.token} {self.exchange}:{self.tradingsymbol}"
