@@ -447,6 +447,9 @@ WEBSOCKET_MAX_PER_USER = env_int("WEBSOCKET_MAX_PER_USER", 20, minimum=1)  # ope
 MARKETDATA_SIM_RATE = env_int("MARKETDATA_SIM_RATE", 1000, minimum=1)  # simulated quotes per second
 MARKETDATA_SIM_SESSION = env_choice("MARKETDATA_SIM_SESSION", "always", ("always", "nse"))  # nse: 09:15-15:30 IST
 NSE_HOLIDAYS = env_list("NSE_HOLIDAYS", [])  # ISO dates the simulator stays closed when the session is "nse"
+# The days strategy deployments run on (docs/strategies.md, "Schedule"): "nse", weekdays not in
+# NSE_HOLIDAYS; "always", every day, as the standalone demo's simulated market never closes.
+STRATEGIES_CALENDAR = env_choice("STRATEGIES_CALENDAR", "always" if STANDALONE else "nse", ("nse", "always"))
 MARKETDATA_FEED_STALE_SECONDS = env_int("MARKETDATA_FEED_STALE_SECONDS", 30, minimum=1)  # health: feed is down
 MARKETDATA_LISTENER_LAG_SECONDS = env_int("MARKETDATA_LISTENER_LAG_SECONDS", 5, minimum=1)  # health: matching behind
 MARKETDATA_FEED_METRICS_PORT = env_int("MARKETDATA_FEED_METRICS_PORT", 9108, minimum=0, maximum=65535)

@@ -81,7 +81,7 @@ class Deployment(models.Model):
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.CREATED)
     status_reason = models.CharField(max_length=300, blank=True)
 
-    # Schedule, in IST on market days (weekdays not in NSE_HOLIDAYS).
+    # Schedule, in IST on market days (selectors.is_market_day, by settings.STRATEGIES_CALENDAR).
     start_time = models.TimeField(default=time(9, 15))
     end_time = models.TimeField(default=time(15, 30), help_text="No new entries after this time.")
     square_off_time = models.TimeField(

@@ -81,7 +81,10 @@ def holidays() -> frozenset[date]:
 
 
 def is_market_day(day: date) -> bool:
-    """Whether ``day`` (an IST date) is a weekday that is not an exchange holiday."""
+    """Whether deployments run on ``day`` (an IST date): with settings.STRATEGIES_CALENDAR "nse", a weekday
+    that is not an exchange holiday; with "always" (the standalone default), every day."""
+    if settings.STRATEGIES_CALENDAR == "always":
+        return True
     return day.weekday() < 5 and day not in holidays()
 
 

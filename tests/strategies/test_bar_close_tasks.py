@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import time, timedelta
 
 import pytest
+from django.test import override_settings
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -74,7 +75,10 @@ def test_beat_finds_each_running_bar_driven_deployment_in_schedule_whose_bar_clo
         five.pk: BAR_TS,
     }
     saturday = CLOSE + timedelta(days=5)
-    assert runtime.due_bar_closes(now=saturday) == []
+    with override_settings(STRATEGIES_CALENDAR="nse"):
+        assert runtime.due_bar_closes(now=saturday) == []
+    with override_settings(STRATEGIES_CALENDAR="always"):  # the standalone demo trades on a weekend too
+        assert dict(runtime.due_bar_closes(now=saturday)) == {due.pk: saturday - timedelta(minutes=1)}
 
 
 def test_the_dispatch_sends_one_evaluation_task_per_due_deployment_with_its_bar(world, monkeypatch):

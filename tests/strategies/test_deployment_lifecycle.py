@@ -1,9 +1,10 @@
 import threading
-from datetime import datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +24,7 @@ from strategies.selectors import (
     deployment_get_for_user,
     deployment_in_schedule,
     deployment_list_for_user,
+    deployment_square_off_due,
     is_market_day,
 )
 from strategies.services import (
@@ -299,6 +301,7 @@ def test_the_schedule_is_its_ist_hours_on_market_days(world, make_deployment, se
     from zoneinfo import ZoneInfo
 
     ist = ZoneInfo("Asia/Kolkata")
+    settings.STRATEGIES_CALENDAR = "nse"
     settings.NSE_HOLIDAYS = ["2026-01-26"]
     deployment = make_deployment(start=False, start_time=time(9, 20), end_time=time(15, 0))
     monday = datetime(2026, 1, 19, 10, 0, tzinfo=ist)
@@ -311,6 +314,32 @@ def test_the_schedule_is_its_ist_hours_on_market_days(world, make_deployment, se
     assert is_market_day(monday.date()) and not is_market_day(datetime(2026, 1, 26).date())
     # 04:00 UTC is 09:30 IST
     assert deployment_in_schedule(deployment=deployment, at=datetime(2026, 1, 19, 4, 0, tzinfo=ZoneInfo("UTC")))
+
+
+@override_settings(STRATEGIES_CALENDAR="nse", NSE_HOLIDAYS=["2026-01-26"])
+def test_on_the_nse_calendar_weekends_and_holidays_are_not_market_days():
+    assert is_market_day(date(2026, 1, 19))  # a Monday
+    assert not is_market_day(date(2026, 1, 17)) and not is_market_day(date(2026, 1, 18))  # Saturday, Sunday
+    assert not is_market_day(date(2026, 1, 26))  # a holiday
+
+
+@override_settings(STRATEGIES_CALENDAR="always", NSE_HOLIDAYS=["2026-01-26"])
+def test_on_the_always_calendar_every_day_is_a_market_day_and_the_hours_still_apply(world, make_deployment):
+    from zoneinfo import ZoneInfo
+
+    assert all(is_market_day(date(2026, 1, 17) + timedelta(days=n)) for n in range(10))
+    deployment = make_deployment(start=False, start_time=time(9, 20), end_time=time(15, 0))
+    deployment.square_off_time = time(15, 10)
+    sunday = datetime(2026, 1, 18, 10, 0, tzinfo=ZoneInfo("Asia/Kolkata"))
+    assert deployment_in_schedule(deployment=deployment, at=sunday)
+    assert not deployment_in_schedule(deployment=deployment, at=sunday.replace(hour=9, minute=19))
+    assert not deployment_in_schedule(deployment=deployment, at=sunday.replace(hour=15, minute=0))
+    assert not deployment_square_off_due(deployment=deployment, at=sunday.replace(hour=15, minute=9))
+    assert deployment_square_off_due(deployment=deployment, at=sunday.replace(hour=15, minute=10))
+
+
+def test_the_calendar_defaults_to_always_in_standalone_mode_and_nse_in_the_full_stack(settings):
+    assert ("always" if settings.STANDALONE else "nse") == settings.STRATEGIES_CALENDAR
 
 
 _anything = st.one_of(

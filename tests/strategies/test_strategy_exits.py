@@ -9,6 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
+from django.test import override_settings
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -32,6 +33,7 @@ def _long_ten(world, **exit_fields) -> Deployment:
     return deployment
 
 
+@override_settings(STRATEGIES_CALENDAR="nse")
 def test_each_exit_fires_at_its_threshold_and_not_before(world):
     deployment = Deployment(mtm_stop_loss=Decimal(100), mtm_target=Decimal(300))
     reason = exits.exit_reason
