@@ -194,7 +194,7 @@ def place_order(
         raise
     metrics.orders_placed_total.labels(source=source).inc()
     if not in_transaction:
-        _send(order, instrument)
+        _send(order, instrument, adapter)
     metrics.order_place_seconds.observe(time.perf_counter() - started)
     return order
 
@@ -253,15 +253,16 @@ def _broker_request(order: Order, instrument: Instrument) -> BrokerOrderRequest:
     )
 
 
-def _send(order: Order, instrument: Instrument) -> None:
-    """Send a committed PENDING order to its broker and record the outcome; ``order`` is refreshed."""
+def _send(order: Order, instrument: Instrument, adapter) -> None:
+    """Send a committed PENDING order through ``adapter`` (the one its placing checked the session of:
+    the session and credentials are read and unsealed once an order) and record the outcome; ``order``
+    is refreshed. A session that lapsed in between is the broker's token error: rejected, not sent."""
     # Claim the send: a cancel that got here first (kill switch) wins and the broker never sees the order.
     if not Order.objects.filter(pk=order.pk, status=Status.PENDING, sent_at__isnull=True).update(
         sent_at=timezone.now()
     ):
         order.refresh_from_db()
         return
-    adapter = adapter_for(order.account)
     request = _broker_request(order, instrument)
     try:
         result = adapter.place_order(request)

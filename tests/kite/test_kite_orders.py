@@ -175,9 +175,9 @@ def test_a_cancel_that_reaches_a_committed_order_before_its_send_wins_and_kite_n
 
     real_send = placement._send
 
-    def cancel_first(order, instrument):
+    def cancel_first(order, instrument, adapter):
         cancel_order(actor=world.trader, order=Order.objects.get(pk=order.pk))  # the kill switch, a click...
-        real_send(order, instrument)
+        real_send(order, instrument, adapter)
 
     monkeypatch.setattr(placement, "_send", cancel_first)
     order = _limit(world, kite)
