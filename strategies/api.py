@@ -202,7 +202,8 @@ def deployment_create(request: HttpRequest, slug: str, body: DeploymentIn):
         algo = AlgoId.objects.filter(organisation=organisation, pk=body.algo_id).first()
         if algo is None:
             raise AlgoIdInvalid("No such algo id in this organisation.", extra={"field": "algo_id"})
-    schedule = {name: getattr(body, name) for name in SCHEDULE_FIELDS if getattr(body, name) is not None}
+    # A time left out takes the default; an explicit null square-off time means none (start and end need one).
+    schedule = {name: getattr(body, name) for name in SCHEDULE_FIELDS if name in body.model_fields_set}
     deployment = deployments.deployment_create(
         actor=request.user,
         definition=definition,

@@ -60,7 +60,7 @@ class DeploymentIn(_In):
     algo_id: int | None = Field(None, gt=0, le=MAX_ID, description="An active algo id of the organisation.")
     start_time: time | None = Field(None, description="IST; default 09:15.")
     end_time: time | None = Field(None, description="IST; no new entries after it; default 15:30.")
-    square_off_time: time | None = Field(None, description="IST; its positions are closed then; default 15:15.")
+    square_off_time: time | None = Field(None, description="IST; positions closed then; default 15:15, null: none.")
     max_loss: Number = None
     max_orders: Number = None
     max_open_positions: Number = None

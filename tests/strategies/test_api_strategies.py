@@ -157,3 +157,19 @@ def test_only_owners_and_admins_manage_algo_ids(world, api):
     deactivated = owner.call("POST", f"/algo-ids/{created.json()['id']}/deactivate")
     assert deactivated.json()["is_active"] is False and not AlgoId.objects.get().is_active
     assert [a["code"] for a in api.call("GET", "/algo-ids").json()] == ["NSE-1"]
+
+
+def test_a_square_off_time_left_out_is_15_15_and_an_explicit_null_is_none(api, world, definition):
+    def create(name, **schedule):
+        body = {
+            "definition_id": definition.pk,
+            "name": name,
+            "mode": "paper",
+            "accounts": [{"account_id": world.account.pk, "multiplier": 1}],
+            **schedule,
+        }
+        return api.call("POST", "/deployments", body)
+
+    assert create("Default").json()["square_off_time"] == "15:15:00"
+    assert create("None", square_off_time=None).json()["square_off_time"] is None
+    _error(create("No start", start_time=None), 422, "deployment_invalid")
