@@ -93,4 +93,4 @@ def test_the_trade_list_is_csv_with_a_header():
     lines = text.splitlines()
     assert lines[0].startswith("leg,instrument_id,direction,quantity,entry_ts")
     assert len(lines) == 6
-    assert lines[2].split(",")[10] == "-40"
+    assert lines[2].split(",")[11] == "-40"
