@@ -91,6 +91,6 @@ def test_a_run_without_trades_or_losses_leaves_the_ratios_empty_rather_than_divi
 def test_the_trade_list_is_csv_with_a_header():
     text = trades_csv(result().trades)
     lines = text.splitlines()
-    assert lines[0].startswith("leg,instrument_id,direction,quantity,entry_ts")
+    assert lines[0].startswith("leg,instrument_id,direction,product,quantity,entry_ts")
     assert len(lines) == 6
     assert lines[2].split(",")[11] == "-40"
