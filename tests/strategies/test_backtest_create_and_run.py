@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit.models import AuditEvent
+from strategies import tasks
 from strategies.errors import (
     BacktestForbidden,
     BacktestInvalid,
@@ -136,3 +137,10 @@ def test_hostile_instruments_dates_and_settings_get_a_422_naming_a_field_never_a
         )
     except StrategyError as error:
         assert error.status == 422 and "field" in error.extra
+
+
+def test_the_task_runs_a_queued_backtest_once(world):
+    infy_with_candles()
+    run = create(world, ema_definition(world))
+    assert tasks.run_backtest(run.pk) == "done"
+    assert tasks.run_backtest(run.pk) == "skipped"
