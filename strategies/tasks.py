@@ -1,4 +1,5 @@
-"""Strategy tasks (queue "strategies"): each minute, the bar closes due; one evaluation per deployment and bar.
+"""Strategy tasks (queue "strategies"): each minute, the bar closes due; one evaluation per deployment and bar;
+backtests (``run_backtest``).
 
 Beat sends ``dispatch_bar_closes`` every minute, ``runtime.SETTLE_SECONDS`` after the minute turns (so
 the feed has stored the bar that closed); it sends one ``evaluate_deployment`` per running, bar-driven
@@ -15,6 +16,9 @@ from datetime import UTC, datetime, timedelta
 from celery import shared_task
 
 from strategies import runtime
+from strategies.errors import BacktestNotQueued
+from strategies.models import BacktestRun
+from strategies.services import backtest_run
 
 logger = logging.getLogger(__name__)
 
@@ -46,3 +50,16 @@ def evaluate_deployment(deployment_id: int, bar_ts: str) -> str:
     any other error is logged and raised for Celery's accounting, the deployment left as it was."""
     outcome = runtime.evaluate_bar(deployment_id=int(deployment_id), bar_ts=datetime.fromisoformat(bar_ts))
     return f"{outcome.status}:{outcome.reason}" if outcome.reason and outcome.status == "skipped" else outcome.status
+
+
+@shared_task(acks_late=True, time_limit=1800, soft_time_limit=1780)
+def run_backtest(backtest_id: int) -> str:
+    """Execute the queued backtest ``backtest_id`` (``services.backtest_run``); return its status, or
+    ``skipped`` when it is not queued (already run, or redelivered after a worker was lost mid-run)."""
+    run = BacktestRun.objects.filter(pk=int(backtest_id)).first()
+    if run is None:
+        return "skipped"
+    try:
+        return backtest_run(run=run).status
+    except BacktestNotQueued:
+        return "skipped"
