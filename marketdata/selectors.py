@@ -5,15 +5,17 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import reduce
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Case, F, FloatField, Func, Max, Min, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Length
 
 from marketdata.errors import InvalidRange, InvalidTimeframe, UnknownInstrument
+from marketdata.gaps import GapReport, find_gaps, session_start
 from marketdata.models import Candle, Instrument, InstrumentType
 from marketdata.quotes import get_quotes
 
@@ -291,3 +293,36 @@ def _history_python(minutes: Iterable[Candle], width: timedelta, origin: datetim
         else:
             rows.append(CandleRow(bucket, candle.open, candle.high, candle.low, candle.close, candle.volume, candle.oi))
     return rows
+
+
+def candle_latest_ts(*, instrument_id: int, start: datetime, end: datetime) -> datetime | None:
+    """The latest stored 1-minute bar's time with ``start <= ts < end``, or None (an import resumes there)."""
+    return (
+        Candle.objects.filter(instrument_id=instrument_id, ts__gte=start, ts__lt=end)
+        .order_by("-ts")
+        .values_list("ts", flat=True)
+        .first()
+    )
+
+
+def candle_minutes(*, instrument_id: int, start: datetime, end: datetime) -> list[datetime]:
+    """The times of the stored 1-minute bars with ``start <= ts < end``, oldest first (a gap check)."""
+    return list(
+        Candle.objects.filter(instrument_id=instrument_id, ts__gte=start, ts__lt=end)
+        .order_by("ts")
+        .values_list("ts", flat=True)
+    )
+
+
+def candle_gaps(
+    *, instrument_id: int, first: date, last: date, duplicates: dict[datetime, int] | None = None
+) -> GapReport:
+    """The session minutes from IST day ``first`` to ``last`` with no stored bar, on NSE's market days
+    (weekdays not in ``settings.NSE_HOLIDAYS``), with the input's ``duplicates`` carried along."""
+    present = candle_minutes(
+        instrument_id=instrument_id,
+        start=session_start(first),
+        end=session_start(last) + timedelta(days=1),
+    )
+    holidays = [date.fromisoformat(day) for day in settings.NSE_HOLIDAYS]
+    return find_gaps(present, first=first, last=last, holidays=holidays, duplicates=duplicates)
