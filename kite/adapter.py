@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -24,6 +25,7 @@ from brokers.adapters.base import (
     GTT_SINGLE,
     GTT_STATUSES,
     BrokerAdapter,
+    BrokerCandle,
     BrokerFunds,
     BrokerHolding,
     BrokerModifyRequest,
@@ -43,13 +45,14 @@ from brokers.adapters.base import (
     Login,
     PlaceResult,
     SignIn,
+    no_history,
 )
 from brokers.instrument_map import BrokerSymbol, broker_symbol_for, instrument_map
 from brokers.margin import product_margin_rate
 from brokers.services.credentials import broker_credentials_get
 from brokers.services.sessions import next_cutoff, session_end
 from kite import records
-from kite.client import KiteClient
+from kite.client import HISTORICAL_DAYS, KiteClient
 from kite.records import GttRequest, KiteGtt, KiteOrder, KiteOrderParams, KiteTrade
 from marketdata.quotes import DepthLevel, Quote, get_quote
 
@@ -100,6 +103,7 @@ class KiteAdapter(BrokerAdapter):
         market_protection=True,
         max_modifications=25,
         tag_length=20,
+        history=tuple(HISTORICAL_DAYS.items()),
     )
     login: ClassVar[Login | None] = Login(
         kind="redirect", credentials=("api_key", "api_secret"), expires_at_ist="06:00"
@@ -281,6 +285,30 @@ class KiteAdapter(BrokerAdapter):
                 asks=asks,
             )
         return quotes
+
+    def historical_candles(
+        self, *, instrument_id: int, interval: str, start: datetime, end: datetime
+    ) -> list[BrokerCandle]:
+        """Kite's bars of ``interval`` with ``start <= ts < end`` for our instrument, by its Kite token
+        (Kite reads ``to`` as inclusive, so it is sent a second before ``end``), with open interest.
+        Raises BrokerRejected ``broker_no_history`` for an interval Kite does not serve,
+        ``broker_instrument_not_mapped`` for an instrument Kite's list lacks; ValueError for a span
+        over Kite's limit (nothing sent)."""
+        if interval not in HISTORICAL_DAYS:
+            raise no_history(self, interval)
+        symbol = kite_symbol(instrument_id, what=f"Instrument {instrument_id}")
+        if not symbol.token.isdigit():
+            raise BrokerRejected(
+                f"Kite's token for instrument {instrument_id} is not a number: nothing was sent.",
+                code="broker_instrument_not_mapped",
+                extra={"instrument_id": instrument_id},
+            )
+        bars = self.client.historical_candles(int(symbol.token), interval, start, end - timedelta(seconds=1))
+        return [
+            BrokerCandle(ts=b.ts, open=b.open, high=b.high, low=b.low, close=b.close, volume=b.volume, oi=b.oi)
+            for b in bars
+            if start <= b.ts < end
+        ]
 
     def margin_rate(self, *, product: str, instrument_type: str, side: str) -> Decimal:
         return product_margin_rate(

@@ -69,16 +69,29 @@ def list_candles(
     timeframe: str = "1m",
     start: datetime | None = None,
     end: datetime | None = None,
+    before: datetime | None = None,
+    limit: int | None = Query(None, ge=1, le=selectors.MAX_PAGE),
 ):
     """OHLCV bars of ``timeframe`` (1m, 3m, 5m, 10m, 15m, 30m, 1h, 1d) in [start, end); by default the
-    last day. Times are ISO 8601 with a zone; bars are labelled by their opening time in UTC."""
+    last day. Or, with ``limit`` (and optionally ``before``, default now), the last ``limit`` bars
+    before ``before``: a chart's page of history, fewer bars once the stored history begins. Times are
+    ISO 8601 with a zone; bars are labelled by their opening time in UTC."""
     selectors.instrument_get(instrument_id=instrument_id)
-    for name, value in (("start", start), ("end", end)):
+    if (before is not None or limit is not None) and (start is not None or end is not None):
+        raise InvalidRange("ask for start/end or for before/limit, not both")
+    for name, value in (("start", start), ("end", end), ("before", before)):
         # Bars exist between these years; outside them the default window's arithmetic would overflow.
         if value is not None and not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
             raise InvalidRange(
                 f"{name} must fall between the years {EARLIEST_YEAR} and {LATEST_YEAR}", extra={name: value.isoformat()}
             )
+    if before is not None or limit is not None:
+        return selectors.candle_history_before(
+            instrument_id=instrument_id,
+            timeframe=timeframe,
+            before=before or datetime.now(UTC) + timedelta(minutes=1),
+            limit=limit or selectors.MAX_BARS,
+        )
     end = end or datetime.now(UTC) + timedelta(minutes=1)
     start = start or end - timedelta(days=1)
     return selectors.candle_history(instrument_id=instrument_id, timeframe=timeframe, start=start, end=end)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import reduce
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Case, F, FloatField, Func, Max, Min, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Length
 
 from marketdata.errors import InvalidRange, InvalidTimeframe, UnknownInstrument
+from marketdata.gaps import GapReport, find_gaps, session_start
 from marketdata.models import Candle, Instrument, InstrumentType
 from marketdata.quotes import get_quotes
 
@@ -291,3 +293,96 @@ def _history_python(minutes: Iterable[Candle], width: timedelta, origin: datetim
         else:
             rows.append(CandleRow(bucket, candle.open, candle.high, candle.low, candle.close, candle.volume, candle.oi))
     return rows
+
+
+MAX_PAGE = 12_000  # bars of one "before" page: 30 sessions of 1-minute bars (375 a session) and some
+
+
+_BUCKET_BEFORE_SQL = """
+SELECT * FROM (
+  SELECT date_bin(%(width)s, ts, %(origin)s) AS bucket,
+         (array_agg(open ORDER BY ts))[1],
+         max(high), min(low),
+         (array_agg(close ORDER BY ts DESC))[1],
+         sum(volume), (array_agg(oi ORDER BY ts DESC))[1]
+  FROM marketdata_candle
+  WHERE instrument_id = %(instrument)s AND ts < %(before)s
+  GROUP BY bucket ORDER BY bucket DESC LIMIT %(limit)s
+) page ORDER BY bucket
+"""
+
+
+def candle_history_before(*, instrument_id: int, timeframe: str, before: datetime, limit: int) -> list[CandleRow]:
+    """Return the last ``limit`` bars of ``timeframe`` made of 1-minute bars before ``before``, oldest
+    first: the chart's first page (``before`` now) and each page further back (``before`` the oldest
+    bar drawn, which opens a bucket, so every bar of a page is whole). Fewer than ``limit`` bars means
+    the stored history starts there. Raises InvalidTimeframe, InvalidRange."""
+    width = TIMEFRAMES.get(timeframe)
+    if width is None:
+        raise InvalidTimeframe(
+            f"timeframe {timeframe!r} is not one of {', '.join(TIMEFRAMES)}", extra={"allowed": list(TIMEFRAMES)}
+        )
+    if before.tzinfo is None:
+        raise InvalidRange("before needs a time zone (e.g. 2026-11-25T09:15:00+05:30)")
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidRange(f"limit must be between 1 and {MAX_PAGE}", extra={"max_bars": MAX_PAGE})
+    minutes = Candle.objects.filter(instrument_id=instrument_id, ts__lt=before).order_by("-ts")
+    if timeframe == "1m":
+        page = [CandleRow(c.ts, c.open, c.high, c.low, c.close, c.volume, c.oi) for c in minutes[:limit]]
+        page.reverse()
+        return page
+    origin = DAILY_ORIGIN if width >= timedelta(days=1) else INTRADAY_ORIGIN
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _BUCKET_BEFORE_SQL,
+                {"width": width, "origin": origin, "instrument": instrument_id, "before": before, "limit": limit},  # type: ignore[dict-item]  # django-stubs leaves timedelta out of the parameter types; psycopg takes it
+            )
+            return [
+                CandleRow(bucket.astimezone(UTC), o, h, lo, c, int(v), int(oi))
+                for bucket, o, h, lo, c, v, oi in cursor.fetchall()
+            ]
+    # SQLite: read the minutes newest first until a bucket beyond the page begins.
+    newest_first: list[Candle] = []
+    buckets: set[datetime] = set()
+    for candle in minutes.iterator(chunk_size=2000):
+        bucket = origin + ((candle.ts - origin) // width) * width
+        if bucket not in buckets and len(buckets) == limit:
+            break
+        buckets.add(bucket)
+        newest_first.append(candle)
+    newest_first.reverse()
+    return _history_python(newest_first, width, origin)
+
+
+def candle_latest_ts(*, instrument_id: int, start: datetime, end: datetime) -> datetime | None:
+    """The latest stored 1-minute bar's time with ``start <= ts < end``, or None (an import resumes there)."""
+    return (
+        Candle.objects.filter(instrument_id=instrument_id, ts__gte=start, ts__lt=end)
+        .order_by("-ts")
+        .values_list("ts", flat=True)
+        .first()
+    )
+
+
+def candle_minutes(*, instrument_id: int, start: datetime, end: datetime) -> list[datetime]:
+    """The times of the stored 1-minute bars with ``start <= ts < end``, oldest first (a gap check)."""
+    return list(
+        Candle.objects.filter(instrument_id=instrument_id, ts__gte=start, ts__lt=end)
+        .order_by("ts")
+        .values_list("ts", flat=True)
+    )
+
+
+def candle_gaps(
+    *, instrument_id: int, first: date, last: date, duplicates: dict[datetime, int] | None = None
+) -> GapReport:
+    """The session minutes from IST day ``first`` to ``last`` with no stored bar, on NSE's market days
+    (weekdays not in ``settings.NSE_HOLIDAYS``), with the input's ``duplicates`` carried along."""
+    present = candle_minutes(
+        instrument_id=instrument_id,
+        start=session_start(first),
+        end=session_start(last) + timedelta(days=1),
+    )
+    holidays = [date.fromisoformat(day) for day in settings.NSE_HOLIDAYS]
+    return find_gaps(present, first=first, last=last, holidays=holidays, duplicates=duplicates)

@@ -286,6 +286,31 @@ def no_gtt(adapter: object) -> BrokerRejected:
 ALL_EXCHANGES = frozenset({"NSE", "BSE", "NFO", "BFO", "MCX", "CDS", "BCD"})
 
 
+# --- historical candles ------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class BrokerCandle:
+    """One bar of the broker's history: ``ts`` the moment the bar opens (aware, UTC), prices as the
+    broker gave them, ``volume`` traded within the bar, ``oi`` the open interest at its close (0 when
+    the broker gives none)."""
+
+    ts: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: int
+    oi: int = 0
+
+
+def no_history(adapter: object, interval: str) -> BrokerRejected:
+    """The refusal of a history read for an interval the family does not serve (``capabilities.history``)."""
+    return BrokerRejected(
+        f"This broker serves no {interval!r} candle history: nothing was sent.",
+        code="broker_no_history",
+        extra={"broker": getattr(adapter, "code", ""), "interval": interval},
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Login:
     """How an account of a broker family signs in each day.
@@ -329,6 +354,13 @@ class Capabilities:
     # place inside the transaction that records the order (``place_order_in_transaction``), which
     # then applies the broker's answer itself. Honoured in one place: ``orders.services.placement``.
     places_in_transaction: bool = False
+    # Historical candles: (interval, the most days one request may span) per interval the broker serves;
+    # empty for a family without history (the paper exchange).
+    history: tuple[tuple[str, int], ...] = ()
+
+    def history_days(self, interval: str) -> int | None:
+        """The most days one history request of ``interval`` may span, or None if it is not served."""
+        return dict(self.history).get(interval)
 
 
 class BrokerAdapter(ABC):
@@ -439,6 +471,16 @@ class BrokerAdapter(ABC):
         """Delete the GTT ``trigger_id``. Raises BrokerRejected ``broker_cannot_gtt`` for a family
         without GTT, BrokerOrderNotFound for a trigger the broker does not have."""
         raise no_gtt(self)
+
+    # --- history: families whose ``capabilities.history`` names intervals override this -----------
+    def historical_candles(
+        self, *, instrument_id: int, interval: str, start: datetime, end: datetime
+    ) -> list[BrokerCandle]:
+        """Return the broker's bars of ``interval`` for our instrument with ``start <= ts < end``
+        (aware datetimes), oldest first; the span may be at most ``capabilities.history_days(interval)``
+        days. Raises BrokerRejected ``broker_no_history`` for an interval the family does not serve,
+        ValueError for a span over its limit, else as any read does."""
+        raise no_history(self, interval)
 
     def order_by_tag(self, tag: str) -> BrokerOrder | None:
         """Return the broker's order tagged ``tag``, or None if the broker never received it."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -173,3 +173,43 @@ def instrument_from(row: list[str]) -> KiteInstrument:
         segment=values["segment"],
         exchange=values["exchange"],
     )
+
+
+# --- historical candles ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KiteCandle:
+    """One bar of ``GET /instruments/historical/:token/:interval``: ``ts`` its opening moment (UTC;
+    Kite sends ISO 8601 with +0530), prices in rupees, ``oi`` 0 unless asked for with ``oi=1``."""
+
+    ts: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: int
+    oi: int
+
+
+def candles_from(d: Any) -> tuple[KiteCandle, ...]:
+    """Kite's ``{"candles": [[ts, o, h, l, c, v(, oi)], ...]}``; raises ValueError on another shape."""
+    candles = []
+    for row in obj(d)["candles"]:
+        if not isinstance(row, list) or len(row) not in (6, 7) or not isinstance(row[0], str):
+            raise ValueError("a candle is [timestamp, open, high, low, close, volume(, oi)]")
+        moment = datetime.fromisoformat(row[0])
+        if moment.tzinfo is None:
+            raise ValueError("a candle's timestamp carries its zone")
+        candles.append(
+            KiteCandle(
+                ts=moment.astimezone(UTC),
+                open=dec(row[1]),
+                high=dec(row[2]),
+                low=dec(row[3]),
+                close=dec(row[4]),
+                volume=num(row[5]),
+                oi=num(row[6]) if len(row) == 7 else 0,
+            )
+        )
+    return tuple(candles)

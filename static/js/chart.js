@@ -1,5 +1,10 @@
 /* The dashboard's candlestick chart (TradingView lightweight-charts): stored history from
- * GET /api/marketdata/candles/{id}?timeframe=..., then the last candle kept current from ticks.
+ * GET /api/marketdata/candles/{id}?timeframe=...&limit=..., then the last candle kept current from ticks.
+ *
+ * History comes in pages: the first is the latest `page` bars of the timeframe (at 1m, 11,250 bars,
+ * 30 sessions of 375 minutes); when the user scrolls to within EDGE bars of the left edge, the next
+ * `more` bars before the oldest one drawn are fetched (?before=<its time>&limit=...) and prepended,
+ * until a page comes back short: the stored history (an import's first day) begins there.
  *
  * Live data: /ws/ticks/ speaks one format per socket (chosen by ?format= at connect), and the page's
  * quote socket (terminal.js) asks for HTML fragments. The chart needs numbers and the tick time, so it
@@ -16,9 +21,11 @@
 
   var IST_OFFSET = 19800, DAY = 86400, SESSION_OPEN = 9 * 3600 + 15 * 60;
   var TIMEFRAMES = {
-    "1m": { seconds: 60, days: 1 }, "5m": { seconds: 300, days: 5 }, "15m": { seconds: 900, days: 10 },
-    "1h": { seconds: 3600, days: 60 }, "1d": { seconds: DAY, days: 730 }
+    "1m": { seconds: 60, page: 11250, more: 3000, shown: 375 }, "5m": { seconds: 300, page: 2400, more: 1200, shown: 300 },
+    "15m": { seconds: 900, page: 1500, more: 750, shown: 200 }, "1h": { seconds: 3600, page: 1000, more: 500, shown: 150 },
+    "1d": { seconds: DAY, page: 730, more: 500, shown: 250 }
   };
+  var EDGE = 20;  // bars from the left edge at which the next page further back is fetched
   var RECONNECT_MIN_MS = 1000, RECONNECT_MAX_MS = 15000;
   var UP = "#22c55e", DOWN = "#ef4444";
 
@@ -53,6 +60,9 @@
     this.places = placesOf(panel.dataset.tick);
     this.timeframe = panel.dataset.timeframe || "1m";
     this.bars = [];
+    this.oldest = null;      // the server's time of the oldest bar drawn (the next page ends before it)
+    this.exhausted = false;  // the stored history begins at the oldest bar drawn
+    this.loadingEarlier = false;
     this.lastVolume = null;
     this.request = 0;
     this.socket = null;
@@ -75,6 +85,9 @@
     this.candles.priceScale().applyOptions({ scaleMargins: { top: 0.08, bottom: 0.22 } });
     this.setTick(panel.dataset.tick);
     var self = this;
+    this.chart.timeScale().subscribeVisibleLogicalRangeChange(function (range) {
+      if (range && range.from < EDGE) self.loadEarlier();
+    });
     this.chart.subscribeCrosshairMove(function (param) {
       var bar = param && param.seriesData ? param.seriesData.get(self.candles) : null;
       self.showOhlc(bar || self.bars[self.bars.length - 1]);
@@ -108,6 +121,8 @@
 
   Chart.prototype.publish = function () {
     this.panel.dataset.bars = String(this.bars.length);
+    if (this.oldest) this.panel.dataset.oldest = this.oldest; else delete this.panel.dataset.oldest;
+    this.panel.dataset.historyStart = String(this.exhausted);
     this.panel.dataset.timeframe = this.timeframe;
     if (this.instrument) this.panel.dataset.instrument = String(this.instrument);
     this.showOhlc(this.bars[this.bars.length - 1]);
@@ -117,35 +132,49 @@
     return { time: bar.time, value: bar.volume, color: bar.close < bar.open ? "rgba(239,68,68,.45)" : "rgba(34,197,94,.45)" };
   };
 
-  /* Load the history of the current instrument and timeframe; a newer request supersedes an older one. */
-  Chart.prototype.load = function () {
-    if (!this.instrument) return;
-    var self = this, ticket = ++this.request, tf = this.timeframe;
-    var start = new Date(Date.now() - TIMEFRAMES[tf].days * DAY * 1000).toISOString();
-    var url = this.panel.dataset.candlesUrl + this.instrument + "?timeframe=" + tf + "&start=" + encodeURIComponent(start);
-    this.panel.setAttribute("aria-busy", "true");
-    this.say("Loading " + this.symbol + " " + tf + "…");
-    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+  Chart.prototype.fetchBars = function (query) {
+    var url = this.panel.dataset.candlesUrl + this.instrument + "?timeframe=" + this.timeframe + query;
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
         return response.json().then(function (body) {
           if (!response.ok) throw new Error(body && body.message ? body.message : "HTTP " + response.status);
           return body;
         });
-      })
+      });
+  };
+
+  Chart.prototype.barsOf = function (rows, tf) {
+    return rows.map(function (row) {
+      return {
+        time: bucket(Date.parse(row.ts) / 1000, tf),
+        open: parseFloat(row.open), high: parseFloat(row.high), low: parseFloat(row.low),
+        close: parseFloat(row.close), volume: row.volume
+      };
+    });
+  };
+
+  /* Load the latest page of the current instrument and timeframe; a newer request supersedes an older one. */
+  Chart.prototype.load = function () {
+    if (!this.instrument) return;
+    var self = this, ticket = ++this.request, tf = this.timeframe, size = TIMEFRAMES[tf].page;
+    this.loadingEarlier = false;
+    this.panel.setAttribute("aria-busy", "true");
+    this.say("Loading " + this.symbol + " " + tf + "…");
+    this.fetchBars("&limit=" + size)
       .then(function (rows) {
         if (ticket !== self.request) return;
-        self.bars = rows.map(function (row) {
-          return {
-            time: bucket(Date.parse(row.ts) / 1000, tf),
-            open: parseFloat(row.open), high: parseFloat(row.high), low: parseFloat(row.low),
-            close: parseFloat(row.close), volume: row.volume
-          };
-        });
+        self.bars = self.barsOf(rows, tf);
+        self.oldest = rows.length ? rows[0].ts : null;
+        self.exhausted = rows.length < size;
         self.candles.setData(self.bars);
         self.volume.setData(self.bars.map(self.volumeBar));
-        // Fit a long history; a short one keeps the normal bar width, pinned to the right edge.
-        if (self.bars.length > 120) self.chart.timeScale().fitContent();
-        else { self.chart.timeScale().applyOptions({ barSpacing: 9 }); self.chart.timeScale().scrollToRealTime(); }
+        // The latest bars at the normal width, pinned to the right edge; older ones a scroll away.
+        // (on a narrow screen fewer, about one bar for every 3 px)
+        var scale = self.chart.timeScale(), width = document.getElementById("chart").clientWidth || 900;
+        var shown = Math.min(TIMEFRAMES[tf].shown, Math.max(60, Math.floor(width / 3)));
+        scale.applyOptions({ barSpacing: 9 });
+        scale.scrollToRealTime();
+        if (self.bars.length > shown) scale.setVisibleLogicalRange({ from: self.bars.length - shown, to: self.bars.length + 4 });
         self.lastVolume = null;
         self.publish();
         self.say(self.bars.length ? "" : "No stored " + tf + " candles yet: live ticks start the first one.");
@@ -154,6 +183,37 @@
         if (ticket === self.request) self.say("Could not load candles: " + error.message);
       })
       .then(function () { if (ticket === self.request) self.panel.removeAttribute("aria-busy"); });
+  };
+
+  /* Prepend the page before the oldest bar drawn (the user scrolled to the left edge). */
+  Chart.prototype.loadEarlier = function () {
+    if (!this.instrument || !this.oldest || this.exhausted || this.loadingEarlier) return;
+    var self = this, ticket = this.request, tf = this.timeframe, size = TIMEFRAMES[tf].more;
+    this.loadingEarlier = true;
+    this.panel.setAttribute("aria-busy", "true");
+    this.fetchBars("&limit=" + size + "&before=" + encodeURIComponent(this.oldest))
+      .then(function (rows) {
+        if (ticket !== self.request) return;
+        var first = self.bars.length ? self.bars[0].time : Infinity;
+        var older = self.barsOf(rows, tf).filter(function (bar) { return bar.time < first; });
+        self.exhausted = rows.length < size;
+        if (rows.length) self.oldest = rows[0].ts;
+        if (older.length) {
+          // The view keeps its bars: the time scale holds its distance from the latest bar.
+          self.bars = older.concat(self.bars);
+          self.candles.setData(self.bars);
+          self.volume.setData(self.bars.map(self.volumeBar));
+        }
+        self.publish();
+      })
+      .catch(function (error) {
+        if (ticket === self.request) self.say("Could not load earlier candles: " + error.message);
+      })
+      .then(function () {
+        if (ticket !== self.request) return;
+        self.loadingEarlier = false;
+        self.panel.removeAttribute("aria-busy");
+      });
   };
 
   /* Fold one tick into the last bar (or open the next one). */
@@ -220,6 +280,8 @@
     this.setTick(tick);
     document.getElementById("chart-symbol").textContent = symbol;
     this.bars = [];
+    this.oldest = null;
+    this.exhausted = false;
     this.candles.setData([]);
     this.volume.setData([]);
     this.sync();

@@ -23,6 +23,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from http.server import ThreadingHTTPServer
 from typing import Any
@@ -51,6 +52,18 @@ from tests.kite.fake_kite_parts import (
     envelope_error,
 )
 
+# The most days one historical request may span, per interval (Zerodha's answers on the Kite forum).
+HISTORICAL_DAYS = {
+    "minute": 60,
+    "3minute": 100,
+    "5minute": 100,
+    "10minute": 100,
+    "15minute": 200,
+    "30minute": 200,
+    "60minute": 400,
+    "day": 2000,
+}
+
 
 @dataclass
 class FakeKite:
@@ -69,6 +82,9 @@ class FakeKite:
             "NSE:RELIANCE": (738561, Decimal("2900.1")),
         }
     )
+    # instrument_token -> its 1-minute bars, [ISO time with +0530, open, high, low, close, volume, oi],
+    # served by GET /instruments/historical/:token/minute between from and to (both inclusive, IST)
+    history: dict[int, list[list[Any]]] = field(default_factory=dict)
     instruments_csv: str = INSTRUMENTS_CSV  # the instruments dump served (gzipped) at /instruments
     cash: Decimal | None = None  # when set, an order worth more is REJECTED for want of funds
     access_token_valid: bool = True
@@ -206,8 +222,11 @@ class FakeKite:
         method, path = recorded.method, recorded.path
         if path == "/session/token" and method == "POST":
             return self._ok(self._session(recorded.form_dict))
-        if not path.startswith("/instruments") and not self._authorised(recorded):
+        historical = path.startswith("/instruments/historical/")
+        if (historical or not path.startswith("/instruments")) and not self._authorised(recorded):
             raise KiteError(403, "TokenException", "Incorrect `api_key` or `access_token`.")
+        if historical and method == "GET":
+            return self._ok(self._historical(recorded))
         if path.startswith("/instruments"):
             return 200, gzip.compress(self.instruments_csv.encode()), "text/csv"
         route = self._route(method, path)
@@ -252,6 +271,34 @@ class FakeKite:
     @staticmethod
     def _ok(data: Any) -> tuple[int, bytes, str]:
         return 200, json.dumps({"status": "success", "data": data}, default=_json_default).encode(), "application/json"
+
+    # historical candles
+
+    def _historical(self, recorded: Recorded) -> dict[str, Any]:
+        parts = recorded.path.split("/")[3:]
+        query = recorded.query_dict
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise KiteError(400, "InputException", "invalid token")
+        token, interval = int(parts[0]), parts[1]
+        if interval not in HISTORICAL_DAYS:
+            raise KiteError(400, "InputException", "invalid interval")
+        if interval != "minute":
+            raise KiteError(400, "InputException", "this server serves minute candles only")
+        try:
+            low = datetime.strptime(query["from"], "%Y-%m-%d %H:%M:%S")
+            high = datetime.strptime(query["to"], "%Y-%m-%d %H:%M:%S")
+        except (KeyError, ValueError):
+            raise KiteError(400, "InputException", "invalid from or to") from None
+        if query.get("oi") not in {"0", "1"} or query.get("continuous") not in {"0", "1"}:
+            raise KiteError(400, "InputException", "invalid oi or continuous")
+        if high < low or high - low > timedelta(days=HISTORICAL_DAYS[interval]):
+            raise KiteError(400, "InputException", "interval exceeds max limit: 60 days")
+        rows = []
+        for row in self.history.get(token, []):
+            moment = datetime.fromisoformat(row[0]).replace(tzinfo=None)  # IST wall time, as from/to
+            if low <= moment <= high:
+                rows.append(row if query["oi"] == "1" else row[:6])
+        return {"candles": rows}
 
     # session
 
