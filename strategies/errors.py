@@ -155,3 +155,18 @@ class AlgoIdNotFound(StrategyError):
 class StrategyInUse(StrategyError):
     code = "strategy_in_use"
     status = 409
+
+
+# --- backtest sweeps (strategies.services.sweeps) -----------------------------------------------------------
+class SweepInvalid(StrategyError):
+    """A parameter grid that is not a JSON object of non-empty lists of distinct values;
+    ``extra["field"]`` names the offending grid key (``grid`` for the whole)."""
+
+    code = "sweep_invalid"
+
+
+class SweepTooLarge(StrategyError):
+    """The grid's combinations exceed ``STRATEGIES_SWEEP_MAX_RUNS``; ``extra["runs"]`` and
+    ``extra["max_runs"]`` say by how much. Refused before any run is created."""
+
+    code = "sweep_too_large"
