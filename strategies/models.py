@@ -236,3 +236,73 @@ class DeploymentMark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.deployment_id}@{self.ts:%H:%M} {self.pnl}"
+
+
+class BacktestSweep(models.Model):
+    """A grid of backtests of one definition: one ``BacktestRun`` per combination of ``grid``'s values
+    (a JSON object of parameter name -> list of values), ranked by ``metric`` (a key of a run's result)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="backtest_sweeps")
+    definition = models.ForeignKey(StrategyDefinition, on_delete=models.PROTECT, related_name="backtest_sweeps")
+    grid = models.JSONField(default=dict)
+    metric = models.CharField(max_length=40, default="sharpe", help_text="The result metric the runs are ranked by.")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"sweep {self.pk} of {self.definition_id} [{self.status}]"
+
+
+class BacktestRun(models.Model):
+    """One backtest of a strategy kind with its parameters over stored 1-minute candles.
+
+    ``settings`` holds the simulated exchange's settings (fill mode, slippage, charges schedule...),
+    ``result`` the report's metrics, ``trades`` the round trips, ``equity`` the equity curve
+    (``[[iso time, equity, drawdown], ...]``) and ``error`` the traceback of a run that failed."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="backtests")
+    definition = models.ForeignKey(
+        StrategyDefinition, null=True, blank=True, on_delete=models.PROTECT, related_name="backtests"
+    )
+    sweep = models.ForeignKey(BacktestSweep, null=True, blank=True, on_delete=models.CASCADE, related_name="runs")
+    # Before the ``settings`` field, which shadows django.conf.settings in the class body.
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    kind = models.CharField(max_length=64)
+    params = models.JSONField(default=dict)
+    instruments = models.JSONField(default=list, help_text="Instrument ids, e.g. [42].")
+    start_date = models.DateField()
+    end_date = models.DateField()
+    settings = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    result = models.JSONField(default=dict, blank=True)
+    trades = models.JSONField(default=list, blank=True)
+    equity = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(progress__lte=100), name="backtestrun_progress_at_most_100"),
+            models.CheckConstraint(condition=Q(start_date__lte=models.F("end_date")), name="backtestrun_dates_ordered"),
+        ]
+        indexes = [models.Index(fields=["organisation", "-created_at"], name="backtestrun_recent")]
+
+    def __str__(self) -> str:
+        return f"backtest {self.pk} {self.kind} [{self.status}]"
