@@ -1,0 +1,1 @@
+"""Backtests: the strategies' own code replayed over stored 1-minute bars (docs/strategies.md, "Backtests")."""
