@@ -157,6 +157,30 @@ class StrategyInUse(StrategyError):
     status = 409
 
 
+class BacktestInvalid(StrategyError):
+    """A backtest's instruments, dates or settings are malformed or unknown; ``extra["field"]`` names the field."""
+
+    code = "backtest_invalid"
+
+
+class BacktestNoData(StrategyError):
+    """No stored 1-minute candles for the backtest's instruments in its date range."""
+
+    code = "backtest_no_data"
+
+
+class BacktestForbidden(StrategyError):
+    code = "backtest_forbidden"
+    status = 403
+
+
+class BacktestNotQueued(StrategyError):
+    """The run is not queued (it is running or finished): it runs once."""
+
+    code = "backtest_not_queued"
+    status = 409
+
+
 # --- backtest sweeps (strategies.services.sweeps) -----------------------------------------------------------
 class SweepInvalid(StrategyError):
     """A parameter grid that is not a JSON object of non-empty lists of distinct values;

@@ -89,7 +89,7 @@ class ChargeSchedule(BaseModel):
         return cls(enabled=False)
 
     def for_segment(self, segment: Segment) -> SegmentCharges:
-        return getattr(self, segment)  # type: ignore[no-any-return]
+        return getattr(self, segment)
 
 
 @dataclass(frozen=True, slots=True)

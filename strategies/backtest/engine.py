@@ -36,7 +36,7 @@ from brokers.matching import bar_limit_fill, bar_market_fill, bar_trigger_price,
 from marketdata.hours import IST
 from orders.positions import PositionFigures, apply_fill
 from strategies.backtest.charges import Charges, ChargeSchedule, order_charges, segment_of
-from strategies.contract import Bar, Fill, Intent, OptionRow
+from strategies.contract import Bar, Fill, Intent, OptionRow, Side
 from strategies.engine import StrategyCrashed, StrategyRun
 
 FillMode = Literal["next_open", "close"]
@@ -134,6 +134,7 @@ class RoundTrip:
     leg: str
     instrument_id: int
     direction: str  # "long" or "short"
+    product: str = "MIS"
     quantity: int = 0
     entry_ts: datetime | None = None
     entry_value: Decimal = ZERO
@@ -161,6 +162,7 @@ class RoundTrip:
             "leg": self.leg,
             "instrument_id": self.instrument_id,
             "direction": self.direction,
+            "product": self.product,
             "quantity": self.quantity,
             "entry_ts": self.entry_ts.isoformat() if self.entry_ts else None,
             "entry_price": str(self.entry_price),
@@ -380,7 +382,7 @@ class Backtest:
                 quantity=quantity,
                 price=price,
                 ts=ts,
-            )  # type: ignore[arg-type]
+            )
         )
         self.result.log.extend(step.log)
         if step.intents:
@@ -400,17 +402,15 @@ class Backtest:
         spec = self.symbols.by_id[bar.instrument_id]
         pending = self._pending.get(bar.instrument_id, [])
         self._pending[bar.instrument_id] = [o for o in pending if o.intent.product != "MIS"]
-        for leg, figures in list(self._legs.items()):
-            trade = self._open_trades.get(leg)
-            if not figures.net_quantity or trade is None or trade.instrument_id != bar.instrument_id:
+        for leg, trade in list(self._open_trades.items()):
+            if trade.instrument_id != bar.instrument_id or trade.product != "MIS":
                 continue
-            if self._positions.get((bar.instrument_id, "MIS"), 0) == 0:
-                continue
-            quantity = abs(figures.net_quantity)
-            side = "SELL" if figures.net_quantity > 0 else "BUY"
+            net = self._legs[leg].net_quantity
+            quantity = abs(net)
+            side: Side = "SELL" if net > 0 else "BUY"
             intent = Intent(
                 leg=leg, instrument_id=bar.instrument_id, side=side, quantity=quantity, reason="MIS square-off"
-            )  # type: ignore[arg-type]
+            )
             for part in slices(quantity, spec.freeze_quantity, spec.lot_size):
                 self._fill_market(_Order(next(self._ids), intent, part, bar.ts, wait_open=True), spec, bar.open, bar.ts)
 
@@ -442,7 +442,13 @@ class Backtest:
             trade = self._open_trades.get(fill.leg)
             if trade is None:
                 direction = "long" if fill.side == "BUY" else "short"
-                trade = RoundTrip(leg=fill.leg, instrument_id=fill.instrument_id, direction=direction, entry_ts=fill.ts)
+                trade = RoundTrip(
+                    leg=fill.leg,
+                    instrument_id=fill.instrument_id,
+                    direction=direction,
+                    product=fill.product,
+                    entry_ts=fill.ts,
+                )
                 self._open_trades[fill.leg] = trade
             trade.quantity += opening
             trade.entry_value += opening * fill.price

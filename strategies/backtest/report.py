@@ -43,6 +43,7 @@ TRADE_COLUMNS = (
     "leg",
     "instrument_id",
     "direction",
+    "product",
     "quantity",
     "entry_ts",
     "entry_price",
