@@ -12,7 +12,7 @@ from datetime import time
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from strategies.contract import Context
@@ -58,7 +58,10 @@ def _wall_clock(value: Any) -> Any:
     return value
 
 
-ClockTime = Annotated[time, BeforeValidator(_wall_clock)]
+# Written back as "HH:MM" in JSON, so a definition's stored parameters validate again as they were given.
+ClockTime = Annotated[
+    time, BeforeValidator(_wall_clock), PlainSerializer(lambda value: value.strftime("%H:%M"), when_used="json")
+]
 
 
 class Model(BaseModel):
