@@ -194,3 +194,15 @@ class SweepTooLarge(StrategyError):
     ``extra["max_runs"]`` say by how much. Refused before any run is created."""
 
     code = "sweep_too_large"
+
+
+class BacktestNotFound(StrategyError):
+    """No such backtest in the organisation (or not one the caller may see)."""
+
+    code = "backtest_not_found"
+    status = 404
+
+
+class SweepNotFound(StrategyError):
+    code = "sweep_not_found"
+    status = 404

@@ -1,6 +1,8 @@
 """Parameter sweeps: a grid of parameter values expanded into one backtest's parameters per combination,
-every combination validated against the strategy's schema before anything runs, and results ranked by
-one metric.
+every combination validated against the strategy's schema before anything runs, one ``BacktestRun`` per
+combination run as its own Celery task (``strategies.tasks.run_backtest``), progress counted from the
+sweep's runs, and results ranked by one metric. Also ``backtest_queue``: one backtest recorded and its
+task sent once the transaction commits.
 
 A grid is a JSON object whose keys are parameter names (a dotted path reaches into an object
 parameter: ``"instrument.symbol"``) and whose values are non-empty lists of distinct JSON values, e.g.
@@ -22,23 +24,34 @@ from itertools import product
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 
-from strategies.errors import StrategyInvalid, SweepInvalid, SweepTooLarge
+from audit.services import audit_record
+from strategies.errors import BacktestForbidden, StrategyInvalid, SweepInvalid, SweepTooLarge
+from strategies.models import BacktestRun, BacktestSweep, StrategyDefinition
 from strategies.registry import validate_params
+from strategies.services.access import WRITERS, require_role
+from strategies.services.backtests import backtest_create, backtest_prepare
 
 MAX_KEYS = 8  # parameters one grid varies
 MAX_DEPTH = 3  # parts of a dotted path
 _KEY = re.compile(r"^[a-z_][a-z0-9_]{0,39}(\.[a-z_][a-z0-9_]{0,39}){0,2}$")  # up to MAX_DEPTH parts
 
-# The metrics a sweep ranks by, and whether larger is better.
+# The report's metrics (strategies.backtest.report.metrics) a sweep ranks by, and whether larger is better.
 RANK_METRICS: dict[str, bool] = {
-    "net_pnl": True,
-    "return_pct": True,
     "sharpe": True,
+    "sortino": True,
+    "calmar": True,
+    "net_pnl": True,
+    "total_return": True,
+    "cagr": True,
     "win_rate": True,
     "profit_factor": True,
+    "expectancy": True,
     "trades": True,
     "max_drawdown": False,
+    "max_drawdown_pct": False,
+    "max_drawdown_days": False,
 }
 
 
@@ -179,3 +192,137 @@ def sweep_rank(*, results: Iterable[tuple[Any, Mapping[str, Any]]], metric: str)
     unmeasured = [pair for pair in scored if pair[1] is None]
     measured.sort(key=lambda pair: pair[1], reverse=larger_is_better)  # type: ignore[arg-type,return-value]
     return measured + unmeasured
+
+
+def _send(run_ids: list[int]) -> None:
+    # Imported here: the tasks module imports the services it calls.
+    from strategies.tasks import run_backtest
+
+    for run_id in run_ids:
+        run_backtest.delay(run_id)
+
+
+def backtest_queue(
+    *,
+    actor,
+    definition: StrategyDefinition,
+    params: object = None,
+    instruments: object,
+    start: object,
+    end: object,
+    settings: object = None,
+) -> BacktestRun:
+    """``backtest_create`` (which checks and raises), its task sent to the ``strategies`` queue once the
+    transaction commits; return the queued run."""
+    with transaction.atomic():
+        run = backtest_create(
+            actor=actor,
+            definition=definition,
+            params=params,
+            instruments=instruments,
+            start=start,
+            end=end,
+            settings=settings,
+        )
+        transaction.on_commit(lambda: _send([run.pk]))
+    return run
+
+
+def sweep_create(
+    *,
+    actor,
+    definition: StrategyDefinition,
+    grid: object,
+    metric: object = "sharpe",
+    instruments: object,
+    start: object,
+    end: object,
+    settings: object = None,
+) -> BacktestSweep:
+    """Record a sweep of ``definition`` over ``grid`` and one queued run per combination; their tasks are
+    sent once the transaction commits. Return the sweep.
+
+    Raises BacktestForbidden (403) unless the actor is an Owner, Admin or Trader of the organisation;
+    SweepInvalid (a malformed grid, or ``metric`` not one of RANK_METRICS, naming the field), SweepTooLarge
+    (more combinations than ``STRATEGIES_SWEEP_MAX_RUNS``, naming the size) and StrategyInvalid (a
+    combination the schema refuses) before anything is written; and what ``backtest_prepare`` raises for the
+    instruments, dates and settings (BacktestInvalid, BacktestNoData). All 4xx; nothing is half-written."""
+    require_role(
+        user=actor,
+        organisation_id=definition.organisation_id,
+        roles=WRITERS,
+        error=BacktestForbidden,
+        what="run backtests",
+    )
+    if not isinstance(metric, str) or metric not in RANK_METRICS:
+        raise SweepInvalid(
+            f"Rank by one of {', '.join(RANK_METRICS)}.", extra={"field": "metric", "choices": list(RANK_METRICS)}
+        )
+    points = sweep_grid_expand(kind=definition.kind, base_params=definition.params, grid=grid)
+    # Instruments, dates and settings are the same for every run: checked once, with the first combination.
+    prepared = backtest_prepare(
+        kind=definition.kind,
+        params=points[0].params,
+        instruments=instruments,
+        start=start,
+        end=end,
+        settings=settings,
+    )
+    assert isinstance(grid, dict)
+    with transaction.atomic():
+        sweep = BacktestSweep.objects.create(
+            organisation_id=definition.organisation_id,
+            definition=definition,
+            grid=grid,
+            metric=metric,
+            created_by=actor,
+        )
+        runs = BacktestRun.objects.bulk_create(
+            BacktestRun(
+                organisation_id=definition.organisation_id,
+                definition=definition,
+                sweep=sweep,
+                kind=prepared.kind,
+                params=point.params,
+                instruments=[spec.instrument_id for spec in prepared.instruments],
+                start_date=prepared.start,
+                end_date=prepared.end,
+                settings=prepared.settings.model_dump(mode="json"),
+                created_by=actor,
+            )
+            for point in points
+        )
+        audit_record(
+            actor=actor,
+            action="strategy.sweep.created",
+            target=sweep,
+            payload={
+                "definition_id": definition.pk,
+                "grid": grid,
+                "metric": metric,
+                "runs": len(runs),
+                "instruments": runs[0].instruments,
+                "start": str(prepared.start),
+                "end": str(prepared.end),
+            },
+        )
+        run_ids = [run.pk for run in runs]
+        transaction.on_commit(lambda: _send(run_ids))
+    return sweep
+
+
+def sweep_refresh(*, sweep_id: int) -> str:
+    """Set the sweep's status from its runs by a conditional update (running once any has started, done
+    when all have finished, failed when all failed); return the status it has."""
+    statuses = set(BacktestRun.objects.filter(sweep_id=sweep_id).values_list("status", flat=True).distinct())
+    run_status = BacktestRun.Status
+    if not statuses or statuses == {run_status.QUEUED}:
+        status = BacktestSweep.Status.QUEUED
+    elif statuses & {run_status.QUEUED, run_status.RUNNING}:
+        status = BacktestSweep.Status.RUNNING
+    elif statuses == {run_status.FAILED}:
+        status = BacktestSweep.Status.FAILED
+    else:
+        status = BacktestSweep.Status.DONE
+    BacktestSweep.objects.filter(pk=sweep_id).exclude(status=status).update(status=status)
+    return status

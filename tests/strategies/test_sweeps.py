@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.errors import ApplicationError
 from strategies.errors import StrategyInvalid, StrategyUnknown, SweepInvalid, SweepTooLarge
 from strategies.services.sweeps import MAX_KEYS, sweep_grid_expand, sweep_grid_size, sweep_rank
 
@@ -150,3 +151,102 @@ def test_ranking_by_an_unknown_metric_is_refused_naming_the_field():
     with pytest.raises(SweepInvalid) as refused:
         sweep_rank(results=[], metric="luck")
     assert refused.value.extra["field"] == "metric"
+
+
+# --- recorded sweeps and their tasks (the database) ----------------------------------------------------------
+from audit.models import AuditEvent  # noqa: E402
+from strategies import selectors, tasks  # noqa: E402
+from strategies.errors import BacktestForbidden, BacktestNoData  # noqa: E402
+from strategies.models import BacktestRun, BacktestSweep  # noqa: E402
+from strategies.services.sweeps import sweep_create  # noqa: E402
+from tests.strategies.sweep_world import DAY  # noqa: E402
+
+GRID = {"fast": [3, 5], "slow": [8, 13]}
+
+
+def _sweep(world, ema, **overrides):
+    kwargs = {"grid": GRID, "metric": "net_pnl", "instruments": ["NSE:INFY"], "start": DAY, "end": DAY}
+    return sweep_create(actor=world.trader, definition=ema, **(kwargs | overrides))
+
+
+@pytest.mark.django_db
+def test_a_sweep_records_one_queued_run_per_combination_and_sends_their_tasks_on_commit(
+    world, ema, django_capture_on_commit_callbacks, monkeypatch
+):
+    sent = []
+    monkeypatch.setattr(tasks.run_backtest, "delay", sent.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep = _sweep(world, ema)
+    runs = list(sweep.runs.order_by("pk"))
+    assert [(r.params["fast"], r.params["slow"]) for r in runs] == [(3, 8), (3, 13), (5, 8), (5, 13)]
+    assert {r.status for r in runs} == {BacktestRun.Status.QUEUED}
+    assert sent == [r.pk for r in runs]
+    assert sweep.status == BacktestSweep.Status.QUEUED and sweep.metric == "net_pnl"
+    assert AuditEvent.objects.filter(action="strategy.sweep.created", target_id=str(sweep.pk)).exists()
+
+
+@pytest.mark.django_db
+def test_nothing_is_sent_when_the_sweep_is_refused(world, ema, django_capture_on_commit_callbacks, settings):
+    settings.STRATEGIES_SWEEP_MAX_RUNS = 3
+    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(SweepTooLarge) as refused:
+        _sweep(world, ema)
+    assert refused.value.extra["runs"] == 4 and refused.value.extra["max_runs"] == 3
+    assert callbacks == [] and not BacktestSweep.objects.exists() and not BacktestRun.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("overrides", "error", "field"),
+    [
+        ({"grid": {"fast": [3, 9]}}, StrategyInvalid, "fast"),  # fast 9 >= slow 8
+        ({"grid": {"bogus": [1]}}, StrategyInvalid, "bogus"),
+        ({"metric": "luck"}, SweepInvalid, "metric"),
+        ({"instruments": ["NSE:NOPE"]}, None, "instruments.0"),
+        ({"start": "2026-02-01", "end": "2026-02-03"}, BacktestNoData, "start"),
+    ],
+)
+def test_a_sweep_with_bad_input_is_refused_naming_the_field_and_nothing_is_written(world, ema, overrides, error, field):
+    with pytest.raises(ApplicationError) as refused:
+        _sweep(world, ema, **overrides)
+    assert error is None or isinstance(refused.value, error)
+    assert refused.value.status == 422 and refused.value.extra["field"] == field
+    assert not BacktestSweep.objects.exists() and not BacktestRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_viewer_may_not_start_a_sweep(world, ema):
+    with pytest.raises(BacktestForbidden):
+        sweep_create(actor=world.viewer, definition=ema, grid=GRID, instruments=["NSE:INFY"], start=DAY, end=DAY)
+    assert not BacktestSweep.objects.exists()
+
+
+@pytest.mark.django_db
+def test_each_run_runs_once_the_sweep_counts_its_progress_and_ranks_the_results(world, ema):
+    sweep = _sweep(world, ema)
+    runs = list(sweep.runs.order_by("pk"))
+    assert selectors.sweep_progress(sweep_id=sweep.pk).percent == 0
+    assert tasks.run_backtest(runs[0].pk) == "done"
+    sweep.refresh_from_db()
+    assert sweep.status == BacktestSweep.Status.RUNNING
+    progress = selectors.sweep_progress(sweep_id=sweep.pk)
+    assert (progress.total, progress.done, progress.queued, progress.percent) == (4, 1, 3, 25)
+
+    first = BacktestRun.objects.get(pk=runs[0].pk)
+    assert tasks.run_backtest(runs[0].pk) == "skipped"  # a redelivery of a finished run is a no-op
+    assert BacktestRun.objects.get(pk=runs[0].pk).finished_at == first.finished_at
+
+    for run in runs[1:]:
+        assert tasks.run_backtest(run.pk) == "done"
+    sweep.refresh_from_db()
+    assert sweep.status == BacktestSweep.Status.DONE
+    assert selectors.sweep_progress(sweep_id=sweep.pk).percent == 100
+    finished = list(BacktestRun.objects.filter(sweep=sweep))
+    ranked = sweep_rank(results=[(r.pk, r.result) for r in finished], metric="net_pnl")
+    values = [value for _, value in ranked]
+    assert values == sorted(values, reverse=True) and all(v is not None for v in values)
+    assert {Decimal(r.result["net_pnl"]) for r in finished} == set(values)
+
+
+@pytest.mark.django_db
+def test_the_task_of_a_run_that_no_longer_exists_does_nothing(db):
+    assert tasks.run_backtest(999_999) == "skipped"
