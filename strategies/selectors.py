@@ -4,6 +4,8 @@ backtests and sweeps, a sweep's progress and ranking, a run's monthly returns.""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -20,6 +22,7 @@ from marketdata.quotes import get_quotes
 from orders.models import Order, Source, Trade
 from orders.positions import PositionFigures, apply_fill
 from orders.states import LIVE
+from strategies.backtest.report import TRADE_COLUMNS
 from strategies.errors import BacktestNotFound, DeploymentNotFound, SweepNotFound
 from strategies.models import (
     AlgoId,
@@ -332,3 +335,31 @@ def monthly_returns(*, run: BacktestRun) -> list[tuple[int, list[float | None]]]
         year, number = (int(part) for part in month.split("-"))
         rows.setdefault(year, [None] * 12)[number - 1] = value
     return sorted(rows.items())
+
+
+@dataclass(frozen=True)
+class RankedRun:
+    rank: int | None
+    run: BacktestRun
+    value: Decimal | None
+
+
+def sweep_ranking(*, sweep: BacktestSweep) -> list[RankedRun]:
+    """The sweep's runs best first by its metric; runs without it (queued, running, failed) last, unranked."""
+    from strategies.services.sweeps import sweep_rank  # the ranking rule lives with the metrics it knows
+
+    runs = backtest_list(organisation_id=sweep.organisation_id, sweep_id=sweep.pk).order_by("pk")
+    ranked = sweep_rank(results=[(run, run.result) for run in runs], metric=sweep.metric)
+    return [
+        RankedRun(rank=n if value is not None else None, run=run, value=value)
+        for n, (run, value) in enumerate(ranked, start=1)
+    ]
+
+
+def backtest_csv(run: BacktestRun) -> str:
+    """The run's stored trade list as CSV with a header row (the report's ``TRADE_COLUMNS``)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=TRADE_COLUMNS, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(run.trades)
+    return out.getvalue()
