@@ -96,6 +96,15 @@ ROUTES: dict[str, str] = {
     "strategies:deployment-stop": "POST org_writer",
     "strategies:deployment-emergency-stop": "POST org_writer",
     "strategies:algo-ids": "org_manager",
+    "strategies:backtests": "org_member",
+    "strategies:backtest-new": "org_member",  # Viewers see the page; running is a Writer's (403)
+    "strategies:sweep-new": "org_member",
+    "strategies:backtest": "org_member",
+    "strategies:backtest-progress": "org_member",
+    "strategies:backtest-trades-csv": "org_member",
+    "strategies:backtest-compare": "org_member",  # without ?a=&b= a member gets 422
+    "strategies:backtest-deploy": "POST org_writer",
+    "strategies:sweep": "org_member",
     "strategies:algo-id-add": "POST org_manager",
     "strategies:algo-id-deactivate": "POST org_manager",
     "admin:*": "staff",
