@@ -223,16 +223,15 @@ class Backtest:
         self._legs: dict[str, PositionFigures] = {}
         self._open_trades: dict[str, RoundTrip] = {}
         self._last_close: dict[int, Decimal] = {}
-        self._squared_off: date | None = None
 
     # --- the replay
 
     def replay(self, bars: Iterable[Bar], *, progress: Any = None) -> BacktestResult:
         """Runs every 1-minute bar (sorted here by minute, then instrument) and returns the result.
-        ``progress``, if given, is called with the share of bars done (0-1) every 1,000 minutes."""
+        ``progress``, if given, is called with the share of bars done (0-1) every 1,000 bars or so."""
         ordered = sorted(bars, key=lambda bar: (bar.ts, bar.instrument_id))
         total = len(ordered) or 1
-        done = 0
+        done = reported = 0
         try:
             if ordered:
                 self._handle(self.run.start(ordered[0].ts).intents, ordered[0], at_close=True)
@@ -241,7 +240,8 @@ class Backtest:
                     self._bar(bar)
                     done += 1
                 self._mark(minute)
-                if progress is not None and done % 1000 == 0:
+                if progress is not None and done - reported >= 1000:
+                    reported = done
                     progress(done / total)
         except StrategyCrashed as crash:
             self.result.error = crash.traceback

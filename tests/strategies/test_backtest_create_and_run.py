@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from audit.models import AuditEvent
-from strategies.errors import BacktestForbidden, BacktestInvalid, BacktestNoData, BacktestNotQueued, StrategyInvalid
+from strategies import tasks
+from strategies.errors import (
+    BacktestForbidden,
+    BacktestInvalid,
+    BacktestNoData,
+    BacktestNotQueued,
+    StrategyError,
+    StrategyInvalid,
+)
 from strategies.models import BacktestRun
-from strategies.services import backtest_create, backtest_run
-from tests.strategies.backtest_world import ema_definition, infy_with_candles
+from strategies.services import backtest_create, backtest_prepare, backtest_run
+from tests.strategies.backtest_world import EMA_PARAMS, ema_definition, infy_with_candles
 
 pytestmark = pytest.mark.django_db
 
@@ -52,8 +62,6 @@ def test_parameters_that_fail_the_schema_are_refused_naming_the_field(world):
 
 
 def ema_definition_params():
-    from tests.strategies.backtest_world import EMA_PARAMS
-
     return dict(EMA_PARAMS)
 
 
@@ -109,3 +117,30 @@ def test_a_strategy_that_raises_fails_the_run_with_its_traceback(world):
     run = backtest_run(run=create(world, definition))
     assert run.status == "failed"
     assert "LookupError: NSE:TCS is not in the symbol master" in run.error
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(instruments=JSON, start=JSON | st.dates().map(str), end=JSON, exchange=JSON)
+def test_hostile_instruments_dates_and_settings_get_a_422_naming_a_field_never_a_crash(
+    world, instruments, start, end, exchange
+):
+    try:
+        backtest_prepare(
+            kind="ema_crossover", params=EMA_PARAMS, instruments=instruments, start=start, end=end, settings=exchange
+        )
+    except StrategyError as error:
+        assert error.status == 422 and "field" in error.extra
+
+
+def test_the_task_runs_a_queued_backtest_once(world):
+    infy_with_candles()
+    run = create(world, ema_definition(world))
+    assert tasks.run_backtest(run.pk) == "done"
+    assert tasks.run_backtest(run.pk) == "skipped"
