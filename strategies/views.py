@@ -594,7 +594,10 @@ def _backtest_context(request: HttpRequest, organisation, membership, run: Backt
         finished=finished,
         instruments=_instrument_labels(run),
         metrics=_metric_rows(run.result) if run.result else [],
-        monthly=selectors.monthly_returns(run=run),
+        monthly=[
+            (year, list(zip(selectors.MONTHS, values, strict=True)))
+            for year, values in selectors.monthly_returns(run=run)
+        ],
         months=selectors.MONTHS,
         equity=[{"time": point[0], "equity": point[1], "drawdown": point[2]} for point in run.equity],
         paper_accounts=paper_accounts,

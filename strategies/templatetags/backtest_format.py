@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
@@ -69,3 +70,9 @@ def ist(value: object) -> str:
     if moment.tzinfo is None:
         return "—"
     return moment.astimezone(IST).strftime("%d %b %Y %H:%M")
+
+
+@register.filter
+def as_json(value: object) -> str:
+    """``value`` as compact JSON text (a sweep's grid as it was given)."""
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))

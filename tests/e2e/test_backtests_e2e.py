@@ -75,7 +75,7 @@ def test_a_trader_backtests_a_strategy_over_stored_candles_and_reads_its_report(
     sign_in(page, url, trader)
     page.goto(url + "/orgs/demo/strategies/")
     page.get_by_role("link", name="Backtest EMA 3/8 INFY").click()
-    expect(page.get_by_role("heading", name=re.compile("^Backtest EMA 3/8 INFY"))).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile(r"^Backtest EMA 3.8 INFY"))).to_be_visible()
     form = page.locator("#backtest-form")
     expect(form.get_by_label("Instrument")).to_have_value("NSE:INFY")  # from the strategy's parameters
 
