@@ -496,9 +496,19 @@ def _id_param(value: object, *, field: str) -> int:
     return number
 
 
+# Metrics coloured by their sign (a profit green, a loss red); a drawdown or charges are amounts, not gains.
+SIGNED_METRICS = frozenset({"net_pnl", "total_return", "cagr", "expectancy", "average_win", "average_loss"})
+
+
 def _metric_rows(*results: dict) -> list[dict]:
     return [
-        {"key": key, "label": label, "kind": kind, "values": [result.get(key) for result in results]}
+        {
+            "key": key,
+            "label": label,
+            "kind": kind,
+            "signed": key in SIGNED_METRICS,
+            "values": [result.get(key) for result in results],
+        }
         for key, label, kind in REPORT_METRICS
     ]
 

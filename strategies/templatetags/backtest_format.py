@@ -30,7 +30,7 @@ def metric(value: object, kind: str) -> str:
     if number is None:
         return "—"
     if kind == "money":
-        return f"₹{number:,.2f}"
+        return f"-₹{-number:,.2f}" if number < 0 else f"₹{number:,.2f}"
     if kind == "pct":
         return f"{number * 100:,.2f} %"
     if kind == "ratio":

@@ -1,5 +1,6 @@
 """A trader runs a backtest from a strategy's page over stored candles and reads its report, then sweeps
-two parameters and sees the runs ranked; the pages are checked at 1440 and 390 px wide.
+two parameters, sees the runs ranked and compares the best with the worst; the pages are checked at 1440
+and 390 px wide.
 
 The served terminal's own worker runs the backtest (``strategies.tasks.run_backtest``) and the page polls
 its progress until the report replaces it. The candles are the hand-worked INFY day of
@@ -126,3 +127,12 @@ def test_a_trader_sweeps_two_parameters_and_sees_the_runs_ranked(terminal_server
     ranks = page.locator('#sweep-ranking td[data-label="Rank"]').all_inner_texts()
     assert ranks == ["1", "2", "3", "4"]
     _both_widths(page, "sweep-ranked")
+
+    # The best and the worst side by side.
+    runs = page.locator('#sweep-ranking td[data-label="Run"] a').all_inner_texts()
+    best, worst = runs[0].lstrip("#"), runs[-1].lstrip("#")
+    page.goto(f"{url}/orgs/demo/backtests/compare/?a={best}&b={worst}")
+    expect(page.get_by_role("heading", name=f"Backtest {best} and {worst}")).to_be_visible()
+    expect(page.locator('#backtest-compare [data-metric="net_pnl"]')).to_have_count(2)
+    expect(page.locator("#compare-chart canvas").first).to_be_visible()
+    _both_widths(page, "backtest-compare")
