@@ -450,6 +450,8 @@ NSE_HOLIDAYS = env_list("NSE_HOLIDAYS", [])  # ISO dates the simulator stays clo
 # The days strategy deployments run on (docs/strategies.md, "Schedule"): "nse", weekdays not in
 # NSE_HOLIDAYS; "always", every day, as the standalone demo's simulated market never closes.
 STRATEGIES_CALENDAR = env_choice("STRATEGIES_CALENDAR", "always" if STANDALONE else "nse", ("nse", "always"))
+# The most backtests one parameter sweep may run (docs/strategies.md, "Backtest pages and sweeps").
+STRATEGIES_SWEEP_MAX_RUNS = env_int("STRATEGIES_SWEEP_MAX_RUNS", 500, minimum=1, maximum=100_000)
 MARKETDATA_FEED_STALE_SECONDS = env_int("MARKETDATA_FEED_STALE_SECONDS", 30, minimum=1)  # health: feed is down
 MARKETDATA_LISTENER_LAG_SECONDS = env_int("MARKETDATA_LISTENER_LAG_SECONDS", 5, minimum=1)  # health: matching behind
 MARKETDATA_FEED_METRICS_PORT = env_int("MARKETDATA_FEED_METRICS_PORT", 9108, minimum=0, maximum=65535)

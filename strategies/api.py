@@ -14,30 +14,37 @@ schema are 422 ``strategy_invalid`` naming the field in ``extra["field"]``.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from decimal import Decimal
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from ninja import Router, Status
+from ninja import Query, Router, Status
 
 from accounts.auth import SCOPE_TRADE, require_scope
 from accounts.selectors import organisation_get_for_user
-from core.api_errors import errors
+from core.api_errors import ErrorOut, errors
 from strategies import selectors
 from strategies.errors import (
     AlgoIdInvalid,
     AlgoIdNotFound,
+    BacktestForbidden,
+    BacktestInvalid,
     DeploymentInvalid,
     DeploymentNotFound,
     StrategyForbidden,
     StrategyNotFound,
 )
-from strategies.models import AlgoId, Deployment, StrategyDefinition
+from strategies.models import AlgoId, BacktestSweep, Deployment, StrategyDefinition
 from strategies.schemas import (
     MAX_ID,
     AlgoIdIn,
     AlgoIdOut,
+    BacktestIn,
+    BacktestOut,
+    BacktestSummaryOut,
+    CompareOut,
     DefinitionIn,
     DefinitionOut,
     DefinitionPatch,
@@ -48,9 +55,12 @@ from strategies.schemas import (
     PnlOut,
     PositionOut,
     ReasonIn,
+    SweepIn,
+    SweepOut,
+    SweepSummaryOut,
     WebhookSecretOut,
 )
-from strategies.services import algo_ids, definitions, deployments
+from strategies.services import algo_ids, definitions, deployments, sweeps
 from strategies.services.access import WRITERS, require_role
 from strategies.services.signals import clean_allowed_ips, webhook_allowed_ips_set, webhook_secret_rotate
 
@@ -321,3 +331,164 @@ def algo_id_deactivate(request: HttpRequest, slug: str, algo_id: int):
     if algo is None:
         raise AlgoIdNotFound("No such algo id in this organisation.", extra={"algo_id": algo_id})
     return algo_ids.algo_id_deactivate(actor=request.user, algo_id=algo)
+
+
+# --- backtests and sweeps ----------------------------------------------------------------------------------
+COMPARED = (
+    "net_pnl", "total_return", "cagr", "max_drawdown", "max_drawdown_pct", "sharpe", "sortino", "calmar",
+    "trades", "win_rate", "profit_factor", "expectancy", "exposure", "charges",
+)  # fmt: skip
+CSV_RESPONSE = {
+    200: {
+        "description": "The trade list as CSV, one closed round trip a row, with a header",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    }
+}
+
+
+def _backtest_definition(request: HttpRequest, organisation, definition_id: int) -> StrategyDefinition:
+    """The organisation's definition to backtest, once the caller's role allows backtests (403 first)."""
+    require_role(
+        user=request.user, organisation_id=organisation.pk, roles=WRITERS, error=BacktestForbidden, what="run backtests"
+    )
+    definition = StrategyDefinition.objects.filter(organisation=organisation, pk=definition_id).first()
+    if definition is None:
+        raise BacktestInvalid("No such strategy in this organisation.", extra={"field": "definition_id"})
+    return definition
+
+
+def _raw_settings(request: HttpRequest) -> Any:
+    """The body's settings exactly as sent (money stays Decimal; ninja's parser reads numbers as floats)."""
+    return json.loads(request.body, parse_float=Decimal).get("settings")
+
+
+def sweep_out(sweep: BacktestSweep, *, ranking: bool) -> dict[str, Any]:
+    progress = selectors.sweep_progress(sweep_id=sweep.pk)
+    out: dict[str, Any] = {
+        "id": sweep.pk,
+        "definition_id": sweep.definition_id,
+        "grid": sweep.grid,
+        "metric": sweep.metric,
+        "status": sweep.status,
+        "created_at": sweep.created_at,
+        "progress": {**asdict(progress), "percent": progress.percent},
+    }
+    if ranking:
+        out["ranking"] = [
+            {
+                "rank": row.rank,
+                "backtest_id": row.run.pk,
+                "status": row.run.status,
+                "params": row.run.params,
+                "value": row.value,
+            }
+            for row in selectors.sweep_ranking(sweep=sweep)
+        ]
+    return out
+
+
+@router.get(
+    "/orgs/{slug}/backtests", response=list[BacktestSummaryOut], summary="The organisation's backtests, newest first"
+)
+def backtest_list(request: HttpRequest, slug: str):
+    organisation = _organisation(request, slug)
+    return list(selectors.backtest_list(organisation_id=organisation.pk).defer("equity", "trades")[:MAX_LISTED])
+
+
+@router.post("/orgs/{slug}/backtests", response={201: BacktestOut, **errors(403, 422)}, summary="Queue a backtest")
+def backtest_create(request: HttpRequest, slug: str, body: BacktestIn):
+    """Queues a backtest of a definition (its parameters, or ``params``) over stored 1-minute candles; it
+    runs on a worker and is polled at ``GET .../backtests/{id}`` (status, progress, then the report).
+    422: ``strategy_invalid`` (a parameter, named), ``backtest_invalid`` (``definition_id``, an
+    instrument, a date or a setting, named), ``backtest_no_data`` (no candles in the range)."""
+    require_scope(request, SCOPE_TRADE)
+    organisation = _organisation(request, slug)
+    run = sweeps.backtest_queue(
+        actor=request.user,
+        definition=_backtest_definition(request, organisation, body.definition_id),
+        params=body.params,
+        instruments=body.instruments,
+        start=body.start,
+        end=body.end,
+        settings=_raw_settings(request),
+    )
+    return Status(201, run)
+
+
+@router.get(
+    "/orgs/{slug}/backtests/compare",
+    response={200: CompareOut, **errors(404, 422)},
+    summary="Two backtests' metrics side by side",
+)
+def backtest_compare(
+    request: HttpRequest,
+    slug: str,
+    a: int | None = Query(None, gt=0, le=MAX_ID, description="The first backtest's id (required)."),
+    b: int | None = Query(None, gt=0, le=MAX_ID, description="The second backtest's id (required)."),
+):
+    """422 ``backtest_invalid`` naming ``a`` or ``b`` when one is missing; 404 for one not of the organisation."""
+    organisation = _organisation(request, slug)
+    for name, value in (("a", a), ("b", b)):
+        if value is None:
+            raise BacktestInvalid(
+                f"Give the backtests to compare as ?a=<id>&b=<id>; {name} is missing.", extra={"field": name}
+            )
+    assert a is not None and b is not None
+    first = selectors.backtest_get(organisation_id=organisation.pk, run_id=a)
+    second = selectors.backtest_get(organisation_id=organisation.pk, run_id=b)
+    return {
+        "a": first,
+        "b": second,
+        "metrics": [{"metric": m, "a": first.result.get(m), "b": second.result.get(m)} for m in COMPARED],
+    }
+
+
+@router.get("/orgs/{slug}/backtests/{backtest_id}", response=BacktestOut, summary="One backtest and its report")
+def backtest_get(request: HttpRequest, slug: str, backtest_id: int):
+    return selectors.backtest_get(organisation_id=_organisation(request, slug).pk, run_id=backtest_id)
+
+
+@router.get(
+    "/orgs/{slug}/backtests/{backtest_id}/trades.csv",
+    response={404: ErrorOut},
+    openapi_extra={"responses": CSV_RESPONSE},
+    summary="A backtest's trade list as CSV",
+)
+def backtest_trades_csv(request: HttpRequest, slug: str, backtest_id: int):
+    run = selectors.backtest_get(organisation_id=_organisation(request, slug).pk, run_id=backtest_id)
+    response = HttpResponse(selectors.backtest_csv(run), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="backtest-{run.pk}-trades.csv"'
+    return response
+
+
+@router.get("/orgs/{slug}/sweeps", response=list[SweepSummaryOut], summary="The organisation's sweeps, newest first")
+def sweep_list(request: HttpRequest, slug: str):
+    organisation = _organisation(request, slug)
+    return [sweep_out(s, ranking=False) for s in selectors.sweep_list(organisation_id=organisation.pk)[:MAX_LISTED]]
+
+
+@router.post("/orgs/{slug}/sweeps", response={201: SweepOut, **errors(403, 422)}, summary="Start a parameter sweep")
+def sweep_create(request: HttpRequest, slug: str, body: SweepIn):
+    """One backtest per combination of ``grid``'s values, each on a worker, ranked by ``metric``.
+    422: ``sweep_too_large`` (more combinations than the server's maximum; ``extra`` says both numbers),
+    ``sweep_invalid`` (the grid or metric, named), ``strategy_invalid`` (the first combination the schema
+    refuses, with its field and ``extra["combination"]``), and the backtest's own refusals."""
+    require_scope(request, SCOPE_TRADE)
+    organisation = _organisation(request, slug)
+    sweep = sweeps.sweep_create(
+        actor=request.user,
+        definition=_backtest_definition(request, organisation, body.definition_id),
+        grid=body.grid,
+        metric=body.metric,
+        instruments=body.instruments,
+        start=body.start,
+        end=body.end,
+        settings=_raw_settings(request),
+    )
+    return Status(201, sweep_out(sweep, ranking=True))
+
+
+@router.get("/orgs/{slug}/sweeps/{sweep_id}", response=SweepOut, summary="A sweep: its progress and ranked runs")
+def sweep_get(request: HttpRequest, slug: str, sweep_id: int):
+    sweep = selectors.sweep_get(organisation_id=_organisation(request, slug).pk, sweep_id=sweep_id)
+    return sweep_out(sweep, ranking=True)

@@ -179,3 +179,30 @@ class BacktestNotQueued(StrategyError):
 
     code = "backtest_not_queued"
     status = 409
+
+
+# --- backtest sweeps (strategies.services.sweeps) -----------------------------------------------------------
+class SweepInvalid(StrategyError):
+    """A parameter grid that is not a JSON object of non-empty lists of distinct values;
+    ``extra["field"]`` names the offending grid key (``grid`` for the whole)."""
+
+    code = "sweep_invalid"
+
+
+class SweepTooLarge(StrategyError):
+    """The grid's combinations exceed ``STRATEGIES_SWEEP_MAX_RUNS``; ``extra["runs"]`` and
+    ``extra["max_runs"]`` say by how much. Refused before any run is created."""
+
+    code = "sweep_too_large"
+
+
+class BacktestNotFound(StrategyError):
+    """No such backtest in the organisation (or not one the caller may see)."""
+
+    code = "backtest_not_found"
+    status = 404
+
+
+class SweepNotFound(StrategyError):
+    code = "sweep_not_found"
+    status = 404

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import time
 from decimal import Decimal
 from typing import Any
@@ -342,3 +343,77 @@ class RuleBuilder:
             ("entry", self.entry_rows(), "Entry: enter when"),
             ("exit", self.exit_rows(), "Exit: leave when (stops and targets apply as well)"),
         ]
+
+
+# --- backtests and sweeps ----------------------------------------------------------------------------------
+class BacktestForm(forms.Form):
+    """What a backtest runs over: shape only; the backtest service checks the instrument against the symbol
+    master, the date range against stored candles and the settings (``BACKTEST_FIELDS`` maps its fields)."""
+
+    instrument = forms.CharField(max_length=60, help_text="EXCHANGE:SYMBOL, e.g. NSE:INFY")
+    start = forms.DateField(label="From (IST)", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label="To (IST)", widget=forms.DateInput(attrs={"type": "date"}))
+    fill_mode = forms.ChoiceField(
+        label="Market orders fill",
+        choices=[("next_open", "at the next bar's open"), ("close", "at the signal bar's close")],
+        initial="next_open",
+    )
+    slippage_bps = forms.IntegerField(label="Slippage (basis points)", min_value=0, max_value=1000, initial=0)
+    initial_capital = forms.DecimalField(
+        label="Capital (₹)", min_value=1, max_value=10**12, decimal_places=2, initial=1_000_000
+    )
+    charges = forms.BooleanField(label="Charge brokerage, STT and fees", required=False, initial=True)
+
+    def settings(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "fill_mode": data["fill_mode"],
+            "slippage_bps": data["slippage_bps"],
+            "initial_capital": data["initial_capital"],
+            "charges": {"enabled": data["charges"]},
+        }
+
+
+class SweepForm(BacktestForm):
+    grid = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        max_length=20_000,
+        help_text='Each parameter a list of values, as JSON: {"fast": [5, 9], "slow": [21, 34]}',
+    )
+    metric = forms.ChoiceField(label="Rank by", initial="sharpe")
+
+    def __init__(self, *args, metrics: Sequence[str] = (), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["metric"].choices = [(m, m.replace("_", " ")) for m in metrics]
+
+    def clean_grid(self) -> Any:
+        try:
+            return json.loads(self.cleaned_data["grid"])
+        except ValueError:
+            raise forms.ValidationError("The grid is not valid JSON.") from None
+
+
+# Where a backtest service's refused field (``extra["field"]``) shows on the form.
+BACKTEST_FIELDS = {
+    "instruments": "instrument",
+    "start": "start",
+    "end": "end",
+    "settings.fill_mode": "fill_mode",
+    "settings.slippage_bps": "slippage_bps",
+    "settings.initial_capital": "initial_capital",
+    "grid": "grid",
+    "metric": "metric",
+}
+
+
+def backtest_form_field(field: object) -> str | None:
+    """The form field a service's refused ``field`` belongs to, or None (shown above the form)."""
+    if not isinstance(field, str):
+        return None
+    if field.startswith("instruments"):
+        return "instrument"
+    if field.startswith("settings.charges"):
+        return "charges"
+    if field.startswith("grid"):
+        return "grid"
+    return BACKTEST_FIELDS.get(field)

@@ -3,7 +3,7 @@ limits are checked by the services, which name each refused field (422, ``extra[
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -170,3 +170,95 @@ class AlgoIdOut(Schema):
     description: str
     is_active: bool
     created_at: datetime
+
+
+# --- backtests and sweeps ----------------------------------------------------------------------------------
+# Instruments, dates and settings are checked by the backtest service, which names the refused field
+# (422 backtest_invalid): loose types here so a wrong one reaches it.
+Instruments = list[str | int] | str | int
+Day = date | str
+
+
+class BacktestIn(_In):
+    definition_id: int = Field(gt=0, le=MAX_ID)
+    params: dict[str, Any] | None = Field(None, description="Overrides the definition's parameters; by its schema.")
+    instruments: Instruments = Field(description='"EXCHANGE:SYMBOL" (e.g. "NSE:INFY") or instrument ids, 1 to 50.')
+    start: Day = Field(description="The first IST day, YYYY-MM-DD.")
+    end: Day = Field(description="The last IST day, YYYY-MM-DD (at most five years after start).")
+    settings: dict[str, Any] | None = Field(
+        None, description="The simulated exchange: fill_mode, slippage_bps, initial_capital, charges."
+    )
+
+
+class SweepIn(BacktestIn):
+    grid: dict[str, Any] = Field(
+        description='Parameter name (or dotted path) -> list of values, e.g. {"fast": [5, 9], "slow": [21, 34]}.'
+    )
+    metric: str = Field("sharpe", description="The report metric the runs are ranked by (sweep_invalid otherwise).")
+
+
+class BacktestSummaryOut(Schema):
+    id: int
+    definition_id: int | None
+    sweep_id: int | None
+    kind: str
+    params: dict[str, Any]
+    instruments: list[int]
+    start_date: date
+    end_date: date
+    settings: dict[str, Any]
+    status: str
+    progress: int
+    result: dict[str, Any] = Field(description="The report's metrics (money as strings of rupees) once done.")
+    error: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class BacktestOut(BacktestSummaryOut):
+    equity: list[list[str]] = Field(description="[time (ISO 8601, UTC), equity, drawdown], at most 2,000 points.")
+    trades: list[dict[str, Any]] = Field(description="The closed round trips (also as CSV at .../trades.csv).")
+
+
+class MetricPairOut(Schema):
+    metric: str
+    a: Any
+    b: Any
+
+
+class CompareOut(Schema):
+    a: BacktestSummaryOut
+    b: BacktestSummaryOut
+    metrics: list[MetricPairOut]
+
+
+class SweepProgressOut(Schema):
+    total: int
+    queued: int
+    running: int
+    done: int
+    failed: int
+    percent: int
+
+
+class RankedRunOut(Schema):
+    rank: int | None = Field(description="1 for the best; null for a run without the metric (not finished).")
+    backtest_id: int
+    status: str
+    params: dict[str, Any]
+    value: Decimal | None
+
+
+class SweepSummaryOut(Schema):
+    id: int
+    definition_id: int
+    grid: dict[str, Any]
+    metric: str
+    status: str
+    created_at: datetime
+    progress: SweepProgressOut
+
+
+class SweepOut(SweepSummaryOut):
+    ranking: list[RankedRunOut]

@@ -1,14 +1,18 @@
 """Reads of the strategies domain: deployments a user may see, a deployment's schedule, its own
-positions (from its own trades, apart from the account's manual trades) and its P&L."""
+positions (from its own trades, apart from the account's manual trades) and its P&L; an organisation's
+backtests and sweeps, a sweep's progress and ranking, a run's monthly returns."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import models
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -18,8 +22,16 @@ from marketdata.quotes import get_quotes
 from orders.models import Order, Source, Trade
 from orders.positions import PositionFigures, apply_fill
 from orders.states import LIVE
-from strategies.errors import DeploymentNotFound
-from strategies.models import AlgoId, Deployment, DeploymentEvent, StrategyDefinition
+from strategies.backtest.report import TRADE_COLUMNS
+from strategies.errors import BacktestNotFound, DeploymentNotFound, SweepNotFound
+from strategies.models import (
+    AlgoId,
+    BacktestRun,
+    BacktestSweep,
+    Deployment,
+    DeploymentEvent,
+    StrategyDefinition,
+)
 
 # The order sources a deployment places with: its own orders are these, carrying its order key.
 DEPLOYMENT_SOURCES = (Source.STRATEGY, Source.WEBHOOK)
@@ -233,3 +245,121 @@ def deployment_orders(*, deployment: Deployment) -> QuerySet[Order]:
         .select_related("account", "instrument")
         .order_by("-pk")
     )
+
+
+# --- backtests and sweeps ----------------------------------------------------------------------------------
+MAX_ID = 2**63 - 1
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def backtest_list(*, organisation_id: int, sweep_id: int | None = None) -> QuerySet[BacktestRun]:
+    """The organisation's backtests, newest first (only a sweep's when ``sweep_id`` is given)."""
+    runs = BacktestRun.objects.filter(organisation_id=organisation_id).select_related("definition")
+    if sweep_id is not None:
+        runs = runs.filter(sweep_id=sweep_id)
+    return runs.order_by("-created_at", "-pk")
+
+
+def backtest_get(*, organisation_id: int, run_id: int) -> BacktestRun:
+    """The organisation's backtest ``run_id``; raises BacktestNotFound (404) for any other."""
+    run = (
+        BacktestRun.objects.filter(organisation_id=organisation_id, pk=run_id).select_related("definition").first()
+        if 0 < run_id <= MAX_ID
+        else None
+    )
+    if run is None:
+        raise BacktestNotFound("Backtest not found.", extra={"backtest_id": run_id})
+    return run
+
+
+def sweep_list(*, organisation_id: int) -> QuerySet[BacktestSweep]:
+    return (
+        BacktestSweep.objects.filter(organisation_id=organisation_id)
+        .select_related("definition")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def sweep_get(*, organisation_id: int, sweep_id: int) -> BacktestSweep:
+    """The organisation's sweep ``sweep_id``; raises SweepNotFound (404) for any other."""
+    sweep = (
+        BacktestSweep.objects.filter(organisation_id=organisation_id, pk=sweep_id).select_related("definition").first()
+        if 0 < sweep_id <= MAX_ID
+        else None
+    )
+    if sweep is None:
+        raise SweepNotFound("Sweep not found.", extra={"sweep_id": sweep_id})
+    return sweep
+
+
+@dataclass(frozen=True)
+class SweepProgress:
+    total: int
+    queued: int
+    running: int
+    done: int
+    failed: int
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed
+
+    @property
+    def percent(self) -> int:
+        return 100 * self.finished // self.total if self.total else 100
+
+
+def sweep_progress(*, sweep_id: int) -> SweepProgress:
+    """How many of the sweep's runs are in each status, counted from its runs."""
+    counts = dict(
+        BacktestRun.objects.filter(sweep_id=sweep_id)
+        .values("status")
+        .annotate(n=models.Count("pk"))
+        .values_list("status", "n")
+    )
+    statuses = BacktestRun.Status
+    return SweepProgress(
+        total=sum(counts.values()),
+        queued=counts.get(statuses.QUEUED, 0),
+        running=counts.get(statuses.RUNNING, 0),
+        done=counts.get(statuses.DONE, 0),
+        failed=counts.get(statuses.FAILED, 0),
+    )
+
+
+def monthly_returns(*, run: BacktestRun) -> list[tuple[int, list[float | None]]]:
+    """The run's monthly returns (its report's ``monthly_returns``, ``[["2026-01", 0.012], ...]``) as rows
+    of (year, twelve returns, None for a month without bars), oldest year first."""
+    rows: dict[int, list[float | None]] = {}
+    for month, value in run.result.get("monthly_returns") or []:
+        year, number = (int(part) for part in month.split("-"))
+        rows.setdefault(year, [None] * 12)[number - 1] = value
+    return sorted(rows.items())
+
+
+@dataclass(frozen=True)
+class RankedRun:
+    rank: int | None
+    run: BacktestRun
+    value: Decimal | None
+
+
+def sweep_ranking(*, sweep: BacktestSweep) -> list[RankedRun]:
+    """The sweep's runs best first by its metric; runs without it (queued, running, failed) last, unranked."""
+    from strategies.services.sweeps import sweep_rank  # the ranking rule lives with the metrics it knows
+
+    runs = backtest_list(organisation_id=sweep.organisation_id, sweep_id=sweep.pk).order_by("pk")
+    ranked = sweep_rank(results=[(run, run.result) for run in runs], metric=sweep.metric)
+    return [
+        RankedRun(rank=n if value is not None else None, run=run, value=value)
+        for n, (run, value) in enumerate(ranked, start=1)
+    ]
+
+
+def backtest_csv(run: BacktestRun) -> str:
+    """The run's stored trade list as CSV with a header row (the report's ``TRADE_COLUMNS``)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=TRADE_COLUMNS, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(run.trades)
+    return out.getvalue()

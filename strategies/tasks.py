@@ -1,5 +1,5 @@
 """Strategy tasks (queue "strategies"): each minute, the bar closes due; one evaluation per deployment and bar;
-backtests (``run_backtest``).
+backtests (``run_backtest``: one alone, or each run of a sweep, which then updates the sweep's status).
 
 Beat sends ``dispatch_bar_closes`` every minute, ``runtime.SETTLE_SECONDS`` after the minute turns (so
 the feed has stored the bar that closed); it sends one ``evaluate_deployment`` per running, bar-driven
@@ -18,7 +18,7 @@ from celery import shared_task
 from strategies import runtime
 from strategies.errors import BacktestNotQueued
 from strategies.models import BacktestRun
-from strategies.services import backtest_run
+from strategies.services import backtest_run, sweeps
 
 logger = logging.getLogger(__name__)
 
@@ -52,14 +52,20 @@ def evaluate_deployment(deployment_id: int, bar_ts: str) -> str:
     return f"{outcome.status}:{outcome.reason}" if outcome.reason and outcome.status == "skipped" else outcome.status
 
 
-@shared_task(acks_late=True, time_limit=1800, soft_time_limit=1780)
+@shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=1800, soft_time_limit=1780)
 def run_backtest(backtest_id: int) -> str:
-    """Execute the queued backtest ``backtest_id`` (``services.backtest_run``); return its status, or
-    ``skipped`` when it is not queued (already run, or redelivered after a worker was lost mid-run)."""
+    """Execute the queued backtest ``backtest_id`` (``services.backtest_run``) and, for a sweep's run, set
+    the sweep's status from its runs; return the run's status, or ``skipped`` when it is not queued
+    (already run, or redelivered after a worker was lost mid-run)."""
     run = BacktestRun.objects.filter(pk=int(backtest_id)).first()
     if run is None:
         return "skipped"
+    if run.sweep_id is not None:
+        sweeps.sweep_refresh(sweep_id=run.sweep_id)
     try:
         return backtest_run(run=run).status
     except BacktestNotQueued:
         return "skipped"
+    finally:
+        if run.sweep_id is not None:
+            sweeps.sweep_refresh(sweep_id=run.sweep_id)

@@ -5,6 +5,7 @@ from strategies import views
 app_name = "strategies"
 
 DEPLOYMENT = "orgs/<slug:slug>/deployments/<int:deployment_id>/"
+BACKTEST = "orgs/<slug:slug>/backtests/<int:backtest_id>/"
 
 urlpatterns = [
     path("hooks/strategies/<str:token>/", views.webhook, name="webhook"),
@@ -20,6 +21,15 @@ urlpatterns = [
         path(DEPLOYMENT + f"{action}/", views.deployment_action, {"action": action}, name=f"deployment-{action}")
         for action in ("start", "pause", "resume", "stop", "emergency-stop")
     ],
+    path("orgs/<slug:slug>/strategies/<int:definition_id>/backtest/", views.backtest_new, name="backtest-new"),
+    path("orgs/<slug:slug>/strategies/<int:definition_id>/sweep/", views.sweep_new, name="sweep-new"),
+    path("orgs/<slug:slug>/backtests/", views.backtests, name="backtests"),
+    path("orgs/<slug:slug>/backtests/compare/", views.backtest_compare, name="backtest-compare"),
+    path(BACKTEST, views.backtest, name="backtest"),
+    path(BACKTEST + "progress/", views.backtest_progress, name="backtest-progress"),
+    path(BACKTEST + "trades.csv", views.backtest_trades_csv, name="backtest-trades-csv"),
+    path(BACKTEST + "deploy/", views.backtest_deploy, name="backtest-deploy"),
+    path("orgs/<slug:slug>/sweeps/<int:sweep_id>/", views.sweep, name="sweep"),
     path("orgs/<slug:slug>/algo-ids/", views.algo_id_list, name="algo-ids"),
     path("orgs/<slug:slug>/algo-ids/add/", views.algo_id_add, name="algo-id-add"),
     path("orgs/<slug:slug>/algo-ids/<int:algo_id>/deactivate/", views.algo_id_deactivate, name="algo-id-deactivate"),

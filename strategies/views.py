@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -29,20 +30,28 @@ from accounts.selectors import organisation_get_for_user, organisation_list_for_
 from brokers.selectors import account_list_for_user
 from core.client_ip import client_ip
 from core.errors import ApplicationError
+from core.parse import int_or_none
 from marketdata.hours import IST
 from marketdata.models import Instrument
 from strategies import selectors
-from strategies.errors import AlgoIdNotFound, DeploymentNotFound, StrategyNotFound
-from strategies.forms import AlgoIdForm, DeployForm, RuleBuilder
-from strategies.models import AlgoId, Deployment, DeploymentMark, StrategyDefinition
-from strategies.services import algo_ids, definitions, deployments
-from strategies.services.access import MANAGERS, WRITERS
+from strategies.errors import (
+    AlgoIdNotFound,
+    BacktestInvalid,
+    DeploymentNotFound,
+    StrategyForbidden,
+    StrategyNotFound,
+)
+from strategies.forms import AlgoIdForm, BacktestForm, DeployForm, RuleBuilder, SweepForm, backtest_form_field
+from strategies.models import AlgoId, BacktestRun, Deployment, DeploymentMark, StrategyDefinition
+from strategies.services import algo_ids, definitions, deployments, sweeps
+from strategies.services.access import MANAGERS, WRITERS, require_role
 from strategies.services.signals import (
     clean_allowed_ips,
     webhook_allowed_ips_set,
     webhook_receive,
     webhook_secret_rotate,
 )
+from strategies.services.sweeps import RANK_METRICS
 
 verified_required = otp_required(if_configured=False)
 LIFECYCLE = {
@@ -449,3 +458,351 @@ def webhook(request: HttpRequest, token: str) -> JsonResponse:
     if answer.duplicate:
         response["X-Webhook-Duplicate"] = "true"
     return response
+
+
+# --- backtests and sweeps ----------------------------------------------------------------------------------
+BACKTEST_POLL_SECONDS = 2
+# The report's metrics as the pages show them: (key, label, kind) with kind money, pct, ratio or count.
+REPORT_METRICS = (
+    ("net_pnl", "Net P&L", "money"),
+    ("total_return", "Total return", "pct"),
+    ("cagr", "CAGR", "pct"),
+    ("max_drawdown", "Max drawdown", "money"),
+    ("max_drawdown_pct", "Max drawdown %", "pct"),
+    ("max_drawdown_days", "Longest drawdown (days)", "count"),
+    ("sharpe", "Sharpe", "ratio"),
+    ("sortino", "Sortino", "ratio"),
+    ("calmar", "Calmar", "ratio"),
+    ("trades", "Trades", "count"),
+    ("win_rate", "Win rate", "pct"),
+    ("profit_factor", "Profit factor", "ratio"),
+    ("expectancy", "Expectancy", "money"),
+    ("average_win", "Average win", "money"),
+    ("average_loss", "Average loss", "money"),
+    ("longest_win_streak", "Longest winning run", "count"),
+    ("longest_loss_streak", "Longest losing run", "count"),
+    ("exposure", "Exposure", "pct"),
+    ("charges", "Charges", "money"),
+    ("initial_capital", "Capital", "money"),
+    ("final_equity", "Final equity", "money"),
+)
+
+
+def _id_param(value: object, *, field: str) -> int:
+    """A record id from a form or query value; raises BacktestInvalid (422) naming ``field`` otherwise."""
+    number = int_or_none(value)
+    if number is None or not 0 < number <= selectors.MAX_ID:
+        raise BacktestInvalid(f"Choose {field} (a record's id).", extra={"field": field})
+    return number
+
+
+# Metrics coloured by their sign (a profit green, a loss red); a drawdown or charges are amounts, not gains.
+SIGNED_METRICS = frozenset({"net_pnl", "total_return", "cagr", "expectancy", "average_win", "average_loss"})
+
+
+def _metric_rows(*results: dict) -> list[dict]:
+    return [
+        {
+            "key": key,
+            "label": label,
+            "kind": kind,
+            "signed": key in SIGNED_METRICS,
+            "values": [result.get(key) for result in results],
+        }
+        for key, label, kind in REPORT_METRICS
+    ]
+
+
+def _backtest_form_error(form, exc: ApplicationError) -> None:
+    # A grid combination the schema refused belongs to the grid, whichever parameter it names.
+    field = "grid" if "combination" in exc.extra else backtest_form_field(exc.extra.get("field"))
+    form.add_error(field if field in form.fields else None, exc.message)
+
+
+def _instrument_labels(run: BacktestRun) -> str:
+    rows = Instrument.objects.filter(pk__in=run.instruments).values_list("exchange", "tradingsymbol")
+    return ", ".join(f"{exchange}:{symbol}" for exchange, symbol in rows) or "—"
+
+
+@verified_required
+@require_http_methods(["GET", "POST"])
+def backtest_new(request: HttpRequest, slug: str, definition_id: int) -> HttpResponse:
+    """Run a backtest of a definition with its parameters; a queued run's page comes back (its progress
+    polled, then its report). Refusals show beside the field they name (422; 403 for a Viewer)."""
+    try:
+        organisation, membership = _org(request, slug)
+        definition = _definition(organisation, definition_id)
+    except ApplicationError as exc:
+        return _refused(request, exc)
+    form = BacktestForm(request.POST if request.method == "POST" else None, initial=_backtest_initial(definition))
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                run = sweeps.backtest_queue(
+                    actor=request.user,
+                    definition=definition,
+                    instruments=[form.cleaned_data["instrument"]],
+                    start=form.cleaned_data["start"],
+                    end=form.cleaned_data["end"],
+                    settings=form.settings(),
+                )
+            except ApplicationError as exc:
+                _backtest_form_error(form, exc)
+                status = exc.status
+            else:
+                return redirect("strategies:backtest", organisation.slug, run.pk)
+        else:
+            status = 400
+    context = _base(
+        organisation,
+        membership,
+        definition=definition,
+        form=form,
+        recent=selectors.backtest_list(organisation_id=organisation.pk).filter(definition=definition)[:10],
+    )
+    return render(request, "strategies/backtest_new.html", context, status=status)
+
+
+def _backtest_initial(definition: StrategyDefinition) -> dict:
+    instrument = definition.params.get("instrument") if isinstance(definition.params, dict) else None
+    if isinstance(instrument, dict) and instrument.get("exchange") and instrument.get("symbol"):
+        return {"instrument": f"{instrument['exchange']}:{instrument['symbol']}"}
+    return {}
+
+
+@verified_required
+@require_GET
+def backtests(request: HttpRequest, slug: str) -> HttpResponse:
+    """The organisation's backtests and sweeps, newest first, with a form to compare two runs."""
+    try:
+        organisation, membership = _org(request, slug)
+    except ApplicationError as exc:
+        return _refused(request, exc)
+    runs = selectors.backtest_list(organisation_id=organisation.pk).defer("equity", "trades")[:200]
+    context = _base(
+        organisation,
+        membership,
+        runs=runs,
+        sweeps=selectors.sweep_list(organisation_id=organisation.pk)[:50],
+        definitions=StrategyDefinition.objects.filter(organisation=organisation).order_by("name"),
+    )
+    return render(request, "strategies/backtests.html", context)
+
+
+def _backtest_context(request: HttpRequest, organisation, membership, run: BacktestRun, **extra) -> dict:
+    finished = run.status in (BacktestRun.Status.DONE, BacktestRun.Status.FAILED)
+    paper_accounts = (
+        [a for a in account_list_for_user(user=request.user, access="trade") if a.broker == "paper"]
+        if membership.role in WRITERS and finished
+        else []
+    )
+    return _base(
+        organisation,
+        membership,
+        run=run,
+        finished=finished,
+        instruments=_instrument_labels(run),
+        metrics=_metric_rows(run.result) if run.result else [],
+        monthly=[
+            (year, list(zip(selectors.MONTHS, values, strict=True)))
+            for year, values in selectors.monthly_returns(run=run)
+        ],
+        months=selectors.MONTHS,
+        equity=[{"time": point[0], "equity": point[1], "drawdown": point[2]} for point in run.equity],
+        paper_accounts=paper_accounts,
+        poll_seconds=BACKTEST_POLL_SECONDS,
+        **extra,
+    )
+
+
+@verified_required
+@require_GET
+def backtest(request: HttpRequest, slug: str, backtest_id: int) -> HttpResponse:
+    """A backtest: its progress while queued or running (polled), then its report."""
+    try:
+        organisation, membership = _org(request, slug)
+        run = selectors.backtest_get(organisation_id=organisation.pk, run_id=backtest_id)
+    except ApplicationError as exc:
+        return _refused(request, exc)
+    return render(request, "strategies/backtest.html", _backtest_context(request, organisation, membership, run))
+
+
+@verified_required
+@require_GET
+def backtest_progress(request: HttpRequest, slug: str, backtest_id: int) -> HttpResponse:
+    """The progress fragment, polled by HTMX; once the run has finished HTMX reloads the page (its report)."""
+    try:
+        organisation, membership = _org(request, slug)
+        run = selectors.backtest_get(organisation_id=organisation.pk, run_id=backtest_id)
+    except ApplicationError as exc:
+        return _refused(request, exc)
+    context = _backtest_context(request, organisation, membership, run)
+    response = render(request, "strategies/backtest.html#progress", context)
+    if context["finished"] and request.htmx:
+        response["HX-Refresh"] = "true"
+    return response
+
+
+@verified_required
+@require_GET
+def backtest_trades_csv(request: HttpRequest, slug: str, backtest_id: int) -> HttpResponse:
+    try:
+        organisation, _ = _org(request, slug)
+        run = selectors.backtest_get(organisation_id=organisation.pk, run_id=backtest_id)
+    except ApplicationError as exc:
+        return _refused(request, exc)
+    response = HttpResponse(selectors.backtest_csv(run), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="backtest-{run.pk}-trades.csv"'
+    return response
+
+
+@verified_required
+@require_GET
+def backtest_compare(request: HttpRequest, slug: str) -> HttpResponse:
+    """Two runs side by side (``?a=<id>&b=<id>``): their settings, metrics and equity curves."""
+    try:
+        organisation, membership = _org(request, slug)
+        ids = [_id_param(request.GET.get(name), field=name) for name in ("a", "b")]
+        pair = [selectors.backtest_get(organisation_id=organisation.pk, run_id=i) for i in ids]
+    except ApplicationError as exc:
+        return _refused(request, exc)
+    context = _base(
+        organisation,
+        membership,
+        pair=[{"run": run, "instruments": _instrument_labels(run)} for run in pair],
+        metrics=_metric_rows(pair[0].result, pair[1].result),
+        curves=[[{"time": p[0], "equity": p[1]} for p in run.equity] for run in pair],
+    )
+    return render(request, "strategies/backtest_compare.html", context)
+
+
+@verified_required
+@require_POST
+def backtest_deploy(request: HttpRequest, slug: str, backtest_id: int) -> HttpResponse:
+    """Deploy the run's strategy with the run's parameters on a paper account (one the user may trade):
+    the definition itself when its parameters are the run's, otherwise a copy of it carrying them
+    (``strategy_create``), then ``deployment_create`` in paper mode. The deployment's page follows."""
+    try:
+        organisation, _ = _org(request, slug)
+        run = selectors.backtest_get(organisation_id=organisation.pk, run_id=backtest_id)
+        require_role(
+            user=request.user,
+            organisation_id=organisation.pk,
+            roles=WRITERS,
+            error=StrategyForbidden,
+            what="deploy strategies",
+        )
+        account_id = _id_param(request.POST.get("account"), field="account")
+        definition = _definition_with_params(request, run)
+        deployment = deployments.deployment_create(
+            actor=request.user,
+            definition=definition,
+            name=f"{definition.name} · paper"[:100],
+            mode=Deployment.Mode.PAPER,
+            accounts=[(account_id, 1)],
+        )
+    except ApplicationError as exc:
+        return _refused(request, exc)
+    messages.success(request, f"Deployed on paper with the parameters of backtest {run.pk}. Start it when ready.")
+    return redirect("strategies:deployment", organisation.slug, deployment.pk)
+
+
+def _definition_with_params(request: HttpRequest, run: BacktestRun) -> StrategyDefinition:
+    definition = run.definition
+    if definition is None:
+        raise StrategyNotFound("The backtest's strategy was deleted.", extra={"backtest_id": run.pk})
+    if definition.params == run.params:
+        return definition
+    name = f"{definition.name} · backtest {run.pk}"[:100]
+    same = StrategyDefinition.objects.filter(organisation_id=run.organisation_id, name=name).first()
+    if same is not None and same.params == run.params and same.kind == run.kind:
+        return same
+    return definitions.strategy_create(
+        actor=request.user,
+        organisation=definition.organisation,
+        name=name,
+        kind=run.kind,
+        params=run.params,
+        description=f"The parameters of backtest {run.pk} of {definition.name}.",
+    )
+
+
+@verified_required
+@require_http_methods(["GET", "POST"])
+def sweep_new(request: HttpRequest, slug: str, definition_id: int) -> HttpResponse:
+    """A parameter sweep of a definition: the grid as JSON and the backtest's settings; the sweep's page
+    follows. An oversize grid is refused with its size (422) before anything runs."""
+    try:
+        organisation, membership = _org(request, slug)
+        definition = _definition(organisation, definition_id)
+    except ApplicationError as exc:
+        return _refused(request, exc)
+    form = SweepForm(
+        request.POST if request.method == "POST" else None,
+        initial=_backtest_initial(definition),
+        metrics=list(RANK_METRICS),
+    )
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                sweep = sweeps.sweep_create(
+                    actor=request.user,
+                    definition=definition,
+                    grid=form.cleaned_data["grid"],
+                    metric=form.cleaned_data["metric"],
+                    instruments=[form.cleaned_data["instrument"]],
+                    start=form.cleaned_data["start"],
+                    end=form.cleaned_data["end"],
+                    settings=form.settings(),
+                )
+            except ApplicationError as exc:
+                _backtest_form_error(form, exc)
+                status = exc.status
+            else:
+                return redirect("strategies:sweep", organisation.slug, sweep.pk)
+        else:
+            status = 400
+    context = _base(
+        organisation, membership, definition=definition, form=form, max_runs=settings.STRATEGIES_SWEEP_MAX_RUNS
+    )
+    return render(request, "strategies/sweep_new.html", context, status=status)
+
+
+def _sweep_context(organisation, membership, sweep) -> dict:
+    progress = selectors.sweep_progress(sweep_id=sweep.pk)
+    ranking = selectors.sweep_ranking(sweep=sweep)
+    keys = list(sweep.grid) if isinstance(sweep.grid, dict) else []
+    return _base(
+        organisation,
+        membership,
+        sweep=sweep,
+        progress=progress,
+        finished=progress.finished == progress.total,
+        ranking=[{"row": row, "values": [(key, _param_at(row.run.params, key)) for key in keys]} for row in ranking],
+        keys=keys,
+        poll_seconds=BACKTEST_POLL_SECONDS,
+    )
+
+
+def _param_at(params: dict, path: str):
+    value: object = params
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+@verified_required
+@require_GET
+def sweep(request: HttpRequest, slug: str, sweep_id: int) -> HttpResponse:
+    """A sweep: its grid, progress (polled while runs are unfinished) and the runs ranked by its metric."""
+    try:
+        organisation, membership = _org(request, slug)
+        found = selectors.sweep_get(organisation_id=organisation.pk, sweep_id=sweep_id)
+    except ApplicationError as exc:
+        return _refused(request, exc)
+    context = _sweep_context(organisation, membership, found)
+    if request.htmx and request.GET.get("part") == "results":
+        return render(request, "strategies/sweep.html#results", context)
+    return render(request, "strategies/sweep.html", context)

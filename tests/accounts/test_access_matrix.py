@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 
 import pytest
 from django.db import transaction
@@ -43,7 +44,7 @@ from brokers.models import BrokerAccount
 from config.api import api
 from marketdata.models import Instrument
 from orders.models import Order
-from strategies.models import AlgoId, Deployment, DeploymentAccount, StrategyDefinition
+from strategies.models import AlgoId, BacktestRun, BacktestSweep, Deployment, DeploymentAccount, StrategyDefinition
 from terminal.services.watchlists import watchlist_ensure_default
 
 from .conftest import make_user, password_only_client, verified_client
@@ -95,6 +96,15 @@ ROUTES: dict[str, str] = {
     "strategies:deployment-stop": "POST org_writer",
     "strategies:deployment-emergency-stop": "POST org_writer",
     "strategies:algo-ids": "org_manager",
+    "strategies:backtests": "org_member",
+    "strategies:backtest-new": "org_member",  # Viewers see the page; running is a Writer's (403)
+    "strategies:sweep-new": "org_member",
+    "strategies:backtest": "org_member",
+    "strategies:backtest-progress": "org_member",
+    "strategies:backtest-trades-csv": "org_member",
+    "strategies:backtest-compare": "org_member",  # without ?a=&b= a member gets 422
+    "strategies:backtest-deploy": "POST org_writer",
+    "strategies:sweep": "org_member",
     "strategies:algo-id-add": "POST org_manager",
     "strategies:algo-id-deactivate": "POST org_manager",
     "admin:*": "staff",
@@ -173,6 +183,14 @@ ROUTES: dict[str, str] = {
     "GET /api/v1/orgs/{slug}/algo-ids": "org_member",
     "POST /api/v1/orgs/{slug}/algo-ids": "org_manager",
     "POST /api/v1/orgs/{slug}/algo-ids/{algo_id}/deactivate": "org_manager",
+    "GET /api/v1/orgs/{slug}/backtests": "org_member",
+    "POST /api/v1/orgs/{slug}/backtests": "org_writer",
+    "GET /api/v1/orgs/{slug}/backtests/compare": "org_member",  # without ?a=&b= a member gets 422
+    "GET /api/v1/orgs/{slug}/backtests/{backtest_id}": "org_member",
+    "GET /api/v1/orgs/{slug}/backtests/{backtest_id}/trades.csv": "org_member",
+    "GET /api/v1/orgs/{slug}/sweeps": "org_member",
+    "POST /api/v1/orgs/{slug}/sweeps": "org_writer",
+    "GET /api/v1/orgs/{slug}/sweeps/{sweep_id}": "org_member",
     "GET /api/marketdata/instruments": "verified",
     "GET /api/marketdata/instruments/{instrument_id}": "verified",
     "GET /api/marketdata/quotes": "verified",
@@ -205,6 +223,8 @@ JSON_BODIES = {
         '{"definition_id": 1, "name": "", "mode": "paper", "accounts": [{"account_id": 1}]}'
     ),
     "POST /api/v1/orgs/{slug}/algo-ids": '{"code": ""}',
+    "POST /api/v1/orgs/{slug}/backtests": '{"definition_id": 1, "instruments": "?", "start": "?", "end": "?"}',
+    "POST /api/v1/orgs/{slug}/sweeps": '{"definition_id": 1, "instruments": "?", "start": "?", "end": "?", "grid": {}}',
 }
 SIGN_IN_PAGES = ("/login/", "/admin/login/")
 OTP_PAGES = ("/account/otp/",)
@@ -343,7 +363,14 @@ def world(db):
         )
         DeploymentAccount.objects.create(deployment=deployment, account=accounts[(org.slug, True)])
         algo = AlgoId.objects.create(organisation=org, code=f"ALGO-{org.slug}")
-        strategies[org.slug] = {"definition": definition, "deployment": deployment, "algo": algo}
+        sweep = BacktestSweep.objects.create(organisation=org, definition=definition, grid={"x": [1]})
+        backtest = BacktestRun.objects.create(
+            organisation=org, definition=definition, sweep=sweep, kind="webhook", start_date=date(2026, 3, 2),
+            end_date=date(2026, 3, 2), status="done", result={"net_pnl": "1.00"},
+        )  # fmt: skip
+        strategies[org.slug] = {
+            "definition": definition, "deployment": deployment, "algo": algo, "backtest": backtest, "sweep": sweep,
+        }  # fmt: skip
     watchlists = {
         "own": watchlist_ensure_default(user=users["trader"]),
         "other": watchlist_ensure_default(user=theirs["trader"]),
@@ -433,6 +460,8 @@ def _url(world, route: Route, org: str, granted: bool) -> str:
         definition_id=world["strategies"][world["orgs"][org].slug]["definition"].pk,
         deployment_id=world["strategies"][world["orgs"][org].slug]["deployment"].pk,
         algo_id=world["strategies"][world["orgs"][org].slug]["algo"].pk,
+        backtest_id=world["strategies"][world["orgs"][org].slug]["backtest"].pk,
+        sweep_id=world["strategies"][world["orgs"][org].slug]["sweep"].pk,
         token=world["strategies"][world["orgs"][org].slug]["deployment"].webhook_token,
     )
     if route.name.startswith(tuple(f"{m} " for m in ("GET", "POST", "PUT", "PATCH", "DELETE"))):
