@@ -19,6 +19,7 @@ from strategies import runtime
 from strategies.errors import BacktestNotQueued
 from strategies.models import BacktestRun
 from strategies.services import backtest_run, sweeps
+from strategies.services.backtests import BACKTEST_TIME_LIMIT
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +53,17 @@ def evaluate_deployment(deployment_id: int, bar_ts: str) -> str:
     return f"{outcome.status}:{outcome.reason}" if outcome.reason and outcome.status == "skipped" else outcome.status
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=1800, soft_time_limit=1780)
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    time_limit=BACKTEST_TIME_LIMIT,
+    soft_time_limit=BACKTEST_TIME_LIMIT - 20,
+)
 def run_backtest(backtest_id: int) -> str:
     """Execute the queued backtest ``backtest_id`` (``services.backtest_run``) and, for a sweep's run, set
     the sweep's status from its runs; return the run's status, or ``skipped`` when it is not queued
-    (already run, or redelivered after a worker was lost mid-run)."""
+    (already run, or still running); a run left running by a worker lost mid-run runs again when
+    redelivered past the time limit."""
     run = BacktestRun.objects.filter(pk=int(backtest_id)).first()
     if run is None:
         return "skipped"

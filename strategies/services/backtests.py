@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from pydantic import ValidationError
 
@@ -29,6 +30,7 @@ from strategies.registry import validate_params
 from strategies.services.access import WRITERS, require_role
 
 MAX_INSTRUMENTS = 50
+BACKTEST_TIME_LIMIT = 1800  # seconds: the run_backtest task's hard time limit
 MAX_DAYS = 366 * 5
 MAX_EQUITY_POINTS = 2_000  # the stored curve; the full one is a minute a point
 _SYMBOL = re.compile(r"^([A-Z]{2,5}):([A-Z0-9][A-Z0-9 &_.\-]{0,39})$")
@@ -202,9 +204,13 @@ def backtest_run(*, run: BacktestRun) -> BacktestRun:
     """Execute a queued run: replay its stored bars, store the report; return the run, done or failed.
 
     A strategy that raises, or data gone since the run was queued, fails the run with the reason in
-    ``error``. Raises BacktestNotQueued (409) for a run that is not queued (it runs once)."""
+    ``error``. Raises BacktestNotQueued (409) for a run that is not queued (it runs once), unless it was
+    abandoned running by a dead worker (older than ``BACKTEST_TIME_LIMIT``), which runs again."""
     now = timezone.now()
-    if not BacktestRun.objects.filter(pk=run.pk, status=BacktestRun.Status.QUEUED).update(
+    # A run still "running" past the longest any worker may run it (the task's hard time limit) was left by
+    # a worker that died: its redelivered task runs it again from the start (a backtest is deterministic).
+    abandoned = Q(status=BacktestRun.Status.RUNNING, started_at__lt=now - timedelta(seconds=BACKTEST_TIME_LIMIT + 30))
+    if not BacktestRun.objects.filter(Q(status=BacktestRun.Status.QUEUED) | abandoned, pk=run.pk).update(
         status=BacktestRun.Status.RUNNING, started_at=now, progress=0
     ):
         raise BacktestNotQueued("This backtest is not queued.", extra={"backtest_id": run.pk})

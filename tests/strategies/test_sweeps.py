@@ -250,3 +250,21 @@ def test_each_run_runs_once_the_sweep_counts_its_progress_and_ranks_the_results(
 @pytest.mark.django_db
 def test_the_task_of_a_run_that_no_longer_exists_does_nothing(db):
     assert tasks.run_backtest(999_999) == "skipped"
+
+
+@pytest.mark.django_db
+def test_a_run_left_running_by_a_lost_worker_runs_again_only_past_the_time_limit(world, ema):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from strategies.services.backtests import BACKTEST_TIME_LIMIT
+
+    run = _sweep(world, ema).runs.order_by("pk").first()
+    started = timezone.now() - timedelta(seconds=60)
+    BacktestRun.objects.filter(pk=run.pk).update(status=BacktestRun.Status.RUNNING, started_at=started)
+    assert tasks.run_backtest(run.pk) == "skipped"  # perhaps still running in another worker
+    abandoned = timezone.now() - timedelta(seconds=BACKTEST_TIME_LIMIT + 60)
+    BacktestRun.objects.filter(pk=run.pk).update(started_at=abandoned)
+    assert tasks.run_backtest(run.pk) == "done"  # no worker may still run it: its redelivery runs it
+    assert BacktestRun.objects.get(pk=run.pk).result["trades"] is not None
