@@ -23,6 +23,7 @@ from decimal import Decimal, InvalidOperation
 from itertools import product
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 
@@ -194,12 +195,17 @@ def sweep_rank(*, results: Iterable[tuple[Any, Mapping[str, Any]]], metric: str)
     return measured + unmeasured
 
 
-def _send(run_ids: list[int]) -> None:
-    # Imported here: the tasks module imports the services it calls.
-    from strategies.tasks import run_backtest
+RUN_BACKTEST_TASK = "strategies.tasks.run_backtest"  # sent by name: the tasks module imports these services
 
+
+def _send(run_ids: list[int]) -> None:
     for run_id in run_ids:
-        run_backtest.delay(run_id)
+        send_run(run_id)
+
+
+def send_run(run_id: int) -> None:
+    """Queue one run's task on the ``strategies`` queue (the route of ``strategies.tasks.*``)."""
+    current_app.send_task(RUN_BACKTEST_TASK, args=[run_id])
 
 
 def backtest_queue(

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from strategies import tasks
 from strategies.models import BacktestRun, BacktestSweep
+from strategies.services import sweeps
 from tests.strategies.test_api_strategies import Api, _error
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +28,7 @@ def api(world):
 @pytest.fixture
 def sent(monkeypatch):
     queued: list[int] = []
-    monkeypatch.setattr(tasks.run_backtest, "delay", queued.append)
+    monkeypatch.setattr(sweeps, "send_run", queued.append)
     return queued
 
 

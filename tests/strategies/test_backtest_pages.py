@@ -14,6 +14,7 @@ from guardian.shortcuts import assign_perm
 from brokers.models import BrokerAccount
 from strategies import tasks
 from strategies.models import BacktestRun, BacktestSweep, Deployment, StrategyDefinition
+from strategies.services import sweeps
 from tests.otp_session import login_with_otp
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +33,7 @@ FORM = {
 @pytest.fixture
 def sent(monkeypatch):
     queued: list[int] = []
-    monkeypatch.setattr(tasks.run_backtest, "delay", queued.append)
+    monkeypatch.setattr(sweeps, "send_run", queued.append)
     return queued
 
 

@@ -158,6 +158,7 @@ from audit.models import AuditEvent  # noqa: E402
 from strategies import selectors, tasks  # noqa: E402
 from strategies.errors import BacktestForbidden, BacktestNoData  # noqa: E402
 from strategies.models import BacktestRun, BacktestSweep  # noqa: E402
+from strategies.services import sweeps  # noqa: E402
 from strategies.services.sweeps import sweep_create  # noqa: E402
 from tests.strategies.sweep_world import DAY  # noqa: E402
 
@@ -174,7 +175,7 @@ def test_a_sweep_records_one_queued_run_per_combination_and_sends_their_tasks_on
     world, ema, django_capture_on_commit_callbacks, monkeypatch
 ):
     sent = []
-    monkeypatch.setattr(tasks.run_backtest, "delay", sent.append)
+    monkeypatch.setattr(sweeps, "send_run", sent.append)
     with django_capture_on_commit_callbacks(execute=True):
         sweep = _sweep(world, ema)
     runs = list(sweep.runs.order_by("pk"))
