@@ -13,7 +13,7 @@ the typed errors below, and report every later status change or fill as a ``Brok
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -399,6 +399,39 @@ class BrokerAdapter(ABC):
         """Families with a "redirect" login: turn the callback's ``params`` into the account's
         session. Raises BrokerError (the broker refused) or ValueError (malformed parameters)."""
         raise NotImplementedError(f"{cls.__name__} has no redirect login")
+
+    @classmethod
+    def login_direct(cls, account: Any) -> SignIn:
+        """Families with a "totp" or "api_key" login: sign ``account`` in at its broker with its stored
+        credentials (a TOTP computed from its stored secret: ``brokers.families.login.totp_now``).
+        Raises BrokerError (the broker refused) or ValueError (credentials missing or malformed)."""
+        raise NotImplementedError(f"{cls.__name__} has no direct login")
+
+    # --- streams and the symbol master: the network families override these ----------------------
+    @classmethod
+    def market_stream(cls, account: Any, session: Mapping[str, str]) -> Any:
+        """The family's market-data websocket for a signed-in ``account`` (a
+        ``brokers.families.stream.StreamDialect``), or None for a family without one."""
+        return None
+
+    @classmethod
+    def order_stream(cls, account: Any, session: Mapping[str, str]) -> Any:
+        """The family's order-update websocket for ``account`` (a ``StreamDialect`` whose ``orders`` are
+        the family's messages), or None for a family that reports by postback or polling only."""
+        return None
+
+    @classmethod
+    def update_from_stream(cls, account_id: int, message: Mapping[str, Any]) -> BrokerUpdate | None:
+        """One order-update message of the family's stream (or postback) as a ``BrokerUpdate``; None for
+        one that is not about an order of ours (no tag) or changes nothing. Raises ValueError for a
+        message that is not in the family's documented shape."""
+        return None
+
+    @classmethod
+    def master_rows(cls, broker: str) -> Iterable[Any]:
+        """Download and read broker ``broker``'s symbol master: ``brokers.families.master.MasterRow``s,
+        and ``(line, why)`` for each row that could not be read. Raises BrokerError when the download fails."""
+        raise NotImplementedError(f"{cls.__name__} has no symbol master to download")
 
     @abstractmethod
     def place_order(self, request: BrokerOrderRequest) -> PlaceResult:
