@@ -65,8 +65,10 @@ class FamilyServer(Protocol):
         """The exchange fills the open order completely at ``price`` (a trade in the trade book)."""
         ...
 
-    def push_order_update(self, broker_order_id: str) -> None:
-        """Send the order's current state as the family's order update (its websocket or postback)."""
+    def push_order_update(self, broker_order_id: str) -> tuple[str, bytes, Mapping[str, str]] | None:
+        """Report the order's current state as the family reports updates. A family with an order-update
+        websocket sends it to every order-stream client and returns None; a family that reports by
+        postback returns the postback (the terminal's path, the body, its headers) for the test to POST."""
         ...
 
     def push_tick(self, token: str, ltp: Decimal) -> None:
@@ -89,6 +91,7 @@ class FamilyKit(Protocol):
     credentials: Mapping[str, str]  # stored (sealed) on the account
     equity_token: str  # the server's token for NSE:RELIANCE (the world's equity)
     secrets: tuple[str, ...]  # every secret and token a login and an order carry: never in plaintext
+    order_updates: str  # "stream" (an order-update websocket: the adapter's ``order_stream``) or "postback"
 
     def start_server(self) -> FamilyServer: ...
 
