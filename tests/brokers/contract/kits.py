@@ -4,5 +4,8 @@ means adding its adapter, its server and its kit, and one line here."""
 from __future__ import annotations
 
 from tests.brokers.contract.kit import MakeKit
+from tests.families.fyers.kit import make_kit as fyers_kit
 
-KITS: dict[str, MakeKit] = {}
+KITS: dict[str, MakeKit] = {
+    "fyers": fyers_kit,
+}
