@@ -158,10 +158,13 @@ class DhanAdapter(BrokerAdapter):
         """Change a resting order (``PUT /orders/{id}``). Dhan's modification names every term, so the
         order's current ones are read from the order book for those ``change`` leaves as they are."""
         current = self._order(broker_order_id)
-        self._call(self.client.modify_order, broker_order_id, modify_body(broker_order_id, current, change))
+        data = self._call(self.client.modify_order, broker_order_id, modify_body(broker_order_id, current, change))
+        self.client.parse("modify", lambda d: records.text(d, "orderId"), data)
 
     def cancel_order(self, *, broker_order_id: str, variety: str = "regular") -> None:
-        self._call(self.client.cancel_order, broker_order_id)
+        """Cancel a resting order (``DELETE /orders/{id}``); the cancellation follows as an update."""
+        data = self._call(self.client.cancel_order, broker_order_id)
+        self.client.parse("cancel", lambda d: records.text(d, "orderId"), data)
 
     # --- reads -------------------------------------------------------------------------------------
     def order_book(self) -> list[BrokerOrder]:
