@@ -89,7 +89,9 @@ class FamilyKit(Protocol):
     broker: str  # the registry's broker whose entry the suite runs, e.g. "shoonya"
     client_code: str
     credentials: Mapping[str, str]  # stored (sealed) on the account
-    equity_token: str  # the server's token for NSE:RELIANCE (the world's equity)
+    equity_token: str  # the server's token for NSE:RELIANCE (the world's equity, exchange token 2885)
+    equity_symbol: str  # the family's trading symbol for it (e.g. "RELIANCE-EQ")
+    equity_exchange: str  # the family's exchange or segment for it (e.g. "NSE", "NSE_EQ")
     secrets: tuple[str, ...]  # every secret and token a login and an order carry: never in plaintext
     order_updates: str  # "stream" (an order-update websocket: the adapter's ``order_stream``) or "postback"
 
