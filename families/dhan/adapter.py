@@ -139,7 +139,7 @@ class DhanAdapter(BrokerAdapter):
                 )
         expires_at = expires if expires is not None and expires > now else now + TOKEN_LIFETIME
         return SignIn(
-            secrets={"access_token": token, "client_id": client_id},
+            secrets={"access_token": token},
             expires_at=min(expires_at, now + TOKEN_LIFETIME),
             broker_user=client_id,
         )

@@ -30,6 +30,8 @@ class DhanKit:
     client_code = ds.CLIENT_ID
     credentials: Mapping[str, str] = {"pin": ds.PIN, "totp_secret": ds.TOTP_SECRET}
     equity_token = "NSE_EQ:2885"
+    equity_symbol = "RELIANCE"
+    equity_exchange = "NSE_EQ"
     secrets = (ds.ACCESS_TOKEN, ds.PIN, ds.TOTP_SECRET)
     order_updates = "stream"
 

@@ -45,7 +45,7 @@ def test_the_totp_sign_in_gets_the_day_token(dhan_account, dhan_server):
     from families.dhan.adapter import DhanAdapter
 
     sign_in = DhanAdapter.login_direct(dhan_account)
-    assert sign_in.secrets == {"access_token": ds.ACCESS_TOKEN, "client_id": ds.CLIENT_ID}
+    assert sign_in.secrets == {"access_token": ds.ACCESS_TOKEN} and sign_in.broker_user == ds.CLIENT_ID
     login = dhan_server.last("login")
     assert login.query["dhanClientId"] == ds.CLIENT_ID and login.query["pin"] == ds.PIN
     assert dhan_server.violations == []
@@ -153,3 +153,26 @@ def test_each_fault_of_placing_is_its_typed_error(world, dhan, dhan_server, faul
 def test_cancelling_an_unknown_order_is_order_not_found(dhan, dhan_server):
     with pytest.raises(BrokerOrderNotFound):
         dhan.cancel_order(broker_order_id="999")
+
+
+def test_an_order_dhan_refuses_is_rejected_with_dhans_message(world, dhan_account, dhan_server):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from guardian.shortcuts import assign_perm
+
+    from brokers.services.sessions import session_start
+    from families.dhan.adapter import DhanAdapter
+    from orders.services import place_order
+    from orders.states import Status
+
+    sign_in = DhanAdapter.login_direct(dhan_account)
+    session_start(account=dhan_account, secrets=sign_in.secrets, expires_at=timezone.now() + timedelta(hours=1))
+    assign_perm("brokers.trade_brokeraccount", world.trader, dhan_account)
+    world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
+    dhan_server.fail_next("place", "rejected")
+    order = place_order(
+        actor=world.trader, account=dhan_account, request=world.request(world.equity, price=Decimal("990")), source="api"
+    )
+    order.refresh_from_db()
+    assert order.status == Status.REJECTED and REJECT_MESSAGE in order.message
