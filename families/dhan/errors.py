@@ -31,7 +31,7 @@ from brokers.adapters.base import (
     BrokerSessionExpired,
     BrokerUnavailable,
 )
-from brokers.families.wire import json_answer, message_of, refusal
+from brokers.families.wire import decode_json, json_answer, message_of, refusal
 
 BROKER = "Dhan"
 
@@ -86,6 +86,12 @@ def _unexplained(status: int) -> BrokerUnavailable:
 
 def answer(status: int, content_type: str, body: bytes, *, order_specific: bool = False) -> Any:
     """Return the data of a successful Dhan answer, or raise the typed error it means."""
+    if status == 429:  # rate-limited whatever the body; Dhan's own words where it gave them
+        try:
+            text = decode_json(body).get("errorMessage")
+        except (ValueError, RecursionError, AttributeError):
+            text = None
+        raise BrokerRateLimited(message_of(text, f"{BROKER}: too many requests"), extra={"http_status": status})
     payload = json_answer(status, content_type, body, broker=BROKER)
     error = error_of(status, payload, order_specific=order_specific)
     if error is not None:

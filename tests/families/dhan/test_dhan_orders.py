@@ -172,7 +172,10 @@ def test_an_order_dhan_refuses_is_rejected_with_dhans_message(world, dhan_accoun
     world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
     dhan_server.fail_next("place", "rejected")
     order = place_order(
-        actor=world.trader, account=dhan_account, request=world.request(world.equity, price=Decimal("990")), source="api"
+        actor=world.trader,
+        account=dhan_account,
+        request=world.request(world.equity, price=Decimal("990")),
+        source="api",
     )
     order.refresh_from_db()
     assert order.status == Status.REJECTED and REJECT_MESSAGE in order.message
