@@ -4,5 +4,8 @@ means adding its adapter, its server and its kit, and one line here."""
 from __future__ import annotations
 
 from tests.brokers.contract.kit import MakeKit
+from tests.families.dhan.kit import make_kit as dhan_kit
 
-KITS: dict[str, MakeKit] = {}
+KITS: dict[str, MakeKit] = {
+    "dhan": dhan_kit,
+}
