@@ -164,7 +164,7 @@ class FyersAdapter(BrokerAdapter):
             url=catalogue.endpoint(account.broker, "ws"),
             hsm_key=hsm_key,
             token_text=f"{app_id}:{token}",
-            symbols=_symbols,
+            symbols=_symbols(),
         )
 
     @classmethod

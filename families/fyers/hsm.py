@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -164,9 +164,10 @@ def topic_for(token: str, ticker: str | None = None) -> str | None:
 
 
 class HsmDialect:
-    """The HSM protocol for one signed-in account (see the module docstring). ``symbols`` gives the
-    fytokens the mapping knows with their tickers (looked up on the first topic it has not seen
-    subscribed: a snapshot names its topic, not its fytoken)."""
+    """The HSM protocol for one signed-in account (see the module docstring). ``symbols``: the fytokens
+    the Fyers mapping knows with their tickers, read once when the dialect is made (the feed's thread
+    never reads the database): a ticker tells an index's topic, and a snapshot of a topic never
+    subscribed here (it names its topic, not its fytoken) is named through them."""
 
     family = "fyers"
     heartbeat_interval: float | None = 10.0
@@ -177,11 +178,11 @@ class HsmDialect:
         url: str,
         hsm_key: str,
         token_text: str,
-        symbols: Callable[[], Mapping[str, str]] | None = None,
+        symbols: Mapping[str, str] | None = None,
         full: bool = True,
     ) -> None:
         self._url, self._hsm_key, self._token_text, self._full = url, hsm_key, token_text, full
-        self._symbols = symbols or dict
+        self._symbols: Mapping[str, str] = symbols or {}
         self._by_topic: dict[str, str] = {}  # topic -> fytoken, for the topics subscribed
         self._known: dict[str, str] | None = None  # topic -> fytoken, for the whole mapping (lazy)
         self._topics: dict[int, _Topic] = {}
@@ -204,7 +205,7 @@ class HsmDialect:
         return [auth_message(self._hsm_key), mode_message(full=self._full)]
 
     def subscribe(self, tokens: Sequence[str]) -> Sequence[bytes]:
-        symbols = self._symbols()
+        symbols = self._symbols
         topics = []
         for token in tokens:
             topic = topic_for(token, symbols.get(token))
@@ -339,7 +340,7 @@ class HsmDialect:
             return token
         if self._known is None:
             self._known = {}
-            for fytoken, ticker in self._symbols().items():
+            for fytoken, ticker in self._symbols.items():
                 known = topic_for(fytoken, ticker)
                 if known is not None:
                     self._known[known] = fytoken

@@ -27,7 +27,7 @@ def _dialect(symbols=None) -> hsm.HsmDialect:
         url="ws://127.0.0.1:1/hsm/v1-5/prod",
         hsm_key="key123",
         token_text=TOKEN_TEXT,
-        symbols=lambda: symbols if symbols is not None else {RELIANCE: "NSE:RELIANCE-EQ"},
+        symbols=symbols if symbols is not None else {RELIANCE: "NSE:RELIANCE-EQ"},
     )
     dialect.opening()
     return dialect
