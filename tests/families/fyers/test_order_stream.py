@@ -97,3 +97,12 @@ def test_any_message_is_an_update_none_or_a_value_error(message):
         message = {"orders": message}
     with contextlib.suppress(ValueError):
         update_of(7, message)
+
+
+def test_the_handshakes_authorization_header_is_never_logged(caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="websockets.client")
+    logging.getLogger("websockets.client").debug("> %s: %s", "authorization", "APP-100:secret-token")
+    logging.getLogger("websockets.client").debug("> %s: %s", "Host", "socket.fyers.in")
+    assert "secret-token" not in caplog.text and "[redacted]" in caplog.text and "socket.fyers.in" in caplog.text
