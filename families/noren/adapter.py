@@ -1,7 +1,7 @@
 """NorenOMS as a broker family: the broker contract over ``families.noren.client.NorenClient``.
 
 An adapter is one account's: the account's client code is Noren's ``uid`` (and ``actid``, as the
-SDK sends it), the session's ``susertoken`` its ``jKey``. Noren names an order by ``remarks``, where
+SDK sends it), the session's ``susertoken`` (its only secret) the ``jKey``. Noren names an order by ``remarks``, where
 our order's tag goes. Instruments are Noren's ``<exch>|<token>`` (Noren's token is the exchange's,
 repeated across exchanges, so the family's mapping keys it with its exchange, as the websocket does).
 
@@ -106,14 +106,14 @@ class NorenAdapter(BrokerAdapter):
     @classmethod
     def for_account(cls, account: Any, session: dict[str, str] | None = None) -> NorenAdapter:
         session = session or {}
-        uid = session.get("uid") or account.client_code
+        uid = account.client_code
         client = NorenClient(
             broker=account.broker,
             root=catalogue.endpoint(account.broker, "api"),
             token=session.get("susertoken"),
             limit_key=f"account:{account.pk}",
         )
-        return cls(account_id=account.pk, client=client, uid=uid, actid=session.get("actid") or uid)
+        return cls(account_id=account.pk, client=client, uid=uid, actid=uid)
 
     # --- sign-in ----------------------------------------------------------------------------------
     @classmethod
@@ -150,12 +150,7 @@ class NorenAdapter(BrokerAdapter):
         )
         data = client.obj("QuickAuth", values)
         token = require_text(data, "susertoken", "the sign-in")
-        actid = data.get("actid") if isinstance(data.get("actid"), str) and data.get("actid") else uid
-        return SignIn(
-            secrets={"susertoken": token, "uid": uid, "actid": actid},
-            expires_at=next_cutoff(timezone.now(), CUTOFF),
-            broker_user=actid,
-        )
+        return SignIn(secrets={"susertoken": token}, expires_at=next_cutoff(timezone.now(), CUTOFF), broker_user=uid)
 
     # --- streams and the master ---------------------------------------------------------------------
     @classmethod
@@ -163,12 +158,9 @@ class NorenAdapter(BrokerAdapter):
         """Noren's websocket for touchline ticks of the subscribed instruments."""
         from families.noren.stream import NorenDialect
 
-        uid = session.get("uid") or account.client_code
+        uid = account.client_code
         return NorenDialect(
-            url=catalogue.endpoint(account.broker, "ws"),
-            uid=uid,
-            actid=session.get("actid") or uid,
-            token=session.get("susertoken", ""),
+            url=catalogue.endpoint(account.broker, "ws"), uid=uid, actid=uid, token=session.get("susertoken", "")
         )
 
     @classmethod
@@ -178,14 +170,12 @@ class NorenAdapter(BrokerAdapter):
         updates runs this dialect as its market feed too."""
         from families.noren.stream import NorenDialect
 
-        uid = session.get("uid") or account.client_code
+        uid = account.client_code
         try:
             url = catalogue.endpoint(account.broker, "order_ws")
         except catalogue.UnknownBrokerEntry:
             url = catalogue.endpoint(account.broker, "ws")
-        return NorenDialect(
-            url=url, uid=uid, actid=session.get("actid") or uid, token=session.get("susertoken", ""), orders=True
-        )
+        return NorenDialect(url=url, uid=uid, actid=uid, token=session.get("susertoken", ""), orders=True)
 
     @classmethod
     def update_from_stream(cls, account_id: int, message: Mapping[str, Any]) -> BrokerUpdate | None:
@@ -443,9 +433,11 @@ class FlattradeAdapter(NorenAdapter):
         api_key, secret = credentials.get("api_key", ""), credentials.get("api_secret", "")
         if not api_key or not secret:
             raise ValueError("Store the account's Flattrade API key and secret first.")
-        client_id = params.get("client") or account.client_code or ""
+        client_id = account.client_code or ""
         if not _CODE.fullmatch(client_id):
             raise ValueError("The account's client code (Flattrade's user id) is missing or malformed.")
+        if params.get("client") and params.get("client") != client_id:
+            raise ValueError("Flattrade signed in another client than the account's.")
         wire = WireClient(
             broker=account.broker,
             root=catalogue.endpoint(account.broker, "auth"),
@@ -462,7 +454,7 @@ class FlattradeAdapter(NorenAdapter):
             raise BrokerRejected("Flattrade's token answer was not an object.")
         token = require_text(data, "token", "the sign-in")
         return SignIn(
-            secrets={"susertoken": token, "uid": client_id, "actid": client_id},
+            secrets={"susertoken": token},
             expires_at=next_cutoff(timezone.now(), CUTOFF),
             broker_user=client_id,
         )
