@@ -12,6 +12,7 @@ code exchanged for the token). Both sessions end at ``CUTOFF`` (IST) or when Nor
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -362,10 +363,9 @@ class NorenAdapter(BrokerAdapter):
             if symbol is None or "|" not in symbol.token:
                 continue
             exchange, token = symbol.token.split("|", 1)
-            data = self._call(
-                lambda c, e=exchange, t=token: c.obj("GetQuotes", {"uid": self.uid, "exch": e, "token": t})
-            )
-            quote = self.client.parse("a quote", lambda d, pk=pk: quote_of(pk, d), data)
+            values = {"uid": self.uid, "exch": exchange, "token": token}
+            data = self._call(functools.partial(_get_quote, values=values))
+            quote = self.client.parse("a quote", functools.partial(quote_of, pk), data)
             if quote is not None:
                 quotes[pk] = quote
         return quotes
@@ -584,6 +584,10 @@ def instrument_finder() -> Callable[[str, Any, Any], int | None]:
         return by_name.get((exchange, tradingsymbol)) if isinstance(tradingsymbol, str) else None
 
     return find
+
+
+def _get_quote(client: NorenClient, *, values: dict[str, str]) -> dict[str, Any]:
+    return client.obj("GetQuotes", values)
 
 
 def _order_number(value: str) -> str:
