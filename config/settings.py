@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "paper",
     "kite",
     "families.noren",
+    "families.dhan",
     "orders",
     "rms",
     "marketdata",
