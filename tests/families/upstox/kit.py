@@ -4,13 +4,12 @@ exact wire format of the suite's orders."""
 from __future__ import annotations
 
 import gzip
+import http.client
 import json
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
-
-import httpx
 
 from brokers.adapters.base import BrokerModifyRequest, BrokerOrderRequest, SignIn
 from families.upstox.adapter import UpstoxAdapter
@@ -76,6 +75,9 @@ class UpstoxKit:
         "redirect_uri": up.REDIRECT_URI,
     }
     equity_token = up.EQUITY_KEY
+    equity_symbol = "RELIANCE"
+    equity_exchange = "NSE_EQ"
+    order_updates = "stream"  # the portfolio stream's order updates (its webhook carries the same messages)
     secrets = (up.API_SECRET, up.ACCESS_TOKEN, up.AUTH_CODE)
 
     def start_server(self) -> UpstoxServer:
@@ -87,10 +89,17 @@ class UpstoxKit:
         """The redirect login: Upstox's dialog (the user signs in there), its redirect with the code,
         then the code exchanged for the access token."""
         page = UpstoxAdapter.login_start(account, state="contract-state")
-        with httpx.Client(follow_redirects=False) as http:
-            answer = http.get(page)
-        assert answer.status_code == 302, answer.text
-        params = dict(parse_qsl(urlsplit(answer.headers["location"]).query))
+        # The user's browser, not the terminal, opens the dialog: read it without httpx's request log.
+        parts = urlsplit(page)
+        connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=5)
+        try:
+            connection.request("GET", f"{parts.path}?{parts.query}")
+            answer = connection.getresponse()
+            location = answer.getheader("Location") or ""
+        finally:
+            connection.close()
+        assert answer.status == 302, answer.status
+        params = dict(parse_qsl(urlsplit(location).query))
         assert params["state"] == "contract-state"
         return UpstoxAdapter.login_finish(account, params)
 

@@ -500,6 +500,7 @@ class UpstoxServer:
         order.update(
             status="complete", filled_quantity=order["quantity"], pending_quantity=0, average_price=float(price)
         )
+        self._position(order, quantity, price)
         self.trades.append(
             {
                 "exchange": order["exchange"],
@@ -519,6 +520,51 @@ class UpstoxServer:
                 "order_timestamp": order["order_timestamp"],
             }
         )
+
+    def _position(self, order: dict[str, Any], quantity: int, price: Decimal) -> None:
+        """The day's net position in the order's instrument and product, moved by one fill."""
+        signed = quantity if order["transaction_type"] == "BUY" else -quantity
+        for position in self.positions:
+            if (position["instrument_token"], position["product"]) == (order["instrument_token"], order["product"]):
+                break
+        else:
+            position = {
+                "exchange": order["exchange"],
+                "multiplier": 1.0,
+                "value": 0.0,
+                "pnl": 0.0,
+                "product": order["product"],
+                "instrument_token": order["instrument_token"],
+                "average_price": 0.0,
+                "buy_value": 0.0,
+                "overnight_quantity": 0,
+                "day_buy_value": 0.0,
+                "day_buy_price": 0.0,
+                "overnight_buy_amount": 0.0,
+                "overnight_buy_quantity": 0,
+                "day_buy_quantity": 0,
+                "day_sell_value": 0.0,
+                "day_sell_price": 0.0,
+                "overnight_sell_amount": 0.0,
+                "overnight_sell_quantity": 0,
+                "day_sell_quantity": 0,
+                "quantity": 0,
+                "last_price": float(price),
+                "unrealised": 0.0,
+                "realised": 0.0,
+                "sell_value": 0.0,
+                "trading_symbol": order["trading_symbol"],
+                "tradingsymbol": order["trading_symbol"],
+                "close_price": float(price),
+                "buy_price": 0.0,
+                "sell_price": 0.0,
+            }
+            self.positions.append(position)
+        side = "buy" if signed > 0 else "sell"
+        position[f"day_{side}_quantity"] += quantity
+        position[f"day_{side}_value"] += float(price) * quantity
+        position["quantity"] += signed
+        position["average_price"] = float(price) if position["quantity"] else 0.0
 
     def _quotes(self, query: Mapping[str, str]) -> dict[str, Any]:
         if set(query) != {"symbol"}:
