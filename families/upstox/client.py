@@ -10,7 +10,9 @@ everything else to the API host (``api``).
 The envelope: ``{"status": "success", "data": ...}`` or ``{"status": "error", "errors": [{"errorCode":
 "UDAPI...", "message": ...}]}``. The mapping, each error carrying Upstox's message:
 
-- UDAPI100050 (invalid token), UDAPI100067 (not allowed with an extended token), or HTTP 401
+- UDAPI100016 (invalid credentials) and UDAPI100073 (inactive client id): the app's credentials
+  -> ``BrokerRejected``;
+- UDAPI100050 (invalid token), UDAPI100067 (not allowed with an extended token), or another HTTP 401
   -> ``BrokerSessionExpired`` (not sent);
 - UDAPI10005 (too many requests) or HTTP 429 -> ``BrokerRateLimited`` (not sent);
 - UDAPI100500 (something went wrong) or another error with a 5xx -> ``BrokerUnavailable`` (maybe sent);
@@ -25,13 +27,22 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from brokers import catalogue
-from brokers.adapters.base import BrokerError, BrokerRateLimited, BrokerSessionExpired, BrokerUnavailable
-from brokers.families.wire import Endpoint, WireClient, json_answer, malformed, message_of, refusal
+from brokers.adapters.base import (
+    BrokerError,
+    BrokerRateLimited,
+    BrokerRejected,
+    BrokerSessionExpired,
+    BrokerUnavailable,
+)
+from brokers.families.wire import Endpoint, WireClient, decode_json, json_answer, malformed, message_of, refusal
 from brokers.rate_limits import RateLimit
 from families.upstox import rate_limits
 
 BROKER_NAME = "Upstox"
 SESSION_CODES = frozenset({"UDAPI100050", "UDAPI100067"})
+# The app's own credentials refused (the token exchange, an inactive client id): a refusal to show, not
+# a lapsed session.
+CREDENTIAL_CODES = frozenset({"UDAPI100016", "UDAPI100073"})
 RATE_LIMIT_CODES = frozenset({"UDAPI10005"})
 SERVER_CODES = frozenset({"UDAPI100500"})
 V2 = {"Api-Version": "2.0"}
@@ -70,6 +81,8 @@ def error_of(status: int, payload: Any, *, order_specific: bool = False) -> Brok
     code = raw_code[:40] if isinstance(raw_code, str) else ""
     message = message_of(first.get("message"), f"Upstox error (HTTP {status})")
     extra: dict[str, Any] = {"http_status": status, "error_code": code}
+    if code in CREDENTIAL_CODES:
+        return BrokerRejected(message, extra=extra)
     if code in SESSION_CODES or status == 401:
         return BrokerSessionExpired(message, extra=extra)
     if code in RATE_LIMIT_CODES or status == 429:
@@ -83,14 +96,14 @@ def answer(*, order_specific: bool = False) -> Callable[[int, str, bytes], Any]:
     """The envelope reader: the ``data`` of a success, else the typed error (module docstring)."""
 
     def read(status: int, content_type: str, body: bytes) -> Any:
-        payload = json_answer(status, content_type, body, broker=BROKER_NAME)
+        payload = _payload(status, content_type, body)
         error = error_of(status, payload, order_specific=order_specific)
         if error is not None:
             raise error
         if (
             200 <= status < 300
             and isinstance(payload, dict)
-            and payload.get("status") in {"success", "partial_success"}
+            and payload.get("status") in ("success", "partial_success")
             and "data" in payload
         ):
             return payload["data"]
@@ -99,9 +112,21 @@ def answer(*, order_specific: bool = False) -> Callable[[int, str, bytes], Any]:
     return read
 
 
+def _payload(status: int, content_type: str, body: bytes) -> Any:
+    """The body as JSON (``wire.json_answer``), with a 429's own error (its code and message) kept."""
+    if status == 429:
+        try:
+            payload = decode_json(body)
+        except (ValueError, RecursionError):
+            payload = None
+        error = error_of(status, payload)
+        raise error if error is not None else BrokerRateLimited("Upstox: too many requests", extra={"http_status": 429})
+    return json_answer(status, content_type, body, broker=BROKER_NAME)
+
+
 def token_answer(status: int, content_type: str, body: bytes) -> Any:
     """The token exchange answers with the token itself (no envelope) or the error envelope."""
-    payload = json_answer(status, content_type, body, broker=BROKER_NAME)
+    payload = _payload(status, content_type, body)
     error = error_of(status, payload)
     if error is not None:
         raise error

@@ -161,6 +161,8 @@ class UpstoxServer:
         return self
 
     def stop(self) -> None:
+        """Stop both servers; fails the test if a request broke Upstox's documented format (a test that
+        sends bad requests on purpose clears ``violations`` first)."""
         self._stop.set()
         if self._http is not None:
             self._http.shutdown()
@@ -168,6 +170,7 @@ class UpstoxServer:
         if self._ws_stopped is not None and self._ws_thread.is_alive():
             self._loop.call_soon_threadsafe(self._ws_stopped.set)
             self._ws_thread.join(10)
+        assert not self.violations, f"requests not in Upstox's documented format: {self.violations}"
 
     @property
     def url(self) -> str:
