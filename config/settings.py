@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "kite",
     "families.noren",
     "families.dhan",
+    "families.upstox",
     "orders",
     "rms",
     "marketdata",
