@@ -115,7 +115,8 @@ class XtsAdapter(BrokerAdapter):
     @classmethod
     def login_direct(cls, account: Any) -> SignIn:
         """Sign in to Interactive and to Market Data with the account's two app key pairs; the session
-        holds both tokens and user ids. Raises ValueError when a key is missing, BrokerError when XTS refuses."""
+        holds both tokens and the Market Data user id (and the Interactive one where it is not the
+        account's client code, as for a dealer). Raises ValueError when a key is missing, BrokerError when XTS refuses."""
         stored = broker_credentials_get(account=account)
         missing = [name for name in CREDENTIALS if not stored.get(name)]
         if missing:
@@ -125,14 +126,16 @@ class XtsAdapter(BrokerAdapter):
         interactive = sign_in(client, calls.login, app_key=stored["app_key"], secret_key=stored["secret_key"])
         market = sign_in(client, calls.md_login, app_key=stored["md_app_key"], secret_key=stored["md_secret_key"])
         investor = interactive.get("isInvestorClient", True)
+        secrets = {
+            "token": str(interactive["token"]),
+            "investor": "0" if investor is False else "1",
+            "md_token": str(market["token"]),
+            "md_user_id": str(market["userID"]),
+        }
+        if str(interactive["userID"]) != account.client_code:  # a dealer's user id; an investor's is the client code
+            secrets["user_id"] = str(interactive["userID"])
         return SignIn(
-            secrets={
-                "token": str(interactive["token"]),
-                "user_id": str(interactive["userID"]),
-                "investor": "0" if investor is False else "1",
-                "md_token": str(market["token"]),
-                "md_user_id": str(market["userID"]),
-            },
+            secrets=secrets,
             expires_at=next_cutoff(timezone.now(), CUTOFF_IST),
             broker_user=str(interactive["userID"])[:64],
         )
@@ -348,7 +351,8 @@ class XtsAdapter(BrokerAdapter):
             root = catalogue.endpoint(account.broker, "order_ws")
         except catalogue.UnknownBrokerEntry:
             root = catalogue.endpoint(account.broker, "ws")  # one host serves both sockets
-        return OrderDialect(root=root, token=session.get("token", ""), user_id=session.get("user_id", ""))
+        user_id = session.get("user_id") or account.client_code
+        return OrderDialect(root=root, token=session.get("token", ""), user_id=user_id)
 
     @classmethod
     def update_from_stream(cls, account_id: int, message: Mapping[str, Any]) -> BrokerUpdate | None:
