@@ -116,7 +116,8 @@ class XtsAdapter(BrokerAdapter):
     def login_direct(cls, account: Any) -> SignIn:
         """Sign in to Interactive and to Market Data with the account's two app key pairs; the session
         holds both tokens and the Market Data user id (and the Interactive one where it is not the
-        account's client code, as for a dealer). Raises ValueError when a key is missing, BrokerError when XTS refuses."""
+        account's client code, as for a dealer). Raises ValueError when a key is missing, BrokerError
+        when XTS refuses."""
         stored = broker_credentials_get(account=account)
         missing = [name for name in CREDENTIALS if not stored.get(name)]
         if missing:
@@ -132,7 +133,8 @@ class XtsAdapter(BrokerAdapter):
             "md_token": str(market["token"]),
             "md_user_id": str(market["userID"]),
         }
-        if str(interactive["userID"]) != account.client_code:  # a dealer's user id; an investor's is the client code
+        # A dealer's user id; an investor's is the account's client code, kept there already.
+        if str(interactive["userID"]) != account.client_code:
             secrets["user_id"] = str(interactive["userID"])
         return SignIn(
             secrets=secrets,
@@ -292,11 +294,11 @@ class XtsAdapter(BrokerAdapter):
         now = timezone.now()
         quotes: dict[int, Quote] = {}
         for tick in ticks:
-            pk = wanted.get(tick.token)
-            if pk is None or tick.ltp is None:
+            found = wanted.get(tick.token)
+            if found is None or tick.ltp is None:
                 continue
-            quotes[pk] = Quote(
-                instrument_id=pk,
+            quotes[found] = Quote(
+                instrument_id=found,
                 ltp=tick.ltp,
                 ts=tick.ts or now,
                 bid=tick.bid,

@@ -42,7 +42,8 @@ def answer(status: int, content_type: str, body: bytes, *, broker: str, order_sp
 
 def error_of(status: int, payload: dict[str, Any], *, broker: str, order_specific: bool = False) -> BrokerError:
     """The typed error of an XTS error envelope answered with HTTP ``status``."""
-    code = payload.get("code") if isinstance(payload.get("code"), str) else ""
+    raw_code = payload.get("code")
+    code = raw_code if isinstance(raw_code, str) else ""
     message = message_of(payload.get("description"), f"{broker} refused the request")
     details = _details(payload.get("result"))
     if details and details not in message:

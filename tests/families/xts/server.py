@@ -257,7 +257,7 @@ class XtsServer:
             raise Violation("source is WEBAPI")
         keys = (APP_KEY, SECRET_KEY) if call == "login" else (MD_APP_KEY, MD_SECRET_KEY)
         if (body["appKey"], body["secretKey"]) != keys:
-            raise Violation(f"{call}: wrong appKey or secretKey")
+            raise _Refusal(400, error("e-user-0002", "Invalid appKey or secretKey"))
         if call == "login":
             return {"enums": {}, "clientCodes": [USER_ID], "isInvestorClient": self.investor, "token": TOKEN,
                     "userID": USER_ID}  # fmt: skip
