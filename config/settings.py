@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "brokers",
     "paper",
     "kite",
+    "families.dhan",
     "families.xts",
     "orders",
     "rms",

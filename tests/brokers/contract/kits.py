@@ -4,8 +4,10 @@ means adding its adapter, its server and its kit, and one line here."""
 from __future__ import annotations
 
 from tests.brokers.contract.kit import MakeKit
+from tests.families.dhan.kit import make_kit as dhan_kit
 from tests.families.xts.kit import XtsKit
 
 KITS: dict[str, MakeKit] = {
+    "dhan": dhan_kit,
     "xts": XtsKit,
 }
