@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "families.noren",
     "families.dhan",
     "families.upstox",
+    "families.xts",
     "orders",
     "rms",
     "marketdata",

@@ -7,9 +7,11 @@ from tests.brokers.contract.kit import MakeKit
 from tests.families.dhan.kit import make_kit as dhan_kit
 from tests.families.noren.kit import NorenKit
 from tests.families.upstox.kit import UpstoxKit
+from tests.families.xts.kit import XtsKit
 
 KITS: dict[str, MakeKit] = {
     "dhan": dhan_kit,
     "noren": NorenKit,
     "upstox": UpstoxKit,
+    "xts": XtsKit,
 }
