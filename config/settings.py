@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "brokers",
     "paper",
     "kite",
+    "families.angel",
     "orders",
     "rms",
     "marketdata",
