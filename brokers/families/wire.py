@@ -30,6 +30,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import httpx
+from django.conf import settings
 
 from brokers.adapters.base import (
     BrokerError,
@@ -145,6 +146,12 @@ def json_answer(status: int, content_type: str, body: bytes, *, broker: str) -> 
     return payload
 
 
+def configured_timeout() -> httpx.Timeout:
+    """``DEFAULT_TIMEOUT``, with the read timeout of ``settings.BROKER_HTTP_READ_TIMEOUT`` (seconds) where set."""
+    read = getattr(settings, "BROKER_HTTP_READ_TIMEOUT", None)
+    return DEFAULT_TIMEOUT if read is None else httpx.Timeout(connect=3.0, read=float(read), write=5.0, pool=2.0)
+
+
 # --- the connection pools --------------------------------------------------------------------------
 _pools: dict[str, httpx.Client] = {}
 _pools_lock = threading.Lock()
@@ -246,7 +253,7 @@ class WireClient:
         self.broker, self.root, self.limit_key = broker, root.rstrip("/"), limit_key
         self._answer, self._headers = answer, headers or dict
         self._limiter, self._http = limiter, http
-        self.timeout = timeout or DEFAULT_TIMEOUT
+        self.timeout = timeout or configured_timeout()
 
     def __repr__(self) -> str:  # never the headers: they carry the session
         return f"WireClient({self.broker!r}, {self.root!r})"

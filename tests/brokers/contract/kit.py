@@ -65,8 +65,10 @@ class FamilyServer(Protocol):
         """The exchange fills the open order completely at ``price`` (a trade in the trade book)."""
         ...
 
-    def push_order_update(self, broker_order_id: str) -> None:
-        """Send the order's current state as the family's order update (its websocket or postback)."""
+    def push_order_update(self, broker_order_id: str) -> tuple[str, bytes, Mapping[str, str]] | None:
+        """Report the order's current state as the family reports updates. A family with an order-update
+        websocket sends it to every order-stream client and returns None; a family that reports by
+        postback returns the postback (the terminal's path, the body, its headers) for the test to POST."""
         ...
 
     def push_tick(self, token: str, ltp: Decimal) -> None:
@@ -87,8 +89,11 @@ class FamilyKit(Protocol):
     broker: str  # the registry's broker whose entry the suite runs, e.g. "shoonya"
     client_code: str
     credentials: Mapping[str, str]  # stored (sealed) on the account
-    equity_token: str  # the server's token for NSE:RELIANCE (the world's equity)
+    equity_token: str  # the server's token for NSE:RELIANCE (the world's equity, exchange token 2885)
+    equity_symbol: str  # the family's trading symbol for it (e.g. "RELIANCE-EQ")
+    equity_exchange: str  # the family's exchange or segment for it (e.g. "NSE", "NSE_EQ")
     secrets: tuple[str, ...]  # every secret and token a login and an order carry: never in plaintext
+    order_updates: str  # "stream" (an order-update websocket: the adapter's ``order_stream``) or "postback"
 
     def start_server(self) -> FamilyServer: ...
 
