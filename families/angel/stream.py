@@ -182,6 +182,8 @@ def decode_orders(message: str | bytes) -> Decoded:
         raise MalformedFrame("an order update that is not JSON") from None
     if not isinstance(update, dict) or not isinstance(update.get("orderData"), dict):
         raise MalformedFrame("an order update without orderData")
+    if not str(update["orderData"].get("orderid") or "").strip():
+        return Decoded()  # the stream's greeting on connection (order-status AB00): about no order
     return Decoded(orders=[update])
 
 

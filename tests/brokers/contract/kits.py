@@ -4,5 +4,8 @@ means adding its adapter, its server and its kit, and one line here."""
 from __future__ import annotations
 
 from tests.brokers.contract.kit import MakeKit
+from tests.families.angel.kit import AngelKit
 
-KITS: dict[str, MakeKit] = {}
+KITS: dict[str, MakeKit] = {
+    "angel": AngelKit,
+}
