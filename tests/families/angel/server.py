@@ -112,6 +112,7 @@ UPDATE_CODES = {
     "complete": "AB05",
     "trigger pending": "AB10",
 }
+INVALID_PAYLOAD = "Invalid Request Payload."
 _NUMBER = re.compile(r"\d+(\.\d+)?")
 _MAC = re.compile(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}")
 
@@ -486,11 +487,12 @@ class AngelServer:
         variety = self._enum(body, "variety", VARIETIES, what, "AB1008")
         self._enum(body, "transactiontype", {"BUY", "SELL"}, what)
         ordertype, price, trigger, quantity = self._terms(body, what)
-        if variety == "NORMAL" and ordertype in STOP_TYPES or variety == "STOPLOSS" and ordertype not in STOP_TYPES:
+        if (variety == "STOPLOSS") != (ordertype in STOP_TYPES) and variety in ("NORMAL", "STOPLOSS"):
             raise self._violate(f"{what}: variety {variety} with ordertype {ordertype}", "AB1008")
         tag = body.get("ordertag", "")
         if len(tag) > 20:
-            raise self._violate(f"{what}: ordertag of {len(tag)} characters", "AB4008", "Ordertag length should not exceed 20 characters")
+            too_long = "Ordertag length should not exceed 20 characters"
+            raise self._violate(f"{what}: ordertag of {len(tag)} characters", "AB4008", too_long)
         for name in ("squareoff", "stoploss"):
             if name in body:
                 self._number(body, name, what)
@@ -830,7 +832,7 @@ class AngelServer:
             self.violations.append(f"market stream: {problem}: {message[:120]}")
             correlation = request.get("correlationID", "") if isinstance(request, dict) else ""
             await sock.socket.send(
-                json.dumps({"correlationID": correlation, "errorCode": "E1002", "errorMessage": "Invalid Request Payload."})
+                json.dumps({"correlationID": correlation, "errorCode": "E1002", "errorMessage": INVALID_PAYLOAD})
             )
             return
         self.subscriptions.append(request)
@@ -879,7 +881,8 @@ def _subscription_problem(request: Any) -> str | None:
             return "a tokenList entry is not {exchangeType, tokens}"
         if group["exchangeType"] not in EXCHANGE_TYPES or isinstance(group["exchangeType"], bool):
             return f"exchangeType {group['exchangeType']!r}"
-        if not isinstance(group["tokens"], list) or not all(isinstance(t, str) and t.isdigit() for t in group["tokens"]):
+        tokens = group["tokens"]
+        if not isinstance(tokens, list) or not all(isinstance(t, str) and t.isdigit() for t in tokens):
             return "tokens are not strings of digits"
         total += len(group["tokens"])
     if total > 1000:
