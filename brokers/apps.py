@@ -9,6 +9,14 @@ class BrokersConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from brokers import metrics, selectors  # noqa: F401 - metrics: the scrape-time broker gauges
+        from brokers.families.runtime import build_broker_feed
+        from marketdata.feeds.sources import register_feed_source
+
+        register_feed_source(
+            "broker",
+            build_broker_feed,
+            help="the market-data websocket of BROKER_FEED_ACCOUNT_ID's broker family (its live session)",
+        )
 
         # The permission ids cached for the access queries are fixed once migrated, but a flush (a
         # test database emptied between tests) recreates the rows under new ids: forget them then.

@@ -63,7 +63,9 @@ class BrokerEntry:
     def status(self) -> str:
         if self.family == "none":
             return "no_api"
-        if self.code in registry.registered_codes():
+        # An installed family reaches a broker only where the registry knows its API's host.
+        reachable = self.family == "paper" or bool(self.endpoints.get("api"))
+        if reachable and self.code in registry.registered_codes():
             return "tested" if self.tested else "untested"
         return "planned"
 
@@ -143,3 +145,12 @@ def limits(code: str, klass: str, default: tuple[RateLimit, ...]) -> tuple[RateL
     """Broker ``code``'s rate limits for an endpoint class ("orders", "quotes", "other", ...): the
     registry's where it gives them, else the family's documented ``default``."""
     return entry(code).limits.get(klass, default)
+
+
+def status_counts() -> dict[str, int]:
+    """How many of the registry's brokers have each status (the registry's own paper exchange left out)."""
+    counts = dict.fromkeys(STATUSES, 0)
+    for item in entries().values():
+        if item.family != "paper":
+            counts[item.status] += 1
+    return counts

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_otp.decorators import otp_required
 
 from accounts.selectors import organisation_get_for_user
+from brokers import catalogue
 from brokers.errors import BrokerAccountDuplicate, BrokerAccountInvalid
 from brokers.forms import BrokerAccountForm, credential_field_name
 from brokers.selectors import organisation_account_list
@@ -34,6 +35,8 @@ def _page(request: HttpRequest, organisation, membership, form: BrokerAccountFor
         "rows": organisation_account_list(organisation=organisation),
         "form": form,
         "error": error,
+        "registry": list(catalogue.entries().values()),
+        "registry_counts": catalogue.status_counts(),
     }
     return render(request, TEMPLATE, context, status=status)
 

@@ -9,6 +9,7 @@ DJANGO_ENV=production turns on the deployment hardening checked by ``manage.py c
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -67,6 +68,7 @@ INSTALLED_APPS = [
     "paper",
     "kite",
     "families.angel",
+    "families.dhan",
     "orders",
     "rms",
     "marketdata",
@@ -476,3 +478,18 @@ if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", KITE_INSTRUMENTS_DUE_BY):
 # --- Kite Connect: the ticker feed, run_feed --source kite (docs/marketdata.md) ---------------------
 KITE_FEED_ACCOUNT_ID = env_int("KITE_FEED_ACCOUNT_ID", 0, minimum=0)  # the Kite account whose session feeds; 0: none
 KITE_TICKER_URL = env_str("KITE_TICKER_URL", "wss://ws.kite.trade")  # Kite's websocket ticker
+# --- The other broker families (docs/brokers.md) ----------------------------------------------------
+# Their brokers' hosts come from the registry (brokers/data/brokers.toml); BROKER_ENDPOINTS points a
+# broker elsewhere (staging, tests): {"shoonya": {"api": "https://...", "ws": "wss://..."}}.
+BROKER_ENDPOINTS: dict[str, dict[str, str]] = {}
+BROKER_HTTP_READ_TIMEOUT = None  # seconds a broker may take to answer; None: 7 s
+# run_feed --source broker: the account whose family's market-data websocket feeds; 0: none.
+BROKER_FEED_ACCOUNT_ID = env_int("BROKER_FEED_ACCOUNT_ID", 0, minimum=0)
+# The registry's redirect-login pages (Upstox, Fyers...) join form-action, as Kite's does above.
+with (BASE_DIR / "brokers" / "data" / "brokers.toml").open("rb") as _registry:
+    for _broker in tomllib.load(_registry)["broker"]:
+        _login = _broker.get("endpoints", {}).get("login", "")
+        if _login.startswith("https://"):
+            _origin = "{0.scheme}://{0.netloc}".format(urlsplit(_login))
+            if _origin not in CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"]:
+                CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(_origin)

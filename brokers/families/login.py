@@ -9,7 +9,7 @@ import binascii
 import hashlib
 import time
 
-from django_otp.oath import hotp
+from django_otp.oath import hotp  # type: ignore[import-untyped]
 
 
 def totp_now(secret_b32: str, *, at: float | None = None) -> str:

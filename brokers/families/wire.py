@@ -24,7 +24,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -271,7 +271,7 @@ class WireClient:
         endpoint: Endpoint,
         *,
         path: Mapping[str, str] | None = None,
-        params: Sequence[tuple[str, str]] | Mapping[str, str] | None = None,
+        params: Any = None,  # what httpx takes: a mapping, or a list of (name, value) pairs
         json_body: Any = None,
         form: Mapping[str, str] | None = None,
         content: bytes | str | None = None,

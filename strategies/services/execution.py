@@ -194,7 +194,10 @@ def deployment_apply(
             placeable.append(intent)
     results: list[StrategyIntent] = []
     halted: set[int] = set()
-    orders_today = deployment_orders_today(deployment=current)
+    # A deployment's standing (orders today, positions, P&L) is read only for the limits it has.
+    orders_today = deployment_orders_today(deployment=current) if current.max_orders is not None else 0
+    # Positions also tell an exit, which passes every limit.
+    needs_positions = any(v is not None for v in (current.max_orders, current.max_loss, current.max_open_positions))
     for intent in placeable:
         recorded = {
             si.account_id: si
@@ -213,8 +216,8 @@ def deployment_apply(
                 code="deployment_not_running",
             )
             break
-        positions = deployment_positions(deployment=current)
-        pnl = pnl_of(positions).total
+        positions = deployment_positions(deployment=current) if needs_positions else []
+        pnl = pnl_of(positions).total if needs_positions else Decimal(0)
         log_event(
             current,
             Kind.INTENT,

@@ -1,8 +1,9 @@
-"""Signing a broker account in to its broker for the day (families with a "redirect" login, as Kite
-Connect): Connect sends the trader to the broker's login page with a signed state naming the account;
-the broker sends them back to the callback, where the family turns its parameters into the account's
-session (sealed, until the broker's cut-off) and the sign-in is audited. The family's steps are its
-adapter's ``login_start`` and ``login_finish``: this view knows no broker."""
+"""Signing a broker account in to its broker for the day. Families with a "totp" or "api_key" login
+sign in at once when Connect is pressed, with the account's stored credentials (``login_direct``).
+For a "redirect" login (Kite Connect, Upstox, Fyers), Connect sends the trader to the broker's login
+page with a signed state naming the account; the broker sends them back to the callback, where the
+family turns its parameters into the account's session (sealed, until the broker's cut-off). Either
+way the sign-in is audited. The family's steps are its adapter's: this view knows no broker."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.services import audit_record
-from brokers.adapters.base import BrokerError
+from brokers.adapters.base import BrokerError, SignIn
 from brokers.adapters.registry import UnknownBroker, family
 from brokers.errors import BrokerAccountForbidden, BrokerAccountNotFound
 from brokers.selectors import account_get_for_user
@@ -37,9 +38,15 @@ def connect(request: HttpRequest, account_id: int) -> HttpResponse:
     except (BrokerAccountNotFound, BrokerAccountForbidden, UnknownBroker) as error:
         # Refused with its status (404, 403, 422), as every page refuses an account the user may not use.
         return render(request, "accounts/error.html", {"error": error}, status=error.status)
-    if adapter_class.login is None or adapter_class.login.kind != "redirect":
+    if adapter_class.login is None:
         messages.error(request, f"{account.label} needs no sign-in at its broker.")
         return redirect("home")
+    if adapter_class.login.kind != "redirect":  # "totp", "api_key": signed in here with the stored credentials
+        try:
+            sign_in = adapter_class.login_direct(account)
+        except (BrokerError, ValueError) as error:
+            return _failed(request, account, f"The broker refused the sign-in: {getattr(error, 'message', error)}")
+        return _started(request, account, sign_in)
     state = signing.dumps({"account": account.pk, "user": request.user.pk}, salt=_SALT)
     try:
         return HttpResponseRedirect(adapter_class.login_start(account, state=state))
@@ -65,6 +72,11 @@ def callback(request: HttpRequest, broker: str) -> HttpResponse:
         sign_in = family(broker).login_finish(account, request.GET)
     except (BrokerError, ValueError) as error:
         return _failed(request, account, f"The broker refused the sign-in: {getattr(error, 'message', error)}")
+    return _started(request, account, sign_in)
+
+
+def _started(request: HttpRequest, account, sign_in: SignIn) -> HttpResponse:
+    """Store the session (sealed), audit the sign-in, and send the trader back to the account."""
     with transaction.atomic():
         session_start(account=account, secrets=sign_in.secrets, expires_at=sign_in.expires_at)
         audit_record(
@@ -72,7 +84,7 @@ def callback(request: HttpRequest, broker: str) -> HttpResponse:
             action="broker.session_started",
             target=account,
             payload={
-                "broker": broker,
+                "broker": account.broker,
                 "expires_at": sign_in.expires_at.isoformat(),
                 "broker_user": sign_in.broker_user,
             },

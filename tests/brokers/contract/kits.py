@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from tests.brokers.contract.kit import MakeKit
 from tests.families.angel.kit import AngelKit
+from tests.families.dhan.kit import make_kit as dhan_kit
 
 KITS: dict[str, MakeKit] = {
     "angel": AngelKit,
+    "dhan": dhan_kit,
 }

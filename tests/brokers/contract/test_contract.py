@@ -189,7 +189,7 @@ def test_a_refused_order_is_rejected_with_the_brokers_message(world, account, se
         actor=world.trader, account=account, request=world.request(world.equity, price=Decimal("990")), source="api"
     )
     order.refresh_from_db()
-    assert order.status == Status.REJECTED and REJECT_MESSAGE in order.status_message
+    assert order.status == Status.REJECTED and REJECT_MESSAGE in order.message
 
 
 def test_an_answer_lost_after_acceptance_leaves_the_order_unknown_then_reconciles_without_a_duplicate(
