@@ -6,8 +6,12 @@ from __future__ import annotations
 from tests.brokers.contract.kit import MakeKit
 from tests.families.angel.kit import AngelKit
 from tests.families.dhan.kit import make_kit as dhan_kit
+from tests.families.noren.kit import NorenKit
+from tests.families.upstox.kit import UpstoxKit
 
 KITS: dict[str, MakeKit] = {
     "angel": AngelKit,
     "dhan": dhan_kit,
+    "noren": NorenKit,
+    "upstox": UpstoxKit,
 }
