@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "brokers",
     "paper",
     "kite",
+    "families.angel",
     "families.noren",
     "families.dhan",
     "families.upstox",
