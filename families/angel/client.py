@@ -77,7 +77,7 @@ def client_identity() -> tuple[str, str, str]:
         local = socket.gethostbyname(socket.gethostname())
     except OSError:
         local = "127.0.0.1"
-    public = getattr(settings, "ANGEL_CLIENT_PUBLIC_IP", "") or local
+    public = settings.ANGEL_CLIENT_PUBLIC_IP or local
     node = uuid.getnode()
     mac = ":".join(f"{(node >> shift) & 0xFF:02x}" for shift in range(40, -1, -8))
     return local, public, mac
