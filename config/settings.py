@@ -67,7 +67,11 @@ INSTALLED_APPS = [
     "brokers",
     "paper",
     "kite",
+    "families.angel",
+    "families.noren",
     "families.dhan",
+    "families.upstox",
+    "families.xts",
     "families.fyers",
     "orders",
     "rms",
@@ -485,6 +489,9 @@ BROKER_ENDPOINTS: dict[str, dict[str, str]] = {}
 BROKER_HTTP_READ_TIMEOUT = None  # seconds a broker may take to answer; None: 7 s
 # run_feed --source broker: the account whose family's market-data websocket feeds; 0: none.
 BROKER_FEED_ACCOUNT_ID = env_int("BROKER_FEED_ACCOUNT_ID", 0, minimum=0)
+# Angel One asks each request for the client's public IP (the static IP registered for orders under
+# SEBI's retail-algo rules); empty: the local address.
+ANGEL_CLIENT_PUBLIC_IP = env_str("ANGEL_CLIENT_PUBLIC_IP", "")
 # The registry's redirect-login pages (Upstox, Fyers...) join form-action, as Kite's does above.
 with (BASE_DIR / "brokers" / "data" / "brokers.toml").open("rb") as _registry:
     for _broker in tomllib.load(_registry)["broker"]:

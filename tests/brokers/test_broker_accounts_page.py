@@ -122,7 +122,7 @@ def test_a_paper_account_stores_no_credentials(world, signed_in):
     [
         (KITE, 422, "API secret is required for a kite account."),
         (KITE | {"kite-api_secret": API_SECRET, "client_code": "AB 12;"}, 422, "letters and digits"),
-        (KITE | {"kite-api_secret": API_SECRET, "broker": "upstox"}, 400, "Select a valid choice"),
+        (KITE | {"kite-api_secret": API_SECRET, "broker": "sharekhan"}, 400, "Select a valid choice"),  # no API
         (KITE | {"kite-api_secret": API_SECRET, "label": "  "}, 400, "This field is required."),
         ({}, 400, "This field is required."),
     ],

@@ -39,7 +39,7 @@ class Command(BaseCommand):
             report = master_import(family.code, rows, min_rows=min_rows, min_percent=min_percent)
         except NotImplementedError:
             raise CommandError(f"The {family.code} family has no symbol master to download.") from None
-        except (MasterImportRefused, BrokerError) as exc:
+        except (MasterImportRefused, BrokerError, ApplicationError) as exc:  # e.g. no master host in the registry
             raise CommandError(exc.message) from None
         audit_record(
             actor="system:load_broker_master",
