@@ -37,6 +37,7 @@ from prometheus_client import Counter
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus, WebSocketException
 
+from brokers.families.wire import SECRET_QUERY
 from brokers.instrument_map import instrument_map
 from marketdata.feeds.base import Feed, QuoteCallback
 from marketdata.models import Instrument
@@ -54,6 +55,40 @@ stream_malformed = Counter(
 stream_reconnects = Counter(
     "terminal_broker_stream_reconnects", "Broker websocket connections opened again after a loss.", ["family"]
 )
+
+
+# Handshake headers that carry a session or a key: the websockets client logs each header at DEBUG.
+SECRET_HEADERS = frozenset(
+    {"authorization", "x-api-key", "x-feed-token", "x-client-code", "access-token", "x-access-token", "cookie"}
+)
+
+
+class RedactHandshake(logging.Filter):
+    """Redacts secret headers ("> authorization: ...") and token-bearing query parameters (the
+    handshake's "> GET /?token=..." line) from the websockets client's DEBUG log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if (
+            isinstance(record.msg, str)
+            and record.msg.endswith("%s: %s")
+            and isinstance(args, tuple)
+            and len(args) == 2
+            and str(args[0]).lower() in SECRET_HEADERS
+        ):
+            record.args = (args[0], "[redacted]")
+            return True
+        message = record.getMessage()
+        redacted = SECRET_QUERY.sub(r"\1[redacted]", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+for _name in ("websockets.client", "websockets"):
+    _logger = logging.getLogger(_name)
+    if not any(isinstance(f, RedactHandshake) for f in _logger.filters):
+        _logger.addFilter(RedactHandshake())
 
 
 class MalformedFrame(ValueError):

@@ -179,9 +179,9 @@ def close_pools() -> None:
 
 
 # Query parameters and form fields that carry secrets, redacted from httpx's request log lines.
-_SECRET_QUERY = re.compile(
+SECRET_QUERY = re.compile(
     r"((?:access_token|request_token|refresh_token|checksum|api_secret|secret|jKey|susertoken|code|token|"
-    r"appIdHash|password|pwd|totp)=)[^&\s\"'>]+",
+    r"appIdHash|password|pwd|totp|pin)=)[^&\s\"'>]+",
     re.I,
 )
 
@@ -191,7 +191,7 @@ class RedactSecrets(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = _SECRET_QUERY.sub(r"\1[redacted]", message)
+        redacted = SECRET_QUERY.sub(r"\1[redacted]", message)
         if redacted != message:
             record.msg, record.args = redacted, ()
         return True

@@ -17,8 +17,6 @@ is counted in a sliding 24 h window, stricter than Dhan's calendar day.
 from __future__ import annotations
 
 import json
-import logging
-import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -46,22 +44,6 @@ DEFAULT_LIMITS: dict[str, tuple[RateLimit, ...]] = {
 MAX_MODIFICATIONS = 25  # per order (Dhan's documented cap)
 
 
-class RedactPin(logging.Filter):
-    """Redacts the PIN of Dhan's token request (a query parameter) from httpx's request log lines."""
-
-    _PIN = re.compile(r"([?&]pin=)[^&\s\"'>]+", re.I)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = self._PIN.sub(r"\1[redacted]", message)
-        if redacted != message:
-            record.msg, record.args = redacted, ()
-        return True
-
-
-_httpx_logger = logging.getLogger("httpx")
-if not any(isinstance(f, RedactPin) for f in _httpx_logger.filters):
-    _httpx_logger.addFilter(RedactPin())
 
 
 def limits_for(broker: str, klass: str) -> tuple[RateLimit, ...]:

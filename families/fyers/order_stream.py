@@ -15,7 +15,6 @@ it to reconciliation, which reads the trades) and are passed over.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -32,27 +31,6 @@ IST = ZoneInfo("Asia/Kolkata")
 SUBSCRIBE = json.dumps({"T": "SUB_ORD", "SLIST": ["orders"], "SUB_T": 1})
 PING, PONG = "ping", "pong"
 TIME_FORMATS = ("%d-%b-%Y %H:%M:%S", "%d-%m-%Y %H:%M:%S")
-
-
-class RedactAuthorization(logging.Filter):
-    """The websockets client logs each handshake header at DEBUG ("> authorization: <app_id>:<token>"):
-    the header's value is redacted, so the session's token is never logged."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if (
-            record.msg == "> %s: %s"
-            and isinstance(args, tuple)
-            and len(args) == 2
-            and str(args[0]).lower() == "authorization"
-        ):
-            record.args = (args[0], "[redacted]")
-        return True
-
-
-_handshake_logger = logging.getLogger("websockets.client")
-if not any(isinstance(f, RedactAuthorization) for f in _handshake_logger.filters):
-    _handshake_logger.addFilter(RedactAuthorization())
 
 
 class OrderDialect:
