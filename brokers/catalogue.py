@@ -36,6 +36,18 @@ STATUSES = {
     "planned": "Planned",
     "no_api": "No public API",
 }
+# How pages name the families (a family not listed is named by its code).
+FAMILY_NAMES = {
+    "paper": "Paper exchange",
+    "kite": "Kite Connect",
+    "noren": "NorenOMS",
+    "xts": "Symphony XTS",
+    "angel": "Angel One SmartAPI",
+    "upstox": "Upstox",
+    "dhan": "DhanHQ",
+    "fyers": "Fyers",
+    "none": "No public API",
+}
 _CODE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 _LIMIT = re.compile(r"(\d+)/(\d+(?:\.\d+)?)(s|min|h|day)")
 _UNITS = {"s": 1.0, "min": 60.0, "h": 3600.0, "day": 86400.0}
@@ -70,8 +82,16 @@ class BrokerEntry:
         return "planned"
 
     @property
+    def family_name(self) -> str:
+        return family_name(self.family)
+
+    @property
     def status_label(self) -> str:
         return STATUSES[self.status]
+
+
+def family_name(family: str) -> str:
+    return FAMILY_NAMES.get(family, family)
 
 
 def _limits(code: str, table: Mapping[str, list[str]]) -> dict[str, tuple[RateLimit, ...]]:
@@ -122,8 +142,9 @@ def entry(code: str) -> BrokerEntry:
 
 
 def of_family(family: str) -> list[BrokerEntry]:
-    """The registry's brokers whose API is ``family`` (what a family's app registers its adapter for)."""
-    return [item for item in entries().values() if item.family == family]
+    """The registry's brokers whose API is ``family`` and whose API host it knows: what a family's app
+    registers its adapter for (a broker without a known host cannot be traded, so it is not offered)."""
+    return [item for item in entries().values() if item.family == family and item.endpoints.get("api")]
 
 
 def endpoint(code: str, name: str) -> str:

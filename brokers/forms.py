@@ -43,10 +43,12 @@ def families_with_login() -> list[tuple[str, str, tuple[str, ...], list[str]]]:
 
 
 def _broker_codes() -> list[str]:
-    """The installed brokers, in the registry's order (those the registry lacks last)."""
+    """The brokers an account can be added for: the registry's whose family is installed and whose API
+    host it knows, in its order; then any installed broker the registry lacks."""
     installed = set(registered_codes())
-    ordered = [code for code in catalogue.entries() if code in installed]
-    return ordered + sorted(installed - set(ordered))
+    entries = catalogue.entries()
+    ordered = [code for code, entry in entries.items() if code in installed and entry.status in ("tested", "untested")]
+    return ordered + sorted(installed - set(entries))
 
 
 def _name(code: str) -> str:
@@ -58,7 +60,7 @@ def broker_choices() -> list[tuple[str, list[tuple[str, str]]]]:
     """The broker select's options, grouped by family: (family, [(broker code, broker name)])."""
     grouped: dict[str, list[tuple[str, str]]] = {}
     for code in _broker_codes():
-        grouped.setdefault(family(code).code, []).append((code, _name(code)))
+        grouped.setdefault(catalogue.family_name(family(code).code), []).append((code, _name(code)))
     return list(grouped.items())
 
 
@@ -88,7 +90,7 @@ class BrokerAccountForm(forms.Form):
                     widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}, render_value=False),
                 )
                 bound.append(self[field_name])
-            self.credential_groups.append((key, family_code, brokers, bound))
+            self.credential_groups.append((key, catalogue.family_name(family_code), brokers, bound))
 
     def credentials(self) -> dict[str, str]:
         """The credentials typed for the chosen broker's family, by their names in its login."""

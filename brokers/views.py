@@ -29,6 +29,7 @@ TEMPLATE = "brokers/accounts.html"
 
 
 def _page(request: HttpRequest, organisation, membership, form: BrokerAccountForm, *, error=None, status=200):
+    counts = catalogue.status_counts()
     context = {
         "organisation": organisation,
         "membership": membership,
@@ -36,7 +37,8 @@ def _page(request: HttpRequest, organisation, membership, form: BrokerAccountFor
         "form": form,
         "error": error,
         "registry": list(catalogue.entries().values()),
-        "registry_counts": catalogue.status_counts(),
+        "registry_counts": counts,
+        "registry_total": sum(counts.values()),
     }
     return render(request, TEMPLATE, context, status=status)
 

@@ -85,9 +85,12 @@ def broker_account_create(
     return account
 
 
+_ACRONYMS = {"api": "API", "totp": "TOTP", "imei": "IMEI", "pin": "PIN", "mpin": "MPIN", "id": "ID", "uri": "URI"}
+
+
 def credential_label(name: str) -> str:
     """How a page names a credential: ``api_key`` -> "API key"."""
-    words = ["API" if word == "api" else word for word in name.split("_")]
+    words = [_ACRONYMS.get(word, word) for word in name.split("_")]
     text = " ".join(words)
     return text[:1].upper() + text[1:]
 

@@ -92,7 +92,7 @@ def test_the_accounts_page_shows_the_registry_and_groups_brokers_by_family(world
     otp_login(client, world.owner)
     html = client.get("/orgs/acme/broker-accounts/").content.decode()
     assert 'id="broker-registry"' in html and html.count('<tr data-status="') == len(catalogue.entries())
-    assert '<optgroup label="kite">' in html and "Zerodha</option>" in html
+    assert '<optgroup label="Kite Connect">' in html and "Zerodha</option>" in html
     assert 'data-groups="' in html and "js/broker_accounts.js" in html
 
 
