@@ -336,13 +336,15 @@ class StrategyRun:
 
     def _context(self, now: datetime) -> Context:
         saved = self._state_json
+        # Context's fields by position (params, state, now, instruments, positions, legs): built for every
+        # event, and keywords cost a third more. The state is a copy, for this event only.
         return Context(
-            params=self.params,
-            state={} if saved == _EMPTY else json.loads(saved),  # a copy of the state, for this event only
-            now=now,
-            instruments=self.instruments,
-            positions=dict(self.positions),
-            legs=dict(self.legs),
+            self.params,
+            {} if saved == _EMPTY else json.loads(saved),
+            now,
+            self.instruments,
+            dict(self.positions),
+            dict(self.legs),
         )
 
     def _dispatch(self, kind: str, subject: object, ts: datetime, handler: Callable[..., None], *args: Any) -> Step:
@@ -368,11 +370,11 @@ class StrategyRun:
             # During warm_up the state is carried through the replay; warm_up puts the saved one back.
             self._state, self._state_json = json.loads(text), text
         if kind == "warm_up":
-            return Step()
+            return Step([], [])
         if not ctx.intents:
-            return Step(log=list(ctx.log))
+            return Step([], list(ctx.log))  # (intents, log) by position, as above
         event = kind if subject is None else f"{kind}.{subject}"
-        return Step(intents=self._keyed(event, ts, ctx.intents), log=list(ctx.log))
+        return Step(self._keyed(event, ts, ctx.intents), list(ctx.log))
 
     @staticmethod
     def _keyed(event: str, ts: datetime, intents: list[Intent]) -> list[Intent]:
