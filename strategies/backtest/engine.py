@@ -221,7 +221,7 @@ class Backtest:
         self.result = BacktestResult(initial_capital=self.settings.initial_capital, cash=self.settings.initial_capital)
         self._ids = itertools.count(1)
         self._pending: dict[int, list[_Order]] = {}
-        self._positions: dict[tuple[int, str], int] = {}  # (instrument, product) -> net quantity
+        self._positions: dict[tuple[int, str], int] = {}  # (instrument, product) -> net quantity, never 0
         self._legs: dict[str, PositionFigures] = {}
         self._open_trades: dict[str, RoundTrip] = {}
         self._last_close: dict[int, Decimal] = {}
@@ -284,14 +284,15 @@ class Backtest:
         return self.result
 
     def _mark(self, minute: datetime) -> None:
+        result = self.result
+        if not self._positions:
+            result.equity.append((minute, result.cash + ZERO))  # + 0 as below: the same Decimal, exponent and all
+            return
         held = ZERO
-        exposed = False
         for (instrument_id, _), quantity in self._positions.items():
-            if quantity:
-                exposed = True
-                held += quantity * self._last_close.get(instrument_id, ZERO)
-        self.result.exposed_minutes += exposed
-        self.result.equity.append((minute, self.result.cash + held if exposed else self.result.cash))
+            held += quantity * self._last_close.get(instrument_id, ZERO)
+        result.exposed_minutes += 1
+        result.equity.append((minute, result.cash + held))
 
     # --- orders
 
@@ -395,7 +396,11 @@ class Backtest:
         self.result.fills.append(executed)
         self.result.cash += (-turnover if intent.side == "BUY" else turnover) - charges.total
         key = (spec.instrument_id, intent.product)
-        self._positions[key] = self._positions.get(key, 0) + (quantity if intent.side == "BUY" else -quantity)
+        net = self._positions.get(key, 0) + (quantity if intent.side == "BUY" else -quantity)
+        if net:
+            self._positions[key] = net
+        else:
+            del self._positions[key]  # only held positions are kept, so a flat minute's mark is the cash
         self._book_trade(executed)
         step = self.run.on_fill(
             Fill(
