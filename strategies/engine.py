@@ -52,7 +52,7 @@ class StrategyCrashed(StrategyError):
         self.traceback = traceback
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is built per event, and a frozen dataclass's __init__ costs twice as much
 class Step:
     """What one event produced: intents (keys filled) and log lines."""
 
