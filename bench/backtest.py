@@ -15,8 +15,9 @@ It measures:
   backtesting.py is optional (``pip install -e '.[bench]'``, pinned in constraints.txt); without it the
   bench says so and measures the rest;
 - a sweep: ``--instruments`` instruments (each its own seeded year) backtested in parallel by
-  ``--processes`` worker processes, the wall time against the 60 s target for 50 instruments, and how
-  much of it was the engine and how much generating the bars.
+  ``--processes`` worker processes, each run also making the report a sweep's run stores, the wall time
+  against the 60 s target for 50 instruments, and how much of it was the engine, the reports and
+  generating the bars (a sweep's task reads stored candles instead, which is not measured here).
 Each time is given in wall seconds and in the process's CPU seconds: on a machine shared with other work
 the wall time counts the time others had the CPU, the CPU time does not. ``--repeat`` times the
 one-instrument runs several times, ours and theirs alternately, and reports the medians.
@@ -211,16 +212,24 @@ def compare(result, stats) -> tuple[int, int, list[str]]:
     return len(mine), len(other), differences
 
 
-def _sweep_one(job: tuple[int, int, int, int]) -> tuple[int, int, float, float, float]:
-    """(bars, closed trades, seconds generating the bars, the engine's wall seconds, its CPU seconds)."""
+def _sweep_one(job: tuple[int, int, int, int]) -> tuple[int, int, float, float, float, float]:
+    """One run of the sweep, as a sweep's task runs it but for the database: its bars, the engine, and the
+    report it stores (``backtest_report``: metrics, monthly returns, the thinned equity curve).
+    Returns (bars, closed trades, seconds generating the bars, the engine's wall seconds, its CPU seconds,
+    the report's wall seconds)."""
     instrument_id, days, fast, slow = job
     _setup()
+    from strategies.services.backtests import backtest_report
+
     started = time.perf_counter()
     bars = generate_bars(instrument_id=instrument_id, days=days, seed=instrument_id)
     generated = time.perf_counter() - started
     started, cpu = time.perf_counter(), time.process_time()
     result = ours(bars, instrument_id=instrument_id, symbol=f"SYM{instrument_id}", fast=fast, slow=slow)
-    return len(bars), len(result.trades), generated, time.perf_counter() - started, time.process_time() - cpu
+    engine, engine_cpu = time.perf_counter() - started, time.process_time() - cpu
+    started = time.perf_counter()
+    backtest_report(result)
+    return len(bars), len(result.trades), generated, engine, engine_cpu, time.perf_counter() - started
 
 
 def _timed(run):
@@ -316,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     generating = sum(row[2] for row in done)
     engine = sum(row[3] for row in done)
     engine_cpu = sum(row[4] for row in done)
+    reporting = sum(row[5] for row in done)
     print(
         f"  {total:,} bars in {wall:.1f} s wall ({total / wall:,.0f} bars/s), {sum(row[1] for row in done)} trades; "
         f"time / target {SWEEP_TARGET_SECONDS} s (50 instruments, one year): {wall / SWEEP_TARGET_SECONDS:.2f}"
@@ -323,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     if done:
         print(
             f"  of which the engine: {engine:.1f} s summed over the processes ({total / engine:,.0f} bars/s each; "
-            f"{engine_cpu:.1f} s CPU); generating the bars {generating:.1f} s; the rest is starting the processes"
+            f"{engine_cpu:.1f} s CPU); the reports {reporting:.1f} s; generating the bars {generating:.1f} s; "
+            "the rest is starting the processes"
         )
     return 0
 
