@@ -12,6 +12,7 @@ It measures:
 - the same strategy on the same bars in backtesting.py (``trade_on_close=False``: market orders fill at
   the next bar's open too), its bars per second and the ratio of ours to it, and whether the two made the
   same trades (entry and exit times and prices); the differences, if any, are listed and explained.
+  Each side's clock runs from its inputs made (our bars; its DataFrame and EMA arrays) to its result.
   backtesting.py is optional (``pip install -e '.[bench]'``, pinned in constraints.txt); without it the
   bench says so and measures the rest;
 - a sweep: ``--instruments`` instruments (each its own seeded year) backtested in parallel by
@@ -139,12 +140,12 @@ def ours(bars: list, *, instrument_id: int, symbol: str, fast: int, slow: int):
     )
 
 
-def theirs(bars: list, *, fast: int, slow: int):
-    """backtesting.py on the same bars. The EMAs are ours (``strategies.indicators.Ema``) handed in as
-    arrays, so the comparison is of the engines, not of two EMA implementations' seeding."""
+def their_inputs(bars: list, *, fast: int, slow: int) -> tuple:
+    """What backtesting.py is given, made before its clock starts (as our bars are made before ours): the
+    bars as its DataFrame, and the EMAs as arrays. The EMAs are ours (``strategies.indicators.Ema``), so
+    the comparison is of the engines, not of two EMA implementations' seeding."""
     import numpy as np
     import pandas as pd
-    from backtesting import Backtest, Strategy
 
     from strategies.indicators import Ema
 
@@ -165,7 +166,13 @@ def theirs(bars: list, *, fast: int, slow: int):
         },
         index=pd.DatetimeIndex([b.ts for b in bars]),
     )
-    fast_array, slow_array = np.array(fast_values), np.array(slow_values)
+    return frame, np.array(fast_values), np.array(slow_values)
+
+
+def theirs(frame, fast_array, slow_array):
+    """backtesting.py over ``their_inputs``: the EMA crossover, long only, market orders at the next open."""
+    import numpy as np
+    from backtesting import Backtest, Strategy
 
     class EmaCross(Strategy):
         def init(self):
@@ -263,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     bars = generate_bars(instrument_id=1, days=args.days, seed=1)
     print(f"one instrument: {len(bars):,} 1-minute bars over {args.days} days, EMA {args.fast}/{args.slow} long only")
     compared = backtesting is not None and not args.no_compare
+    inputs = their_inputs(bars, fast=args.fast, slow=args.slow) if compared else ()
     mine_times: list[tuple[float, float]] = []
     their_times: list[tuple[float, float]] = []
     for n in range(max(1, args.repeat)):
@@ -272,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
             print(result.error)
             return 1
         if compared:
-            stats, their_wall, their_cpu = _timed(lambda: theirs(bars, fast=args.fast, slow=args.slow))
+            stats, their_wall, their_cpu = _timed(lambda: theirs(*inputs))
             their_times.append((their_wall, their_cpu))
         if args.repeat > 1:
             line = f"  run {n + 1}: this engine {wall:.2f} s ({cpu:.2f} s CPU)"
