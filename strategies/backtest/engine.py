@@ -378,8 +378,6 @@ class Backtest:
             instrument_type=spec.instrument_type,
             tick=spec.tick_size,
             slippage_bps=self.settings.slippage_bps,
-            instrument_id=spec.instrument_id,
-            ts=ts,
         )
         for quantity, fill_price in fills.fills:
             self._execute(order, spec, quantity, fill_price, ts)
