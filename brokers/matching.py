@@ -18,13 +18,11 @@ sees the full displayed depth of each new quote).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from marketdata.quotes import Quote
 
 BUY, SELL = "BUY", "SELL"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Market-price protection: (percentage of LTP, absolute floor in rupees, LTP at or below which the floor applies).
 # Futures and options are the exchange's numbers; cash has no exchange-mandated band, so the strictest
@@ -122,12 +120,21 @@ def _slipped(price: Decimal, *, side: str, limit: Decimal, tick: Decimal, bps: i
 
 
 # --- bars ------------------------------------------------------------------------------------------------
-# A backtest sees bars, not quotes. Each rule below turns a bar into the price the order meets and hands
-# it to ``match`` as a quote without depth, so protection, slippage and tick rounding are the ones above.
+# A backtest sees bars, not quotes. Each rule below turns a bar into the price the order meets and meets
+# it as ``match`` meets a quote without depth (``match_at``), so protection, slippage and tick rounding are
+# the ones above.
 
 
-def _bar_quote(*, instrument_id: int, price: Decimal, ts: datetime) -> Quote:
-    return Quote(instrument_id=instrument_id, ltp=price, ts=ts)
+def match_at(
+    *, side: str, remaining: int, price: Decimal, limit: Decimal, tick: Decimal, slippage_bps: int = 0
+) -> Match:
+    """Return what ``match`` gives against a quote without depth whose last price is ``price``: all of
+    ``remaining`` at ``price`` (moved ``slippage_bps`` against the order, capped at the limit) if ``price``
+    is within ``limit``, else nothing. Written out for backtests, which meet a price a bar for every fill
+    (building a Quote for it cost more than the rest of the fill)."""
+    if remaining <= 0 or not (price <= limit if side == BUY else price >= limit):
+        return Match([])
+    return Match([(remaining, _slipped(price, side=side, limit=limit, tick=tick, bps=slippage_bps))])
 
 
 def bar_market_fill(
@@ -138,15 +145,12 @@ def bar_market_fill(
     instrument_type: str,
     tick: Decimal,
     slippage_bps: int,
-    instrument_id: int = 0,
-    ts: datetime | None = None,
 ) -> Match:
     """Return the fill of a MARKET order at ``price`` (the next bar's open, or the signal bar's close):
     the whole quantity at ``price`` moved ``slippage_bps`` against the order, never beyond the protected
     limit of that price."""
     limit = protected_limit(side=side, instrument_type=instrument_type, ltp=price, tick=tick)
-    quote = _bar_quote(instrument_id=instrument_id, price=price, ts=ts or _EPOCH)
-    return match(side=side, remaining=quantity, limit=limit, quote=quote, tick=tick, slippage_bps=slippage_bps)
+    return match_at(side=side, remaining=quantity, price=price, limit=limit, tick=tick, slippage_bps=slippage_bps)
 
 
 def bar_limit_price(*, side: str, limit: Decimal, open: Decimal, high: Decimal, low: Decimal) -> Decimal | None:
@@ -179,8 +183,7 @@ def bar_limit_fill(
     price = bar_limit_price(side=side, limit=limit, open=open, high=high, low=low)
     if price is None:
         return Match([])
-    quote = _bar_quote(instrument_id=0, price=price, ts=_EPOCH)
-    return match(side=side, remaining=quantity, limit=limit, quote=quote, tick=tick)
+    return match_at(side=side, remaining=quantity, price=price, limit=limit, tick=tick)
 
 
 def slices(quantity: int, freeze_quantity: int | None, lot_size: int = 1) -> list[int]:

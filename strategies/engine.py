@@ -9,6 +9,12 @@ runs it (the deployment runner, a backtest) hands the intents on and feeds back 
 A strategy that raises gives ``StrategyCrashed`` with the traceback; its ``ctx.state`` changes from
 that event are dropped, so a crashed event leaves the run as it was before it.
 
+The state is kept twice: the JSON object and its serialised text. Each event's handler gets a fresh copy
+(parsed from the text, so nothing it does reaches the run's copy before the event succeeds); afterwards
+the handler's ``ctx.state`` is serialised once, which is also the check that it is JSON, and parsed back
+only when the text changed. An event that leaves the state as it was costs one ``json.dumps``, and an
+empty state none.
+
 Bar-driven strategies whose timeframe is longer than a minute may be fed 1-minute bars: the engine
 aggregates them into bars of the timeframe aligned to the 09:15 IST session open (a 5-minute bar covers
 09:15-09:19) and hands the strategy each bar when its last minute arrives.
@@ -16,7 +22,6 @@ aggregates them into bars of the timeframe aligned to the 09:15 IST session open
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import traceback as tb
@@ -31,6 +36,7 @@ from strategies.errors import StrategyError, StrategyInvalid
 from strategies.registry import strategy_class, validate_params
 
 SNAPSHOT_VERSION = 1
+_EMPTY = "{}"  # json.dumps({})
 _SESSION_MINUTES = (MARKET_CLOSE.hour * 60 + MARKET_CLOSE.minute) - (MARKET_OPEN.hour * 60 + MARKET_OPEN.minute)
 
 
@@ -46,7 +52,7 @@ class StrategyCrashed(StrategyError):
         self.traceback = traceback
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is built per event, and a frozen dataclass's __init__ costs twice as much
 class Step:
     """What one event produced: intents (keys filled) and log lines."""
 
@@ -181,13 +187,16 @@ class StrategyRun:
             self.strategy: Strategy = cls(self.params)
         except Exception:
             raise StrategyCrashed("init", tb.format_exc()) from None
-        self.state: dict[str, Any] = {}
+        # The state as a JSON object and as its serialised text (see the module's docstring).
+        self._state: dict[str, Any] = {}
+        self._state_json = _EMPTY
         self.positions: dict[str, int] = {}
         self.legs: dict[str, int] = {}
         self.started = False
         if snapshot is not None:
             self._restore(snapshot)
-        self._aggregator = Aggregator(self.timeframe) if self.timeframe > 1 else None
+        self._timeframe = int(self.strategy.timeframe)
+        self._aggregator = Aggregator(self._timeframe) if self._timeframe > 1 else None
 
     @property
     def drive(self) -> Drive:
@@ -195,7 +204,12 @@ class StrategyRun:
 
     @property
     def timeframe(self) -> int:
-        return int(self.strategy.timeframe)
+        return self._timeframe
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The strategy's persisted memory as of the last event (read it, don't change it: events change it)."""
+        return self._state
 
     # --- events
 
@@ -203,23 +217,25 @@ class StrategyRun:
         """Calls ``on_start`` once; a run restored from a started snapshot does nothing."""
         if self.started:
             return Step()
-        step = self._dispatch("start", now, self.strategy.on_start)
+        step = self._dispatch("start", None, now, self.strategy.on_start)
         self.started = True
         return step
 
     def on_bar(self, bar: Bar) -> Step:
         """A closed bar. A 1-minute bar given to a strategy of a longer timeframe is aggregated: the strategy
         sees each bar of its timeframe when complete (the step holds the intents of all bars completed)."""
+        if self._aggregator is None or bar.timeframe == self._timeframe:
+            return self._dispatch("bar", bar.instrument_id, bar.ts, self.strategy.on_bar, bar)
         intents: list[Intent] = []
         log: list[str] = []
         for ready in self._bars_for(bar):
-            step = self._dispatch(f"bar.{ready.instrument_id}", ready.ts, self.strategy.on_bar, ready)
+            step = self._dispatch("bar", ready.instrument_id, ready.ts, self.strategy.on_bar, ready)
             intents.extend(step.intents)
             log.extend(step.log)
         return Step(intents=intents, log=log)
 
     def on_tick(self, tick: Tick) -> Step:
-        return self._dispatch(f"tick.{tick.instrument_id}", tick.ts, self.strategy.on_tick, tick)
+        return self._dispatch("tick", tick.instrument_id, tick.ts, self.strategy.on_tick, tick)
 
     def on_fill(self, fill: Fill) -> Step:
         """Books ``fill`` into the leg's position first, so the handler sees the position it made."""
@@ -236,22 +252,22 @@ class StrategyRun:
         else:
             self.positions.pop(fill.leg, None)
         self.legs[fill.leg] = fill.instrument_id
-        return self._dispatch(f"fill.{fill.instrument_id}", fill.ts, self.strategy.on_fill, fill)
+        return self._dispatch("fill", fill.instrument_id, fill.ts, self.strategy.on_fill, fill)
 
     def on_timer(self, timer: Timer) -> Step:
-        return self._dispatch(f"timer.{timer.name}", timer.ts, self.strategy.on_timer, timer)
+        return self._dispatch("timer", timer.name, timer.ts, self.strategy.on_timer, timer)
 
     def warm_up(self, bars: Iterable[Bar]) -> None:
         """Replays history (1-minute bars, or bars of the strategy's timeframe) to rebuild the strategy's
         indicators: intents and log lines are dropped and ``ctx.state`` is restored afterwards, so the run
         persists nothing from the replay. Raises StrategyCrashed if the strategy raises."""
-        saved = copy.deepcopy(self.state)
+        saved = self._state, self._state_json  # never handed out, so never changed in place
         try:
             for bar in bars:
                 for ready in self._bars_for(bar):
-                    self._dispatch("warm_up", ready.ts, self.strategy.on_bar, ready)
+                    self._dispatch("warm_up", None, ready.ts, self.strategy.on_bar, ready)
         finally:
-            self.state = saved
+            self._state, self._state_json = saved
 
     def subscriptions(self, now: datetime) -> list[int]:
         """The instruments whose bars or ticks the run needs: the strategy's, and every leg still held."""
@@ -271,7 +287,7 @@ class StrategyRun:
             "version": SNAPSHOT_VERSION,
             "kind": self.kind,
             "started": self.started,
-            "state": copy.deepcopy(self.state),
+            "state": json.loads(self._state_json),
             "positions": dict(sorted(self.positions.items())),
             "legs": dict(sorted(self.legs.items())),
         }
@@ -297,7 +313,11 @@ class StrategyRun:
         assert isinstance(positions, dict) and isinstance(legs, dict)
         if missing := sorted(set(positions) - set(legs)):
             raise bad("legs", f"has no instrument for the held leg {missing[0]!r}")
-        self.state = copy.deepcopy(state)
+        try:
+            self._state_json = json.dumps(state, allow_nan=False)
+        except (TypeError, ValueError):
+            raise bad("state", "must be a JSON object") from None
+        self._state = json.loads(self._state_json)
         self.positions = {leg: quantity for leg, quantity in positions.items() if quantity}
         self.legs = dict(legs)
         self.started = bool(snapshot.get("started", False))
@@ -315,30 +335,46 @@ class StrategyRun:
         return self._aggregator.add(bar)
 
     def _context(self, now: datetime) -> Context:
+        saved = self._state_json
+        # Context's fields by position (params, state, now, instruments, positions, legs): built for every
+        # event, and keywords cost a third more. The state is a copy, for this event only.
         return Context(
-            params=self.params,
-            state=copy.deepcopy(self.state),
-            now=now,
-            instruments=self.instruments,
-            positions=dict(self.positions),
-            legs=dict(self.legs),
+            self.params,
+            {} if saved == _EMPTY else json.loads(saved),
+            now,
+            self.instruments,
+            dict(self.positions),
+            dict(self.legs),
         )
 
-    def _dispatch(self, event: str, ts: datetime, handler: Callable[..., None], *args: Any) -> Step:
+    def _dispatch(self, kind: str, subject: object, ts: datetime, handler: Callable[..., None], *args: Any) -> Step:
+        """Runs ``handler`` for the event ``kind`` (``bar``, ``fill``...) of ``subject`` (an instrument id,
+        a timer's name, or None), keying its intents by ``kind.subject``."""
         ctx = self._context(ts)
         try:
             handler(ctx, *args)
-            # The state must survive a round trip through JSON: check here, where the culprit is known.
-            state = json.loads(json.dumps(ctx.state, allow_nan=False))
+            # The state must be a JSON object: checked here, where the culprit is known, by serialising it
+            # once; it is read back only if the text changed.
+            state = ctx.state
+            if type(state) is dict and not state:
+                text = _EMPTY
+            elif isinstance(state, dict):
+                text = json.dumps(state, allow_nan=False)
+            else:
+                raise TypeError(f"ctx.state must stay a JSON object, not {type(state).__name__}")
             for intent in ctx.intents:
                 _check_intent(intent)
         except Exception:
-            raise StrategyCrashed(event.partition(".")[0], tb.format_exc()) from None
-        if event == "warm_up":
-            self.state = state  # carried through the replay; warm_up restores the saved state at its end
-            return Step()
-        self.state = state
-        return Step(intents=self._keyed(event, ts, ctx.intents), log=list(ctx.log))
+            raise StrategyCrashed(kind, tb.format_exc()) from None
+        if text != self._state_json:
+            # During warm_up the state is carried through the replay; warm_up puts the saved one back.
+            self._state, self._state_json = json.loads(text), text
+        if kind == "warm_up":
+            return Step([], [])
+        if not ctx.intents:
+            return Step([], list(ctx.log))  # (intents, log) by position, as above
+        event = kind if subject is None else f"{kind}.{subject}"
+        return Step(self._keyed(event, ts, ctx.intents), list(ctx.log))
 
     @staticmethod
     def _keyed(event: str, ts: datetime, intents: list[Intent]) -> list[Intent]:

@@ -3,6 +3,9 @@
 Every indicator is updated with each closed bar (``update(bar)``) and answers ``value``: a Decimal, or
 None while it is warming up (too few bars yet). talipp computes in floats; values come back as the
 Decimal of the float's shortest repr, so they compare with prices (Decimals) without surprises.
+The EMA is computed here, with talipp's float arithmetic step for step (the same values to the bit),
+because talipp's bookkeeping per value cost more than the arithmetic; its ``number`` is the float
+itself, for strategies that only compare two EMAs (the floats order as their Decimals do).
 
 - ``Ema`` / ``Sma`` / ``Rsi`` (Wilder's smoothing) over a bar's close (or open, high, low, typical price);
 - ``Vwap``: the volume-weighted typical price, reset at each IST session;
@@ -21,7 +24,6 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
-from talipp.indicators import EMA as _EMA
 from talipp.indicators import RSI as _RSI
 from talipp.indicators import SMA as _SMA
 from talipp.indicators import VWAP as _VWAP
@@ -101,12 +103,37 @@ class _OverPrice(_Talipp):
         return to_decimal(self._last())
 
 
-class Ema(_OverPrice):
-    """Exponential moving average; talipp seeds it with the simple average of the first ``period`` values,
-    then applies ``k = 2 / (period + 1)``: ``ema = k * price + (1 - k) * previous``."""
+class Ema:
+    """Exponential moving average, as talipp's EMA computes it: seeded with the simple average of the first
+    ``period`` values (``sum(values) / period``), then ``ema = k * price + (1 - k) * previous`` with
+    ``k = 2.0 / (period + 1.0)``, in floats. ``number`` is that float (None while warming up), ``value``
+    its Decimal."""
 
     def __init__(self, period: int, source: Source = "close") -> None:
-        super().__init__(_EMA(period), period, source)
+        if period < 1:
+            raise ValueError("an EMA's period must be at least 1")
+        self.period = period
+        self.source = source
+        self._k = 2.0 / (period + 1.0)
+        self._seed: list[float] = []
+        self.number: float | None = None
+
+    def update(self, bar: Bar) -> None:
+        price = float(bar.close if self.source == "close" else source_price(bar, self.source))
+        previous = self.number
+        if previous is not None:
+            k = self._k
+            self.number = k * price + (1.0 - k) * previous
+            return
+        self._seed.append(price)
+        if len(self._seed) == self.period:
+            self.number = sum(self._seed) / self.period
+            self._seed = []
+
+    @property
+    def value(self) -> Decimal | None:
+        number = self.number
+        return None if number is None else Decimal(repr(number))
 
 
 class Sma(_OverPrice):

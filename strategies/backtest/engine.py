@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,6 +42,7 @@ from strategies.engine import StrategyCrashed, StrategyRun
 
 FillMode = Literal["next_open", "close"]
 ZERO = Decimal(0)
+_BAR_ORDER = attrgetter("ts", "instrument_id")  # by minute, then instrument
 
 
 class BacktestSettings(BaseModel):
@@ -219,29 +221,61 @@ class Backtest:
         self.result = BacktestResult(initial_capital=self.settings.initial_capital, cash=self.settings.initial_capital)
         self._ids = itertools.count(1)
         self._pending: dict[int, list[_Order]] = {}
-        self._positions: dict[tuple[int, str], int] = {}  # (instrument, product) -> net quantity
+        self._positions: dict[tuple[int, str], int] = {}  # (instrument, product) -> net quantity, never 0
         self._legs: dict[str, PositionFigures] = {}
         self._open_trades: dict[str, RoundTrip] = {}
         self._last_close: dict[int, Decimal] = {}
+        self._at_close = self.settings.fill_mode == "close"
+        # The MIS square-off instant (UTC) of the IST day being replayed, and that day's bounds.
+        self._day: tuple[datetime, datetime, datetime] | None = None
 
     # --- the replay
 
     def replay(self, bars: Iterable[Bar], *, progress: Any = None) -> BacktestResult:
         """Runs every 1-minute bar (sorted here by minute, then instrument) and returns the result.
         ``progress``, if given, is called with the share of bars done (0-1) every 1,000 bars or so."""
-        ordered = sorted(bars, key=lambda bar: (bar.ts, bar.instrument_id))
+        ordered = sorted(bars, key=_BAR_ORDER)
         total = len(ordered) or 1
-        done = reported = 0
+        reported = 0
         try:
             if ordered:
                 self._handle(self.run.start(ordered[0].ts).intents, ordered[0], at_close=True)
-            for minute, group in itertools.groupby(ordered, key=lambda bar: bar.ts):
-                for bar in group:
-                    self._bar(bar)
-                    done += 1
+            # One loop over the bars, with the run's fixed values in locals and each step skipped when it
+            # has nothing to do (no resting orders, before the square-off, no intents): the hot path.
+            known = self.symbols.by_id
+            pending = self._pending
+            last_close = self._last_close
+            on_bar = self.run.on_bar
+            result = self.result
+            squares_off = self.settings.mis_square_off is not None
+            minute: datetime | None = None
+            done = 0
+            for bar in ordered:
+                if bar.ts != minute:
+                    if minute is not None:
+                        self._mark(minute)
+                        if progress is not None and done - reported >= 1000:
+                            reported = done
+                            progress(done / total)
+                    minute = bar.ts
+                done += 1
+                instrument_id = bar.instrument_id
+                if instrument_id not in known:
+                    continue
+                result.bars += 1
+                if pending.get(instrument_id):
+                    self._match_pending(bar)
+                if squares_off and self._after_square_off(bar.ts):
+                    self._square_off(bar)
+                last_close[instrument_id] = bar.close
+                step = on_bar(bar)
+                if step.log:
+                    result.log.extend(step.log)
+                if step.intents:
+                    self._handle(step.intents, bar, at_close=self._at_close)
+            if minute is not None:
                 self._mark(minute)
                 if progress is not None and done - reported >= 1000:
-                    reported = done
                     progress(done / total)
         except StrategyCrashed as crash:
             self.result.error = crash.traceback
@@ -249,26 +283,16 @@ class Backtest:
         self.result.open_trades = list(self._open_trades.values())
         return self.result
 
-    def _bar(self, bar: Bar) -> None:
-        if bar.instrument_id not in self.symbols.by_id:
-            return
-        self.result.bars += 1
-        self._match_pending(bar)
-        self._square_off(bar)
-        self._last_close[bar.instrument_id] = bar.close
-        step = self.run.on_bar(bar)
-        self.result.log.extend(step.log)
-        self._handle(step.intents, bar, at_close=self.settings.fill_mode == "close")
-
     def _mark(self, minute: datetime) -> None:
+        result = self.result
+        if not self._positions:
+            result.equity.append((minute, result.cash + ZERO))  # + 0 as below: the same Decimal, exponent and all
+            return
         held = ZERO
-        exposed = False
         for (instrument_id, _), quantity in self._positions.items():
-            if quantity:
-                exposed = True
-                held += quantity * self._last_close.get(instrument_id, ZERO)
-        self.result.exposed_minutes += exposed
-        self.result.equity.append((minute, self.result.cash + held))
+            held += quantity * self._last_close.get(instrument_id, ZERO)
+        result.exposed_minutes += 1
+        result.equity.append((minute, result.cash + held))
 
     # --- orders
 
@@ -354,8 +378,6 @@ class Backtest:
             instrument_type=spec.instrument_type,
             tick=spec.tick_size,
             slippage_bps=self.settings.slippage_bps,
-            instrument_id=spec.instrument_id,
-            ts=ts,
         )
         for quantity, fill_price in fills.fills:
             self._execute(order, spec, quantity, fill_price, ts)
@@ -372,7 +394,11 @@ class Backtest:
         self.result.fills.append(executed)
         self.result.cash += (-turnover if intent.side == "BUY" else turnover) - charges.total
         key = (spec.instrument_id, intent.product)
-        self._positions[key] = self._positions.get(key, 0) + (quantity if intent.side == "BUY" else -quantity)
+        net = self._positions.get(key, 0) + (quantity if intent.side == "BUY" else -quantity)
+        if net:
+            self._positions[key] = net
+        else:
+            del self._positions[key]  # only held positions are kept, so a flat minute's mark is the cash
         self._book_trade(executed)
         step = self.run.on_fill(
             Fill(
@@ -394,7 +420,17 @@ class Backtest:
 
     def _after_square_off(self, ts: datetime) -> bool:
         limit = self.settings.mis_square_off
-        return limit is not None and ts.astimezone(IST).time() >= limit
+        if limit is None:
+            return False
+        day = self._day
+        if day is None or not day[0] <= ts < day[1]:
+            # A new IST day: its bounds and its square-off instant, computed once a day rather than
+            # converting every bar's time to IST (IST keeps no daylight saving; ZoneInfo handles it anyway).
+            local = ts.astimezone(IST).date()
+            start = datetime.combine(local, time(0), IST).astimezone(ts.tzinfo)
+            end = datetime.combine(local + timedelta(days=1), time(0), IST).astimezone(ts.tzinfo)
+            day = self._day = (start, end, datetime.combine(local, limit, IST).astimezone(ts.tzinfo))
+        return ts >= day[2]
 
     def _square_off(self, bar: Bar) -> None:
         if not self._after_square_off(bar.ts):

@@ -20,6 +20,10 @@ close, one point a minute), C the initial capital and the trades the closed roun
   runs of consecutive winners and losers.
 - ``exposure`` = the share of minutes with any open position; ``charges`` = all charges paid.
 - Monthly returns: each IST month's last equity over the previous month's (over C for the first).
+
+A year of minutes is about 94,000 equity points, so each walk over them does as little per point as it
+can: the IST day of a point is worked out once a day (from the day's bounds), a drawdown's depth and
+length once it ends (from its trough and last point), and the curve formats only the points it keeps.
 """
 
 from __future__ import annotations
@@ -28,9 +32,9 @@ import csv
 import io
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -74,30 +78,62 @@ def drawdown_series(equity: Sequence[tuple[datetime, Decimal]], initial: Decimal
 
 
 def max_drawdown(equity: Sequence[tuple[datetime, Decimal]], initial: Decimal) -> Drawdown:
-    """The largest drawdown amount, the largest as a share of its peak, and the longest time under a peak."""
+    """The largest drawdown amount, the largest as a share of its peak, and the longest time under a peak.
+
+    Each drawdown is measured when it ends (back at its peak, or at the last point): its depth from its
+    trough, which is where both its amount and its share of the (fixed) peak are largest, and its length
+    to the latest point under the peak or the point back at it."""
     if not equity:
         return Drawdown(ZERO, 0.0, 0.0)
     peak, peak_ts = initial, equity[0][0]
-    amount, pct, longest, under = ZERO, 0.0, 0.0, False
+    amount, pct, longest = ZERO, 0.0, 0.0
+    trough: Decimal | None = None  # the lowest equity under the current peak, while under it
+    latest = peak_ts  # the latest time under the current peak
+
+    def ended(until: datetime) -> None:
+        nonlocal amount, pct, longest
+        assert trough is not None
+        amount = max(amount, peak - trough)
+        if peak > 0:
+            pct = max(pct, float((peak - trough) / peak))
+        longest = max(longest, (until - peak_ts).total_seconds() / 86400)
+
     for ts, value in equity:
         if value >= peak:
-            if under:  # back at the peak: that drawdown lasted until now
-                longest = max(longest, (ts - peak_ts).total_seconds() / 86400)
-            peak, peak_ts, under = value, ts, False
-            continue
-        under = True
-        amount = max(amount, peak - value)
-        if peak > 0:
-            pct = max(pct, float((peak - value) / peak))
-        longest = max(longest, (ts - peak_ts).total_seconds() / 86400)
+            if trough is not None:  # back at the peak: that drawdown lasted until now
+                ended(max(latest, ts))
+                trough = None
+            peak, peak_ts = value, ts
+        elif trough is None:
+            trough, latest = value, ts
+        else:
+            if value < trough:
+                trough = value
+            if ts > latest:
+                latest = ts
+    if trough is not None:
+        ended(latest)
     return Drawdown(amount, pct, longest)
+
+
+def _ist_days(equity: Sequence[tuple[datetime, Decimal]]) -> Iterator[tuple[date, Decimal]]:
+    """Each point's IST date and equity; the date is worked out again only when a point leaves the
+    IST day of the one before."""
+    start = end = None
+    day = date.min
+    for ts, value in equity:
+        if start is None or end is None or not start <= ts < end:
+            day = ts.astimezone(IST).date()
+            start = datetime.combine(day, time(0), IST).astimezone(ts.tzinfo)
+            end = datetime.combine(day + timedelta(days=1), time(0), IST).astimezone(ts.tzinfo)
+        yield day, value
 
 
 def daily_equity(equity: Sequence[tuple[datetime, Decimal]]) -> list[tuple[Any, Decimal]]:
     """Each IST day's last equity, oldest first."""
     days: dict[Any, Decimal] = {}
-    for ts, value in equity:
-        days[ts.astimezone(IST).date()] = value
+    for day, value in _ist_days(equity):
+        days[day] = value
     return list(days.items())
 
 
@@ -133,8 +169,12 @@ def cagr(equity: Sequence[tuple[datetime, Decimal]], initial: Decimal) -> float 
 
 def monthly_returns(equity: Sequence[tuple[datetime, Decimal]], initial: Decimal) -> list[tuple[str, float]]:
     months: dict[str, Decimal] = {}
-    for ts, value in equity:
-        months[ts.astimezone(IST).strftime("%Y-%m")] = value
+    names: dict[date, str] = {}
+    for day, value in _ist_days(equity):
+        name = names.get(day)
+        if name is None:
+            name = names[day] = day.strftime("%Y-%m")
+        months[name] = value
     previous = initial
     out = []
     for month, value in months.items():
@@ -201,12 +241,27 @@ def metrics(result: BacktestResult) -> dict[str, Any]:
     }
 
 
-def equity_curve(result: BacktestResult) -> list[list[str]]:
-    """``[iso time, equity, drawdown]`` per minute, money to the paisa."""
-    drawdowns = drawdown_series(result.equity, result.initial_capital)
-    return [
-        [ts.isoformat(), _money(value), _money(dd)] for (ts, value), dd in zip(result.equity, drawdowns, strict=True)
-    ]
+def equity_curve(result: BacktestResult, most: int | None = None) -> list[list[str]]:
+    """``[iso time, equity, drawdown]`` per minute, money to the paisa; with ``most``, at most that many
+    points, evenly spaced, the last always kept (each drawdown still from the running peak of every
+    minute)."""
+    equity = result.equity
+    keep = _spaced(len(equity), most)
+    out = []
+    peak = result.initial_capital
+    for n, (ts, value) in enumerate(equity):
+        peak = max(peak, value)
+        if keep is None or n in keep:
+            out.append([ts.isoformat(), _money(value), _money(peak - value)])
+    return out
+
+
+def _spaced(count: int, most: int | None) -> set[int] | None:
+    """The indices of at most ``most`` of ``count`` points, evenly spaced, the last always kept; None for all."""
+    if most is None or count <= most:
+        return None
+    step = count / most
+    return {int(i * step) for i in range(most - 1)} | {count - 1}
 
 
 def trades_csv(trades: Sequence[RoundTrip]) -> str:

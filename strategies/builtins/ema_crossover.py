@@ -4,7 +4,6 @@ short (long-short). Optionally flat at ``exit_at`` with no entries from then on.
 from __future__ import annotations
 
 from datetime import time
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -45,23 +44,26 @@ class EmaCrossover(SingleInstrumentStrategy):
         super().__init__(params)
         self.p = params
         self.fast, self.slow = Ema(params.fast), Ema(params.slow)
-        self.previous: tuple[Decimal, Decimal] | None = None
+        # The EMAs' floats: they order as their Decimal values do, and comparing is all this strategy does.
+        self.previous: tuple[float, float] | None = None
 
     def on_bar(self, ctx: Context, bar: Bar) -> None:
         if bar.instrument_id != self.instrument_id(ctx):
             return
         self.fast.update(bar)
         self.slow.update(bar)
-        fast, slow = self.fast.value, self.slow.value
+        fast, slow = self.fast.number, self.slow.number
         previous, self.previous = self.previous, (fast, slow) if fast is not None and slow is not None else None
-        position = ctx.position(LEG)
-        if _at_or_after(bar, self.p.exit_at):
+        if self.p.exit_at is not None and _at_or_after(bar, self.p.exit_at):
             ctx.close(LEG, reason="exit time", product=self.p.product)
             return
         if previous is None or fast is None or slow is None:
             return
         crossed_up = previous[0] <= previous[1] and fast > slow
         crossed_down = previous[0] >= previous[1] and fast < slow
+        if not (crossed_up or crossed_down):
+            return
+        position = ctx.position(LEG)
         quantity = self.p.size(ctx, bar.instrument_id)
         if crossed_up and position <= 0:
             ctx.close(LEG, reason="fast EMA crossed above slow", product=self.p.product)

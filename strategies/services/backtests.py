@@ -9,7 +9,6 @@ symbol master, a date range with stored candles, the simulated exchange's settin
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -177,15 +176,6 @@ def backtest_create(
     return run
 
 
-def thinned(curve: Sequence[list[str]], most: int = MAX_EQUITY_POINTS) -> list[list[str]]:
-    """At most ``most`` points of ``curve``, evenly spaced, the last always kept."""
-    if len(curve) <= most:
-        return list(curve)
-    step = len(curve) / most
-    picked = [curve[int(i * step)] for i in range(most - 1)]
-    return [*picked, curve[-1]]
-
-
 def backtest_report(result: BacktestResult) -> dict[str, Any]:
     """The stored form of a result: metrics (with monthly returns), trades, the thinned equity curve."""
     values = metrics(result)
@@ -196,7 +186,7 @@ def backtest_report(result: BacktestResult) -> dict[str, Any]:
     return {
         "result": values,
         "trades": [trade.as_json() for trade in result.trades],
-        "equity": thinned(equity_curve(result)),
+        "equity": equity_curve(result, most=MAX_EQUITY_POINTS),
     }
 
 

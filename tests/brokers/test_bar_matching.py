@@ -4,9 +4,22 @@ SL triggers touched by a bar's range, freeze-quantity slices."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal as D
 
-from brokers.matching import bar_limit_price, bar_market_fill, bar_trigger_price, protected_limit, slices
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from brokers.matching import (
+    bar_limit_price,
+    bar_market_fill,
+    bar_trigger_price,
+    match,
+    match_at,
+    protected_limit,
+    slices,
+)
+from marketdata.quotes import Quote
 
 TICK = D("0.05")
 
@@ -52,3 +65,20 @@ def test_a_quantity_above_the_freeze_limit_is_sliced_into_whole_lots():
     assert slices(1800, 1800, 75) == [1800]
     assert slices(4000, 1800, 75) == [1800, 1800, 400]
     assert slices(4000, 1790, 75) == [1725, 1725, 550]  # the freeze limit rounded down to 23 lots
+
+
+PRICES = st.integers(min_value=-20, max_value=4_000_000).map(lambda n: n * TICK)
+
+
+@settings(max_examples=400)
+@given(
+    side=st.sampled_from(["BUY", "SELL"]),
+    remaining=st.integers(min_value=-2, max_value=10_000),
+    price=PRICES,
+    limit=PRICES,
+    bps=st.integers(min_value=0, max_value=1000),
+)
+def test_a_bars_price_is_met_as_match_meets_a_quote_without_depth(side, remaining, price, limit, bps):
+    quote = Quote(instrument_id=1, ltp=price, ts=datetime(2026, 3, 2, tzinfo=UTC))
+    expected = match(side=side, remaining=remaining, limit=limit, quote=quote, tick=TICK, slippage_bps=bps)
+    assert match_at(side=side, remaining=remaining, price=price, limit=limit, tick=TICK, slippage_bps=bps) == expected

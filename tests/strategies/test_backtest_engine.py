@@ -13,16 +13,20 @@ six orders: 9.69 + 2 x 6.34 + 2 x 9.91 + 6.33 = 48.52, so a net P&L of 811.48.
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import Field
 
 from marketdata.hours import IST
 from strategies.backtest.charges import ChargeSchedule
-from strategies.backtest.engine import BacktestSettings, InstrumentSpec, run_backtest
+from strategies.backtest.engine import Backtest, BacktestSettings, InstrumentSpec, run_backtest
 from strategies.backtest.report import metrics
 from strategies.contract import Bar, Context, Params, Strategy
+from strategies.engine import StrategyCrashed
 from strategies.registry import register, registered
 from tests.strategies.harness import load_bars
 
@@ -214,3 +218,200 @@ def test_cash_and_equity_follow_the_fills_and_the_closes():
     assert result.cash == capital - 1000  # 10 bought at the 09:16 open, 100
     assert [value for _, value in result.equity] == [capital, capital + 50, capital + 40]
     assert result.open_trades[0].quantity == 10
+
+
+class DailyParams(Params):
+    product: str = "MIS"
+    late: str = "15:20"  # IST, when it tries another entry
+
+
+class Daily(Strategy):
+    """Buys 10 on each IST day's first bar, and tries to buy 10 more at ``late`` (refused after the MIS
+    square-off); counts its bars in ctx.state."""
+
+    name = "test_bt_daily"
+    Params = DailyParams
+
+    def on_bar(self, ctx: Context, bar: Bar) -> None:
+        local = bar.ts.astimezone(IST)
+        day = local.date().isoformat()
+        if ctx.state.get("day") != day:
+            ctx.state["day"] = day
+            ctx.buy("long", bar.instrument_id, 10, product=self.params.product)
+        if local.strftime("%H:%M") == self.params.late:
+            ctx.buy("long", bar.instrument_id, 10, product=self.params.product)
+
+
+if Daily.name not in registered():
+    register(Daily)
+
+
+def days_of_bars(days: int, *, zone=IST) -> list[Bar]:
+    """09:15-15:29 IST on ``days`` consecutive days from 2 Mar 2026, every bar at 100, stamped in ``zone``."""
+    bars = []
+    for n in range(days):
+        first = datetime(2026, 3, 2 + n, 9, 15, tzinfo=IST)
+        for minute in range(375):
+            ts = (first + timedelta(minutes=minute)).astimezone(zone)
+            bars.append(Bar(7, ts, Decimal(100), Decimal(100), Decimal(100), Decimal(100), 100))
+    return bars
+
+
+def test_each_days_mis_position_is_squared_off_at_that_days_1515_and_entries_open_again_the_next_morning():
+    result = run_backtest(
+        kind="test_bt_daily", params={}, instruments=[STOCK], bars=days_of_bars(3), settings=NO_CHARGES
+    )
+    assert [(f.ts.astimezone(IST).strftime("%d %H:%M"), f.side) for f in result.fills] == [
+        ("02 09:16", "BUY"),
+        ("02 15:15", "SELL"),
+        ("03 09:16", "BUY"),
+        ("03 15:15", "SELL"),
+        ("04 09:16", "BUY"),
+        ("04 15:15", "SELL"),
+    ]
+    assert [r["code"] for r in result.rejections] == ["mis_entry_after_square_off"] * 3
+    assert [t.exit_reason for t in result.trades] == ["MIS square-off"] * 3
+
+
+def test_bars_stamped_in_utc_or_in_ist_replay_alike():
+    from datetime import UTC
+
+    runs = [
+        run_backtest(kind="test_bt_daily", params={}, instruments=[STOCK], bars=days_of_bars(2, zone=zone),
+                     settings=NO_CHARGES)
+        for zone in (UTC, IST)
+    ]  # fmt: skip
+    utc, ist = ([(f.ts, f.side, f.price) for f in run.fills] for run in runs)
+    assert utc == ist and len(utc) == 4
+    assert runs[0].equity == runs[1].equity
+    assert [r["code"] for r in runs[0].rejections] == [r["code"] for r in runs[1].rejections] != []
+
+
+class Mixed(Strategy):
+    """Orders of every kind from the bars' prices (deterministic): market buys and sells in MIS and CNC,
+    limits a tick away, closes; a log line now and then; crashes on a close of 13."""
+
+    name = "test_bt_mixed"
+    Params = Params
+
+    def on_bar(self, ctx: Context, bar: Bar) -> None:
+        n = int(bar.close)
+        ctx.state["seen"] = ctx.state.get("seen", 0) + 1
+        if n == 13:
+            raise RuntimeError("thirteen")
+        leg = f"leg{bar.instrument_id}"
+        if n % 5 == 0:
+            ctx.buy(leg, bar.instrument_id, 5, product="MIS")
+        elif n % 5 == 1:
+            ctx.sell(leg, bar.instrument_id, 5, product="CNC")
+        elif n % 5 == 2:
+            ctx.buy(leg, bar.instrument_id, 5, order_type="LIMIT", price=bar.close - 1, product="MIS")
+        elif n % 5 == 3:
+            ctx.close(leg, product="MIS")
+        if n % 7 == 0:
+            ctx.note(f"{bar.instrument_id} at {bar.close}")
+
+
+if Mixed.name not in registered():
+    register(Mixed)
+
+
+class ReferenceBacktest(Backtest):
+    """The replay as first written: minute groups, every step run for every bar, the square-off time read
+    from each bar's IST wall clock."""
+
+    def _after_square_off(self, ts: datetime) -> bool:
+        limit = self.settings.mis_square_off
+        return limit is not None and ts.astimezone(IST).time() >= limit
+
+    def replay(self, bars, *, progress=None):
+        ordered = sorted(bars, key=lambda bar: (bar.ts, bar.instrument_id))
+        total = len(ordered) or 1
+        done = reported = 0
+        try:
+            if ordered:
+                self._handle(self.run.start(ordered[0].ts).intents, ordered[0], at_close=True)
+            for minute, group in itertools.groupby(ordered, key=lambda bar: bar.ts):
+                for bar in group:
+                    done += 1
+                    if bar.instrument_id not in self.symbols.by_id:
+                        continue
+                    self.result.bars += 1
+                    self._match_pending(bar)
+                    self._square_off(bar)
+                    self._last_close[bar.instrument_id] = bar.close
+                    step = self.run.on_bar(bar)
+                    self.result.log.extend(step.log)
+                    self._handle(step.intents, bar, at_close=self.settings.fill_mode == "close")
+                self._mark(minute)
+                if progress is not None and done - reported >= 1000:
+                    reported = done
+                    progress(done / total)
+        except StrategyCrashed as crash:
+            self.result.error = crash.traceback
+            self.result.error_event = crash.event
+        self.result.open_trades = list(self._open_trades.values())
+        return self.result
+
+
+def _outcome(result):
+    return (
+        [
+            (f.order_id, f.ts, f.instrument_id, f.leg, f.side, f.quantity, f.price, f.product, f.charges)
+            for f in result.fills
+        ],
+        [t.as_json() for t in result.trades],
+        [t.as_json() for t in result.open_trades],
+        result.equity,
+        result.rejections,
+        result.log,
+        result.bars,
+        result.exposed_minutes,
+        result.cash,
+        result.error.splitlines()[-1:] if result.error else [],
+        result.error_event,
+    )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=3 * 24 * 60 - 1),  # minute of three days from 00:00 IST
+            st.sampled_from([7, 8, 99]),  # 99 is not in the backtest
+            st.integers(min_value=2, max_value=40),
+        ),
+        max_size=120,
+    ),
+    fill_mode=st.sampled_from(["next_open", "close"]),
+    square_off=st.sampled_from([None, "15:15", "10:00"]),
+    zone=st.sampled_from(["UTC", "IST"]),
+)
+def test_the_replay_loop_gives_what_the_plain_loop_over_every_step_gives(rows, fill_mode, square_off, zone):
+    from datetime import UTC
+
+    start = datetime(2026, 3, 2, tzinfo=IST)
+    tz = UTC if zone == "UTC" else IST
+    bars = [
+        Bar(
+            iid,
+            (start + timedelta(minutes=m)).astimezone(tz),
+            Decimal(c),
+            Decimal(c + 1),
+            Decimal(c - 1),
+            Decimal(c),
+            10,
+        )
+        for m, iid, c in rows
+    ]
+    specs = [STOCK, InstrumentSpec(8, "NSE", "OTHER")]
+    config = BacktestSettings(fill_mode=fill_mode, mis_square_off=square_off)
+    progress_ours, progress_theirs = [], []
+    ours = Backtest(kind="test_bt_mixed", params={}, instruments=specs, settings=config).replay(
+        bars, progress=progress_ours.append
+    )
+    theirs = ReferenceBacktest(kind="test_bt_mixed", params={}, instruments=specs, settings=config).replay(
+        bars, progress=progress_theirs.append
+    )
+    assert _outcome(ours) == _outcome(theirs)
+    assert progress_ours == progress_theirs

@@ -14,14 +14,24 @@ Monthly: March 1045 / 1000 - 1 = 0.045, April 1210 / 1045 - 1 = 0.157894737.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from marketdata.hours import IST
 from strategies.backtest.engine import BacktestResult, RoundTrip
-from strategies.backtest.report import equity_curve, metrics, monthly_returns, trades_csv
+from strategies.backtest.report import (
+    ZERO,
+    daily_equity,
+    equity_curve,
+    max_drawdown,
+    metrics,
+    monthly_returns,
+    trades_csv,
+)
 
 
 def at(day: int, month: int, hour: int) -> datetime:
@@ -94,3 +104,88 @@ def test_the_trade_list_is_csv_with_a_header():
     assert lines[0].startswith("leg,instrument_id,direction,product,quantity,entry_ts")
     assert len(lines) == 6
     assert lines[2].split(",")[11] == "-40"
+
+
+# --- the walks over every minute, against the plain definitions they replaced
+
+
+def plain_max_drawdown(equity, initial):
+    """Every point measured: the definition in the module's docstring, point by point."""
+    if not equity:
+        return (ZERO, 0.0, 0.0)
+    peak, peak_ts = initial, equity[0][0]
+    amount, pct, longest, under = ZERO, 0.0, 0.0, False
+    for ts, value in equity:
+        if value >= peak:
+            if under:
+                longest = max(longest, (ts - peak_ts).total_seconds() / 86400)
+            peak, peak_ts, under = value, ts, False
+            continue
+        under = True
+        amount = max(amount, peak - value)
+        if peak > 0:
+            pct = max(pct, float((peak - value) / peak))
+        longest = max(longest, (ts - peak_ts).total_seconds() / 86400)
+    return (amount, pct, longest)
+
+
+def plain_daily_equity(equity):
+    days = {}
+    for ts, value in equity:
+        days[ts.astimezone(IST).date()] = value
+    return list(days.items())
+
+
+def plain_monthly(equity, initial):
+    months = {}
+    for ts, value in equity:
+        months[ts.astimezone(IST).strftime("%Y-%m")] = value
+    previous, out = initial, []
+    for month, value in months.items():
+        out.append((month, float(value / previous - 1) if previous else 0.0))
+        previous = value
+    return out
+
+
+def plain_curve(result, most):
+    peak, rows = result.initial_capital, []
+    for ts, value in result.equity:
+        peak = max(peak, value)
+        rows.append(
+            [ts.isoformat(), str(value.quantize(Decimal("0.01"))), str((peak - value).quantize(Decimal("0.01")))]
+        )
+    if most is None or len(rows) <= most:
+        return rows
+    step = len(rows) / most
+    return [*(rows[int(i * step)] for i in range(most - 1)), rows[-1]]
+
+
+EQUITY = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=70 * 24 * 60),  # minutes over ten weeks from 00:00 IST on 30 Mar
+        st.integers(min_value=-500, max_value=3000).map(lambda n: Decimal(n) / 2),
+    ),
+    max_size=150,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    points=EQUITY,
+    ordered=st.booleans(),
+    zone=st.sampled_from([UTC, IST]),
+    initial=st.sampled_from([Decimal(1000), Decimal(0), Decimal("-5")]),
+    most=st.sampled_from([None, 1, 2, 7, 40, 1000]),
+)
+def test_the_walks_over_the_equity_give_what_the_plain_definitions_give(points, ordered, zone, initial, most):
+    start = datetime(2026, 3, 30, tzinfo=IST)
+    equity = [((start + timedelta(minutes=m)).astimezone(zone), value) for m, value in points]
+    if ordered:
+        equity.sort(key=lambda point: point[0])
+    dd = max_drawdown(equity, initial)
+    plain = plain_max_drawdown(equity, initial)
+    assert (str(dd.amount), dd.pct, dd.days) == (str(plain[0]), plain[1], plain[2])
+    assert daily_equity(equity) == plain_daily_equity(equity)
+    assert monthly_returns(equity, initial) == plain_monthly(equity, initial)
+    run = BacktestResult(initial_capital=initial, cash=initial, equity=equity)
+    assert equity_curve(run, most) == plain_curve(run, most)

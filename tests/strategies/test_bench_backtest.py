@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,3 +27,15 @@ def test_the_backtest_benchmark_measures_bars_per_second_compares_and_sweeps():
     assert re.search(r"this engine: [\d.]+ s, [\d,]+ bars/s, \d+ closed trades", out), out
     assert re.search(r"same trades: \d+ closed trades|trades differ|not installed; install it with", out), out
     assert re.search(r"2,250 bars in [\d.]+ s wall .*time / target 60 s", out), out
+
+
+NEAR_HALF_TICKS = st.integers(min_value=1, max_value=200_000).flatmap(
+    lambda n: st.sampled_from([n + 0.5, n + 0.4999999, n + 0.5000001]).map(lambda ticks: ticks / 20)
+)
+
+
+@given(value=st.floats(min_value=0.01, max_value=10_000) | NEAR_HALF_TICKS)
+def test_the_benchs_bar_prices_in_floats_are_the_exact_decimal_rounding(value):
+    from bench.backtest import TICK, _tick, _ticks
+
+    assert _ticks(value) * TICK == _tick(value)

@@ -362,3 +362,74 @@ def test_a_long_leg_name_gives_a_bounded_key_that_is_still_deterministic():
     key = intent_key("bar.7", ts, "x" * 40, 3)
     assert len(key) <= MAX_INTENT_KEY and key.startswith("bar.7:")
     assert key == intent_key("bar.7", ts, "x" * 40, 3) != intent_key("bar.7", ts, "x" * 40, 4)
+
+
+class Nested(Echo):
+    """Keeps a nested counter in ctx.state, holds on to the ctx.state it was given, and on a close of 0
+    changes the nested value and then raises; on a close of 2 replaces ctx.state with a list."""
+
+    name = "engine_nested"
+
+    def on_bar(self, ctx: Context, bar: Bar) -> None:
+        self.kept = ctx.state
+        counts = ctx.state.setdefault("counts", {"bars": 0, "pair": [1, 2]})
+        if bar.close == Decimal(5):
+            return  # a bar that changes nothing
+        counts["bars"] += 1
+        counts["pair"] = (counts["bars"], "x")  # a tuple, stored as a JSON list
+        if bar.close == Decimal(0):
+            raise RuntimeError("after changing the state")
+        if bar.close == Decimal(2):
+            ctx.state = ["not", "an", "object"]  # type: ignore[assignment]
+
+
+def test_state_changes_in_nested_values_persist_and_read_back_as_json(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(registry._CLASSES, Nested.name, Nested)
+    run = make("engine_nested")
+    run.on_bar(bar("09:15", "1"))
+    run.on_bar(bar("09:16", "1"))
+    assert run.state == {"counts": {"bars": 2, "pair": [2, "x"]}}
+    run.on_bar(bar("09:17", "5"))
+    assert run.state == {"counts": {"bars": 2, "pair": [2, "x"]}}
+    assert run.snapshot()["state"] == run.state and run.snapshot()["state"] is not run.state
+
+
+def test_a_handler_gets_a_copy_of_the_state_that_nothing_changes_outside_its_event(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(registry._CLASSES, Nested.name, Nested)
+    run = make("engine_nested")
+    run.on_bar(bar("09:15", "1"))
+    run.strategy.kept["counts"]["bars"] = 99  # the dict the last event was given, changed after it
+    assert run.state == {"counts": {"bars": 1, "pair": [1, "x"]}}
+    run.on_bar(bar("09:16", "5"))
+    assert run.state == {"counts": {"bars": 1, "pair": [1, "x"]}}
+    with pytest.raises(StrategyCrashed):
+        run.on_bar(bar("09:17", "0"))
+    assert run.state == {"counts": {"bars": 1, "pair": [1, "x"]}}  # the crashed event's change dropped
+    run.on_bar(bar("09:18", "1"))
+    assert run.state == {"counts": {"bars": 2, "pair": [2, "x"]}}
+
+
+def test_state_replaced_by_something_other_than_an_object_crashes_the_event(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(registry._CLASSES, Nested.name, Nested)
+    run = make("engine_nested")
+    run.on_bar(bar("09:15", "1"))
+    with pytest.raises(StrategyCrashed) as caught:
+        run.on_bar(bar("09:16", "2"))
+    assert "ctx.state must stay a JSON object, not list" in caught.value.traceback
+    assert run.state == {"counts": {"bars": 1, "pair": [1, "x"]}}
+
+
+@pytest.mark.parametrize("state", [{"price": Decimal("1.5")}, {"x": float("nan")}, {"when": date(2026, 3, 2)}])
+def test_a_snapshot_whose_state_is_not_json_is_refused(state):
+    snapshot = {"version": 1, "kind": "engine_echo", "state": state, "positions": {}, "legs": {}}
+    with pytest.raises(StrategyInvalid) as caught:
+        make(snapshot=snapshot)
+    assert caught.value.extra["field"] == "snapshot.state"
+
+
+def test_a_restored_state_reads_back_as_json():
+    snapshot = {"version": 1, "kind": "engine_echo", "state": {"pair": (1, 2), 3: "x"}, "positions": {}, "legs": {}}
+    run = make(snapshot=snapshot)
+    assert run.state == {"pair": [1, 2], "3": "x"}
+    run.on_bar(bar("09:15", "1"))
+    assert run.state == {"pair": [1, 2], "3": "x", "bars": 1}

@@ -7,9 +7,12 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from talipp.indicators import EMA as talipp_ema
 
 from strategies.contract import Bar
-from strategies.indicators import Ema, OpeningRange, Rsi, Sma, SuperTrend, TimeOfDay, Vwap
+from strategies.indicators import Ema, OpeningRange, Rsi, Sma, SuperTrend, TimeOfDay, Vwap, source_price
 from tests.strategies.harness import ist
 
 DAY = date(2026, 3, 2)
@@ -161,11 +164,37 @@ def test_time_of_day_is_the_ist_minute_a_bar_closes():
 
 def test_a_long_run_keeps_a_bounded_history_and_the_same_values():
     closes = [100 + (i * 7919 % 23) / 4 for i in range(2600)]
-    ema = Ema(10)
+    ema, sma = Ema(10), Sma(10)
     expected = sum(closes[:10]) / 10
     for i, bar in enumerate(bars(closes)):
         ema.update(bar)
+        sma.update(bar)
         if i >= 10:
             expected = (2 / 11) * closes[i] + (1 - 2 / 11) * expected
     assert float(ema.value) == pytest.approx(expected, rel=1e-12)
-    assert len(ema._inner.input_values) <= 2000
+    assert float(sma.value) == pytest.approx(sum(closes[-10:]) / 10, rel=1e-12)
+    assert len(sma._inner.input_values) <= 2000  # talipp keeps its inputs: trimmed
+    assert not ema._seed  # the EMA keeps only its last value once seeded
+
+
+PRICES = st.lists(st.integers(min_value=1, max_value=2_000_000).map(lambda n: n * Decimal("0.05")), max_size=80)
+
+
+@settings(max_examples=300, deadline=None)
+@given(prices=PRICES, period=st.integers(min_value=1, max_value=30), source=st.sampled_from(["close", "typical"]))
+def test_the_ema_gives_talipps_values_to_the_bit(prices, period, source):
+    ours, theirs = Ema(period, source), talipp_ema(period)
+    for n, price in enumerate(prices):
+        bar = Bar(1, ist(DAY, "09:15") + timedelta(minutes=n), price, price + 1, price - 1, price, 10)
+        ours.update(bar)
+        theirs.add(float(source_price(bar, source)))
+        assert ours.number == theirs[-1]  # None while warming up, then the same float
+        assert ours.value == (None if theirs[-1] is None else Decimal(repr(theirs[-1])))
+
+
+@settings(max_examples=500)
+@given(a=st.floats(allow_nan=False, allow_infinity=False), b=st.floats(allow_nan=False, allow_infinity=False))
+def test_floats_compare_as_the_decimals_indicators_answer(a, b):
+    # A strategy may compare two indicators' floats (Ema.number) instead of their Decimal values.
+    da, db = Decimal(repr(a)), Decimal(repr(b))
+    assert (a < b, a == b, a > b) == (da < db, da == db, da > db)
