@@ -44,8 +44,6 @@ DEFAULT_LIMITS: dict[str, tuple[RateLimit, ...]] = {
 MAX_MODIFICATIONS = 25  # per order (Dhan's documented cap)
 
 
-
-
 def limits_for(broker: str, klass: str) -> tuple[RateLimit, ...]:
     """Broker ``broker``'s limits of a class: its registry entry's, else Dhan's documented defaults."""
     try:
