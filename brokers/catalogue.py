@@ -41,6 +41,7 @@ FAMILY_NAMES = {
     "paper": "Paper exchange",
     "kite": "Kite Connect",
     "noren": "NorenOMS",
+    "noren-v2": "NorenOMS (2025 OAuth generation)",
     "xts": "Symphony XTS",
     "angel": "Angel One SmartAPI",
     "upstox": "Upstox",
