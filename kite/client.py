@@ -23,7 +23,6 @@ import csv
 import hashlib
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
@@ -32,6 +31,7 @@ from urllib.parse import quote
 
 import httpx
 
+from brokers.families.wire import pooled_http
 from brokers.rate_limits import RateLimiter, get_rate_limiter
 from kite import records
 from kite.errors import malformed, transport_error, unwrap
@@ -91,50 +91,8 @@ _PARSE_ERRORS = (KeyError, TypeError, ValueError, ArithmeticError, AttributeErro
 T = TypeVar("T")
 
 
-# --- the connection pools --------------------------------------------------------------------------
-
-_pools: dict[str, httpx.Client] = {}
-_pools_lock = threading.Lock()
-
-
-def pooled_http(root: str) -> httpx.Client:
-    """The process's ``httpx.Client`` for an API root (thread-safe; connections kept alive)."""
-    with _pools_lock:
-        client = _pools.get(root)
-        if client is None or client.is_closed:
-            client = _pools[root] = httpx.Client(
-                timeout=DEFAULT_TIMEOUT,
-                limits=httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30.0),
-                follow_redirects=False,
-            )
-        return client
-
-
-def close_pools() -> None:
-    """Close every pooled connection (tests, a stopping process)."""
-    with _pools_lock:
-        for client in _pools.values():
-            client.close()
-        _pools.clear()
-
-
-_SECRET_QUERY = re.compile(r"((?:access_token|request_token|refresh_token|checksum|api_secret)=)[^&\s\"'>]+", re.I)
-
-
-class RedactSecrets(logging.Filter):
-    """Redacts token-bearing query parameters from httpx's request log lines."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = _SECRET_QUERY.sub(r"\1[redacted]", message)
-        if redacted != message:
-            record.msg, record.args = redacted, ()
-        return True
-
-
-_httpx_logger = logging.getLogger("httpx")
-if not any(isinstance(f, RedactSecrets) for f in _httpx_logger.filters):
-    _httpx_logger.addFilter(RedactSecrets())
+# The connection pools and the redaction of token-bearing query parameters from httpx's log lines are
+# every broker family's (brokers.families.wire).
 
 
 # --- the client ------------------------------------------------------------------------------------

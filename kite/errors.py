@@ -28,9 +28,6 @@ and the other errors raised before a byte of the request is written mean the req
 
 from __future__ import annotations
 
-import json
-import re
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -38,39 +35,16 @@ import httpx
 from brokers.adapters.base import (
     BrokerError,
     BrokerInsufficientMargin,
-    BrokerMarketClosed,
     BrokerOrderNotFound,
     BrokerRateLimited,
-    BrokerRejected,
-    BrokerSegmentNotEnabled,
     BrokerSessionExpired,
     BrokerUnavailable,
-    BrokerUnreachable,
 )
-
-# The messages Kite and the exchanges are documented or known to use for these refusals. A refusal
-# whose text matches none of them stays a plain BrokerRejected.
-_MARGIN = re.compile(r"insufficient (?:funds|margin)|margin exceeds|rms:\s*margin", re.IGNORECASE)
-_MARKET_CLOSED = re.compile(
-    r"\bmarkets? (?:is |are )?(?:currently |now )?closed\b|outside (?:the )?(?:market|trading) hours",
-    re.IGNORECASE,
-)
-_SEGMENT = re.compile(
-    r"segment\b.{0,40}\bnot (?:enabled|activated|active)\b|not (?:enabled|activated|active) for\b.{0,40}\bsegment"
-    r"|segment (?:is )?(?:inactive|disabled)",
-    re.IGNORECASE,
-)
-_ORDER_NOT_FOUND = re.compile(
-    r"order\b.{0,20}\b(?:not found|does ?n[o']t exist|doesn't exist)"
-    r"|(?:couldn't|could not|unable to) find.{0,20}\border|invalid order[ _]?id|no such order",
-    re.IGNORECASE,
-)
+from brokers.families.wire import decode_json, refusal
+from brokers.families.wire import transport_error as shared_transport_error
 
 _REFUSALS = {"InputException", "OrderException", "UserException", "HoldingException", "PermissionException"}
 _MAYBE_SENT = {"NetworkException", "DataException"}
-
-# Errors raised before the request's first byte is written: nothing reached Kite.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol, httpx.ProxyError)
 
 MAX_MESSAGE = 500
 
@@ -84,25 +58,12 @@ def _message(value: Any, fallback: str) -> str:
 def rejection(
     message: str, *, extra: dict[str, Any], order_specific: bool = False, http_status: int = 0
 ) -> BrokerError:
-    """The most precise kind of ``BrokerRejected`` that Kite's message supports."""
-    if _MARGIN.search(message):
-        return BrokerInsufficientMargin(message, extra=extra)
-    if _MARKET_CLOSED.search(message):
-        return BrokerMarketClosed(message, extra=extra)
-    if _SEGMENT.search(message):
-        return BrokerSegmentNotEnabled(message, extra=extra)
-    if order_specific and (http_status == 404 or _ORDER_NOT_FOUND.search(message)):
+    """The most precise kind of ``BrokerRejected`` that Kite's message supports (the words every
+    family shares, ``brokers.families.wire.refusal``); a 404 on a call naming an order is that order
+    not found."""
+    if order_specific and http_status == 404:
         return BrokerOrderNotFound(message, extra=extra)
-    return BrokerRejected(message, extra=extra)
-
-
-def decode_json(body: bytes) -> Any:
-    """Kite's JSON with every non-integer number as a Decimal; ``ValueError`` if it is not JSON."""
-    return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number Kite sends")
+    return refusal(message, extra=extra, order_specific=order_specific)
 
 
 def unwrap(status_code: int, content_type: str, body: bytes, *, order_specific: bool = False) -> Any:
@@ -150,12 +111,7 @@ def unwrap(status_code: int, content_type: str, body: bytes, *, order_specific: 
 
 def transport_error(exc: httpx.HTTPError) -> BrokerError:
     """The typed error for an httpx failure: not sent before the request left, else maybe sent."""
-    name = type(exc).__name__
-    if isinstance(exc, _NOT_SENT):
-        return BrokerUnreachable(f"Could not connect to Kite ({name}); the request was not sent", extra={"error": name})
-    return BrokerUnavailable(
-        f"No answer from Kite ({name}) after the request was sent; the outcome is unknown", extra={"error": name}
-    )
+    return shared_transport_error(exc, broker="Kite")
 
 
 def malformed(what: str) -> BrokerUnavailable:

@@ -1,15 +1,14 @@
 """The parts of the Kite ticker feed (``kite.feed.KiteTickerFeed``) beside its websockets: the reconnect
-backoff schedule (``Backoff``), the counts it keeps (``TickerStats``), one connection's share of the
-tokens, the quote each decoded packet gives (``quote_from_tick``), and the hand-off threads that call
-the quote and order-update callbacks off the event loop (a quote backlog merged into each instrument's
-latest quote)."""
+backoff schedule (``Backoff``, every broker family's), the counts it keeps (``TickerStats``), one
+connection's share of the tokens, the quote each decoded packet gives (``quote_from_tick``), and the
+hand-off threads that call the quote and order-update callbacks off the event loop (a quote backlog
+merged into each instrument's latest quote)."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
 import logging
-import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,26 +16,12 @@ from datetime import datetime
 
 from websockets.asyncio.client import ClientConnection
 
+from brokers.families.stream import Backoff as Backoff  # the shared schedule, re-exported for kite.feed
 from kite import metrics
 from kite.ticker import Tick
 from marketdata.quotes import DepthLevel, Quote
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Delay before reconnect attempt ``n`` (from 0): ``initial * factor**n`` capped at ``cap``, then
-    shortened by a random share of up to ``jitter`` so that connections lost together spread out."""
-
-    initial: float = 1.0
-    cap: float = 30.0
-    factor: float = 2.0
-    jitter: float = 0.5
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        ceiling = self.cap if attempt >= 64 else min(self.cap, self.initial * self.factor**attempt)
-        return ceiling * (1.0 - self.jitter * rng.random())
 
 
 @dataclass

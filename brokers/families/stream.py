@@ -159,7 +159,7 @@ class Backoff:
     """Delay before reconnect attempt ``n`` (from 0): ``initial * factor**n`` capped at ``cap``, less a
     random share of up to ``jitter`` so that connections lost together spread out."""
 
-    initial: float = 0.5
+    initial: float = 1.0
     cap: float = 30.0
     factor: float = 2.0
     jitter: float = 0.5
