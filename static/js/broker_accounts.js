@@ -1,5 +1,5 @@
-// The broker accounts page: choosing a broker shows its family's credentials only (without this
-// script every family's fieldset shows, each naming the brokers it is for).
+// The broker accounts page: choosing a broker shows (and sends) its family's credentials only
+// (without this script every family's fieldset shows, each naming the brokers it is for).
 (function () {
   "use strict";
   const select = document.querySelector("#add-broker-account select[name=broker]");
@@ -10,7 +10,9 @@
   function show() {
     const chosen = groups[select.value];
     document.querySelectorAll("#add-broker-account fieldset.credentials").forEach((fieldset) => {
-      fieldset.hidden = fieldset.dataset.group !== chosen;
+      const other = fieldset.dataset.group !== chosen;
+      fieldset.hidden = other;
+      fieldset.disabled = other; // only the chosen family's credentials are sent
     });
   }
   select.addEventListener("change", show);
