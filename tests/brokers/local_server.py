@@ -54,6 +54,7 @@ class LocalServer:
         self.violations: list[str] = []
         self.subscriptions: list[Any] = []
         self.streams: list[Stream] = []
+        self.strict = True  # stop() fails on violations (where the family names ``documented``)
         self.ws_port = 0
         self._faults: dict[str, list[str]] = {}
         self._lock = threading.RLock()
@@ -84,7 +85,7 @@ class LocalServer:
 
     def stop(self, *, check: bool = True) -> None:
         """Stop both servers (a hanging answer is released); raises AssertionError when ``check``, the
-        family checks on stop (``documented``) and a request broke the documented format."""
+        server is ``strict``, the family checks on stop (``documented``) and a request broke that format."""
         self._stop.set()
         if self._http is not None:
             self._http.shutdown()
@@ -92,7 +93,7 @@ class LocalServer:
         if self._ws_stopped is not None and self._ws_thread is not None and self._ws_thread.is_alive():
             self._loop.call_soon_threadsafe(self._ws_stopped.set)
             self._ws_thread.join(10)
-        if check and self.documented and self.violations:
+        if check and self.strict and self.documented and self.violations:
             raise AssertionError(f"requests broke {self.documented}: " + "; ".join(self.violations))
 
     @property
