@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
@@ -239,14 +239,17 @@ class LocalHandler(BaseHTTPRequestHandler):
         """The request's headers, names in lower case."""
         return {k.lower(): v for k, v in self.headers.items()}
 
-    def record(self, call: str, body: Any, raw: bytes, *, path: str | None = None) -> Recorded:
-        """Record this request as ``call`` (with its decoded ``body``) and return the record."""
+    def record(
+        self, call: str, body: Any, raw: bytes, *, path: str | None = None, query: Mapping[str, str] | None = None
+    ) -> Recorded:
+        """Record this request as ``call`` (with its decoded ``body``; ``path`` and ``query`` where the
+        family reads them otherwise than from the request line) and return the record."""
         split = urlsplit(self.path)
         recorded = Recorded(
             call=call,
             method=self.command,
             path=split.path if path is None else path,
-            query=dict(parse_qsl(split.query)),
+            query=dict(parse_qsl(split.query)) if query is None else query,
             headers=self.header_map(),
             body=body,
             raw=raw,
