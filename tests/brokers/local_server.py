@@ -280,4 +280,5 @@ class LocalHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        with contextlib.suppress(OSError):  # a client that gave up on the answer
+            self.wfile.write(body)
