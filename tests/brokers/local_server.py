@@ -47,6 +47,8 @@ class LocalServer:
 
     name: ClassVar[str]
     documented: ClassVar[str] = ""  # "NorenOMS's documented format": stop() fails on violations
+    # The websocket listeners, each on a port of its own (``ws_ports``); the first is ``ws_port``.
+    listeners: ClassVar[tuple[str, ...]] = ("ws",)
     hang_seconds: float = 3.0
 
     def __init__(self) -> None:
@@ -55,7 +57,7 @@ class LocalServer:
         self.subscriptions: list[Any] = []
         self.streams: list[Stream] = []
         self.strict = True  # stop() fails on violations (where the family names ``documented``)
-        self.ws_port = 0
+        self.ws_ports: dict[str, int] = {}
         self._faults: dict[str, list[str]] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -101,6 +103,15 @@ class LocalServer:
         """``http://127.0.0.1:<port>``."""
         assert self._http is not None
         return f"http://127.0.0.1:{self._http.server_address[1]}"
+
+    @property
+    def ws_port(self) -> int:
+        return self.ws_ports.get(self.listeners[0], 0)
+
+    def listener(self, socket: ServerConnection) -> str:
+        """Which of ``listeners`` the socket came in on."""
+        port = socket.local_address[1]
+        return next(name for name, listening in self.ws_ports.items() if listening == port)
 
     @property
     def ws_root(self) -> str:
@@ -198,11 +209,18 @@ class LocalServer:
 
     async def _serve_ws(self) -> None:
         self._ws_stopped = asyncio.Event()
-        async with serve(self._ws_session, "127.0.0.1", 0, process_request=self.ws_handshake, compression=None) as srv:
-            self.ws_port = srv.sockets[0].getsockname()[1]
+        async with contextlib.AsyncExitStack() as listening:
+            servers = []
+            for name in self.listeners:
+                srv = await listening.enter_async_context(
+                    serve(self._ws_session, "127.0.0.1", 0, process_request=self.ws_handshake, compression=None)
+                )
+                self.ws_ports[name] = srv.sockets[0].getsockname()[1]
+                servers.append(srv)
             self._ws_ready.set()
             await self._ws_stopped.wait()
-            srv.close(close_connections=False)
+            for srv in servers:
+                srv.close(close_connections=False)
             for stream in self.open_streams():
                 stream.socket.transport.abort()
 
