@@ -29,7 +29,7 @@ from websockets.asyncio.server import Response, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
 
-from tests.brokers.contract.kit import Recorded
+from tests.brokers.contract.kit import FAULTS, Recorded
 
 
 @dataclass(eq=False)
@@ -105,6 +105,16 @@ class LocalServer:
         return f"http://127.0.0.1:{self._http.server_address[1]}"
 
     @property
+    def url(self) -> str:
+        """The REST root the broker's "api" endpoint points at (``root`` unless the family says)."""
+        return self.root
+
+    @property
+    def ws_url(self) -> str:
+        """The market-data websocket (``ws_root`` unless the family says)."""
+        return self.ws_root
+
+    @property
     def ws_port(self) -> int:
         return self.ws_ports.get(self.listeners[0], 0)
 
@@ -139,7 +149,10 @@ class LocalServer:
         return len(self.calls(call))
 
     def fail_next(self, call: str, fault: str) -> None:
-        """The next request of ``call`` gets ``fault`` (the contract suite's names)."""
+        """The next request of ``call`` gets ``fault``; raises ValueError for a fault not in the contract
+        suite's ``FAULTS``."""
+        if fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}")
         with self._lock:
             self._faults.setdefault(call, []).append(fault)
 

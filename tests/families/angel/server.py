@@ -270,10 +270,6 @@ class AngelServer(LocalServer):
         self._fill_ids = itertools.count(50000001)
 
     @property
-    def url(self) -> str:
-        return self.root
-
-    @property
     def ws_url(self) -> str:
         return f"{self.ws_root}{MARKET_PATH}"
 
@@ -796,12 +792,6 @@ def _subscription_problem(request: Any) -> str | None:
 class _Handler(LocalHandler):
     local: AngelServer
 
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
     def _handle(self) -> None:
         server = self.local
         split = urlsplit(self.path)
@@ -845,6 +835,8 @@ class _Handler(LocalHandler):
             self.hang()
             return
         self.send(200, _json(payload))
+
+    do_GET = do_POST = _handle
 
     def fault_answer(self, fault: str) -> tuple[int, bytes, str] | None:
         if fault == "http_500":

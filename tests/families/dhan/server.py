@@ -27,7 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
 
 from brokers.families.login import totp_now
-from tests.brokers.contract.kit import FAULTS, REJECT_MESSAGE, Recorded
+from tests.brokers.contract.kit import REJECT_MESSAGE, Recorded
 from tests.brokers.local_server import LocalHandler, LocalServer, Stream
 from tests.families.dhan import wire_format as wf
 
@@ -95,14 +95,6 @@ class DhanServer(LocalServer):
         return _Handler
 
     @property
-    def url(self) -> str:
-        return self.root
-
-    @property
-    def ws_url(self) -> str:
-        return self.ws_root
-
-    @property
     def order_ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.ws_ports['orders']}"
 
@@ -116,11 +108,6 @@ class DhanServer(LocalServer):
         }
 
     # --- what tests call ------------------------------------------------------------------------
-    def fail_next(self, call: str, fault: str) -> None:
-        if fault not in FAULTS:
-            raise ValueError(fault)
-        super().fail_next(call, fault)
-
     def fill(self, broker_order_id: str, price: Decimal) -> None:
         with self._lock:
             self._fill(self.orders[broker_order_id], price)

@@ -31,7 +31,7 @@ from websockets.asyncio.server import Response, ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
 
-from tests.brokers.contract.kit import FAULTS, REJECT_MESSAGE
+from tests.brokers.contract.kit import REJECT_MESSAGE
 from tests.brokers.local_server import LocalHandler, LocalServer, Stream
 from tests.families.fyers import hsm_wire
 
@@ -152,11 +152,6 @@ class FyersServer(LocalServer):
         }
 
     # --- what tests use ---------------------------------------------------------------------------
-    def fail_next(self, call: str, fault: str) -> None:
-        if fault not in FAULTS:
-            raise ValueError(f"unknown fault {fault!r}")
-        super().fail_next(call, fault)
-
     def fill(self, broker_order_id: str, price: Decimal) -> None:
         with self._lock:
             self._fill(self.orders[broker_order_id], price)

@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from tests.brokers.contract.kit import FAULTS, REJECT_MESSAGE, Recorded
+from tests.brokers.contract.kit import REJECT_MESSAGE, Recorded
 from tests.brokers.local_server import LocalHandler, LocalServer, Stream
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -244,11 +244,6 @@ class NorenServer(LocalServer):
         }
 
     # --- what tests use -------------------------------------------------------------------------------
-    def fail_next(self, call: str, fault: str) -> None:
-        if fault not in FAULTS:
-            raise ValueError(f"unknown fault {fault!r}")
-        super().fail_next(call, fault)
-
     def fill(self, broker_order_id: str, price: Decimal) -> None:
         """The exchange fills the resting order completely at ``price``."""
         with self._lock:

@@ -137,10 +137,6 @@ class UpstoxServer(LocalServer):
         return _Handler
 
     @property
-    def url(self) -> str:
-        return self.root
-
-    @property
     def ws_url(self) -> str:
         return f"{self.ws_root}{MARKET_PATH}"
 
@@ -616,18 +612,6 @@ def _segment() -> dict[str, Any]:
 class _Handler(LocalHandler):
     local: UpstoxServer
 
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
-
     def _handle(self) -> None:
         server = self.local
         split = urlsplit(self.path)
@@ -680,6 +664,8 @@ class _Handler(LocalHandler):
             self.hang()
             return
         self.send(status, payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _handle
 
     def fault_answer(self, fault: str) -> tuple[int, bytes, str] | None:
         """Upstox's answer in place of serving; None for a fault that serves first (timeout)."""

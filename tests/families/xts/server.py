@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 from websockets.asyncio.server import Response, ServerConnection
 from websockets.http11 import Request
 
-from tests.brokers.contract.kit import FAULTS, REJECT_MESSAGE
+from tests.brokers.contract.kit import REJECT_MESSAGE
 from tests.brokers.local_server import LocalHandler, LocalServer, Stream
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -146,23 +146,10 @@ class XtsServer(LocalServer):
     def handler_class(self) -> type[LocalHandler]:
         return _Handler
 
-    @property
-    def url(self) -> str:
-        return self.root
-
-    @property
-    def ws_url(self) -> str:
-        return self.ws_root
-
     def endpoints(self) -> dict[str, str]:
         return {"api": self.url, "ws": self.ws_url, "order_ws": self.ws_url, "master": self.url}
 
     # --- what tests use -----------------------------------------------------------------------------
-    def fail_next(self, call: str, fault: str) -> None:
-        if fault not in FAULTS:
-            raise ValueError(f"unknown fault {fault!r}")
-        super().fail_next(call, fault)
-
     def fill(self, broker_order_id: str, price: Decimal) -> None:
         with self._lock:
             self._fill(self.orders[broker_order_id], Decimal(price))
@@ -531,20 +518,8 @@ def tick_frame(segment: int, instrument: int, ltp: Decimal) -> str:
 class _Handler(LocalHandler):
     local: XtsServer
 
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_PUT(self) -> None:
-        self._serve("PUT")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")
-
-    def _serve(self, method: str) -> None:
-        server = self.local
+    def _serve(self) -> None:
+        server, method = self.local, self.command
         parts = urlsplit(self.path)
         raw = self.read_body()
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
@@ -580,6 +555,8 @@ class _Handler(LocalHandler):
         if fault == "truncated":
             return self._answer(200, answer[: len(answer) // 2])
         return self._answer(status, answer)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _serve
 
     def fault_answer(self, fault: str) -> tuple[int, bytes, str] | None:
         """XTS's error for a fault answered in place of serving ("timeout", "malformed", "truncated" serve)."""
