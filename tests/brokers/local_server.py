@@ -1,6 +1,7 @@
 """The plumbing every broker family's local test server shares (``tests/families/<family>/server.py``):
-REST on a ``ThreadingHTTPServer`` and the websockets on a ``websockets`` server with an event loop of
-its own, each in a thread, on 127.0.0.1 at ports the system picks; every request recorded as the
+REST on a ``ThreadingHTTPServer`` and the websockets on ``websockets`` servers (one per ``listeners``
+entry, Dhan's two hosts being two) with an event loop of their own, each side in a thread, on
+127.0.0.1 at ports the system picks; every request recorded as the
 contract suite's ``Recorded``; faults queued per call (``fail_next``) and taken by the handler; the
 open websockets, to send to and to drop; protocol violations, which fail ``stop()`` where the family
 asks for it.
