@@ -19,7 +19,6 @@ dropped abruptly (``drop_streams``).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import hashlib
@@ -29,21 +28,21 @@ import itertools
 import json
 import re
 import struct
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import Response, ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request
 
-from tests.brokers.contract.kit import REJECT_MESSAGE, Recorded
+from tests.brokers.contract.kit import REJECT_MESSAGE
+from tests.brokers.local_server import LocalHandler, LocalServer, Stream
 from tests.families.angel import wire
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -228,22 +227,20 @@ def _stamp(now: datetime | None = None) -> str:
     return (now or datetime.now(IST)).astimezone(IST).strftime("%d-%b-%Y %H:%M:%S")
 
 
-@dataclass
-class _Socket:
-    socket: ServerConnection
-    kind: str  # "market" or "orders"
+@dataclass(eq=False)
+class _Socket(Stream):
+    # kind: "market" or "orders"
     modes: dict[tuple[int, str], int] = field(default_factory=dict)  # (exchange type, token) -> mode
-    closed: bool = False
 
 
-class AngelServer:
+class AngelServer(LocalServer):
     """The server (module docstring). ``url`` is the REST root, ``ws_url`` the market stream."""
 
+    name = "angel"
+
     def __init__(self, *, hang_seconds: float = 3.0) -> None:
+        super().__init__()
         self.hang_seconds = hang_seconds
-        self.requests: list[Recorded] = []
-        self.violations: list[str] = []
-        self.subscriptions: list[Any] = []
         self.orders: dict[str, dict[str, Any]] = {}
         self.trades: list[dict[str, Any]] = []
         self.holdings = [
@@ -269,75 +266,25 @@ class AngelServer:
         ]
         self.market = dict(MARKET)
         self.master = list(MASTER)
-        self._faults: dict[str, list[str]] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
         self._order_ids = itertools.count(261206000000101)
         self._fill_ids = itertools.count(50000001)
-        self._http: ThreadingHTTPServer | None = None
-        self._sockets: list[_Socket] = []
-        self._loop = asyncio.new_event_loop()
-        self._ws_ready = threading.Event()
-        self._ws_stopped: asyncio.Event | None = None
-        self._ws_thread: threading.Thread | None = None
-        self.ws_port = 0
-
-    # --- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> AngelServer:
-        server = self
-
-        class Handler(_Handler):
-            angel = server
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._http.daemon_threads = True
-        self._http.block_on_close = False
-        threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        self._ws_thread = threading.Thread(target=self._run_ws, name="angel-streams", daemon=True)
-        self._ws_thread.start()
-        if not self._ws_ready.wait(10):
-            raise RuntimeError("the Angel streams did not start")
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
-        if self._ws_stopped is not None:
-            self._loop.call_soon_threadsafe(self._ws_stopped.set)
-        if self._ws_thread is not None:
-            self._ws_thread.join(10)
-
-    @property
-    def url(self) -> str:
-        assert self._http is not None
-        host, port = self._http.server_address[:2]
-        return f"http://{host}:{port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.ws_port}{MARKET_PATH}"
+        return f"{self.ws_root}{MARKET_PATH}"
 
     def endpoints(self) -> dict[str, str]:
         return {
             "api": self.url,
             "ws": self.ws_url,
-            "order_ws": f"ws://127.0.0.1:{self.ws_port}{ORDERS_PATH}",
+            "order_ws": f"{self.ws_root}{ORDERS_PATH}",
             "master": self.url + MASTER_PATH,
         }
 
+    def handler_class(self) -> type[LocalHandler]:
+        return _Handler
+
     # --- what tests use --------------------------------------------------------------------------
-    def last(self, call: str) -> Recorded:
-        for recorded in reversed(self.requests):
-            if recorded.call == call:
-                return recorded
-        raise LookupError(f"no {call} request")
-
-    def fail_next(self, call: str, fault: str) -> None:
-        with self._lock:
-            self._faults.setdefault(call, []).append(fault)
-
     def fill(self, broker_order_id: str, price: Decimal) -> None:
         with self._lock:
             self._fill(self.orders[broker_order_id], price)
@@ -352,7 +299,7 @@ class AngelServer:
             "error-message": "",
             "orderData": order,
         }
-        self._send_all("orders", json.dumps(message, default=float))
+        self.send_all(json.dumps(message, default=float), "orders")
         return None
 
     def push_tick(self, token: str, ltp: Decimal) -> None:
@@ -369,22 +316,16 @@ class AngelServer:
         )
 
         async def send() -> None:
-            for sock in self._open("market"):
+            for sock in self.open_streams("market"):
+                assert isinstance(sock, _Socket)
                 mode = sock.modes.get((kind, number), wire.SNAP_QUOTE)
                 with contextlib.suppress(ConnectionClosed):
                     await sock.socket.send(wire.encode(packet, mode))
 
-        self._call(send())
+        self.call(send())
 
     def push_raw(self, message: str | bytes) -> None:
-        self._send_all("market", message)
-
-    def drop_streams(self) -> None:
-        async def abort() -> None:
-            for sock in [s for s in self._sockets if not s.closed]:
-                sock.socket.transport.abort()
-
-        self._call(abort())
+        self.send_all(message, "market")
 
     # --- the book --------------------------------------------------------------------------------
     def serve(self, call: str, body: Any) -> Any:
@@ -752,32 +693,8 @@ class AngelServer:
             raise Refusal("Invalid totp", "AB1050")
         return {"jwtToken": JWT, "refreshToken": REFRESH, "feedToken": FEED, "state": body.get("state", "")}
 
-    def take_fault(self, call: str) -> str | None:
-        with self._lock:
-            queue = self._faults.get(call)
-            return queue.pop(0) if queue else None
-
-    def record(self, recorded: Recorded) -> None:
-        with self._lock:
-            self.requests.append(recorded)
-
     # --- the streams -----------------------------------------------------------------------------
-    def _run_ws(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._serve_ws())
-        self._loop.close()
-
-    async def _serve_ws(self) -> None:
-        self._ws_stopped = asyncio.Event()
-        async with serve(self._ws_handler, "127.0.0.1", 0, process_request=self._ws_check, compression=None) as srv:
-            self.ws_port = srv.sockets[0].getsockname()[1]
-            self._ws_ready.set()
-            await self._ws_stopped.wait()
-            srv.close(close_connections=False)
-            for sock in self._sockets:
-                sock.socket.transport.abort()
-
-    def _ws_check(self, connection: ServerConnection, request: Any) -> Any:
+    def ws_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path).path
         if path not in (MARKET_PATH, ORDERS_PATH):
             return connection.respond(HTTPStatus.NOT_FOUND, "no such stream\n")
@@ -795,28 +712,24 @@ class AngelServer:
                 return connection.respond(HTTPStatus.UNAUTHORIZED, "Invalid headers\n")
         return None
 
-    async def _ws_handler(self, socket: ServerConnection) -> None:
+    def stream_for(self, socket: ServerConnection) -> _Socket:
+        assert socket.request is not None
         kind = "market" if urlsplit(socket.request.path).path == MARKET_PATH else "orders"
-        sock = _Socket(socket=socket, kind=kind)
-        self._sockets.append(sock)
-        try:
-            if kind == "orders":  # the stream's greeting on connection: no order in it
-                greeting = {
-                    "user-id": CLIENT_CODE,
-                    "status-code": "200",
-                    "order-status": "AB00",
-                    "error-message": "",
-                    "orderData": {"orderid": "", "ordertag": "", "status": ""},
-                }
-                await socket.send(json.dumps(greeting))
-            async for message in socket:
-                await self._on_message(sock, message)
-        except ConnectionClosed:
-            pass
-        finally:
-            sock.closed = True
+        return _Socket(socket=socket, kind=kind)
 
-    async def _on_message(self, sock: _Socket, message: str | bytes) -> None:
+    async def on_connect(self, stream: Stream) -> None:
+        if stream.kind == "orders":  # the stream's greeting on connection: no order in it
+            greeting = {
+                "user-id": CLIENT_CODE,
+                "status-code": "200",
+                "order-status": "AB00",
+                "error-message": "",
+                "orderData": {"orderid": "", "ordertag": "", "status": ""},
+            }
+            await stream.socket.send(json.dumps(greeting))
+
+    async def on_message(self, sock: Stream, message: str | bytes) -> None:
+        assert isinstance(sock, _Socket)
         if message == "ping":
             await sock.socket.send("pong")
             return
@@ -843,20 +756,6 @@ class AngelServer:
                     sock.modes[(group["exchangeType"], token)] = mode
                 else:
                     sock.modes.pop((group["exchangeType"], token), None)
-
-    def _open(self, kind: str) -> list[_Socket]:
-        return [s for s in self._sockets if s.kind == kind and not s.closed]
-
-    def _send_all(self, kind: str, message: str | bytes) -> None:
-        async def send() -> None:
-            for sock in self._open(kind):
-                with contextlib.suppress(ConnectionClosed):
-                    await sock.socket.send(message)
-
-        self._call(send())
-
-    def _call(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(10)
 
 
 def _subscription_problem(request: Any) -> str | None:
@@ -890,56 +789,32 @@ def _subscription_problem(request: Any) -> str | None:
     return None
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    angel: AngelServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
+class _Handler(LocalHandler):
+    local: AngelServer
 
     def _handle(self) -> None:
-        server = self.angel
+        server = self.local
         split = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.read_body()
         if self.command == "GET" and split.path == MASTER_PATH:
-            self._send(200, json.dumps(server.master).encode(), "application/json")
+            self.send(200, json.dumps(server.master).encode())
             return
         call = ROUTES.get((self.command, split.path))
         if call is None:
             server.violations.append(f"{self.command} {split.path}: no such route")
-            self._send(404, b"Not Found", "text/plain")
+            self.send(404, b"Not Found", "text/plain")
             return
-        headers = {k.lower(): v for k, v in self.headers.items()}
         body: Any = None
         if raw:
             try:
                 body = json.loads(raw)
             except ValueError:
                 body = raw
-        server.record(
-            Recorded(
-                call=call,
-                method=self.command,
-                path=split.path,
-                query=dict(parse_qsl(split.query)),
-                headers=headers,
-                body=body,
-                raw=raw,
-            )
-        )
+        headers = self.record(call, body, raw).headers
         fault = server.take_fault(call)
-        if fault is not None and fault != "timeout":
-            self._fault(fault)
+        if self.answer_fault(fault):
             return
-        refusal = server.check_headers(call, self.command, headers)
+        refusal = server.check_headers(call, self.command, dict(headers))
         if refusal is None and self.command == "GET" and raw:
             refusal = server._violate(f"{call}: a GET with a body")
         if refusal is None and self.command == "POST" and not isinstance(body, dict):
@@ -947,9 +822,9 @@ class _Handler(BaseHTTPRequestHandler):
         if refusal is not None:
             if refusal.status == 401:
                 answer = {"success": False, "message": refusal.message, "errorCode": refusal.code, "data": ""}
-                self._send(401, _json(answer), "application/json")
+                self.send(401, _json(answer))
             else:
-                self._send(refusal.status, _json(failure(refusal.message, refusal.code)), "application/json")
+                self.send(refusal.status, _json(failure(refusal.message, refusal.code)))
             return
         try:
             data = server.login(body) if call == "login" else server.serve(call, body)
@@ -957,32 +832,27 @@ class _Handler(BaseHTTPRequestHandler):
         except Refusal as exc:
             payload = failure(exc.message, exc.code)
         if fault == "timeout":  # processed, and the answer never comes
-            server._stop.wait(server.hang_seconds)
-            self.close_connection = True
+            self.hang()
             return
-        self._send(200, _json(payload), "application/json")
+        self.send(200, _json(payload))
 
-    def _fault(self, fault: str) -> None:
+    do_GET = do_POST = _handle
+
+    def fault_answer(self, fault: str) -> tuple[int, bytes, str] | None:
         if fault == "http_500":
-            self._send(500, b"<html><body>Internal Server Error</body></html>", "text/html")
-        elif fault == "malformed":
-            self._send(200, b'{"unexpected": ["not", "the", "envelope"]}', "application/json")
-        elif fault == "truncated":
+            return 500, b"<html><body>Internal Server Error</body></html>", "text/html"
+        if fault == "malformed":
+            return 200, b'{"unexpected": ["not", "the", "envelope"]}', "application/json"
+        if fault == "truncated":
             whole = _json(envelope({"orderid": "261206000000999", "script": "RELIANCE-EQ"}))
-            self._send(200, whole[: len(whole) // 2], "application/json")
-        elif fault == "rate_limited":
-            self._send(403, b"Access denied because of exceeding access rate", "text/plain")
-        elif fault == "session_expired":
+            return 200, whole[: len(whole) // 2], "application/json"
+        if fault == "rate_limited":
+            return 403, b"Access denied because of exceeding access rate", "text/plain"
+        if fault == "session_expired":
             answer = {"success": False, "message": "Invalid Token", "errorCode": "AG8001", "data": ""}
-            self._send(401, _json(answer), "application/json")
-        elif fault == "rejected":
-            self._send(200, _json(failure(REJECT_MESSAGE, "AB2000")), "application/json")
-        else:
-            raise AssertionError(fault)
-
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+            return 401, _json(answer), "application/json"
+        if fault == "rejected":
+            return 200, _json(failure(REJECT_MESSAGE, "AB2000")), "application/json"
+        if fault == "timeout":
+            return None
+        raise AssertionError(fault)

@@ -12,23 +12,23 @@ until modified, cancelled or filled on demand (``fill``). Faults on demand (``fa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
-import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import Response, ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request
 
 from brokers.families.login import totp_now
-from tests.brokers.contract.kit import FAULTS, REJECT_MESSAGE, Recorded
+from tests.brokers.contract.kit import REJECT_MESSAGE, Recorded
+from tests.brokers.local_server import LocalHandler, LocalServer, Stream
 from tests.families.dhan import wire_format as wf
 
 CLIENT_ID = "1100003626"
@@ -70,13 +70,16 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, default=lambda v: float(v) if isinstance(v, Decimal) else str(v)).encode()
 
 
-class DhanServer:
+class DhanServer(LocalServer):
+    """See the module docstring: the market feed and the order updates on websocket listeners of their
+    own ("market", "orders"), as Dhan serves them from two hosts."""
+
+    name = "Dhan"
+    listeners = ("market", "orders")
     hang_seconds = 8.0
 
     def __init__(self) -> None:
-        self.requests: list[Recorded] = []
-        self.subscriptions: list[Any] = []
-        self.violations: list[str] = []
+        super().__init__()
         self.orders: dict[str, dict[str, Any]] = {}
         self.trades: list[dict[str, Any]] = []
         self.market: dict[tuple[str, str], Decimal] = {
@@ -85,56 +88,15 @@ class DhanServer:
         }
         self.master_csv = MASTER_CSV
         self.token_valid = True
-        self._faults: dict[str, list[str]] = {}
-        self._lock = threading.RLock()
-        self._stop = threading.Event()
         self._ids = itertools.count(112111182198)
         self._trade_ids = itertools.count(50000001)
-        self._http: ThreadingHTTPServer | None = None
-        self._loop = asyncio.new_event_loop()
-        self._ws_ready = threading.Event()
-        self._ws_stopped: asyncio.Event | None = None
-        self.market_sockets: list[ServerConnection] = []
-        self.order_sockets: list[ServerConnection] = []
-        self.ws_port = self.order_ws_port = 0
 
-    # --- lifecycle ------------------------------------------------------------------------------
-    def start(self) -> DhanServer:
-        server = self
-
-        class Handler(_Handler):
-            dhan = server
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._http.daemon_threads = True
-        self._http.block_on_close = False
-        threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        threading.Thread(target=self._run_ws, name="dhan-ws", daemon=True).start()
-        if not self._ws_ready.wait(10):
-            raise RuntimeError("the Dhan websockets did not start")
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
-        if self._ws_stopped is not None:
-            self._loop.call_soon_threadsafe(self._ws_stopped.set)
-
-    @property
-    def url(self) -> str:
-        assert self._http is not None
-        host, port = self._http.server_address[:2]
-        return f"http://{host}:{port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.ws_port}"
+    def handler_class(self) -> type[LocalHandler]:
+        return _Handler
 
     @property
     def order_ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.order_ws_port}"
+        return f"ws://127.0.0.1:{self.ws_ports['orders']}"
 
     def endpoints(self) -> dict[str, str]:
         return {
@@ -146,23 +108,6 @@ class DhanServer:
         }
 
     # --- what tests call ------------------------------------------------------------------------
-    def last(self, call: str) -> Recorded:
-        with self._lock:
-            for recorded in reversed(self.requests):
-                if recorded.call == call:
-                    return recorded
-        raise LookupError(f"no {call} request")
-
-    def calls(self, call: str) -> list[Recorded]:
-        with self._lock:
-            return [r for r in self.requests if r.call == call]
-
-    def fail_next(self, call: str, fault: str) -> None:
-        if fault not in FAULTS:
-            raise ValueError(fault)
-        with self._lock:
-            self._faults.setdefault(call, []).append(fault)
-
     def fill(self, broker_order_id: str, price: Decimal) -> None:
         with self._lock:
             self._fill(self.orders[broker_order_id], price)
@@ -208,7 +153,7 @@ class DhanServer:
         }
 
     def push_order_update(self, broker_order_id: str) -> None:
-        self._broadcast(self.order_sockets, json.dumps(self.order_alert(broker_order_id), default=float))
+        self.send_all(json.dumps(self.order_alert(broker_order_id), default=float), _signed_in)
         return None
 
     def push_tick(self, token: str, ltp: Decimal) -> None:
@@ -216,37 +161,18 @@ class DhanServer:
         self.push_raw(wf.ticker_packet(segment, int(security_id), ltp))
 
     def push_raw(self, message: str | bytes) -> None:
-        self._broadcast(self.market_sockets, message)
-
-    def drop_streams(self) -> None:
-        async def abort() -> None:
-            for socket in [*self.market_sockets, *self.order_sockets]:
-                socket.transport.abort()
-
-        asyncio.run_coroutine_threadsafe(abort(), self._loop).result(10)
-
-    def _broadcast(self, sockets: list[ServerConnection], message: str | bytes) -> None:
-        async def send() -> None:
-            for socket in list(sockets):
-                with contextlib.suppress(ConnectionClosed):
-                    await socket.send(message)
-
-        asyncio.run_coroutine_threadsafe(send(), self._loop).result(10)
+        self.send_all(message, "market")
 
     # --- REST -----------------------------------------------------------------------------------
-    def take_fault(self, call: str) -> str | None:
-        with self._lock:
-            queue = self._faults.get(call)
-            return queue.pop(0) if queue else None
-
-    def violation(self, recorded: Recorded, problems: list[str]) -> DhanError:
+    def refuse(self, recorded: Recorded, problems: list[str]) -> DhanError:
+        """Dhan's DH-905 input error for a request that broke the documented format (a violation)."""
         with self._lock:
             self.violations.extend(f"{recorded.method} {recorded.path}: {p}" for p in problems)
         return DhanError(400, "Input_Exception", "DH-905", "; ".join(problems)[:300])
 
-    def route(self, method: str, path: str) -> tuple[str, Callable[..., Any], tuple[str, ...]] | None:
+    def route(self, method: str, path: str) -> tuple[str, Callable[..., Any] | None, tuple[str, ...]] | None:
         parts = [p for p in path.split("/") if p]
-        table: list[tuple[str, tuple[str, ...], str, Callable[..., Any]]] = [
+        table: list[tuple[str, tuple[str, ...], str, Callable[..., Any] | None]] = [
             ("POST", ("app", "generateAccessToken"), "login", self._login),
             ("GET", ("v2", "profile"), "profile", self._profile),
             ("POST", ("v2", "orders"), "place", self._place),
@@ -280,7 +206,7 @@ class DhanServer:
             if not recorded.headers.get("access-token"):
                 problems.append("the access-token header is missing")
             if problems:
-                raise self.violation(recorded, problems)
+                raise self.refuse(recorded, problems)
             if recorded.headers.get("access-token") != ACCESS_TOKEN or not self.token_valid:
                 raise DhanError(401, *ERRORS["session_expired"][1:])
         with self._lock:
@@ -290,7 +216,7 @@ class DhanServer:
         query = dict(recorded.query)
         problems = [f"{name} is missing" for name in ("dhanClientId", "pin", "totp") if not query.get(name)]
         if problems or recorded.body not in (None, b"", {}):
-            raise self.violation(recorded, problems or ["the token request has no body"])
+            raise self.refuse(recorded, problems or ["the token request has no body"])
         now = time.time()
         codes = {totp_now(TOTP_SECRET, at=now + step) for step in (-30, 0, 30)}
         if query["dhanClientId"] != CLIENT_ID or query["pin"] != PIN or query["totp"] not in codes:
@@ -319,7 +245,7 @@ class DhanServer:
         body = recorded.body
         problems = wf.check_place(body, CLIENT_ID)
         if problems:
-            raise self.violation(recorded, problems)
+            raise self.refuse(recorded, problems)
         order_id = str(next(self._ids))
         order = {
             "dhanClientId": CLIENT_ID,
@@ -370,7 +296,7 @@ class DhanServer:
     def _modify(self, recorded: Recorded, order_id: str) -> dict[str, Any]:
         problems = wf.check_modify(recorded.body, CLIENT_ID, order_id)
         if problems:
-            raise self.violation(recorded, problems)
+            raise self.refuse(recorded, problems)
         order = self._order(order_id)
         if order["orderStatus"] not in {"PENDING", "PART_TRADED"}:
             raise DhanError(400, "Order_Error", "DH-906", f"Order is {order['orderStatus']} and cannot be modified")
@@ -387,7 +313,7 @@ class DhanServer:
 
     def _cancel(self, recorded: Recorded, order_id: str) -> dict[str, Any]:
         if recorded.body not in (None, b""):
-            raise self.violation(recorded, ["a cancellation has no body"])
+            raise self.refuse(recorded, ["a cancellation has no body"])
         order = self._order(order_id)
         if order["orderStatus"] not in {"PENDING", "PART_TRADED"}:
             raise DhanError(400, "Order_Error", "DH-906", f"Order is {order['orderStatus']} and cannot be cancelled")
@@ -439,7 +365,7 @@ class DhanServer:
     def _quote(self, recorded: Recorded) -> dict[str, Any]:
         problems = wf.check_quote(recorded.body, CLIENT_ID)
         if problems:
-            raise self.violation(recorded, problems)
+            raise self.refuse(recorded, problems)
         data: dict[str, dict[str, Any]] = {}
         for segment, ids in recorded.body.items():
             if segment == "dhanClientId":
@@ -483,72 +409,60 @@ class DhanServer:
         )
 
     # --- websockets -----------------------------------------------------------------------------
-    def _run_ws(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._serve_ws())
-
-    async def _serve_ws(self) -> None:
-        self._ws_stopped = asyncio.Event()
-        async with (
-            serve(self._market, "127.0.0.1", 0, process_request=self._check_feed, compression=None) as feed,
-            serve(self._order_updates, "127.0.0.1", 0, compression=None) as updates,
-        ):
-            self.ws_port = feed.sockets[0].getsockname()[1]
-            self.order_ws_port = updates.sockets[0].getsockname()[1]
-            self._ws_ready.set()
-            await self._ws_stopped.wait()
-            for socket in [*self.market_sockets, *self.order_sockets]:
-                socket.transport.abort()
-
-    def _check_feed(self, connection: ServerConnection, request: Any) -> Any:
+    def ws_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
+        if self.listener(connection) != "market":
+            return None
         query = {k: v[0] for k, v in parse_qs(urlsplit(request.path).query).items()}
         expected = {"version": "2", "token": ACCESS_TOKEN, "clientId": CLIENT_ID, "authType": "2"}
         if query != expected:
             if set(query) != set(expected):
-                with self._lock:
-                    self.violations.append(f"market feed handshake: query {sorted(query)} is not documented")
+                self.violation(f"market feed handshake: query {sorted(query)} is not documented")
             return connection.respond(HTTPStatus.UNAUTHORIZED, "invalid token or client id\n")
         return None
 
-    async def _market(self, socket: ServerConnection) -> None:
-        self.market_sockets.append(socket)
-        try:
-            async for message in socket:
-                try:
-                    decoded = json.loads(message)
-                except (ValueError, TypeError):
-                    decoded = None
-                problems = wf.check_subscription(decoded)
-                with self._lock:
-                    if problems:
-                        self.violations.extend(f"market feed: {p}" for p in problems)
-                    else:
-                        self.subscriptions.append(decoded)
-        except ConnectionClosed:
-            pass
-        finally:
-            self.market_sockets.remove(socket)
+    def stream_for(self, socket: ServerConnection) -> _Socket:
+        return _Socket(socket=socket, kind=self.listener(socket))
 
-    async def _order_updates(self, socket: ServerConnection) -> None:
+    async def on_connect(self, stream: Stream) -> None:
+        """The order-update socket's first message is the client's login; a wrong one closes it."""
+        assert isinstance(stream, _Socket)
+        if stream.kind != "orders":
+            return
         try:
-            first = json.loads(await asyncio.wait_for(socket.recv(), 5))
+            first = json.loads(await asyncio.wait_for(stream.socket.recv(), 5))
         except (ValueError, TypeError, TimeoutError, ConnectionClosed):
             first = None
         problems = wf.check_order_login(first, CLIENT_ID, ACCESS_TOKEN)
         if problems:
             with self._lock:
                 self.violations.extend(f"order updates: {p}" for p in problems)
-            await socket.close(1008, "login refused")
+            await stream.socket.close(1008, "login refused")
             return
-        self.order_sockets.append(socket)
+        stream.signed_in = True
+
+    async def on_message(self, stream: Stream, message: str | bytes) -> None:
+        if stream.kind != "market":
+            self.violation("order updates: the client sent more than its login")
+            return
         try:
-            async for _ in socket:
-                with self._lock:
-                    self.violations.append("order updates: the client sent more than its login")
-        except ConnectionClosed:
-            pass
-        finally:
-            self.order_sockets.remove(socket)
+            decoded = json.loads(message)
+        except (ValueError, TypeError):
+            decoded = None
+        problems = wf.check_subscription(decoded)
+        with self._lock:
+            if problems:
+                self.violations.extend(f"market feed: {p}" for p in problems)
+            else:
+                self.subscriptions.append(decoded)
+
+
+@dataclass(eq=False)
+class _Socket(Stream):
+    signed_in: bool = False  # an order-update socket whose login was accepted
+
+
+def _signed_in(stream: Stream) -> bool:
+    return isinstance(stream, _Socket) and stream.kind == "orders" and stream.signed_in
 
 
 def _holding() -> dict[str, Any]:
@@ -603,19 +517,13 @@ def _quote(ltp: Decimal) -> dict[str, Any]:
     }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    dhan: DhanServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+class _Handler(LocalHandler):
+    local: DhanServer
 
     def _handle(self) -> None:
-        server = self.dhan
+        server = self.local
         split = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.read_body()
         route = server.route(self.command, split.path)
         body: Any = raw
         if raw and "json" in (self.headers.get("Content-Type") or ""):
@@ -623,55 +531,42 @@ class _Handler(BaseHTTPRequestHandler):
                 body = json.loads(raw, parse_float=Decimal)
             except ValueError:
                 body = raw
-        recorded = Recorded(
-            call=route[0] if route else "unknown",
-            method=self.command,
-            path=split.path,
-            query=dict(parse_qsl(split.query, keep_blank_values=True)),
-            headers={k.lower(): v for k, v in self.headers.items()},
-            body=body,
-            raw=raw,
-        )
-        with server._lock:
-            server.requests.append(recorded)
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        recorded = self.record(route[0] if route else "unknown", body, raw, query=query)
         if route is None:
-            with server._lock:
-                server.violations.append(f"{self.command} {split.path}: no such Dhan endpoint")
-            self._send(404, _error_body("Input_Exception", "DH-905", "No such endpoint"))
+            server.violation(f"{self.command} {split.path}: no such Dhan endpoint")
+            self.send(404, _error_body("Input_Exception", "DH-905", "No such endpoint"))
             return
         if raw and body is raw and recorded.call not in {"cancel"}:
-            error = server.violation(recorded, ["the body is not JSON with Content-Type application/json"])
-            self._send(error.status, error.body)
+            error = server.refuse(recorded, ["the body is not JSON with Content-Type application/json"])
+            self.send(error.status, error.body)
             return
         call, handler, args = route
         if call == "master":
-            self._send(200, server.master_csv.encode(), "text/csv")
+            self.send(200, server.master_csv.encode(), "text/csv")
             return
+        assert handler is not None  # only the master has none
         fault = server.take_fault(call)
-        if fault in ERRORS:
-            status, error_type, code, message = ERRORS[fault]
-            self._send(status, _error_body(error_type, code, message))
+        if self.answer_fault(fault):
             return
         try:
             status, payload = 200, server.serve(recorded, handler, args)
         except DhanError as error:
             status, payload = error.status, error.body
         if fault == "timeout":
-            server._stop.wait(server.hang_seconds)
-            self.close_connection = True
+            self.hang()
             return
         if fault == "malformed":
             status, payload = 200, b'"unexpected"'
         elif fault == "truncated":
             status, payload = 200, payload[: max(1, len(payload) // 2)]
-        self._send(status, payload)
+        self.send(status, payload)
 
-    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-        self.wfile.flush()
+    def fault_answer(self, fault: str) -> tuple[int, bytes, str] | None:
+        """Dhan's error for a fault in ``ERRORS``; "timeout", "malformed" and "truncated" serve first."""
+        if fault not in ERRORS:
+            return None
+        status, error_type, code, message = ERRORS[fault]
+        return status, _error_body(error_type, code, message), "application/json"
 
     do_GET = do_POST = do_PUT = do_DELETE = _handle

@@ -15,25 +15,24 @@ demand with ``fill``), and injects the contract suite's faults on demand (``fail
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import hashlib
 import itertools
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import Response, ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request
 
-from tests.brokers.contract.kit import FAULTS, REJECT_MESSAGE, Recorded
+from tests.brokers.contract.kit import REJECT_MESSAGE
+from tests.brokers.local_server import LocalHandler, LocalServer, Stream
 from tests.families.fyers import hsm_wire
 
 APP_ID = "FYAPPID01-100"
@@ -97,53 +96,42 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | Decimal) and not isinstance(value, bool)
 
 
-@dataclass
-class _Socket:
-    connection: ServerConnection
-    kind: str  # "market" or "orders"
+@dataclass(eq=False)
+class _Socket(Stream):
+    # kind: "market" or "orders"
     authed: bool = False
     topics: set[str] = field(default_factory=set)
     topic_ids: dict[str, int] = field(default_factory=dict)
     sent: int = 0
 
 
-class FyersServer:
-    """See the module docstring. ``url`` is the REST root of the registry's "api" endpoint."""
+class FyersServer(LocalServer):
+    """See the module docstring. ``url`` is the REST root of the registry's "api" endpoint. It runs
+    from construction on."""
+
+    name = "Fyers"
+    documented = "Fyers' documented format"
 
     def __init__(self, *, hang_seconds: float = 3.0) -> None:
+        super().__init__()
         self.hang_seconds = hang_seconds
-        self.requests: list[Recorded] = []
-        self.subscriptions: list[Any] = []
-        self.violations: list[str] = []
         self.orders: dict[str, dict[str, Any]] = {}
         self.trades: list[dict[str, Any]] = []
         self.order_socket_messages: list[Any] = []
         self.acks: list[int] = []
         self.market = {ticker: price for ticker, (_, _, price) in MARKET.items()}
         self.master: dict[str, bytes] = {}
-        self._faults: dict[str, list[str]] = {}
-        self._lock = threading.Lock()
         self._ids = itertools.count(25080400000101)
         self._trade_ids = itertools.count(1)
-        self._sockets: list[_Socket] = []
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._http.daemon_threads = True
-        self._http.block_on_close = False
-        threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._stopped: asyncio.Event | None = None
-        self.ws_port = 0
-        self._ws_thread = threading.Thread(target=self._run_ws, name="fake-fyers-ws", daemon=True)
-        self._ws_thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the fake Fyers websocket server did not start")
+        self.start()
+
+    def handler_class(self) -> type[LocalHandler]:
+        return _Handler
 
     # --- addresses ------------------------------------------------------------------------------
     @property
     def base(self) -> str:
-        host, port = self._http.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.root
 
     @property
     def url(self) -> str:
@@ -151,7 +139,7 @@ class FyersServer:
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.ws_port}/hsm/v1-5/prod"
+        return f"{self.ws_root}/hsm/v1-5/prod"
 
     def endpoints(self) -> dict[str, str]:
         return {
@@ -159,33 +147,11 @@ class FyersServer:
             "data": f"{self.base}/data",
             "login": f"{self.url}/generate-authcode",
             "ws": self.ws_url,
-            "order_ws": f"ws://127.0.0.1:{self.ws_port}/trade/v3",
+            "order_ws": f"{self.ws_root}/trade/v3",
             "master": f"{self.base}/sym_details",
         }
 
-    def stop(self, *, check: bool = True) -> None:
-        """Stop both servers; with ``check``, fail if any request broke the documented format."""
-        self._http.shutdown()
-        self._http.server_close()
-        if self._stopped is not None:
-            self._loop.call_soon_threadsafe(self._stopped.set)
-        self._ws_thread.join(5)
-        if check:
-            assert not self.violations, f"requests broke Fyers' documented format: {self.violations}"
-
     # --- what tests use ---------------------------------------------------------------------------
-    def last(self, call: str) -> Recorded:
-        for recorded in reversed(self.requests):
-            if recorded.call == call:
-                return recorded
-        raise LookupError(f"no {call!r} request was received")
-
-    def fail_next(self, call: str, fault: str) -> None:
-        if fault not in FAULTS:
-            raise ValueError(f"unknown fault {fault!r}")
-        with self._lock:
-            self._faults.setdefault(call, []).append(fault)
-
     def fill(self, broker_order_id: str, price: Decimal) -> None:
         with self._lock:
             self._fill(self.orders[broker_order_id], price)
@@ -220,7 +186,7 @@ class FyersServer:
             "ord_source": "API",
             "ordertag": order["orderTag"],
         }
-        self._broadcast("orders", json.dumps({"s": "ok", "orders": raw}, default=_json_default))
+        self.send_all(json.dumps({"s": "ok", "orders": raw}, default=_json_default), "orders")
 
     def push_tick(self, token: str, ltp: Decimal) -> None:
         ticker = next(t for t, (fytoken, _, _) in MARKET.items() if fytoken == token)
@@ -228,74 +194,19 @@ class FyersServer:
             self.market[ticker] = ltp
 
         async def send() -> None:
-            for socket in self._open("market"):
+            for socket in self.open_streams("market"):
+                assert isinstance(socket, _Socket)
                 await self._send_topic(socket, ticker)
 
-        self._call(send())
+        self.call(send())
 
     def push_raw(self, message: str | bytes) -> None:
-        self._broadcast("market", message)
-
-    def drop_streams(self) -> None:
-        async def abort() -> None:
-            for socket in list(self._sockets):
-                socket.connection.transport.abort()
-
-        self._call(abort())
+        self.send_all(message, "market")
 
     def order_socket_count(self) -> int:
-        return len(self._open("orders"))
+        return len(self.open_streams("orders"))
 
     # --- REST -------------------------------------------------------------------------------------
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # quiet
-                return
-
-            def _serve(self) -> None:
-                server._serve_http(self)
-
-            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
-
-        return Handler
-
-    def _serve_http(self, handler: BaseHTTPRequestHandler) -> None:
-        size = int(handler.headers.get("content-length") or 0)
-        raw = handler.rfile.read(size) if size else b""
-        split = urlsplit(handler.path)
-        query = dict(parse_qsl(split.query, keep_blank_values=True))
-        headers = {key.lower(): value for key, value in handler.headers.items()}
-        call = self._call_name(handler.command, split.path)
-        body: Any = {}
-        if raw:
-            try:
-                body = json.loads(raw, parse_float=Decimal)
-            except ValueError:
-                body = None
-        with self._lock:
-            self.requests.append(Recorded(call, handler.command, split.path, query, headers, body, raw))
-            fault = self._faults.get(call, []).pop(0) if self._faults.get(call) else None
-        if fault is not None and fault != "timeout":
-            self._answer_fault(handler, fault)
-            return
-        try:
-            status, payload, extra_headers = self._route(handler.command, split.path, query, headers, body, raw)
-        except Refusal as refusal:
-            if refusal.violation:
-                with self._lock:
-                    self.violations.append(f"{handler.command} {split.path}: {refusal.message}")
-            status, extra_headers = refusal.status, {}
-            payload = {"s": "error", "code": refusal.code, "message": refusal.message}
-        if fault == "timeout":  # processed, and the answer never comes
-            time.sleep(self.hang_seconds)
-            handler.close_connection = True
-            return
-        self._write(handler, status, payload, extra_headers)
-
     @staticmethod
     def _call_name(method: str, path: str) -> str:
         names = {
@@ -314,38 +225,6 @@ class FyersServer:
         if path.startswith("/sym_details/"):
             return "master"
         return names.get((method, path), "unknown")
-
-    def _answer_fault(self, handler: BaseHTTPRequestHandler, fault: str) -> None:
-        if fault == "http_500":
-            self._write(handler, 500, b"<html><body>500 Internal Server Error</body></html>", {}, "text/html")
-        elif fault == "malformed":
-            self._write(handler, 200, {"unexpected": ["not", "the", "envelope"]}, {})
-        elif fault == "truncated":
-            self._write(handler, 200, b'{"s":"ok","code":200,"message":"","orderBook":[{"id":"25', {})
-        elif fault == "rate_limited":
-            self._write(handler, 429, {"s": "error", "code": -353, "message": "API Limit exceeded (perSec)"}, {})
-        elif fault == "session_expired":
-            self._write(handler, 401, {"s": "error", "code": -16, "message": "Could not authenticate the user"}, {})
-        elif fault == "rejected":
-            self._write(handler, 400, {"s": "error", "code": -99, "message": REJECT_MESSAGE}, {})
-
-    @staticmethod
-    def _write(
-        handler: BaseHTTPRequestHandler,
-        status: int,
-        payload: Any,
-        headers: dict[str, str],
-        content_type: str = "application/json",
-    ) -> None:
-        body = payload if isinstance(payload, bytes) else json.dumps(payload, default=_json_default).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", content_type)
-        handler.send_header("Content-Length", str(len(body)))
-        for key, value in headers.items():
-            handler.send_header(key, value)
-        handler.end_headers()
-        with contextlib.suppress(OSError):
-            handler.wfile.write(body)
 
     def _route(
         self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: Any, raw: bytes
@@ -644,22 +523,7 @@ class FyersServer:
         return {"s": "ok", "code": 200, "message": "", "d": rows}
 
     # --- websockets -------------------------------------------------------------------------------
-    def _run_ws(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._serve_ws())
-        self._loop.close()
-
-    async def _serve_ws(self) -> None:
-        self._stopped = asyncio.Event()
-        async with serve(self._ws_handler, "127.0.0.1", 0, process_request=self._ws_check, compression=None) as srv:
-            self.ws_port = srv.sockets[0].getsockname()[1]
-            self._ready.set()
-            await self._stopped.wait()
-            srv.close(close_connections=False)
-            for socket in list(self._sockets):
-                socket.connection.transport.abort()
-
-    def _ws_check(self, connection: ServerConnection, request: Any) -> Any:
+    def ws_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path).path
         if path == "/trade/v3":
             if request.headers.get("authorization") != AUTHORIZATION:
@@ -669,28 +533,21 @@ class FyersServer:
             return None
         return connection.respond(HTTPStatus.NOT_FOUND, "no such socket\n")
 
-    async def _ws_handler(self, connection: ServerConnection) -> None:
-        kind = "orders" if urlsplit(connection.request.path).path == "/trade/v3" else "market"
-        socket = _Socket(connection=connection, kind=kind)
-        self._sockets.append(socket)
-        try:
-            async for message in connection:
-                if kind == "orders":
-                    await self._on_order_socket(socket, message)
-                else:
-                    await self._on_market(socket, message)
-        except ConnectionClosed:
-            pass
-        finally:
-            self._sockets.remove(socket)
+    def stream_for(self, socket: ServerConnection) -> _Socket:
+        assert socket.request is not None
+        kind = "orders" if urlsplit(socket.request.path).path == "/trade/v3" else "market"
+        return _Socket(socket=socket, kind=kind)
 
-    def _violation(self, why: str) -> None:
-        with self._lock:
-            self.violations.append(why)
+    async def on_message(self, socket: Stream, message: str | bytes) -> None:
+        assert isinstance(socket, _Socket)
+        if socket.kind == "orders":
+            await self._on_order_socket(socket, message)
+        else:
+            await self._on_market(socket, message)
 
     async def _on_order_socket(self, socket: _Socket, message: str | bytes) -> None:
         if message == "ping":
-            await socket.connection.send("pong")
+            await socket.socket.send("pong")
             return
         try:
             request = json.loads(message)
@@ -706,16 +563,16 @@ class FyersServer:
         except (ValueError, TypeError):
             valid = False
         if not valid:
-            self._violation(f"order socket: not a subscription: {str(message)[:80]}")
-            await socket.connection.send(json.dumps({"s": "error", "code": -1600, "message": "invalid request"}))
+            self.violation(f"order socket: not a subscription: {str(message)[:80]}")
+            await socket.socket.send(json.dumps({"s": "error", "code": -1600, "message": "invalid request"}))
             return
         self.order_socket_messages.append(request)
         socket.authed = True
-        await socket.connection.send(json.dumps({"s": "ok", "code": 1605, "message": "Successfully subscribed"}))
+        await socket.socket.send(json.dumps({"s": "ok", "code": 1605, "message": "Successfully subscribed"}))
 
     async def _on_market(self, socket: _Socket, message: str | bytes) -> None:
         if isinstance(message, str):
-            self._violation("market feed: a text message (the HSM protocol is binary)")
+            self.violation("market feed: a text message (the HSM protocol is binary)")
             return
         if message == bytes([0, 1, 11]):
             return  # the heartbeat
@@ -723,7 +580,7 @@ class FyersServer:
             request = hsm_wire.read_request(message)
             await self._on_request(socket, request)
         except (hsm_wire.WireError, UnicodeDecodeError, KeyError) as exc:
-            self._violation(f"market feed: {exc}")
+            self.violation(f"market feed: {exc}")
 
     async def _on_request(self, socket: _Socket, request: hsm_wire.Request) -> None:
         fields = request.fields
@@ -734,11 +591,11 @@ class FyersServer:
             if request.declared_length != expected_length:
                 raise hsm_wire.WireError("the authentication request's length is wrong")
             socket.authed = fields[1].decode() == HSM_KEY
-            await socket.connection.send(hsm_wire.auth_response(ok=socket.authed, ack_every=ACK_EVERY))
+            await socket.socket.send(hsm_wire.auth_response(ok=socket.authed, ack_every=ACK_EVERY))
         elif request.kind == 12:
             if set(fields) != {1, 2} or len(fields[1]) != 8 or fields[2] not in (b"F", b"L"):
                 raise hsm_wire.WireError("the mode request is a channel mask and 70 or 76")
-            await socket.connection.send(hsm_wire.reply(12))
+            await socket.socket.send(hsm_wire.reply(12))
         elif request.kind == 4:
             if not socket.authed:
                 raise hsm_wire.WireError("a subscription before authentication")
@@ -756,7 +613,7 @@ class FyersServer:
                     raise hsm_wire.WireError(f"topic {topic!r} is not kind|segment|token")
             self.subscriptions.append(topics)
             socket.topics.update(topics)
-            await socket.connection.send(hsm_wire.reply(4))
+            await socket.socket.send(hsm_wire.reply(4))
             for ticker in MARKET:
                 if hsm_wire.topic_of(MARKET[ticker][0]) in topics:
                     await self._send_topic(socket, ticker)
@@ -790,21 +647,71 @@ class FyersServer:
             packet = hsm_wire.update(socket.topic_ids[topic], {"ltp": price, "exch_feed_time": now})
         socket.sent += 1
         with contextlib.suppress(ConnectionClosed):
-            await socket.connection.send(hsm_wire.data(socket.sent, [packet]))
+            await socket.socket.send(hsm_wire.data(socket.sent, [packet]))
 
-    def _open(self, kind: str) -> list[_Socket]:
-        return [socket for socket in self._sockets if socket.kind == kind]
 
-    def _broadcast(self, kind: str, message: str | bytes) -> None:
-        async def send() -> None:
-            for socket in self._open(kind):
-                with contextlib.suppress(ConnectionClosed):
-                    await socket.connection.send(message)
+class _Handler(LocalHandler):
+    local: FyersServer
 
-        self._call(send())
+    def _serve(self) -> None:
+        server = self.local
+        raw = self.read_body()
+        split = urlsplit(self.path)
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        call = server._call_name(self.command, split.path)
+        body: Any = {}
+        if raw:
+            try:
+                body = json.loads(raw, parse_float=Decimal)
+            except ValueError:
+                body = None
+        headers = dict(self.record(call, body, raw, query=query).headers)
+        fault = server.take_fault(call)
+        if self.answer_fault(fault):
+            return
+        try:
+            status, payload, extra_headers = server._route(self.command, split.path, query, headers, body, raw)
+        except Refusal as refusal:
+            if refusal.violation:
+                server.violation(f"{self.command} {split.path}: {refusal.message}")
+            status, extra_headers = refusal.status, {}
+            payload = {"s": "error", "code": refusal.code, "message": refusal.message}
+        if fault == "timeout":  # processed, and the answer never comes
+            self.hang()
+            return
+        self._write(status, payload, extra_headers)
 
-    def _call(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(10)
+    do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
+
+    def fault_answer(self, fault: str) -> tuple[int, bytes, str] | None:
+        answers: dict[str, tuple[int, Any]] = {
+            "malformed": (200, {"unexpected": ["not", "the", "envelope"]}),
+            "truncated": (200, b'{"s":"ok","code":200,"message":"","orderBook":[{"id":"25'),
+            "rate_limited": (429, {"s": "error", "code": -353, "message": "API Limit exceeded (perSec)"}),
+            "session_expired": (401, {"s": "error", "code": -16, "message": "Could not authenticate the user"}),
+            "rejected": (400, {"s": "error", "code": -99, "message": REJECT_MESSAGE}),
+        }
+        if fault == "http_500":
+            return 500, b"<html><body>500 Internal Server Error</body></html>", "text/html"
+        if fault not in answers:
+            return None
+        status, payload = answers[fault]
+        return status, _body(payload), "application/json"
+
+    def _write(self, status: int, payload: Any, headers: dict[str, str]) -> None:
+        body = _body(payload)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        with contextlib.suppress(OSError):
+            self.wfile.write(body)
+
+
+def _body(payload: Any) -> bytes:
+    return payload if isinstance(payload, bytes) else json.dumps(payload, default=_json_default).encode()
 
 
 def _holding() -> dict[str, Any]:

@@ -15,7 +15,6 @@ LIMIT order rests OPEN and an SL order TRIGGER_PENDING until modified, cancelled
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import hashlib
@@ -25,22 +24,21 @@ import itertools
 import json
 import re
 import struct
-import threading
 import time
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from tests.brokers.contract.kit import REJECT_MESSAGE, Recorded
+from tests.brokers.local_server import LocalHandler, LocalServer, Stream
 
 IST = ZoneInfo("Asia/Kolkata")
 ROOT = "/NorenWClientTP"
@@ -165,19 +163,20 @@ class Instrument:
     ltp: Decimal
 
 
-@dataclass
-class Connection:
-    socket: ServerConnection
+@dataclass(eq=False)
+class Connection(Stream):
     authenticated: bool = False
     orders: bool = False
     tokens: set[str] = field(default_factory=set)  # "NSE|22" subscribed
     seen: set[str] = field(default_factory=set)  # tokens this connection already had a tk for
-    closed: bool = False
 
 
-class NorenServer:
+class NorenServer(LocalServer):
     """See the module docstring. Credentials are the account's (``uid``, ``password`` ...); a
     QuickAuth or Flattrade token exchange that proves them gets ``susertoken``."""
+
+    name = "NorenOMS"
+    documented = "NorenOMS's documented format"
 
     def __init__(
         self,
@@ -197,6 +196,7 @@ class NorenServer:
         hang_seconds: float = 15.0,
         strict: bool = True,
     ) -> None:
+        super().__init__()
         self.uid, self.password, self.totp_secret = uid, password, totp_secret
         self.vendor_code, self.api_secret, self.imei = vendor_code, api_secret, imei
         self.susertoken = susertoken
@@ -208,9 +208,6 @@ class NorenServer:
         self.instruments = {f"{i.exch}|{i.token}": i for i in (instruments or [])}
         self.master_files = dict(master_files or {})
         self.hang_seconds, self.strict = hang_seconds, strict
-        self.requests: list[Recorded] = []
-        self.violations: list[str] = []
-        self.subscriptions: list[Any] = []
         self.ws_messages: list[Any] = []
         self.orders: dict[str, dict[str, str]] = {}
         self.history: dict[str, list[dict[str, str]]] = {}
@@ -218,52 +215,15 @@ class NorenServer:
         self.holdings: list[dict[str, Any]] = []
         self.cash = Decimal("100000.00")
         self.token_valid = True
-        self.connections: list[Connection] = []
-        self._faults: dict[str, list[str]] = {}
-        self._lock = threading.RLock()
-        self._stop = threading.Event()
         self._order_ids = itertools.count(24061800000001)
         self._trade_ids = itertools.count(1001)
-        self._http: ThreadingHTTPServer | None = None
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._stopped: asyncio.Event | None = None
-        self._ws_thread = threading.Thread(target=self._run_ws, name="noren-ws", daemon=True)
-        self.ws_port = 0
 
-    # --- life cycle ---------------------------------------------------------------------------------
-    def start(self) -> NorenServer:
-        server = self
-
-        class Handler(_Handler):
-            noren = server
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._http.daemon_threads = True
-        self._http.block_on_close = False
-        threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        self._ws_thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the NorenOMS websocket server did not start")
-        return self
-
-    def stop(self) -> None:
-        """Stop both servers; raises AssertionError when a request broke the documented format."""
-        self._stop.set()
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
-        if self._stopped is not None:
-            self._loop.call_soon_threadsafe(self._stopped.set)
-            self._ws_thread.join(10)
-        if self.strict and self.violations:
-            raise AssertionError("requests broke NorenOMS's documented format: " + "; ".join(self.violations))
+    def handler_class(self) -> type[LocalHandler]:
+        return _Handler
 
     @property
-    def root(self) -> str:
-        assert self._http is not None
-        host, port = self._http.server_address[:2]
-        return f"http://{host}:{port}"
+    def connections(self) -> list[Stream]:
+        return self.streams
 
     @property
     def url(self) -> str:
@@ -271,7 +231,7 @@ class NorenServer:
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.ws_port}{WS_PATH}"
+        return f"{self.ws_root}{WS_PATH}"
 
     def endpoints(self) -> dict[str, str]:
         return {
@@ -284,29 +244,6 @@ class NorenServer:
         }
 
     # --- what tests use -------------------------------------------------------------------------------
-    def last(self, call: str) -> Recorded:
-        for recorded in reversed(self.requests):
-            if recorded.call == call:
-                return recorded
-        raise LookupError(f"no {call} request")
-
-    def count(self, call: str) -> int:
-        return sum(1 for r in self.requests if r.call == call)
-
-    def fail_next(self, call: str, fault: str) -> None:
-        if fault not in {
-            "http_500",
-            "timeout",
-            "malformed",
-            "truncated",
-            "rate_limited",
-            "session_expired",
-            "rejected",
-        }:
-            raise ValueError(f"unknown fault {fault!r}")
-        with self._lock:
-            self._faults.setdefault(call, []).append(fault)
-
     def fill(self, broker_order_id: str, price: Decimal) -> None:
         """The exchange fills the resting order completely at ``price``."""
         with self._lock:
@@ -323,7 +260,7 @@ class NorenServer:
             if message["reporttype"] == "Fill" and self.trades:
                 trade = next(t for t in reversed(self.trades) if t["norenordno"] == broker_order_id)
                 message.update({k: trade[k] for k in ("flid", "flqty", "flprc", "fltm")})
-        self._broadcast(json.dumps(message), lambda c: c.authenticated and c.orders)
+        self.send_all(json.dumps(message), lambda c: isinstance(c, Connection) and c.authenticated and c.orders)
 
     def push_tick(self, token: str, ltp: Decimal) -> None:
         """A touchline of ``token`` ("NSE|2885") at ``ltp``: ``tk`` to a connection's first, ``tf`` after."""
@@ -333,7 +270,7 @@ class NorenServer:
             instrument.ltp = ltp
 
         async def send() -> None:
-            for connection in self._open():
+            for connection in self.open_connections():
                 if not connection.authenticated:
                     continue
                 if token in connection.seen:
@@ -344,7 +281,7 @@ class NorenServer:
                 with contextlib.suppress(ConnectionClosed):
                     await connection.socket.send(json.dumps(frame))
 
-        self._call(send())
+        self.call(send())
 
     def touchline(self, token: str, ltp: Decimal) -> dict[str, str]:
         """A full touchline (``tk``) as the README's sample has it."""
@@ -373,17 +310,10 @@ class NorenServer:
         }
 
     def push_raw(self, message: str | bytes) -> None:
-        self._broadcast(message, lambda c: True)
-
-    def drop_streams(self) -> None:
-        async def abort() -> None:
-            for connection in self._open():
-                connection.socket.transport.abort()
-
-        self._call(abort())
+        self.send_all(message)
 
     def open_connections(self) -> list[Connection]:
-        return self._open()
+        return [c for c in self.open_streams() if isinstance(c, Connection)]
 
     # --- the REST routes ------------------------------------------------------------------------------
     def serve(self, route: str, data: dict[str, str], jkey: str | None) -> tuple[int, Any]:
@@ -680,49 +610,15 @@ class NorenServer:
             }
         )
 
-    def take_fault(self, call: str) -> str | None:
-        with self._lock:
-            faults = self._faults.get(call)
-            return faults.pop(0) if faults else None
-
-    def record(self, recorded: Recorded) -> None:
-        with self._lock:
-            self.requests.append(recorded)
-
-    def violation(self, what: str) -> None:
-        with self._lock:
-            self.violations.append(what)
-
     # --- the websocket -----------------------------------------------------------------------------------
-    def _run_ws(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._serve_ws())
-        self._loop.close()
-
-    async def _serve_ws(self) -> None:
-        self._stopped = asyncio.Event()
-        async with serve(self._ws_handler, "127.0.0.1", 0, compression=None) as server:
-            self.ws_port = server.sockets[0].getsockname()[1]
-            self._ready.set()
-            await self._stopped.wait()
-            server.close(close_connections=False)
-            for connection in self._open():
-                connection.socket.transport.abort()
-
-    async def _ws_handler(self, socket: ServerConnection) -> None:
-        connection = Connection(socket=socket)
+    def stream_for(self, socket: ServerConnection) -> Connection:
+        assert socket.request is not None
         if urlsplit(socket.request.path).path != WS_PATH:
             self.violation(f"websocket path {socket.request.path!r}")
-        self.connections.append(connection)
-        try:
-            async for message in socket:
-                await self._ws_message(connection, message)
-        except ConnectionClosed:
-            pass
-        finally:
-            connection.closed = True
+        return Connection(socket=socket)
 
-    async def _ws_message(self, connection: Connection, message: str | bytes) -> None:
+    async def on_message(self, connection: Stream, message: str | bytes) -> None:
+        assert isinstance(connection, Connection)
         try:
             data = json.loads(message)
             if not isinstance(data, dict) or not isinstance(data.get("t"), str):
@@ -776,61 +672,30 @@ class NorenServer:
             return
         self.violation(f"websocket message type {kind!r}")
 
-    def _open(self) -> list[Connection]:
-        return [c for c in self.connections if not c.closed]
 
-    def _broadcast(self, message: str | bytes, which: Any) -> None:
-        async def send() -> None:
-            for connection in self._open():
-                if which(connection):
-                    with contextlib.suppress(ConnectionClosed):
-                        await connection.socket.send(message)
-
-        self._call(send())
-
-    def _call(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(10)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    noren: NorenServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+class _Handler(LocalHandler):
+    local: NorenServer
 
     def do_GET(self) -> None:  # the symbol masters
         path = urlsplit(self.path).path
-        content = self.noren.master_files.get(path.lstrip("/"))
+        content = self.local.master_files.get(path.lstrip("/"))
         if content is None:
-            self._send(404, b"not found", "text/plain")
+            self.send(404, b"not found", "text/plain")
         else:
-            self._send(200, content, "application/zip")
+            self.send(200, content, "application/zip")
 
     def do_POST(self) -> None:
-        server = self.noren
+        server = self.local
         split = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
+        raw = self.read_body()
+        headers = self.header_map()
         if split.path == "/trade/apitoken":
             self._apitoken(raw, headers)
             return
         route = split.path[len(ROOT) + 1 :] if split.path.startswith(ROOT + "/") else ""
         call = CALLS.get(route, route or split.path)
         data, jkey, problem = _parse_body(raw, signed_in=route != "QuickAuth")
-        server.record(
-            Recorded(
-                call=call,
-                method="POST",
-                path=split.path,
-                query=dict(parse_qsl(split.query)),
-                headers=headers,
-                body=data,
-                raw=raw,
-            )
-        )
+        self.record(call, data, raw)
         if route not in SCHEMAS:
             server.violation(f"POST {split.path}: no such route")
             self._json(404, {"stat": "Not_Ok", "emsg": "Invalid Input : no such route"})
@@ -840,8 +705,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, {"stat": "Not_Ok", "request_time": stamp(), "emsg": f"Invalid Input : {problem}"})
             return
         fault = server.take_fault(call)
-        if fault in {"http_500", "rate_limited", "session_expired", "rejected", "malformed"}:
-            self._fault(fault)
+        if self.answer_fault(fault):
             return
         try:
             status, payload = server.serve(route, data, jkey)
@@ -851,15 +715,14 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = refused.status, {"stat": "Not_Ok", "request_time": stamp(), "emsg": refused.message}
         body = json.dumps(payload).encode()
         if fault == "timeout":
-            server._stop.wait(server.hang_seconds)
-            self.close_connection = True
+            self.hang()
             return
         if fault == "truncated":
             body = body[: max(1, len(body) // 2)]
-        self._send(status, body, "application/json")
+        self.send(status, body)
 
     def _apitoken(self, raw: bytes, headers: dict[str, str]) -> None:
-        server = self.noren
+        server = self.local
         try:
             data = json.loads(raw)
         except ValueError:
@@ -870,8 +733,7 @@ class _Handler(BaseHTTPRequestHandler):
         if "json" not in headers.get("content-type", ""):
             server.violation("apitoken: the body is JSON (Content-Type application/json)")
         fault = server.take_fault("login")
-        if fault is not None and fault != "timeout" and fault != "truncated":
-            self._fault(fault)
+        if self.answer_fault(fault):
             return
         try:
             payload = server.apitoken(data)
@@ -881,28 +743,23 @@ class _Handler(BaseHTTPRequestHandler):
             payload = {"stat": "Not_Ok", "emsg": refused.message}
         self._json(200, payload)
 
-    def _fault(self, fault: str) -> None:
+    def fault_answer(self, fault: str) -> tuple[int, bytes, str] | None:
+        """Noren's answer for a fault answered in place of serving ("timeout" and "truncated" serve)."""
         if fault == "http_500":
-            self._send(500, b"<html><body>500 Internal Server Error</body></html>", "text/html")
-        elif fault == "rate_limited":
-            self._json(429, {"stat": "Not_Ok", "emsg": "Too many requests"})
-        elif fault == "session_expired":
-            self._json(200, {"stat": "Not_Ok", "request_time": stamp(), "emsg": SESSION_EXPIRED})
-        elif fault == "rejected":
-            self._json(200, {"stat": "Not_Ok", "request_time": stamp(), "emsg": REJECT_MESSAGE})
-        elif fault == "malformed":
-            self._json(200, {"request_time": stamp(), "result": "?"})
+            return 500, b"<html><body>500 Internal Server Error</body></html>", "text/html"
+        answers = {
+            "rate_limited": (429, {"stat": "Not_Ok", "emsg": "Too many requests"}),
+            "session_expired": (200, {"stat": "Not_Ok", "request_time": stamp(), "emsg": SESSION_EXPIRED}),
+            "rejected": (200, {"stat": "Not_Ok", "request_time": stamp(), "emsg": REJECT_MESSAGE}),
+            "malformed": (200, {"request_time": stamp(), "result": "?"}),
+        }
+        if fault not in answers:
+            return None
+        status, payload = answers[fault]
+        return status, json.dumps(payload).encode(), "application/json"
 
     def _json(self, status: int, payload: Any) -> None:
-        self._send(status, json.dumps(payload).encode(), "application/json")
-
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-        self.wfile.flush()
+        self.send(status, json.dumps(payload).encode())
 
 
 def _parse_body(raw: bytes, *, signed_in: bool) -> tuple[Any, str | None, str]:

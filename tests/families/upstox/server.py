@@ -14,28 +14,25 @@ suite's names (tests/brokers/contract/kit.py).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import gzip
 import itertools
 import json
 import re
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
-from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.server import Response, ServerConnection
+from websockets.http11 import Request
 
 from tests.brokers.contract.kit import REJECT_MESSAGE, Recorded
+from tests.brokers.local_server import LocalHandler, LocalServer, Stream
 from tests.families.upstox import feed_wire
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -71,6 +68,7 @@ MODIFY_FIELDS = {
 }
 MODIFY_OPTIONAL = {"quantity": "int", "disclosed_quantity": "int", "market_protection": "number"}
 MODES = {"ltpc", "full", "option_greeks", "full_d30"}
+MARKET_PATH, PORTFOLIO_PATH = "/v3/feed/market-data-feed", "/v2/feed/portfolio-stream-feed"
 
 
 class UpstoxError(Exception):
@@ -110,15 +108,17 @@ class Instrument:
     ltp: Decimal
 
 
-class UpstoxServer:
-    """See the module docstring. ``start()`` returns it running; ``stop()`` ends both servers."""
+class UpstoxServer(LocalServer):
+    """See the module docstring. ``start()`` returns it running; ``stop()`` ends both servers and
+    fails the test if a request broke Upstox's documented format (a test that sends bad requests on
+    purpose clears ``violations`` first)."""
 
+    name = "Upstox"
+    documented = "Upstox's documented format"
     hang_seconds = 15.0
 
     def __init__(self) -> None:
-        self.requests: list[Recorded] = []
-        self.violations: list[str] = []
-        self.subscriptions: list[Any] = []
+        super().__init__()
         self.portfolio_queries: list[str] = []
         self.orders: dict[str, dict[str, Any]] = {}
         self.trades: list[dict[str, Any]] = []
@@ -130,61 +130,19 @@ class UpstoxServer:
         }
         self.master = b""
         self.token_valid = True
-        self._faults: dict[str, list[str]] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
         self._order_ids = itertools.count(250101000000001)
         self._trade_ids = itertools.count(50000001)
-        self._http: ThreadingHTTPServer | None = None
-        self._loop = asyncio.new_event_loop()
-        self._ws_ready = threading.Event()
-        self._ws_stopped: asyncio.Event | None = None
-        self._ws_thread = threading.Thread(target=self._ws_run, name="upstox-ws", daemon=True)
-        self._market_clients: list[ServerConnection] = []
-        self._portfolio_clients: list[ServerConnection] = []
-        self.ws_port = 0
 
-    # --- life cycle -------------------------------------------------------------------------------
-    def start(self) -> UpstoxServer:
-        server = self
-
-        class Handler(_Handler):
-            upstox = server
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._http.daemon_threads = True
-        self._http.block_on_close = False
-        threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        self._ws_thread.start()
-        if not self._ws_ready.wait(10):
-            raise RuntimeError("the Upstox websocket server did not start")
-        return self
-
-    def stop(self) -> None:
-        """Stop both servers; fails the test if a request broke Upstox's documented format (a test that
-        sends bad requests on purpose clears ``violations`` first)."""
-        self._stop.set()
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
-        if self._ws_stopped is not None and self._ws_thread.is_alive():
-            self._loop.call_soon_threadsafe(self._ws_stopped.set)
-            self._ws_thread.join(10)
-        assert not self.violations, f"requests not in Upstox's documented format: {self.violations}"
-
-    @property
-    def url(self) -> str:
-        assert self._http is not None
-        host, port = self._http.server_address[:2]
-        return f"http://{host}:{port}"
+    def handler_class(self) -> type[LocalHandler]:
+        return _Handler
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.ws_port}/v3/feed/market-data-feed"
+        return f"{self.ws_root}{MARKET_PATH}"
 
     @property
     def portfolio_url(self) -> str:
-        return f"ws://127.0.0.1:{self.ws_port}/v2/feed/portfolio-stream-feed"
+        return f"{self.ws_root}{PORTFOLIO_PATH}"
 
     def endpoints(self) -> dict[str, str]:
         return {
@@ -197,21 +155,6 @@ class UpstoxServer:
         }
 
     # --- what tests use ---------------------------------------------------------------------------
-    def last(self, call: str) -> Recorded:
-        with self._lock:
-            for recorded in reversed(self.requests):
-                if recorded.call == call:
-                    return recorded
-        raise LookupError(f"no {call!r} request")
-
-    def count(self, call: str) -> int:
-        with self._lock:
-            return sum(1 for r in self.requests if r.call == call)
-
-    def fail_next(self, call: str, fault: str) -> None:
-        with self._lock:
-            self._faults.setdefault(call, []).append(fault)
-
     def fill(self, broker_order_id: str, price: Decimal) -> None:
         with self._lock:
             self._fill(self.orders[broker_order_id], Decimal(price))
@@ -229,7 +172,7 @@ class UpstoxServer:
         expected = {"response_type": "code", "client_id": API_KEY, "redirect_uri": REDIRECT_URI}
         for name, value in expected.items():
             if query.get(name) != value:
-                self._violation(f"login dialog: {name}={query.get(name)!r}")
+                self.violation(f"login dialog: {name}={query.get(name)!r}")
                 raise UpstoxError(400, "UDAPI100036", f"Invalid input: {name}")
         return f"{REDIRECT_URI}?{urlencode({'code': AUTH_CODE, 'state': query.get('state', '')})}"
 
@@ -247,41 +190,21 @@ class UpstoxServer:
 
     def push_order_update(self, broker_order_id: str) -> None:
         message = json.dumps(self.order_update(broker_order_id), default=_default)
-        self._broadcast(self._portfolio_clients, message)
+        self.send_all(message, "portfolio")
 
     def push_tick(self, token: str, ltp: Decimal) -> None:
         self.push_raw(tick_message(token, ltp))
 
     def push_raw(self, message: str | bytes) -> None:
-        self._broadcast(self._market_clients, message)
-
-    def drop_streams(self) -> None:
-        async def abort() -> None:
-            for socket in [*self._market_clients, *self._portfolio_clients]:
-                socket.transport.abort()
-
-        asyncio.run_coroutine_threadsafe(abort(), self._loop).result(10)
+        self.send_all(message, "market")
 
     def market_clients(self) -> int:
-        return len(self._market_clients)
+        return len(self.open_streams("market"))
 
     def portfolio_clients(self) -> int:
-        return len(self._portfolio_clients)
+        return len(self.open_streams("portfolio"))
 
     # --- HTTP -------------------------------------------------------------------------------------
-    def take_fault(self, call: str) -> str | None:
-        with self._lock:
-            pending = self._faults.get(call)
-            return pending.pop(0) if pending else None
-
-    def record(self, recorded: Recorded) -> None:
-        with self._lock:
-            self.requests.append(recorded)
-
-    def _violation(self, what: str) -> None:
-        with self._lock:
-            self.violations.append(what)
-
     def route(self, method: str, path: str) -> tuple[str, bool] | None:
         """The call's name and whether it belongs on the HFT host."""
         table = {
@@ -303,19 +226,19 @@ class UpstoxServer:
     def serve(self, call: str, recorded: Recorded, *, hft: bool, on_hft: bool) -> bytes:
         """Check and serve one request; raises UpstoxError for Upstox's refusals."""
         if hft != on_hft:
-            self._violation(f"{call}: sent to the {'HFT' if on_hft else 'API'} host")
+            self.violation(f"{call}: sent to the {'HFT' if on_hft else 'API'} host")
             raise UpstoxError(404, "UDAPI10000", "This request is not supported by Upstox API")
         headers = recorded.headers
         if call == "login":
             return self._token(recorded)
         if headers.get("accept") != "application/json":
-            self._violation(f"{call}: Accept {headers.get('accept')!r}")
+            self.violation(f"{call}: Accept {headers.get('accept')!r}")
         if recorded.path.startswith("/v2/") and headers.get("api-version") != "2.0":
-            self._violation(f"{call}: no Api-Version 2.0 header")
+            self.violation(f"{call}: no Api-Version 2.0 header")
             raise UpstoxError(400, "UDAPI100015", "API Version does not exist")
         if headers.get("authorization") != f"Bearer {ACCESS_TOKEN}" or not self.token_valid:
             if not headers.get("authorization", "").startswith("Bearer "):
-                self._violation(f"{call}: no Bearer authorization")
+                self.violation(f"{call}: no Bearer authorization")
             raise UpstoxError(401, "UDAPI100050", "Invalid token used to access API")
         query = dict(recorded.query)
         with self._lock:
@@ -346,9 +269,9 @@ class UpstoxServer:
 
     def _token(self, recorded: Recorded) -> bytes:
         if "application/x-www-form-urlencoded" not in recorded.headers.get("content-type", ""):
-            self._violation("login: the token exchange is not form-encoded")
+            self.violation("login: the token exchange is not form-encoded")
         if recorded.headers.get("api-version") != "2.0":
-            self._violation("login: no Api-Version 2.0 header")
+            self.violation("login: no Api-Version 2.0 header")
         form = recorded.body if isinstance(recorded.body, dict) else {}
         expected = {
             "code": AUTH_CODE,
@@ -358,7 +281,7 @@ class UpstoxServer:
             "grant_type": "authorization_code",
         }
         if set(form) != set(expected):
-            self._violation(f"login: fields {sorted(form)}")
+            self.violation(f"login: fields {sorted(form)}")
             raise UpstoxError(400, "UDAPI100036", "Invalid Input")
         if any(form[name] != value for name, value in expected.items()):
             raise UpstoxError(401, "UDAPI100016", "Invalid Credentials")
@@ -381,7 +304,7 @@ class UpstoxServer:
 
     def _check(self, call: str, body: Any, required: dict[str, Any], optional: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(body, dict):
-            self._violation(f"{call}: the body is not a JSON object")
+            self.violation(f"{call}: the body is not a JSON object")
             raise UpstoxError(400, "UDAPI100036", "Invalid Input")
         problems = [f"missing {name}" for name in required if name not in body]
         problems += [f"unknown field {name}" for name in body if name not in required and name not in optional]
@@ -403,7 +326,7 @@ class UpstoxServer:
             if not ok:
                 problems.append(f"{name}={value!r}")
         if problems:
-            self._violation(f"{call}: {', '.join(problems)}")
+            self.violation(f"{call}: {', '.join(problems)}")
             raise UpstoxError(400, "UDAPI100036", f"Invalid Input: {', '.join(problems)}")
         return body
 
@@ -411,16 +334,16 @@ class UpstoxServer:
         body = self._check("place", recorded.body, PLACE_FIELDS, PLACE_OPTIONAL)
         kind = body["order_type"]
         if body["quantity"] <= 0:
-            self._violation("place: quantity must be positive")
+            self.violation("place: quantity must be positive")
             raise UpstoxError(400, "UDAPI1023", "Quantity should be greater than 0")
         if kind in {"LIMIT", "SL"} and not body["price"]:
-            self._violation("place: a LIMIT or SL order without its price")
+            self.violation("place: a LIMIT or SL order without its price")
             raise UpstoxError(400, "UDAPI1016", "Price is required")
         if kind in {"SL", "SL-M"} and not body["trigger_price"]:
-            self._violation("place: a stop order without its trigger price")
+            self.violation("place: a stop order without its trigger price")
             raise UpstoxError(400, "UDAPI1017", "Trigger price is required")
         if kind in {"MARKET", "SL-M"} and body["price"]:
-            self._violation("place: a price on a market order")
+            self.violation("place: a price on a market order")
         instrument = self.market.get(body["instrument_token"])
         if instrument is None:
             raise UpstoxError(400, "UDAPI1052", "Invalid instrument key")
@@ -475,9 +398,9 @@ class UpstoxServer:
             raise UpstoxError(400, "UDAPI100040", "Order is not open: it cannot be modified")
         kind = body["order_type"]
         if kind in {"LIMIT", "SL"} and not body["price"]:
-            self._violation("modify: a LIMIT or SL order without its price")
+            self.violation("modify: a LIMIT or SL order without its price")
         if kind in {"SL", "SL-M"} and not body["trigger_price"]:
-            self._violation("modify: a stop order without its trigger price")
+            self.violation("modify: a stop order without its trigger price")
         quantity = body.get("quantity", order["quantity"])
         order.update(
             order_type=kind,
@@ -491,7 +414,7 @@ class UpstoxServer:
 
     def _cancel(self, query: Mapping[str, str]) -> str:
         if set(query) != {"order_id"}:
-            self._violation(f"cancel: query {sorted(query)}")
+            self.violation(f"cancel: query {sorted(query)}")
         order = self._order(query.get("order_id", ""))
         if order["status"] not in {"open", "trigger pending"}:
             raise UpstoxError(400, "UDAPI100041", "Order is not open: it cannot be cancelled")
@@ -571,10 +494,10 @@ class UpstoxServer:
 
     def _quotes(self, query: Mapping[str, str]) -> dict[str, Any]:
         if set(query) != {"symbol"}:
-            self._violation(f"quote: query {sorted(query)}")
+            self.violation(f"quote: query {sorted(query)}")
         keys = query.get("symbol", "").split(",")
         if not keys or len(keys) > 500 or not all(_KEY.fullmatch(k) for k in keys):
-            self._violation(f"quote: symbol {query.get('symbol', '')[:60]!r}")
+            self.violation(f"quote: symbol {query.get('symbol', '')[:60]!r}")
             raise UpstoxError(400, "UDAPI100036", "Invalid Input")
         out = {}
         for key in keys:
@@ -607,57 +530,37 @@ class UpstoxServer:
         return out
 
     # --- websockets -------------------------------------------------------------------------------
-    def _ws_run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._ws_serve())
-        self._loop.close()
-
-    async def _ws_serve(self) -> None:
-        self._ws_stopped = asyncio.Event()
-        async with serve(self._ws_handler, "127.0.0.1", 0, process_request=self._ws_check, compression=None) as srv:
-            self.ws_port = srv.sockets[0].getsockname()[1]
-            self._ws_ready.set()
-            await self._ws_stopped.wait()
-            srv.close(close_connections=False)
-            for socket in [*self._market_clients, *self._portfolio_clients]:
-                socket.transport.abort()
-
-    def _ws_check(self, connection: ServerConnection, request: Any) -> Any:
+    def ws_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path).path
-        if path not in {"/v3/feed/market-data-feed", "/v2/feed/portfolio-stream-feed"}:
-            self._violation(f"websocket path {path!r}")
+        if path not in {MARKET_PATH, PORTFOLIO_PATH}:
+            self.violation(f"websocket path {path!r}")
             return connection.respond(HTTPStatus.NOT_FOUND, "not found\n")
         if request.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}" or not self.token_valid:
             if not (request.headers.get("Authorization") or "").startswith("Bearer "):
-                self._violation(f"websocket {path}: no Bearer authorization")
+                self.violation(f"websocket {path}: no Bearer authorization")
             return connection.respond(HTTPStatus.UNAUTHORIZED, "Invalid token used to access API\n")
         return None
 
-    async def _ws_handler(self, socket: ServerConnection) -> None:
+    def stream_for(self, socket: ServerConnection) -> Stream:
+        assert socket.request is not None
         split = urlsplit(socket.request.path)
-        market = split.path == "/v3/feed/market-data-feed"
-        clients = self._market_clients if market else self._portfolio_clients
-        if not market:
-            self.portfolio_queries.append(split.query)
-            update_types = dict(parse_qsl(split.query)).get("update_types", "order")
-            if not set(update_types.split(",")) <= {"order", "position", "holding", "gtt_order"}:
-                self._violation(f"portfolio stream: update_types={update_types!r}")
-        clients.append(socket)
-        try:
-            async for message in socket:
-                if market:
-                    self._ws_request(message)
-                else:
-                    self._violation("portfolio stream: the client sent a message")
-        except ConnectionClosed:
-            pass
-        finally:
-            with contextlib.suppress(ValueError):
-                clients.remove(socket)
+        if split.path == MARKET_PATH:
+            return Stream(socket=socket, kind="market")
+        self.portfolio_queries.append(split.query)
+        update_types = dict(parse_qsl(split.query)).get("update_types", "order")
+        if not set(update_types.split(",")) <= {"order", "position", "holding", "gtt_order"}:
+            self.violation(f"portfolio stream: update_types={update_types!r}")
+        return Stream(socket=socket, kind="portfolio")
+
+    async def on_message(self, stream: Stream, message: str | bytes) -> None:
+        if stream.kind == "market":
+            self._ws_request(message)
+        else:
+            self.violation("portfolio stream: the client sent a message")
 
     def _ws_request(self, message: str | bytes) -> None:
         if isinstance(message, str):
-            self._violation("market feed: a request sent as a text frame (Upstox reads binary frames)")
+            self.violation("market feed: a request sent as a text frame (Upstox reads binary frames)")
         try:
             request = json.loads(message)
             data = request["data"]
@@ -673,17 +576,9 @@ class UpstoxServer:
         except (ValueError, KeyError, TypeError):
             valid = False
         if not valid:
-            self._violation(f"market feed: request {message[:120]!r}")
+            self.violation(f"market feed: request {message[:120]!r}")
             return
         self.subscriptions.append(request)
-
-    def _broadcast(self, clients: list[ServerConnection], message: str | bytes) -> None:
-        async def send() -> None:
-            for socket in list(clients):
-                with contextlib.suppress(ConnectionClosed):
-                    await socket.send(message)
-
-        asyncio.run_coroutine_threadsafe(send(), self._loop).result(10)
 
 
 def tick_message(token: str, ltp: Decimal) -> bytes:
@@ -714,34 +609,18 @@ def _segment() -> dict[str, Any]:
     }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    upstox: UpstoxServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
+class _Handler(LocalHandler):
+    local: UpstoxServer
 
     def _handle(self) -> None:
-        server = self.upstox
+        server = self.local
         split = urlsplit(self.path)
         query = parse_qsl(split.query, keep_blank_values=True)
         if split.path == "/v2/login/authorization/dialog" and self.command == "GET":
             try:
                 location = server.login_redirect(dict(query))
             except UpstoxError as exc:
-                self._send(exc.status, error_body(exc.code, exc.message))
+                self.send(exc.status, error_body(exc.code, exc.message))
                 return
             self.send_response(302)
             self.send_header("Location", location)
@@ -749,17 +628,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         if split.path == "/assets/complete.json.gz" and self.command == "GET":
-            self._send(200, server.master, "application/gzip")
+            self.send(200, server.master, "application/gzip")
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.read_body()
         on_hft = split.path.startswith("/hft/")
         path = split.path[len("/hft") :] if on_hft else split.path
         route = server.route(self.command, path)
-        headers = {k.lower(): v for k, v in self.headers.items()}
+        headers = self.header_map()
         if route is None:
-            server._violation(f"unknown route {self.command} {split.path}")
-            self._send(404, error_body("UDAPI10000", "This request is not supported by Upstox API"))
+            server.violation(f"unknown route {self.command} {split.path}")
+            self.send(404, error_body("UDAPI10000", "This request is not supported by Upstox API"))
             return
         call, hft = route
         body: Any = None
@@ -771,26 +649,26 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError:
                 body = raw
             if "application/json" not in headers.get("content-type", ""):
-                server._violation(f"{call}: a JSON body without Content-Type application/json")
+                server.violation(f"{call}: a JSON body without Content-Type application/json")
         elif self.command in {"POST", "PUT"}:
-            server._violation(f"{call}: no body")
-        recorded = Recorded(call, self.command, path, dict(query), headers, body, raw)
-        server.record(recorded)
+            server.violation(f"{call}: no body")
+        recorded = self.record(call, body, raw, path=path, query=dict(query))
         fault = server.take_fault(call)
-        if fault is not None and self._fault_first(fault):
+        if self.answer_fault(fault):
             return
         try:
             status, payload = 200, server.serve(call, recorded, hft=hft, on_hft=on_hft)
         except UpstoxError as exc:
             status, payload = exc.status, error_body(exc.code, exc.message)
         if fault == "timeout":
-            server._stop.wait(server.hang_seconds)
-            self.close_connection = True
+            self.hang()
             return
-        self._send(status, payload)
+        self.send(status, payload)
 
-    def _fault_first(self, fault: str) -> bool:
-        """Answer with the fault instead of serving; False for a fault that serves first (timeout)."""
+    do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+    def fault_answer(self, fault: str) -> tuple[int, bytes, str] | None:
+        """Upstox's answer in place of serving; None for a fault that serves first (timeout)."""
         answers = {
             "http_500": (500, error_body("UDAPI100500", "Something went wrong... please contact us")),
             "malformed": (200, b'{"unexpected": ["not", "the envelope"]}'),
@@ -800,14 +678,6 @@ class _Handler(BaseHTTPRequestHandler):
             "rejected": (400, error_body("UDAPI100036", REJECT_MESSAGE)),
         }
         if fault == "timeout":
-            return False
+            return None
         status, payload = answers[fault]
-        self._send(status, payload)
-        return True
-
-    def _send(self, status: int, payload: bytes, content_type: str = "application/json") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        return status, payload, "application/json"

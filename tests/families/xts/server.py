@@ -24,25 +24,22 @@ truncated, rate_limited (429), session_expired (400 "Invalid Token", as the SDK'
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
 import json
-import threading
 import time
 from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
-from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.server import Response, ServerConnection
+from websockets.http11 import Request
 
-from tests.brokers.contract.kit import FAULTS, REJECT_MESSAGE, Recorded
+from tests.brokers.contract.kit import REJECT_MESSAGE
+from tests.brokers.local_server import LocalHandler, LocalServer, Stream
 
 IST = ZoneInfo("Asia/Kolkata")
 APP_KEY, SECRET_KEY = "a27e231381266f63c62157", "Akko754#C3xq"
@@ -96,6 +93,9 @@ MASTER_TEXT = "\n".join(
 )
 
 
+JSON = "application/json; charset=utf-8"
+
+
 class Violation(ValueError):
     pass
 
@@ -124,89 +124,32 @@ def _is_number(value: Any) -> bool:
     return _is_int(value) or isinstance(value, Decimal)
 
 
-class XtsServer:
-    """See the module docstring. ``start()`` it, ``stop()`` it."""
+class XtsServer(LocalServer):
+    """See the module docstring. ``start()`` it, ``stop()`` it (which raises AssertionError if any
+    request was out of the documented format)."""
+
+    name = "XTS"
+    documented = "XTS's documented format"
+    hang_seconds = HANG_SECONDS
 
     def __init__(self) -> None:
-        self.requests: list[Recorded] = []
-        self.subscriptions: list[Any] = []
-        self.violations: list[str] = []
+        super().__init__()
         self.orders: dict[str, dict[str, Any]] = {}
         self.history: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.trades: list[dict[str, Any]] = []
         self.market: dict[tuple[int, int], Decimal] = {(1, 2885): Decimal("1000.05"), (1, 1594): Decimal("1500.5")}
         self.master_text = MASTER_TEXT
         self.investor = True
-        self._faults: dict[str, list[str]] = defaultdict(list)
-        self._lock = threading.RLock()
         self._ids = itertools.count(1000000101)
         self._executions = itertools.count(50000001)
-        self._http: ThreadingHTTPServer | None = None
-        self._loop = asyncio.new_event_loop()
-        self._sockets: dict[ServerConnection, str] = {}  # open socket -> "market" | "orders"
-        self._ws_ready = threading.Event()
-        self._ws_stop: asyncio.Event | None = None
-        self._ws_thread: threading.Thread | None = None
-        self.ws_port = 0
 
-    # --- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> XtsServer:
-        server = self
-
-        class Handler(_Handler):
-            xts = server
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._http.daemon_threads = True
-        self._http.block_on_close = False
-        threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        self._ws_thread = threading.Thread(target=self._run_ws, name="xts-sockets", daemon=True)
-        self._ws_thread.start()
-        if not self._ws_ready.wait(10):
-            raise RuntimeError("the XTS sockets did not start")
-        return self
-
-    def stop(self) -> None:
-        """Stop both servers; raises AssertionError if any request was out of the documented format."""
-        self._shutdown()
-        if self.violations:
-            raise AssertionError(f"requests out of XTS's documented format: {self.violations}")
-
-    def _shutdown(self) -> None:
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
-        if self._ws_stop is not None:
-            self._loop.call_soon_threadsafe(self._ws_stop.set)
-        if self._ws_thread is not None:
-            self._ws_thread.join(5)
-
-    @property
-    def url(self) -> str:
-        assert self._http is not None
-        host, port = self._http.server_address[:2]
-        return f"http://{host}:{port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.ws_port}"
+    def handler_class(self) -> type[LocalHandler]:
+        return _Handler
 
     def endpoints(self) -> dict[str, str]:
         return {"api": self.url, "ws": self.ws_url, "order_ws": self.ws_url, "master": self.url}
 
     # --- what tests use -----------------------------------------------------------------------------
-    def last(self, call: str) -> Recorded:
-        for recorded in reversed(self.requests):
-            if recorded.call == call:
-                return recorded
-        raise LookupError(f"no {call} request")
-
-    def fail_next(self, call: str, fault: str) -> None:
-        if fault not in FAULTS:
-            raise ValueError(f"unknown fault {fault!r}")
-        with self._lock:
-            self._faults[call].append(fault)
-
     def fill(self, broker_order_id: str, price: Decimal) -> None:
         with self._lock:
             self._fill(self.orders[broker_order_id], Decimal(price))
@@ -216,32 +159,18 @@ class XtsServer:
             order = dict(self.orders[broker_order_id])
             trades = [dict(t) for t in self.trades if t["AppOrderID"] == order["AppOrderID"]]
         for trade in trades:
-            self._broadcast("orders", f"42{json.dumps(['trade', _dumps(trade)])}")
-        self._broadcast("orders", f"42{json.dumps(['order', _dumps(order)])}")
+            self.send_all(f"42{json.dumps(['trade', _dumps(trade)])}", "orders")
+        self.send_all(f"42{json.dumps(['order', _dumps(order)])}", "orders")
         return None
 
     def push_tick(self, token: str, ltp: Decimal) -> None:
         segment, instrument = (int(part) for part in token.split("_"))
-        self._broadcast("market", tick_frame(segment, instrument, Decimal(ltp)))
+        self.send_all(tick_frame(segment, instrument, Decimal(ltp)), "market")
 
     def push_raw(self, message: str | bytes) -> None:
-        self._broadcast("market", message)
-
-    def drop_streams(self) -> None:
-        def abort() -> None:
-            for socket in list(self._sockets):
-                socket.transport.abort()
-
-        self._loop.call_soon_threadsafe(abort)
-
-    def count(self, call: str) -> int:
-        return sum(1 for r in self.requests if r.call == call)
+        self.send_all(message, "market")
 
     # --- REST ----------------------------------------------------------------------------------------
-    def take_fault(self, call: str) -> str | None:
-        with self._lock:
-            faults = self._faults.get(call)
-            return faults.pop(0) if faults else None
 
     def handle(self, call: str, method: str, query: dict[str, str], headers: dict[str, str], body: Any):
         """(status, body) for one request already recorded; raises Violation for one out of format."""
@@ -502,22 +431,7 @@ class XtsServer:
         self.history[str(order["AppOrderID"])].append(dict(order))
 
     # --- the sockets --------------------------------------------------------------------------------
-    def _run_ws(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._serve())
-        self._loop.close()
-
-    async def _serve(self) -> None:
-        self._ws_stop = asyncio.Event()
-        async with serve(self._socket, "127.0.0.1", 0, process_request=self._handshake, compression=None) as srv:
-            self.ws_port = srv.sockets[0].getsockname()[1]
-            self._ws_ready.set()
-            await self._ws_stop.wait()
-            srv.close(close_connections=False)
-            for socket in list(self._sockets):
-                socket.transport.abort()
-
-    def _handshake(self, connection: ServerConnection, request: Any):
+    def ws_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
         parts = urlsplit(request.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         expected: dict[str, str]
@@ -526,40 +440,31 @@ class XtsServer:
         elif parts.path == "/interactive/socket.io/":
             expected = {"token": TOKEN, "userID": USER_ID, "apiType": "INTERACTIVE"}
         else:
-            self.violations.append(f"websocket path {parts.path!r} is not an XTS socket")
+            self.violation(f"websocket path {parts.path!r} is not an XTS socket")
             return connection.respond(HTTPStatus.NOT_FOUND, "not found\n")
         expected = {**expected, "EIO": "3", "transport": "websocket"}
         if query != expected:
-            self.violations.append(f"socket handshake query {sorted(query)} is not {sorted(expected)}")
+            self.violation(f"socket handshake query {sorted(query)} is not {sorted(expected)}")
             return connection.respond(HTTPStatus.FORBIDDEN, "bad handshake\n")
         return None
 
-    async def _socket(self, socket: ServerConnection) -> None:
+    def stream_for(self, socket: ServerConnection) -> Stream:
+        assert socket.request is not None
         kind = "market" if urlsplit(socket.request.path).path.startswith("/apimarketdata") else "orders"
-        self._sockets[socket] = kind
-        try:
-            await socket.send('0{"sid":"x1","upgrades":[],"pingInterval":25000,"pingTimeout":60000}')
-            await socket.send("40")
-            if kind == "orders":
-                await socket.send(f"42{json.dumps(['joined', 'Interactive socket joined'])}")
-            async for message in socket:
-                if message == "2":
-                    await socket.send("3")
-                else:
-                    self.violations.append(f"the client sent {str(message)[:40]!r} on the {kind} socket")
-        except ConnectionClosed:
-            pass
-        finally:
-            self._sockets.pop(socket, None)
+        return Stream(socket=socket, kind=kind)
 
-    def _broadcast(self, kind: str, message: str | bytes) -> None:
-        async def send() -> None:
-            for socket, socket_kind in list(self._sockets.items()):
-                if socket_kind == kind:
-                    with contextlib.suppress(ConnectionClosed):
-                        await socket.send(message)
+    async def on_connect(self, stream: Stream) -> None:
+        """Engine.IO's open packet and Socket.IO's connect; the interactive socket's ``joined``."""
+        await stream.socket.send('0{"sid":"x1","upgrades":[],"pingInterval":25000,"pingTimeout":60000}')
+        await stream.socket.send("40")
+        if stream.kind == "orders":
+            await stream.socket.send(f"42{json.dumps(['joined', 'Interactive socket joined'])}")
 
-        asyncio.run_coroutine_threadsafe(send(), self._loop).result(5)
+    async def on_message(self, stream: Stream, message: str | bytes) -> None:
+        if message == "2":
+            await stream.socket.send("3")
+        else:
+            self.violation(f"the client sent {str(message)[:40]!r} on the {stream.kind} socket")
 
 
 class _Refusal(Exception):
@@ -610,31 +515,15 @@ def tick_frame(segment: int, instrument: int, ltp: Decimal) -> str:
     return "42" + json.dumps(["1501-json-full", _dumps(tick_payload(segment, instrument, ltp))])
 
 
-class _Handler(BaseHTTPRequestHandler):
-    xts: XtsServer
-    protocol_version = "HTTP/1.1"
+class _Handler(LocalHandler):
+    local: XtsServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_PUT(self) -> None:
-        self._serve("PUT")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")
-
-    def _serve(self, method: str) -> None:
-        server = self.xts
+    def _serve(self) -> None:
+        server, method = self.local, self.command
         parts = urlsplit(self.path)
-        raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+        raw = self.read_body()
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        headers = {k.lower(): v for k, v in self.headers.items()}
+        headers = self.header_map()
         call = ROUTES.get((method, parts.path), "unknown")
         if call == "orders" and "appOrderID" in query:
             call = "order_history"
@@ -643,17 +532,10 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw, parse_float=Decimal) if raw else None
         except ValueError:
             body = raw
-        with server._lock:
-            server.requests.append(Recorded(call, method, parts.path, query, headers, body, raw))
+        self.record(call, body, raw, query=query)
         fault = server.take_fault(call)
-        if fault == "http_500":
-            return self._answer(500, error("e-app-0001", "Internal Server Error"))
-        if fault == "rate_limited":
-            return self._answer(429, error("e-apirl-0001", "Rate limit exceeded"))
-        if fault == "session_expired":
-            return self._answer(400, error("e-session-0007", "Invalid Token"))
-        if fault == "rejected":
-            return self._answer(400, error("e-orders-0005", REJECT_MESSAGE))
+        if self.answer_fault(fault):
+            return None
         try:
             if call == "unknown":
                 raise Violation(f"{method} {parts.path} is not an XTS route")
@@ -661,13 +543,12 @@ class _Handler(BaseHTTPRequestHandler):
                 raise Violation("the body is a JSON object")
             status, answer = server.handle(call if call != "order_history" else "orders", method, query, headers, body)
         except Violation as violation:
-            server.violations.append(f"{call}: {violation}")
+            server.violation(f"{call}: {violation}")
             return self._answer(400, error("e-app-0005", "Bad Request", {"errors": [str(violation)]}))
         except _Refusal as refusal:
             status, answer = refusal.status, refusal.body
         if fault == "timeout":
-            time.sleep(HANG_SECONDS)
-            self.close_connection = True
+            self.hang()
             return None
         if fault == "malformed":
             return self._answer(200, b'{"status": "ok", "data": []}')
@@ -675,9 +556,28 @@ class _Handler(BaseHTTPRequestHandler):
             return self._answer(200, answer[: len(answer) // 2])
         return self._answer(status, answer)
 
+    do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+    def fault_answer(self, fault: str) -> tuple[int, bytes, str] | None:
+        """XTS's error for a fault answered in place of serving ("timeout", "malformed", "truncated" serve)."""
+        answers = {
+            "http_500": (500, error("e-app-0001", "Internal Server Error")),
+            "rate_limited": (429, error("e-apirl-0001", "Rate limit exceeded")),
+            "session_expired": (400, error("e-session-0007", "Invalid Token")),
+            "rejected": (400, error("e-orders-0005", REJECT_MESSAGE)),
+        }
+        if fault not in answers:
+            return None
+        status, body = answers[fault]
+        return status, body, JSON
+
     def _answer(self, status: int, body: bytes) -> None:
+        self.send(status, body, JSON)
+
+    def send(self, status: int, body: bytes, content_type: str = JSON) -> None:
+        # XTS's servers name their headers in lower case.
         self.send_response(status)
-        self.send_header("content-type", "application/json; charset=utf-8")
+        self.send_header("content-type", content_type)
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
