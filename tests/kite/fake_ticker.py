@@ -213,9 +213,22 @@ class FakeTicker:
 
 
 def eventually(condition, *, timeout: float = 10.0, message: str = "condition") -> None:
-    """Wait until ``condition()`` holds; fail after ``timeout`` seconds (a generous bound, not a measure)."""
+    """Wait until ``condition()`` holds; fail after ``timeout`` seconds (a generous bound, not a measure).
+    A condition that reads the database while the feed's thread writes may meet SQLite's "table is
+    locked" (its in-memory test database is shared, and a reader does not wait for a writer): not yet."""
     deadline = time.monotonic() + timeout
-    while not condition():
+    while not _holds(condition):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {message}")
         time.sleep(0.01)
+
+
+def _holds(condition) -> bool:
+    from django.db import OperationalError
+
+    try:
+        return bool(condition())
+    except OperationalError as error:
+        if "locked" not in str(error):
+            raise
+        return False
