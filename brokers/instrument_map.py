@@ -76,6 +76,22 @@ def broker_symbol_for(*, broker: str, instrument_id: int) -> BrokerSymbol | None
     return instrument_map(broker).by_instrument.get(instrument_id)
 
 
+def broker_symbol_required(*, broker: str, instrument_id: int, what: str, master: str) -> BrokerSymbol:
+    """``broker_symbol_for``, for a request about to be sent: raises BrokerRejected
+    ``broker_instrument_not_mapped`` (nothing sent), saying "{what} is not in {master}", when the
+    broker's mapping does not have the instrument."""
+    symbol = broker_symbol_for(broker=broker, instrument_id=instrument_id)
+    if symbol is None:
+        from brokers.adapters.base import BrokerRejected
+
+        raise BrokerRejected(
+            f"{what} is not in {master}: nothing was sent.",
+            code="broker_instrument_not_mapped",
+            extra={"instrument_id": instrument_id},
+        )
+    return symbol
+
+
 def broker_instrument_count(*, broker: str) -> int:
     """How many instruments the broker's mapping holds (a new import's plausibility reference)."""
     return BrokerInstrument.objects.filter(broker=broker).count()

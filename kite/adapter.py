@@ -47,7 +47,7 @@ from brokers.adapters.base import (
     SignIn,
     no_history,
 )
-from brokers.instrument_map import BrokerSymbol, broker_symbol_for, instrument_map
+from brokers.instrument_map import BrokerSymbol, broker_symbol_required, instrument_map
 from brokers.margin import product_margin_rate
 from brokers.services.credentials import broker_credentials_get
 from brokers.services.sessions import next_cutoff, session_end
@@ -457,14 +457,9 @@ def kite_symbol(instrument_id: int, *, what: str) -> BrokerSymbol:
     """How Kite names our instrument (its exchange, trading symbol and token), from the Kite mapping
     (``brokers.instrument_map``, written by the daily instruments import). Raises BrokerRejected
     ``broker_instrument_not_mapped`` (nothing sent) when Kite's instruments list does not have it."""
-    symbol = broker_symbol_for(broker=BROKER, instrument_id=instrument_id)
-    if symbol is None:
-        raise BrokerRejected(
-            f"{what} is not in Kite's instruments list (no Kite mapping): nothing was sent.",
-            code="broker_instrument_not_mapped",
-            extra={"instrument_id": instrument_id},
-        )
-    return symbol
+    return broker_symbol_required(
+        broker=BROKER, instrument_id=instrument_id, what=what, master="Kite's instruments list (no Kite mapping)"
+    )
 
 
 def instrument_finder() -> Callable[[int | None, str, str], int | None]:

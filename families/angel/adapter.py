@@ -45,7 +45,7 @@ from brokers.adapters.base import (
 )
 from brokers.families.login import totp_now
 from brokers.families.master import MasterRow
-from brokers.instrument_map import BrokerSymbol, broker_symbol_for, instrument_map
+from brokers.instrument_map import BrokerSymbol, broker_symbol_required, instrument_map
 from brokers.margin import product_margin_rate
 from brokers.services.credentials import broker_credentials_get
 from brokers.services.sessions import next_cutoff, session_end
@@ -422,14 +422,9 @@ def angel_symbol(instrument_id: int, *, what: str) -> BrokerSymbol:
     """How Angel names our instrument (its exchange, trading symbol and ``EXCH:token`` key), from the
     Angel mapping. Raises BrokerRejected ``broker_instrument_not_mapped`` (nothing sent) when Angel's
     scrip master does not have it."""
-    symbol = broker_symbol_for(broker=FAMILY, instrument_id=instrument_id)
-    if symbol is None:
-        raise BrokerRejected(
-            f"{what} is not in Angel One's scrip master (no Angel mapping): nothing was sent.",
-            code="broker_instrument_not_mapped",
-            extra={"instrument_id": instrument_id},
-        )
-    return symbol
+    return broker_symbol_required(
+        broker=FAMILY, instrument_id=instrument_id, what=what, master="Angel One's scrip master (no Angel mapping)"
+    )
 
 
 # --- answers into the contract's values -----------------------------------------------------------

@@ -45,7 +45,7 @@ from brokers.adapters.base import (
 from brokers.families.login import totp_now
 from brokers.families.master import MasterRow
 from brokers.families.wire import malformed
-from brokers.instrument_map import broker_symbol_for, instrument_map
+from brokers.instrument_map import broker_symbol_for, broker_symbol_required, instrument_map
 from brokers.margin import product_margin_rate
 from brokers.services.credentials import broker_credentials_get
 from brokers.services.sessions import session_end
@@ -292,14 +292,12 @@ class DhanAdapter(BrokerAdapter):
             raise
 
     def _security(self, instrument_id: int, request: BrokerOrderRequest) -> tuple[str, str]:
-        symbol = broker_symbol_for(broker=FAMILY, instrument_id=instrument_id)
-        if symbol is None:
-            raise BrokerRejected(
-                f"{request.exchange}:{request.tradingsymbol} is not in Dhan's security list (no Dhan mapping):"
-                " nothing was sent.",
-                code="broker_instrument_not_mapped",
-                extra={"instrument_id": instrument_id},
-            )
+        symbol = broker_symbol_required(
+            broker=FAMILY,
+            instrument_id=instrument_id,
+            what=f"{request.exchange}:{request.tradingsymbol}",
+            master="Dhan's security list (no Dhan mapping)",
+        )
         return mapping.segment_for(symbol.exchange, symbol.token)
 
     def _orders(self) -> list[DhanOrder]:

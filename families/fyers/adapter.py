@@ -52,7 +52,7 @@ from brokers.adapters.base import (
 from brokers.families.login import sha256_hex
 from brokers.families.master import MasterRow
 from brokers.families.wire import Endpoint, WireClient, malformed
-from brokers.instrument_map import BrokerSymbol, broker_symbol_for, instrument_map
+from brokers.instrument_map import BrokerSymbol, broker_symbol_required, instrument_map
 from brokers.margin import product_margin_rate
 from brokers.services.credentials import broker_credentials_get
 from brokers.services.sessions import next_cutoff, session_end
@@ -408,14 +408,9 @@ def _order_id(value: str) -> str:
 def fyers_symbol(instrument_id: int, *, what: str) -> BrokerSymbol:
     """How Fyers names our instrument (its fytoken and symbol ticker), from the Fyers mapping. Raises
     BrokerRejected ``broker_instrument_not_mapped`` (nothing sent) when Fyers' master does not list it."""
-    symbol = broker_symbol_for(broker=FAMILY, instrument_id=instrument_id)
-    if symbol is None:
-        raise BrokerRejected(
-            f"{what} is not in Fyers' symbol master (no Fyers mapping): nothing was sent.",
-            code="broker_instrument_not_mapped",
-            extra={"instrument_id": instrument_id},
-        )
-    return symbol
+    return broker_symbol_required(
+        broker=FAMILY, instrument_id=instrument_id, what=what, master="Fyers' symbol master (no Fyers mapping)"
+    )
 
 
 def instrument_finder() -> Callable[[Any, Any], int | None]:

@@ -43,7 +43,7 @@ from brokers.adapters.base import (
 )
 from brokers.families.login import sha256_hex, totp_now
 from brokers.families.wire import Endpoint, WireClient
-from brokers.instrument_map import BrokerSymbol, broker_symbol_for, instrument_map
+from brokers.instrument_map import BrokerSymbol, broker_symbol_required, instrument_map
 from brokers.margin import product_margin_rate
 from brokers.services.credentials import broker_credentials_get
 from brokers.services.sessions import next_cutoff, session_end
@@ -560,14 +560,9 @@ def quote_of(instrument_id: int, data: Mapping[str, Any]) -> Quote | None:
 def noren_symbol(instrument_id: int, *, what: str) -> BrokerSymbol:
     """How Noren names our instrument, from the family's mapping. Raises BrokerRejected
     ``broker_instrument_not_mapped`` (nothing sent) when the broker's master does not list it."""
-    symbol = broker_symbol_for(broker=FAMILY, instrument_id=instrument_id)
-    if symbol is None:
-        raise BrokerRejected(
-            f"{what} is not in the NorenOMS symbol master (no mapping): nothing was sent.",
-            code="broker_instrument_not_mapped",
-            extra={"instrument_id": instrument_id},
-        )
-    return symbol
+    return broker_symbol_required(
+        broker=FAMILY, instrument_id=instrument_id, what=what, master="the NorenOMS symbol master (no mapping)"
+    )
 
 
 def instrument_finder() -> Callable[[str, Any, Any], int | None]:

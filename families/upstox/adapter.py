@@ -46,7 +46,7 @@ from brokers.adapters.base import (
     SignIn,
 )
 from brokers.families.wire import PARSE_ERRORS, WireClient, malformed
-from brokers.instrument_map import BrokerSymbol, broker_symbol_for, instrument_map
+from brokers.instrument_map import BrokerSymbol, broker_symbol_required, instrument_map
 from brokers.margin import product_margin_rate
 from brokers.services.credentials import broker_credentials_get
 from brokers.services.sessions import next_cutoff, session_end
@@ -556,11 +556,6 @@ def _unsupported(what: str, value: str) -> BrokerRejected:
 def upstox_symbol(instrument_id: int, *, what: str) -> BrokerSymbol:
     """Upstox's instrument key (and trading symbol) for our instrument, from the Upstox mapping.
     Raises BrokerRejected ``broker_instrument_not_mapped`` (nothing sent) when the master lacks it."""
-    symbol = broker_symbol_for(broker=FAMILY, instrument_id=instrument_id)
-    if symbol is None:
-        raise BrokerRejected(
-            f"{what} is not in Upstox's instruments list (no Upstox mapping): nothing was sent.",
-            code="broker_instrument_not_mapped",
-            extra={"instrument_id": instrument_id},
-        )
-    return symbol
+    return broker_symbol_required(
+        broker=FAMILY, instrument_id=instrument_id, what=what, master="Upstox's instruments list (no Upstox mapping)"
+    )

@@ -42,7 +42,12 @@ from brokers.adapters.base import (
 from brokers.families.master import MasterRow
 from brokers.families.stream import MalformedFrame
 from brokers.families.wire import PARSE_ERRORS, decode_json
-from brokers.instrument_map import BrokerSymbol, broker_symbol_for, instrument_id_for_token, instrument_map
+from brokers.instrument_map import (
+    BrokerSymbol,
+    broker_symbol_required,
+    instrument_id_for_token,
+    instrument_map,
+)
 from brokers.margin import product_margin_rate
 from brokers.models import BrokerAccount
 from brokers.services.credentials import broker_credentials_get
@@ -475,14 +480,9 @@ def _quote_ticks(result: Any) -> list[Any]:
 
 
 def _symbol(instrument_id: int, what: str) -> BrokerSymbol:
-    symbol = broker_symbol_for(broker=BROKER, instrument_id=instrument_id)
-    if symbol is None:
-        raise BrokerRejected(
-            f"{what} is not in the XTS instrument master (no XTS mapping): nothing was sent.",
-            code="broker_instrument_not_mapped",
-            extra={"instrument_id": instrument_id},
-        )
-    return symbol
+    return broker_symbol_required(
+        broker=BROKER, instrument_id=instrument_id, what=what, master="the XTS instrument master (no XTS mapping)"
+    )
 
 
 def _instrument(instrument_id: int, what: str) -> tuple[str, int]:
