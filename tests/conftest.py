@@ -12,6 +12,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+pytest_plugins = ["tests.aws"]  # the `aws` fixture: a local S3 and KMS server (moto server mode)
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
