@@ -21,7 +21,7 @@ from moto.server import ThreadedMotoServer
 REGION = "ap-south-1"
 _ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105  (moto accepts any credentials)
+    "AWS_SECRET_ACCESS_KEY": "testing",  # moto accepts any credentials
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": REGION,
 }
