@@ -114,7 +114,9 @@ def month_organisations(month: Month) -> list[int]:
     ids: set[int] = set()
     ids.update(_in_month(Order.objects.all(), "created_at", month).values_list("account__organisation_id", flat=True))
     ids.update(
-        _in_month(OrderEvent.objects.all(), "created_at", month).values_list("order__account__organisation_id", flat=True)
+        _in_month(OrderEvent.objects.all(), "created_at", month).values_list(
+            "order__account__organisation_id", flat=True
+        )
     )
     ids.update(_in_month(Trade.objects.all(), "executed_at", month).values_list("account__organisation_id", flat=True))
     return sorted(ids)
