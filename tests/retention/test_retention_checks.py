@@ -32,3 +32,19 @@ def test_a_changed_setting_warns_until_the_policy_row_is_synced(settings, capsys
     assert "retention window: 10 years (was 7)" in capsys.readouterr().out
     assert RetentionPolicy.objects.get().years == 10
     assert retention_policy_row(databases=["default"]) == []
+
+
+def test_a_missing_retention_trigger_is_a_system_check_error():
+    from django.db import connection, transaction
+
+    from retention.checks import retention_triggers
+
+    assert retention_triggers(databases=["default"]) == []
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            suffix = " ON orders_trade" if connection.vendor == "postgresql" else ""
+            cursor.execute(f"DROP TRIGGER retention_trade_no_delete{suffix}")
+        (error,) = retention_triggers(databases=["default"])
+        assert error.id == "retention.E002" and "retention_trade_no_delete" in error.msg
+        transaction.set_rollback(True)
+    assert retention_triggers(databases=["default"]) == []
