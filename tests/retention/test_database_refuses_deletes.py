@@ -115,3 +115,18 @@ def test_truncate_is_refused_under_a_legal_hold_even_for_old_rows():
     with pytest.raises(DatabaseError) as caught:
         _raw("TRUNCATE orders_trade")
     assert caught.value.__cause__.sqlstate == "ZR001"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_suite_can_still_flush_retained_rows_after_a_transactional_test():
+    # The flush after this test must go around the triggers (tests/audit_flush.py), on both databases.
+    Book().order(years_ago(1))
+    with pytest.raises(DatabaseError):
+        _raw("DELETE FROM orders_trade")
+    assert Trade.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_and_the_flush_left_nothing_behind():
+    assert not Order.objects.exists() and not Trade.objects.exists()
+    assert RetentionPolicy.objects.get().years == 7  # re-written after the flush by post_migrate
