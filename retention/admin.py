@@ -2,12 +2,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin, messages
+from django import forms
+from django.contrib import admin
 from django.http import HttpRequest
 
 from retention.errors import RetentionError
 from retention.models import LegalHold, RetentionPolicy
-from retention.services.holds import legal_hold_set
+from retention.services.holds import legal_hold_reason, legal_hold_set
+
+
+class LegalHoldForm(forms.ModelForm):
+    class Meta:
+        model = LegalHold
+        fields = ["organisation", "active", "reason"]
+
+    def clean_reason(self) -> str:
+        try:
+            return legal_hold_reason(self.cleaned_data["reason"])
+        except RetentionError as exc:
+            raise forms.ValidationError(exc.message, code=exc.code) from exc
 
 
 @admin.register(LegalHold)
@@ -17,7 +30,7 @@ class LegalHoldAdmin(admin.ModelAdmin):
 
     list_display = ["organisation", "active", "reason", "changed_by", "changed_at"]
     list_filter = ["active"]
-    fields = ["organisation", "active", "reason"]
+    form = LegalHoldForm
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.is_active and request.user.is_superuser)
@@ -38,16 +51,13 @@ class LegalHoldAdmin(admin.ModelAdmin):
         return ["organisation"] if obj is not None else []
 
     def save_model(self, request: HttpRequest, obj: LegalHold, form: Any, change: bool) -> None:
-        try:
-            saved = legal_hold_set(
-                actor=request.user,  # type: ignore[arg-type]  # the admin's user is ours (AUTH_USER_MODEL)
-                organisation=obj.organisation,
-                active=obj.active,
-                reason=obj.reason,
-            )
-        except RetentionError as exc:
-            self.message_user(request, exc.message, level=messages.ERROR)
-            return
+        # The form checked the reason and the permissions the staff; the service writes and audits.
+        saved = legal_hold_set(
+            actor=request.user,  # type: ignore[arg-type]  # the admin's user is ours (AUTH_USER_MODEL)
+            organisation=obj.organisation,
+            active=obj.active,
+            reason=obj.reason,
+        )
         obj.pk = saved.pk
 
 

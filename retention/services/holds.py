@@ -10,6 +10,15 @@ from retention.errors import RetentionError
 from retention.models import LegalHold
 
 
+def legal_hold_reason(reason: str) -> str:
+    """Return the reason stripped; raise RetentionError (``legal_hold_reason``) for an empty, over-long or
+    NUL-carrying one."""
+    reason = reason.strip()
+    if not reason or "\x00" in reason or len(reason) > 300:
+        raise RetentionError("Give the reason for the hold, in at most 300 characters.", code="legal_hold_reason")
+    return reason
+
+
 def legal_hold_set(*, actor: User, organisation: Organisation, active: bool, reason: str) -> LegalHold:
     """Put ``organisation`` under a legal hold or lift it, and audit the change; return the hold.
 
@@ -17,9 +26,7 @@ def legal_hold_set(*, actor: User, organisation: Organisation, active: bool, rea
     """
     if not actor.is_superuser:
         raise RetentionError("Only platform staff may set or lift a legal hold.", code="legal_hold_forbidden")
-    reason = reason.strip()
-    if not reason or "\x00" in reason or len(reason) > 300:
-        raise RetentionError("Give the reason for the hold, in at most 300 characters.", code="legal_hold_reason")
+    reason = legal_hold_reason(reason)
     with transaction.atomic():
         hold, created = LegalHold.objects.select_for_update().get_or_create(
             organisation=organisation, defaults={"active": active, "reason": reason, "changed_by": actor}

@@ -71,3 +71,14 @@ def test_deleting_an_organisation_or_user_with_retained_orders_is_refused_clearl
     page = client.post(reverse("admin:accounts_user_delete", args=[book.user.pk]), {"post": "yes"})
     assert page.status_code == 200 and "Cannot delete" in page.text
     assert User.objects.filter(pk=book.user.pk).exists()
+
+
+@pytest.mark.parametrize("reason", ["   ", "x" * 301])
+def test_the_admin_form_refuses_a_bad_reason_in_the_form(staff, reason):
+    client, _ = staff
+    book = Book()
+    page = client.post(
+        reverse("admin:retention_legalhold_add"), {"organisation": book.org.pk, "active": "on", "reason": reason}
+    )
+    assert page.status_code == 200 and page.context["adminform"].form.errors["reason"]
+    assert not LegalHold.objects.exists() and not AuditEvent.objects.exists()
