@@ -40,9 +40,9 @@ def restore_month(*, month: Month, using: str = "scratch") -> RestoreSummary:
     """
     if using not in connections:
         raise RetentionError(f"no database {using!r} is configured.", code="restore_database_unknown")
-    if using == "default":
-        raise RetentionError("restore into a scratch database, never the live one.", code="restore_into_live")
     connection = connections[using]
+    if using == "default" or _same_database(connection.settings_dict, connections["default"].settings_dict):
+        raise RetentionError("restore into a scratch database, never the live one.", code="restore_into_live")
     try:
         tables = set(connection.introspection.table_names())
     except DatabaseError as exc:
@@ -80,6 +80,11 @@ def restore_month(*, month: Month, using: str = "scratch") -> RestoreSummary:
             table = model._meta.db_table
             summary.rows[table] = summary.rows.get(table, 0) + len(rows)
     return summary
+
+
+def _same_database(one: dict[str, Any], other: dict[str, Any]) -> bool:
+    keys = ("ENGINE", "NAME", "HOST", "PORT")
+    return all(str(one.get(key) or "") == str(other.get(key) or "") for key in keys)
 
 
 def _order(relative: str) -> tuple[int, str]:

@@ -90,3 +90,13 @@ def test_the_command_restores_and_refuses_the_live_database(capsys):
         call_command("archive_restore", str(month), "--database", "nowhere")
     call_command("archive_restore", str(month))
     assert f"restored {month} into 'scratch': 23 rows" in capsys.readouterr().out
+
+
+def test_a_scratch_alias_pointing_at_the_live_database_is_refused(settings):
+    from django.db import connections
+
+    from retention.services.restore import _same_database
+
+    live = connections["default"].settings_dict
+    assert _same_database(dict(live), live)
+    assert not _same_database(connections["scratch"].settings_dict, live)
