@@ -100,13 +100,20 @@ class OrderToTradeRow:
 
 
 def order_to_trade_list(
-    *, organisation: Organisation, date_from: date, date_to: date, account: BrokerAccount | None = None
+    *,
+    organisation: Organisation,
+    date_from: date,
+    date_to: date,
+    account: BrokerAccount | None = None,
+    algo_id: str = "",
+    source: str = "",
 ) -> list[OrderToTradeRow]:
     """Return one row per account and IST day in the range with any order, modification, cancellation
     or trade, newest day first, then by client code.
 
     Each count falls on the IST day of its own timestamp: an order on its creation, a modification or
-    cancellation on its OrderEvent, a trade on its execution.
+    cancellation on its OrderEvent, a trade on its execution. ``algo_id`` (exact) and ``source`` keep
+    only the orders with that algo id or source, and the events and trades of those orders.
     """
     start, end = ist_bounds(date_from, date_to)
     accounts = {a.pk: a for a in report_account_list(organisation=organisation)}
@@ -120,12 +127,16 @@ def order_to_trade_list(
         for account_id, day, n in rows.values_list("account_id", "day", "n"):
             counts[(account_id, day)][name] += n
 
-    orders = Order.objects.filter(account_id__in=accounts, created_at__gte=start, created_at__lt=end)
+    order_filter = {key: value for key, value in (("algo_id", algo_id), ("source", source)) if value}
+    of_orders = {f"order__{key}": value for key, value in order_filter.items()}
+    orders = Order.objects.filter(account_id__in=accounts, created_at__gte=start, created_at__lt=end, **order_filter)
     tally(
         orders.annotate(day=TruncDate("created_at", tzinfo=IST)).values("account_id", "day").annotate(n=Count("id")),
         "orders",
     )
-    events = OrderEvent.objects.filter(order__account_id__in=accounts, created_at__gte=start, created_at__lt=end)
+    events = OrderEvent.objects.filter(
+        order__account_id__in=accounts, created_at__gte=start, created_at__lt=end, **of_orders
+    )
     for name, kinds in (("modifications", MODIFICATION_KINDS), ("cancellations", CANCELLATION_KINDS)):
         per_day = (
             events.filter(kind__in=kinds)
@@ -134,7 +145,7 @@ def order_to_trade_list(
             .annotate(n=Count("id"))
         )
         tally(per_day, name)
-    trades = Trade.objects.filter(account_id__in=accounts, executed_at__gte=start, executed_at__lt=end)
+    trades = Trade.objects.filter(account_id__in=accounts, executed_at__gte=start, executed_at__lt=end, **of_orders)
     tally(
         trades.annotate(day=TruncDate("executed_at", tzinfo=IST)).values("account_id", "day").annotate(n=Count("id")),
         "trades",
