@@ -31,14 +31,18 @@ def ist_bounds(date_from: date, date_to: date) -> tuple[datetime, datetime]:
     return start, datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=IST)
 
 
-def report_account_list(*, organisation: Organisation) -> QuerySet[BrokerAccount]:
-    """The organisation's broker accounts, by client code (the reports' account filter)."""
-    return BrokerAccount.objects.filter(organisation=organisation).order_by("client_code", "id")
+def report_account_list(*, organisation: Organisation | None) -> QuerySet[BrokerAccount]:
+    """The organisation's broker accounts (every account when None, the platform's reports), by client
+    code, with their organisation (the reports' account filter)."""
+    accounts = BrokerAccount.objects.select_related("organisation")
+    if organisation is not None:
+        accounts = accounts.filter(organisation=organisation)
+    return accounts.order_by("client_code", "id")
 
 
 def trade_trail_list(
     *,
-    organisation: Organisation,
+    organisation: Organisation | None,
     date_from: date,
     date_to: date,
     account: BrokerAccount | None = None,
@@ -51,9 +55,12 @@ def trade_trail_list(
 
     ``account``, ``algo_id`` (exact, as stored on the order) and ``source`` narrow it when given;
     ``up_to_id`` keeps only trades with that id or lower (an export pins the rows it counted).
+    ``organisation`` None reads every organisation's trades (the platform's report).
     """
     start, end = ist_bounds(date_from, date_to)
-    trades = Trade.objects.filter(account__organisation=organisation, executed_at__gte=start, executed_at__lt=end)
+    trades = Trade.objects.filter(executed_at__gte=start, executed_at__lt=end)
+    if organisation is not None:
+        trades = trades.filter(account__organisation=organisation)
     if account is not None:
         trades = trades.filter(account=account)
     if algo_id:
@@ -64,7 +71,7 @@ def trade_trail_list(
         trades = trades.filter(id__lte=up_to_id)
     value = ExpressionWrapper(F("quantity") * F("price"), output_field=DecimalField(max_digits=24, decimal_places=4))
     return (
-        trades.select_related("order", "order__placed_by", "instrument", "account")
+        trades.select_related("order", "order__placed_by", "instrument", "account", "account__organisation")
         .annotate(value=value)
         .order_by("-executed_at", "-id")
     )
@@ -101,7 +108,7 @@ class OrderToTradeRow:
 
 def order_to_trade_list(
     *,
-    organisation: Organisation,
+    organisation: Organisation | None,
     date_from: date,
     date_to: date,
     account: BrokerAccount | None = None,
@@ -114,6 +121,7 @@ def order_to_trade_list(
     Each count falls on the IST day of its own timestamp: an order on its creation, a modification or
     cancellation on its OrderEvent, a trade on its execution. ``algo_id`` (exact) and ``source`` keep
     only the orders with that algo id or source, and the events and trades of those orders.
+    ``organisation`` None counts every organisation's accounts (the platform's report).
     """
     start, end = ist_bounds(date_from, date_to)
     accounts = {a.pk: a for a in report_account_list(organisation=organisation)}

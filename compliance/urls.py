@@ -1,7 +1,15 @@
 from django.urls import path
 
 from compliance import views
-from compliance.reports import algo_summary, audit_log, index, kill_switch, login_history, rms_rejections
+from compliance.reports import (
+    algo_summary,
+    audit_log,
+    index,
+    kill_switch,
+    login_history,
+    platform_orders,
+    rms_rejections,
+)
 
 app_name = "compliance"
 
@@ -28,6 +36,14 @@ urlpatterns = [
     path(f"{ORG}rms-rejections/", rms_rejections.rms_rejections, name="rms-rejections"),
     path(f"{ORG}rms-rejections/export/", rms_rejections.rms_rejections_export, name="rms-rejections-export"),
     # The platform's versions, every organisation (platform staff who may view reports).
+    path(f"{PLATFORM}trades/", platform_orders.platform_trade_trail, name="platform-trade-trail"),
+    path(f"{PLATFORM}trades/export/", platform_orders.platform_trade_trail_export, name="platform-trade-trail-export"),
+    path(f"{PLATFORM}order-to-trade/", platform_orders.platform_order_to_trade, name="platform-order-to-trade"),
+    path(
+        f"{PLATFORM}order-to-trade/export/",
+        platform_orders.platform_order_to_trade_export,
+        name="platform-order-to-trade-export",
+    ),
     path(f"{PLATFORM}audit/", audit_log.platform_audit_log, name="platform-audit-log"),
     path(f"{PLATFORM}audit/export/", audit_log.platform_audit_log_export, name="platform-audit-log-export"),
     path(f"{PLATFORM}audit/verify/", audit_log.platform_audit_verify_start, name="platform-audit-verify"),

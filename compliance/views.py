@@ -398,29 +398,29 @@ def _trade_trail_rows(filters: ReportFilters, organisation) -> tuple[int, Iterat
     count, last_id = trade_trail_extent(trades)
     # Only the trades counted (and audited): one executed meanwhile is left for the next export.
     pinned = trade_trail_list(organisation=organisation, up_to_id=last_id or 0, **_trade_kwargs(filters))
+    return count, (_trade_row(trade) for trade in pinned.iterator(chunk_size=2000))
 
-    def rows() -> Iterator[tuple]:
-        for trade in pinned.iterator(chunk_size=2000):
-            order = trade.order
-            yield (
-                timezone.localtime(trade.executed_at, IST).strftime("%Y-%m-%d %H:%M:%S"),
-                trade.account.client_code,
-                trade.instrument.exchange,
-                trade.instrument.tradingsymbol,
-                trade.side,
-                trade.quantity,
-                trade.price.quantize(EXACT),
-                trade.value.quantize(EXACT),
-                trade.product,
-                trade.broker_trade_id,
-                order.client_order_id,
-                order.algo_id,
-                order.source,
-                order.strategy,
-                order.placed_by.get_username() if order.placed_by else "",
-            )
 
-    return count, rows()
+def _trade_row(trade) -> tuple:
+    """One trade as the trade trail's export writes it (TRADE_TRAIL_HEADER)."""
+    order = trade.order
+    return (
+        timezone.localtime(trade.executed_at, IST).strftime("%Y-%m-%d %H:%M:%S"),
+        trade.account.client_code,
+        trade.instrument.exchange,
+        trade.instrument.tradingsymbol,
+        trade.side,
+        trade.quantity,
+        trade.price.quantize(EXACT),
+        trade.value.quantize(EXACT),
+        trade.product,
+        trade.broker_trade_id,
+        order.client_order_id,
+        order.algo_id,
+        order.source,
+        order.strategy,
+        order.placed_by.get_username() if order.placed_by else "",
+    )
 
 
 def _order_to_trade_rows(filters: ReportFilters, organisation) -> tuple[int, list[tuple]]:

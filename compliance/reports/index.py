@@ -33,8 +33,7 @@ REPORTS = (
     ("kill-switch-events", "Kill-switch events", "Every kill switch engaged or lifted."),
     ("login-history", "Login history", "Sign-ins, failed passwords and codes, lockouts, with addresses."),
 )
-# The platform-wide versions (the trade trail and the ratio are the organisation's only).
-PLATFORM_REPORTS = tuple(report for report in REPORTS if report[0] not in ("trade-trail", "order-to-trade"))
+PLATFORM_REPORTS = REPORTS  # every report has its platform-wide version
 
 
 @verified_required

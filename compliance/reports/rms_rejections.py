@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.db.models import Count, JSONField, Max
+from django.db.models import CharField, Count, JSONField, Max
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, TruncDate
 from django.http import HttpRequest, HttpResponse
@@ -55,7 +55,13 @@ def rms_rejection_list(
     events = (
         AuditEvent.objects.filter(action="rms.rejected", created_at__gte=start, created_at__lt=end)
         .annotate(data=Cast("payload", JSONField()))
-        .annotate(account_key=KT("data__account_id"), rule=KT("data__rule"), day=TruncDate("created_at", tzinfo=IST))
+        # Cast to text: a lookup on the JSON key itself would compare JSON values (SQLite reads the
+        # right-hand side as JSON), and these compare as plain text.
+        .annotate(
+            account_key=Cast(KT("data__account_id"), CharField()),
+            rule=Cast(KT("data__rule"), CharField()),
+            day=TruncDate("created_at", tzinfo=IST),
+        )
     )
     if account is not None:
         events = events.filter(account_key=str(account.pk))

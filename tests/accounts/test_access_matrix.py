@@ -98,6 +98,10 @@ ROUTES: dict[str, str] = {
     "compliance:rms-rejections-export": "org_reports",
     # The platform's versions: staff holding compliance.view_reports (tests/compliance/test_platform_reports.py).
     "compliance:platform-reports": "staff",
+    "compliance:platform-trade-trail": "staff",
+    "compliance:platform-trade-trail-export": "staff",
+    "compliance:platform-order-to-trade": "staff",
+    "compliance:platform-order-to-trade-export": "staff",
     "compliance:platform-audit-log": "staff",
     "compliance:platform-audit-log-export": "staff",
     "compliance:platform-audit-verify": "POST staff",

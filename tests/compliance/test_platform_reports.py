@@ -20,7 +20,7 @@ from compliance.selectors import IST
 from orders.models import Order
 
 pytestmark = pytest.mark.django_db
-PAGES = ("", "audit/", "algos/", "rms-rejections/", "kill-switch/", "logins/")
+PAGES = ("", "audit/", "trades/", "order-to-trade/", "algos/", "rms-rejections/", "kill-switch/", "logins/")
 
 
 @pytest.fixture
@@ -94,3 +94,20 @@ def test_staff_without_the_permission_and_organisation_members_do_not_find_the_p
 def test_the_reports_landing_offers_the_platform_to_its_readers(world, platform_officer, signed_in):
     response = signed_in(platform_officer).get("/compliance/")
     assert response.status_code == 200 and 'href="/platform/compliance/"' in response.content.decode()
+
+
+def test_the_platform_trade_trail_and_ratio_name_each_rows_organisation(world, platform_officer, signed_in):
+    from orders.services import place_order
+
+    Organisation.objects.create(name="Other", slug="other")
+    world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
+    place_order(actor=world.trader, account=world.account, request=world.request(world.equity, order_type="MARKET"),
+                source="web")  # fmt: skip
+    client = signed_in(platform_officer)
+    trades = _csv(client.get("/platform/compliance/trades/export/"))
+    assert trades[0][0] == "organisation" and [row[:3] for row in trades[1:]] == [["acme", trades[1][1], "P1"]]
+    assert _csv(client.get("/platform/compliance/trades/export/?org=other"))[1:] == []
+    ratio = _csv(client.get("/platform/compliance/order-to-trade/export/"))
+    assert ratio[0][:3] == ["organisation", "date_ist", "client_code"] and ratio[1][0] == "acme"
+    html = client.get("/platform/compliance/trades/").content.decode()
+    assert "<th>Organisation</th>" in html and "<td>Acme</td>" in html
