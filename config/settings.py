@@ -127,6 +127,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "terminal.context_processors.broker_sessions",
+                "compliance.context_processors.report_access",
             ],
         },
     }
