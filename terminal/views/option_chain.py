@@ -9,6 +9,7 @@ builder (+B/+S, or a template), which shows the payoff and the margin and places
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import date
 from decimal import Decimal
@@ -16,12 +17,15 @@ from decimal import Decimal
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_GET, require_POST
 
-from brokers.errors import BrokerAccountNotFound
+from brokers.errors import BrokerAccountForbidden, BrokerAccountNotFound
 from brokers.selectors import account_get_for_user
 from core.client_ip import client_ip
 from core.errors import ApplicationError
+from core.parse import int_or_none
 from marketdata.errors import InvalidExpiry, MarketDataError, UnknownUnderlying
 from marketdata.fanout import quote_context
 from marketdata.options import DEFAULT_STRIKES_EACH_SIDE, OptionChain, option_chain, option_underlyings
@@ -36,7 +40,7 @@ from terminal.services.option_strategy import (
     place_strategy,
     template_legs,
 )
-from terminal.views.trading import can_trade, current_account
+from terminal.views.trading import SESSION_ACCOUNT, current_account
 
 TEMPLATE = "terminal/option_chain.html"
 STRIKE_CHOICES = (5, 10, 15, 20)
@@ -61,6 +65,48 @@ def _strikes(value: str) -> int:
         return DEFAULT_STRIKES_EACH_SIDE
 
 
+GREEK_ORDER = ("vega", "gamma", "theta", "delta")  # the calls' order, from the outside in; puts mirror it
+
+
+def _greek_cells(side, *, mirrored: bool) -> str:
+    """An option's Greek cells: delta 2 places, gamma 4, theta and vega 2, a dash without. Built here,
+    not by template filters: 168 of them a render cost more than the rest of the chain."""
+    greeks = side.greeks if side is not None else None
+    itm = " itm" if side is not None and side.itm else ""
+    texts = {"delta": "—", "gamma": "—", "theta": "—", "vega": "—"}
+    if greeks is not None:
+        texts = {
+            "delta": f"{greeks.delta:.2f}",
+            "gamma": f"{greeks.gamma:.4f}",
+            "theta": f"{greeks.theta:.2f}",
+            "vega": f"{greeks.vega:.2f}",
+        }
+    order = reversed(GREEK_ORDER) if mirrored else GREEK_ORDER
+    return format_html_join("", '<td class="num greek {}{}">{}</td>', ((name, itm, texts[name]) for name in order))
+
+
+def _trade_buttons(side, strategy_url: str) -> str:
+    """B and S (the ticket, opened by terminal.js) and +B and +S (a leg of the strategy builder)."""
+    symbol, pk = side.instrument.tradingsymbol, side.instrument.pk
+    return format_html(
+        '<span class="trade-buttons">'
+        '<button type="button" class="buy" data-ticket-side="BUY" aria-label="Buy {0}" '
+        'title="Buy: open the ticket">B</button>'
+        '<button type="button" class="sell" data-ticket-side="SELL" aria-label="Sell {0}" '
+        'title="Sell: open the ticket">S</button>'
+        '<button type="submit" form="strategy-form" class="leg-add buy" name="add" value="{1}:BUY" hx-post="{2}" '
+        'hx-include="#strategy-form" hx-target="#strategy" hx-swap="outerHTML" '
+        'aria-label="Add a bought {0} to the strategy" title="Add a buy leg to the strategy">+B</button>'
+        '<button type="submit" form="strategy-form" class="leg-add sell" name="add" value="{1}:SELL" hx-post="{2}" '
+        'hx-include="#strategy-form" hx-target="#strategy" hx-swap="outerHTML" '
+        'aria-label="Add a sold {0} to the strategy" title="Add a sell leg to the strategy">+S</button>'
+        "</span>",
+        symbol,
+        pk,
+        strategy_url,
+    )
+
+
 def _cells(side):
     """The quote-cell context of one side of a row (None while the option has no quote yet)."""
     if side is None or side.quote is None:
@@ -68,24 +114,53 @@ def _cells(side):
     return quote_context(side.quote, oob=False)
 
 
+def _default_underlying(underlyings: list[str]) -> str:
+    return "NIFTY" if "NIFTY" in underlyings else (underlyings[0] if underlyings else "")
+
+
+def _account_and_trade(request: HttpRequest):
+    """The page's broker account (as ``trading.current_account`` picks it) and whether the user may
+    trade it: one permission query for the account remembered in the session (the chain re-renders
+    every 5 s), and no session write."""
+    remembered = request.GET.get("account") or request.POST.get("account") or request.session.get(SESSION_ACCOUNT)
+    account_id = int_or_none(remembered)
+    if account_id is not None and 0 < account_id < 2**63:
+        try:
+            return account_get_for_user(user=request.user, account_id=account_id, access="trade"), True
+        except BrokerAccountForbidden:
+            pass  # viewable, not tradable: current_account returns it
+        except BrokerAccountNotFound:
+            account_id = None
+    account = current_account(request)
+    if account is None:
+        return None, False
+    if account_id is None:
+        request.session[SESSION_ACCOUNT] = account.pk  # the next refresh takes the one-query path
+    try:
+        account_get_for_user(user=request.user, account_id=account.pk, access="trade")
+    except (BrokerAccountForbidden, BrokerAccountNotFound):
+        return account, False
+    return account, True
+
+
 def _chain_context(request: HttpRequest, params) -> tuple[dict, MarketDataError | None]:
     """The chain page's context for ``params`` (the query or the builder's form): underlying, expiry,
     strikes, and the chain with its rows; or the error that stopped it (unknown underlying, bad expiry)."""
-    underlyings = option_underlyings()
+    underlyings = functools.cache(option_underlyings)  # read only by the page and the error: not every 5 s
     requested = str(params.get("underlying", "")).strip().upper()[:40]
-    default = "NIFTY" if "NIFTY" in underlyings else (underlyings[0] if underlyings else "")
-    underlying = requested or default
+    underlying = requested or _default_underlying(underlyings())
     strikes = _strikes(str(params.get("strikes", "")))
-    account = current_account(request)
+    account, trade = _account_and_trade(request)
     context = {
         "underlyings": underlyings,
         "underlying": underlying,
         "strikes": strikes,
         "strike_choices": STRIKE_CHOICES,
         "account": account,
-        "can_trade": can_trade(request, account),
+        "can_trade": trade,
         "templates": [(name, label) for name, (label, _) in TEMPLATES.items()],
         "max_legs": MAX_LEGS,
+        "strategy_url": reverse("option-strategy"),
     }
     if not underlying:
         return context, None
@@ -94,7 +169,19 @@ def _chain_context(request: HttpRequest, params) -> tuple[dict, MarketDataError 
         chain = option_chain(underlying=underlying, expiry=expiry, strikes_each_side=strikes)
     except (UnknownUnderlying, InvalidExpiry) as exc:
         return context, exc
-    rows = [{"row": row, "call_cells": _cells(row.call), "put_cells": _cells(row.put)} for row in chain.rows]
+    trade, strategy_url = context["can_trade"], context["strategy_url"]
+    rows = [
+        {
+            "row": row,
+            "call_cells": _cells(row.call),
+            "put_cells": _cells(row.put),
+            "call_greeks": _greek_cells(row.call, mirrored=False),
+            "put_greeks": _greek_cells(row.put, mirrored=True),
+            "call_buttons": _trade_buttons(row.call, strategy_url) if trade and row.call else "",
+            "put_buttons": _trade_buttons(row.put, strategy_url) if trade and row.put else "",
+        }
+        for row in chain.rows
+    ]
     context.update(
         chain=chain, rows=rows, spot_cells=quote_context(chain.spot_quote, oob=False) if chain.spot_quote else None
     )
@@ -217,11 +304,11 @@ def _place(request: HttpRequest, account, legs, form_token: str):
     """Place the legs; return (each leg's result, or None; the error that refused the basket; status)."""
     if not legs:
         raise StrategyInvalid("Add a leg first.", code="no_legs", extra={"field": "legs"})
-    if account is None or not can_trade(request, account):
+    if account is None:
         raise StrategyInvalid("This account cannot place orders.", code="account_cannot_trade")
     try:
         account = account_get_for_user(user=request.user, account_id=account.pk, access="trade")
-    except BrokerAccountNotFound:
+    except (BrokerAccountForbidden, BrokerAccountNotFound):
         raise StrategyInvalid("This account cannot place orders.", code="account_cannot_trade") from None
     try:
         results = place_strategy(
