@@ -274,3 +274,20 @@ def test_any_leg_is_either_analysed_or_refused_by_name_never_a_500(trader, chain
     assert response.status_code in (200, 422), response.status_code
     if response.status_code == 422:
         assert 'role="alert"' in response.content.decode()
+
+
+def test_a_leg_a_risk_rule_refuses_at_placement_is_reported_with_its_reason_beside_the_placed_one(trader, chain):
+    from rms import limits
+    from rms.models import RiskLimit
+
+    RiskLimit.objects.create(account=chain.account, max_open_orders=1)
+    limits.invalidate()
+    # Bids well under the market rest in the book: the second leg would be a second open order.
+    form = _legs((chain.options[(26100, "CE")], "BUY", 1, "1.00"), (chain.options[(26100, "PE")], "BUY", 1, "1.00"))
+    response = _post(trader, chain, action="place", **form)
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert Order.objects.filter(status="OPEN").count() == 1
+    placed, refused = body.split('id="leg-0"')[1].split("</tr>")[0], body.split('id="leg-1"')[1].split("</tr>")[0]
+    assert 'class="placed"' in placed
+    assert 'class="error" data-code="' in refused and "open orders" in refused.lower()
