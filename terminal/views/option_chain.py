@@ -327,7 +327,7 @@ def _render_strategy(request: HttpRequest, context: dict, *, status: int) -> Htt
 
 # --- the payoff chart (inline SVG, drawn here: no script, so the page's CSP holds) ------------------------
 CHART_WIDTH, CHART_HEIGHT = 720, 260
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 28, 28, 14, 30
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 60, 28, 16, 30
 
 
 def payoff_chart(analysis: StrategyAnalysis) -> dict:
@@ -368,10 +368,20 @@ def payoff_chart(analysis: StrategyAnalysis) -> dict:
         "today": points(analysis.today_curve) if analysis.today_curve else "",
         "area": area,
         "x_ticks": [{"x": px(t), "label": t.quantize(Decimal(1))} for t in ticks],
-        "y_ticks": [{"y": py(v), "label": v.quantize(Decimal(1))} for v in (high_y - pad, Decimal(0), low_y + pad)],
+        "y_ticks": [{"y": py(v), "label": _short_amount(v)} for v in (high_y - pad, Decimal(0), low_y + pad)],
         "breakevens": [{"x": px(b), "label": b} for b in analysis.payoff.breakevens if low_x <= b <= high_x],
         "spot": _spot_mark(analysis, px, low_x, high_x),
     }
+
+
+def _short_amount(value: Decimal) -> str:
+    """An axis label short enough for a phone: 950, 22.3k, -1.25L (lakh), 3.4Cr (crore)."""
+    size = abs(value)
+    sign = "-" if value < 0 else ""
+    for unit, scale in (("Cr", Decimal("1e7")), ("L", Decimal("1e5")), ("k", Decimal("1e3"))):
+        if size >= scale:
+            return f"{sign}{float(size / scale):.3g}{unit}"
+    return f"{sign}{size:.0f}"
 
 
 def _spot_mark(analysis: StrategyAnalysis, px, low_x: Decimal, high_x: Decimal) -> dict | None:

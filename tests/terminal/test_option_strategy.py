@@ -291,3 +291,13 @@ def test_a_leg_a_risk_rule_refuses_at_placement_is_reported_with_its_reason_besi
     placed, refused = body.split('id="leg-0"')[1].split("</tr>")[0], body.split('id="leg-1"')[1].split("</tr>")[0]
     assert 'class="placed"' in placed
     assert 'class="error" data-code="' in refused and "open orders" in refused.lower()
+
+
+@pytest.mark.parametrize(
+    ("amount", "label"),
+    [("950", "950"), ("22268", "22.3k"), ("-44138", "-44.1k"), ("125000", "1.25L"), ("-3400000", "-34L"), ("0", "0")],
+)
+def test_the_charts_axis_labels_are_short_enough_for_a_phone(amount, label):
+    from terminal.views.option_chain import _short_amount
+
+    assert _short_amount(Decimal(amount)) == label
