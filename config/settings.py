@@ -486,6 +486,9 @@ MARKETDATA_MAX_SUBSCRIPTIONS = env_int("MARKETDATA_MAX_SUBSCRIPTIONS", 500, mini
 WEBSOCKET_MAX_PER_USER = env_int("WEBSOCKET_MAX_PER_USER", 20, minimum=1)  # open sockets per user (infra.sockets)
 MARKETDATA_SIM_RATE = env_int("MARKETDATA_SIM_RATE", 1000, minimum=1)  # simulated quotes per second
 MARKETDATA_SIM_SESSION = env_choice("MARKETDATA_SIM_SESSION", "always", ("always", "nse"))  # nse: 09:15-15:30 IST
+# The option chain's risk-free rate, in basis points a year (650 = 6.5%, about the Indian T-bill yield):
+# Greeks, implied volatility and the strategy builder's curve for today (docs/terminal-ui.md).
+OPTIONS_RISK_FREE_RATE_BP = env_int("OPTIONS_RISK_FREE_RATE_BP", 650, minimum=0, maximum=5000)
 NSE_HOLIDAYS = env_list("NSE_HOLIDAYS", [])  # ISO dates the simulator stays closed when the session is "nse"
 # The days strategy deployments run on (docs/strategies.md, "Schedule"): "nse", weekdays not in
 # NSE_HOLIDAYS; "always", every day, as the standalone demo's simulated market never closes.
