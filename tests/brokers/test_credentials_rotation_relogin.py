@@ -6,11 +6,13 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
+from accounts.models import Organisation
 from audit.models import AuditEvent
 from brokers.models import BrokerAccount, BrokerSession
-from brokers.services.credentials import CREDENTIALS_CHANGED, broker_credentials_set
+from brokers.services.credentials import CREDENTIALS_CHANGED, broker_credentials_get, broker_credentials_set
 from brokers.services.sessions import session_start, session_state
 
 pytestmark = pytest.mark.django_db
@@ -81,3 +83,53 @@ def test_connect_with_unreadable_credentials_is_refused_with_its_reason_not_a_50
     assert response.status_code == 302
     refused = AuditEvent.objects.get(action="broker.session_refused")
     assert "cannot be read (secret_key_unknown): enter them again" in json.loads(refused.payload)["message"]
+
+
+def _credentials_url(account: BrokerAccount, slug: str = "acme") -> str:
+    return f"/orgs/{slug}/broker-accounts/{account.pk}/credentials/"
+
+
+def test_an_owner_replaces_the_api_secret_on_the_page_and_the_account_must_sign_in_again(world, client, otp_login):
+    account = _kite(world)
+    signed_in = otp_login(client, world.owner)
+    form = signed_in.get(_credentials_url(account))
+    assert form.status_code == 200 and 'name="api_secret"' in form.content.decode()
+    assert "old-secret" not in form.content.decode()
+    response = signed_in.post(_credentials_url(account), {"api_key": "k", "api_secret": "new-secret"})
+    assert response.status_code == 302
+    assert broker_credentials_get(account=BrokerAccount.objects.get(pk=account.pk))["api_secret"] == "new-secret"
+    assert session_state(account).ended_reason == CREDENTIALS_CHANGED
+    replaced = AuditEvent.objects.get(action="broker_account.credentials_replaced")
+    assert json.loads(replaced.payload)["credentials"] == ["api_key", "api_secret"]
+    assert "new-secret" not in replaced.payload
+    assert AuditEvent.objects.filter(action="broker.session_ended").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        ({"api_key": "k"}, 400),
+        ({"api_key": "k", "api_secret": "x" * 513}, 400),
+        ({"api_key": "k", "api_secret": "bad\x00secret"}, 400),
+        ({"api_key": "k", "api_secret": "   "}, 400),
+    ],
+)
+def test_refused_new_credentials_change_nothing(world, client, otp_login, data, status):
+    account = _kite(world)
+    stored = BrokerAccount.objects.get(pk=account.pk).credentials_ciphertext
+    response = otp_login(client, world.owner).post(_credentials_url(account), data)
+    assert response.status_code == status
+    assert BrokerAccount.objects.get(pk=account.pk).credentials_ciphertext == stored
+    assert session_state(account).live
+
+
+def test_a_trader_may_not_replace_credentials_and_another_organisation_s_account_is_not_found(world, client, otp_login):
+    account = _kite(world)
+    other = Organisation.objects.create(name="Other", slug="other")
+    theirs = BrokerAccount.objects.create(organisation=other, label="Theirs", broker="kite", client_code="ZX9")
+    trader = otp_login(client, world.trader).post(_credentials_url(account), {"api_key": "k", "api_secret": "n"})
+    assert trader.status_code in (403, 404)
+    owner = otp_login(Client(), world.owner)
+    assert owner.post(_credentials_url(theirs), {"api_key": "k", "api_secret": "n"}).status_code == 404
+    assert owner.post(_credentials_url(theirs, "other"), {"api_key": "k", "api_secret": "n"}).status_code == 404
+    assert session_state(account).live
