@@ -62,6 +62,12 @@ class KmsKeyService:
         self._committed: set[str] = set()
         self._cache: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
         self._cached_master: dict[str, str] = {}  # handle -> master, to refuse a cached key once retired
+        # A forked child (a Celery prefork worker) makes its own HTTP connections and lock.
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.RLock()
+        self._client = None
 
     # --- the KMS client -------------------------------------------------------------------------
     def client(self) -> Any:
