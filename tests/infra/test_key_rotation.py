@@ -198,9 +198,7 @@ def _mutations():
     )
 
 
-@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(mutation=_mutations())
-def test_a_corrupted_ciphertext_gets_a_typed_error_and_nothing_is_overwritten(local_keys, mutation):
+def _corrupt_and_open(mutation) -> None:
     if not BrokerAccount.objects.exists():
         make_rows(1)
     account = BrokerAccount.objects.get()
@@ -222,3 +220,16 @@ def test_a_corrupted_ciphertext_gets_a_typed_error_and_nothing_is_overwritten(lo
     with connection.cursor() as cursor:
         cursor.execute("SELECT credentials_ciphertext FROM brokers_brokeraccount WHERE id = %s", [account.pk])
         assert cursor.fetchone()[0] == good
+
+
+@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mutation=_mutations())
+def test_a_corrupted_ciphertext_gets_a_typed_error_and_nothing_is_overwritten(local_keys, mutation):
+    _corrupt_and_open(mutation)
+
+
+@hypothesis_settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mutation=_mutations())
+def test_a_corrupted_kms_ciphertext_gets_a_typed_error_and_nothing_is_overwritten(kms, settings, mutation):
+    settings.SEALING_BACKEND = "kms"
+    _corrupt_and_open(mutation)
