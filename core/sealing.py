@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -36,6 +37,8 @@ from django.conf import settings
 from core.errors import ApplicationError
 
 FORMAT_VERSION = "v1"  # the local keyring's texts
+_VERSION = re.compile(r"v[0-9]{1,3}")
+_REF = re.compile(r"[A-Za-z0-9_]{1,64}")
 NONCE_BYTES = 12
 
 
@@ -207,7 +210,8 @@ def sealed_length(plaintext_bytes: int) -> int:
 def parse(ciphertext: str) -> Sealed:
     """Return the parts of a sealed text; raise SecretError(secret_malformed) for anything else."""
     parts = ciphertext.split(":") if isinstance(ciphertext, str) else []
-    if len(parts) != 4 or not parts[0] or not parts[1]:
+    # The ref is looked up (a data key's row): only the characters key ids and handles are made of.
+    if len(parts) != 4 or not _VERSION.fullmatch(parts[0]) or not _REF.fullmatch(parts[1]):
         raise SecretError("The stored secret is not in a known format.", code="secret_malformed")
     try:
         nonce, body = _unb64(parts[2]), _unb64(parts[3])
@@ -262,7 +266,7 @@ def parse_keys(raw: str) -> dict[str, bytes]:
     keys: dict[str, bytes] = {}
     for entry in filter(None, (part.strip() for part in raw.split(","))):
         key_id, sep, encoded = entry.partition(":")
-        if not sep or not key_id.isidentifier():
+        if not sep or not (key_id.isidentifier() and key_id.isascii() and len(key_id) <= 64):
             raise ValueError(f"entry {key_id or entry!r} is not id:base64key")
         try:
             key = _unb64(encoded)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -157,9 +157,30 @@ def key_retire(*, key: str) -> RetiredKey:
     if in_use:
         listed = ", ".join(f"{n} {label}" for label, n in in_use.items())
         raise KeyRetireRefused(f"Key {key!r} is still used by {listed}: rotate first.", extra={"in_use": in_use})
-    retired, _ = RetiredKey.objects.get_or_create(key=key)
+    with transaction.atomic():
+        retired, created = RetiredKey.objects.get_or_create(key=key)
+        if created:
+            key_event("keys.retired", {"key": key})
     retired_keys_forget()
     return retired
+
+
+# --- events: the audit trail (a layer above) records them through the hook it registers ----------------
+KeyEvent = Callable[[str, Mapping[str, object]], None]
+_on_event: list[KeyEvent] = []
+
+
+def register_key_event(callback: KeyEvent) -> None:
+    """Call ``callback(action, payload)`` for each key event: ``keys.retired`` {key}, ``keys.rotated``
+    {counts per field}. Registered once (a second registration of the same callback is ignored)."""
+    if callback not in _on_event:
+        _on_event.append(callback)
+
+
+def key_event(action: str, payload: Mapping[str, object]) -> None:
+    """Report a key event to the registered callbacks (inside the caller's transaction, if any)."""
+    for callback in _on_event:
+        callback(action, payload)
 
 
 # --- the retired check core.sealing asks on every open and seal ---------------------------------------

@@ -26,7 +26,7 @@ def rotate_keys() -> None:
     time across workers. Idempotent: a run stopped anywhere is finished by the next."""
     from django.conf import settings
 
-    from infra.key_rotation import keys_rotate
+    from infra.key_rotation import key_event, keys_rotate
 
     if not cache.add(ROTATION_LOCK_KEY, time.time(), timeout=3600):
         return
@@ -36,5 +36,6 @@ def rotate_keys() -> None:
             done[step.label] = done.get(step.label, 0) + step.count
         if any(done.values()):
             logger.info("key rotation: %s", ", ".join(f"{n} {label}" for label, n in done.items()))
+            key_event("keys.rotated", {label: n for label, n in done.items() if n})
     finally:
         cache.delete(ROTATION_LOCK_KEY)

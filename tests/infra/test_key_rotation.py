@@ -5,6 +5,7 @@ key opens nothing."""
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -13,6 +14,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from audit.models import AuditEvent
 from brokers import crypto
 from brokers.models import BrokerAccount
 from brokers.services.credentials import broker_credentials_get
@@ -50,6 +52,13 @@ def test_rotation_moves_every_field_onto_the_new_local_key_with_a_progress_bar(l
     assert _masters() == {"new"} and all(value.startswith("v1:new:") for value in rows.stored())
     rows.assert_all_open()
     key_retire(key="old")
+    rotated, retired = AuditEvent.objects.filter(action__startswith="keys.").order_by("pk")
+    assert (rotated.action, json.loads(rotated.payload)) == ("keys.rotated", {name: 3 for name in FIELDS})
+    assert (retired.action, json.loads(retired.payload), retired.actor) == (
+        "keys.retired",
+        {"key": "old"},
+        "system:keys",
+    )
     with pytest.raises(crypto.SecretError) as error:  # a copy of an old text (a backup) opens nowhere
         sealing.decrypt(old_texts[0], associated_data=rows.accounts[0].credentials_binding)
     assert error.value.code == "secret_key_retired"

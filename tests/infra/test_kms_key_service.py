@@ -145,3 +145,10 @@ def test_a_seal_rolled_back_with_its_transaction_does_not_leave_texts_under_a_mi
         "api_key": "k",
         "api_secret": "s",
     }
+
+
+@pytest.mark.parametrize("ref", ["zz\x00zzzz", "zz zz", "../x", "é", "x" * 65, ""])
+def test_a_text_whose_key_ref_is_not_a_key_name_is_malformed_before_any_lookup(sealing_kms, ref):
+    with pytest.raises(crypto.SecretError) as error:
+        sealing.decrypt(f"v2:{ref}:AAAAAAAAAAAAAAAA:AAAAAAAAAAAAAAAAAAAAAA", associated_data=b"x")
+    assert error.value.code == "secret_malformed"

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from core import sealing
 from core.errors import ApplicationError
-from infra.key_rotation import key_retire, key_usage, keys_rotate, rotation_pending
+from infra.key_rotation import key_event, key_retire, key_usage, keys_rotate, rotation_pending
 
 
 class Command(BaseCommand):
@@ -54,6 +54,8 @@ class Command(BaseCommand):
             for step in keys_rotate(batch_size=batch_size):
                 bar.update(step.count)
                 done[step.label] = done.get(step.label, 0) + step.count
+        if any(done.values()):
+            key_event("keys.rotated", {label: n for label, n in done.items() if n})
         current = sealing.sealing_provider().current_master()
         summary = ", ".join(f"{n} {label}" for label, n in done.items() if n) or "nothing to do"
         self.stdout.write(f"rotated onto {current!r}: {summary}")
