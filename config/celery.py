@@ -36,6 +36,12 @@ app.conf.task_routes = {
 app.conf.beat_schedule = {
     # Lets /api/health tell a dead beat from an idle one.
     "beat-heartbeat": {"task": "infra.tasks.beat_heartbeat", "schedule": 30.0},
+    # Every sealed field moved onto the current key (a new local key id or KMS key made current),
+    # in batches under row locks; a stopped run is finished by the next (docs/runbooks/key-rotation.md).
+    "keys-rotate": {
+        "task": "infra.tasks.rotate_keys",
+        "schedule": float(env_int("KEY_ROTATION_INTERVAL_SECONDS", 3600, minimum=60, maximum=7 * 86400)),
+    },
     # Intraday (MIS) positions are closed at 15:15 IST (CELERY_TIMEZONE is Asia/Kolkata).
     "orders-square-off-intraday": {
         "task": "orders.tasks.square_off_intraday_task",

@@ -41,6 +41,23 @@ DEBUG = env_bool("DEBUG", default=False)
 # Secrets: required in production, generated once under var/ elsewhere (config/keys.py).
 SECRET_KEY = keys.secret_key(production=PRODUCTION, var_dir=VAR_DIR)
 BROKER_ENCRYPTION_KEYS, BROKER_ENCRYPTION_KEY_ID = keys.broker_keys(production=PRODUCTION, var_dir=VAR_DIR)
+# Which key provider seals new secrets (core/sealing.py): the local keyring above, or AWS KMS envelope
+# encryption (infra/kms.py) under SEALING_KMS_KEY_ID (a key id, ARN or alias/...). Texts of either
+# provider keep opening while it is configured; docs/runbooks/key-rotation.md moves between them.
+SEALING_BACKEND = env_choice("SEALING_BACKEND", "local", ("local", "kms"))
+SEALING_KMS_KEY_ID = env_str("SEALING_KMS_KEY_ID") or None
+if SEALING_BACKEND == "kms" and not SEALING_KMS_KEY_ID:
+    raise EnvError("SEALING_KMS_KEY_ID", "", "a KMS key id, ARN or alias/name (required when SEALING_BACKEND=kms)")
+SEALING_KMS_REGION = env_str("SEALING_KMS_REGION") or None  # default: boto3's (AWS_REGION, the instance's)
+SEALING_KMS_ENDPOINT_URL = env_str("SEALING_KMS_ENDPOINT_URL") or None  # a VPC endpoint, or a local KMS in tests
+SEALING_KMS_DATA_KEY_SECONDS = env_int("SEALING_KMS_DATA_KEY_SECONDS", 3600, minimum=60, maximum=7 * 86400)
+SEALING_KMS_CACHE_SIZE = env_int("SEALING_KMS_CACHE_SIZE", 1024, minimum=1, maximum=1_000_000)
+SEALING_KMS_CACHE_SECONDS = env_int("SEALING_KMS_CACHE_SECONDS", 300, minimum=0, maximum=86400)
+# A retired key is refused by every process within this many seconds of being retired.
+SEALING_RETIRED_CACHE_SECONDS = env_int("SEALING_RETIRED_CACHE_SECONDS", 30, minimum=0, maximum=3600)
+# Beat's rotation of every sealed field onto the current key (infra.tasks.rotate_keys).
+KEY_ROTATION_INTERVAL_SECONDS = env_int("KEY_ROTATION_INTERVAL_SECONDS", 3600, minimum=60, maximum=7 * 86400)
+KEY_ROTATION_BATCH_SIZE = env_int("KEY_ROTATION_BATCH_SIZE", 500, minimum=1, maximum=100_000)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver", "[::1]"])
 if PRODUCTION and not ALLOWED_HOSTS:
     raise EnvError("ALLOWED_HOSTS", "", "a comma-separated list of host names (required when DJANGO_ENV=production)")

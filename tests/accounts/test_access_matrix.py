@@ -74,6 +74,7 @@ ROUTES: dict[str, str] = {
     "kite-postback": "POST public",  # Kite's server calls it (no cookies); each body is checked by its checksum
     "brokers:accounts": "org_manager",
     "brokers:account-add": "POST org_manager",
+    "brokers:account-credentials": "org_manager",  # GET the form; POST replaces (tests/brokers)
     "rms:limits": "org_manager",
     "rms:limits-organisation": "POST org_manager",
     "rms:limits-account": "POST org_manager",
