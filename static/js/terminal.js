@@ -27,7 +27,8 @@
 
   /* Where a row the page does not show yet goes: new orders and trades on top, positions below. */
   var NEW_ROWS = { "order-": ["orders-body", "afterbegin"], "trade-": ["trades-body", "afterbegin"],
-                   "position-": ["positions-body", "beforeend"] };
+                   "position-": ["positions-body", "beforeend"], "firing-": ["firings-body", "afterbegin"],
+                   "alert-toast-": ["alert-toasts", "beforeend"] };
 
   function insertNewRow(incoming) {
     for (var prefix in NEW_ROWS) {
@@ -297,7 +298,7 @@
     });
     var firstTab = document.querySelector(".book-tabs [role=tab]");
     if (firstTab) showTab(firstTab);
-    if (document.getElementById("trading")) connectUserSocket(RECONNECT_MIN_MS);
+    if (document.getElementById("trading") || document.getElementById("alert-toasts")) connectUserSocket(RECONNECT_MIN_MS);
     if (!document.getElementById("watchlist")) return;
     var live = new LiveQuotes(document.getElementById("live-status"), {
       instruments: function () { return instrumentsOf("watchlist"); },
