@@ -98,7 +98,12 @@ def alert_new(request: HttpRequest) -> HttpResponse:
         return redirect("home")
     instrument_id = int_or_none(request.GET.get("instrument"))
     quote = get_quote(instrument_id) if instrument_id else None
-    values = {"instrument": instrument_id or "", "condition": Condition.LTP_ABOVE, "level": quote.ltp if quote else ""}
+    values = {
+        "instrument": instrument_id or "",
+        "condition": Condition.LTP_ABOVE,
+        "level": quote.ltp if quote else "",
+        "order_product": Product.MIS,
+    }
     return render(request, "alerts/alert_form.html", _form_context(request, values=values, errors={}, alert=None))
 
 

@@ -6,7 +6,7 @@ from alerts.services.alerts import FIELDS as FIELDS_OF_FORM
 from alerts.services.alerts import alert_clean, alert_create, alert_delete, alert_update
 from alerts.services.firing import alert_fire, describe
 from alerts.services.orders import alert_order_place
-from alerts.services.outbox import notification_deliver, notifications_due, push_firing, render_firing
+from alerts.services.outbox import notification_deliver, notifications_due, push_firing, render_firing, render_toast
 from alerts.services.telegram import telegram_bot_remove, telegram_bot_set
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "notifications_due",
     "push_firing",
     "render_firing",
+    "render_toast",
     "telegram_bot_remove",
     "telegram_bot_set",
 ]

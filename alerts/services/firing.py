@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 def describe(alert: Alert, ltp: Decimal) -> str:
     """The firing's one-line message, as every channel says it."""
     symbol = f"{alert.instrument.exchange}:{alert.instrument.tradingsymbol}"
-    what = Condition(alert.condition).label
+    label = str(Condition(alert.condition).label)
+    what = label if label.startswith("LTP") else label[0].lower() + label[1:]
     if alert.condition in (Condition.MA_CROSS_UP, Condition.MA_CROSS_DOWN):
         what = "crosses above" if alert.condition == Condition.MA_CROSS_UP else "crosses below"
         target = f"its {alert.average_minutes}-minute {alert.average.upper()}"
@@ -30,7 +31,7 @@ def describe(alert: Alert, ltp: Decimal) -> str:
         target = f"{alert.level.normalize():f}%" if alert.level is not None else ""
     else:
         target = f"{alert.level.normalize():f}" if alert.level is not None else ""
-    text = f"{symbol} {what.lower()} {target}: LTP {ltp.normalize():f}"
+    text = f"{symbol} {what} {target}: LTP {ltp.normalize():f}"
     if alert.note:
         text += f" ({alert.note})"
     return text[:300]

@@ -83,23 +83,27 @@ def _send(notification: AlertNotification) -> None:
         _telegram(firing)
 
 
-def render_firing(firing: AlertFiring, *, toast: bool) -> str:
-    """The oob fragments a firing changes on the user's pages: its row in the alerts panel, the
-    alert's own row, and (``toast``) a toast."""
+def render_firing(firing: AlertFiring) -> str:
+    """The oob rows a firing changes on the user's pages: its row in the alerts panel and the alert's."""
     context = {"firing": firing, "alert": firing.alert, "oob": True}
-    parts = [
-        render_to_string("alerts/_panel.html#firing-row", context),
-        render_to_string("alerts/_panel.html#alert-row", context),
-    ]
-    if toast:
-        parts.append(render_to_string("alerts/_panel.html#toast", context))
-    return "".join(parts)
+    # Stripped: the page applies a socket message only when it starts with a tag.
+    rows = render_to_string("alerts/_panel.html#firing-row", context) + render_to_string(
+        "alerts/_panel.html#alert-row", context
+    )
+    return rows.strip()
+
+
+def render_toast(firing: AlertFiring) -> str:
+    return render_to_string("alerts/_panel.html#toast", {"firing": firing, "oob": True}).strip()
 
 
 def push_firing(firing: AlertFiring, *, toast: bool) -> None:
-    """Send the firing to the alert owner's open pages (none open: nothing to do)."""
+    """Send the firing's rows (and, with ``toast``, a toast) to the alert owner's open pages (none
+    open: nothing to do). Two messages: table rows and a div do not parse as one fragment."""
     try:
-        push_to_user(firing.alert.user_id, render_firing(firing, toast=toast))
+        push_to_user(firing.alert.user_id, render_firing(firing))
+        if toast:
+            push_to_user(firing.alert.user_id, render_toast(firing))
     except Exception as exc:
         raise DeliveryFailed(f"could not push to the page: {type(exc).__name__}") from exc
 

@@ -25,10 +25,11 @@
     return isNaN(n) ? null : n;
   }
 
-  /* Where a row the page does not show yet goes: new orders and trades on top, positions below. */
+  /* Where a row the page does not show yet goes: new orders and trades on top, positions below; an
+   * alert's toast, its firing and its row (alerts/_panel.html). The first prefix that matches wins. */
   var NEW_ROWS = { "order-": ["orders-body", "afterbegin"], "trade-": ["trades-body", "afterbegin"],
                    "position-": ["positions-body", "beforeend"], "firing-": ["firings-body", "afterbegin"],
-                   "alert-toast-": ["alert-toasts", "beforeend"] };
+                   "alert-toast-": ["alert-toasts", "beforeend"], "alert-": ["alerts-body", "afterbegin"] };
 
   function insertNewRow(incoming) {
     for (var prefix in NEW_ROWS) {

@@ -107,11 +107,10 @@ def test_the_page_notification_is_the_toast_and_the_rows_pushed_to_the_owner(wor
     row = _fired(world).notifications.get(channel="page")
     assert notification_deliver(notification_id=row.pk) == "sent"
     assert notification_deliver(notification_id=row.pk) == "sent"
-    assert len(pushed) == 1
-    user_id, html = pushed[0]
-    assert user_id == world.trader.pk
-    assert f'id="alert-toast-{row.firing_id}"' in html and f'id="firing-{row.firing_id}"' in html
-    assert 'hx-swap-oob="true"' in html
+    assert [user_id for user_id, _ in pushed] == [world.trader.pk, world.trader.pk]
+    rows, toast = pushed[0][1], pushed[1][1]
+    assert f'id="firing-{row.firing_id}"' in rows and f'id="alert-{row.firing.alert_id}"' in rows
+    assert toast.startswith(f'<div id="alert-toast-{row.firing_id}"') and 'hx-swap-oob="true"' in toast
 
 
 def test_the_sweep_queues_again_what_was_left_pending(world, monkeypatch):
