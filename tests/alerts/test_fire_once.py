@@ -108,3 +108,38 @@ def test_a_moving_average_crossing_reads_the_stored_minute_closes(world):
     assert not AlertFiring.objects.exists()
     tick(world.equity, "1007")
     assert AlertFiring.objects.get().message.startswith("NSE:RELIANCE crosses above its 5-minute SMA: LTP 1007")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_listeners_on_their_own_connections_racing_on_one_quote_fire_once(world):
+    """Two processes' listeners, each on its own database connection, see the same batch at once."""
+    import threading
+
+    from django.db import connection
+
+    alerts = [make_alert(world.trader, world.equity, "ltp_above", "1000") for _ in range(5)]
+    books = [AlertBook(), AlertBook()]
+    quote = Quote(instrument_id=world.equity.pk, ltp=Decimal("1000.5"), ts=timezone.now())
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def listen(book: AlertBook) -> None:
+        try:
+            book.reload()
+            start.wait(timeout=10)
+            book.on_quotes([quote], {})
+        except BaseException as exc:  # reported below, on the test's thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=listen, args=(book,)) for book in books]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert AlertFiring.objects.count() == len(alerts)
+    assert sorted(AlertFiring.objects.values_list("alert_id", flat=True)) == sorted(a.pk for a in alerts)
+    assert AlertNotification.objects.count() == len(alerts)
