@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Callable, Iterator
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -95,3 +96,21 @@ def parse_keys(raw: str) -> dict[str, bytes]:
 def new_key() -> str:
     """A fresh 32-byte key in the base64 form BROKER_ENCRYPTION_KEYS takes."""
     return _b64(os.urandom(32))
+
+
+# Apps above the one that runs the rotation (``manage.py rotate_broker_keys``, in brokers) register
+# how to re-seal their own sealed texts: (what they are, rotate(batch_size=) yielding rows done per
+# batch, usage() counting rows per key id).
+Resealer = tuple[str, Callable[..., Iterator[int]], Callable[[], dict[str, int]]]
+_resealers: dict[str, Resealer] = {}
+
+
+def register_resealer(
+    name: str, *, rotate: Callable[..., Iterator[int]], usage: Callable[[], dict[str, int]], what: str
+) -> None:
+    """Have key rotation re-seal another kind of secret (``what``, e.g. "Telegram bot token(s)")."""
+    _resealers[name] = (what, rotate, usage)
+
+
+def resealers() -> list[Resealer]:
+    return list(_resealers.values())

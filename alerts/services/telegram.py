@@ -3,6 +3,9 @@ sealed by core.sealing bound to the organisation's row; for its Owner and Admins
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+from django.conf import settings
 from django.db import transaction
 
 from accounts.models import Organisation
@@ -68,3 +71,30 @@ def telegram_bot_remove(*, actor, organisation: Organisation, ip: str | None = N
                 ip=ip,
             )
     return bool(deleted)
+
+
+def telegram_tokens_reseal(*, batch_size: int = 500) -> Iterator[int]:
+    """Re-seal every bot token not under the current key (``manage.py rotate_broker_keys``); yield the
+    rows done per batch. Raises core.sealing.SecretError on a token that fails to open."""
+    current = f"{sealing.FORMAT_VERSION}:{settings.BROKER_ENCRYPTION_KEY_ID}:"
+    ids = list(
+        TelegramBot.objects.exclude(token_sealed__startswith=current).order_by("pk").values_list("pk", flat=True)
+    )
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start : start + batch_size]
+        with transaction.atomic():
+            for bot in TelegramBot.objects.select_for_update().filter(pk__in=chunk).order_by("pk"):
+                binding = TelegramBot.binding(bot.organisation_id)
+                token = sealing.decrypt(bot.token_sealed, associated_data=binding)
+                bot.token_sealed = sealing.encrypt(token, associated_data=binding)
+                bot.save(update_fields=["token_sealed"])
+        yield len(chunk)
+
+
+def telegram_token_key_usage() -> dict[str, int]:
+    """Count the sealed bot tokens per key id."""
+    usage: dict[str, int] = {}
+    for sealed in TelegramBot.objects.values_list("token_sealed", flat=True):
+        key_id = sealing.key_id_of(sealed)
+        usage[key_id] = usage.get(key_id, 0) + 1
+    return usage

@@ -93,3 +93,27 @@ def test_removing_the_bot_is_audited(world, client, bot_api):
     assert client.delete(URL).status_code == 204
     assert not TelegramBot.objects.exists()
     assert AuditEvent.objects.filter(action="alert.telegram_removed").count() == 1
+
+
+def test_key_rotation_re_seals_the_bot_tokens_under_the_new_key(world, settings):
+    import io
+    import os
+
+    from django.core.management import call_command
+
+    settings.BROKER_ENCRYPTION_KEYS = {"old": os.urandom(32), "new": os.urandom(32)}
+    settings.BROKER_ENCRYPTION_KEY_ID = "old"
+    binding = TelegramBot.binding(world.org.pk)
+    TelegramBot.objects.create(
+        organisation=world.org,
+        bot_username="acme_alerts_bot",
+        token_sealed=sealing.encrypt(VALID_TOKEN.encode(), associated_data=binding),
+    )
+    settings.BROKER_ENCRYPTION_KEY_ID = "new"
+    out = io.StringIO()
+    call_command("rotate_broker_keys", stdout=out)
+    assert "re-sealed 1 Telegram bot token(s) under key 'new'" in out.getvalue()
+    del settings.BROKER_ENCRYPTION_KEYS["old"]
+    bot = TelegramBot.objects.get()
+    assert sealing.key_id_of(bot.token_sealed) == "new"
+    assert sealing.decrypt(bot.token_sealed, associated_data=binding).decode() == VALID_TOKEN

@@ -16,6 +16,7 @@ from tqdm import tqdm
 from accounts.otp import CLEAR, totp_seed_key_usage, totp_seeds_reseal
 from brokers import crypto
 from brokers.services.credentials import broker_credentials_key_usage, broker_credentials_rotate
+from core.sealing import resealers
 
 
 class Command(BaseCommand):
@@ -33,6 +34,8 @@ class Command(BaseCommand):
             raise CommandError("--batch-size must be at least 1")
         self._rotate("re-encrypted {} secret(s)", broker_credentials_rotate, broker_credentials_key_usage, batch_size)
         self._rotate("re-sealed {} TOTP seed(s)", totp_seeds_reseal, totp_seed_key_usage, batch_size)
+        for what, rotate, usage in resealers():  # the secrets other apps seal (core.sealing.register_resealer)
+            self._rotate(f"re-sealed {{}} {what}", rotate, usage, batch_size)
 
     def _rotate(
         self,
