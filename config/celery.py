@@ -74,6 +74,8 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*"),
         "options": {"countdown": 6},
     },
+    # Alert notifications whose delivery task was lost (queued on commit, the broker down) go out again.
+    "alerts-outbox-sweep": {"task": "alerts.tasks.sweep_outbox", "schedule": 60.0},
     # Kite's instruments dump is generated once a day before the open: the master and the Kite mapping.
     # The morning's first Kite sign-in queues it too (the download needs a session); this run is the
     # safety net and waits, without failing, while nobody has signed in (kite/master_refresh.py).

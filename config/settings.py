@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "rms",
     "marketdata",
     "strategies",
+    "alerts",
     "audit",
     "retention",
     "auditlog",
@@ -518,6 +519,20 @@ MARKETDATA_FEED_METRICS_PORT = env_int("MARKETDATA_FEED_METRICS_PORT", 9108, min
 # run_feed's source when --source is not given (sim, replay, kite: the registered sources); the
 # deployments set it to kite, with KITE_FEED_ACCOUNT_ID, to feed from Kite's ticker.
 MARKETDATA_FEED_SOURCE = env_str("MARKETDATA_FEED_SOURCE", "sim")
+# --- Price alerts (docs/alerts.md) -----------------------------------------------------------------
+# The Telegram Bot API's root (alerts.telegram); tests point it at a local server.
+ALERTS_TELEGRAM_API_URL = env_str("ALERTS_TELEGRAM_API_URL", "https://api.telegram.org") or "https://api.telegram.org"
+# Alert e-mails go through Django's mail API: SMTP in the full stack, the console in standalone mode.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if STANDALONE else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost") or "localhost"
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "") or ""
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "") or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "alerts@localhost") or "alerts@localhost"
 # --- Kite Connect: the symbol master (docs/marketdata.md) ------------------------------------------
 KITE_API_ROOT = env_str("KITE_API_ROOT", "https://api.kite.trade")  # Kite Connect's REST API
 KITE_LOGIN_URL = env_str("KITE_LOGIN_URL", "https://kite.zerodha.com/connect/login")  # the daily login page

@@ -49,6 +49,7 @@ urlpatterns = [
     path("", include("rms.urls")),
     path("", include("compliance.urls")),
     path("", include("strategies.urls")),
+    path("", include("alerts.urls")),
     path("metrics", metrics_view, name="prometheus-django-metrics"),
 ]
 
