@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from pydantic import Field
 
 from marketdata.hours import IST
-from strategies.backtest.charges import ChargeSchedule
+from orders.charges import ChargeSchedule
 from strategies.backtest.engine import Backtest, BacktestSettings, InstrumentSpec, run_backtest
 from strategies.backtest.report import metrics
 from strategies.contract import Bar, Context, Params, Strategy

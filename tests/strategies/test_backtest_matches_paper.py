@@ -16,9 +16,9 @@ from decimal import Decimal
 import pytest
 
 from marketdata.hours import IST
+from orders.charges import ChargeSchedule
 from orders.models import Trade
 from strategies import runtime
-from strategies.backtest.charges import ChargeSchedule
 from strategies.backtest.engine import BacktestSettings, InstrumentSpec, run_backtest
 from strategies.engine import aggregate
 from strategies.models import Deployment, DeploymentAccount
