@@ -29,8 +29,8 @@ from marketdata.quotes import get_quotes
 from orders import charges as charge_rules
 from orders.errors import OrderInvalid
 from orders.locks import today_ist
-from orders.margin import group_margin, working_orders
-from orders.models import Funds, Position
+from orders.margin import group_margin
+from orders.models import Funds, Order, Position
 from orders.services.requests import (
     OrderRequest,
     arithmetic_refused,
@@ -40,11 +40,13 @@ from orders.services.requests import (
     order_intent,
     stop_price,
 )
+from orders.states import LIVE
 from rms.errors import RiskRejected
 from rms.services import validate_order_input
 
 CENT = Decimal("0.01")
 MAX_LEGS = 20  # a basket of more legs is refused (Kite's basket takes 20 orders)
+MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,11 +110,14 @@ def check_legs(*, account, actor, requests: list[OrderRequest]) -> list[Instrume
             f"A basket holds at most {MAX_LEGS} legs.", code="basket_too_large", extra={"limit": MAX_LEGS}
         )
     instruments, refused, today = [], [], today_ist()
+    # One read for every leg's instrument; a leg whose instrument is missing gets instrument_of's refusal.
+    wanted = {r.instrument_id for r in requests if type(r.instrument_id) is int and 0 < r.instrument_id <= MAX_ID}
+    found = Instrument.objects.in_bulk(wanted)
     for leg, request in enumerate(requests):
         try:
             check_choices(request)
             check_numbers(request)
-            instrument = instrument_of(request)
+            instrument = found.get(request.instrument_id) or instrument_of(request)
             with arithmetic_refused():
                 validate_order_input(
                     order_intent(account=account, actor=actor, instrument=instrument, request=request), today
@@ -139,16 +144,20 @@ def _rules_margin(*, adapter: BrokerAdapter, account, legs: list[LegPreview]) ->
     groups: dict[tuple[int, str], list[LegPreview]] = defaultdict(list)
     for leg in legs:
         groups[(leg.instrument.pk, str(leg.request.product))].append(leg)
+    instrument_ids, products = {key[0] for key in groups}, {key[1] for key in groups}
     positions = {
         (p.instrument_id, p.product): p
-        for p in Position.objects.filter(
-            account_id=account.pk, instrument_id__in={key[0] for key in groups}, product__in={key[1] for key in groups}
-        )
+        for p in Position.objects.filter(account_id=account.pk, instrument_id__in=instrument_ids, product__in=products)
     }
+    # The groups' working orders in one read, as orders.margin.working_orders gives each group's.
+    working: dict[tuple[int, str], list[tuple[str, int, Decimal]]] = defaultdict(list)
+    for instrument_id, product, side, quantity, filled, price in Order.objects.filter(
+        account_id=account.pk, instrument_id__in=instrument_ids, product__in=products, status__in=LIVE
+    ).values_list("instrument_id", "product", "side", "quantity", "filled_quantity", "margin_price"):
+        working[(instrument_id, product)].append((side, quantity - filled, price))
     total = Decimal(0)
     for (instrument_id, product), group in groups.items():
         position = positions.get((instrument_id, product))
-        working = working_orders(account_id=account.pk, instrument_id=instrument_id, product=product)
         new = [(str(leg.request.side), leg.request.quantity, leg.price or Decimal(0)) for leg in group]
         proposed = group_margin(
             adapter=adapter,
@@ -156,7 +165,7 @@ def _rules_margin(*, adapter: BrokerAdapter, account, legs: list[LegPreview]) ->
             product=product,
             net=position.net_quantity if position else 0,
             average=position.average_price if position else Decimal(0),
-            orders=[*working, *new],
+            orders=[*working[(instrument_id, product)], *new],
         )
         total += proposed - (position.margin_blocked if position else Decimal(0))
     return total

@@ -13,7 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from core.client_ip import client_ip
 from core.errors import ApplicationError
@@ -242,15 +242,17 @@ def basket_preview(request: HttpRequest, account_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def basket_place(request: HttpRequest, account_id: int, basket_id: int) -> HttpResponse:
-    """Place a saved basket: every leg checked first (none placed if one is invalid), then each placed
-    in order; the answer shows each leg's orders or its refusal. The form's one-time token makes a
-    double submit place the basket once."""
+def basket_place(request: HttpRequest, account_id: int) -> HttpResponse:
+    """Place the saved basket the form names (``basket``): every leg checked first (none placed if one
+    is invalid), then each placed in order; the answer shows each leg's orders or its refusal. The
+    form's one-time token makes a double submit place the basket once. A basket the user does not
+    have answers 422 ``basket_not_found``."""
     account = _account_for_panel(request, account_id, "trade")
     try:
-        basket = basket_get(user=request.user, account=account, basket_id=basket_id)
-    except BasketError:
-        raise Http404("No such basket.") from None
+        basket = basket_get(user=request.user, account=account, basket_id=_basket_id(request))
+    except BasketError as error:
+        context = {"account": account, "basket": None, "error": error, "leg_errors": {}, "results": None}
+        return render(request, f"{TEMPLATE}#result", context, status=422)
     token = (request.POST.get("form_token") or "")[:64]
     requests = basket_requests(basket)
     try:
@@ -277,12 +279,19 @@ def basket_place(request: HttpRequest, account_id: int, basket_id: int) -> HttpR
 
 
 @login_required
-@require_http_methods(["POST"])
-def basket_remove(request: HttpRequest, account_id: int, basket_id: int) -> HttpResponse:
-    """Delete a saved basket and show the page without it."""
+@require_POST
+def basket_remove(request: HttpRequest, account_id: int) -> HttpResponse:
+    """Delete the saved basket the form names (``basket``) and show the page without it; 422
+    ``basket_not_found`` for one the user does not have."""
     account = _account_for_panel(request, account_id, "trade")
     try:
-        basket_delete(user=request.user, account=account, basket_id=basket_id)
-    except BasketError:
-        raise Http404("No such basket.") from None
+        basket_delete(user=request.user, account=account, basket_id=_basket_id(request))
+    except BasketError as error:
+        return render(request, TEMPLATE, _context(request, account, error=error), status=422)
     return render(request, TEMPLATE, _context(request, account))
+
+
+def _basket_id(request: HttpRequest) -> int:
+    """The posted basket id; 0 (no basket has it) when it is missing or not a row's id."""
+    basket_id = int_or_none(request.POST.get("basket"))
+    return basket_id if basket_id is not None and 0 < basket_id < 2**63 else 0

@@ -151,7 +151,7 @@ def test_the_basket_preview_is_the_margin_placing_blocks(trader_client, world): 
     _save(trader_client, world, *legs)
     basket = SavedBasket.objects.get()
     trader_client.post(
-        f"/trading/{world.account.pk}/baskets/{basket.pk}/place/", {"form_token": uuid.uuid4().hex}, **HX
+        f"/trading/{world.account.pk}/baskets/place/", {"basket": basket.pk, "form_token": uuid.uuid4().hex}, **HX
     )
     assert Order.objects.count() == 3
     assert margin == Funds.objects.get(account=world.account).margin_blocked
@@ -174,7 +174,7 @@ def test_placing_reports_each_leg_and_a_refused_leg_leaves_the_others_placed(tra
     )
     basket = SavedBasket.objects.get()
     response = trader_client.post(
-        f"/trading/{world.account.pk}/baskets/{basket.pk}/place/", {"form_token": uuid.uuid4().hex}, **HX
+        f"/trading/{world.account.pk}/baskets/place/", {"basket": basket.pk, "form_token": uuid.uuid4().hex}, **HX
     )
     html = response.content.decode()
     assert response.status_code == 200 and "2 of 3 legs placed" in html
@@ -187,16 +187,29 @@ def test_a_double_submitted_place_places_the_basket_once(trader_client, world): 
     basket = SavedBasket.objects.get()
     token = uuid.uuid4().hex
     for _ in range(2):
-        trader_client.post(f"/trading/{world.account.pk}/baskets/{basket.pk}/place/", {"form_token": token}, **HX)
+        trader_client.post(
+            f"/trading/{world.account.pk}/baskets/place/", {"basket": basket.pk, "form_token": token}, **HX
+        )
     assert Order.objects.count() == 2
 
 
-def test_another_users_basket_is_not_found(trader_client, world, client_factory=None):  # noqa: F811
+@pytest.mark.parametrize("act", ["place", "delete"])
+def test_another_users_basket_is_not_found(trader_client, world, act):  # noqa: F811
     basket = SavedBasket.objects.create(user=world.admin, account=world.account, name="Theirs")
+    SavedBasketLeg.objects.create(
+        basket=basket, position=0, instrument=world.equity, side="BUY", quantity=1, order_type="MARKET", product="MIS"
+    )
     assert trader_client.get(f"/trading/{world.account.pk}/baskets/?basket={basket.pk}").status_code == 404
-    assert trader_client.post(f"/trading/{world.account.pk}/baskets/{basket.pk}/place/").status_code == 404
-    assert trader_client.post(f"/trading/{world.account.pk}/baskets/{basket.pk}/delete/").status_code == 404
-    assert SavedBasket.objects.filter(pk=basket.pk).exists()
+    response = trader_client.post(f"/trading/{world.account.pk}/baskets/{act}/", {"basket": basket.pk}, **HX)
+    assert response.status_code == 422 and 'data-code="basket_not_found"' in response.content.decode()
+    assert SavedBasket.objects.filter(pk=basket.pk).exists() and not Order.objects.exists()
+
+
+@pytest.mark.parametrize("basket", ["", "x", "0", "-1", "99999999999999999999999"])
+def test_a_malformed_basket_id_is_not_found(trader_client, world, basket):  # noqa: F811
+    for act in ("place", "delete"):
+        response = trader_client.post(f"/trading/{world.account.pk}/baskets/{act}/", {"basket": basket}, **HX)
+        assert response.status_code == 422
 
 
 def test_a_viewer_cannot_open_baskets(client, world, otp_login):  # noqa: F811
