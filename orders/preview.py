@@ -201,7 +201,7 @@ def order_preview(*, account, actor, requests: list[OrderRequest]) -> Preview:
             )
         adapter = adapter_for(account)
         if adapter.capabilities.margins:
-            margin = sum(adapter.order_margins(_broker_legs(legs)), Decimal(0))
+            margin = adapter.order_margins(_broker_legs(legs))
             return Preview(legs, margin.quantize(CENT), _available(account, adapter), "broker", hedge=True)
         margin = _rules_margin(adapter=adapter, account=account, legs=legs)
     return Preview(legs, margin.quantize(CENT), _available(account, adapter), "rules", hedge=False)

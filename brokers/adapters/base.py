@@ -363,7 +363,7 @@ class Capabilities:
     validities: frozenset[str] = frozenset({"DAY", "IOC"})
     varieties: frozenset[str] = frozenset({"regular"})  # regular, amo, co, iceberg
     gtt: bool = False  # good-till-triggered orders (single and two-leg)
-    # An order-margins API (``order_margins``): the margin an order would block, asked before placing.
+    # An order-margins API (``order_margins``): the margin orders would block, asked before placing.
     # Without one the order system computes it by the ledger's rules (``margin_rate``).
     margins: bool = False
     market_protection: bool = False  # the broker takes a market-protection percentage with a market order
@@ -502,9 +502,10 @@ class BrokerAdapter(ABC):
     def margin_rate(self, *, product: str, instrument_type: str, side: str) -> Decimal:
         """Return the fraction of an order's value this broker blocks as margin for the product."""
 
-    def order_margins(self, legs: list[MarginLeg]) -> list[Decimal]:
+    def order_margins(self, legs: list[MarginLeg]) -> Decimal:
         """Families whose ``capabilities.margins`` is True: return the margin the broker would block
-        for each leg placed now, in the legs' order (its order-margins API). Raises BrokerError."""
+        for ``legs`` placed now, together (its order-margins API; for several legs its basket-margin
+        API where it has one, which counts the legs' hedges). Raises BrokerError."""
         raise NotImplementedError(f"{type(self).__name__} has no order-margins API")
 
     # --- GTT: families whose ``capabilities.gtt`` is True override these -------------------------
