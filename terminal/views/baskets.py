@@ -251,7 +251,7 @@ def basket_place(request: HttpRequest, account_id: int) -> HttpResponse:
     try:
         basket = basket_get(user=request.user, account=account, basket_id=_basket_id(request))
     except BasketError as error:
-        context = {"account": account, "basket": None, "error": error, "leg_errors": {}, "results": None}
+        context = {"account": account, "basket": None, "place_error": error, "results": None}
         return render(request, f"{TEMPLATE}#result", context, status=422)
     token = (request.POST.get("form_token") or "")[:64]
     requests = basket_requests(basket)
@@ -265,13 +265,13 @@ def basket_place(request: HttpRequest, account_id: int) -> HttpResponse:
             ip=client_ip(request),
         )
     except ApplicationError as error:
-        context = {"basket": basket, "error": error, "leg_errors": _leg_errors(error), "results": None}
+        context = {"basket": basket, "place_error": error, "place_leg_errors": _leg_errors(error), "results": None}
         status = error.status if 400 <= error.status < 500 else 422
         return render(request, f"{TEMPLATE}#result", context | {"account": account}, status=status)
     legs = list(basket.legs.select_related("instrument"))
     rows = [{"leg": leg, "result": result} for leg, result in zip(legs, results, strict=True)]
     placed = sum(1 for r in results if r.error is None)
-    context = {"account": account, "basket": basket, "results": rows, "placed": placed, "error": None}
+    context = {"account": account, "basket": basket, "results": rows, "placed": placed}
     template = f"{TEMPLATE}#result" if request.htmx else TEMPLATE
     if not request.htmx:
         context = _context(request, account, **context)
