@@ -27,7 +27,7 @@ from orders.schemas import order_lots
 from terminal.errors import BasketError
 from terminal.models import SavedBasket, WatchlistItem
 from terminal.services.baskets import basket_delete, basket_get, basket_requests, basket_save
-from terminal.views.trading import _account_for_panel, _decimal, can_trade
+from terminal.views.trading import _account_for_panel, _decimal, can_trade, preview_status
 
 TEMPLATE = "terminal/baskets.html"
 LEG_FIELDS = ("instrument", "side", "lots", "order_type", "product", "price", "trigger_price")
@@ -231,12 +231,10 @@ def basket_preview(request: HttpRequest, account_id: int) -> HttpResponse:
             account=account, actor=request.user, requests=_requests(_raw_legs(request.GET))
         )
     except ApplicationError as error:
-        context["preview_error"], status = error, 422
         if error.code == "basket_invalid":
             first = error.extra["legs"][0]
-            context["preview_error"] = BasketError(
-                f"Leg {first['leg'] + 1}: {first['message']}", code=first["code"], extra=first["extra"]
-            )
+            error = BasketError(f"Leg {first['leg'] + 1}: {first['message']}", code=first["code"], extra=first["extra"])
+        context["preview_error"], status = error, preview_status(error)
     return render(request, "terminal/_preview.html#preview", context, status=status)
 
 

@@ -319,8 +319,21 @@ def preview(request: HttpRequest, account_id: int) -> HttpResponse:
         if error.code == "basket_invalid":  # one leg: show its own refusal
             leg = error.extra["legs"][0]
             error = TicketError(leg["message"], code=leg["code"], extra=leg["extra"])
-        context["preview_error"], status = error, error.status if 400 <= error.status < 500 else 422
+        context["preview_error"], status = error, preview_status(error)
     return render(request, "terminal/_preview.html#preview", context, status=status)
+
+
+# A form not filled in yet (a limit order before its price is typed) is not bad input: the preview
+# says what it needs, with 200, as the ticket first opens that way.
+INCOMPLETE = frozenset({"price_required", "trigger_price_required"})
+
+
+def preview_status(error: ApplicationError) -> int:
+    """The preview's answer to a refusal: 200 for a form not filled in yet, else the refusal's 4xx (422
+    for a broker's 5xx: the preview is shown in place, nothing was placed)."""
+    if error.code in INCOMPLETE:
+        return 200
+    return error.status if 400 <= error.status < 500 else 422
 
 
 @login_required
