@@ -31,7 +31,7 @@ from terminal.views.trading import _account_for_panel, _decimal, can_trade, prev
 
 TEMPLATE = "terminal/baskets.html"
 LEG_FIELDS = ("instrument", "side", "lots", "order_type", "product", "price", "trigger_price")
-PRODUCTS = (("MIS", "MIS (intraday)"), ("CNC", "CNC (delivery)"), ("NRML", "NRML (F&O carry)"))
+PRODUCTS = (("MIS", "MIS"), ("CNC", "CNC"), ("NRML", "NRML"))  # intraday, delivery, F&O carry
 
 
 def _instruments(request: HttpRequest, legs: list[dict] | None = None) -> list[Instrument]:
