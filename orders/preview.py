@@ -22,11 +22,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from brokers import charges as charge_rules
 from brokers.adapters.base import BrokerAdapter, BrokerError, MarginLeg
 from brokers.adapters.registry import adapter_for
 from marketdata.models import Instrument
 from marketdata.quotes import get_quotes
-from orders import charges as charge_rules
 from orders.errors import OrderInvalid
 from orders.locks import today_ist
 from orders.margin import group_margin

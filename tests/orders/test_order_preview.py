@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orders.charges import ChargeSchedule, order_charges
+from brokers.charges import ChargeSchedule, order_charges
 from orders.errors import OrderInvalid
 from orders.models import Funds
 from orders.preview import MAX_LEGS, order_preview

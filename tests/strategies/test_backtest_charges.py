@@ -1,4 +1,4 @@
-"""Indian charges per executed order (orders/charges.py), worked out by hand on the default schedule."""
+"""Indian charges per executed order (strategies/backtest/charges.py), worked out by hand on the default schedule."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from orders.charges import ChargeSchedule, order_charges, segment_of
+from brokers.charges import ChargeSchedule, order_charges, segment_of
 
 DEFAULT = ChargeSchedule()
 

@@ -15,8 +15,8 @@ from decimal import Decimal
 
 import pytest
 
+from brokers.charges import ChargeSchedule
 from marketdata.hours import IST
-from orders.charges import ChargeSchedule
 from orders.models import Trade
 from strategies import runtime
 from strategies.backtest.engine import BacktestSettings, InstrumentSpec, run_backtest

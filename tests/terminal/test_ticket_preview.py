@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orders.charges import ChargeSchedule, order_charges
+from brokers.charges import ChargeSchedule, order_charges
 from orders.models import Funds, Order
 from tests.trading_world import _fresh_trading_state, world  # noqa: F401
 
