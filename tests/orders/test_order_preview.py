@@ -1,6 +1,7 @@
 """The margin and charges shown before placing (orders.preview) equal what placing then blocks and what
 the backtester charges."""
 
+import uuid
 from dataclasses import replace
 from decimal import Decimal
 
@@ -88,11 +89,12 @@ LEG = st.fixed_dictionaries(
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(legs=st.lists(LEG, min_size=1, max_size=5))
 def test_any_basket_of_resting_legs_previews_exactly_what_placing_blocks(world, legs):
-    from orders.models import Order, Position
+    from brokers.models import BrokerAccount
 
-    Order.objects.all().delete()
-    Position.objects.all().delete()
-    Funds.objects.all().delete()
+    # A fresh account per example: orders are the trade trail, which the database keeps.
+    account = BrokerAccount.objects.create(
+        organisation=world.org, label="Fresh", broker="paper", client_code=uuid.uuid4().hex[:12]
+    )
     world.quote(world.equity, 1000, bid="999.95", ask="1000.05", tick=False)
     world.quote(world.future, 20000, bid="19999", ask="20001", tick=False)
     requests = []
@@ -112,10 +114,10 @@ def test_any_basket_of_resting_legs_previews_exactly_what_placing_blocks(world, 
                 price=price,
             )
         )
-    preview = order_preview(account=world.account, actor=world.trader, requests=requests)
-    results = place_basket(actor=world.trader, account=world.account, requests=requests, source="web")
+    preview = order_preview(account=account, actor=world.trader, requests=requests)
+    results = place_basket(actor=world.trader, account=account, requests=requests, source="web")
     if all(r.error is None for r in results):  # a leg refused by a rule (CNC sell with no holding) blocks nothing
-        assert preview.margin == _blocked(world)
+        assert preview.margin == Funds.objects.get(account=account).margin_blocked
 
 
 @pytest.mark.parametrize(
