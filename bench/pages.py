@@ -8,7 +8,8 @@ Django's test client (in process: template, ORM and middleware cost, no network)
 - the dashboard page (GET /, every panel rendered),
 - the HTMX partials the page swaps (watchlist, order book, positions with MTM, the option chain of
   NIFTY with IV and Greeks for 10 strikes each side: 42 options, each solved for its IV, alerts: 20
-  alerts and 10 firings),
+  alerts and 10 firings; market depth, the order ticket with its depth, the ticket's and a 4-leg
+  basket's margin and charges preview),
 - the baseline: GET /api/accounts/me, an authenticated ninja endpoint doing one query.
 Targets: page p95 < 60 ms, partial p95 < 30 ms.
 """
@@ -22,6 +23,7 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -46,7 +48,7 @@ def build_world():
     from accounts.models import Membership, Organisation, Role, User
     from brokers.models import BrokerAccount
     from marketdata.models import Instrument, InstrumentType
-    from marketdata.quotes import Quote, set_quotes
+    from marketdata.quotes import DepthLevel, Quote, set_quotes
     from orders.models import Order, Position, Status, Trade
     from terminal.models import Watchlist, WatchlistItem
 
@@ -60,9 +62,21 @@ def build_world():
     stocks = list(Instrument.objects.filter(instrument_type=InstrumentType.EQ).order_by("pk")[:60])
     everything = list(Instrument.objects.all())
     now = timezone.now()
+    # Five levels a side, as the simulator quotes them.
+    bids = tuple(DepthLevel(Decimal("1000") - Decimal("0.05") * n, 100 + n, 3 + n) for n in range(5))
+    asks = tuple(DepthLevel(Decimal("1000.10") + Decimal("0.05") * n, 90 + n, 2 + n) for n in range(5))
     set_quotes(
         [
-            Quote(i.pk, Decimal("1000.05"), now, bid=Decimal("1000"), ask=Decimal("1000.10"), close=Decimal("990"))
+            Quote(
+                i.pk,
+                Decimal("1000.05"),
+                now,
+                bid=Decimal("1000"),
+                ask=Decimal("1000.10"),
+                close=Decimal("990"),
+                bids=bids,
+                asks=asks,
+            )
             for i in everything
         ]
     )
@@ -118,7 +132,21 @@ def build_world():
         for n in range(50)
     )
     build_alerts(user, stocks)
-    return user, account, Watchlist.objects.filter(user=user).first()
+    return user, account, Watchlist.objects.filter(user=user).first(), stocks
+
+
+def _ticket(instrument) -> str:
+    fields = {"instrument": instrument.pk, "side": "BUY", "order_type": "LIMIT", "product": "MIS", "lots": "3"}
+    return urlencode(fields | {"price": "990", "validity": "DAY"})
+
+
+def _basket(instruments) -> str:
+    data: dict = {"legs": len(instruments)}
+    for row, instrument in enumerate(instruments):
+        leg = {"instrument": instrument.pk, "side": "BUY" if row % 2 else "SELL", "lots": "2"}
+        leg |= {"order_type": "LIMIT", "product": "MIS", "price": "1000"}
+        data |= {f"leg-{row}-{field}": value for field, value in leg.items()}
+    return urlencode(data)
 
 
 def _option_quotes(now):
@@ -197,7 +225,7 @@ def main() -> int:
     try:
         from tests.otp_session import login_with_otp
 
-        user, account, watchlist = build_world()
+        user, account, watchlist, stocks = build_world()
         client = login_with_otp(Client(), user)
         hx = {"HTTP_HX_REQUEST": "true"}
         results = {
@@ -208,6 +236,16 @@ def main() -> int:
             "partial positions": timed(client, f"/trading/{account.pk}/panels/positions/", args.requests, **hx),
             "partial option chain": timed(client, "/options/?underlying=NIFTY&strikes=10", args.requests, **hx),
             "partial alerts": timed(client, "/alerts/panel/", args.requests, **hx),
+            "partial depth": timed(client, f"/marketdata/depth/{stocks[0].pk}/", args.requests, **hx),
+            "partial ticket (with depth)": timed(
+                client, f"/trading/{account.pk}/ticket/?instrument={stocks[0].pk}", args.requests, **hx
+            ),
+            "partial ticket preview": timed(
+                client, f"/trading/{account.pk}/ticket/preview/?{_ticket(stocks[0])}", args.requests, **hx
+            ),
+            "partial basket preview (4 legs)": timed(
+                client, f"/trading/{account.pk}/baskets/preview/?{_basket(stocks[:4])}", args.requests, **hx
+            ),
         }
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)

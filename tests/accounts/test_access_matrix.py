@@ -161,6 +161,13 @@ ROUTES: dict[str, str] = {
     "gtt-delete": "POST account:trade",
     "order-cancel": "POST account:trade",
     "order-modify": "POST account:trade",
+    "order-preview": "account:trade",  # without fields a trader gets 422
+    "market-depth": "verified",
+    "baskets": "account:trade",
+    "basket-edit": "POST account:trade",
+    "basket-preview": "account:trade",  # without legs a trader gets 422
+    "basket-place": "POST account:trade",  # without a basket a trader gets 422
+    "basket-delete": "POST account:trade",
     "api:api-root": "none",
     "api:openapi-json": "exempt",
     "api:openapi-view": "exempt",

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from strategies.backtest.charges import ChargeSchedule, order_charges, segment_of
+from brokers.charges import ChargeSchedule, order_charges, segment_of
 
 DEFAULT = ChargeSchedule()
 

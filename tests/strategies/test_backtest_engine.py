@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import Field
 
+from brokers.charges import ChargeSchedule
 from marketdata.hours import IST
-from strategies.backtest.charges import ChargeSchedule
 from strategies.backtest.engine import Backtest, BacktestSettings, InstrumentSpec, run_backtest
 from strategies.backtest.report import metrics
 from strategies.contract import Bar, Context, Params, Strategy
