@@ -93,11 +93,11 @@ def test_a_second_watchlist_with_keyboard_trading(terminal_server, page):
     page.get_by_label("Search symbols to add").fill("")
 
     page.set_viewport_size({"width": 390, "height": 844})
-    page.get_by_role("navigation", name="Watchlists").scroll_into_view_if_needed()
+    page.get_by_text("Manage lists").click()
+    expect(page.get_by_label("New list")).to_be_visible()
     page.screenshot_step("lists-390")
 
     # Clean up: the list is deleted and the dashboard falls back to another list.
     page.set_viewport_size({"width": 1440, "height": 900})
-    page.get_by_text("Manage lists").click()
     page.get_by_role("button", name=f"Delete “{name}”").click()
     expect(page.locator("#watchlist-title")).not_to_have_text(name)
