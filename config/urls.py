@@ -16,6 +16,15 @@ urlpatterns = [
     path("watchlists/<int:watchlist_id>/", watchlists.watchlist_panel, name="watchlist-panel"),
     path("watchlists/<int:watchlist_id>/search/", watchlists.instrument_search_results, name="watchlist-search"),
     path("watchlists/<int:watchlist_id>/add/", watchlists.watchlist_add, name="watchlist-add"),
+    path("watchlists/new/", watchlists.watchlist_new, name="watchlist-new"),
+    path("watchlists/<int:watchlist_id>/rename/", watchlists.watchlist_rename_view, name="watchlist-rename"),
+    path("watchlists/<int:watchlist_id>/delete/", watchlists.watchlist_delete_view, name="watchlist-delete"),
+    path("watchlists/<int:watchlist_id>/move/", watchlists.watchlist_move_view, name="watchlist-move"),
+    path(
+        "watchlists/<int:watchlist_id>/rows/<int:instrument_id>/move/",
+        watchlists.watchlist_move_row,
+        name="watchlist-move-row",
+    ),
     path(
         "watchlists/<int:watchlist_id>/remove/<int:instrument_id>/",
         watchlists.watchlist_remove,
