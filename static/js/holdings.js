@@ -12,9 +12,11 @@
     return isNaN(n) ? null : n;
   }
 
-  function setAmount(cell, amount, suffix) {
+  /* Write an amount; a P&L (``signed``) is also coloured as a profit or a loss. */
+  function setAmount(cell, amount, suffix, signed) {
     if (!cell || amount === null) return;
     cell.textContent = rupees.format(amount) + (suffix || "");
+    if (signed === false) return;
     cell.classList.toggle("loss", amount < 0);
     cell.classList.toggle("profit", amount >= 0);
   }
@@ -25,7 +27,7 @@
     var close = row.dataset.close === "" ? null : Number(row.dataset.close);
     if (ltp === null) return null;
     var invested = average * quantity, pnl = (ltp - average) * quantity;
-    setAmount(row.querySelector(".value"), ltp * quantity);
+    setAmount(row.querySelector(".value"), ltp * quantity, "", false);
     setAmount(row.querySelector(".pnl"), pnl);
     var net = row.querySelector(".net-chg");
     if (net && invested) { net.textContent = (pnl * 100 / invested).toFixed(2) + "%"; net.classList.toggle("loss", pnl < 0); net.classList.toggle("profit", pnl >= 0); }
@@ -42,7 +44,7 @@
       Object.keys(totals).forEach(function (key) { totals[key] += figures[key]; });
     });
     if (!document.querySelector("#holdings .holding-row")) return;
-    setAmount(document.getElementById("holdings-value"), totals.value);
+    setAmount(document.getElementById("holdings-value"), totals.value, "", false);
     var pnl = document.getElementById("holdings-pnl");
     if (pnl) setAmount(pnl, totals.pnl, totals.invested ? " (" + (totals.pnl * 100 / totals.invested).toFixed(2) + "%)" : "");
     setAmount(document.getElementById("holdings-day"), totals.day);
@@ -56,9 +58,15 @@
     });
     live.connect();
     document.body.addEventListener("htmx:afterSwap", function () { live.sync(); });
-    // A price swapped in by the socket replaces the row's .ltp span: work the row out again.
+    // A price swapped in by the socket replaces the row's .ltp span: work the rows out again. Only an
+    // added .ltp element counts, so the cells this rewrites do not set it off again.
+    function priceArrived(change) {
+      return Array.prototype.some.call(change.addedNodes, function (node) {
+        return node.nodeType === 1 && node.classList.contains("ltp") && node.closest(".holding-row");
+      });
+    }
     new MutationObserver(function (changes) {
-      if (changes.some(function (c) { return c.target.closest && c.target.closest(".holding-row"); })) recomputeAll();
+      if (changes.some(priceArrived)) recomputeAll();
     }).observe(document.querySelector(".holdings-page"), { childList: true, subtree: true });
   });
 })();
