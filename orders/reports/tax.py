@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Exists, OuterRef
-
 from orders.models import Trade
 from orders.positions import PositionFigures, apply_fill
 from orders.reports.charges import ChargeTotals, executed_order_charges
@@ -100,14 +98,14 @@ def tax_report(*, account, year: FinancialYear) -> TaxReport:
     their instruments."""
     start = datetime.combine(year.first_day, time.min, tzinfo=IST)
     end = datetime.combine(year.last_day + timedelta(days=1), time.min, tzinfo=IST)
-    traded = Trade.objects.filter(
-        account_id=account.pk, executed_at__gte=start, executed_at__lt=end, instrument_id=OuterRef("instrument_id")
-    )
+    mine = Trade.objects.filter(account_id=account.pk)
+    traded = set(mine.filter(executed_at__gte=start, executed_at__lt=end).values_list("instrument_id", flat=True))
     rows = (
-        Trade.objects.filter(account_id=account.pk, executed_at__lt=end)
-        .filter(Exists(traded))
+        mine.filter(executed_at__lt=end, instrument_id__in=traded)
         .order_by("executed_at", "id")
         .values_list(*FILL_COLUMNS)
+        if traded
+        else []
     )
     fills = [Fill._make((*row, (row[7] + IST_OFFSET).date())) for row in rows]
     instruments = instruments_of({f.instrument_id for f in fills})

@@ -8,8 +8,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
-from django.db.models import Exists, OuterRef
-
 from brokers.charges import Segment, segment_of
 from marketdata.models import Instrument
 from orders.models import Trade
@@ -55,21 +53,20 @@ FILL_COLUMNS = ("id", "order_id", "instrument_id", "product", "side", "quantity"
 def fills_replayed(*, account, start: datetime, end: datetime, history_to: datetime) -> list[Fill]:
     """Return every fill of ``account`` before ``history_to`` in the (instrument, product) pairs the
     account traded in [start, end), oldest first: the history a report replays to know each pair's
-    position when the range opens. Two index range scans (trade_account_executed)."""
-    traded = Trade.objects.filter(
-        account_id=account.pk,
-        executed_at__gte=start,
-        executed_at__lt=end,
-        instrument_id=OuterRef("instrument_id"),
-        product=OuterRef("product"),
+    position when the range opens. Two index range scans (trade_account_executed): the pairs traded in
+    the range, then the fills of their instruments."""
+    mine = Trade.objects.filter(account_id=account.pk)
+    pairs = set(
+        mine.filter(executed_at__gte=start, executed_at__lt=end).values_list("instrument_id", "product").distinct()
     )
+    if not pairs:
+        return []
     rows = (
-        Trade.objects.filter(account_id=account.pk, executed_at__lt=history_to)
-        .filter(Exists(traded))
+        mine.filter(executed_at__lt=history_to, instrument_id__in={instrument for instrument, _ in pairs})
         .order_by("executed_at", "id")
         .values_list(*FILL_COLUMNS)
     )
-    return [Fill._make((*row, (row[7] + IST_OFFSET).date())) for row in rows]
+    return [Fill._make((*row, (row[7] + IST_OFFSET).date())) for row in rows if (row[2], row[3]) in pairs]
 
 
 def instruments_of(ids: Iterable[int]) -> dict[int, InstrumentInfo]:
