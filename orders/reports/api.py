@@ -20,6 +20,8 @@ from orders.reports.tradebook import tradebook, tradebook_filters
 from orders.schemas import MAX_ID
 
 router = Router(tags=["reports"])
+# Each route declares 400 besides 422: a query holding a NUL byte is refused before any view
+# (core.request_guard, ``nul_byte``), and these routes take free-text query parameters.
 TRADEBOOK_LIMIT = 1000
 
 
@@ -48,7 +50,7 @@ def _totals(totals: Totals) -> dict:
 
 @router.get(
     "/accounts/{account_id}/pnl",
-    response={200: PnlOut, **errors(422)},
+    response={200: PnlOut, **errors(400, 422)},
     summary="P&L per symbol, segment and day, with charges",
 )
 def pnl(
@@ -91,7 +93,7 @@ def pnl(
 
 @router.get(
     "/accounts/{account_id}/tradebook",
-    response={200: TradebookOut, **errors(422)},
+    response={200: TradebookOut, **errors(400, 422)},
     summary="Trades over IST days, filtered (newest first, at most 1000)",
 )
 def trades(
@@ -130,7 +132,7 @@ def trades(
 
 @router.get(
     "/accounts/{account_id}/tax-pnl",
-    response={200: TaxOut, **errors(422)},
+    response={200: TaxOut, **errors(400, 422)},
     summary="Tax P&L of a financial year: intraday, short and long-term gains, F&O",
 )
 def tax_pnl(
