@@ -1,8 +1,11 @@
-"""The organisation's compliance reports (Owner and Admin): the trade trail and the order-to-trade
-ratio, each a page filtered by query parameters and a CSV export of the same rows (audited)."""
+"""The organisation's compliance reports (Owner, Admin and Compliance), and their platform-wide
+versions for platform staff: each a page filtered by query parameters and a CSV or XLSX export of
+the same rows (audited). The trade trail and the order-to-trade ratio live here; the other reports in
+``compliance/reports/``, through the same page and export helpers."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -12,14 +15,19 @@ from urllib.parse import urlencode
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django_otp.decorators import otp_required
 
-from accounts.selectors import organisation_get_for_user
+from accounts.errors import OrganisationNotFound
+from accounts.models import Organisation
+from accounts.selectors import organisation_get_for_reports
 from audit.services import audit_record
 from brokers.models import BrokerAccount
+from compliance.access import PLATFORM, platform_reports_allowed
 from compliance.errors import ReportFiltersInvalid
+from compliance.filters import check_extra_filters
 from compliance.selectors import (
     IST,
     order_to_trade_list,
@@ -40,7 +48,7 @@ PAGE_SIZE = 100
 MAX_DAYS = 366  # the longest range, counting both ends
 EXPORT_FORMATS = ("csv", "xlsx")
 TRADE_TRAIL_FIELDS = ("account", "from", "to", "algo", "source")
-ORDER_TO_TRADE_FIELDS = ("account", "from", "to")
+ORDER_TO_TRADE_FIELDS = ("account", "from", "to", "algo", "source")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,16 +58,22 @@ class ReportFilters:
     account: BrokerAccount | None = None
     algo_id: str = ""
     source: str = ""
+    # A report's own filters (compliance/filters.py), by field: the audit log's actor, a platform
+    # report's organisation (``org``, an Organisation), ...
+    extra: dict = dataclasses.field(default_factory=dict)
 
     def as_payload(self) -> dict:
         """The filters as the audit event records them."""
-        return {
+        payload = {
             "from": self.date_from.isoformat(),
             "to": self.date_to.isoformat(),
             "account": self.account.client_code if self.account else "",
             "algo_id": self.algo_id,
             "source": self.source,
         }
+        for name, value in self.extra.items():
+            payload[name] = value.slug if isinstance(value, Organisation) else value
+        return payload
 
 
 def _values(request: HttpRequest, fields: tuple[str, ...]) -> dict[str, str]:
@@ -93,7 +107,7 @@ def _filters(values: dict[str, str], accounts: list[BrokerAccount]) -> ReportFil
                 "message": f"The range covers {days} days; a report covers at most {MAX_DAYS}.",
             }
     account = None
-    if values["account"]:
+    if values.get("account"):
         account = next((a for a in accounts if str(a.pk) == values["account"]), None)
         if account is None:
             errors["account"] = {
@@ -103,36 +117,63 @@ def _filters(values: dict[str, str], accounts: list[BrokerAccount]) -> ReportFil
     algo_id, source = values.get("algo", ""), values.get("source", "")
     if len(algo_id) > 40:
         errors["algo"] = {"code": "algo_id_too_long", "message": "Algo id has at most 40 characters."}
+    elif any(ord(c) < 32 or ord(c) == 127 for c in algo_id):
+        errors["algo"] = {"code": "algo_id_invalid", "message": "Algo id must not contain control characters."}
     if source and source not in Source.values:
         errors["source"] = {
             "code": "source_unknown",
             "message": f"Source must be one of {', '.join(Source.values)}.",
         }
+    extra = check_extra_filters(values, errors)
     if errors:
         first = next(iter(errors.values()))
         raise ReportFiltersInvalid(first["message"], code=first["code"], extra={"fields": errors})
-    return ReportFilters(dates["from"], dates["to"], account, algo_id, source)
+    return ReportFilters(dates["from"], dates["to"], account, algo_id, source, extra)
 
 
 def _organisation(request: HttpRequest, slug: str):
-    """The organisation the caller manages, or the error page (404 outsider or none, 403 not a manager)."""
+    """The organisation whose reports the caller reads (Owner, Admin, Compliance), or the error page
+    (404 outsider or none, 403 another role). ``slug`` PLATFORM names every organisation: the platform's
+    reports, for platform staff who may view reports, answered with None for the organisation."""
+    if slug == PLATFORM:
+        if platform_reports_allowed(request.user):
+            return None, None
+        error = OrganisationNotFound("The platform's reports were not found.")
+        return None, render(request, "accounts/error.html", {"error": error}, status=error.status)
     try:
-        organisation, _ = organisation_get_for_user(user=request.user, slug=slug, manage=True)
+        organisation, _ = organisation_get_for_reports(user=request.user, slug=slug)
     except ApplicationError as exc:
         return None, render(request, "accounts/error.html", {"error": exc}, status=exc.status)
     return organisation, None
 
 
+def _report_urls(request: HttpRequest) -> dict[str, str]:
+    """The page and export URLs of the report being served, in the organisation's or the platform's
+    version alike: its URL name without ``-export``, with the same arguments."""
+    match = request.resolver_match
+    page = (match.url_name or "").removesuffix("-export") if match else ""
+    if not page:
+        return {}
+    return {
+        "report_url": reverse(f"compliance:{page}", kwargs=match.kwargs),
+        "export_url": reverse(f"compliance:{page}-export", kwargs=match.kwargs),
+    }
+
+
 def _context(request: HttpRequest, organisation, fields: tuple[str, ...]) -> dict:
-    """What every report page shows: the organisation, the filter form's choices and values as typed,
-    and those values as a query string (for the export link and the pages)."""
+    """What every report page shows: the organisation (None on the platform's pages, which list the
+    organisations instead), the filter form's choices and values as typed, and those values as a query
+    string (for the export link and the pages)."""
     values = _values(request, fields)
     return {
         "organisation": organisation,
-        "accounts": list(report_account_list(organisation=organisation)),
+        "platform": organisation is None,
+        "organisations": list(Organisation.objects.order_by("name")) if organisation is None else [],
+        "accounts": list(report_account_list(organisation=organisation)) if organisation is not None else [],
         "sources": Source.choices,
         "values": values,
         "query": urlencode({field: value for field, value in values.items() if value}),
+        **_report_urls(request),
     }
 
 
@@ -177,12 +218,21 @@ def trade_trail(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def order_to_trade(request: HttpRequest, slug: str) -> HttpResponse:
     def results(filters: ReportFilters, organisation) -> dict:
-        kwargs = {"date_from": filters.date_from, "date_to": filters.date_to, "account": filters.account}
-        return {"rows": order_to_trade_list(organisation=organisation, **kwargs)}
+        return {"rows": order_to_trade_list(organisation=organisation, **_order_to_trade_kwargs(filters))}
 
     return _report_page(
         request, slug, template="compliance/order_to_trade.html", fields=ORDER_TO_TRADE_FIELDS, results=results
     )
+
+
+def _order_to_trade_kwargs(filters: ReportFilters) -> dict:
+    return {
+        "date_from": filters.date_from,
+        "date_to": filters.date_to,
+        "account": filters.account,
+        "algo_id": filters.algo_id,
+        "source": filters.source,
+    }
 
 
 def _trade_kwargs(filters: ReportFilters) -> dict:
@@ -219,7 +269,8 @@ EXACT = Decimal("0.0001")  # prices and values in the CSV: four places, as store
 
 def _filename(organisation, report: str, filters: ReportFilters, extension: str = "csv") -> str:
     dates = f"{filters.date_from.isoformat()}-to-{filters.date_to.isoformat()}"
-    return f"{organisation.slug}-{report.replace('_', '-')}-{dates}.{extension}"
+    scope = organisation.slug if organisation is not None else "platform"
+    return f"{scope}-{report.replace('_', '-')}-{dates}.{extension}"
 
 
 def _export(
@@ -273,35 +324,33 @@ def _trade_trail_rows(filters: ReportFilters, organisation) -> tuple[int, Iterat
     count, last_id = trade_trail_extent(trades)
     # Only the trades counted (and audited): one executed meanwhile is left for the next export.
     pinned = trade_trail_list(organisation=organisation, up_to_id=last_id or 0, **_trade_kwargs(filters))
+    return count, (_trade_row(trade) for trade in pinned.iterator(chunk_size=2000))
 
-    def rows() -> Iterator[tuple]:
-        for trade in pinned.iterator(chunk_size=2000):
-            order = trade.order
-            yield (
-                timezone.localtime(trade.executed_at, IST).strftime("%Y-%m-%d %H:%M:%S"),
-                trade.account.client_code,
-                trade.instrument.exchange,
-                trade.instrument.tradingsymbol,
-                trade.side,
-                trade.quantity,
-                trade.price.quantize(EXACT),
-                trade.value.quantize(EXACT),
-                trade.product,
-                trade.broker_trade_id,
-                order.client_order_id,
-                order.algo_id,
-                order.source,
-                order.strategy,
-                order.placed_by.get_username() if order.placed_by else "",
-            )
 
-    return count, rows()
+def _trade_row(trade) -> tuple:
+    """One trade as the trade trail's export writes it (TRADE_TRAIL_HEADER)."""
+    order = trade.order
+    return (
+        timezone.localtime(trade.executed_at, IST).strftime("%Y-%m-%d %H:%M:%S"),
+        trade.account.client_code,
+        trade.instrument.exchange,
+        trade.instrument.tradingsymbol,
+        trade.side,
+        trade.quantity,
+        trade.price.quantize(EXACT),
+        trade.value.quantize(EXACT),
+        trade.product,
+        trade.broker_trade_id,
+        order.client_order_id,
+        order.algo_id,
+        order.source,
+        order.strategy,
+        order.placed_by.get_username() if order.placed_by else "",
+    )
 
 
 def _order_to_trade_rows(filters: ReportFilters, organisation) -> tuple[int, list[tuple]]:
-    found = order_to_trade_list(
-        organisation=organisation, date_from=filters.date_from, date_to=filters.date_to, account=filters.account
-    )
+    found = order_to_trade_list(organisation=organisation, **_order_to_trade_kwargs(filters))
     rows = [
         (r.day.isoformat(), r.account.client_code, r.orders, r.modifications, r.cancellations, r.trades, r.ratio)
         for r in found

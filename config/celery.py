@@ -31,6 +31,7 @@ app.conf.task_routes = {
     "rms.tasks.*": {"queue": "rms"},
     "marketdata.tasks.*": {"queue": "marketdata"},
     "audit.tasks.*": {"queue": "reports"},
+    "retention.tasks.*": {"queue": "reports"},
 }
 app.conf.beat_schedule = {
     # Lets /api/health tell a dead beat from an idle one.
@@ -52,6 +53,11 @@ app.conf.beat_schedule = {
     "audit-checkpoint": {
         "task": "audit.tasks.audit_checkpoint",
         "schedule": float(env_int("AUDIT_CHECKPOINT_INTERVAL_SECONDS", 60, minimum=10, maximum=3600)),
+    },
+    # The months just closed, archived once to object storage (docs/retention.md); 02:30 IST on the 1st.
+    "retention-archive-closed-months": {
+        "task": "retention.tasks.archive_closed_months",
+        "schedule": crontab(day_of_month=1, hour=2, minute=30),
     },
     # Candle partitions for this month and the next two, so ticks never arrive before their table.
     "marketdata-candle-partitions": {"task": "marketdata.tasks.ensure_candle_partitions", "schedule": 6 * 3600.0},

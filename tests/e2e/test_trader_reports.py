@@ -63,7 +63,7 @@ def test_the_pnl_report_shows_the_hand_computed_realised_charges_and_net(termina
     page.set_viewport_size({"width": 1440, "height": 900})
     sign_in(page, url, trader)
     page.goto(url + "/")
-    page.get_by_role("navigation", name="Pages").get_by_role("link", name="Reports").click()
+    page.get_by_role("navigation", name="Pages").get_by_role("link", name="P&L", exact=True).click()
     expect(page).to_have_url(re.compile(rf"/reports/{account_id}/pnl/"))
     page.get_by_label("From").fill("2026-03-02")
     page.get_by_label("To").fill("2026-03-02")
