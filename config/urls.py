@@ -6,7 +6,7 @@ from django_otp.admin import OTPAdminSite
 
 from config.api import api
 from infra.metrics import metrics_view
-from terminal.views import broker_sessions, gtt, holdings, option_chain, reports, trading, watchlists
+from terminal.views import baskets, broker_sessions, depth, gtt, holdings, option_chain, reports, trading, watchlists
 
 # The admin asks for the one-time code too, and refuses sessions that have not passed it.
 admin.site.__class__ = OTPAdminSite
@@ -22,6 +22,7 @@ urlpatterns = [
         name="watchlist-remove",
     ),
     path("options/", option_chain.option_chain_page, name="option-chain"),
+    path("options/strategy/", option_chain.option_strategy, name="option-strategy"),
     path("reports/", reports.reports_home, name="reports"),
     path("reports/<int:account_id>/pnl/", reports.pnl_page, name="reports-pnl"),
     path("reports/<int:account_id>/pnl/export/", reports.pnl_export, name="reports-pnl-export"),
@@ -35,6 +36,13 @@ urlpatterns = [
     path("trading/<int:account_id>/panels/gtt/", gtt.gtt_panel, name="gtt-panel"),  # ahead of the generic panel
     path("trading/<int:account_id>/panels/<slug:name>/", trading.panel, name="trading-panel"),
     path("trading/<int:account_id>/ticket/", trading.ticket, name="order-ticket"),
+    path("trading/<int:account_id>/ticket/preview/", trading.preview, name="order-preview"),
+    path("marketdata/depth/<int:instrument_id>/", depth.depth, name="market-depth"),
+    path("trading/<int:account_id>/baskets/", baskets.basket_page, name="baskets"),
+    path("trading/<int:account_id>/baskets/edit/", baskets.basket_edit, name="basket-edit"),
+    path("trading/<int:account_id>/baskets/preview/", baskets.basket_preview, name="basket-preview"),
+    path("trading/<int:account_id>/baskets/place/", baskets.basket_place, name="basket-place"),
+    path("trading/<int:account_id>/baskets/delete/", baskets.basket_remove, name="basket-delete"),
     path("trading/<int:account_id>/orders/", trading.place, name="order-place"),
     path("trading/<int:account_id>/orders/cancel-all/", trading.cancel_all, name="orders-cancel-all"),
     path("trading/<int:account_id>/positions/square-off/", trading.square_off, name="position-square-off"),
@@ -58,6 +66,7 @@ urlpatterns = [
     path("", include("rms.urls")),
     path("", include("compliance.urls")),
     path("", include("strategies.urls")),
+    path("", include("alerts.urls")),
     path("metrics", metrics_view, name="prometheus-django-metrics"),
 ]
 

@@ -47,6 +47,7 @@ class Source(models.TextChoices):
     STRATEGY = "strategy", "Strategy"
     WEBHOOK = "webhook", "Webhook"
     SYSTEM = "system", "System (square-off, kill switch)"
+    ALERT = "alert", "Alert trigger order"
 
 
 def new_broker_tag() -> str:

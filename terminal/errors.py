@@ -1,4 +1,4 @@
-"""Errors of the trader's UI (watchlists)."""
+"""Errors of the trader's UI (watchlists, saved baskets)."""
 
 from __future__ import annotations
 
@@ -7,4 +7,9 @@ from core.errors import ApplicationError
 
 class WatchlistError(ApplicationError):
     code = "watchlist_error"
+    status = 422
+
+
+class BasketError(ApplicationError):
+    code = "basket_error"
     status = 422

@@ -25,9 +25,11 @@
     return isNaN(n) ? null : n;
   }
 
-  /* Where a row the page does not show yet goes: new orders and trades on top, positions below. */
+  /* Where a row the page does not show yet goes: new orders and trades on top, positions below; an
+   * alert's toast, its firing and its row (alerts/_panel.html). The first prefix that matches wins. */
   var NEW_ROWS = { "order-": ["orders-body", "afterbegin"], "trade-": ["trades-body", "afterbegin"],
-                   "position-": ["positions-body", "beforeend"] };
+                   "position-": ["positions-body", "beforeend"], "firing-": ["firings-body", "afterbegin"],
+                   "alert-toast-": ["alert-toasts", "beforeend"], "alert-": ["alerts-body", "afterbegin"] };
 
   function insertNewRow(incoming) {
     for (var prefix in NEW_ROWS) {
@@ -297,7 +299,7 @@
     });
     var firstTab = document.querySelector(".book-tabs [role=tab]");
     if (firstTab) showTab(firstTab);
-    if (document.getElementById("trading")) connectUserSocket(RECONNECT_MIN_MS);
+    if (document.getElementById("trading") || document.getElementById("alert-toasts")) connectUserSocket(RECONNECT_MIN_MS);
     if (!document.getElementById("watchlist")) return;
     var live = new LiveQuotes(document.getElementById("live-status"), {
       instruments: function () { return instrumentsOf("watchlist"); },

@@ -74,6 +74,7 @@ ROUTES: dict[str, str] = {
     "kite-postback": "POST public",  # Kite's server calls it (no cookies); each body is checked by its checksum
     "brokers:accounts": "org_manager",
     "brokers:account-add": "POST org_manager",
+    "brokers:account-credentials": "org_manager",  # GET the form; POST replaces (tests/brokers)
     "rms:limits": "org_manager",
     "rms:limits-organisation": "POST org_manager",
     "rms:limits-account": "POST org_manager",
@@ -170,6 +171,13 @@ ROUTES: dict[str, str] = {
     "gtt-delete": "POST account:trade",
     "order-cancel": "POST account:trade",
     "order-modify": "POST account:trade",
+    "order-preview": "account:trade",  # without fields a trader gets 422
+    "market-depth": "verified",
+    "baskets": "account:trade",
+    "basket-edit": "POST account:trade",
+    "basket-preview": "account:trade",  # without legs a trader gets 422
+    "basket-place": "POST account:trade",  # without a basket a trader gets 422
+    "basket-delete": "POST account:trade",
     "api:api-root": "none",
     "api:openapi-json": "exempt",
     "api:openapi-view": "exempt",

@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("brokers", "0010_brokerinstrument_listed_at_index"),
         ("marketdata", "0002_candle"),
-        ("orders", "0006_gtt_placement"),
+        ("orders", "0007_order_source_alert"),
     ]
 
     operations = [
