@@ -5,20 +5,15 @@ the same rows (audited). The trade trail and the order-to-trade ratio live here;
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import tempfile
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from itertools import islice
 from urllib.parse import urlencode
 
-from asgiref.sync import sync_to_async
-from django.core.handlers.asgi import ASGIRequest
 from django.core.paginator import Paginator
-from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -42,12 +37,15 @@ from compliance.selectors import (
 )
 from core.client_ip import client_ip
 from core.errors import ApplicationError
+from core.tabular import csv_cell, xlsx_cell  # noqa: F401  (the export cells, shared with the trader's reports)
+from core.tabular import csv_lines as _csv_lines
+from core.tabular import csv_response as _csv_response
+from core.tabular import xlsx_response as _xlsx_response
 from orders.models import Source
 
 verified_required = otp_required(if_configured=False)
 PAGE_SIZE = 100
 MAX_DAYS = 366  # the longest range, counting both ends
-CSV_BATCH = 500  # CSV lines handed from the request's thread to the event loop at a time (ASGI)
 EXPORT_FORMATS = ("csv", "xlsx")
 TRADE_TRAIL_FIELDS = ("account", "from", "to", "algo", "source")
 ORDER_TO_TRADE_FIELDS = ("account", "from", "to", "algo", "source")
@@ -266,85 +264,13 @@ TRADE_TRAIL_HEADER = (
     "placed_by",
 )
 ORDER_TO_TRADE_HEADER = ("date_ist", "client_code", "orders", "modifications", "cancellations", "trades", "ratio")
-# A spreadsheet reads a cell starting with one of these as a formula (tab and carriage return too, as
-# OWASP advises): such a cell is written with a leading single quote, so it stays text.
 EXACT = Decimal("0.0001")  # prices and values in the CSV: four places, as stored (quantity is whole)
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value) -> str:
-    """Return ``value`` as CSV text, quoted with a leading ``'`` if a spreadsheet would run it."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-class _Line:
-    """A file-like object whose write returns the line: csv.writer then yields lines one by one."""
-
-    def write(self, line: str) -> str:
-        return line
-
-
-def _csv_lines(header: Iterable[str], rows: Iterable[Iterable]) -> Iterator[str]:
-    writer = csv.writer(_Line())
-    yield writer.writerow(header)
-    for row in rows:
-        yield writer.writerow([csv_cell(value) for value in row])
-
-
-async def _lines_async(lines: Iterator[str]) -> AsyncIterator[str]:
-    """Hand ``lines`` over to the event loop in batches. The rows are read in the request's thread
-    (thread-sensitive), which keeps the database connection and its server-side cursor."""
-    take = sync_to_async(lambda: "".join(islice(lines, CSV_BATCH)), thread_sensitive=True)
-    while chunk := await take():
-        yield chunk
-
-
-def _csv_response(request: HttpRequest, lines: Iterator[str], filename: str) -> StreamingHttpResponse:
-    """Stream ``lines``. Under ASGI as an async iterator, under WSGI (and the test client) as the sync
-    one: Django reads an iterator of the other kind into a list first, the whole export in memory."""
-    content = _lines_async(lines) if isinstance(request, ASGIRequest) else lines
-    response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["Cache-Control"] = "no-store"
-    return response
 
 
 def _filename(organisation, report: str, filters: ReportFilters, extension: str = "csv") -> str:
     dates = f"{filters.date_from.isoformat()}-to-{filters.date_to.isoformat()}"
     scope = organisation.slug if organisation is not None else "platform"
     return f"{scope}-{report.replace('_', '-')}-{dates}.{extension}"
-
-
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def xlsx_cell(value):
-    """Return ``value`` for a worksheet: numbers stay numbers; text is guarded as in the CSV (openpyxl
-    would store a string starting with ``=`` as a formula)."""
-    if isinstance(value, bool) or value is None:
-        return csv_cell(value)
-    if isinstance(value, int | Decimal):
-        return value
-    return csv_cell(value)
-
-
-def _xlsx_response(header: Iterable[str], rows: Iterable[Iterable], filename: str, title: str) -> FileResponse:
-    """Write the rows to a write-only workbook in a temporary file (openpyxl keeps no rows in memory)
-    and send the file."""
-    from openpyxl import Workbook
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=title[:31])  # Excel's limit on a sheet name
-    sheet.append(list(header))
-    for row in rows:
-        sheet.append([xlsx_cell(value) for value in row])
-    spool = tempfile.TemporaryFile()  # noqa: SIM115  (FileResponse closes it, and so deletes it, when sent)
-    workbook.save(spool)
-    spool.seek(0)
-    response = FileResponse(spool, as_attachment=True, filename=filename, content_type=XLSX_TYPE)
-    response["Cache-Control"] = "no-store"
-    return response
 
 
 def _export(

@@ -6,7 +6,7 @@ from django_otp.admin import OTPAdminSite
 
 from config.api import api
 from infra.metrics import metrics_view
-from terminal.views import baskets, broker_sessions, depth, gtt, option_chain, trading, watchlists
+from terminal.views import baskets, broker_sessions, depth, gtt, holdings, option_chain, reports, trading, watchlists
 
 # The admin asks for the one-time code too, and refuses sessions that have not passed it.
 admin.site.__class__ = OTPAdminSite
@@ -32,6 +32,16 @@ urlpatterns = [
     ),
     path("options/", option_chain.option_chain_page, name="option-chain"),
     path("options/strategy/", option_chain.option_strategy, name="option-strategy"),
+    path("reports/", reports.reports_home, name="reports"),
+    path("reports/<int:account_id>/pnl/", reports.pnl_page, name="reports-pnl"),
+    path("reports/<int:account_id>/pnl/export/", reports.pnl_export, name="reports-pnl-export"),
+    path("reports/<int:account_id>/tradebook/", reports.tradebook_page, name="reports-tradebook"),
+    path("reports/<int:account_id>/tradebook/export/", reports.tradebook_export, name="reports-tradebook-export"),
+    path("reports/<int:account_id>/tax/", reports.tax_page, name="reports-tax"),
+    path("reports/<int:account_id>/tax/export/", reports.tax_export, name="reports-tax-export"),
+    path("holdings/", holdings.holdings_home, name="holdings-home"),
+    path("holdings/<int:account_id>/", holdings.holdings_page, name="holdings"),
+    path("holdings/<int:account_id>/panel/", holdings.holdings_panel, name="holdings-panel"),
     path("trading/<int:account_id>/panels/gtt/", gtt.gtt_panel, name="gtt-panel"),  # ahead of the generic panel
     path("trading/<int:account_id>/panels/<slug:name>/", trading.panel, name="trading-panel"),
     path("trading/<int:account_id>/ticket/", trading.ticket, name="order-ticket"),

@@ -250,7 +250,14 @@ class KiteAdapter(BrokerAdapter):
             instrument_id = find(h.instrument_token, h.exchange, h.tradingsymbol)
             if h.quantity and instrument_id is not None:
                 holdings.append(
-                    BrokerHolding(instrument_id=instrument_id, quantity=h.quantity, average_price=h.average_price)
+                    BrokerHolding(
+                        instrument_id=instrument_id,
+                        quantity=h.quantity,
+                        average_price=h.average_price,
+                        t1_quantity=h.t1_quantity,
+                        last_price=h.last_price or None,
+                        close_price=h.close_price or None,
+                    )
                 )
         return holdings
 

@@ -220,11 +220,17 @@ class BrokerPosition:
 
 @dataclass(frozen=True, slots=True)
 class BrokerHolding:
-    """A delivery holding at the broker."""
+    """A delivery holding at the broker: ``quantity`` shares at ``average_price``; ``t1_quantity``, shares
+    bought and not yet settled into the demat account (T+1), as the broker reports them. A broker that
+    reports prices gives its ``last_price`` and the previous session's ``close_price`` (pages value
+    holdings at the quote store's prices first)."""
 
     instrument_id: int
     quantity: int
     average_price: Decimal
+    t1_quantity: int = 0
+    last_price: Decimal | None = None
+    close_price: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
