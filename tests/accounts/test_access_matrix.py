@@ -23,6 +23,7 @@ Rules (who is allowed; everyone else is denied):
   account:manage  Owner/Admin of the account's organisation
   key_owner       the owner of the API key in the URL
   watchlist_owner the owner of the watchlist in the URL
+  alert_owner     the owner of the price alert in the URL
 
 Allowed means any answer but 401, 403, 404 or a redirect to a sign-in or OTP page (form posts with empty
 input answer 400/422 or redirect back, which counts as allowed: the gate let them through).
@@ -33,6 +34,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from django.db import transaction
@@ -42,8 +44,10 @@ from guardian.shortcuts import assign_perm
 
 from accounts.credentials import api_key_create
 from accounts.models import Organisation, Role
+from alerts.models import Alert, TelegramBot
 from brokers.models import BrokerAccount
 from config.api import api
+from core import sealing
 from marketdata.models import Instrument
 from orders.models import Order
 from strategies.models import AlgoId, BacktestRun, BacktestSweep, Deployment, DeploymentAccount, StrategyDefinition
@@ -149,6 +153,18 @@ ROUTES: dict[str, str] = {
     "watchlist-search": "watchlist_owner",
     "watchlist-add": "POST watchlist_owner",
     "watchlist-remove": "POST watchlist_owner",
+    "watchlist-new": "POST verified",  # a list of one's own
+    "watchlist-rename": "POST watchlist_owner",
+    "watchlist-delete": "POST watchlist_owner",
+    "watchlist-move": "POST watchlist_owner",
+    "watchlist-move-row": "POST watchlist_owner",
+    "option-strategy": "POST verified",  # its legs' account is checked as the ticket's (tests/terminal)
+    "alerts:page": "verified",
+    "alerts:panel": "verified",
+    "alerts:new": "verified",
+    "alerts:edit": "alert_owner",
+    "alerts:delete": "POST alert_owner",
+    "alerts:telegram": "org_manager",
     "option-chain": "verified",
     "reports": "verified",  # sends the caller to the reports of an account they may view
     "reports-pnl": "account:view",
@@ -213,6 +229,15 @@ ROUTES: dict[str, str] = {
     "GET /api/v1/accounts/{account_id}/tax-pnl": "account:view",
     "GET /api/v1/accounts/{account_id}/funds": "account:view",
     "GET /api/v1/orgs/{slug}/limits": "org_manager",
+    "GET /api/v1/alerts": "verified",
+    "POST /api/v1/alerts": "verified",  # an empty alert: 422 past the gate
+    "GET /api/v1/alerts/{alert_id}": "alert_owner",
+    "PUT /api/v1/alerts/{alert_id}": "alert_owner",
+    "DELETE /api/v1/alerts/{alert_id}": "alert_owner",
+    "GET /api/v1/alerts/{alert_id}/firings": "alert_owner",
+    "GET /api/v1/orgs/{slug}/telegram": "org_manager",
+    "PUT /api/v1/orgs/{slug}/telegram": "org_manager",
+    "DELETE /api/v1/orgs/{slug}/telegram": "org_manager",
     "PUT /api/v1/orgs/{slug}/limits/organisation": "org_manager",
     "PUT /api/v1/orgs/{slug}/limits/accounts/{account_id}": "org_manager",
     "PUT /api/v1/orgs/{slug}/limits/members/{user_id}": "org_manager",
@@ -283,6 +308,9 @@ JSON_BODIES = {
         '{"definition_id": 1, "name": "", "mode": "paper", "accounts": [{"account_id": 1}]}'
     ),
     "POST /api/v1/orgs/{slug}/algo-ids": '{"code": ""}',
+    "PUT /api/v1/alerts/{alert_id}": "{}",
+    # A token of the wrong shape is refused before anything asks Telegram.
+    "PUT /api/v1/orgs/{slug}/telegram": '{"token": "not-a-token"}',
     "POST /api/v1/orgs/{slug}/backtests": '{"definition_id": 1, "instruments": "?", "start": "?", "end": "?"}',
     "POST /api/v1/orgs/{slug}/sweeps": '{"definition_id": 1, "instruments": "?", "start": "?", "end": "?", "grid": {}}',
 }
@@ -435,7 +463,20 @@ def world(db):
         "own": watchlist_ensure_default(user=users["trader"]),
         "other": watchlist_ensure_default(user=theirs["trader"]),
     }
+    alerts = {
+        key: Alert.objects.create(
+            user=trader, organisation=org, instrument=instrument, condition="ltp_above", level=Decimal("100")
+        )
+        for key, trader, org in (("own", users["trader"], own), ("other", theirs["trader"], other))
+    }
+    for org in (own, other):  # each organisation's bot, so reading it is allowed, not "none set" (404)
+        TelegramBot.objects.create(
+            organisation=org,
+            bot_username="matrix_bot",
+            token_sealed=sealing.encrypt(b"123456:" + b"x" * 35, associated_data=TelegramBot.binding(org.pk)),
+        )
     return {
+        "alerts": alerts,
         "orgs": {"own": own, "other": other},
         "users": users,
         "accounts": accounts,
@@ -482,7 +523,7 @@ def _expected(rule: str, actor: str, org: str, granted: bool) -> bool:
         return own and (actor in ("owner", "admin") or (actor in ("trader", "viewer") and granted))
     if rule == "account:trade":
         return own and (actor in ("owner", "admin") or (actor == "trader" and granted))
-    if rule in ("key_owner", "watchlist_owner"):
+    if rule in ("key_owner", "watchlist_owner", "alert_owner"):
         return own and actor == "trader"
     raise AssertionError(f"unknown rule {rule!r}")
 
@@ -505,7 +546,7 @@ def _targets(route: Route):
     params = set(re.findall(r"[<{](?:\w+:)?(\w+)[>}]", route.path_template))
     if params & {"account_id", "order_id"}:
         yield from [("own", True), ("own", False), ("other", True), ("other", False)]
-    elif params & {"slug", "key_id", "user_id", "watchlist_id", "token"}:
+    elif params & {"slug", "key_id", "user_id", "watchlist_id", "alert_id", "token"}:
         yield from [("own", True), ("other", True)]
     else:
         yield ("own", True)
@@ -519,6 +560,7 @@ def _url(world, route: Route, org: str, granted: bool) -> str:
         key_id=world["keys"][org].pk,
         user_id=world["members"][org].pk,
         watchlist_id=world["watchlists"][org].pk,
+        alert_id=world["alerts"][org].pk,
         order_id=world["orders"][(world["orgs"][org].slug, granted)].pk,
         instrument_id=world["instrument"].pk,
         definition_id=world["strategies"][world["orgs"][org].slug]["definition"].pk,
