@@ -6,7 +6,7 @@ from django_otp.admin import OTPAdminSite
 
 from config.api import api
 from infra.metrics import metrics_view
-from terminal.views import broker_sessions, gtt, option_chain, trading, watchlists
+from terminal.views import broker_sessions, chart, gtt, option_chain, trading, watchlists
 
 # The admin asks for the one-time code too, and refuses sessions that have not passed it.
 admin.site.__class__ = OTPAdminSite
@@ -21,6 +21,7 @@ urlpatterns = [
         watchlists.watchlist_remove,
         name="watchlist-remove",
     ),
+    path("chart/<int:instrument_id>/indicators/", chart.indicators, name="chart-indicators"),
     path("options/", option_chain.option_chain_page, name="option-chain"),
     path("trading/<int:account_id>/panels/gtt/", gtt.gtt_panel, name="gtt-panel"),  # ahead of the generic panel
     path("trading/<int:account_id>/panels/<slug:name>/", trading.panel, name="trading-panel"),

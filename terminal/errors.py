@@ -8,3 +8,10 @@ from core.errors import ApplicationError
 class WatchlistError(ApplicationError):
     code = "watchlist_error"
     status = 422
+
+
+class ChartError(ApplicationError):
+    """A chart request (its studies, periods, timeframe or page) that cannot be answered."""
+
+    code = "chart_error"
+    status = 422
