@@ -174,5 +174,9 @@ def test_any_query_string_is_answered_with_json_never_a_500(signed_in, bars, stu
     query = {"studies": studies, "timeframe": timeframe, "limit": limit, "before": before}
     response = signed_in.get(f"/chart/{bars[0].pk}/indicators/?{urlencode(query)}")
     assert response.status_code in (200, 400, 404, 422)
+    if any("\x00" in value for value in query.values()):
+        # The site's request guard refuses a NUL before any view runs (an HTML page outside /api/).
+        assert response.status_code == 400 and "nul_byte" in response.content.decode()
+        return
     body = response.json()
     assert "studies" in body or {"code", "message"} <= body.keys()
