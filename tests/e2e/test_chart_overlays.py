@@ -5,6 +5,7 @@ order drawn on the chart as a price line; at 1440 and 390 px."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -23,6 +24,14 @@ def _drawn(page, key: str, line: str = "value") -> int:
         ".filter(p => p.value !== undefined).length",
         [key, line],
     )
+
+
+def _until(check, seconds: float = 15) -> None:
+    """Poll ``check`` (page.wait_for_function evaluates a string, which the CSP refuses)."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
 
 
 @pytest.mark.parametrize("width", [1440, 390])
@@ -53,7 +62,7 @@ def test_indicators_are_drawn_on_the_chart_and_a_click_sets_a_limit_order_drawn_
         expect(panel).to_have_attribute("data-studies-drawn", re.compile(re.escape(key)), timeout=15_000)
     bars = int(panel.get_attribute("data-bars"))
     # Values over the whole first page, but for the warm-up at the start of the stored history.
-    assert _drawn(page, "ema:20") > bars - 100
+    _until(lambda: _drawn(page, "ema:20") > bars - 100)
     assert _drawn(page, "vwap") > bars - 10
     assert _drawn(page, "macd:12:26:9", "signal") > bars - 100
     assert _drawn(page, "bb:20:2", "upper") > bars - 100
@@ -69,6 +78,7 @@ def test_indicators_are_drawn_on_the_chart_and_a_click_sets_a_limit_order_drawn_
     expect(panel).to_have_attribute("data-studies", STUDIES)
     rows.locator("th").click()
     expect(panel).to_have_attribute("data-studies-drawn", re.compile("rsi:14"), timeout=15_000)
+    _until(lambda: _drawn(page, "ema:20") > bars - 100)
 
     # "Limit at click", then a click on the price pane a little under the last price: the ticket opens as
     # a LIMIT buy at the clicked price.
