@@ -6,7 +6,18 @@ from django_otp.admin import OTPAdminSite
 
 from config.api import api
 from infra.metrics import metrics_view
-from terminal.views import baskets, broker_sessions, depth, gtt, holdings, option_chain, reports, trading, watchlists
+from terminal.views import (
+    baskets,
+    broker_sessions,
+    chart,
+    depth,
+    gtt,
+    holdings,
+    option_chain,
+    reports,
+    trading,
+    watchlists,
+)
 
 # The admin asks for the one-time code too, and refuses sessions that have not passed it.
 admin.site.__class__ = OTPAdminSite
@@ -30,6 +41,7 @@ urlpatterns = [
         watchlists.watchlist_remove,
         name="watchlist-remove",
     ),
+    path("chart/<int:instrument_id>/indicators/", chart.indicators, name="chart-indicators"),
     path("options/", option_chain.option_chain_page, name="option-chain"),
     path("options/strategy/", option_chain.option_strategy, name="option-strategy"),
     path("reports/", reports.reports_home, name="reports"),

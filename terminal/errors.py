@@ -12,4 +12,10 @@ class WatchlistError(ApplicationError):
 
 class BasketError(ApplicationError):
     code = "basket_error"
+
+
+class ChartError(ApplicationError):
+    """A chart request (its studies, periods, timeframe or page) that cannot be answered."""
+
+    code = "chart_error"
     status = 422
