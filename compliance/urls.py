@@ -13,4 +13,7 @@ urlpatterns = [
         views.order_to_trade_export,
         name="order-to-trade-export",
     ),
+    path("orgs/<slug:slug>/compliance/exports/", views.export_jobs, name="exports"),
+    path("orgs/<slug:slug>/compliance/exports/<uuid:job_id>/", views.export_job, name="export-job"),
+    path("orgs/<slug:slug>/compliance/exports/<uuid:job_id>/download/", views.export_download, name="export-download"),
 ]

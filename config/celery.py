@@ -31,6 +31,7 @@ app.conf.task_routes = {
     "rms.tasks.*": {"queue": "rms"},
     "marketdata.tasks.*": {"queue": "marketdata"},
     "audit.tasks.*": {"queue": "reports"},
+    "compliance.tasks.*": {"queue": "reports"},  # large exports and their expiry
 }
 app.conf.beat_schedule = {
     # Lets /api/health tell a dead beat from an idle one.
@@ -53,6 +54,8 @@ app.conf.beat_schedule = {
         "task": "audit.tasks.audit_checkpoint",
         "schedule": float(env_int("AUDIT_CHECKPOINT_INTERVAL_SECONDS", 60, minimum=10, maximum=3600)),
     },
+    # Export files older than COMPLIANCE_EXPORT_RETENTION_DAYS are removed from their storage.
+    "compliance-expire-exports": {"task": "compliance.tasks.expire_exports", "schedule": 3600.0},
     # Candle partitions for this month and the next two, so ticks never arrive before their table.
     "marketdata-candle-partitions": {"task": "marketdata.tasks.ensure_candle_partitions", "schedule": 6 * 3600.0},
     # Bar-driven deployments evaluated each minute, a few seconds after it turns (the feed stores the

@@ -41,6 +41,7 @@ from guardian.shortcuts import assign_perm
 from accounts.credentials import api_key_create
 from accounts.models import Organisation, Role
 from brokers.models import BrokerAccount
+from compliance.models import ExportJob
 from config.api import api
 from marketdata.models import Instrument
 from orders.models import Order
@@ -80,6 +81,9 @@ ROUTES: dict[str, str] = {
     "compliance:trade-trail-export": "org_manager",
     "compliance:order-to-trade": "org_manager",
     "compliance:order-to-trade-export": "org_manager",
+    "compliance:exports": "org_manager",
+    "compliance:export-job": "org_manager",
+    "compliance:export-download": "org_manager",
     # A charting tool calls it (no cookies); the deployment's secret is the check (tests/strategies).
     "strategies:webhook": "POST public",
     "strategies:home": "org_member",  # to the user's organisation's list; none without one
@@ -371,6 +375,12 @@ def world(db):
         strategies[org.slug] = {
             "definition": definition, "deployment": deployment, "algo": algo, "backtest": backtest, "sweep": sweep,
         }  # fmt: skip
+    export_jobs = {
+        org.slug: ExportJob.objects.create(
+            organisation=org, report="trade_trail", title="Trade trail", format="csv", rows_ref="-", filters_ref="-"
+        )
+        for org in (own, other)
+    }
     watchlists = {
         "own": watchlist_ensure_default(user=users["trader"]),
         "other": watchlist_ensure_default(user=theirs["trader"]),
@@ -385,6 +395,7 @@ def world(db):
         "orders": orders,
         "instrument": instrument,
         "strategies": strategies,
+        "export_jobs": export_jobs,
     }
 
 
@@ -463,6 +474,7 @@ def _url(world, route: Route, org: str, granted: bool) -> str:
         backtest_id=world["strategies"][world["orgs"][org].slug]["backtest"].pk,
         sweep_id=world["strategies"][world["orgs"][org].slug]["sweep"].pk,
         token=world["strategies"][world["orgs"][org].slug]["deployment"].webhook_token,
+        job_id=world["export_jobs"][world["orgs"][org].slug].pk,
     )
     if route.name.startswith(tuple(f"{m} " for m in ("GET", "POST", "PUT", "PATCH", "DELETE"))):
         return re.sub(r"{(\w+)}", lambda m: str(values[m.group(1)]), route.path_template)
