@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -17,7 +18,7 @@ from uuid import UUID
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import Storage, storages
-from django.db import transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -162,10 +163,6 @@ def _make(job: ExportJob, generated_at: datetime) -> dict:
     count, rows = resolve(job.rows_ref)(filters, organisation)
     ExportJob.objects.filter(pk=job.pk).update(rows_total=count)
     every = max(PROGRESS_MIN_ROWS, count // PROGRESS_STEPS)
-
-    def progress(done: int) -> None:
-        record_progress(job.pk, done)
-
     statement = ExportStatement(
         title=job.title,
         organisation=organisation.name,
@@ -173,7 +170,7 @@ def _make(job: ExportJob, generated_at: datetime) -> dict:
         filters=job.filters,
         generated_at=generated_at,
     )
-    with tempfile.TemporaryFile() as spool:
+    with tempfile.TemporaryFile() as spool, _ProgressWriter(job.pk) as progress:
         written = write_export(
             spool,
             job.format,
@@ -192,6 +189,34 @@ def _make(job: ExportJob, generated_at: datetime) -> dict:
 def record_progress(job_id: UUID | str, done: int) -> None:
     """Write how many rows the running job has written (its page polls it)."""
     ExportJob.objects.filter(pk=job_id, state=ExportJob.State.RUNNING).update(rows_done=done)
+
+
+class _ProgressWriter:
+    """Writes a running job's progress from a thread of its own, and so on a database connection of its
+    own: the export's read stays open meanwhile (a server-side cursor on PostgreSQL; on SQLite a read
+    snapshot, which a write on the same connection cannot follow once another connection has committed,
+    as the feed's candle writer does every minute). Progress is best-effort: a write that fails is
+    logged and the export goes on."""
+
+    def __init__(self, job_id: UUID | str) -> None:
+        self.job_id = job_id
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-progress")
+
+    def __call__(self, done: int) -> None:
+        self._thread.submit(self._write, done)
+
+    def _write(self, done: int) -> None:
+        try:
+            record_progress(self.job_id, done)
+        except DatabaseError:
+            logger.warning("export progress not written", extra={"job": str(self.job_id)}, exc_info=True)
+
+    def __enter__(self) -> _ProgressWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._thread.submit(connections.close_all)  # the thread's own connection
+        self._thread.shutdown(wait=True)
 
 
 def _fail(job: ExportJob, error: str) -> ExportJob:

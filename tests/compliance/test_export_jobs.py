@@ -80,6 +80,7 @@ def test_a_range_over_the_day_limit_is_a_job_whatever_its_rows(world, signed_in,
     assert client.get(EXPORT, {"from": "2026-01-01", "to": "2026-01-03"}).status_code == 303
 
 
+@pytest.mark.django_db(transaction=True)  # the progress is written on a connection of its own
 def test_the_worker_writes_the_file_with_progress_then_the_page_offers_it(world, signed_in, queued, monkeypatch):
     first = buy(world)
     more_trades(first, 40)
