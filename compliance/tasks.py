@@ -9,7 +9,7 @@ from celery import shared_task
 from django.conf import settings
 
 from compliance.errors import ExportJobNotQueued
-from compliance.exports.jobs import export_job_expire, export_job_run
+from compliance.exports.jobs import export_job_expire, export_job_requeue_stale, export_job_run
 
 EXPORT_TIME_LIMIT = settings.COMPLIANCE_EXPORT_TIME_LIMIT
 
@@ -27,5 +27,7 @@ def run_export(job_id: str) -> str:
 
 @shared_task(acks_late=True, time_limit=600, soft_time_limit=570)
 def expire_exports() -> int:
-    """Remove the export files past ``COMPLIANCE_EXPORT_RETENTION_DAYS``; return how many jobs expired."""
+    """Remove the export files past ``COMPLIANCE_EXPORT_RETENTION_DAYS`` and send again the jobs whose
+    message was lost; return how many jobs expired."""
+    export_job_requeue_stale()
     return export_job_expire()

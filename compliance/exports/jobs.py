@@ -39,6 +39,7 @@ STORAGE_ALIAS = "compliance_exports"
 SYSTEM_ACTOR = "system:compliance"
 PROGRESS_STEPS = 100  # progress is written about this many times over a job,
 PROGRESS_MIN_ROWS = 1000  # and at most once every this many rows
+REQUEUE_AFTER = timedelta(minutes=15)  # a job still queued this long lost its message: it is sent again
 
 
 def export_storage() -> Storage:
@@ -298,3 +299,16 @@ def _is_s3(storage: Storage) -> bool:
     from storages.backends.s3 import S3Storage  # type: ignore[import-untyped]
 
     return isinstance(storage, S3Storage)
+
+
+def export_job_requeue_stale(*, now: datetime | None = None) -> int:
+    """Send again the jobs still queued ``REQUEUE_AFTER`` after they were created (their message was
+    lost: the broker was down when the request committed, say); return how many. A job runs once
+    however many messages reach the workers."""
+    stale = ExportJob.objects.filter(
+        state=ExportJob.State.QUEUED, created_at__lt=(now or timezone.now()) - REQUEUE_AFTER
+    )
+    job_ids = [str(pk) for pk in stale.values_list("pk", flat=True)]
+    for job_id in job_ids:
+        send_job(job_id)
+    return len(job_ids)

@@ -299,3 +299,27 @@ def test_on_s3_the_job_writes_the_object_and_the_download_returns_the_same_bytes
         data = body(response)
         assert response.status_code == 200 and response["Repr-Digest"].startswith("sha-256=:")
     assert data == stored and sha256(data) == job.sha256
+
+
+def test_a_job_whose_message_was_lost_is_sent_again_by_the_hourly_task(world, signed_in, queued):
+    buy(world)
+    job = _start(signed_in(world.owner))
+    tasks.expire_exports()
+    assert queued == []  # (the request's own message goes on commit, which this test never reaches)
+    ExportJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(minutes=16))
+    tasks.expire_exports()
+    assert queued == [str(job.pk)]
+    assert tasks.run_export(str(job.pk)) == "done" and tasks.run_export(str(job.pk)) == "skipped"
+
+
+def test_a_worker_resolves_only_module_level_functions_of_the_compliance_app():
+    from compliance import views
+    from compliance.exports.references import UnresolvableReference, reference, resolve
+
+    assert reference(views._trade_trail_rows) == "compliance.views:_trade_trail_rows"
+    assert resolve("compliance.views:_trade_trail_rows") is views._trade_trail_rows
+    assert reference(lambda filters, organisation: (0, [])) is None  # exported at once, however large
+    assert reference(sha256) is None  # outside the compliance app
+    for text in ("os:system", "compliance.views:nothing", "compliance.views:EXACT", "compliance.nowhere:x", ":", ""):
+        with pytest.raises(UnresolvableReference):
+            resolve(text)
