@@ -196,3 +196,22 @@ def test_hostile_export_parameters_get_a_file_or_a_422_never_a_500(world, signed
     )  # 400: a NUL byte (core.request_guard)
     if response.status_code == 422:
         assert b'data-code="' in response.content
+
+
+def test_under_asgi_the_streamed_csv_records_its_sha256_after_the_last_chunk(world):
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    from tests.otp_session import login_with_otp
+
+    more_trades(buy(world), 1200)  # several chunks
+    client = login_with_otp(AsyncClient(), world.owner)
+
+    async def export():
+        response = await client.get(EXPORT)
+        assert response.is_async
+        return b"".join([chunk async for chunk in response.streaming_content])
+
+    data = async_to_sync(export)()
+    assert len(csv_rows(data)) == 1202
+    assert AuditEvent.objects.get(action="compliance.report_export_sent").payload_data["sha256"] == sha256(data)
