@@ -29,6 +29,7 @@ from accounts.errors import (
     ApiKeyIpNotAllowed,
     ApiKeyNotFound,
     ApiKeyRevoked,
+    ApiKeyScopeNotAllowed,
     InvalidApiKeyInput,
     InvalidCredentials,
     InvalidOtp,
@@ -42,6 +43,7 @@ from accounts.errors import (
 from accounts.failures import failure_gate, failure_record
 from accounts.models import ApiKey, ApiKeyScope, RefreshToken, User
 from accounts.otp import otp_check
+from accounts.selectors import trades_nowhere
 from core.client_ip import client_ip
 
 ALGORITHMS = ["HS256"]  # fixed: the token's own header never chooses the algorithm
@@ -244,13 +246,18 @@ def api_key_create(
 ) -> tuple[ApiKey, str]:
     """Create an API key and return it with its secret, which is never shown again.
 
-    Raises InvalidApiKeyInput for an empty name, an unknown scope or a malformed address.
+    Raises InvalidApiKeyInput for an empty name, an unknown scope or a malformed address, and
+    ApiKeyScopeNotAllowed for a ``trade`` key asked by a user who may trade nowhere (only Compliance).
     """
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise InvalidApiKeyInput("Give the key a name of 1 to 100 characters.", extra={"field": "name"})
     if scope not in ApiKeyScope.values:
         raise InvalidApiKeyInput(f"Scope must be one of {ApiKeyScope.values}.", extra={"field": "scope"})
+    if scope == ApiKeyScope.TRADE and trades_nowhere(user=user):
+        raise ApiKeyScopeNotAllowed(
+            "A Compliance member reads and never trades: create a key with the read scope.", extra={"field": "scope"}
+        )
     networks = _parse_networks(allowed_ips)
     prefix = secrets.token_hex(6)
     secret = f"{API_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"

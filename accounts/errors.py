@@ -119,6 +119,20 @@ class NotOrganisationManager(AccountsError):
     status = 403
 
 
+class NotReportReader(AccountsError):
+    """The member's role does not read the organisation's compliance reports (Traders and Viewers)."""
+
+    code = "not_report_reader"
+    status = 403
+
+
+class ApiKeyScopeNotAllowed(AccountsError):
+    """A trade-scope key for a user who may trade nowhere (a Compliance member and nothing else)."""
+
+    code = "api_key_scope_not_allowed"
+    status = 403
+
+
 class OwnerProtected(AccountsError):
     """The Owner cannot be demoted or removed (ownership moves only by the Owner's own transfer)."""
 

@@ -42,6 +42,8 @@ class Role(models.TextChoices):
     ADMIN = "admin", "Admin"
     TRADER = "trader", "Trader"
     VIEWER = "viewer", "Viewer"
+    # Reads every report, the audit trail and the exports of the organisation; trades and changes nothing.
+    COMPLIANCE = "compliance", "Compliance"
 
 
 class Membership(models.Model):

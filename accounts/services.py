@@ -167,12 +167,20 @@ def grant_account(*, actor, account_id: int, user_id: int, access: GrantAccess, 
     """Let a member view (or view and trade) a broker account of the organisation; return the account.
 
     Raises BrokerAccountNotFound, NotOrganisationManager, MemberNotFound (the grantee must be in the
-    account's organisation) and GrantNotAllowed (trading only for Traders; unknown access).
+    account's organisation) and GrantNotAllowed (trading only for Traders; nothing for Compliance
+    members; unknown access).
     """
     account = _managed_account(actor=actor, account_id=account_id)
     target = _target_membership(organisation=account.organisation, user_id=user_id)
     if access not in ("view", "trade"):
         raise GrantNotAllowed(f"{access!r} is not an access level; use 'view' or 'trade'.", extra={"access": access})
+    if target.role == Role.COMPLIANCE:
+        # Compliance reads the organisation through its reports; an account grant would add nothing but a
+        # view of live trading pages it has no business on (docs/rbac.md).
+        raise GrantNotAllowed(
+            "Compliance members read the accounts through the reports; they are granted no account.",
+            extra={"role": target.role},
+        )
     if access == "trade" and target.role != Role.TRADER:
         raise GrantNotAllowed(
             "Only Traders are granted trading; Owners and Admins trade every account already.",

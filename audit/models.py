@@ -62,6 +62,9 @@ class AuditEvent(models.Model):
             models.Index(fields=["created_at"], name="audit_event_created_at"),
             models.Index(fields=["actor", "created_at"], name="audit_event_actor"),
             models.Index(fields=["action", "created_at"], name="audit_event_action"),
+            # The compliance reports find an organisation's events by their target (its accounts, orders,
+            # kill switches) and the audit-log browser filters by target.
+            models.Index(fields=["target_type", "target_id"], name="audit_event_target"),
         ]
 
     def __str__(self) -> str:

@@ -6,7 +6,8 @@ Builds a throwaway test database with the sample symbol master, one Trader with 
 trades, 50 positions and 3 watchlists of 20 instruments, quotes for everything, then times through
 Django's test client (in process: template, ORM and middleware cost, no network):
 - the dashboard page (GET /, every panel rendered),
-- the HTMX partials the page swaps (watchlist, order book, positions with MTM),
+- the HTMX partials the page swaps (watchlist, order book, positions with MTM, the option chain of
+  NIFTY with IV and Greeks for 10 strikes each side: 42 options, each solved for its IV),
 - the baseline: GET /api/accounts/me, an authenticated ninja endpoint doing one query.
 Targets: page p95 < 100 ms, partial p95 < 50 ms.
 """
@@ -64,6 +65,7 @@ def build_world():
             for i in everything
         ]
     )
+    set_quotes(_option_quotes(now))
     for n in range(3):
         watchlist = Watchlist.objects.create(user=user, name=f"Watchlist {n + 1}", position=n)
         WatchlistItem.objects.bulk_create(
@@ -117,6 +119,33 @@ def build_world():
     return user, account, Watchlist.objects.filter(user=user).first()
 
 
+def _option_quotes(now):
+    """NIFTY at 26,000, its future at 26,100 and every NIFTY option at its Black-76 price at 13%
+    volatility: the chain then solves a real IV and Greeks for each option it shows."""
+    from marketdata.greeks import black76_greeks
+    from marketdata.models import Instrument, InstrumentType
+    from marketdata.options import years_to_expiry
+    from marketdata.quotes import Quote
+
+    quotes = []
+    for i in Instrument.objects.filter(underlying="NIFTY"):
+        if i.instrument_type == InstrumentType.INDEX:
+            price = 26000.0
+        elif i.instrument_type == InstrumentType.FUT:
+            price = 26100.0
+        elif i.instrument_type in (InstrumentType.CE, InstrumentType.PE) and i.expiry and i.strike:
+            years = years_to_expiry(i.expiry, now)
+            call = i.instrument_type == InstrumentType.CE
+            greeks = black76_greeks(
+                future=26100.0, strike=float(i.strike), years=years, vol=0.13, call=call, rate=0.065
+            )
+            price = max(round(greeks.price * 20) / 20, 0.05)
+        else:
+            continue
+        quotes.append(Quote(i.pk, Decimal(str(price)), now, oi=100_000, close=Decimal(str(price))))
+    return quotes
+
+
 def timed(client: Client, url: str, n: int, **headers) -> list[float]:
     for _ in range(5):  # warm caches (templates, limits, sessions)
         response = client.get(url, **headers)
@@ -152,6 +181,7 @@ def main() -> int:
             "partial watchlist": timed(client, f"/watchlists/{watchlist.pk}/", args.requests, **hx),
             "partial order book": timed(client, f"/trading/{account.pk}/panels/orders/", args.requests, **hx),
             "partial positions": timed(client, f"/trading/{account.pk}/panels/positions/", args.requests, **hx),
+            "partial option chain": timed(client, "/options/?underlying=NIFTY&strikes=10", args.requests, **hx),
         }
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)

@@ -31,14 +31,18 @@ def ist_bounds(date_from: date, date_to: date) -> tuple[datetime, datetime]:
     return start, datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=IST)
 
 
-def report_account_list(*, organisation: Organisation) -> QuerySet[BrokerAccount]:
-    """The organisation's broker accounts, by client code (the reports' account filter)."""
-    return BrokerAccount.objects.filter(organisation=organisation).order_by("client_code", "id")
+def report_account_list(*, organisation: Organisation | None) -> QuerySet[BrokerAccount]:
+    """The organisation's broker accounts (every account when None, the platform's reports), by client
+    code, with their organisation (the reports' account filter)."""
+    accounts = BrokerAccount.objects.select_related("organisation")
+    if organisation is not None:
+        accounts = accounts.filter(organisation=organisation)
+    return accounts.order_by("client_code", "id")
 
 
 def trade_trail_list(
     *,
-    organisation: Organisation,
+    organisation: Organisation | None,
     date_from: date,
     date_to: date,
     account: BrokerAccount | None = None,
@@ -51,9 +55,12 @@ def trade_trail_list(
 
     ``account``, ``algo_id`` (exact, as stored on the order) and ``source`` narrow it when given;
     ``up_to_id`` keeps only trades with that id or lower (an export pins the rows it counted).
+    ``organisation`` None reads every organisation's trades (the platform's report).
     """
     start, end = ist_bounds(date_from, date_to)
-    trades = Trade.objects.filter(account__organisation=organisation, executed_at__gte=start, executed_at__lt=end)
+    trades = Trade.objects.filter(executed_at__gte=start, executed_at__lt=end)
+    if organisation is not None:
+        trades = trades.filter(account__organisation=organisation)
     if account is not None:
         trades = trades.filter(account=account)
     if algo_id:
@@ -64,7 +71,7 @@ def trade_trail_list(
         trades = trades.filter(id__lte=up_to_id)
     value = ExpressionWrapper(F("quantity") * F("price"), output_field=DecimalField(max_digits=24, decimal_places=4))
     return (
-        trades.select_related("order", "order__placed_by", "instrument", "account")
+        trades.select_related("order", "order__placed_by", "instrument", "account", "account__organisation")
         .annotate(value=value)
         .order_by("-executed_at", "-id")
     )
@@ -100,13 +107,21 @@ class OrderToTradeRow:
 
 
 def order_to_trade_list(
-    *, organisation: Organisation, date_from: date, date_to: date, account: BrokerAccount | None = None
+    *,
+    organisation: Organisation | None,
+    date_from: date,
+    date_to: date,
+    account: BrokerAccount | None = None,
+    algo_id: str = "",
+    source: str = "",
 ) -> list[OrderToTradeRow]:
     """Return one row per account and IST day in the range with any order, modification, cancellation
     or trade, newest day first, then by client code.
 
     Each count falls on the IST day of its own timestamp: an order on its creation, a modification or
-    cancellation on its OrderEvent, a trade on its execution.
+    cancellation on its OrderEvent, a trade on its execution. ``algo_id`` (exact) and ``source`` keep
+    only the orders with that algo id or source, and the events and trades of those orders.
+    ``organisation`` None counts every organisation's accounts (the platform's report).
     """
     start, end = ist_bounds(date_from, date_to)
     accounts = {a.pk: a for a in report_account_list(organisation=organisation)}
@@ -120,12 +135,16 @@ def order_to_trade_list(
         for account_id, day, n in rows.values_list("account_id", "day", "n"):
             counts[(account_id, day)][name] += n
 
-    orders = Order.objects.filter(account_id__in=accounts, created_at__gte=start, created_at__lt=end)
+    order_filter = {key: value for key, value in (("algo_id", algo_id), ("source", source)) if value}
+    of_orders = {f"order__{key}": value for key, value in order_filter.items()}
+    orders = Order.objects.filter(account_id__in=accounts, created_at__gte=start, created_at__lt=end, **order_filter)
     tally(
         orders.annotate(day=TruncDate("created_at", tzinfo=IST)).values("account_id", "day").annotate(n=Count("id")),
         "orders",
     )
-    events = OrderEvent.objects.filter(order__account_id__in=accounts, created_at__gte=start, created_at__lt=end)
+    events = OrderEvent.objects.filter(
+        order__account_id__in=accounts, created_at__gte=start, created_at__lt=end, **of_orders
+    )
     for name, kinds in (("modifications", MODIFICATION_KINDS), ("cancellations", CANCELLATION_KINDS)):
         per_day = (
             events.filter(kind__in=kinds)
@@ -134,7 +153,7 @@ def order_to_trade_list(
             .annotate(n=Count("id"))
         )
         tally(per_day, name)
-    trades = Trade.objects.filter(account_id__in=accounts, executed_at__gte=start, executed_at__lt=end)
+    trades = Trade.objects.filter(account_id__in=accounts, executed_at__gte=start, executed_at__lt=end, **of_orders)
     tally(
         trades.annotate(day=TruncDate("executed_at", tzinfo=IST)).values("account_id", "day").annotate(n=Count("id")),
         "trades",

@@ -1,9 +1,12 @@
-"""The organisation's compliance reports (Owner and Admin): the trade trail and the order-to-trade
-ratio, each a page filtered by query parameters and an audited export of the same rows (CSV, XLSX or
-PDF; compliance/exports/), and the pages of the export jobs that make large ones."""
+"""The organisation's compliance reports (Owner, Admin and Compliance), and their platform-wide
+versions for platform staff: each a page filtered by query parameters and an audited export of the
+same rows (CSV, XLSX or PDF; compliance/exports/). The trade trail and the order-to-trade ratio live
+here; the other reports in ``compliance/reports/``, through the same page and export helpers. Also the
+pages of the export jobs that make an organisation's large exports."""
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -16,13 +19,17 @@ from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django_otp.decorators import otp_required
 
-from accounts.selectors import organisation_get_for_user
+from accounts.errors import OrganisationNotFound
+from accounts.models import Organisation
+from accounts.selectors import organisation_get_for_reports
 from audit.services import audit_record
 from brokers.models import BrokerAccount
+from compliance.access import PLATFORM, platform_reports_allowed
 from compliance.errors import ExportNotReady, ExportRefused, ReportFiltersInvalid
 from compliance.exports.cells import csv_cell  # noqa: F401  (re-exported: the reports' cell guard)
 from compliance.exports.chart import ChartSpec, default_chart
@@ -34,6 +41,7 @@ from compliance.exports.references import reference
 from compliance.exports.responses import csv_stream_response, file_response
 from compliance.exports.selectors import export_job_get, export_job_list
 from compliance.exports.statement import ExportStatement
+from compliance.filters import check_extra_filters
 from compliance.selectors import (
     IST,
     order_to_trade_list,
@@ -49,7 +57,7 @@ verified_required = otp_required(if_configured=False)
 PAGE_SIZE = 100
 MAX_DAYS = 366  # the longest range, counting both ends
 TRADE_TRAIL_FIELDS = ("account", "from", "to", "algo", "source")
-ORDER_TO_TRADE_FIELDS = ("account", "from", "to")
+ORDER_TO_TRADE_FIELDS = ("account", "from", "to", "algo", "source")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,16 +67,22 @@ class ReportFilters:
     account: BrokerAccount | None = None
     algo_id: str = ""
     source: str = ""
+    # A report's own filters (compliance/filters.py), by field: the audit log's actor, a platform
+    # report's organisation (``org``, an Organisation), ...
+    extra: dict = dataclasses.field(default_factory=dict)
 
     def as_payload(self) -> dict:
         """The filters as the audit event records them."""
-        return {
+        payload = {
             "from": self.date_from.isoformat(),
             "to": self.date_to.isoformat(),
             "account": self.account.client_code if self.account else "",
             "algo_id": self.algo_id,
             "source": self.source,
         }
+        for name, value in self.extra.items():
+            payload[name] = value.slug if isinstance(value, Organisation) else value
+        return payload
 
 
 def _values(request: HttpRequest, fields: tuple[str, ...]) -> dict[str, str]:
@@ -102,7 +116,7 @@ def _filters(values: dict[str, str], accounts: list[BrokerAccount]) -> ReportFil
                 "message": f"The range covers {days} days; a report covers at most {MAX_DAYS}.",
             }
     account = None
-    if values["account"]:
+    if values.get("account"):
         account = next((a for a in accounts if str(a.pk) == values["account"]), None)
         if account is None:
             errors["account"] = {
@@ -112,36 +126,63 @@ def _filters(values: dict[str, str], accounts: list[BrokerAccount]) -> ReportFil
     algo_id, source = values.get("algo", ""), values.get("source", "")
     if len(algo_id) > 40:
         errors["algo"] = {"code": "algo_id_too_long", "message": "Algo id has at most 40 characters."}
+    elif any(ord(c) < 32 or ord(c) == 127 for c in algo_id):
+        errors["algo"] = {"code": "algo_id_invalid", "message": "Algo id must not contain control characters."}
     if source and source not in Source.values:
         errors["source"] = {
             "code": "source_unknown",
             "message": f"Source must be one of {', '.join(Source.values)}.",
         }
+    extra = check_extra_filters(values, errors)
     if errors:
         first = next(iter(errors.values()))
         raise ReportFiltersInvalid(first["message"], code=first["code"], extra={"fields": errors})
-    return ReportFilters(dates["from"], dates["to"], account, algo_id, source)
+    return ReportFilters(dates["from"], dates["to"], account, algo_id, source, extra)
 
 
 def _organisation(request: HttpRequest, slug: str):
-    """The organisation the caller manages, or the error page (404 outsider or none, 403 not a manager)."""
+    """The organisation whose reports the caller reads (Owner, Admin, Compliance), or the error page
+    (404 outsider or none, 403 another role). ``slug`` PLATFORM names every organisation: the platform's
+    reports, for platform staff who may view reports, answered with None for the organisation."""
+    if slug == PLATFORM:
+        if platform_reports_allowed(request.user):
+            return None, None
+        error = OrganisationNotFound("The platform's reports were not found.")
+        return None, render(request, "accounts/error.html", {"error": error}, status=error.status)
     try:
-        organisation, _ = organisation_get_for_user(user=request.user, slug=slug, manage=True)
+        organisation, _ = organisation_get_for_reports(user=request.user, slug=slug)
     except ApplicationError as exc:
         return None, render(request, "accounts/error.html", {"error": exc}, status=exc.status)
     return organisation, None
 
 
+def _report_urls(request: HttpRequest) -> dict[str, str]:
+    """The page and export URLs of the report being served, in the organisation's or the platform's
+    version alike: its URL name without ``-export``, with the same arguments."""
+    match = request.resolver_match
+    page = (match.url_name or "").removesuffix("-export") if match else ""
+    if not page:
+        return {}
+    return {
+        "report_url": reverse(f"compliance:{page}", kwargs=match.kwargs),
+        "export_url": reverse(f"compliance:{page}-export", kwargs=match.kwargs),
+    }
+
+
 def _context(request: HttpRequest, organisation, fields: tuple[str, ...]) -> dict:
-    """What every report page shows: the organisation, the filter form's choices and values as typed,
-    and those values as a query string (for the export link and the pages)."""
+    """What every report page shows: the organisation (None on the platform's pages, which list the
+    organisations instead), the filter form's choices and values as typed, and those values as a query
+    string (for the export link and the pages)."""
     values = _values(request, fields)
     return {
         "organisation": organisation,
-        "accounts": list(report_account_list(organisation=organisation)),
+        "platform": organisation is None,
+        "organisations": list(Organisation.objects.order_by("name")) if organisation is None else [],
+        "accounts": list(report_account_list(organisation=organisation)) if organisation is not None else [],
         "sources": Source.choices,
         "values": values,
         "query": urlencode({field: value for field, value in values.items() if value}),
+        **_report_urls(request),
     }
 
 
@@ -186,12 +227,21 @@ def trade_trail(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def order_to_trade(request: HttpRequest, slug: str) -> HttpResponse:
     def results(filters: ReportFilters, organisation) -> dict:
-        kwargs = {"date_from": filters.date_from, "date_to": filters.date_to, "account": filters.account}
-        return {"rows": order_to_trade_list(organisation=organisation, **kwargs)}
+        return {"rows": order_to_trade_list(organisation=organisation, **_order_to_trade_kwargs(filters))}
 
     return _report_page(
         request, slug, template="compliance/order_to_trade.html", fields=ORDER_TO_TRADE_FIELDS, results=results
     )
+
+
+def _order_to_trade_kwargs(filters: ReportFilters) -> dict:
+    return {
+        "date_from": filters.date_from,
+        "date_to": filters.date_to,
+        "account": filters.account,
+        "algo_id": filters.algo_id,
+        "source": filters.source,
+    }
 
 
 def _trade_kwargs(filters: ReportFilters) -> dict:
@@ -225,11 +275,13 @@ TRADE_TRAIL_HEADER = (
 ORDER_TO_TRADE_HEADER = ("date_ist", "client_code", "orders", "modifications", "cancellations", "trades", "ratio")
 ORDER_TO_TRADE_CHART = ChartSpec(title="Orders and trades per day", category="date_ist", measures=("orders", "trades"))
 EXACT = Decimal("0.0001")  # prices and values in the CSV: four places, as stored (quantity is whole)
+EVERY_ORGANISATION = "All organisations"  # what a platform report's export states as its organisation
 
 
 def _filename(organisation, report: str, filters: ReportFilters, extension: str = "csv") -> str:
     dates = f"{filters.date_from.isoformat()}-to-{filters.date_to.isoformat()}"
-    return f"{organisation.slug}-{report.replace('_', '-')}-{dates}.{extension}"
+    scope = organisation.slug if organisation is not None else "platform"
+    return f"{scope}-{report.replace('_', '-')}-{dates}.{extension}"
 
 
 def _refuse(request: HttpRequest, template: str, context: dict, error: ApplicationError, field: str) -> HttpResponse:
@@ -238,9 +290,10 @@ def _refuse(request: HttpRequest, template: str, context: dict, error: Applicati
     return render(request, template, context, status=error.status)
 
 
-def _job_filters(values: dict, organisation) -> ReportFilters:
-    """The filters of an export job, parsed again in the worker from the values the request gave.
-    Raises ReportFiltersInvalid when they no longer hold (an account deleted since)."""
+def _job_filters(values: dict[str, str], organisation) -> ReportFilters:
+    """The filters of an export job, parsed again in the worker from the values the request gave (as
+    ``_filters`` parses them, a report's own filters included). Raises ReportFiltersInvalid when they
+    no longer hold (an account deleted since)."""
     return _filters(values, list(report_account_list(organisation=organisation)))
 
 
@@ -264,7 +317,11 @@ def _export(
     becomes a job for a worker and the answer is a redirect (303) to the job's page; smaller ones are
     sent at once (compliance/exports/responses.py). ``rows(filters, organisation)`` returns the row
     count and the rows; it must be a module-level function of the compliance app for a worker to run
-    it. ``chart`` is what the PDF charts (default: rows per day)."""
+    it. ``chart`` is what the PDF charts (default: rows per day).
+
+    A platform report (``organisation`` None) is always made in the request: an export job belongs to
+    one organisation, and its pages and files are that organisation's. Its statement names "All
+    organisations" (or the ``org`` filter, which its filters state)."""
     organisation, refused = _organisation(request, slug)
     if refused is not None:
         return refused
@@ -292,7 +349,7 @@ def _export(
     days = (filters.date_to - filters.date_from).days + 1
     rows_ref = reference(rows)
     large = count > settings.COMPLIANCE_EXPORT_INLINE_MAX_ROWS or days > settings.COMPLIANCE_EXPORT_INLINE_MAX_DAYS
-    if large and rows_ref is not None:
+    if large and rows_ref is not None and organisation is not None:
         job_request = ExportRequest(
             report=report,
             title=title,
@@ -337,7 +394,7 @@ def _export(
         return csv_stream_response(request, csv_lines(header, found), filename, on_sent=sent)
     statement = ExportStatement(
         title=title,
-        organisation=organisation.name,
+        organisation=organisation.name if organisation is not None else EVERY_ORGANISATION,
         report=report,
         filters=filters.as_payload(),
         generated_at=timezone.now(),
@@ -360,35 +417,33 @@ def _trade_trail_rows(filters: ReportFilters, organisation) -> tuple[int, Iterat
     count, last_id = trade_trail_extent(trades)
     # Only the trades counted (and audited): one executed meanwhile is left for the next export.
     pinned = trade_trail_list(organisation=organisation, up_to_id=last_id or 0, **_trade_kwargs(filters))
+    return count, (_trade_row(trade) for trade in pinned.iterator(chunk_size=2000))
 
-    def rows() -> Iterator[tuple]:
-        for trade in pinned.iterator(chunk_size=2000):
-            order = trade.order
-            yield (
-                timezone.localtime(trade.executed_at, IST).strftime("%Y-%m-%d %H:%M:%S"),
-                trade.account.client_code,
-                trade.instrument.exchange,
-                trade.instrument.tradingsymbol,
-                trade.side,
-                trade.quantity,
-                trade.price.quantize(EXACT),
-                trade.value.quantize(EXACT),
-                trade.product,
-                trade.broker_trade_id,
-                order.client_order_id,
-                order.algo_id,
-                order.source,
-                order.strategy,
-                order.placed_by.get_username() if order.placed_by else "",
-            )
 
-    return count, rows()
+def _trade_row(trade) -> tuple:
+    """One trade as the trade trail's export writes it (TRADE_TRAIL_HEADER)."""
+    order = trade.order
+    return (
+        timezone.localtime(trade.executed_at, IST).strftime("%Y-%m-%d %H:%M:%S"),
+        trade.account.client_code,
+        trade.instrument.exchange,
+        trade.instrument.tradingsymbol,
+        trade.side,
+        trade.quantity,
+        trade.price.quantize(EXACT),
+        trade.value.quantize(EXACT),
+        trade.product,
+        trade.broker_trade_id,
+        order.client_order_id,
+        order.algo_id,
+        order.source,
+        order.strategy,
+        order.placed_by.get_username() if order.placed_by else "",
+    )
 
 
 def _order_to_trade_rows(filters: ReportFilters, organisation) -> tuple[int, list[tuple]]:
-    found = order_to_trade_list(
-        organisation=organisation, date_from=filters.date_from, date_to=filters.date_to, account=filters.account
-    )
+    found = order_to_trade_list(organisation=organisation, **_order_to_trade_kwargs(filters))
     rows = [
         (r.day.isoformat(), r.account.client_code, r.orders, r.modifications, r.cancellations, r.trades, r.ratio)
         for r in found

@@ -32,6 +32,7 @@ app.conf.task_routes = {
     "marketdata.tasks.*": {"queue": "marketdata"},
     "audit.tasks.*": {"queue": "reports"},
     "compliance.tasks.*": {"queue": "reports"},  # large exports and their expiry
+    "retention.tasks.*": {"queue": "reports"},
 }
 app.conf.beat_schedule = {
     # Lets /api/health tell a dead beat from an idle one.
@@ -56,6 +57,11 @@ app.conf.beat_schedule = {
     },
     # Export files older than COMPLIANCE_EXPORT_RETENTION_DAYS are removed from their storage.
     "compliance-expire-exports": {"task": "compliance.tasks.expire_exports", "schedule": 3600.0},
+    # The months just closed, archived once to object storage (docs/retention.md); 02:30 IST on the 1st.
+    "retention-archive-closed-months": {
+        "task": "retention.tasks.archive_closed_months",
+        "schedule": crontab(day_of_month=1, hour=2, minute=30),
+    },
     # Candle partitions for this month and the next two, so ticks never arrive before their table.
     "marketdata-candle-partitions": {"task": "marketdata.tasks.ensure_candle_partitions", "schedule": 6 * 3600.0},
     # Bar-driven deployments evaluated each minute, a few seconds after it turns (the feed stores the

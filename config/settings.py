@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "strategies",
     "compliance",
     "audit",
+    "retention",
     "auditlog",
     # Two-factor sign-in (TOTP plus single-use backup codes), brute-force lockout, CSP headers.
     "django_otp",
@@ -127,6 +128,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "terminal.context_processors.broker_sessions",
+                "compliance.context_processors.report_access",
             ],
         },
     }
@@ -407,17 +409,48 @@ AUDIT_VERIFY_KEYS = env_list("AUDIT_VERIFY_KEYS", [])
 # accepts the newest checkpoint: events newer than the newest checkpoint are the unsigned tail.
 AUDIT_CHECKPOINT_INTERVAL_SECONDS = env_int("AUDIT_CHECKPOINT_INTERVAL_SECONDS", 60, minimum=10, maximum=3600)
 AUDIT_CHECKPOINT_GRACE_SECONDS = env_int("AUDIT_CHECKPOINT_GRACE_SECONDS", 120, minimum=0, maximum=86400)
+# --- Retention and archives (docs/retention.md) ----------------------------------------------------
+# Orders, order events and trades are kept at least this many years: the database refuses deleting
+# younger rows (retention triggers); below 5 the system check refuses to start (retention.E001).
+RETENTION_YEARS = env_int("RETENTION_YEARS", 7, minimum=0, maximum=100)
+# Closed months are archived, written once, to the "archives" storage: the local filesystem under var/
+# by default, an S3 bucket (versioned, with Object Lock) when ARCHIVE_BUCKET is set.
+ARCHIVE_BUCKET = env_str("ARCHIVE_BUCKET") or None
+ARCHIVE_PREFIX = env_str("ARCHIVE_PREFIX", "archives")
+ARCHIVE_ENDPOINT_URL = env_str("ARCHIVE_ENDPOINT_URL") or None
+ARCHIVE_REGION = env_str("ARCHIVE_REGION") or None
+if ARCHIVE_BUCKET:
+    STORAGES["archives"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": ARCHIVE_BUCKET,
+            "location": ARCHIVE_PREFIX,
+            "endpoint_url": ARCHIVE_ENDPOINT_URL,
+            "region_name": ARCHIVE_REGION,
+            "file_overwrite": False,
+            "default_acl": None,
+        },
+    }
+else:
+    STORAGES["archives"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(VAR_DIR / "archives"), "file_permissions_mode": 0o640},
+    }
+# The scratch database a month is restored into (manage.py archive_restore --database scratch).
+DATABASES["scratch"] = env_database("SCRATCH_DATABASE_URL", f"sqlite:///{VAR_DIR / 'scratch.sqlite3'}")
+
 # Signed checkpoints go to their own storage: the local filesystem by default, an S3 bucket (ideally
-# with Object Lock, in another account) when AUDIT_CHECKPOINT_BUCKET is set.
-AUDIT_CHECKPOINT_BUCKET = env_str("AUDIT_CHECKPOINT_BUCKET") or None
+# with Object Lock, in another account) when AUDIT_CHECKPOINT_BUCKET is set; with only ARCHIVE_BUCKET
+# set they go to the archives' bucket, beside the archives, under AUDIT_CHECKPOINT_PREFIX.
+AUDIT_CHECKPOINT_BUCKET = env_str("AUDIT_CHECKPOINT_BUCKET") or ARCHIVE_BUCKET
 if AUDIT_CHECKPOINT_BUCKET:
     STORAGES["audit_checkpoints"] = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
             "bucket_name": AUDIT_CHECKPOINT_BUCKET,
             "location": env_str("AUDIT_CHECKPOINT_PREFIX", "audit-checkpoints"),
-            "endpoint_url": env_str("AUDIT_CHECKPOINT_ENDPOINT_URL") or None,
-            "region_name": env_str("AUDIT_CHECKPOINT_REGION") or None,
+            "endpoint_url": env_str("AUDIT_CHECKPOINT_ENDPOINT_URL") or ARCHIVE_ENDPOINT_URL,
+            "region_name": env_str("AUDIT_CHECKPOINT_REGION") or ARCHIVE_REGION,
             "file_overwrite": False,
             "default_acl": None,
         },
@@ -491,6 +524,9 @@ MARKETDATA_MAX_SUBSCRIPTIONS = env_int("MARKETDATA_MAX_SUBSCRIPTIONS", 500, mini
 WEBSOCKET_MAX_PER_USER = env_int("WEBSOCKET_MAX_PER_USER", 20, minimum=1)  # open sockets per user (infra.sockets)
 MARKETDATA_SIM_RATE = env_int("MARKETDATA_SIM_RATE", 1000, minimum=1)  # simulated quotes per second
 MARKETDATA_SIM_SESSION = env_choice("MARKETDATA_SIM_SESSION", "always", ("always", "nse"))  # nse: 09:15-15:30 IST
+# The option chain's risk-free rate, in basis points a year (650 = 6.5%, about the Indian T-bill yield):
+# Greeks, implied volatility and the strategy builder's curve for today (docs/terminal-ui.md).
+OPTIONS_RISK_FREE_RATE_BP = env_int("OPTIONS_RISK_FREE_RATE_BP", 650, minimum=0, maximum=5000)
 NSE_HOLIDAYS = env_list("NSE_HOLIDAYS", [])  # ISO dates the simulator stays closed when the session is "nse"
 # The days strategy deployments run on (docs/strategies.md, "Schedule"): "nse", weekdays not in
 # NSE_HOLIDAYS; "always", every day, as the standalone demo's simulated market never closes.

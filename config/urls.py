@@ -22,6 +22,7 @@ urlpatterns = [
         name="watchlist-remove",
     ),
     path("options/", option_chain.option_chain_page, name="option-chain"),
+    path("options/strategy/", option_chain.option_strategy, name="option-strategy"),
     path("trading/<int:account_id>/panels/gtt/", gtt.gtt_panel, name="gtt-panel"),  # ahead of the generic panel
     path("trading/<int:account_id>/panels/<slug:name>/", trading.panel, name="trading-panel"),
     path("trading/<int:account_id>/ticket/", trading.ticket, name="order-ticket"),

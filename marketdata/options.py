@@ -1,5 +1,12 @@
 """Option pricing and the option chain: Black-Scholes, an implied-volatility solver, and the chain of
-an underlying's calls and puts for one expiry with live quotes, open interest and IV.
+an underlying's calls and puts for one expiry with live quotes, open interest, IV and Greeks
+(marketdata/greeks.py).
+
+The chain prices every option on one underlying price (``ChainPricing``): Black-76 on the future of
+the same expiry when there is one with a quote; else, for an index, Black-76 on the spot carried to
+expiry at the risk-free rate; else (a stock) Black-Scholes on the dividend-adjusted spot. The symbol
+master holds no dividends, so that spot is the last price; ``greeks.dividend_adjusted_spot`` is where
+known dividends would be subtracted. IV is solved in the same model, and the Greeks use that IV.
 
 The simulator (marketdata/feeds/simulator.py) prices options with ``black_scholes`` from here, so an
 IV computed from a simulated price recovers the simulator's volatility (its smile).
@@ -8,15 +15,17 @@ IV computed from a simulated price recovers the simulator's volatility (its smil
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from datetime import time as dtime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db.models import Q
 
 from marketdata.errors import InvalidExpiry, UnknownUnderlying
+from marketdata.greeks import Greeks, black76_greeks, black_scholes_greeks, spot_of_future
 from marketdata.models import Instrument, InstrumentType
 from marketdata.quotes import Quote, get_quotes
 
@@ -26,6 +35,11 @@ EXPIRY_TIME = dtime(15, 30)  # contracts expire at the close of their expiry day
 CALENDAR_SECONDS_PER_YEAR = 365 * 24 * 3600
 MIN_VOL, MAX_VOL = 1e-4, 5.0
 DEFAULT_STRIKES_EACH_SIDE = 10
+
+
+def risk_free_rate() -> float:
+    """The chain's annual risk-free rate as a fraction (the ``OPTIONS_RISK_FREE_RATE_BP`` setting)."""
+    return settings.OPTIONS_RISK_FREE_RATE_BP / 10_000
 
 
 def norm_cdf(x: float) -> float:
@@ -106,6 +120,57 @@ class ChainSide:
     quote: Quote | None
     iv: Decimal | None  # in per cent, 2 places
     itm: bool
+    greeks: Greeks | None = None  # at the IV; None without an IV
+
+
+@dataclass(frozen=True)
+class ChainPricing:
+    """The price every option of a chain is valued on, and how: ``model`` is "black76" (on a future,
+    or for an index on the spot carried to expiry) or "black_scholes" (a stock's spot)."""
+
+    model: str
+    underlying_price: float
+    source: str  # what the price is: a future's trading symbol, or "spot"
+    years: float
+    rate: float
+
+    def at(self, underlying_price: float) -> ChainPricing:
+        """The same valuation with the underlying at another price (a payoff curve for today)."""
+        return replace(self, underlying_price=underlying_price)
+
+    def greeks(self, *, strike: float, vol: float, call: bool) -> Greeks:
+        if self.model == "black76":
+            return black76_greeks(
+                future=self.underlying_price, strike=strike, years=self.years, vol=vol, call=call, rate=self.rate
+            )
+        return black_scholes_greeks(
+            spot=self.underlying_price, strike=strike, years=self.years, vol=vol, call=call, rate=self.rate
+        )
+
+    def implied_volatility(self, *, price: float, strike: float, call: bool) -> float | None:
+        """The volatility at which this model gives ``price``: Black-76 on F is Black-Scholes on F·e^(-rT)."""
+        spot = (
+            spot_of_future(future=self.underlying_price, years=self.years, rate=self.rate)
+            if self.model == "black76"
+            else self.underlying_price
+        )
+        return implied_volatility(price=price, spot=spot, strike=strike, years=self.years, call=call, rate=self.rate)
+
+    @property
+    def underlying_decimal(self) -> Decimal:
+        return Decimal(str(round(self.underlying_price, 2)))
+
+    @property
+    def rate_percent(self) -> float:
+        return self.rate * 100
+
+    @property
+    def label(self) -> str:
+        if self.model == "black_scholes":
+            return "Black-Scholes on the spot"
+        if self.source == "spot":
+            return "Black-76 on the spot carried to expiry"
+        return f"Black-76 on {self.source}"
 
 
 @dataclass
@@ -124,6 +189,7 @@ class OptionChain:
     expiry: date
     expiries: list[date]
     rows: list[ChainRow]
+    pricing: ChainPricing | None = None
 
     @property
     def spot(self) -> Decimal | None:
@@ -161,13 +227,44 @@ def _spot_instrument(underlying: str) -> Instrument | None:
     )
 
 
-def _iv_percent(side_quote: Quote | None, spot: Decimal | None, strike: Decimal, years: float, call: bool):
-    if side_quote is None or spot is None:
-        return None
-    vol = implied_volatility(
-        price=float(side_quote.ltp), spot=float(spot), strike=float(strike), years=years, call=call
+def _future_of(underlying: str, expiry: date) -> Instrument | None:
+    return (
+        Instrument.objects.filter(
+            underlying=underlying, expiry=expiry, instrument_type=InstrumentType.FUT, is_active=True
+        )
+        .order_by("pk")
+        .first()
     )
-    return None if vol is None else Decimal(vol * 100).quantize(Decimal("0.01"))
+
+
+def chain_pricing(
+    *,
+    spot_instrument: Instrument | None,
+    spot: Decimal | None,
+    future: Instrument | None,
+    future_quote: Quote | None,
+    years: float,
+) -> ChainPricing | None:
+    """How the chain is valued (module docstring), or None with neither a future's nor the spot's price."""
+    rate = risk_free_rate()
+    if future is not None and future_quote is not None and future_quote.ltp > 0:
+        return ChainPricing("black76", float(future_quote.ltp), future.tradingsymbol, years, rate)
+    if spot is None or spot <= 0:
+        return None
+    if spot_instrument is not None and spot_instrument.instrument_type == InstrumentType.INDEX:
+        return ChainPricing("black76", float(spot) * math.exp(rate * years), "spot", years, rate)
+    return ChainPricing("black_scholes", float(spot), "spot", years, rate)
+
+
+def _valued(pricing: ChainPricing | None, quote: Quote | None, strike: Decimal, call: bool):
+    """The option's IV in per cent (2 places) and its Greeks at that IV, or (None, None)."""
+    if pricing is None or quote is None or quote.ltp <= 0:
+        return None, None
+    vol = pricing.implied_volatility(price=float(quote.ltp), strike=float(strike), call=call)
+    if vol is None:
+        return None, None
+    greeks = pricing.greeks(strike=float(strike), vol=vol, call=call)
+    return Decimal(vol * 100).quantize(Decimal("0.01")), greeks
 
 
 def option_chain(
@@ -179,7 +276,8 @@ def option_chain(
 ) -> OptionChain:
     """Return the chain of ``underlying``'s options expiring on ``expiry`` (default: the nearest one not
     yet expired), ``strikes_each_side`` strikes either side of the at-the-money strike, with last quotes
-    and implied volatility (from each option's last price and the spot's).
+    and implied volatility and Greeks (from each option's last price and the underlying's, valued as the
+    module docstring says).
 
     Raises UnknownUnderlying when no active option has that underlying, InvalidExpiry when it has none
     expiring on ``expiry`` (``extra.expiries`` lists those it has)."""
@@ -201,7 +299,9 @@ def option_chain(
         )
     contracts = list(options.filter(expiry=expiry))
     spot_instrument = _spot_instrument(name)
-    quotes = get_quotes([c.pk for c in contracts] + ([spot_instrument.pk] if spot_instrument else []))
+    future = _future_of(name, expiry)
+    extra = [i.pk for i in (spot_instrument, future) if i is not None]
+    quotes = get_quotes([c.pk for c in contracts] + extra)
     spot_quote = quotes.get(spot_instrument.pk) if spot_instrument else None
     spot = spot_quote.ltp if spot_quote else None
 
@@ -214,13 +314,21 @@ def option_chain(
     middle = strikes.index(atm)
     shown = strikes[max(middle - strikes_each_side, 0) : middle + strikes_each_side + 1]
     years = years_to_expiry(expiry, now)
+    pricing = chain_pricing(
+        spot_instrument=spot_instrument,
+        spot=spot,
+        future=future,
+        future_quote=quotes.get(future.pk) if future else None,
+        years=years,
+    )
 
     def side(contract: Instrument | None, strike: Decimal, call: bool) -> ChainSide | None:
         if contract is None:
             return None
         quote = quotes.get(contract.pk)
         itm = spot is not None and (strike < spot if call else strike > spot)
-        return ChainSide(contract, quote, _iv_percent(quote, spot, strike, years, call), itm)
+        iv, greeks = _valued(pricing, quote, strike, call)
+        return ChainSide(contract, quote, iv, itm, greeks)
 
     rows = [
         ChainRow(
@@ -231,4 +339,4 @@ def option_chain(
         )
         for strike in shown
     ]
-    return OptionChain(name, spot_instrument, spot_quote, expiry, expiries, rows)
+    return OptionChain(name, spot_instrument, spot_quote, expiry, expiries, rows, pricing)

@@ -116,7 +116,9 @@ class Params(BaseModel):
 
 @dataclass
 class Context:
-    """A strategy's view of the world during one event; the engine builds one per event.
+    """A strategy's view of the world during one event. The engine builds one per event, or hands on the
+    last event's when that event asked for nothing (with its own ``now`` and a fresh copy of ``state``);
+    ``positions`` and ``legs`` are read-only views.
 
     ``state`` is the strategy's own JSON-serialisable memory, persisted between runs.
     """

@@ -2,7 +2,8 @@
 
 ``StrategyRun`` owns a strategy instance (with its indicators, rebuilt by ``warm_up``), the strategy's
 persisted memory (``ctx.state``) and the positions it holds per leg, kept from its own fills. For each
-event it builds a ``Context``, calls the strategy's handler and returns a ``Step``: the intents, each
+event it builds a ``Context`` (or reuses the previous event's, when that one asked for nothing), calls
+the strategy's handler and returns a ``Step``: the intents, each
 with a deterministic key, and the log lines. It never places an order or touches the database: whoever
 runs it (the deployment runner, a backtest) hands the intents on and feeds back the fills.
 
@@ -26,8 +27,9 @@ import hashlib
 import json
 import traceback as tb
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from marketdata.hours import IST, MARKET_CLOSE, MARKET_OPEN
@@ -54,10 +56,14 @@ class StrategyCrashed(StrategyError):
 
 @dataclass(slots=True)  # not frozen: one is built per event, and a frozen dataclass's __init__ costs twice as much
 class Step:
-    """What one event produced: intents (keys filled) and log lines."""
+    """What one event produced: intents (keys filled) and log lines, as tuples, so that the many events
+    that produce nothing can all return the one ``NOTHING``."""
 
-    intents: list[Intent] = field(default_factory=list)
-    log: list[str] = field(default_factory=list)
+    intents: tuple[Intent, ...] = ()
+    log: tuple[str, ...] = ()
+
+
+NOTHING = Step()
 
 
 # --- bars of a timeframe from 1-minute bars ------------------------------------------------------------
@@ -195,6 +201,13 @@ class StrategyRun:
         self.started = False
         if snapshot is not None:
             self._restore(snapshot)
+        # What a handler sees of the positions and legs: read-only views of the run's own dicts, which
+        # change only between events (a fill is an event of its own), so no copy is made per event.
+        self._positions_view = MappingProxyType(self.positions)
+        self._legs_view = MappingProxyType(self.legs)
+        # The last event's Context when that event asked for nothing (no intents, no log line): the next
+        # event reuses it with its own time and a fresh copy of the state, rather than building another.
+        self._spare: Context | None = None
         self._timeframe = int(self.strategy.timeframe)
         self._aggregator = Aggregator(self._timeframe) if self._timeframe > 1 else None
 
@@ -216,7 +229,7 @@ class StrategyRun:
     def start(self, now: datetime) -> Step:
         """Calls ``on_start`` once; a run restored from a started snapshot does nothing."""
         if self.started:
-            return Step()
+            return NOTHING
         step = self._dispatch("start", None, now, self.strategy.on_start)
         self.started = True
         return step
@@ -232,7 +245,7 @@ class StrategyRun:
             step = self._dispatch("bar", ready.instrument_id, ready.ts, self.strategy.on_bar, ready)
             intents.extend(step.intents)
             log.extend(step.log)
-        return Step(intents=intents, log=log)
+        return Step(tuple(intents), tuple(log))
 
     def on_tick(self, tick: Tick) -> Step:
         return self._dispatch("tick", tick.instrument_id, tick.ts, self.strategy.on_tick, tick)
@@ -336,16 +349,16 @@ class StrategyRun:
 
     def _context(self, now: datetime) -> Context:
         saved = self._state_json
-        # Context's fields by position (params, state, now, instruments, positions, legs): built for every
-        # event, and keywords cost a third more. The state is a copy, for this event only.
-        return Context(
-            self.params,
-            {} if saved == _EMPTY else json.loads(saved),
-            now,
-            self.instruments,
-            dict(self.positions),
-            dict(self.legs),
-        )
+        state = {} if saved == _EMPTY else json.loads(saved)  # a copy, for this event only
+        ctx = self._spare
+        if ctx is not None:
+            self._spare = None
+            ctx.state = state
+            ctx.now = now
+            return ctx
+        # Context's fields by position (params, state, now, instruments, positions, legs): keywords cost a
+        # third more.
+        return Context(self.params, state, now, self.instruments, self._positions_view, self._legs_view)
 
     def _dispatch(self, kind: str, subject: object, ts: datetime, handler: Callable[..., None], *args: Any) -> Step:
         """Runs ``handler`` for the event ``kind`` (``bar``, ``fill``...) of ``subject`` (an instrument id,
@@ -370,21 +383,24 @@ class StrategyRun:
             # During warm_up the state is carried through the replay; warm_up puts the saved one back.
             self._state, self._state_json = json.loads(text), text
         if kind == "warm_up":
-            return Step([], [])
+            return NOTHING
         if not ctx.intents:
-            return Step([], list(ctx.log))  # (intents, log) by position, as above
+            if not ctx.log:
+                self._spare = ctx  # nothing of it was handed out: the next event may reuse it
+                return NOTHING
+            return Step((), tuple(ctx.log))  # (intents, log) by position: keywords cost more
         event = kind if subject is None else f"{kind}.{subject}"
-        return Step(self._keyed(event, ts, ctx.intents), list(ctx.log))
+        return Step(self._keyed(event, ts, ctx.intents), tuple(ctx.log))
 
     @staticmethod
-    def _keyed(event: str, ts: datetime, intents: list[Intent]) -> list[Intent]:
+    def _keyed(event: str, ts: datetime, intents: list[Intent]) -> tuple[Intent, ...]:
         seen: dict[str, int] = {}
         keyed = []
         for intent in intents:
             n = seen.get(intent.leg, 0)
             seen[intent.leg] = n + 1
             keyed.append(replace(intent, key=intent_key(event, ts, intent.leg, n)))
-        return keyed
+        return tuple(keyed)
 
 
 MAX_INTENT_KEY = 64  # leaves room for "dep<id>:<account>:" and a slice suffix in an order's idempotency key

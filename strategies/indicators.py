@@ -119,7 +119,11 @@ class Ema:
         self.number: float | None = None
 
     def update(self, bar: Bar) -> None:
-        price = float(bar.close if self.source == "close" else source_price(bar, self.source))
+        self.push(float(bar.close if self.source == "close" else source_price(bar, self.source)))
+
+    def push(self, price: float) -> None:
+        """The next value as a float: what ``update`` does with the bar's price (the EMA crossover converts
+        a bar's close once for its two EMAs)."""
         previous = self.number
         if previous is not None:
             k = self._k

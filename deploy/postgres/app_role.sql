@@ -93,5 +93,13 @@ REVOKE ALL ON FUNCTION compliance_audit_head(integer), compliance_audit_insert(
     integer, bigint, text, text, text, timestamptz, text, text, text, text, text, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION compliance_audit_head(integer), compliance_audit_insert(
     integer, bigint, text, text, text, timestamptz, text, text, text, text, text, text, text, text) TO :"app_role";
+-- Retention (retention migration 0002): the window the triggers enforce is read from retention_policy,
+-- written only by the owner (migrate, manage.py retention_policy). The application reads it; it may
+-- set and lift legal holds (retention_legalhold, audited by the application) but not remove them.
+REVOKE ALL ON retention_policy FROM PUBLIC;
+REVOKE ALL ON retention_policy FROM :"app_role";
+GRANT SELECT ON retention_policy TO :"app_role";
+REVOKE DELETE ON retention_legalhold FROM :"app_role";
+
 -- No TRUNCATE anywhere: it bypasses row triggers and the flush of a test runner is the only user.
 REVOKE TRUNCATE ON ALL TABLES IN SCHEMA public FROM :"app_role";

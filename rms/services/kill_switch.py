@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.selectors import trades_nowhere
 from audit.services import audit_record
 from infra.prepared import Prepared
 from rms.errors import KillSwitchForbidden, KillSwitchInvalid
@@ -51,14 +52,15 @@ def _target_orgs(scope: str, target_id: int | None) -> set[int]:
 
 
 def may_engage(*, actor, scope: str, target_id: int | None) -> bool:
-    """Anyone who may trade an account may halt it, and users may halt themselves; Owners and Admins
-    may halt anything in their organisations; only a superuser may halt everything."""
+    """Anyone who may trade an account may halt it, and users may halt themselves (except a Compliance
+    member, who trades nowhere); Owners and Admins may halt anything in their organisations; only a
+    superuser may halt everything."""
     if actor is None:  # the system (MTM monitor)
         return True
     if scope == KillScope.GLOBAL:
         return actor.is_superuser
     if scope == KillScope.USER and target_id == actor.pk:
-        return True
+        return not trades_nowhere(user=actor)  # a Compliance member changes nothing, not even their own halt
     if scope == KillScope.ACCOUNT:
         from brokers.selectors import account_list_for_user
 

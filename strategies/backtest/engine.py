@@ -248,12 +248,13 @@ class Backtest:
             on_bar = self.run.on_bar
             result = self.result
             squares_off = self.settings.mis_square_off is not None
+            mark = self._mark
             minute: datetime | None = None
             done = 0
             for bar in ordered:
                 if bar.ts != minute:
                     if minute is not None:
-                        self._mark(minute)
+                        mark(minute)
                         if progress is not None and done - reported >= 1000:
                             reported = done
                             progress(done / total)
@@ -285,18 +286,20 @@ class Backtest:
 
     def _mark(self, minute: datetime) -> None:
         result = self.result
-        if not self._positions:
+        positions = self._positions
+        if not positions:
             result.equity.append((minute, result.cash + ZERO))  # + 0 as below: the same Decimal, exponent and all
             return
+        last_close = self._last_close
         held = ZERO
-        for (instrument_id, _), quantity in self._positions.items():
-            held += quantity * self._last_close.get(instrument_id, ZERO)
+        for (instrument_id, _), quantity in positions.items():
+            held += quantity * last_close.get(instrument_id, ZERO)
         result.exposed_minutes += 1
         result.equity.append((minute, result.cash + held))
 
     # --- orders
 
-    def _handle(self, intents: list[Intent], bar: Bar, *, at_close: bool) -> None:
+    def _handle(self, intents: Sequence[Intent], bar: Bar, *, at_close: bool) -> None:
         for intent in intents:
             spec = self.symbols.by_id.get(intent.instrument_id)
             if spec is None:

@@ -50,8 +50,9 @@ class EmaCrossover(SingleInstrumentStrategy):
     def on_bar(self, ctx: Context, bar: Bar) -> None:
         if bar.instrument_id != self.instrument_id(ctx):
             return
-        self.fast.update(bar)
-        self.slow.update(bar)
+        close = float(bar.close)  # both EMAs are of the close (Ema.update's conversion, made once)
+        self.fast.push(close)
+        self.slow.push(close)
         fast, slow = self.fast.number, self.slow.number
         previous, self.previous = self.previous, (fast, slow) if fast is not None and slow is not None else None
         if self.p.exit_at is not None and _at_or_after(bar, self.p.exit_at):

@@ -8,6 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.selectors import trades_nowhere
 from core.parse import int_or_none
 from marketdata.fanout import quote_context
 from marketdata.quotes import get_quotes
@@ -63,6 +64,9 @@ def _watchlist_context(request: HttpRequest, watchlist_id: int | None, *, accoun
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
+    if trades_nowhere(user=request.user):
+        # A Compliance member (and nothing else) cannot use the trading dashboard: they land on the reports.
+        return redirect("compliance:home")
     account = current_account(request)
     # The watchlist's own can_trade (a bool) replaces the trading panels' lazy one: computed once.
     context = trading_context(request, account) | _watchlist_context(

@@ -13,7 +13,9 @@ Rules (who is allowed; everyone else is denied):
   staff           Django staff only (none of the callers below)
   none            nobody: the route only names a prefix and answers 404
   org_manager     Owner or Admin of the organisation in the URL
-  org_member      any member of the organisation in the URL (Owner, Admin, Trader, Viewer)
+  org_reports     Owner, Admin or Compliance member of the organisation in the URL (its compliance reports)
+  report_reader   an Owner, Admin or Compliance member of some organisation (the reports' landing page)
+  org_member      any member of the organisation in the URL (Owner, Admin, Trader, Viewer, Compliance)
   org_writer      Owner, Admin or Trader of the organisation in the URL (a Trader granted trading on the
                   deployment's account, for a deployment's acts)
   account:view    Owner/Admin of the account's organisation, or a Trader/Viewer granted the account
@@ -77,13 +79,45 @@ ROUTES: dict[str, str] = {
     "rms:limits-organisation": "POST org_manager",
     "rms:limits-account": "POST org_manager",
     "rms:limits-member": "POST org_manager",
-    "compliance:trade-trail": "org_manager",
-    "compliance:trade-trail-export": "org_manager",
-    "compliance:order-to-trade": "org_manager",
-    "compliance:order-to-trade-export": "org_manager",
-    "compliance:exports": "org_manager",
-    "compliance:export-job": "org_manager",
-    "compliance:export-download": "org_manager",
+    "compliance:home": "report_reader",
+    "compliance:reports": "org_reports",
+    "compliance:trade-trail": "org_reports",
+    "compliance:trade-trail-export": "org_reports",
+    "compliance:order-to-trade": "org_reports",
+    "compliance:order-to-trade-export": "org_reports",
+    "compliance:audit-log": "org_reports",
+    "compliance:audit-log-export": "org_reports",
+    # Starts a verification of the trail (it records its outcome, and changes nothing else).
+    "compliance:audit-verify": "POST org_reports",
+    "compliance:algo-summary": "org_reports",
+    "compliance:algo-summary-export": "org_reports",
+    "compliance:login-history": "org_reports",
+    "compliance:login-history-export": "org_reports",
+    "compliance:kill-switch-events": "org_reports",
+    "compliance:kill-switch-events-export": "org_reports",
+    "compliance:rms-rejections": "org_reports",
+    "compliance:rms-rejections-export": "org_reports",
+    # Export jobs and their files: anyone who may read the reports may export them.
+    "compliance:exports": "org_reports",
+    "compliance:export-job": "org_reports",
+    "compliance:export-download": "org_reports",
+    # The platform's versions: staff holding compliance.view_reports (tests/compliance/test_platform_reports.py).
+    "compliance:platform-reports": "staff",
+    "compliance:platform-trade-trail": "staff",
+    "compliance:platform-trade-trail-export": "staff",
+    "compliance:platform-order-to-trade": "staff",
+    "compliance:platform-order-to-trade-export": "staff",
+    "compliance:platform-audit-log": "staff",
+    "compliance:platform-audit-log-export": "staff",
+    "compliance:platform-audit-verify": "POST staff",
+    "compliance:platform-algo-summary": "staff",
+    "compliance:platform-algo-summary-export": "staff",
+    "compliance:platform-login-history": "staff",
+    "compliance:platform-login-history-export": "staff",
+    "compliance:platform-kill-switch-events": "staff",
+    "compliance:platform-kill-switch-events-export": "staff",
+    "compliance:platform-rms-rejections": "staff",
+    "compliance:platform-rms-rejections-export": "staff",
     # A charting tool calls it (no cookies); the deployment's secret is the check (tests/strategies).
     "strategies:webhook": "POST public",
     "strategies:home": "org_member",  # to the user's organisation's list; none without one
@@ -120,6 +154,7 @@ ROUTES: dict[str, str] = {
     "watchlist-add": "POST watchlist_owner",
     "watchlist-remove": "POST watchlist_owner",
     "option-chain": "verified",
+    "option-strategy": "POST verified",  # a payoff of the legs posted; reads quotes, changes nothing
     "trading-panel": "account:view",
     "order-ticket": "account:trade",
     "order-place": "POST account:trade",
@@ -201,8 +236,14 @@ ROUTES: dict[str, str] = {
     "GET /api/marketdata/candles/{instrument_id}": "verified",
 }
 
-ACTORS = ("owner", "admin", "trader", "viewer", "outsider", "anonymous", "password_only")
-MEMBER_ROLES = {"owner": Role.OWNER, "admin": Role.ADMIN, "trader": Role.TRADER, "viewer": Role.VIEWER}
+ACTORS = ("owner", "admin", "trader", "viewer", "compliance", "outsider", "anonymous", "password_only")
+MEMBER_ROLES = {
+    "owner": Role.OWNER,
+    "admin": Role.ADMIN,
+    "trader": Role.TRADER,
+    "viewer": Role.VIEWER,
+    "compliance": Role.COMPLIANCE,
+}
 # Values for URL parameters that do not depend on the target (the admin's).
 FIXED_KWARGS = {
     "app_label": "accounts",
@@ -420,7 +461,11 @@ def _expected(rule: str, actor: str, org: str, granted: bool) -> bool:
     if rule in ("staff", "none"):
         return False
     if rule == "org_member":
-        return own and actor in ("owner", "admin", "trader", "viewer")
+        return own and actor in ("owner", "admin", "trader", "viewer", "compliance")
+    if rule == "org_reports":
+        return own and actor in ("owner", "admin", "compliance")
+    if rule == "report_reader":
+        return actor in ("owner", "admin", "compliance")
     if rule == "org_writer":
         return own and actor in ("owner", "admin", "trader")
     if rule == "org_manager" or rule == "account:manage":

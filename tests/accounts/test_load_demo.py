@@ -21,10 +21,10 @@ def _run() -> str:
 def test_the_demo_has_one_user_per_role_with_a_printed_totp_secret_and_is_idempotent():
     first, second = _run(), _run()
     assert "Demo login:" in first and "password:" in first
-    assert Membership.objects.filter(organisation__slug="demo").count() == 4
+    assert Membership.objects.filter(organisation__slug="demo").count() == 5
     assert set(Membership.objects.values_list("role", flat=True)) == set(Role.values)
     secrets_first = re.findall(r"TOTP secret: ([A-Z2-7]+)", first)
-    assert len(secrets_first) == 5 and secrets_first == re.findall(r"TOTP secret: ([A-Z2-7]+)", second)
+    assert len(secrets_first) == 6 and secrets_first == re.findall(r"TOTP secret: ([A-Z2-7]+)", second)
     trader = User.objects.get(username="demo-trader")
     device = SealedTOTPDevice.objects.get(user=trader)
     printed = re.search(r"demo-trader\s+TOTP secret: \S+\s+\(code now: (\d{6})\)", second).group(1)
@@ -54,6 +54,7 @@ def test_the_demo_prints_a_platform_admin_who_reaches_the_admin_only_after_the_o
     assert client.get("/admin/")["Location"].startswith("/account/otp/verify/")  # the password is not enough
     assert client.post("/account/otp/verify/", {"token": code, "next": "/admin/"})["Location"] == "/admin/"
     assert client.get("/admin/").status_code == 200
+    assert client.get("/platform/compliance/algos/").status_code == 200  # the platform's reports
     for page in ("brokers/brokeraccount/", "accounts/organisation/", "compliance/auditevent/", "otp_totp/totpdevice/"):
         assert client.get(f"/admin/{page}").status_code == 200, page
     # no way to widen anybody's powers: users are read-only, groups and permissions out of reach

@@ -128,11 +128,13 @@ def test_removing_a_member_drops_their_grants(org):
 def test_the_role_groups_and_the_compliance_permission_exist():
     perms = {
         name: set(Group.objects.get(name=name).permissions.values_list("codename", flat=True))
-        for name in ("Owner", "Admin", "Trader", "Viewer", "Compliance officer")
+        for name in ("Owner", "Admin", "Trader", "Viewer", "Compliance", "Compliance officer")
     }
     assert "trade_brokeraccount" in perms["Trader"] and "trade_brokeraccount" not in perms["Viewer"]
     assert "change_organisation" in perms["Owner"] and "change_organisation" not in perms["Admin"]
     assert perms["Compliance officer"] == {"view_reports"}
+    # The Compliance role reads: no add, change, delete or trade permission of any kind.
+    assert perms["Compliance"] == {"view_organisation", "view_reports"}
 
 
 def test_the_members_page_changes_roles_and_grants(org):

@@ -44,3 +44,13 @@ def app_role():
     role = make_app_role()
     yield role
     drop_role(role)
+
+
+@pytest.fixture
+def officer(world):
+    """A Compliance member of the world's organisation ("officer")."""
+    from accounts.models import Membership, Role, User
+
+    user = User.objects.create_user("officer")
+    Membership.objects.create(user=user, organisation=world.org, role=Role.COMPLIANCE)
+    return user

@@ -308,9 +308,11 @@ def test_under_asgi_the_export_streams_an_async_iterator(world):
     assert AuditEvent.objects.filter(action="compliance.report_exported").count() == 1
 
 
-def test_the_organisation_pages_link_to_both_reports(world, signed_in):
+def test_the_organisation_pages_link_to_the_reports_and_the_reports_to_each_other(world, signed_in):
     client = signed_in(world.owner)
-    for page in ("/orgs/acme/limits/", "/orgs/acme/members/", URL, "/orgs/acme/compliance/order-to-trade/"):
+    for page in ("/orgs/acme/limits/", "/orgs/acme/members/"):
+        assert 'href="/orgs/acme/compliance/"' in client.get(page).content.decode()
+    for page in ("/orgs/acme/compliance/", URL, "/orgs/acme/compliance/order-to-trade/"):
         html = client.get(page).content.decode()
         assert 'href="/orgs/acme/compliance/trades/"' in html
         assert 'href="/orgs/acme/compliance/order-to-trade/"' in html

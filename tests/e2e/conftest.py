@@ -179,10 +179,25 @@ def next_totp(user: DemoUser) -> str:
         time.sleep(1)
 
 
-def sign_in(page, base_url: str, user: DemoUser) -> None:
-    """Sign in through the real pages: password, then the one-time code."""
+_signed_in: dict[tuple[str, str], list] = {}  # (server, username) -> the session's cookies
+
+
+def sign_in(page, base_url: str, user: DemoUser, *, fresh: bool = False) -> None:
+    """Sign in through the real pages: password, then the one-time code.
+
+    A TOTP code is good once per 30-second step, so every sign-in of one user after the first waits up
+    to 30 s for a new code. The first sign-in of each user on a server is therefore kept: later calls
+    give the page's context that session's cookies and land on the dashboard, and sign in through the
+    pages again only when the session has ended (signed out, revoked). ``fresh=True`` always signs in."""
     from playwright.sync_api import expect
 
+    key = (base_url, user.username)
+    if not fresh and (cookies := _signed_in.get(key)):
+        page.context.add_cookies(cookies)
+        page.goto(base_url + "/")
+        if page.get_by_role("button", name="Sign out").count():
+            return
+        page.context.clear_cookies()
     page.goto(base_url + "/login/")
     page.get_by_label("Username").fill(user.username)
     page.get_by_label("Password").fill(user.password)
@@ -191,3 +206,4 @@ def sign_in(page, base_url: str, user: DemoUser) -> None:
     page.get_by_role("button", name="Verify").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     expect(page.get_by_label("One-time code or backup code")).to_have_count(0)
+    _signed_in[key] = page.context.cookies()

@@ -28,7 +28,8 @@ def test_an_owners_trade_is_in_the_trade_trail_its_export_and_the_order_to_trade
 
     page.goto(url + "/account/")
     page.get_by_role("link", name="Risk limits").click()
-    page.get_by_role("link", name="Trade trail").click()
+    page.get_by_role("link", name="Compliance reports").click()
+    page.get_by_role("navigation", name="Reports").get_by_role("link", name="Trade trail").click()
     trade = page.locator("table tbody tr", has_text="TATASTEEL")
     expect(trade.first).to_be_visible()
     expect(trade.first).to_contain_text("BUY")
@@ -41,6 +42,6 @@ def test_an_owners_trade_is_in_the_trade_trail_its_export_and_the_order_to_trade
     ours = [line for line in lines[1:] if ",TATASTEEL," in line]  # other browser tests trade other symbols
     assert len(ours) == 1 and ",BUY," in ours[0]
 
-    page.get_by_role("link", name="Order-to-trade ratio").click()
+    page.get_by_role("navigation", name="Reports").get_by_role("link", name="Order-to-trade ratio").click()
     expect(page.locator("table tbody tr").first).to_be_visible()
     page.screenshot_step("order-to-trade")

@@ -13,7 +13,7 @@ def test_a_trader_signs_in_with_a_one_time_code_and_reaches_the_terminal(termina
     page.goto(terminal_server["url"] + "/")
     expect(page).to_have_url(re.compile(r"/login/"))
     page.screenshot_step("login")
-    sign_in(page, terminal_server["url"], trader)
+    sign_in(page, terminal_server["url"], trader, fresh=True)
     page.goto(terminal_server["url"] + "/")
     expect(page.get_by_role("heading", name="Watchlist 1")).to_be_visible()
     page.screenshot_step("dashboard")

@@ -110,13 +110,13 @@ def test_it_validates_params_through_the_registry_naming_the_field():
 
 def test_it_gives_intents_keys_from_the_event_time_leg_and_sequence():
     run = make()
-    assert run.on_bar(bar("09:15", "100")).intents == []
+    assert run.on_bar(bar("09:15", "100")).intents == ()
     step = run.on_bar(bar("09:16", "101"))
     keys = [intent.key for intent in step.intents]
     stamp = "20260302T034600"  # 09:16 IST, in UTC
     assert keys == [f"bar.7:{stamp}:long:0", f"bar.7:{stamp}:long:1"]
     assert [intent.quantity for intent in step.intents] == [2, 2]
-    assert step.log == ["up at 101"]
+    assert step.log == ("up at 101",)
 
 
 def test_the_same_event_evaluated_twice_yields_the_same_keys():
@@ -148,7 +148,7 @@ def test_close_all_on_a_tick_flattens_every_held_leg():
         ("b", 8, "BUY", 5),
     ]
     assert step.intents[0].key == "tick.7:20260302T035000:a:0"
-    assert run.on_timer(Timer(name="exit", ts=ts)).log == ["exit"]
+    assert run.on_timer(Timer(name="exit", ts=ts)).log == ("exit",)
 
 
 def test_a_snapshot_round_trips_through_json():
@@ -161,7 +161,7 @@ def test_a_snapshot_round_trips_through_json():
     assert restored.snapshot() == run.snapshot()
     assert restored.positions == {"long": 2} and restored.legs == {"long": 7}
     assert restored.state == {"started_at": ist(DAY, "09:14").isoformat(), "bars": 1, "seen_position": 2}
-    assert restored.start(ist(DAY, "09:30")).intents == []  # started once, never again
+    assert restored.start(ist(DAY, "09:30")).intents == ()  # started once, never again
     assert restored.state["started_at"] == ist(DAY, "09:14").isoformat()
 
 
@@ -433,3 +433,57 @@ def test_a_restored_state_reads_back_as_json():
     assert run.state == {"pair": [1, 2], "3": "x"}
     run.on_bar(bar("09:15", "1"))
     assert run.state == {"pair": [1, 2], "3": "x", "bars": 1}
+
+
+class Keeper(Strategy):
+    """Keeps what it was handed: each event's state as it arrived, the state object and the context."""
+
+    name = "engine_keeper"
+    Params = EchoParams
+
+    def __init__(self, params: EchoParams) -> None:
+        super().__init__(params)
+        self.arrived: list[dict] = []
+        self.states: list[dict] = []
+        self.contexts: list[Context] = []
+
+    def on_bar(self, ctx: Context, bar: Bar) -> None:
+        self.arrived.append(
+            json.loads(json.dumps(ctx.state)) | {"types": [type(v).__name__ for v in ctx.state.values()]}
+        )
+        self.states.append(ctx.state)
+        self.contexts.append(ctx)
+        ctx.state["last"] = (str(bar.close), bar.instrument_id)  # a tuple: persisted as a JSON list
+        if bar.close == Decimal("13"):
+            ctx.positions["long"] = 5  # type: ignore[index]  # what the engine must refuse
+
+
+def test_each_event_gets_a_fresh_copy_of_the_persisted_state_even_when_its_context_is_reused(monkeypatch):
+    monkeypatch.setitem(registry._CLASSES, Keeper.name, Keeper)
+    run = StrategyRun(kind=Keeper.name, params={"instrument": 7}, instruments=MemoryInstruments())
+    for minute, close in (("09:15", "10"), ("09:16", "11"), ("09:17", "12")):
+        assert run.on_bar(bar(minute, close)).intents == ()
+    strategy = run.strategy
+    assert isinstance(strategy, Keeper)
+    # The events asked for nothing, so one Context served them all (the path under test)...
+    assert strategy.contexts[0] is strategy.contexts[1] is strategy.contexts[2]
+    # ...and each saw the state as persisted, read back from JSON (the tuple came back as a list), in a
+    # dict of its own, never the one the previous handler wrote into.
+    assert strategy.arrived == [
+        {"types": []},
+        {"last": ["10", 7], "types": ["list"]},
+        {"last": ["11", 7], "types": ["list"]},
+    ]
+    assert len({id(state) for state in strategy.states}) == 3
+    strategy.states[-1]["last"] = "changed after the event"
+    assert run.state == {"last": ["12", 7]}
+    assert run.snapshot()["state"] == {"last": ["12", 7]}
+
+
+def test_a_handler_cannot_change_the_runs_positions_through_its_context(monkeypatch):
+    monkeypatch.setitem(registry._CLASSES, Keeper.name, Keeper)
+    run = StrategyRun(kind=Keeper.name, params={"instrument": 7}, instruments=MemoryInstruments())
+    with pytest.raises(StrategyCrashed) as crashed:
+        run.on_bar(bar("09:15", "13"))
+    assert "does not support item assignment" in crashed.value.traceback
+    assert run.positions == {}

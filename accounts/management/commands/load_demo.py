@@ -24,6 +24,7 @@ DEMO_USERS = {
     Role.ADMIN: ("demo-admin", "Arjun", "Admin"),
     Role.TRADER: ("demo-trader", "Tara", "Trader"),
     Role.VIEWER: ("demo-viewer", "Vikram", "Viewer"),
+    Role.COMPLIANCE: ("demo-compliance", "Chitra", "Compliance"),
 }
 # The platform's operator, who works in the Django admin (/admin/, behind both factors): staff in no
 # organisation, with what running the platform needs and no more. Not a superuser: a superuser may
@@ -42,6 +43,7 @@ PLATFORM_ADMIN_PERMISSIONS = [
     "brokers.add_brokeraccount",
     "brokers.change_brokeraccount",  # sets broker credentials, write-only and encrypted
     "compliance.view_auditevent",
+    "compliance.view_reports",  # the platform's compliance reports, every organisation (/platform/compliance/)
     "otp_totp.view_totpdevice",
     "otp_totp.delete_totpdevice",  # a lost authenticator: the user enrols a new one at next sign-in
     "otp_static.view_staticdevice",
@@ -88,7 +90,7 @@ class Command(BaseCommand):
             if role == Role.TRADER:
                 assign_perm("brokers.trade_brokeraccount", user, account)
             secret, code = self._totp(user)
-            self.stdout.write(f"  {role.label:<7} username: {username:<12} TOTP secret: {secret}  (code now: {code})")
+            self.stdout.write(f"  {role.label:<10} username: {username:<15} TOTP secret: {secret}  (code now: {code})")
         self.stdout.write(
             f"  Paper account '{account.label}' is granted to demo-trader (trade) and demo-viewer (view)."
         )
@@ -112,8 +114,8 @@ class Command(BaseCommand):
         user.groups.set([group])
         secret, code = self._totp(user)
         self.stdout.write(
-            f"  Platform username: {username:<12} TOTP secret: {secret}  (code now: {code})"
-            "  staff: the Django admin at /admin/"
+            f"  Platform   username: {username:<15} TOTP secret: {secret}  (code now: {code})"
+            "  staff: the Django admin at /admin/ and the platform's reports at /platform/compliance/"
         )
 
     @staticmethod
