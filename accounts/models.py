@@ -154,7 +154,7 @@ class SealedTOTPDevice(TOTPDevice):
 
     @property
     def seed_is_sealed(self) -> bool:
-        return self.key.startswith(f"{sealing.FORMAT_VERSION}:")
+        return sealing.is_sealed(self.key)
 
     def verify_token(self, token) -> bool:
         """django-otp's check; False, and logged with its cause, when the seed cannot be opened."""
@@ -170,7 +170,7 @@ class SealedTOTPDevice(TOTPDevice):
         sealed = sealing.encrypt(seed, associated_data=self.key_binding)
         if len(sealed) > self._meta.get_field("key").max_length:
             raise ValueError(
-                f"a {len(seed)}-byte TOTP seed sealed under key {settings.BROKER_ENCRYPTION_KEY_ID!r} does not fit "
+                f"a {len(seed)}-byte TOTP seed sealed under key {sealing.key_id_of(sealed)!r} does not fit "
                 "otp_totp's key column; seeds are 20 bytes and key ids at most 11 characters (accounts.E001)"
             )
         self.key = sealed

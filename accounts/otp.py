@@ -5,19 +5,15 @@ from __future__ import annotations
 import hashlib
 import re
 from base64 import b32encode
-from collections.abc import Iterator
 
 import django_otp
-from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
-from django.db import transaction
 from django.http import HttpRequest
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 
 from accounts import audit
 from accounts.models import SealedTOTPDevice
-from core import sealing
 
 BACKUP_CODE_COUNT = 10
 # What backup_code_digest stores: 16 upper-case base32 characters. The codes themselves are lower-case
@@ -110,40 +106,3 @@ def backup_codes_issue(*, user) -> list[str]:
         [StaticToken(device=device, token=backup_code_digest(device_id=device.pk, code=code)) for code in codes]
     )
     return codes
-
-
-# Shown for TOTP seeds left in hex by key_usage: not a key id (those are identifiers).
-CLEAR = "(in clear)"
-
-
-def totp_seeds_reseal(*, batch_size: int = 500) -> Iterator[int]:
-    """Re-seal under the current key every TOTP seed sealed under another; yield the number done per batch.
-
-    Each row is re-read and rewritten under a row lock, so a concurrent sign-in (which saves the
-    device's last time step) is never overwritten with stale data. Seeds in clear are left alone:
-    they never verify, and sealing them would make good whatever wrote them (totp_seed_key_usage
-    counts them). Raises sealing.SecretError (and stops) on a seed that fails to open.
-    """
-    current = settings.BROKER_ENCRYPTION_KEY_ID
-    ids = list(
-        SealedTOTPDevice.objects.filter(key__startswith=f"{sealing.FORMAT_VERSION}:")
-        .exclude(key__startswith=f"{sealing.FORMAT_VERSION}:{current}:")
-        .values_list("pk", flat=True)
-        .order_by("pk")
-    )
-    for start in range(0, len(ids), batch_size):
-        chunk = ids[start : start + batch_size]
-        with transaction.atomic():
-            for device in SealedTOTPDevice.objects.select_for_update().filter(pk__in=chunk).order_by("pk"):
-                device.seed_seal(device.bin_key)
-                device.save(update_fields=["key"])
-        yield len(chunk)
-
-
-def totp_seed_key_usage() -> dict[str, int]:
-    """Count TOTP seeds per key id (CLEAR for seeds in hex), to show a retired key is no longer referenced."""
-    usage: dict[str, int] = {}
-    for key in SealedTOTPDevice.objects.values_list("key", flat=True):
-        key_id = sealing.key_id_of(key) if key.startswith(f"{sealing.FORMAT_VERSION}:") else CLEAR
-        usage[key_id] = usage.get(key_id, 0) + 1
-    return usage

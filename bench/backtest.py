@@ -121,7 +121,7 @@ def ema_params(symbol: str, fast: int, slow: int) -> dict:
 
 
 def settings():
-    from strategies.backtest.charges import ChargeSchedule
+    from brokers.charges import ChargeSchedule
     from strategies.backtest.engine import BacktestSettings
 
     return BacktestSettings(fill_mode="next_open", charges=ChargeSchedule.none(), mis_square_off=None)

@@ -50,4 +50,4 @@ class BrokerAccountAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if form.cleaned_data.get("new_credentials"):
-            broker_credentials_set(account=obj, credentials=form.cleaned_data["new_credentials"])
+            broker_credentials_set(account=obj, credentials=form.cleaned_data["new_credentials"], actor=request.user)

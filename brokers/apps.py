@@ -10,7 +10,22 @@ class BrokersConfig(AppConfig):
 
         from brokers import metrics, selectors  # noqa: F401 - metrics: the scrape-time broker gauges
         from brokers.families.runtime import build_broker_feed
+        from infra.sealed_fields import register_sealed_field
         from marketdata.feeds.sources import register_feed_source
+
+        # Rotation (infra.key_rotation) re-seals these under the current key; retiring a key waits for them.
+        register_sealed_field(
+            "brokers.BrokerAccount",
+            "credentials_ciphertext",
+            binding=lambda account: account.credentials_binding,
+            label="broker credentials",
+        )
+        register_sealed_field(
+            "brokers.BrokerSession",
+            "secrets_ciphertext",
+            binding=lambda session: session.secrets_binding,
+            label="broker sessions",
+        )
 
         register_feed_source(
             "broker",

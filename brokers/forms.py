@@ -98,3 +98,22 @@ class BrokerAccountForm(forms.Form):
         login = family(broker).login
         names = login.credentials if login is not None else ()
         return {name: self.cleaned_data.get(credential_field_name(broker, name)) or "" for name in names}
+
+
+class CredentialsForm(forms.Form):
+    """New credentials for one account: the fields its family's login names, write-only."""
+
+    def __init__(self, *args, broker: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        login = family(broker).login
+        self.names = tuple(login.credentials) if login is not None else ()
+        for name in self.names:
+            self.fields[name] = forms.CharField(
+                max_length=512,
+                strip=True,
+                label=credential_label(name),
+                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}, render_value=False),
+            )
+
+    def credentials(self) -> dict[str, str]:
+        return {name: self.cleaned_data.get(name) or "" for name in self.names}

@@ -28,6 +28,7 @@ from guardian.shortcuts import get_objects_for_user
 
 from accounts.models import Membership, Organisation, Role, User
 from brokers.adapters.registry import UnknownBroker, family, registered_codes
+from brokers.crypto import SecretError
 from brokers.errors import BrokerAccountForbidden, BrokerAccountNotFound
 from brokers.instrument_map import (  # noqa: F401 - the mapping's selectors, re-exported
     BrokerSymbol,
@@ -38,6 +39,7 @@ from brokers.instrument_map import (  # noqa: F401 - the mapping's selectors, re
     instrument_map,
 )
 from brokers.models import BrokerAccount, BrokerSession
+from brokers.services.credentials import broker_credentials_get
 from brokers.services.sessions import SessionState, session_state
 
 Access = Literal["view", "trade", "manage"]
@@ -203,6 +205,9 @@ class OrganisationAccount:
     account: BrokerAccount
     has_login: bool  # the family signs in daily at the broker (Connect)
     session: SessionState | None  # None for a family without a login, or a broker no longer registered
+    # False when the stored credentials do not open (a retired or unknown key, a tampered row): the
+    # page asks for them again instead of failing.
+    credentials_readable: bool = True
 
 
 def organisation_account_list(*, organisation: Organisation) -> list[OrganisationAccount]:
@@ -215,8 +220,17 @@ def organisation_account_list(*, organisation: Organisation) -> list[Organisatio
             has_login = family(account.broker).login is not None
         except UnknownBroker:
             has_login = False
-        rows.append(OrganisationAccount(account, has_login, session_state(account) if has_login else None))
+        session = session_state(account) if has_login else None
+        rows.append(OrganisationAccount(account, has_login, session, _credentials_readable(account)))
     return rows
+
+
+def _credentials_readable(account: BrokerAccount) -> bool:
+    try:
+        broker_credentials_get(account=account)
+    except SecretError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)

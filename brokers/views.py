@@ -17,10 +17,11 @@ from django_otp.decorators import otp_required
 
 from accounts.selectors import organisation_get_for_user
 from brokers import catalogue
-from brokers.errors import BrokerAccountDuplicate, BrokerAccountInvalid
-from brokers.forms import BrokerAccountForm, credential_field_name
+from brokers.errors import BrokerAccountDuplicate, BrokerAccountInvalid, BrokerAccountNotFound
+from brokers.forms import BrokerAccountForm, CredentialsForm, credential_field_name
+from brokers.models import BrokerAccount
 from brokers.selectors import organisation_account_list
-from brokers.services.accounts import broker_account_create
+from brokers.services.accounts import broker_account_create, broker_account_credentials_replace
 from core.client_ip import client_ip
 from core.errors import ApplicationError
 
@@ -87,4 +88,40 @@ def account_add(request: HttpRequest, slug: str) -> HttpResponse:
         form.add_error(field if field in form.fields else None, exc.message)
         return _page(request, organisation, membership, form, error=exc, status=exc.status)
     messages.success(request, f"{account.label} was added. Its credentials are stored encrypted and never shown.")
+    return redirect(reverse("brokers:accounts", args=[organisation.slug]) + f"#broker-account-{account.pk}")
+
+
+@verified_required
+@sensitive_post_parameters()
+def account_credentials(request: HttpRequest, slug: str, account_id: int) -> HttpResponse:
+    """Replace an account's credentials (a rotated API secret, or ones that no longer open): GET the
+    form, POST them. Different credentials end the account's session: it signs in again with them.
+    404 for an account of another organisation, 400 for the form's shape, 422 for a missing credential."""
+    if request.method not in ("GET", "POST"):
+        return HttpResponse(status=405, headers={"Allow": "GET, POST"})
+    try:
+        organisation, membership = organisation_get_for_user(user=request.user, slug=slug, manage=True)
+        account = BrokerAccount.objects.filter(organisation=organisation, pk=account_id).first()
+        if account is None:
+            raise BrokerAccountNotFound("No such broker account.")
+    except ApplicationError as exc:
+        return _refused(request, exc)
+    form = CredentialsForm(request.POST or None, broker=account.broker)
+    context = {"organisation": organisation, "membership": membership, "account": account, "form": form}
+    if request.method == "GET":
+        return render(request, "brokers/credentials.html", context)
+    if not form.is_valid():
+        return render(request, "brokers/credentials.html", context, status=400)
+    try:
+        stored = broker_account_credentials_replace(
+            actor=request.user, account=account, credentials=form.credentials(), ip=client_ip(request)
+        )
+    except BrokerAccountInvalid as exc:
+        field = exc.extra.get("field")
+        form.add_error(field if field in form.fields else None, exc.message)
+        return render(request, "brokers/credentials.html", {**context, "error": exc}, status=exc.status)
+    if stored:
+        messages.success(request, f"{account.label}'s credentials were replaced: sign it in again with them.")
+    else:
+        messages.info(request, f"{account.label} signs in without credentials: nothing was stored.")
     return redirect(reverse("brokers:accounts", args=[organisation.slug]) + f"#broker-account-{account.pk}")

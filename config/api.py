@@ -108,8 +108,10 @@ def whoami(request: HttpRequest) -> dict:
 
 
 api.add_router("/v1/", "orders.api.router")
+api.add_router("/v1/", "orders.reports.api.router")
 api.add_router("/v1/", "rms.api.router")
 api.add_router("/v1/", "strategies.api.router")
+api.add_router("/v1/", "alerts.api.router")
 
 
 @api.exception_handler(ApplicationError)

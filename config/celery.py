@@ -37,6 +37,12 @@ app.conf.task_routes = {
 app.conf.beat_schedule = {
     # Lets /api/health tell a dead beat from an idle one.
     "beat-heartbeat": {"task": "infra.tasks.beat_heartbeat", "schedule": 30.0},
+    # Every sealed field moved onto the current key (a new local key id or KMS key made current),
+    # in batches under row locks; a stopped run is finished by the next (docs/runbooks/key-rotation.md).
+    "keys-rotate": {
+        "task": "infra.tasks.rotate_keys",
+        "schedule": float(env_int("KEY_ROTATION_INTERVAL_SECONDS", 3600, minimum=60, maximum=7 * 86400)),
+    },
     # Intraday (MIS) positions are closed at 15:15 IST (CELERY_TIMEZONE is Asia/Kolkata).
     "orders-square-off-intraday": {
         "task": "orders.tasks.square_off_intraday_task",
@@ -71,6 +77,8 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*"),
         "options": {"countdown": 6},
     },
+    # Alert notifications whose delivery task was lost (queued on commit, the broker down) go out again.
+    "alerts-outbox-sweep": {"task": "alerts.tasks.sweep_outbox", "schedule": 60.0},
     # Kite's instruments dump is generated once a day before the open: the master and the Kite mapping.
     # The morning's first Kite sign-in queues it too (the download needs a session); this run is the
     # safety net and waits, without failing, while nobody has signed in (kite/master_refresh.py).

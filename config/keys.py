@@ -85,7 +85,7 @@ def broker_keys(*, production: bool, var_dir: Path) -> tuple[dict[str, bytes], s
         var_dir=var_dir,
         first_id="k1",
         var_file="broker_keys",
-        how="manage.py rotate_broker_keys --new-key",
+        how="manage.py rotate_keys --new-key",
         parse_keys=parse_keys,
         new_key=new_key,
     )

@@ -8,9 +8,12 @@ user's cap and closes when its session signs out or expires (4401) or the user's
 
 from __future__ import annotations
 
-from channels.generic.websocket import AsyncWebsocketConsumer
+import asyncio
 
-from infra import sockets
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from infra import push, sockets
 from infra.metrics import WS_CLIENTS
 
 READ_ONLY_ERROR = '{"type": "error", "code": "read_only", "message": "this socket only pushes updates"}'
@@ -34,6 +37,8 @@ class UserConsumer(AsyncWebsocketConsumer):
             await self.close(code=sockets.CLOSE_TOO_MANY, reason=self.socket.refusal)
             return
         self.group = user_group(user.pk)
+        if settings.STANDALONE:  # the in-memory layer: pushes from other threads come through this loop
+            push.serve_pushes_on(asyncio.get_running_loop())
         await self.channel_layer.group_add(self.group, self.channel_name)
         WS_CLIENTS.labels("user").inc()
         await self.accept()

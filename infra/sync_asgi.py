@@ -49,6 +49,7 @@ from django.core.wsgi import get_wsgi_application
 
 from infra import request_slots
 
+REQUEST_THREAD_PREFIX = "request"  # the request threads' names (infra.push tells them from other threads)
 IDLE_THREADS = 64  # idle request threads a process keeps; more than that are stopped when handed back
 STREAM_BATCH = 64 * 1024  # bytes of a streaming response read in one call of the request's thread
 
@@ -67,7 +68,7 @@ class RequestThreads:
             if self._idle:
                 return self._idle.pop()
             self.started += 1
-        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix=REQUEST_THREAD_PREFIX)
 
     def close(self) -> None:
         """Close the idle threads' database connections and stop the threads."""

@@ -43,6 +43,7 @@ from brokers.adapters.base import (
     GttLeg,
     GttOrder,
     Login,
+    MarginLeg,
     PlaceResult,
     SignIn,
     no_history,
@@ -100,6 +101,7 @@ class KiteAdapter(BrokerAdapter):
         validities=frozenset({"DAY", "IOC"}),
         varieties=frozenset({"regular", "amo", "co", "iceberg"}),
         gtt=True,
+        margins=True,
         market_protection=True,
         max_modifications=25,
         tag_length=20,
@@ -248,7 +250,14 @@ class KiteAdapter(BrokerAdapter):
             instrument_id = find(h.instrument_token, h.exchange, h.tradingsymbol)
             if h.quantity and instrument_id is not None:
                 holdings.append(
-                    BrokerHolding(instrument_id=instrument_id, quantity=h.quantity, average_price=h.average_price)
+                    BrokerHolding(
+                        instrument_id=instrument_id,
+                        quantity=h.quantity,
+                        average_price=h.average_price,
+                        t1_quantity=h.t1_quantity,
+                        last_price=h.last_price or None,
+                        close_price=h.close_price or None,
+                    )
                 )
         return holdings
 
@@ -309,6 +318,30 @@ class KiteAdapter(BrokerAdapter):
             for b in bars
             if start <= b.ts < end
         ]
+
+    def order_margins(self, legs: list[MarginLeg]) -> Decimal:
+        """Kite's margin for ``legs`` placed now (``KiteClient.order_margins``: its order-margins API
+        for one, its basket-margins API for several, hedges and positions counted), each leg named
+        through the Kite mapping. Raises BrokerRejected ``broker_instrument_not_mapped`` (nothing
+        sent) for an instrument Kite's list lacks, and as ``kite.errors`` maps Kite's answer."""
+        orders = []
+        for leg in legs:
+            symbol = kite_symbol(leg.instrument_id, what=f"{leg.exchange}:{leg.tradingsymbol}")
+            priced = leg.order_type in {"LIMIT", "SL"}
+            orders.append(
+                {
+                    "exchange": symbol.exchange,
+                    "tradingsymbol": symbol.tradingsymbol,
+                    "transaction_type": leg.side,
+                    "variety": leg.variety,
+                    "product": leg.product,
+                    "order_type": leg.order_type,
+                    "quantity": leg.quantity,
+                    "price": float(leg.price) if priced and leg.price is not None else 0,
+                    "trigger_price": float(leg.trigger_price) if leg.trigger_price is not None else 0,
+                }
+            )
+        return self.client.order_margins(orders)
 
     def margin_rate(self, *, product: str, instrument_type: str, side: str) -> Decimal:
         return product_margin_rate(

@@ -26,6 +26,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -179,6 +180,7 @@ class KiteClient:
         *,
         params: Sequence[tuple[str, str]] | None = None,
         form: Sequence[tuple[str, str]] | None = None,
+        json_body: Any = None,
         write: bool = False,
         order_specific: bool = False,
     ) -> Any:
@@ -193,6 +195,7 @@ class KiteClient:
                     url,
                     params=list(params) if params else None,
                     data=dict(form) if form else None,
+                    json=json_body,
                     headers=self._headers(),
                     timeout=self.timeout,
                 )
@@ -370,6 +373,25 @@ class KiteClient:
         """Funds and margins of both segments (``GET /user/margins``)."""
         return self._parse("the margins", records.margins_from, self._call("GET", "/user/margins", EndpointClass.OTHER))
 
+    def order_margins(self, orders: Sequence[dict[str, Any]]) -> Decimal:
+        """The margin Kite would block for ``orders`` placed now: for one, ``POST /margins/orders`` (its
+        ``total``); for several, ``POST /margins/basket?consider_positions=true`` (the basket's
+        ``final.total``, hedges and the account's positions counted). Each order is Kite's JSON order:
+        exchange, tradingsymbol, transaction_type, variety, product, order_type, quantity, price,
+        trigger_price. Raises as ``kite.errors`` maps Kite's answer; a malformed answer is
+        BrokerUnavailable."""
+        if len(orders) == 1:
+            data = self._call("POST", "/margins/orders", EndpointClass.OTHER, json_body=list(orders))
+            return self._parse("the order margins", lambda d: _decimal_total(d[0]), data)
+        data = self._call(
+            "POST",
+            "/margins/basket",
+            EndpointClass.OTHER,
+            params=[("consider_positions", "true")],
+            json_body=list(orders),
+        )
+        return self._parse("the basket margins", lambda d: _decimal_total(d["final"]), data)
+
     def segment_margins(self, segment: str) -> KiteSegmentMargins:
         """Funds and margins of ``equity`` or ``commodity`` (``GET /user/margins/:segment``)."""
         if segment not in MARGIN_SEGMENTS:
@@ -518,3 +540,14 @@ def _many(parse: Callable[[Any], T]) -> Callable[[Any], tuple[T, ...]]:
         return tuple(parse(item) for item in records.items(data))
 
     return parse_all
+
+
+def _decimal_total(margins: dict[str, Any]) -> Decimal:
+    """A margins object's ``total``, a finite non-negative number (Kite sends it as a JSON number)."""
+    value = margins["total"]
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise TypeError(f"margin total {value!r}")
+    total = Decimal(str(value))
+    if not total.is_finite() or total < 0:
+        raise ValueError(f"margin total {value!r}")
+    return total

@@ -1,7 +1,9 @@
 """``/ws/ticks/``: live quotes for the instruments a client subscribes to, conflated per frame.
 
 Protocol (text frames, JSON from the client):
-- connect with ``?format=html`` (default: hx-swap-oob fragments for the watchlist) or ``?format=json``;
+- connect with ``?format=html`` (default: hx-swap-oob fragments for the watchlist), ``?format=json``,
+  or ``?format=depth`` (each subscribed instrument's market depth panel, ``marketdata.depth``, read
+  from the quote store once a frame for the instruments that changed);
 - ``{"action": "subscribe", "instruments": [12, "NSE:RELIANCE"]}`` answers
   ``{"type": "subscribed", "instruments": [...ids], "count": n}`` and then the current quotes;
 - ``{"action": "unsubscribe", "instruments": [...]}`` answers ``{"type": "unsubscribed", ...}``;
@@ -38,11 +40,12 @@ from django.conf import settings
 
 from infra import sockets
 from marketdata import metrics
+from marketdata.depth import depth_html
 from marketdata.fanout import Payload, html_frame, hub, json_frame
 from marketdata.quotes import get_quotes
 from marketdata.selectors import instrument_resolve
 
-FORMATS = ("html", "json")
+FORMATS = ("html", "json", "depth")
 
 
 class _WriteGate:
@@ -109,7 +112,7 @@ class TickConsumer(AsyncWebsocketConsumer):
         fmt = (query.get("format") or ["html"])[0]
         if fmt not in FORMATS:
             await self.accept()
-            await self._error("unknown_format", f"format {fmt!r} is not one of html, json", {"format": fmt})
+            await self._error("unknown_format", f"format {fmt!r} is not one of html, json, depth", {"format": fmt})
             await self.close(code=4400)
             return
         session = self.scope.get("session")
@@ -217,7 +220,10 @@ class TickConsumer(AsyncWebsocketConsumer):
         while self.pending and not self._gate.paused and not self.socket.ended:
             payloads = list(self.pending.values())
             self.pending = {}
-            text = json_frame(payloads) if self.format == "json" else html_frame(payloads)
+            if self.format == "depth":
+                text = await self._depth_frame(payloads)
+            else:
+                text = json_frame(payloads) if self.format == "json" else html_frame(payloads)
             try:
                 await self.base_send({"type": "websocket.send", "text": text})  # self.send(text_data=) less two calls
             except OSError:  # the client went away (uvicorn's ClientDisconnected); disconnect() follows
@@ -226,6 +232,13 @@ class TickConsumer(AsyncWebsocketConsumer):
             live = [p.ts for p in payloads if p.live]
             if live:
                 metrics.FANOUT_LAG.observe(max(time.time() - min(live), 0.0))
+
+    async def _depth_frame(self, payloads: list[Payload]) -> str:
+        """The depth panels of the changed instruments, from the full quotes in the store (a few: one
+        socket shows the depth of the instrument a ticket or an expanded row has open)."""
+        ids = [p.quote.instrument_id for p in payloads]
+        quotes = await database_sync_to_async(get_quotes)(ids)
+        return "".join(depth_html(i, quotes.get(i)) for i in ids)
 
 
 MAX_REFERENCE_LENGTH = 64  # "EXCHANGE:TRADINGSYMBOL"; the longest real one is under 40

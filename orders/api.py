@@ -18,6 +18,7 @@ from core.client_ip import client_ip
 from orders import selectors, services
 from orders.errors import OrderNotFound
 from orders.models import Order, Source
+from orders.reports.holdings import holdings_get
 from orders.schemas import (
     MAX_ID,
     BasketIn,
@@ -232,10 +233,32 @@ def positions(request: HttpRequest, account_id: int):
     return selectors.position_list(account=account)
 
 
-@router.get("/accounts/{account_id}/holdings", response=list[HoldingOut], summary="Holdings")
+@router.get(
+    "/accounts/{account_id}/holdings",
+    response={200: list[HoldingOut], **errors(409, 422, 429, 502, 503)},
+    summary="Holdings at the broker, valued at the last quotes",
+)
 def holdings(request: HttpRequest, account_id: int):
     account = _account(request, account_id, "view")
-    return selectors.holding_list(account=account)
+    return [
+        {
+            "instrument_id": row.instrument.id,
+            "exchange": row.instrument.exchange,
+            "tradingsymbol": row.instrument.tradingsymbol,
+            "quantity": row.quantity,
+            "t1_quantity": row.t1_quantity,
+            "average_price": row.average_price,
+            "ltp": row.ltp,
+            "close": row.close,
+            "invested": row.invested,
+            "value": row.value,
+            "pnl": row.pnl,
+            "pnl_percent": row.pnl_percent,
+            "day_change": row.day_change,
+            "day_change_percent": row.day_change_percent,
+        }
+        for row in holdings_get(account=account).rows
+    ]
 
 
 @router.get("/accounts/{account_id}/funds", response=FundsOut, summary="Funds and margin")

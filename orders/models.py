@@ -47,6 +47,7 @@ class Source(models.TextChoices):
     STRATEGY = "strategy", "Strategy"
     WEBHOOK = "webhook", "Webhook"
     SYSTEM = "system", "System (square-off, kill switch)"
+    ALERT = "alert", "Alert trigger order"
 
 
 def new_broker_tag() -> str:
@@ -184,6 +185,8 @@ class Trade(models.Model):
             ),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="trade_quantity_positive"),
         ]
+        # The trader's reports (P&L, tradebook, tax P&L) read an account's trades by execution time.
+        indexes = [models.Index(fields=["account", "executed_at"], name="trade_account_executed")]
 
     def __str__(self) -> str:
         return f"{self.side} {self.quantity} @ {self.price} ({self.broker_trade_id})"

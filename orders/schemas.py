@@ -218,9 +218,23 @@ class PositionOut(Schema):
 
 
 class HoldingOut(Schema):
+    """A delivery holding at the account's broker, valued at the last quote (``ltp`` and what follows
+    from it are null without one; ``close`` is the previous session's)."""
+
     instrument_id: int
+    exchange: str
+    tradingsymbol: str
     quantity: int
+    t1_quantity: int
     average_price: Decimal
+    ltp: Decimal | None
+    close: Decimal | None
+    invested: Decimal
+    value: Decimal | None
+    pnl: Decimal | None
+    pnl_percent: Decimal | None
+    day_change: Decimal | None
+    day_change_percent: Decimal | None
 
 
 class FundsOut(Schema):

@@ -13,7 +13,7 @@ from django.utils.text import Truncator
 from core.money import format_price
 from marketdata.quotes import get_quotes
 from orders.locks import today_ist
-from orders.models import BROKER_UNANSWERED, FILLS_TO_FETCH, Funds, Order, OrderEvent, Position, Product, Status, Trade
+from orders.models import BROKER_UNANSWERED, FILLS_TO_FETCH, Funds, Order, OrderEvent, Position, Status, Trade
 from orders.states import WORKING
 from rms.models import KillScope
 from rms.services import MARKET_TYPES, STOP_TYPES
@@ -148,14 +148,6 @@ def position_day_pnl(*, account, positions: list[dict]) -> dict:
     realised = funds.realised_today if funds is not None and funds.trading_day == today_ist() else Decimal(0)
     unrealised = sum((row["unrealised_pnl"] for row in positions), Decimal(0))
     return {"realised": realised, "unrealised": unrealised, "total": realised + unrealised}
-
-
-def holding_list(*, account) -> list[dict]:
-    """Return delivery (CNC) holdings; the paper exchange settles delivery at once."""
-    return [
-        {"instrument_id": p.instrument_id, "quantity": p.net_quantity, "average_price": p.average_price}
-        for p in Position.objects.filter(account=account, product=Product.CNC, net_quantity__gt=0).order_by("pk")
-    ]
 
 
 def funds_get(*, account) -> dict:

@@ -36,6 +36,7 @@ from brokers.adapters.base import (
     PlaceResult,
 )
 from infra import prepared
+from marketdata.hours import IST
 from marketdata.listeners import PassedRange
 from marketdata.quotes import Quote, get_quote, get_quotes
 from paper import faults
@@ -226,23 +227,34 @@ class PaperAdapter(BrokerAdapter):
 
     def holdings(self) -> list[BrokerHolding]:
         """Return the account's delivery holdings: its CNC fills netted in order at average cost (the
-        paper exchange settles delivery at once, so today's CNC buys are held and its CNC sells are gone)."""
+        paper exchange settles delivery at once, so today's CNC buys are held and its CNC sells are gone).
+        Shares bought today (IST) and still held are reported as ``t1_quantity``, as a broker reports
+        purchases not yet settled into the demat account."""
         held: dict[int, tuple[int, Decimal]] = {}
+        bought_today: dict[int, int] = defaultdict(int)
+        today = timezone.localdate(timezone=IST)
         fills = (
             PaperFill.objects.filter(order__account_id=self.account_id, order__product="CNC")
             .order_by("id")
-            .values_list("order__instrument_id", "order__side", "quantity", "price")
+            .values_list("order__instrument_id", "order__side", "quantity", "price", "ts")
         )
-        for instrument_id, side, quantity, price in fills:
+        for instrument_id, side, quantity, price, ts in fills:
             net, average = held.get(instrument_id, (0, Decimal(0)))
             if side == "BUY":
                 average = (net * average + quantity * price) / (net + quantity) if net + quantity > 0 else price
                 net += quantity
+                if timezone.localdate(ts, timezone=IST) == today:
+                    bought_today[instrument_id] += quantity
             else:
                 net -= quantity
             held[instrument_id] = (net, average if net > 0 else Decimal(0))
         return [
-            BrokerHolding(instrument_id=i, quantity=net, average_price=average.quantize(Decimal("0.0001")))
+            BrokerHolding(
+                instrument_id=i,
+                quantity=net,
+                average_price=average.quantize(Decimal("0.0001")),
+                t1_quantity=min(net, bought_today[i]),
+            )
             for i, (net, average) in sorted(held.items())
             if net > 0
         ]

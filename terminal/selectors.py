@@ -13,3 +13,8 @@ def watchlist_list(*, user) -> QuerySet[Watchlist]:
 
 def watchlist_items(*, watchlist: Watchlist) -> QuerySet[WatchlistItem]:
     return watchlist.items.select_related("instrument")
+
+
+def watchlist_opened(*, user) -> Watchlist | None:
+    """The list the user last opened (None if they never chose one)."""
+    return Watchlist.objects.filter(user=user, opened_at__isnull=False).order_by("-opened_at").first()

@@ -126,6 +126,22 @@ class BrokerOrderRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class MarginLeg:
+    """One order whose margin a broker is asked for before it is placed (``order_margins``)."""
+
+    instrument_id: int
+    exchange: str
+    tradingsymbol: str
+    side: str  # BUY / SELL
+    quantity: int
+    order_type: str  # MARKET / LIMIT / SL / SL-M
+    product: str  # CNC / MIS / NRML
+    price: Decimal | None = None
+    trigger_price: Decimal | None = None
+    variety: str = "regular"
+
+
+@dataclass(frozen=True, slots=True)
 class BrokerModifyRequest:
     quantity: int | None = None
     price: Decimal | None = None
@@ -204,11 +220,17 @@ class BrokerPosition:
 
 @dataclass(frozen=True, slots=True)
 class BrokerHolding:
-    """A delivery holding at the broker."""
+    """A delivery holding at the broker: ``quantity`` shares at ``average_price``; ``t1_quantity``, shares
+    bought and not yet settled into the demat account (T+1), as the broker reports them. A broker that
+    reports prices gives its ``last_price`` and the previous session's ``close_price`` (pages value
+    holdings at the quote store's prices first)."""
 
     instrument_id: int
     quantity: int
     average_price: Decimal
+    t1_quantity: int = 0
+    last_price: Decimal | None = None
+    close_price: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +369,9 @@ class Capabilities:
     validities: frozenset[str] = frozenset({"DAY", "IOC"})
     varieties: frozenset[str] = frozenset({"regular"})  # regular, amo, co, iceberg
     gtt: bool = False  # good-till-triggered orders (single and two-leg)
+    # An order-margins API (``order_margins``): the margin orders would block, asked before placing.
+    # Without one the order system computes it by the ledger's rules (``margin_rate``).
+    margins: bool = False
     market_protection: bool = False  # the broker takes a market-protection percentage with a market order
     max_modifications: int | None = None  # per order, where the broker caps it
     tag_length: int = 20  # the longest order tag the broker keeps
@@ -482,6 +507,12 @@ class BrokerAdapter(ABC):
     @abstractmethod
     def margin_rate(self, *, product: str, instrument_type: str, side: str) -> Decimal:
         """Return the fraction of an order's value this broker blocks as margin for the product."""
+
+    def order_margins(self, legs: list[MarginLeg]) -> Decimal:
+        """Families whose ``capabilities.margins`` is True: return the margin the broker would block
+        for ``legs`` placed now, together (its order-margins API; for several legs its basket-margin
+        API where it has one, which counts the legs' hedges). Raises BrokerError."""
+        raise NotImplementedError(f"{type(self).__name__} has no order-margins API")
 
     # --- GTT: families whose ``capabilities.gtt`` is True override these -------------------------
     def gtt_list(self) -> list[Gtt]:

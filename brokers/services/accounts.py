@@ -47,16 +47,7 @@ def broker_account_create(
             "The client code is the broker's client id: letters and digits (also . _ -), at most 64.",
             extra={"field": "client_code"},
         )
-    login = family(broker).login
-    needed = login.credentials if login is not None else ()
-    sealed: dict[str, str] = {}
-    for name in needed:
-        value = (credentials.get(name) or "").strip()
-        if not value or len(value) > MAX_CREDENTIAL_LENGTH:
-            raise BrokerAccountInvalid(
-                f"{credential_label(name)} is required for a {broker} account.", extra={"field": name}
-            )
-        sealed[name] = value
+    sealed = _needed_credentials(broker, credentials)
     if BrokerAccount.objects.filter(broker=broker, client_code=client_code).exists():
         raise _duplicate(broker, client_code)
     try:
@@ -83,6 +74,46 @@ def broker_account_create(
     except IntegrityError:  # created meanwhile by another request
         raise _duplicate(broker, client_code) from None
     return account
+
+
+def broker_account_credentials_replace(
+    *, actor, account: BrokerAccount, credentials: Mapping[str, str], ip: str | None = None
+) -> bool:
+    """Replace the account's credentials with those its family's login names (a rotated API secret),
+    sealed at once; audited as ``broker_account.credentials_replaced`` with their names only. Different
+    credentials end the account's live session (brokers.services.credentials); return whether the
+    account has credentials to sign in with at all (False for a family without a login: nothing stored).
+
+    Raises BrokerAccountInvalid (422, ``extra["field"]``) for a missing or over-long credential."""
+    sealed = _needed_credentials(account.broker, credentials)
+    if not sealed:
+        return False
+    with transaction.atomic():
+        broker_credentials_set(account=account, credentials=sealed, actor=actor)
+        audit_record(
+            actor=actor,
+            action="broker_account.credentials_replaced",
+            target=account,
+            payload={"broker": account.broker, "credentials": sorted(sealed)},
+            ip=ip,
+        )
+    return True
+
+
+def _needed_credentials(broker: str, credentials: Mapping[str, str]) -> dict[str, str]:
+    """The credentials ``broker``'s family's login names, each required and at most MAX_CREDENTIAL_LENGTH."""
+    login = family(broker).login
+    needed = login.credentials if login is not None else ()
+    sealed: dict[str, str] = {}
+    for name in needed:
+        value = credentials.get(name) or ""
+        value = value.strip() if isinstance(value, str) else ""
+        if not value or len(value) > MAX_CREDENTIAL_LENGTH or "\x00" in value:
+            raise BrokerAccountInvalid(
+                f"{credential_label(name)} is required for a {broker} account.", extra={"field": name}
+            )
+        sealed[name] = value
+    return sealed
 
 
 _ACRONYMS = {"api": "API", "totp": "TOTP", "imei": "IMEI", "pin": "PIN", "mpin": "MPIN", "id": "ID", "uri": "URI"}

@@ -1,20 +1,28 @@
-"""Writes and reads of a broker account's secrets: the only code that seals, opens or re-seals the
-ciphertext (the admin only shows whether an account has one)."""
+"""Writes and reads of a broker account's secrets: the only code that seals or opens the ciphertext
+(the admin only shows whether an account has one). Re-sealing under a new key is the key rotation's
+(infra.key_rotation), over the field brokers registers as sealed."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from typing import Any
 
 from django.db import transaction
 
+from audit.services import audit_record
 from brokers import crypto
 from brokers.models import BrokerAccount
+from brokers.services.sessions import session_end
+
+CREDENTIALS_CHANGED = "credentials changed: sign in again"
 
 
-def broker_credentials_set(*, account: BrokerAccount, credentials: dict[str, str]) -> None:
+def broker_credentials_set(*, account: BrokerAccount, credentials: dict[str, str], actor: Any = None) -> None:
     """Seal ``credentials`` (string values only) under the current key and store them on ``account``.
 
+    When they replace different credentials (a rotated API secret), the account's live session at
+    the broker ends in the same transaction, audited as ``broker.session_ended``, so the next order
+    waits for a sign-in with the new ones. Stored credentials that no longer open count as different.
     Raises ValueError for anything but a flat object of strings, so nothing unreadable is stored.
     """
     if not isinstance(credentials, dict) or not all(
@@ -24,8 +32,34 @@ def broker_credentials_set(*, account: BrokerAccount, credentials: dict[str, str
     if account.pk is None:
         raise ValueError("save the account before storing its credentials")
     plaintext = json.dumps(credentials, sort_keys=True).encode()
-    account.credentials_ciphertext = crypto.encrypt(plaintext, associated_data=account.credentials_binding)
-    BrokerAccount.objects.filter(pk=account.pk).update(credentials_ciphertext=account.credentials_ciphertext)
+    with transaction.atomic():
+        stored = (
+            BrokerAccount.objects.select_for_update()
+            .filter(pk=account.pk)
+            .values_list("credentials_ciphertext", flat=True)
+            .get()
+        )
+        sealed = crypto.encrypt(plaintext, associated_data=account.credentials_binding)
+        BrokerAccount.objects.filter(pk=account.pk).update(credentials_ciphertext=sealed)
+        account.credentials_ciphertext = sealed
+        if (
+            stored
+            and _opened(stored, account) != plaintext
+            and session_end(account_id=account.pk, reason=CREDENTIALS_CHANGED)
+        ):
+            audit_record(
+                actor=actor,
+                action="broker.session_ended",
+                target=account,
+                payload={"reason": "credentials_changed", "broker": account.broker},
+            )
+
+
+def _opened(ciphertext: str, account: BrokerAccount) -> bytes | None:
+    try:
+        return crypto.decrypt(ciphertext, associated_data=account.credentials_binding)
+    except crypto.SecretError:
+        return None
 
 
 def broker_credentials_get(*, account: BrokerAccount) -> dict[str, str]:
@@ -33,40 +67,3 @@ def broker_credentials_get(*, account: BrokerAccount) -> dict[str, str]:
     if not account.credentials_ciphertext:
         return {}
     return json.loads(crypto.decrypt(account.credentials_ciphertext, associated_data=account.credentials_binding))
-
-
-def broker_credentials_rotate(*, batch_size: int = 500) -> Iterator[int]:
-    """Re-encrypt every stored secret not yet under the current key; yield the number done per batch.
-
-    Each row is re-read and rewritten under a row lock, so a concurrent update is never overwritten
-    with stale data. Raises crypto.SecretError (and stops) on a row that fails to decrypt.
-    """
-    from django.conf import settings
-
-    current = settings.BROKER_ENCRYPTION_KEY_ID
-    pending = (
-        BrokerAccount.objects.exclude(credentials_ciphertext="")
-        .exclude(credentials_ciphertext__startswith=f"{crypto.FORMAT_VERSION}:{current}:")
-        .values_list("pk", flat=True)
-        .order_by("pk")
-    )
-    ids = list(pending)
-    for start in range(0, len(ids), batch_size):
-        chunk = ids[start : start + batch_size]
-        with transaction.atomic():
-            for account in BrokerAccount.objects.select_for_update().filter(pk__in=chunk).order_by("pk"):
-                plaintext = crypto.decrypt(account.credentials_ciphertext, associated_data=account.credentials_binding)
-                account.credentials_ciphertext = crypto.encrypt(plaintext, associated_data=account.credentials_binding)
-                account.save(update_fields=["credentials_ciphertext"])
-        yield len(chunk)
-
-
-def broker_credentials_key_usage() -> dict[str, int]:
-    """Count stored secrets per key id, to show that a retired key is no longer referenced."""
-    usage: dict[str, int] = {}
-    for ciphertext in BrokerAccount.objects.exclude(credentials_ciphertext="").values_list(
-        "credentials_ciphertext", flat=True
-    ):
-        key_id = crypto.key_id_of(ciphertext)
-        usage[key_id] = usage.get(key_id, 0) + 1
-    return usage

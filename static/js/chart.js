@@ -15,7 +15,12 @@
  * IST midnight.
  *
  * Prices (the OHLC legend, the price scale) read as the server writes them (core/money.py):
- * the instrument's tick places, at least two, with Indian grouping through Intl.NumberFormat('en-IN'). */
+ * the instrument's tick places, at least two, with Indian grouping through Intl.NumberFormat('en-IN').
+ *
+ * What is drawn over the candles (indicators, orders, positions, the click for a limit price) is
+ * static/js/chart_overlays.js; it follows the bars through events on the panel: chart:page (a page of
+ * history drawn: detail {latest, before, limit}), chart:bar (a live tick opened a new bar) and
+ * chart:instrument (another instrument charted). */
 (function () {
   "use strict";
 
@@ -101,6 +106,7 @@
   /* The price scale steps and shows the charted instrument's tick. */
   Chart.prototype.setTick = function (tick) {
     this.places = placesOf(tick);
+    this.tickSize = parseFloat(tick) > 0 ? parseFloat(tick) : Math.pow(10, -this.places);
     var step = parseFloat(tick);
     var self = this;
     this.candles.applyOptions({
@@ -126,6 +132,10 @@
     this.panel.dataset.timeframe = this.timeframe;
     if (this.instrument) this.panel.dataset.instrument = String(this.instrument);
     this.showOhlc(this.bars[this.bars.length - 1]);
+  };
+
+  Chart.prototype.emit = function (name, detail) {
+    this.panel.dispatchEvent(new CustomEvent(name, { detail: detail || {} }));
   };
 
   Chart.prototype.volumeBar = function (bar) {
@@ -177,6 +187,7 @@
         if (self.bars.length > shown) scale.setVisibleLogicalRange({ from: self.bars.length - shown, to: self.bars.length + 4 });
         self.lastVolume = null;
         self.publish();
+        self.emit("chart:page", { latest: true, before: null, limit: size });
         self.say(self.bars.length ? "" : "No stored " + tf + " candles yet: live ticks start the first one.");
       })
       .catch(function (error) {
@@ -196,6 +207,7 @@
         if (ticket !== self.request) return;
         var first = self.bars.length ? self.bars[0].time : Infinity;
         var older = self.barsOf(rows, tf).filter(function (bar) { return bar.time < first; });
+        var before = self.oldest;
         self.exhausted = rows.length < size;
         if (rows.length) self.oldest = rows[0].ts;
         if (older.length) {
@@ -203,6 +215,7 @@
           self.bars = older.concat(self.bars);
           self.candles.setData(self.bars);
           self.volume.setData(self.bars.map(self.volumeBar));
+          self.emit("chart:page", { latest: false, before: before, limit: size });
         }
         self.publish();
       })
@@ -233,6 +246,7 @@
       last = { time: time, open: price, high: price, low: price, close: price, volume: delta };
       this.bars.push(last);
       if (this.bars.length === 1) this.say("");
+      this.emit("chart:bar");
     }
     this.candles.update({ time: last.time, open: last.open, high: last.high, low: last.low, close: last.close });
     this.volume.update(this.volumeBar(last));
@@ -273,10 +287,12 @@
     this.subscribed = this.instrument;
   };
 
-  Chart.prototype.show = function (instrument, symbol, tick) {
+  Chart.prototype.show = function (instrument, symbol, tick, exchange) {
     if (!instrument || (instrument === this.instrument && this.bars.length)) return;
     this.instrument = instrument;
     this.symbol = symbol;
+    this.panel.dataset.symbol = symbol;
+    this.panel.dataset.exchange = exchange || "";
     this.setTick(tick);
     document.getElementById("chart-symbol").textContent = symbol;
     this.bars = [];
@@ -285,6 +301,7 @@
     this.candles.setData([]);
     this.volume.setData([]);
     this.sync();
+    this.emit("chart:instrument");
     this.load();
     this.markRow();
   };
@@ -316,6 +333,11 @@
     return sym ? sym.textContent.trim() : "";
   }
 
+  function exchangeOf(row) {
+    var exchange = row.querySelector("th small");
+    return exchange ? exchange.textContent.trim() : "";
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var panel = document.getElementById("chart-panel");
     if (!panel || !window.LightweightCharts) return;
@@ -327,14 +349,14 @@
     });
     document.addEventListener("click", function (event) {
       var row = rowOf(event.target);
-      if (row && !event.target.closest("button, a, input, form")) chart.show(Number(row.dataset.instrument), symbolOf(row), row.dataset.tick);
+      if (row && !event.target.closest("button, a, input, form")) chart.show(Number(row.dataset.instrument), symbolOf(row), row.dataset.tick, exchangeOf(row));
     });
     document.addEventListener("keydown", function (event) {
       if (event.ctrlKey || event.metaKey || event.altKey) return;
       var row = rowOf(event.target);
       if (event.key === "Enter" && row && event.target === row) {
         event.preventDefault();
-        chart.show(Number(row.dataset.instrument), symbolOf(row), row.dataset.tick);
+        chart.show(Number(row.dataset.instrument), symbolOf(row), row.dataset.tick, exchangeOf(row));
         return;
       }
       // 1-5 pick the timeframe when focus is not in a field

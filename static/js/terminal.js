@@ -25,9 +25,11 @@
     return isNaN(n) ? null : n;
   }
 
-  /* Where a row the page does not show yet goes: new orders and trades on top, positions below. */
+  /* Where a row the page does not show yet goes: new orders and trades on top, positions below; an
+   * alert's toast, its firing and its row (alerts/_panel.html). The first prefix that matches wins. */
   var NEW_ROWS = { "order-": ["orders-body", "afterbegin"], "trade-": ["trades-body", "afterbegin"],
-                   "position-": ["positions-body", "beforeend"] };
+                   "position-": ["positions-body", "beforeend"], "firing-": ["firings-body", "afterbegin"],
+                   "alert-toast-": ["alert-toasts", "beforeend"], "alert-": ["alerts-body", "afterbegin"] };
 
   function insertNewRow(incoming) {
     for (var prefix in NEW_ROWS) {
@@ -193,7 +195,12 @@
       if (typing) target.blur();
       return;
     }
-    if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (typing || event.ctrlKey || event.metaKey) return;
+    if (event.key === "ArrowUp" || event.key === "ArrowDown") {
+      if (moveSelection(event.key === "ArrowUp" ? -1 : 1, event.altKey)) event.preventDefault();
+      return;
+    }
+    if (event.altKey) return;
     if (event.key === "/") {
       var search = document.getElementById("symbol-search");
       if (search) { event.preventDefault(); search.focus(); }
@@ -203,6 +210,48 @@
         detail: { side: event.key.toUpperCase() === "B" ? "BUY" : "SELL", instrument: row ? row.dataset.instrument : null }
       }));
     }
+  }
+
+  /* The watchlist's keyboard selection: arrow keys move the focus ring (and aria-selected) over the
+   * rows; with Alt the selected row itself moves up or down (the server keeps the order). */
+  function watchlistRows() {
+    return Array.prototype.slice.call(document.querySelectorAll("#watchlist tr[data-instrument]"));
+  }
+
+  function selectRow(row) {
+    watchlistRows().forEach(function (other) {
+      other.setAttribute("aria-selected", other === row ? "true" : "false");
+      other.classList.toggle("selected", other === row);
+    });
+    if (row) row.focus();
+  }
+
+  function moveSelection(step, moveRow) {
+    var rows = watchlistRows();
+    if (!rows.length) return false;
+    var current = document.activeElement && document.activeElement.closest && document.activeElement.closest("#watchlist tr[data-instrument]");
+    current = current || document.querySelector("#watchlist tr[data-instrument][aria-selected=true]");
+    if (moveRow) {
+      if (!current || !window.htmx) return false;
+      var id = current.dataset.instrument;
+      window.htmx.ajax("POST", current.dataset.moveUrl, {
+        target: "#watchlist", swap: "outerHTML", values: { direction: step < 0 ? "up" : "down" }
+      }).then(function () { selectRow(document.getElementById("wl-row-" + id)); });
+      return true;
+    }
+    var index = current ? rows.indexOf(current) + step : (step > 0 ? 0 : rows.length - 1);
+    selectRow(rows[Math.max(0, Math.min(rows.length - 1, index))]);
+    return true;
+  }
+
+  /* After the panel is re-rendered (a poll, an add), keep the selected row selected. */
+  function restoreSelection(selectedId, hadFocus) {
+    if (!selectedId) return;
+    var row = document.getElementById("wl-row-" + selectedId);
+    if (!row) return;
+    row.setAttribute("aria-selected", "true");
+    row.classList.add("selected");
+    if (hadFocus) row.focus();
   }
 
   /* The per-user socket: order, trade and position changes as the rows the books show. */
@@ -279,13 +328,22 @@
     document.addEventListener("terminal:open-ticket", function (event) { openTicket(event.detail.side, event.detail.instrument); });
     document.addEventListener("terminal:close-ticket", closeTicket);
     document.addEventListener("click", function (event) {
+      var clicked = event.target.closest && event.target.closest("#watchlist tr[data-instrument]");
+      if (clicked && !event.target.closest("button, a, input, form")) selectRow(clicked);
       var button = event.target.closest("button");
       if (!button) return;
       if (button.classList.contains("close-ticket")) closeTicket();
       else if (button.dataset.ticketSide) openTicket(button.dataset.ticketSide, button.closest("[data-instrument]").dataset.instrument);
       else if (button.getAttribute("role") === "tab") showTab(button);
     });
+    var kept = null;
+    document.body.addEventListener("htmx:beforeSwap", function (event) {
+      if (event.detail.target.id !== "watchlist") return;
+      var row = document.querySelector("#watchlist tr[data-instrument][aria-selected=true]");
+      kept = row ? { id: row.dataset.instrument, focus: row === document.activeElement } : null;
+    });
     document.body.addEventListener("htmx:afterSwap", function (event) {
+      if (kept && event.detail.target.id === "watchlist") { restoreSelection(kept.id, kept.focus); kept = null; }
       // An order the ticket just placed: show its row at once (the socket may bring it too).
       event.detail.target.querySelectorAll && event.detail.target.querySelectorAll("template.rows").forEach(function (rows) {
         applyFragments(rows.innerHTML);
@@ -297,7 +355,7 @@
     });
     var firstTab = document.querySelector(".book-tabs [role=tab]");
     if (firstTab) showTab(firstTab);
-    if (document.getElementById("trading")) connectUserSocket(RECONNECT_MIN_MS);
+    if (document.getElementById("trading") || document.getElementById("alert-toasts")) connectUserSocket(RECONNECT_MIN_MS);
     if (!document.getElementById("watchlist")) return;
     var live = new LiveQuotes(document.getElementById("live-status"), {
       instruments: function () { return instrumentsOf("watchlist"); },

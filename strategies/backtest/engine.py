@@ -16,7 +16,7 @@ For each minute, oldest first, and each instrument's bar of that minute:
 
 An intent whose quantity is not a whole number of lots is rejected (as the broker would); one above
 the instrument's freeze quantity is sliced into orders of at most that quantity, each paying its own
-charges (``strategies.backtest.charges``). Cash moves by each fill's value and charges; equity is cash
+charges (``brokers.charges``). Cash moves by each fill's value and charges; equity is cash
 plus open positions at the last close, marked once a minute. A strategy that raises ends the run: the
 result carries the traceback and everything up to that event.
 """
@@ -33,10 +33,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from brokers.charges import Charges, ChargeSchedule, order_charges, segment_of
 from brokers.matching import bar_limit_fill, bar_market_fill, bar_trigger_price, slices
 from marketdata.hours import IST
 from orders.positions import PositionFigures, apply_fill
-from strategies.backtest.charges import Charges, ChargeSchedule, order_charges, segment_of
 from strategies.contract import Bar, Fill, Intent, OptionRow, Side
 from strategies.engine import StrategyCrashed, StrategyRun
 

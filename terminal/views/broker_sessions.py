@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from audit.services import audit_record
 from brokers.adapters.base import BrokerError, SignIn
 from brokers.adapters.registry import UnknownBroker, family
+from brokers.crypto import SecretError
 from brokers.errors import BrokerAccountForbidden, BrokerAccountNotFound
 from brokers.selectors import account_get_for_user
 from brokers.services.sessions import session_start
@@ -44,12 +45,16 @@ def connect(request: HttpRequest, account_id: int) -> HttpResponse:
     if adapter_class.login.kind != "redirect":  # "totp", "api_key": signed in here with the stored credentials
         try:
             sign_in = adapter_class.login_direct(account)
+        except SecretError as error:
+            return _failed(request, account, _unreadable(account, error))
         except (BrokerError, ValueError) as error:
             return _failed(request, account, f"The broker refused the sign-in: {getattr(error, 'message', error)}")
         return _started(request, account, sign_in)
     state = signing.dumps({"account": account.pk, "user": request.user.pk}, salt=_SALT)
     try:
         return HttpResponseRedirect(adapter_class.login_start(account, state=state))
+    except SecretError as error:
+        return _failed(request, account, _unreadable(account, error))
     except ValueError as error:
         messages.error(request, str(error))
         return redirect("home")
@@ -70,6 +75,8 @@ def callback(request: HttpRequest, broker: str) -> HttpResponse:
         return _failed(request, account, "The broker's answer does not belong to this account.")
     try:
         sign_in = family(broker).login_finish(account, request.GET)
+    except SecretError as error:
+        return _failed(request, account, _unreadable(account, error))
     except (BrokerError, ValueError) as error:
         return _failed(request, account, f"The broker refused the sign-in: {getattr(error, 'message', error)}")
     return _started(request, account, sign_in)
@@ -94,6 +101,11 @@ def _started(request: HttpRequest, account, sign_in: SignIn) -> HttpResponse:
     until = timezone.localtime(sign_in.expires_at)
     messages.success(request, f"{account.label} is signed in to its broker until {until:%d %b %H:%M} IST.")
     return redirect(f"/?account={account.pk}")
+
+
+def _unreadable(account, error: SecretError) -> str:
+    """The message for stored credentials that cannot be opened (unknown or retired key, tampered)."""
+    return f"The stored credentials of {account.label} cannot be read ({error.code}): enter them again."
 
 
 def _failed(request: HttpRequest, account, message: str) -> HttpResponse:

@@ -21,10 +21,12 @@ from brokers.services.sessions import session_state
 from core.client_ip import client_ip
 from core.errors import ApplicationError
 from core.parse import int_or_none
+from marketdata.depth import depth_context
 from marketdata.models import Instrument, InstrumentType
 from marketdata.quotes import get_quote
 from orders import services
 from orders.models import Order, OrderType, Product, Side, Source, Validity, Variety
+from orders.preview import order_preview
 from orders.schemas import order_lots, order_price, whole_number
 from orders.selectors import (
     funds_get,
@@ -227,6 +229,7 @@ def _ticket_context(request: HttpRequest, account, instrument: Instrument, data:
         "varieties": (varieties := _varieties_for(account)),
         "takes_iceberg": any(value == Variety.ICEBERG for value, _ in varieties),
         "form_token": data.get("form_token") or uuid.uuid4().hex,
+        "depth": depth_context(instrument.pk, quote),
     }
 
 
@@ -294,6 +297,43 @@ def _order_request(data, instrument: Instrument) -> services.OrderRequest:
 def _whole(raw: str | None, field: str) -> int | None:
     """A whole number from the ticket (an iceberg's legs and leg quantity), or None when left empty."""
     return whole_number(field, raw, maximum=MAX_ORDER_QUANTITY) if raw not in (None, "") else None
+
+
+@login_required
+@require_GET
+def preview(request: HttpRequest, account_id: int) -> HttpResponse:
+    """The ticket's margin and charges for its fields as they stand (GET with the form's fields): what
+    placing would block, by the paper exchange's rules or the broker's margin API. A field that cannot
+    be read answers 422 with the message in place of the numbers."""
+    account = _account_for_panel(request, account_id, "trade")
+    instrument = Instrument.objects.filter(pk=int_or_none(request.GET.get("instrument")), is_active=True).first()
+    context: dict = {"preview": None, "preview_error": None}
+    status = 200
+    try:
+        if instrument is None:
+            raise TicketError("Choose an instrument from the watchlist first.", code="instrument_not_found")
+        context["preview"] = order_preview(
+            account=account, actor=request.user, requests=[_order_request(request.GET.dict(), instrument)]
+        )
+    except ApplicationError as error:
+        if error.code == "basket_invalid":  # one leg: show its own refusal
+            leg = error.extra["legs"][0]
+            error = TicketError(leg["message"], code=leg["code"], extra=leg["extra"])
+        context["preview_error"], status = error, preview_status(error)
+    return render(request, "terminal/_preview.html#preview", context, status=status)
+
+
+# A form not filled in yet (a limit order before its price is typed) is not bad input: the preview
+# says what it needs, with 200, as the ticket first opens that way.
+INCOMPLETE = frozenset({"price_required", "trigger_price_required"})
+
+
+def preview_status(error: ApplicationError) -> int:
+    """The preview's answer to a refusal: 200 for a form not filled in yet, else the refusal's 4xx (422
+    for a broker's 5xx: the preview is shown in place, nothing was placed)."""
+    if error.code in INCOMPLETE:
+        return 200
+    return error.status if 400 <= error.status < 500 else 422
 
 
 @login_required

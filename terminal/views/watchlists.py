@@ -15,11 +15,17 @@ from marketdata.quotes import get_quotes
 from marketdata.selectors import instrument_search
 from terminal.errors import WatchlistError
 from terminal.models import Watchlist
-from terminal.selectors import watchlist_items, watchlist_list
+from terminal.selectors import watchlist_items, watchlist_list, watchlist_opened
 from terminal.services.watchlists import (
     watchlist_add_instrument,
+    watchlist_create,
+    watchlist_delete,
     watchlist_ensure_default,
+    watchlist_move,
+    watchlist_move_instrument,
+    watchlist_open,
     watchlist_remove_instrument,
+    watchlist_rename,
 )
 from terminal.views.trading import can_trade, current_account, trading_context
 
@@ -46,6 +52,9 @@ def _watchlist_context(request: HttpRequest, watchlist_id: int | None, *, accoun
     already looked it up (with each instrument's ``tradable``, it decides which rows offer B/S)."""
     default = watchlist_ensure_default(user=request.user)
     watchlists = list(watchlist_list(user=request.user))
+    if watchlist_id is None:
+        opened = watchlist_opened(user=request.user)
+        watchlist_id = opened.pk if opened else None
     current = next((w for w in watchlists if w.pk == watchlist_id), default)
     items = list(watchlist_items(watchlist=current))
     quotes = get_quotes([item.instrument_id for item in items])
@@ -68,10 +77,14 @@ def home(request: HttpRequest) -> HttpResponse:
         # A Compliance member (and nothing else) cannot use the trading dashboard: they land on the reports.
         return redirect("compliance:home")
     account = current_account(request)
+    chosen = int_or_none(request.GET.get("wl"))
+    if chosen is not None:
+        try:
+            watchlist_open(user=request.user, watchlist_id=chosen)
+        except WatchlistError:
+            chosen = None  # another user's list, or a deleted one: show the remembered list instead
     # The watchlist's own can_trade (a bool) replaces the trading panels' lazy one: computed once.
-    context = trading_context(request, account) | _watchlist_context(
-        request, int_or_none(request.GET.get("wl")), account=account
-    )
+    context = trading_context(request, account) | _watchlist_context(request, chosen, account=account)
     return render(request, "terminal/dashboard.html", context)
 
 
@@ -112,13 +125,18 @@ def watchlist_add(request: HttpRequest, watchlist_id: int) -> HttpResponse:
     return _after_change(request, watchlist_id, error)
 
 
-def _after_change(request: HttpRequest, watchlist_id: int, error: WatchlistError | None) -> HttpResponse:
-    """The answer to an add or a remove: the page again for a plain POST, else the panel (422 with the error)."""
-    if not request.htmx:
-        return redirect(f"/?wl={watchlist_id}")
+def _after_change(request: HttpRequest, watchlist_id: int | None, error: WatchlistError | None) -> HttpResponse:
+    """The answer to a change: for a plain POST the page again (redirected, or rendered with the error
+    and 422), for HTMX the panel (422 with the error)."""
+    if not request.htmx and error is None:
+        return redirect(f"/?wl={watchlist_id}" if watchlist_id is not None else "/")
     context = _watchlist_context(request, watchlist_id)
     context["error"] = error
-    return render(request, "terminal/dashboard.html#watchlist", context, status=422 if error else 200)
+    status = 422 if error else 200
+    if not request.htmx:
+        context = trading_context(request, current_account(request)) | context
+        return render(request, "terminal/dashboard.html", context, status=status)
+    return render(request, "terminal/dashboard.html#watchlist", context, status=status)
 
 
 @login_required
@@ -128,6 +146,74 @@ def watchlist_remove(request: HttpRequest, watchlist_id: int, instrument_id: int
     error = None
     try:
         watchlist_remove_instrument(user=request.user, watchlist_id=watchlist_id, instrument_id=instrument_id)
+    except WatchlistError as exc:
+        error = exc
+    return _after_change(request, watchlist_id, error)
+
+
+@login_required
+@require_POST
+def watchlist_new(request: HttpRequest) -> HttpResponse:
+    """Create a list from the panel's form and open it."""
+    error, watchlist_id = None, None
+    try:
+        watchlist = watchlist_create(user=request.user, name=request.POST.get("name", ""))
+        watchlist_id = watchlist_open(user=request.user, watchlist_id=watchlist.pk).pk
+    except WatchlistError as exc:
+        error = exc
+    return _after_change(request, watchlist_id, error)
+
+
+@login_required
+@require_POST
+def watchlist_rename_view(request: HttpRequest, watchlist_id: int) -> HttpResponse:
+    _own_watchlist_or_404(request, watchlist_id)
+    error = None
+    try:
+        watchlist_rename(user=request.user, watchlist_id=watchlist_id, name=request.POST.get("name", ""))
+    except WatchlistError as exc:
+        error = exc
+    return _after_change(request, watchlist_id, error)
+
+
+@login_required
+@require_POST
+def watchlist_delete_view(request: HttpRequest, watchlist_id: int) -> HttpResponse:
+    """Delete a list; the panel then shows the first remaining one."""
+    _own_watchlist_or_404(request, watchlist_id)
+    try:
+        watchlist_delete(user=request.user, watchlist_id=watchlist_id)
+    except WatchlistError as exc:
+        return _after_change(request, watchlist_id, exc)
+    return _after_change(request, None, None)
+
+
+@login_required
+@require_POST
+def watchlist_move_view(request: HttpRequest, watchlist_id: int) -> HttpResponse:
+    """Move the list one tab left or right."""
+    _own_watchlist_or_404(request, watchlist_id)
+    error = None
+    try:
+        watchlist_move(user=request.user, watchlist_id=watchlist_id, direction=request.POST.get("direction"))
+    except WatchlistError as exc:
+        error = exc
+    return _after_change(request, watchlist_id, error)
+
+
+@login_required
+@require_POST
+def watchlist_move_row(request: HttpRequest, watchlist_id: int, instrument_id: int) -> HttpResponse:
+    """Move an instrument one row up or down."""
+    _own_watchlist_or_404(request, watchlist_id)
+    error = None
+    try:
+        watchlist_move_instrument(
+            user=request.user,
+            watchlist_id=watchlist_id,
+            instrument_id=instrument_id,
+            direction=request.POST.get("direction"),
+        )
     except WatchlistError as exc:
         error = exc
     return _after_change(request, watchlist_id, error)

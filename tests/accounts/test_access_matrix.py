@@ -23,6 +23,7 @@ Rules (who is allowed; everyone else is denied):
   account:manage  Owner/Admin of the account's organisation
   key_owner       the owner of the API key in the URL
   watchlist_owner the owner of the watchlist in the URL
+  alert_owner     the owner of the price alert in the URL
 
 Allowed means any answer but 401, 403, 404 or a redirect to a sign-in or OTP page (form posts with empty
 input answer 400/422 or redirect back, which counts as allowed: the gate let them through).
@@ -33,6 +34,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from django.db import transaction
@@ -42,9 +44,11 @@ from guardian.shortcuts import assign_perm
 
 from accounts.credentials import api_key_create
 from accounts.models import Organisation, Role
+from alerts.models import Alert, TelegramBot
 from brokers.models import BrokerAccount
 from compliance.models import ExportJob
 from config.api import api
+from core import sealing
 from marketdata.models import Instrument
 from orders.models import Order
 from strategies.models import AlgoId, BacktestRun, BacktestSweep, Deployment, DeploymentAccount, StrategyDefinition
@@ -75,6 +79,7 @@ ROUTES: dict[str, str] = {
     "kite-postback": "POST public",  # Kite's server calls it (no cookies); each body is checked by its checksum
     "brokers:accounts": "org_manager",
     "brokers:account-add": "POST org_manager",
+    "brokers:account-credentials": "org_manager",  # GET the form; POST replaces (tests/brokers)
     "rms:limits": "org_manager",
     "rms:limits-organisation": "POST org_manager",
     "rms:limits-account": "POST org_manager",
@@ -153,8 +158,30 @@ ROUTES: dict[str, str] = {
     "watchlist-search": "watchlist_owner",
     "watchlist-add": "POST watchlist_owner",
     "watchlist-remove": "POST watchlist_owner",
+    "watchlist-new": "POST verified",  # a list of one's own
+    "watchlist-rename": "POST watchlist_owner",
+    "watchlist-delete": "POST watchlist_owner",
+    "watchlist-move": "POST watchlist_owner",
+    "watchlist-move-row": "POST watchlist_owner",
+    "option-strategy": "POST verified",  # its legs' account is checked as the ticket's (tests/terminal)
+    "alerts:page": "verified",
+    "alerts:panel": "verified",
+    "alerts:new": "verified",
+    "alerts:edit": "alert_owner",
+    "alerts:delete": "POST alert_owner",
+    "alerts:telegram": "org_manager",
     "option-chain": "verified",
-    "option-strategy": "POST verified",  # a payoff of the legs posted; reads quotes, changes nothing
+    "chart-indicators": "verified",  # the symbol master's bars, the same for every signed-in user
+    "reports": "verified",  # sends the caller to the reports of an account they may view
+    "reports-pnl": "account:view",
+    "reports-pnl-export": "account:view",
+    "reports-tradebook": "account:view",
+    "reports-tradebook-export": "account:view",
+    "reports-tax": "account:view",
+    "reports-tax-export": "account:view",
+    "holdings-home": "verified",
+    "holdings": "account:view",
+    "holdings-panel": "account:view",
     "trading-panel": "account:view",
     "order-ticket": "account:trade",
     "order-place": "POST account:trade",
@@ -166,6 +193,13 @@ ROUTES: dict[str, str] = {
     "gtt-delete": "POST account:trade",
     "order-cancel": "POST account:trade",
     "order-modify": "POST account:trade",
+    "order-preview": "account:trade",  # without fields a trader gets 422
+    "market-depth": "verified",
+    "baskets": "account:trade",
+    "basket-edit": "POST account:trade",
+    "basket-preview": "account:trade",  # without legs a trader gets 422
+    "basket-place": "POST account:trade",  # without a basket a trader gets 422
+    "basket-delete": "POST account:trade",
     "api:api-root": "none",
     "api:openapi-json": "exempt",
     "api:openapi-view": "exempt",
@@ -196,8 +230,20 @@ ROUTES: dict[str, str] = {
     "GET /api/v1/accounts/{account_id}/trades": "account:view",
     "GET /api/v1/accounts/{account_id}/positions": "account:view",
     "GET /api/v1/accounts/{account_id}/holdings": "account:view",
+    "GET /api/v1/accounts/{account_id}/pnl": "account:view",
+    "GET /api/v1/accounts/{account_id}/tradebook": "account:view",
+    "GET /api/v1/accounts/{account_id}/tax-pnl": "account:view",
     "GET /api/v1/accounts/{account_id}/funds": "account:view",
     "GET /api/v1/orgs/{slug}/limits": "org_manager",
+    "GET /api/v1/alerts": "verified",
+    "POST /api/v1/alerts": "verified",  # an empty alert: 422 past the gate
+    "GET /api/v1/alerts/{alert_id}": "alert_owner",
+    "PUT /api/v1/alerts/{alert_id}": "alert_owner",
+    "DELETE /api/v1/alerts/{alert_id}": "alert_owner",
+    "GET /api/v1/alerts/{alert_id}/firings": "alert_owner",
+    "GET /api/v1/orgs/{slug}/telegram": "org_manager",
+    "PUT /api/v1/orgs/{slug}/telegram": "org_manager",
+    "DELETE /api/v1/orgs/{slug}/telegram": "org_manager",
     "PUT /api/v1/orgs/{slug}/limits/organisation": "org_manager",
     "PUT /api/v1/orgs/{slug}/limits/accounts/{account_id}": "org_manager",
     "PUT /api/v1/orgs/{slug}/limits/members/{user_id}": "org_manager",
@@ -268,6 +314,9 @@ JSON_BODIES = {
         '{"definition_id": 1, "name": "", "mode": "paper", "accounts": [{"account_id": 1}]}'
     ),
     "POST /api/v1/orgs/{slug}/algo-ids": '{"code": ""}',
+    "PUT /api/v1/alerts/{alert_id}": "{}",
+    # A token of the wrong shape is refused before anything asks Telegram.
+    "PUT /api/v1/orgs/{slug}/telegram": '{"token": "not-a-token"}',
     "POST /api/v1/orgs/{slug}/backtests": '{"definition_id": 1, "instruments": "?", "start": "?", "end": "?"}',
     "POST /api/v1/orgs/{slug}/sweeps": '{"definition_id": 1, "instruments": "?", "start": "?", "end": "?", "grid": {}}',
 }
@@ -426,7 +475,20 @@ def world(db):
         "own": watchlist_ensure_default(user=users["trader"]),
         "other": watchlist_ensure_default(user=theirs["trader"]),
     }
+    alerts = {
+        key: Alert.objects.create(
+            user=trader, organisation=org, instrument=instrument, condition="ltp_above", level=Decimal("100")
+        )
+        for key, trader, org in (("own", users["trader"], own), ("other", theirs["trader"], other))
+    }
+    for org in (own, other):  # each organisation's bot, so reading it is allowed, not "none set" (404)
+        TelegramBot.objects.create(
+            organisation=org,
+            bot_username="matrix_bot",
+            token_sealed=sealing.encrypt(b"123456:" + b"x" * 35, associated_data=TelegramBot.binding(org.pk)),
+        )
     return {
+        "alerts": alerts,
         "orgs": {"own": own, "other": other},
         "users": users,
         "accounts": accounts,
@@ -474,7 +536,7 @@ def _expected(rule: str, actor: str, org: str, granted: bool) -> bool:
         return own and (actor in ("owner", "admin") or (actor in ("trader", "viewer") and granted))
     if rule == "account:trade":
         return own and (actor in ("owner", "admin") or (actor == "trader" and granted))
-    if rule in ("key_owner", "watchlist_owner"):
+    if rule in ("key_owner", "watchlist_owner", "alert_owner"):
         return own and actor == "trader"
     raise AssertionError(f"unknown rule {rule!r}")
 
@@ -497,7 +559,7 @@ def _targets(route: Route):
     params = set(re.findall(r"[<{](?:\w+:)?(\w+)[>}]", route.path_template))
     if params & {"account_id", "order_id"}:
         yield from [("own", True), ("own", False), ("other", True), ("other", False)]
-    elif params & {"slug", "key_id", "user_id", "watchlist_id", "token"}:
+    elif params & {"slug", "key_id", "user_id", "watchlist_id", "alert_id", "token"}:
         yield from [("own", True), ("other", True)]
     else:
         yield ("own", True)
@@ -511,6 +573,7 @@ def _url(world, route: Route, org: str, granted: bool) -> str:
         key_id=world["keys"][org].pk,
         user_id=world["members"][org].pk,
         watchlist_id=world["watchlists"][org].pk,
+        alert_id=world["alerts"][org].pk,
         order_id=world["orders"][(world["orgs"][org].slug, granted)].pk,
         instrument_id=world["instrument"].pk,
         definition_id=world["strategies"][world["orgs"][org].slug]["definition"].pk,

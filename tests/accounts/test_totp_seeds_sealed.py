@@ -18,7 +18,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.checks import check_totp_seed_fits
 from accounts.models import SealedTOTPDevice
-from accounts.otp import CLEAR, otp_check, totp_seed_key_usage
+from accounts.otp import otp_check
+from infra.key_rotation import NOT_SEALED, key_usage
 
 from .conftest import PASSWORD, make_user, totp_code, verified_client
 
@@ -112,26 +113,26 @@ def test_a_seed_written_in_clear_into_the_column_is_refused_not_crashed():
     _set_stored_key(device.pk, seed.hex())  # as by hand, or by a release from before the seal
     response = _password_login("alice").post(VERIFY, {"token": _code(seed)})
     assert response.status_code == 200 and b"wrong" in response.content
-    assert totp_seed_key_usage() == {CLEAR: 1}
+    assert key_usage()["TOTP seeds"] == {NOT_SEALED: 1}
 
 
 def test_rotation_re_seals_every_seed_under_the_new_key_and_sign_in_still_works(two_keys):
     users = [make_user(name) for name in ("alice", "bob", "carol")]
     devices = [SealedTOTPDevice.objects.get(user=user) for user in users]
     seeds = [device.bin_key for device in devices]
-    assert totp_seed_key_usage() == {"old": 3}
+    assert key_usage()["TOTP seeds"] == {"old": 3}
     two_keys.BROKER_ENCRYPTION_KEY_ID = "new"
     out = io.StringIO()
     call_command("rotate_broker_keys", batch_size=2, stdout=out)
-    assert "re-sealed 3 TOTP seed(s) under key 'new'" in out.getvalue()
-    assert totp_seed_key_usage() == {"new": 3}
+    assert "rotated onto 'new': 3 TOTP seeds" in out.getvalue()
+    assert key_usage()["TOTP seeds"] == {"new": 3}
     del two_keys.BROKER_ENCRYPTION_KEYS["old"]  # the retired key can now be removed
     for user, device, seed in zip(users, devices, seeds, strict=True):
         stored = _stored_key(device.pk)
         assert stored.startswith("v1:new:") and not any(form in stored for form in _seed_forms(seed))
         assert _password_login(user.username).post(VERIFY, {"token": _code(seed)})["Location"] == "/"
     call_command("rotate_broker_keys", stdout=(again := io.StringIO()))
-    assert "re-sealed 0 TOTP seed(s)" in again.getvalue()
+    assert "nothing to do" in again.getvalue()
 
 
 def test_rotation_leaves_a_clear_seed_alone_and_reports_it(two_keys):
@@ -139,7 +140,7 @@ def test_rotation_leaves_a_clear_seed_alone_and_reports_it(two_keys):
     _set_stored_key(device.pk, os.urandom(20).hex())
     two_keys.BROKER_ENCRYPTION_KEY_ID = "new"
     call_command("rotate_broker_keys", stdout=(out := io.StringIO()))
-    assert f"{CLEAR}: 1 row(s) never verify" in out.getvalue()
+    assert f"{NOT_SEALED}: 1" in out.getvalue()
     assert not _stored_key(device.pk).startswith("v1:")
 
 

@@ -11,11 +11,8 @@ from django.db import connection
 from accounts.models import Organisation
 from brokers import crypto
 from brokers.models import BrokerAccount
-from brokers.services.credentials import (
-    broker_credentials_get,
-    broker_credentials_key_usage,
-    broker_credentials_set,
-)
+from brokers.services.credentials import broker_credentials_get, broker_credentials_set
+from infra.key_rotation import key_usage
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,11 +81,11 @@ def test_only_flat_string_credentials_are_accepted(accounts, bad):
 def test_rotation_re_encrypts_every_row_and_leaves_none_on_the_old_key(accounts, two_keys, capsys):
     for account in accounts:
         broker_credentials_set(account=account, credentials=SECRET)
-    assert broker_credentials_key_usage() == {"old": 2}
+    assert key_usage()["broker credentials"] == {"old": 2}
     two_keys.BROKER_ENCRYPTION_KEY_ID = "new"
     call_command("rotate_broker_keys")
-    assert "re-encrypted 2 secret(s) under key 'new'" in capsys.readouterr().out
-    assert broker_credentials_key_usage() == {"new": 2}
+    assert "rotated onto 'new': 2 broker credentials" in capsys.readouterr().out
+    assert key_usage()["broker credentials"] == {"new": 2}
     del two_keys.BROKER_ENCRYPTION_KEYS["old"]  # the retired key can now be removed
     for account in BrokerAccount.objects.all():
         assert broker_credentials_get(account=account) == SECRET

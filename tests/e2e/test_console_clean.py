@@ -61,9 +61,12 @@ def test_no_page_logs_a_console_error_for_any_demo_role(terminal_server, page, r
 
     _visit(page, url + "/options/", errors)
     page.screenshot_step("option-chain")
+    for path in ("/reports/", f"/reports/{account_id}/tradebook/", f"/reports/{account_id}/tax/", "/holdings/"):
+        _visit(page, url + path, errors, settle_ms=300)
     _visit(page, url + "/account/", errors, settle_ms=300)
     if role != "viewer":
         _visit(page, f"{url}/trading/{account_id}/ticket/?instrument={instrument_id}&side=BUY", errors, settle_ms=300)
+        _visit(page, f"{url}/trading/{account_id}/baskets/", errors, settle_ms=500)
     if role in ("owner", "admin"):
         for path in MANAGER_PAGES:
             _visit(page, url + path, errors, settle_ms=300)

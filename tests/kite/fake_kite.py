@@ -255,6 +255,8 @@ class FakeKite:
             ("GET", ("quote",), self._quote),
             ("GET", ("quote", "ltp"), self._ltp),
             ("GET", ("quote", "ohlc"), self._ohlc),
+            ("POST", ("margins", "orders"), self._order_margins),
+            ("POST", ("margins", "basket"), self._basket_margins),
             ("GET", ("gtt", "triggers"), lambda r: list(self.gtts.values())),
             ("POST", ("gtt", "triggers"), self._gtt_place),
             ("GET", ("gtt", "triggers", "*"), self._gtt_get),
@@ -522,6 +524,39 @@ class FakeKite:
         }
 
     # GTT
+
+    # order margins: MARGIN_RATE of each order's value (its price, or the last price for a market order);
+    # a basket's final total counts a hedge: the larger of its buys' and its sells' margins.
+    MARGIN_RATE = Decimal("0.2")
+
+    def _margin(self, order: dict[str, Any]) -> Decimal:
+        price = Decimal(str(order["price"])) or self.market[f"{order['exchange']}:{order['tradingsymbol']}"][1]
+        return (price * int(order["quantity"]) * self.MARGIN_RATE).quantize(Decimal("0.01"))
+
+    def _margin_orders(self, recorded: Recorded) -> list[dict[str, Any]]:
+        if recorded.headers.get("content-type", "").split(";")[0] != "application/json":
+            raise KiteError(400, "InputException", "Expected a JSON body.")
+        orders = json.loads(recorded.body)
+        if not isinstance(orders, list) or not orders:
+            raise KiteError(400, "InputException", "Expected a list of orders.")
+        return orders
+
+    def _order_margins(self, recorded: Recorded) -> list[dict[str, Any]]:
+        return [
+            {
+                "type": "equity",
+                "tradingsymbol": o["tradingsymbol"],
+                "exchange": o["exchange"],
+                "total": float(self._margin(o)),
+            }
+            for o in self._margin_orders(recorded)
+        ]
+
+    def _basket_margins(self, recorded: Recorded) -> dict[str, Any]:
+        orders = self._margin_orders(recorded)
+        buys = sum((self._margin(o) for o in orders if o["transaction_type"] == "BUY"), Decimal(0))
+        sells = sum((self._margin(o) for o in orders if o["transaction_type"] == "SELL"), Decimal(0))
+        return {"initial": {"total": float(buys + sells)}, "final": {"total": float(max(buys, sells))}, "orders": []}
 
     def _gtt_body(self, form: dict[str, str], trigger_id: int) -> dict[str, Any]:
         try:

@@ -163,7 +163,7 @@ def test_the_paper_exchange_holds_each_accounts_delivery_buys_less_its_delivery_
     place_order(actor=world.trader, account=world.account, request=sell, source="api")
     other = BrokerAccount.objects.create(organisation=world.org, label="Other", broker="paper", client_code="P2")
     assert adapter_for(world.account).holdings() == [
-        BrokerHolding(instrument_id=world.equity.pk, quantity=6, average_price=Decimal("1000.0500"))
+        BrokerHolding(instrument_id=world.equity.pk, quantity=6, average_price=Decimal("1000.0500"), t1_quantity=6)
     ]
     assert adapter_for(other).holdings() == []
 

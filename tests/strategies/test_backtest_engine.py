@@ -6,7 +6,7 @@ The EMA-crossover acceptance case reuses the hand-worked fixture of test_builtin
 (close 1513), 12:00 (1508) and 13:50 (1546.5), flat at 15:15 (1504). The fixture's every minute opens at the
 previous minute's close, so next-open fills are at those prices one minute on. Round trips of 10 shares:
 short 1513 -> 1508 (+50), long 1508 -> 1546.5 (+385), short 1546.5 -> 1504 (+425), gross 860.
-Charges (default schedule, intraday): sell 10 @ 1513 = 9.69 (test_backtest_charges), buy 10 @ 1508 = 6.34
+Charges (default schedule, intraday): sell 10 @ 1513 = 9.69 (tests/brokers/test_charges.py), buy 10 @ 1508 = 6.34
 (brokerage 4.52, exchange 0.45, SEBI 0.02, stamp 0.45, GST 0.90), sell @ 1546.5 = 9.91, buy @ 1504 = 6.33;
 six orders: 9.69 + 2 x 6.34 + 2 x 9.91 + 6.33 = 48.52, so a net P&L of 811.48.
 """
@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import Field
 
+from brokers.charges import ChargeSchedule
 from marketdata.hours import IST
-from strategies.backtest.charges import ChargeSchedule
 from strategies.backtest.engine import Backtest, BacktestSettings, InstrumentSpec, run_backtest
 from strategies.backtest.report import metrics
 from strategies.contract import Bar, Context, Params, Strategy

@@ -15,10 +15,10 @@ from decimal import Decimal
 
 import pytest
 
+from brokers.charges import ChargeSchedule
 from marketdata.hours import IST
 from orders.models import Trade
 from strategies import runtime
-from strategies.backtest.charges import ChargeSchedule
 from strategies.backtest.engine import BacktestSettings, InstrumentSpec, run_backtest
 from strategies.engine import aggregate
 from strategies.models import Deployment, DeploymentAccount

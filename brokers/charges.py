@@ -1,4 +1,5 @@
-"""Indian trading charges on each executed order of a backtest, by segment, from a configurable schedule.
+"""Indian trading charges on each executed order, by segment, from a configurable schedule: one
+computation for the backtester, the trader's P&L and tax reports, and anything quoting an order's cost.
 
 Each executed order (each slice of a sliced order) pays, on its turnover ``quantity x price`` (for options
 the premium turnover):
@@ -10,12 +11,17 @@ the premium turnover):
 - stamp duty: a percent of turnover on the buy side;
 - GST: 18 % of (brokerage + exchange transaction charges + SEBI fees).
 
-The total is rounded to the paisa (half up). The default schedule is a discount broker's (brokerage
-0.03 % capped at Rs 20 for equity and futures, Rs 20 flat for options, none on delivery) with NSE's
-statutory rates for FY 2025-26. **Unverified**: the reference notes under /work/shared/reference hold no
-charges schedule; the numbers are as published in the secondary sources listed in docs/strategies.md
-("Backtests: charges"), and exchanges revise them. Every number is a setting: pass your broker's
-schedule in a backtest's ``settings["charges"]``.
+The total is rounded to the paisa (half up). The default schedule is Zerodha's published charges list
+(zerodha.com/charges, as reproduced with its NSE rates by select.finology.in's "How to use Zerodha
+brokerage calculator", after NSE's transaction-charge revision of 1 October 2024): brokerage 0.03 % capped
+at Rs 20 for equity intraday and futures, Rs 20 flat for options, none on delivery; NSE transaction
+charges 0.00297 % (equity), 0.00173 % (futures), 0.03503 % of premium (options); SEBI Rs 10 a crore;
+stamp duty on the buy side 0.015 % (delivery), 0.003 % (intraday), 0.002 % (futures), 0.003 % (options);
+GST 18 % of brokerage + transaction charges + SEBI fees. STT is the Finance (No. 2) Act 2024's, in force
+from 1 October 2024: 0.1 % both sides on delivery, 0.025 % sell side intraday, 0.02 % sell side on
+futures, 0.1 % of premium sell side on options. Brokers round STT to the rupee on the contract note; this
+module rounds every charge to the paisa per order. Exchanges and brokers revise these: every number is a
+setting (a backtest's ``settings["charges"]``; ``ChargeSchedule`` for anyone else).
 """
 
 from __future__ import annotations
