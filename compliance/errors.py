@@ -16,3 +16,32 @@ class ReportFiltersInvalid(ApplicationError):
 
     code = "report_filters_invalid"
     status = 422
+
+
+class ExportRefused(ApplicationError):
+    """An export that cannot be made as asked: ``pdf_too_many_rows`` (a PDF over
+    ``COMPLIANCE_EXPORT_PDF_MAX_ROWS`` rows; CSV and XLSX take any number)."""
+
+    code = "export_refused"
+    status = 422
+
+
+class ExportNotReady(ApplicationError):
+    """The export job's file is not there to download: still queued or running (409,
+    ``export_not_ready``), failed (409, ``export_failed``) or removed after its retention (410,
+    ``export_expired``)."""
+
+    code = "export_not_ready"
+    status = 409
+
+
+class ExportExpired(ExportNotReady):
+    code = "export_expired"
+    status = 410
+
+
+class ExportJobNotQueued(ApplicationError):
+    """A worker was handed a job that is not waiting to run (done, failed, or running elsewhere)."""
+
+    code = "export_job_not_queued"
+    status = 409

@@ -67,4 +67,7 @@ urlpatterns = [
         rms_rejections.platform_rms_rejections_export,
         name="platform-rms-rejections-export",
     ),
+    path("orgs/<slug:slug>/compliance/exports/", views.export_jobs, name="exports"),
+    path("orgs/<slug:slug>/compliance/exports/<uuid:job_id>/", views.export_job, name="export-job"),
+    path("orgs/<slug:slug>/compliance/exports/<uuid:job_id>/download/", views.export_download, name="export-download"),
 ]

@@ -1,20 +1,24 @@
 """The organisation's compliance reports (Owner, Admin and Compliance), and their platform-wide
-versions for platform staff: each a page filtered by query parameters and a CSV or XLSX export of
-the same rows (audited). The trade trail and the order-to-trade ratio live here; the other reports in
-``compliance/reports/``, through the same page and export helpers."""
+versions for platform staff: each a page filtered by query parameters and an audited export of the
+same rows (CSV, XLSX or PDF; compliance/exports/). The trade trail and the order-to-trade ratio live
+here; the other reports in ``compliance/reports/``, through the same page and export helpers. Also the
+pages of the export jobs that make an organisation's large exports."""
 
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from urllib.parse import urlencode
+from uuid import UUID
 
+from django.conf import settings
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -26,7 +30,17 @@ from accounts.selectors import organisation_get_for_reports
 from audit.services import audit_record
 from brokers.models import BrokerAccount
 from compliance.access import PLATFORM, platform_reports_allowed
-from compliance.errors import ReportFiltersInvalid
+from compliance.errors import ExportNotReady, ExportRefused, ReportFiltersInvalid
+from compliance.exports.cells import csv_cell  # noqa: F401  (re-exported: the reports' cell guard)
+from compliance.exports.chart import ChartSpec, default_chart
+from compliance.exports.csvfile import csv_lines
+from compliance.exports.digest import file_sha256
+from compliance.exports.formats import EXPORT_FORMATS, write_export
+from compliance.exports.jobs import ExportRequest, export_job_create, export_job_open
+from compliance.exports.references import reference
+from compliance.exports.responses import csv_stream_response, file_response
+from compliance.exports.selectors import export_job_get, export_job_list
+from compliance.exports.statement import ExportStatement
 from compliance.filters import check_extra_filters
 from compliance.selectors import (
     IST,
@@ -37,16 +51,11 @@ from compliance.selectors import (
 )
 from core.client_ip import client_ip
 from core.errors import ApplicationError
-from core.tabular import csv_cell, xlsx_cell  # noqa: F401  (the export cells, shared with the trader's reports)
-from core.tabular import csv_lines as _csv_lines
-from core.tabular import csv_response as _csv_response
-from core.tabular import xlsx_response as _xlsx_response
 from orders.models import Source
 
 verified_required = otp_required(if_configured=False)
 PAGE_SIZE = 100
 MAX_DAYS = 366  # the longest range, counting both ends
-EXPORT_FORMATS = ("csv", "xlsx")
 TRADE_TRAIL_FIELDS = ("account", "from", "to", "algo", "source")
 ORDER_TO_TRADE_FIELDS = ("account", "from", "to", "algo", "source")
 
@@ -245,7 +254,7 @@ def _trade_kwargs(filters: ReportFilters) -> dict:
     }
 
 
-# --- CSV exports ------------------------------------------------------------------------------------
+# --- Exports (compliance/exports/) -----------------------------------------------------------------
 TRADE_TRAIL_HEADER = (
     "executed_at_ist",
     "client_code",
@@ -264,13 +273,28 @@ TRADE_TRAIL_HEADER = (
     "placed_by",
 )
 ORDER_TO_TRADE_HEADER = ("date_ist", "client_code", "orders", "modifications", "cancellations", "trades", "ratio")
+ORDER_TO_TRADE_CHART = ChartSpec(title="Orders and trades per day", category="date_ist", measures=("orders", "trades"))
 EXACT = Decimal("0.0001")  # prices and values in the CSV: four places, as stored (quantity is whole)
+EVERY_ORGANISATION = "All organisations"  # what a platform report's export states as its organisation
 
 
 def _filename(organisation, report: str, filters: ReportFilters, extension: str = "csv") -> str:
     dates = f"{filters.date_from.isoformat()}-to-{filters.date_to.isoformat()}"
     scope = organisation.slug if organisation is not None else "platform"
     return f"{scope}-{report.replace('_', '-')}-{dates}.{extension}"
+
+
+def _refuse(request: HttpRequest, template: str, context: dict, error: ApplicationError, field: str) -> HttpResponse:
+    """The report page with ``error`` beside ``field`` (422); nothing is exported or audited."""
+    context.update(error=error, errors={field: {"code": error.code, "message": error.message}})
+    return render(request, template, context, status=error.status)
+
+
+def _job_filters(values: dict[str, str], organisation) -> ReportFilters:
+    """The filters of an export job, parsed again in the worker from the values the request gave (as
+    ``_filters`` parses them, a report's own filters included). Raises ReportFiltersInvalid when they
+    no longer hold (an account deleted since)."""
+    return _filters(values, list(report_account_list(organisation=organisation)))
 
 
 def _export(
@@ -282,11 +306,22 @@ def _export(
     report: str,
     rows: Callable[[ReportFilters, object], tuple[int, Iterable[Iterable]]],
     header: tuple[str, ...],
+    chart: ChartSpec | None = None,
+    title: str | None = None,
 ) -> HttpResponse:
-    """Audit and stream a report's CSV, or send it as an XLSX workbook with ``?format=xlsx``;
-    refused filters (or an unknown format) get the page with their errors (422) and nothing is
-    exported or audited. The event is written before the first row is sent, so an export the client
-    abandons is still on record."""
+    """Export a report as CSV (the default), XLSX or PDF (``?format=``), audited.
+
+    Refused filters, an unknown format or a PDF over ``COMPLIANCE_EXPORT_PDF_MAX_ROWS`` rows get the
+    page with their error (422) and nothing is exported or audited. Over
+    ``COMPLIANCE_EXPORT_INLINE_MAX_ROWS`` rows or ``COMPLIANCE_EXPORT_INLINE_MAX_DAYS`` days the export
+    becomes a job for a worker and the answer is a redirect (303) to the job's page; smaller ones are
+    sent at once (compliance/exports/responses.py). ``rows(filters, organisation)`` returns the row
+    count and the rows; it must be a module-level function of the compliance app for a worker to run
+    it. ``chart`` is what the PDF charts (default: rows per day).
+
+    A platform report (``organisation`` None) is always made in the request: an export job belongs to
+    one organisation, and its pages and files are that organisation's. Its statement names "All
+    organisations" (or the ``org`` filter, which its filters state)."""
     organisation, refused = _organisation(request, slug)
     if refused is not None:
         return refused
@@ -298,25 +333,83 @@ def _export(
         return render(request, template, context, status=error.status)
     export_format = request.GET.get("format", "csv").strip().lower() or "csv"
     if export_format not in EXPORT_FORMATS:
-        error = ReportFiltersInvalid(
-            f"Format must be one of {', '.join(EXPORT_FORMATS)}.",
-            code="format_unknown",
-            extra={"fields": {"format": {"code": "format_unknown", "message": "Export as csv or xlsx."}}},
+        error = ReportFiltersInvalid(f"Format must be one of {', '.join(EXPORT_FORMATS)}.", code="format_unknown")
+        return _refuse(request, template, context, error, "format")
+    count, found = rows(filters, organisation)
+    if export_format == "pdf" and count > settings.COMPLIANCE_EXPORT_PDF_MAX_ROWS:
+        error = ExportRefused(
+            f"A PDF holds at most {settings.COMPLIANCE_EXPORT_PDF_MAX_ROWS:,} rows and this range has {count:,}: "
+            "export CSV or XLSX, or narrow the range.",
+            code="pdf_too_many_rows",
         )
-        context.update(error=error, errors=error.extra["fields"])
-        return render(request, template, context, status=error.status)
-    count, lines = rows(filters, organisation)
+        return _refuse(request, template, context, error, "format")
+    title = title or report.replace("_", " ").capitalize()
+    chart = chart if chart is not None else default_chart(header)
+    filename = _filename(organisation, report, filters, export_format)
+    days = (filters.date_to - filters.date_from).days + 1
+    rows_ref = reference(rows)
+    large = count > settings.COMPLIANCE_EXPORT_INLINE_MAX_ROWS or days > settings.COMPLIANCE_EXPORT_INLINE_MAX_DAYS
+    if large and rows_ref is not None and organisation is not None:
+        job_request = ExportRequest(
+            report=report,
+            title=title,
+            export_format=export_format,
+            filters=filters.as_payload(),
+            query=context["values"],
+            header=list(header),
+            chart=chart,
+            rows_ref=rows_ref,
+            filters_ref=reference(_job_filters) or "",
+            rows_total=count,
+            download_name=filename,
+        )
+        job = export_job_create(
+            actor=request.user, organisation=organisation, request=job_request, ip=client_ip(request)
+        )
+        response = redirect("compliance:export-job", slug=organisation.slug, job_id=job.pk)
+        response.status_code = 303  # see the job's page; reloading it does not export again
+        return response
+    payload = {"report": report, "format": export_format, "filters": filters.as_payload(), "rows": count}
+    if export_format == "csv":
+        # The event is written before the first row is sent, so an export the client abandons is still
+        # on record; the bytes' SHA-256 is known only after the last, and recorded then.
+        started = audit_record(
+            actor=request.user,
+            action="compliance.report_exported",
+            target=organisation,
+            payload=payload,
+            ip=client_ip(request),
+        )
+        user, ip = request.user, client_ip(request)
+
+        def sent(sha256: str, size: int) -> None:
+            audit_record(
+                actor=user,
+                action="compliance.report_export_sent",
+                target=organisation,
+                payload={"export": started.pk, "report": report, "format": "csv", "bytes": size, "sha256": sha256},
+                ip=ip,
+            )
+
+        return csv_stream_response(request, csv_lines(header, found), filename, on_sent=sent)
+    statement = ExportStatement(
+        title=title,
+        organisation=organisation.name if organisation is not None else EVERY_ORGANISATION,
+        report=report,
+        filters=filters.as_payload(),
+        generated_at=timezone.now(),
+    )
+    spool = tempfile.TemporaryFile()  # noqa: SIM115  (FileResponse closes it, and so deletes it, when sent)
+    write_export(spool, export_format, header=header, rows=found, statement=statement, chart=chart)
+    sha256, size = file_sha256(spool)
     audit_record(
         actor=request.user,
         action="compliance.report_exported",
         target=organisation,
-        payload={"report": report, "format": export_format, "filters": filters.as_payload(), "rows": count},
+        payload={**payload, "bytes": size, "sha256": sha256},
         ip=client_ip(request),
     )
-    if export_format == "xlsx":
-        filename = _filename(organisation, report, filters, "xlsx")
-        return _xlsx_response(header, lines, filename, report.replace("_", " "))
-    return _csv_response(request, _csv_lines(header, lines), _filename(organisation, report, filters))
+    return file_response(spool, export_format, filename, sha256)
 
 
 def _trade_trail_rows(filters: ReportFilters, organisation) -> tuple[int, Iterator[tuple]]:
@@ -369,6 +462,7 @@ def trade_trail_export(request: HttpRequest, slug: str) -> HttpResponse:
         report="trade_trail",
         rows=_trade_trail_rows,
         header=TRADE_TRAIL_HEADER,
+        title="Trade trail",
     )
 
 
@@ -383,4 +477,84 @@ def order_to_trade_export(request: HttpRequest, slug: str) -> HttpResponse:
         report="order_to_trade",
         rows=_order_to_trade_rows,
         header=ORDER_TO_TRADE_HEADER,
+        chart=ORDER_TO_TRADE_CHART,
+        title="Order-to-trade ratio",
     )
+
+
+# --- Export jobs ------------------------------------------------------------------------------------
+JOB_POLL_SECONDS = 2
+
+
+def _job(request: HttpRequest, slug: str, job_id: UUID):
+    """The organisation's export job with the caller's access checked again (as for the reports), or
+    the error page: 404 for an outsider, or a job of another organisation or none, 403 for a member
+    who may not see reports."""
+    organisation, refused = _organisation(request, slug)
+    if refused is not None:
+        return organisation, None, refused
+    job = export_job_get(organisation=organisation, job_id=job_id)
+    if job is None:
+        error = ApplicationError("There is no such export.", code="export_not_found")
+        return organisation, None, render(request, "accounts/error.html", {"error": error}, status=404)
+    return organisation, job, None
+
+
+@verified_required
+@require_GET
+def export_jobs(request: HttpRequest, slug: str) -> HttpResponse:
+    """The organisation's recent export jobs with their state."""
+    organisation, refused = _organisation(request, slug)
+    if refused is not None:
+        return refused
+    jobs = list(export_job_list(organisation=organisation))
+    context = {
+        "organisation": organisation,
+        "jobs": jobs,
+        "polling": any(not job.finished for job in jobs),
+        "poll_seconds": JOB_POLL_SECONDS * 2,
+    }
+    return render(request, "compliance/exports.html#jobs" if request.htmx else "compliance/exports.html", context)
+
+
+@verified_required
+@require_GET
+def export_job(request: HttpRequest, slug: str, job_id: UUID) -> HttpResponse:
+    """An export job: its progress (polled by HTMX while it runs), then its download link and digest."""
+    organisation, job, refused = _job(request, slug, job_id)
+    if refused is not None:
+        return refused
+    context = {
+        "organisation": organisation,
+        "job": job,
+        "poll_seconds": JOB_POLL_SECONDS,
+        "retention_days": settings.COMPLIANCE_EXPORT_RETENTION_DAYS,
+    }
+    return render(request, "compliance/export_job.html#job" if request.htmx else "compliance/export_job.html", context)
+
+
+@verified_required
+@require_GET
+def export_download(request: HttpRequest, slug: str, job_id: UUID) -> HttpResponse:
+    """Send a finished job's file, audited: streamed from the storage with its ``Repr-Digest``, or from
+    S3 as a redirect to a short-lived presigned URL. A job not finished (409), failed (409) or past
+    its retention (410) gets the error page."""
+    organisation, job, refused = _job(request, slug, job_id)
+    if refused is not None:
+        return refused
+    try:
+        opened = export_job_open(job=job)
+    except ExportNotReady as error:
+        return render(request, "accounts/error.html", {"error": error}, status=error.status)
+    audit_record(
+        actor=request.user,
+        action="compliance.report_export_downloaded",
+        target=organisation,
+        payload={"job": str(job.pk), "report": job.report, "format": job.format, "sha256": job.sha256},
+        ip=client_ip(request),
+    )
+    if opened.url:
+        return HttpResponseRedirect(opened.url)
+    response = file_response(opened.file, job.format, job.download_name, job.sha256)
+    response["Content-Length"] = str(job.size)
+    return response

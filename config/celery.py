@@ -31,6 +31,7 @@ app.conf.task_routes = {
     "rms.tasks.*": {"queue": "rms"},
     "marketdata.tasks.*": {"queue": "marketdata"},
     "audit.tasks.*": {"queue": "reports"},
+    "compliance.tasks.*": {"queue": "reports"},  # large exports and their expiry
     "retention.tasks.*": {"queue": "reports"},
 }
 app.conf.beat_schedule = {
@@ -60,6 +61,8 @@ app.conf.beat_schedule = {
         "task": "audit.tasks.audit_checkpoint",
         "schedule": float(env_int("AUDIT_CHECKPOINT_INTERVAL_SECONDS", 60, minimum=10, maximum=3600)),
     },
+    # Export files older than COMPLIANCE_EXPORT_RETENTION_DAYS are removed from their storage.
+    "compliance-expire-exports": {"task": "compliance.tasks.expire_exports", "schedule": 3600.0},
     # The months just closed, archived once to object storage (docs/retention.md); 02:30 IST on the 1st.
     "retention-archive-closed-months": {
         "task": "retention.tasks.archive_closed_months",

@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "rms",
     "marketdata",
     "strategies",
+    "compliance",
     "alerts",
     "audit",
     "retention",
@@ -476,6 +477,43 @@ else:
     STORAGES["audit_checkpoints"] = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": str(VAR_DIR / "audit_checkpoints"), "file_permissions_mode": 0o640},
+    }
+
+
+# --- Compliance exports ---------------------------------------------------------------------------
+# An export over this many rows, or over this many days, is made by a worker (the reports queue) and
+# downloaded from its job's page; smaller ones are sent while the request waits.
+COMPLIANCE_EXPORT_INLINE_MAX_ROWS = env_int("COMPLIANCE_EXPORT_INLINE_MAX_ROWS", 50_000, minimum=0)
+COMPLIANCE_EXPORT_INLINE_MAX_DAYS = env_int("COMPLIANCE_EXPORT_INLINE_MAX_DAYS", 92, minimum=1)
+# A PDF lays out all its rows at once (reportlab): over this many it is refused for CSV or XLSX.
+COMPLIANCE_EXPORT_PDF_MAX_ROWS = env_int("COMPLIANCE_EXPORT_PDF_MAX_ROWS", 20_000, minimum=1, maximum=200_000)
+# A finished job's file is removed this many days after it finished (beat, hourly).
+COMPLIANCE_EXPORT_RETENTION_DAYS = env_int("COMPLIANCE_EXPORT_RETENTION_DAYS", 7, minimum=1, maximum=3650)
+# The longest an export task may run (Celery's hard limit; below the broker's visibility timeout).
+COMPLIANCE_EXPORT_TIME_LIMIT = env_int("COMPLIANCE_EXPORT_TIME_LIMIT", 1800, minimum=120, maximum=3300)
+# Export files go to their own storage: the local filesystem by default, an S3 bucket when
+# COMPLIANCE_EXPORT_BUCKET is set. From S3 a download is a redirect to a presigned URL valid this many
+# seconds; 0 streams the object through the web tier instead (a bucket the browsers cannot reach).
+COMPLIANCE_EXPORT_BUCKET = env_str("COMPLIANCE_EXPORT_BUCKET") or None
+COMPLIANCE_EXPORT_PRESIGNED_SECONDS = env_int("COMPLIANCE_EXPORT_PRESIGNED_SECONDS", 60, minimum=0, maximum=3600)
+if COMPLIANCE_EXPORT_BUCKET:
+    STORAGES["compliance_exports"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": COMPLIANCE_EXPORT_BUCKET,
+            "location": env_str("COMPLIANCE_EXPORT_PREFIX", "compliance-exports"),
+            "endpoint_url": env_str("COMPLIANCE_EXPORT_ENDPOINT_URL") or None,
+            "region_name": env_str("COMPLIANCE_EXPORT_REGION") or None,
+            "file_overwrite": False,
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": COMPLIANCE_EXPORT_PRESIGNED_SECONDS or 60,
+        },
+    }
+else:
+    STORAGES["compliance_exports"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(VAR_DIR / "compliance_exports"), "file_permissions_mode": 0o640},
     }
 
 

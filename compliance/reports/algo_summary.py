@@ -29,6 +29,7 @@ from compliance.views import ReportFilters, _export, _report_page, verified_requ
 from orders.models import Order, Trade
 from orders.states import Status
 
+TITLE = "Algo order summary"  # the title its PDF and XLSX exports carry
 TEMPLATE = "compliance/algo_summary.html"
 FIELDS = ("account", "from", "to", "algo")
 PLATFORM_FIELDS = ("from", "to", "algo", "org")
@@ -168,7 +169,9 @@ def _rows(filters: ReportFilters, organisation) -> tuple[int, list[tuple]]:
 
 
 def _export_view(request: HttpRequest, slug: str, fields: tuple[str, ...]) -> HttpResponse:
-    return _export(request, slug, template=TEMPLATE, fields=fields, report="algo_summary", rows=_rows, header=HEADER)
+    return _export(
+        request, slug, template=TEMPLATE, fields=fields, report="algo_summary", rows=_rows, header=HEADER, title=TITLE
+    )
 
 
 @verified_required

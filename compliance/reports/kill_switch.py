@@ -23,6 +23,7 @@ from compliance.selectors import IST, ist_bounds
 from compliance.views import PAGE_SIZE, ReportFilters, _export, _report_page, verified_required
 from rms.models import KillSwitch
 
+TITLE = "Kill-switch events"  # the title its PDF and XLSX exports carry
 TEMPLATE = "compliance/kill_switch_events.html"
 FIELDS = ("from", "to", "state", "actor")
 PLATFORM_FIELDS = (*FIELDS, "org")
@@ -105,7 +106,14 @@ def _rows(filters: ReportFilters, organisation) -> tuple[int, Iterator[tuple]]:
 
 def _export_view(request: HttpRequest, slug: str, fields: tuple[str, ...]) -> HttpResponse:
     return _export(
-        request, slug, template=TEMPLATE, fields=fields, report="kill_switch_events", rows=_rows, header=HEADER
+        request,
+        slug,
+        template=TEMPLATE,
+        fields=fields,
+        report="kill_switch_events",
+        rows=_rows,
+        header=HEADER,
+        title=TITLE,
     )
 
 

@@ -14,6 +14,7 @@ from compliance.access import PLATFORM
 from compliance.reports.scope import scope_of
 from compliance.selectors import order_to_trade_list, trade_trail_extent, trade_trail_list
 from compliance.views import (
+    ORDER_TO_TRADE_CHART,
     ORDER_TO_TRADE_HEADER,
     PAGE_SIZE,
     TRADE_TRAIL_HEADER,
@@ -89,6 +90,7 @@ def platform_trade_trail_export(request: HttpRequest) -> HttpResponse:
         report="trade_trail",
         rows=_trade_rows,
         header=PLATFORM_TRADE_TRAIL_HEADER,
+        title="Trade trail",
     )
 
 
@@ -115,4 +117,6 @@ def platform_order_to_trade_export(request: HttpRequest) -> HttpResponse:
         report="order_to_trade",
         rows=_ratio_rows,
         header=PLATFORM_ORDER_TO_TRADE_HEADER,
+        chart=ORDER_TO_TRADE_CHART,
+        title="Order-to-trade ratio",
     )

@@ -25,6 +25,7 @@ from compliance.reports.scope import scope_of
 from compliance.selectors import IST, ist_bounds
 from compliance.views import ReportFilters, _export, _report_page, verified_required
 
+TITLE = "RMS rejections by rule"  # the title its PDF and XLSX exports carry
 TEMPLATE = "compliance/rms_rejections.html"
 FIELDS = ("account", "from", "to", "rule")
 PLATFORM_FIELDS = ("from", "to", "rule", "org")
@@ -124,7 +125,9 @@ def _rows(filters: ReportFilters, organisation) -> tuple[int, list[tuple]]:
 
 
 def _export_view(request: HttpRequest, slug: str, fields: tuple[str, ...]) -> HttpResponse:
-    return _export(request, slug, template=TEMPLATE, fields=fields, report="rms_rejections", rows=_rows, header=HEADER)
+    return _export(
+        request, slug, template=TEMPLATE, fields=fields, report="rms_rejections", rows=_rows, header=HEADER, title=TITLE
+    )
 
 
 @verified_required

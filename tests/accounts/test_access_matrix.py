@@ -46,6 +46,7 @@ from accounts.credentials import api_key_create
 from accounts.models import Organisation, Role
 from alerts.models import Alert, TelegramBot
 from brokers.models import BrokerAccount
+from compliance.models import ExportJob
 from config.api import api
 from core import sealing
 from marketdata.models import Instrument
@@ -101,6 +102,10 @@ ROUTES: dict[str, str] = {
     "compliance:kill-switch-events-export": "org_reports",
     "compliance:rms-rejections": "org_reports",
     "compliance:rms-rejections-export": "org_reports",
+    # Export jobs and their files: anyone who may read the reports may export them.
+    "compliance:exports": "org_reports",
+    "compliance:export-job": "org_reports",
+    "compliance:export-download": "org_reports",
     # The platform's versions: staff holding compliance.view_reports (tests/compliance/test_platform_reports.py).
     "compliance:platform-reports": "staff",
     "compliance:platform-trade-trail": "staff",
@@ -166,6 +171,7 @@ ROUTES: dict[str, str] = {
     "alerts:delete": "POST alert_owner",
     "alerts:telegram": "org_manager",
     "option-chain": "verified",
+    "chart-indicators": "verified",  # the symbol master's bars, the same for every signed-in user
     "reports": "verified",  # sends the caller to the reports of an account they may view
     "reports-pnl": "account:view",
     "reports-pnl-export": "account:view",
@@ -459,6 +465,12 @@ def world(db):
         strategies[org.slug] = {
             "definition": definition, "deployment": deployment, "algo": algo, "backtest": backtest, "sweep": sweep,
         }  # fmt: skip
+    export_jobs = {
+        org.slug: ExportJob.objects.create(
+            organisation=org, report="trade_trail", title="Trade trail", format="csv", rows_ref="-", filters_ref="-"
+        )
+        for org in (own, other)
+    }
     watchlists = {
         "own": watchlist_ensure_default(user=users["trader"]),
         "other": watchlist_ensure_default(user=theirs["trader"]),
@@ -486,6 +498,7 @@ def world(db):
         "orders": orders,
         "instrument": instrument,
         "strategies": strategies,
+        "export_jobs": export_jobs,
     }
 
 
@@ -569,6 +582,7 @@ def _url(world, route: Route, org: str, granted: bool) -> str:
         backtest_id=world["strategies"][world["orgs"][org].slug]["backtest"].pk,
         sweep_id=world["strategies"][world["orgs"][org].slug]["sweep"].pk,
         token=world["strategies"][world["orgs"][org].slug]["deployment"].webhook_token,
+        job_id=world["export_jobs"][world["orgs"][org].slug].pk,
     )
     if route.name.startswith(tuple(f"{m} " for m in ("GET", "POST", "PUT", "PATCH", "DELETE"))):
         return re.sub(r"{(\w+)}", lambda m: str(values[m.group(1)]), route.path_template)

@@ -339,6 +339,6 @@ def test_the_xlsx_export_has_the_same_rows_as_numbers_and_text_guarded_and_is_au
 
 def test_an_unknown_export_format_is_a_422_and_nothing_is_exported_or_audited(world, signed_in):
     _buy(world)
-    response = signed_in(world.owner).get(EXPORT + "?format=pdf")
+    response = signed_in(world.owner).get(EXPORT + "?format=docx")
     assert response.status_code == 422 and b'data-code="format_unknown"' in response.content
     assert not AuditEvent.objects.filter(action="compliance.report_exported").exists()

@@ -1,0 +1,69 @@
+"""Helpers of the export tests: trades made cheaply, and exports read back."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.utils import timezone
+
+from compliance.selectors import IST
+from orders.models import Trade
+from orders.services import place_order
+
+URL = "/orgs/acme/compliance/trades/"
+EXPORT = URL + "export/"
+OTR_EXPORT = "/orgs/acme/compliance/order-to-trade/export/"
+
+
+def buy(world, *, account=None, quantity=10, **kwargs) -> Trade:
+    """A market buy that fills at once (ask 1000.05); return its trade."""
+    world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
+    order = place_order(
+        actor=world.trader,
+        account=account or world.account,
+        request=world.request(world.equity, order_type="MARKET", quantity=quantity, **kwargs),
+        source="web",
+    )
+    return Trade.objects.get(order=order)
+
+
+def more_trades(trade: Trade, count: int, *, start: datetime | None = None, spread_days: int = 1) -> list[Trade]:
+    """``count`` further fills of ``trade``'s order, spread over ``spread_days`` IST days from ``start``
+    (default: the trade's own time), inserted in one statement."""
+    start = start or trade.executed_at
+    rows = [
+        Trade(
+            account_id=trade.account_id,
+            order_id=trade.order_id,
+            instrument_id=trade.instrument_id,
+            product=trade.product,
+            side=trade.side,
+            quantity=1 + i % 7,
+            price=Decimal("1000.0500"),
+            exchange=trade.exchange,
+            broker_trade_id=f"X{i:08d}",
+            executed_at=start - timedelta(days=i % spread_days, seconds=i),
+        )
+        for i in range(count)
+    ]
+    return Trade.objects.bulk_create(rows)
+
+
+def body(response) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def csv_rows(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode())))
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def today() -> str:
+    return timezone.localdate(timezone=IST).isoformat()
