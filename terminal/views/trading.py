@@ -323,14 +323,15 @@ def preview(request: HttpRequest, account_id: int) -> HttpResponse:
     return render(request, "terminal/_preview.html#preview", context, status=status)
 
 
-# A form not filled in yet (a limit order before its price is typed) is not bad input: the preview
-# says what it needs, with 200, as the ticket first opens that way.
-INCOMPLETE = frozenset({"price_required", "trigger_price_required"})
+# Not bad input, so answered with 200 and the message in place of the numbers: a form not filled in
+# yet (a limit order before its price is typed; the ticket first opens that way), and an account whose
+# broker session has lapsed (the preview, asked on every change, says so; placing then refuses).
+INCOMPLETE = frozenset({"price_required", "trigger_price_required", "broker_session_expired"})
 
 
 def preview_status(error: ApplicationError) -> int:
-    """The preview's answer to a refusal: 200 for a form not filled in yet, else the refusal's 4xx (422
-    for a broker's 5xx: the preview is shown in place, nothing was placed)."""
+    """The preview's answer to a refusal: 200 for a form not filled in yet or a lapsed broker session,
+    else the refusal's 4xx (422 for a broker's 5xx: the preview is shown in place, nothing was placed)."""
     if error.code in INCOMPLETE:
         return 200
     return error.status if 400 <= error.status < 500 else 422

@@ -138,6 +138,8 @@ def test_an_owner_adds_a_kite_account_connects_trades_and_signs_in_again_after_t
     page.screenshot_step("order-filled")
 
     # Kite refuses the token (revoked at Kite): the next order is refused unsent and the session ends.
+    # The ticket's margin preview asks Kite first, so the refusal may end the session before the
+    # order is placed: then placing says the account is not signed in, rather than "Rejected".
     fake.access_token_valid = False
     instrument.get_by_role("button", name="Buy INFY").click()
     ticket.get_by_label("Type").select_option("LIMIT")
@@ -145,7 +147,7 @@ def test_an_owner_adds_a_kite_account_connects_trades_and_signs_in_again_after_t
     ticket.get_by_label("Lots").fill("1")
     ticket.get_by_label("Price").fill(f"{price:.2f}")
     ticket.get_by_role("button", name=re.compile("Place buy order")).click()
-    expect(ticket.get_by_role("status")).to_contain_text("Rejected")
+    expect(ticket).to_contain_text(re.compile(r"Rejected|is not signed in to its broker"))
     page.keyboard.press("Escape")
     assert len(fake.orders) == 1
     page.reload()
@@ -168,4 +170,6 @@ def test_an_owner_adds_a_kite_account_connects_trades_and_signs_in_again_after_t
     page.goto(url + "/orgs/demo/broker-accounts/")
     expect(row).to_contain_text("Signed in until")
     _shots(page, "accounts-live")
-    assert not errors, errors
+    # The one refused order (409, no session at the broker) is the only failed request the browser saw.
+    refused = [e for e in errors if "status of 409" in e]
+    assert len(refused) <= 1 and not [e for e in errors if e not in refused], errors

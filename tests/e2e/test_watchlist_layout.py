@@ -119,12 +119,14 @@ def test_the_watchlist_fits_its_panel_and_every_row_action_is_clickable(terminal
             # Other tests' rows (NIFTY BANK, say) may share this user's watchlist: the rows added here
             # have a known answer, and every row has Remove.
             texts = [action["text"] for action in row["actions"]]
-            if row["symbol"] == symbols["index"] or not can_trade:
-                assert texts == [REMOVE], f"{row['symbol']}: an index or a viewer gets no B/S"
+            if row["symbol"] == symbols["index"]:
+                assert texts == [REMOVE], f"{row['symbol']}: an index has no depth and no B/S"
+            elif not can_trade:
+                assert texts in ([REMOVE], ["D", REMOVE]), f"{row['symbol']}: a viewer sees depth (D), no B/S"
             elif row["symbol"] in (symbols["option"], symbols["future"]):
-                assert texts == ["B", "S", REMOVE], row
+                assert texts == ["D", "B", "S", REMOVE], row
             else:
-                assert texts in ([REMOVE], ["B", "S", REMOVE]), row
+                assert texts in ([REMOVE], ["D", "B", "S", REMOVE]), row
             if row["bidAskGap"] is not None:
                 # Half an em at 14 px: two prices never read as one number.
                 assert row["bidAskGap"] >= 7, f"{width}px: bid {row['bid']} and ask {row['ask']} touch"
