@@ -12,6 +12,7 @@ class WatchlistError(ApplicationError):
 
 class BasketError(ApplicationError):
     code = "basket_error"
+    status = 422
 
 
 class ChartError(ApplicationError):
