@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from celery import current_app
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import Storage, storages
@@ -63,11 +64,12 @@ class ExportRequest:
     download_name: str
 
 
-def send_job(job_id: str) -> None:
-    """Queue the job's task (the reports queue)."""
-    from compliance.tasks import run_export
+RUN_EXPORT_TASK = "compliance.tasks.run_export"  # sent by name: the tasks module imports this one
 
-    run_export.delay(job_id)
+
+def send_job(job_id: str) -> None:
+    """Queue the job's task (routed to the reports queue by its name)."""
+    current_app.send_task(RUN_EXPORT_TASK, args=[job_id])
 
 
 def export_job_create(*, actor, organisation: Organisation, request: ExportRequest, ip: str | None) -> ExportJob:
