@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from django.utils import timezone
@@ -35,6 +35,8 @@ def more_trades(trade: Trade, count: int, *, start: datetime | None = None, spre
     """``count`` further fills of ``trade``'s order, spread over ``spread_days`` IST days from ``start``
     (default: the trade's own time), inserted in one statement."""
     start = start or trade.executed_at
+    # Each stays on its IST day however soon after midnight the test runs: seconds back wrap within it.
+    room = max(int((start - datetime.combine(start.astimezone(IST).date(), time(0), IST)).total_seconds()), 1)
     rows = [
         Trade(
             account_id=trade.account_id,
@@ -46,7 +48,7 @@ def more_trades(trade: Trade, count: int, *, start: datetime | None = None, spre
             price=Decimal("1000.0500"),
             exchange=trade.exchange,
             broker_trade_id=f"X{i:08d}",
-            executed_at=start - timedelta(days=i % spread_days, seconds=i),
+            executed_at=start - timedelta(days=i % spread_days, seconds=i % room),
         )
         for i in range(count)
     ]
