@@ -186,6 +186,36 @@ def _context(request: HttpRequest, organisation, fields: tuple[str, ...]) -> dic
     }
 
 
+ReportView = Callable[[HttpRequest, str, tuple[str, ...]], HttpResponse]
+
+
+def report_views(page: ReportView, export: ReportView, fields: tuple[str, ...], platform_fields: tuple[str, ...]):
+    """A report's four views from its page and export functions: the organisation's page and export
+    (``slug`` from the URL), and the platform-wide ones (``PLATFORM``, every organisation)."""
+
+    @verified_required
+    @require_GET
+    def organisation_page(request: HttpRequest, slug: str) -> HttpResponse:
+        return page(request, slug, fields)
+
+    @verified_required
+    @require_GET
+    def organisation_export(request: HttpRequest, slug: str) -> HttpResponse:
+        return export(request, slug, fields)
+
+    @verified_required
+    @require_GET
+    def platform_page(request: HttpRequest) -> HttpResponse:
+        return page(request, PLATFORM, platform_fields)
+
+    @verified_required
+    @require_GET
+    def platform_export(request: HttpRequest) -> HttpResponse:
+        return export(request, PLATFORM, platform_fields)
+
+    return organisation_page, organisation_export, platform_page, platform_export
+
+
 def _report_page(
     request: HttpRequest,
     slug: str,

@@ -18,14 +18,12 @@ from django.db.models import Count, F
 from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
 
 from accounts.models import Organisation
 from brokers.models import BrokerAccount
-from compliance.access import PLATFORM
 from compliance.reports.scope import scope_of
 from compliance.selectors import IST, ist_bounds
-from compliance.views import ReportFilters, _export, _report_page, verified_required
+from compliance.views import ReportFilters, _export, _report_page, report_views
 from orders.models import Order, Trade
 from orders.states import Status
 
@@ -174,25 +172,6 @@ def _export_view(request: HttpRequest, slug: str, fields: tuple[str, ...]) -> Ht
     )
 
 
-@verified_required
-@require_GET
-def algo_summary(request: HttpRequest, slug: str) -> HttpResponse:
-    return _page(request, slug, FIELDS)
-
-
-@verified_required
-@require_GET
-def algo_summary_export(request: HttpRequest, slug: str) -> HttpResponse:
-    return _export_view(request, slug, FIELDS)
-
-
-@verified_required
-@require_GET
-def platform_algo_summary(request: HttpRequest) -> HttpResponse:
-    return _page(request, PLATFORM, PLATFORM_FIELDS)
-
-
-@verified_required
-@require_GET
-def platform_algo_summary_export(request: HttpRequest) -> HttpResponse:
-    return _export_view(request, PLATFORM, PLATFORM_FIELDS)
+algo_summary, algo_summary_export, platform_algo_summary, platform_algo_summary_export = report_views(
+    _page, _export_view, FIELDS, PLATFORM_FIELDS
+)

@@ -12,15 +12,13 @@ from django.db.models import CharField, Count, Max, QuerySet
 from django.db.models.functions import Cast
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
 
 from accounts.models import Organisation
 from audit.models import AuditEvent
-from compliance.access import PLATFORM
 from compliance.filters import KILL_SWITCH_EVENTS
 from compliance.reports.scope import kill_switch_keys, scope_of
 from compliance.selectors import IST, ist_bounds
-from compliance.views import PAGE_SIZE, ReportFilters, _export, _report_page, verified_required
+from compliance.views import PAGE_SIZE, ReportFilters, _export, _report_page, report_views
 from rms.models import KillSwitch
 
 TITLE = "Kill-switch events"  # the title its PDF and XLSX exports carry
@@ -117,25 +115,6 @@ def _export_view(request: HttpRequest, slug: str, fields: tuple[str, ...]) -> Ht
     )
 
 
-@verified_required
-@require_GET
-def kill_switch_events(request: HttpRequest, slug: str) -> HttpResponse:
-    return _page(request, slug, FIELDS)
-
-
-@verified_required
-@require_GET
-def kill_switch_events_export(request: HttpRequest, slug: str) -> HttpResponse:
-    return _export_view(request, slug, FIELDS)
-
-
-@verified_required
-@require_GET
-def platform_kill_switch_events(request: HttpRequest) -> HttpResponse:
-    return _page(request, PLATFORM, PLATFORM_FIELDS)
-
-
-@verified_required
-@require_GET
-def platform_kill_switch_events_export(request: HttpRequest) -> HttpResponse:
-    return _export_view(request, PLATFORM, PLATFORM_FIELDS)
+kill_switch_events, kill_switch_events_export, platform_kill_switch_events, platform_kill_switch_events_export = (
+    report_views(_page, _export_view, FIELDS, PLATFORM_FIELDS)
+)

@@ -14,15 +14,13 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Max, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
 
 from accounts.models import Membership, Organisation
 from audit.models import AuditEvent
-from compliance.access import PLATFORM
 from compliance.filters import LOGIN_EVENTS
 from compliance.reports.scope import member_labels, scope_of
 from compliance.selectors import IST, ist_bounds
-from compliance.views import PAGE_SIZE, ReportFilters, _export, _report_page, verified_required
+from compliance.views import PAGE_SIZE, ReportFilters, _export, _report_page, report_views
 from core.canonical_json import canonical_dumps
 
 TEMPLATE = "compliance/login_history.html"
@@ -124,25 +122,6 @@ def _export_view(request: HttpRequest, slug: str, fields: tuple[str, ...]) -> Ht
     return _export(request, slug, template=TEMPLATE, fields=fields, report="login_history", rows=_rows, header=HEADER)
 
 
-@verified_required
-@require_GET
-def login_history(request: HttpRequest, slug: str) -> HttpResponse:
-    return _page(request, slug, FIELDS)
-
-
-@verified_required
-@require_GET
-def login_history_export(request: HttpRequest, slug: str) -> HttpResponse:
-    return _export_view(request, slug, FIELDS)
-
-
-@verified_required
-@require_GET
-def platform_login_history(request: HttpRequest) -> HttpResponse:
-    return _page(request, PLATFORM, PLATFORM_FIELDS)
-
-
-@verified_required
-@require_GET
-def platform_login_history_export(request: HttpRequest) -> HttpResponse:
-    return _export_view(request, PLATFORM, PLATFORM_FIELDS)
+login_history, login_history_export, platform_login_history, platform_login_history_export = report_views(
+    _page, _export_view, FIELDS, PLATFORM_FIELDS
+)

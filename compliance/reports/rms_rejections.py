@@ -15,15 +15,13 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, TruncDate
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
 
 from accounts.models import Organisation
 from audit.models import AuditEvent
 from brokers.models import BrokerAccount
-from compliance.access import PLATFORM
 from compliance.reports.scope import scope_of
 from compliance.selectors import IST, ist_bounds
-from compliance.views import ReportFilters, _export, _report_page, verified_required
+from compliance.views import ReportFilters, _export, _report_page, report_views
 
 TITLE = "RMS rejections by rule"  # the title its PDF and XLSX exports carry
 TEMPLATE = "compliance/rms_rejections.html"
@@ -130,25 +128,6 @@ def _export_view(request: HttpRequest, slug: str, fields: tuple[str, ...]) -> Ht
     )
 
 
-@verified_required
-@require_GET
-def rms_rejections(request: HttpRequest, slug: str) -> HttpResponse:
-    return _page(request, slug, FIELDS)
-
-
-@verified_required
-@require_GET
-def rms_rejections_export(request: HttpRequest, slug: str) -> HttpResponse:
-    return _export_view(request, slug, FIELDS)
-
-
-@verified_required
-@require_GET
-def platform_rms_rejections(request: HttpRequest) -> HttpResponse:
-    return _page(request, PLATFORM, PLATFORM_FIELDS)
-
-
-@verified_required
-@require_GET
-def platform_rms_rejections_export(request: HttpRequest) -> HttpResponse:
-    return _export_view(request, PLATFORM, PLATFORM_FIELDS)
+rms_rejections, rms_rejections_export, platform_rms_rejections, platform_rms_rejections_export = report_views(
+    _page, _export_view, FIELDS, PLATFORM_FIELDS
+)
