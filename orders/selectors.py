@@ -33,35 +33,30 @@ def order_row(order: Order) -> dict:
     the same precision ungrouped (core.money).
     """
     instrument = order.instrument
-    created = order.created_at
-    lot_size = instrument.lot_size
-    limit = format_price(order.price, instrument.tick_size)  # "" for none
-    trigger = format_price(order.trigger_price, instrument.tick_size)
-    price = f"{limit or 'MKT'} (trg {trigger})" if trigger else limit or "MKT"
-    return {
-        "id": order.pk,
-        "status_class": order.status.lower(),
-        "time": timezone.localtime(created).strftime("%H:%M:%S") if created else "",
-        "symbol": f"{instrument.exchange}:{instrument.tradingsymbol}",
-        "side": order.side,
-        "side_class": order.side.lower(),
-        "type": f"{order.order_type} · {order.product} · {order.validity}",
-        "quantity": f"{order.filled_quantity}/{order.quantity}",
-        "price": price,
-        "average_price": format_price(order.average_price, instrument.tick_size),
-        "message": order.message,
-        "status": order.get_status_display(),
-        "note": Truncator(order.message).chars(60) if order.message and order.status == Status.REJECTED else "",
-        "working": order.status in WORKING,
-        # The modify form: lots as {% widthratio quantity lot_size 1 %} showed them, and the inputs it offers.
-        "lots": str(round(order.quantity / lot_size)) if lot_size else "0",
-        # The inputs hold the prices ungrouped (what the form posts back), at the same precision.
-        "price_input": limit.replace(",", "") if order.order_type not in MARKET_TYPES else None,
-        "trigger_input": trigger.replace(",", "") if order.order_type in STOP_TYPES else None,
-    }
+    return _row(
+        (
+            order.pk,
+            order.status,
+            order.created_at,
+            order.side,
+            order.order_type,
+            order.product,
+            order.validity,
+            order.quantity,
+            order.filled_quantity,
+            order.price,
+            order.trigger_price,
+            order.average_price,
+            order.message,
+            instrument.exchange,
+            instrument.tradingsymbol,
+            instrument.lot_size,
+            instrument.tick_size,
+        )
+    )
 
 
-# The columns order_row reads: loading only these halves the cost of fetching a 200-row book.
+# The columns a row shows, in the order ``_row`` reads them.
 ORDER_ROW_FIELDS = (
     "id",
     "status",
@@ -81,12 +76,42 @@ ORDER_ROW_FIELDS = (
     "instrument__lot_size",
     "instrument__tick_size",
 )
+_STATUS_LABELS = dict(Status.choices)
+
+
+def _row(values: tuple) -> dict:
+    pk, status, created, side, order_type, product, validity, quantity, filled = values[:9]
+    price, trigger_price, average, message, exchange, tradingsymbol, lot_size, tick_size = values[9:]
+    limit = format_price(price, tick_size)  # "" for none
+    trigger = format_price(trigger_price, tick_size)
+    return {
+        "id": pk,
+        "status_class": status.lower(),
+        "time": timezone.localtime(created).strftime("%H:%M:%S") if created else "",
+        "symbol": f"{exchange}:{tradingsymbol}",
+        "side": side,
+        "side_class": side.lower(),
+        "type": f"{order_type} · {product} · {validity}",
+        "quantity": f"{filled}/{quantity}",
+        "price": f"{limit or 'MKT'} (trg {trigger})" if trigger else limit or "MKT",
+        "average_price": format_price(average, tick_size),
+        "message": message,
+        "status": _STATUS_LABELS.get(status, status),
+        "note": Truncator(message).chars(60) if message and status == Status.REJECTED else "",
+        "working": status in WORKING,
+        # The modify form: lots as {% widthratio quantity lot_size 1 %} showed them, and the inputs it offers.
+        "lots": str(round(quantity / lot_size)) if lot_size else "0",
+        # The inputs hold the prices ungrouped (what the form posts back), at the same precision.
+        "price_input": limit.replace(",", "") if order_type not in MARKET_TYPES else None,
+        "trigger_input": trigger.replace(",", "") if order_type in STOP_TYPES else None,
+    }
 
 
 def order_book(*, account, limit: int) -> list[dict]:
-    """Return the account's latest ``limit`` orders, newest first, as order book rows (``order_row``)."""
-    orders = order_list(account=account).only(*ORDER_ROW_FIELDS).order_by("-created_at")[:limit]
-    return [order_row(order) for order in orders]
+    """Return the account's latest ``limit`` orders, newest first, as order book rows (``order_row``):
+    read as plain tuples, since building 200 model instances cost as much as formatting them."""
+    orders = Order.objects.filter(account=account).order_by("-created_at")[:limit]
+    return [_row(values) for values in orders.values_list(*ORDER_ROW_FIELDS)]
 
 
 def trade_list(*, account) -> QuerySet[Trade]:

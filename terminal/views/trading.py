@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from brokers.adapters.registry import UnknownBroker, family
 from brokers.errors import BrokerAccountForbidden, BrokerAccountNotFound
-from brokers.selectors import account_get_for_user, account_list_for_user
+from brokers.selectors import AccountAccess, account_get_for_user, account_list_for_user
 from brokers.services.sessions import session_state
 from core.client_ip import client_ip
 from core.errors import ApplicationError
@@ -52,18 +52,27 @@ class TicketError(ApplicationError):
     status = 422
 
 
-def current_account(request: HttpRequest):
+def current_account(request: HttpRequest, accesses: list[AccountAccess] | None = None):
     """The broker account the page works on: ?account=, else the one chosen before, else the first
-    the user may view. Returns None when the user can see no account."""
+    the user may view. Returns None when the user can see no account. ``accesses``: the user's
+    accounts when the caller has read them (``account_access_list_for_user``), which answers from
+    them without a query."""
     wanted = request.GET.get("account") or request.POST.get("account") or request.session.get(SESSION_ACCOUNT)
-    if wanted:
-        try:
-            account = account_get_for_user(user=request.user, account_id=int(wanted), access="view")
-        except (BrokerAccountNotFound, ValueError, TypeError):
-            account = None
+    wanted_id = int_or_none(wanted) if isinstance(wanted, str) else wanted
+    if wanted_id is not None:
+        if accesses is not None:
+            account = next((a.account for a in accesses if a.account.pk == wanted_id), None)
         else:
-            request.session[SESSION_ACCOUNT] = account.pk
+            try:
+                account = account_get_for_user(user=request.user, account_id=wanted_id, access="view")
+            except BrokerAccountNotFound:
+                account = None
+        if account is not None:
+            if request.session.get(SESSION_ACCOUNT) != account.pk:  # a write only when the choice changes
+                request.session[SESSION_ACCOUNT] = account.pk
             return account
+    if accesses is not None:
+        return accesses[0].account if accesses else None
     return account_list_for_user(user=request.user, access="view").order_by("pk").first()
 
 
@@ -85,16 +94,24 @@ class _Once:
         return self.value
 
 
-def trading_context(request: HttpRequest, account) -> dict:
+def trading_context(request: HttpRequest, account, accesses: list[AccountAccess] | None = None) -> dict:
     """Everything the trading panels show for ``account`` (or an empty state without one). Values are
-    computed when a template first reads them, so a partial costs only its own queries."""
+    computed when a template first reads them, so a partial costs only its own queries. ``accesses``:
+    the user's accounts with their trade flags, when the caller has read them (the account switcher
+    and the trade buttons then cost no query)."""
     if account is None:
         return {"account": None, "accounts": [], "can_trade": False}
     positions = _Once(lambda: position_list(account=account))
+    if accesses is not None:
+        accounts: object = [access.account for access in accesses]
+        trade: object = any(access.may_trade for access in accesses if access.account.pk == account.pk)
+    else:
+        accounts = _Once(lambda: list(account_list_for_user(user=request.user, access="view").order_by("pk")))
+        trade = _Once(lambda: can_trade(request, account))
     return {
         "account": account,
-        "accounts": _Once(lambda: list(account_list_for_user(user=request.user, access="view").order_by("pk"))),
-        "can_trade": _Once(lambda: can_trade(request, account)),
+        "accounts": accounts,
+        "can_trade": trade,
         "orders": _Once(lambda: order_book(account=account, limit=ORDER_BOOK_SIZE)),
         "trades": _Once(lambda: list(trade_list(account=account).order_by("-executed_at")[:TRADE_BOOK_SIZE])),
         "positions": positions,

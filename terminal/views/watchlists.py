@@ -9,13 +9,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.selectors import trades_nowhere
+from brokers.selectors import account_access_list_for_user
 from core.parse import int_or_none
 from marketdata.fanout import quote_context
 from marketdata.quotes import get_quotes
 from marketdata.selectors import instrument_search
 from terminal.errors import WatchlistError
 from terminal.models import Watchlist
-from terminal.selectors import watchlist_items, watchlist_list, watchlist_opened
+from terminal.selectors import watchlist_items, watchlist_list
 from terminal.services.watchlists import (
     watchlist_add_instrument,
     watchlist_create,
@@ -27,7 +28,8 @@ from terminal.services.watchlists import (
     watchlist_remove_instrument,
     watchlist_rename,
 )
-from terminal.views.trading import can_trade, current_account, trading_context
+from terminal.views.trading import can_trade as user_can_trade
+from terminal.views.trading import current_account, trading_context
 
 SEARCH_LIMIT = 20
 
@@ -47,15 +49,18 @@ def _symbol_parts(instrument) -> tuple[str, ...]:
     return (symbol,)
 
 
-def _watchlist_context(request: HttpRequest, watchlist_id: int | None, *, account=None) -> dict:
+def _watchlist_context(
+    request: HttpRequest, watchlist_id: int | None, *, account=None, can_trade: bool | None = None
+) -> dict:
     """The watchlist panel's context; ``account`` is the page's broker account when the caller has
-    already looked it up (with each instrument's ``tradable``, it decides which rows offer B/S)."""
-    default = watchlist_ensure_default(user=request.user)
-    watchlists = list(watchlist_list(user=request.user))
+    already looked it up (with each instrument's ``tradable``, it decides which rows offer B/S), and
+    ``can_trade`` whether the user may trade on it, when known."""
+    # One query for the lists; the default list, the last opened one and the shown one come from it.
+    watchlists = list(watchlist_list(user=request.user)) or [watchlist_ensure_default(user=request.user)]
     if watchlist_id is None:
-        opened = watchlist_opened(user=request.user)
+        opened = max((w for w in watchlists if w.opened_at), key=lambda w: w.opened_at, default=None)
         watchlist_id = opened.pk if opened else None
-    current = next((w for w in watchlists if w.pk == watchlist_id), default)
+    current = next((w for w in watchlists if w.pk == watchlist_id), watchlists[0])
     items = list(watchlist_items(watchlist=current))
     quotes = get_quotes([item.instrument_id for item in items])
     rows = [
@@ -66,8 +71,9 @@ def _watchlist_context(request: HttpRequest, watchlist_id: int | None, *, accoun
         }
         for item in items
     ]
-    account = account or current_account(request)
-    return {"watchlists": watchlists, "watchlist": current, "rows": rows, "can_trade": can_trade(request, account)}
+    if can_trade is None:
+        can_trade = user_can_trade(request, account or current_account(request))
+    return {"watchlists": watchlists, "watchlist": current, "rows": rows, "can_trade": can_trade}
 
 
 @login_required
@@ -76,15 +82,18 @@ def home(request: HttpRequest) -> HttpResponse:
     if trades_nowhere(user=request.user):
         # A Compliance member (and nothing else) cannot use the trading dashboard: they land on the reports.
         return redirect("compliance:home")
-    account = current_account(request)
+    # The user's accounts with their trade flags, read once: the current account, the switcher and
+    # the trade buttons all answer from them.
+    accesses = account_access_list_for_user(user=request.user)
+    account = current_account(request, accesses)
     chosen = int_or_none(request.GET.get("wl"))
     if chosen is not None:
         try:
             watchlist_open(user=request.user, watchlist_id=chosen)
         except WatchlistError:
             chosen = None  # another user's list, or a deleted one: show the remembered list instead
-    # The watchlist's own can_trade (a bool) replaces the trading panels' lazy one: computed once.
-    context = trading_context(request, account) | _watchlist_context(request, chosen, account=account)
+    context = trading_context(request, account, accesses)
+    context |= _watchlist_context(request, chosen, account=account, can_trade=context["can_trade"])
     return render(request, "terminal/dashboard.html", context)
 
 

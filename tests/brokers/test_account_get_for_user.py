@@ -4,7 +4,12 @@ from guardian.shortcuts import assign_perm
 from accounts.models import Membership, Organisation, Role, User
 from brokers.errors import BrokerAccountForbidden, BrokerAccountNotFound
 from brokers.models import BrokerAccount
-from brokers.selectors import account_get_for_user, account_list_for_user, account_viewer_ids
+from brokers.selectors import (
+    account_access_list_for_user,
+    account_get_for_user,
+    account_list_for_user,
+    account_viewer_ids,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -97,6 +102,28 @@ def test_getting_one_account_agrees_with_the_list_for_every_role_grant_and_accou
                 assert got.organisation.slug == account.organisation.slug
     with pytest.raises(BrokerAccountNotFound):
         account_get_for_user(user=users[Role.OWNER], account_id=other_account.pk + 1000, access=access)
+
+
+def test_the_access_list_is_the_view_list_with_the_trade_list_as_flags(world):
+    from django.contrib.auth.models import Group
+
+    users, outsider, granted, ungranted = world
+    BrokerAccount.objects.create(
+        organisation=Organisation.objects.get(slug="other"), label="Theirs", broker="paper", client_code="O1"
+    )
+    desk = Group.objects.create(name="desk")
+    assign_perm("brokers.view_brokeraccount", desk, ungranted)
+    viewing_trader = User.objects.create_user("acme-viewing", password="long-password-123")
+    viewing_trader.groups.add(desk)
+    Membership.objects.create(user=viewing_trader, organisation=granted.organisation, role=Role.TRADER)
+    root = User.objects.create_user("acme-root", password="long-password-123", is_superuser=True)
+    Membership.objects.create(user=root, organisation=granted.organisation, role=Role.VIEWER)
+    for user in [*users.values(), outsider, viewing_trader, root]:
+        accesses = account_access_list_for_user(user=user)
+        assert [a.account for a in accesses] == list(account_list_for_user(user=user, access="view").order_by("pk"))
+        trade = set(account_list_for_user(user=user, access="trade"))
+        assert {a.account for a in accesses if a.may_trade} == trade, user
+        assert all(a.account.organisation.slug for a in accesses)
 
 
 def test_the_viewers_of_an_account_are_exactly_those_who_may_view_it(world):

@@ -100,3 +100,41 @@ def test_the_pushed_row_is_the_row_the_book_shows(trader_client, world):  # noqa
     assert 'hx-swap-oob="true"' in pushed
     assert _row(pushed, order.pk) == _row(page, order.pk)
     assert "&lt;b&gt;not markup&lt;/b&gt;" in page and "<b>" not in page
+
+
+def test_a_settled_row_is_reused_only_while_its_order_reads_the_same(trader_client, world):  # noqa: F811
+    order = _order(world, status=Status.REJECTED, message="<i>price band</i>")
+    first = _book(trader_client, world)
+    again = _book(trader_client, world)  # from the process's settled rows
+    assert _row(again, order.pk) == _row(first, order.pk) == _row(render_order_change(order), order.pk)
+    assert "&lt;i&gt;price band&lt;/i&gt;" in again and "<i>" not in again
+    Order.objects.filter(pk=order.pk).update(message="margin short")  # no updated_at: the values are the key
+    changed = _book(trader_client, world)
+    assert "margin short" in _row(changed, order.pk) and "price band" not in changed
+
+
+def test_the_book_mixes_working_rows_with_their_token_and_settled_rows_in_order(trader_client, world):  # noqa: F811
+    settled = [_order(world, status=Status.FILLED, filled_quantity=10, average_price=Decimal("1000")) for _ in range(3)]
+    working = _order(world)
+    page = _book(trader_client, world)
+    ids = [int(found) for found in re.findall(r'<tr id="order-(\d+)"', page)]
+    assert ids == sorted([o.pk for o in [*settled, working]], reverse=True)
+
+    def raw(order_id: int) -> str:
+        start = page.index(f'<tr id="order-{order_id}"')
+        return page[start : page.index("</tr>", start)]
+
+    assert raw(working.pk).count('name="csrfmiddlewaretoken"') == 2  # modify and cancel
+    assert all("csrfmiddlewaretoken" not in raw(o.pk) for o in settled)
+    # Rows are reused across pages with a marker for the token: each page's rows carry its own token.
+    tokens = re.findall(r'name="csrfmiddlewaretoken" value="([^"]*)"', page)
+    assert len(set(tokens)) == 1 and re.fullmatch(r"[A-Za-z0-9]{64}", tokens[0]) and "\x00" not in page
+
+
+def test_rows_rendered_without_a_token_offer_their_forms_without_one(world):  # noqa: F811
+    from terminal.templatetags.order_book import order_rows
+
+    working = order_row(_order(world))
+    html = order_rows({}, [working])
+    assert "csrfmiddlewaretoken" not in html and "\x00" not in html
+    assert f'action="{reverse("order-cancel", args=[working["id"]])}"' in html

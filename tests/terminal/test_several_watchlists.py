@@ -231,3 +231,16 @@ def test_another_users_list_is_a_404_everywhere(signed_in, trader):
     page = signed_in.get(f"/?wl={theirs.pk}")
     assert page.status_code == 200 and "Their secret list" not in page.content.decode()
     assert _names(other) == ["Their secret list"] and Watchlist.objects.get(pk=theirs.pk).opened_at is None
+
+
+def test_a_rows_actions_are_at_the_routes_of_those_acts(signed_in, trader):
+    from django.urls import reverse
+
+    watchlist = watchlist_ensure_default(user=trader)
+    infy = _instrument("INFY", "1594")
+    watchlist_add_instrument(user=trader, watchlist_id=watchlist.pk, instrument_id=infy.pk)
+    page = signed_in.get(f"/watchlists/{watchlist.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    remove = reverse("watchlist-remove", args=[watchlist.pk, infy.pk])
+    assert f'action="{remove}"' in page and f'hx-post="{remove}"' in page
+    assert f'data-move-url="{reverse("watchlist-move-row", args=[watchlist.pk, infy.pk])}"' in page
+    assert f'data-depth-url="{reverse("market-depth", args=[infy.pk])}"' in page
