@@ -31,7 +31,6 @@ from audit.services import audit_record
 from brokers.models import BrokerAccount
 from compliance.access import PLATFORM, platform_reports_allowed
 from compliance.errors import ExportNotReady, ExportRefused, ReportFiltersInvalid
-from compliance.exports.cells import csv_cell  # noqa: F401  (re-exported: the reports' cell guard)
 from compliance.exports.chart import ChartSpec, default_chart
 from compliance.exports.csvfile import csv_lines
 from compliance.exports.digest import file_sha256
@@ -51,6 +50,7 @@ from compliance.selectors import (
 )
 from core.client_ip import client_ip
 from core.errors import ApplicationError
+from core.tabular import csv_cell  # noqa: F401  (re-exported: the reports' cell guard)
 from orders.models import Source
 
 verified_required = otp_required(if_configured=False)

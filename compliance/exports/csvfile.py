@@ -1,5 +1,5 @@
 """CSV: RFC 4180 text in UTF-8, a header row then one line per row, nothing else, so any CSV reader
-takes it as it is. Cells a spreadsheet would run are guarded (``cells.csv_cell``)."""
+takes it as it is. Cells a spreadsheet would run are guarded (``core.tabular.csv_cell``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import BinaryIO
 
-from compliance.exports.cells import csv_cell
+from core.tabular import csv_cell
 
 WRITE_BATCH = 1000  # lines joined per write
 

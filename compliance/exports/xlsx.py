@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import BinaryIO
 
-from compliance.exports.cells import xlsx_cell
 from compliance.exports.statement import ExportStatement
+from core.tabular import xlsx_cell
 
 CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SHEET_NAME_MAX = 31  # Excel's limit on a sheet name
