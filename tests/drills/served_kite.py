@@ -248,3 +248,46 @@ def wait_for(condition, *, timeout: float, message: str, interval: float = 0.2):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {message}")
         time.sleep(interval)
+
+
+def start_feed(database: str, *, env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """Start ``manage.py run_feed`` (its own process, as deployed) on ``database`` with the extra ``env``;
+    its log (JSON lines) goes to ``log_path``, appended."""
+    environ = {
+        **os.environ,
+        "DATABASE_URL": _database_url(database),
+        "LOG_LEVEL": "INFO",
+        "MARKETDATA_FEED_METRICS_PORT": "0",
+        **env,
+    }
+    with log_path.open("a") as log:
+        return subprocess.Popen(
+            [sys.executable, "manage.py", "run_feed", "--metrics-port", "0"],
+            cwd=ROOT,
+            env=environ,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop_process(process: subprocess.Popen, *, timeout: float = 20.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout``."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def log_records(log_path: Path, needle: str) -> list[dict]:
+    """The JSON log records of ``log_path`` whose message contains ``needle``."""
+    records = []
+    for line in log_path.read_text(errors="replace").splitlines():
+        if needle in line and line.startswith("{"):
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue
+    return records
