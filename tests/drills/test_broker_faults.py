@@ -9,7 +9,8 @@ at the local Kite server (tests/kite/fake_kite.py) while the drill injects, amon
 
 Each such order must come back UNKNOWN (the terminal cannot tell), and reconciliation (the task the
 web tier queues, run by the worker) must settle it to Kite's truth, found by its tag: OPEN with Kite's
-order id when Kite has it, REJECTED when it never arrived. A client that retries an order it saw
+order id when Kite has it, REJECTED when it never arrived (the first read of Kite's order book is
+dropped as well: the task tries again). A client that retries an order it saw
 UNKNOWN, under the same idempotency key, gets the same order back and sends nothing. Afterwards: no
 order lost or duplicated (the terminal's rows by idempotency key, Kite's book by tag), every order at
 the broker's status, and the order book page shows each order's final status.
@@ -114,6 +115,8 @@ def test_a_dropped_broker_link_and_a_timeout_after_acceptance_lose_and_duplicate
         errors: list[str] = []
         injected: list[tuple[float, str]] = []
         with served_terminal(database, fake_url=fake.url, log_dir=tmp_path) as port:
+            # The first read of Kite's order book (the first reconciliation's) is dropped too: the task retries.
+            fake.lose_answer(method="GET", path="/orders", drop=True)
             stop = threading.Event()
             injector = threading.Thread(target=_inject, args=(fake, stop, injected), daemon=True)
             injector.start()
@@ -163,7 +166,8 @@ def test_a_dropped_broker_link_and_a_timeout_after_acceptance_lose_and_duplicate
             f"faults injected {len(injected)} ({', '.join(f'{name} x{FAULT_REPEATS}' for name, _ in FAULTS)}); "
             f"UNKNOWN after the load {unknown_after_load}; load {load_seconds:.1f} s",
             f"client retries under the same key {len(retried)}, answered with the same order "
-            f"{sum(same for _, same in retried)}",
+            f"{sum(same for _, same in retried)}; Kite order book reads {fake.count('GET', '/orders')} "
+            "(the first dropped)",
             f"Kite's book {sum(kite_counts_by_tag(fake).values())} orders; final statuses "
             + ", ".join(f"{status} {n}" for status, n in sorted(statuses.items())),
             f"not at the broker's truth {len(wrong)}; order book page rows wrong {len(page_wrong)}; "

@@ -7,10 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+from django.utils import timezone
+
 from brokers.services.history import history_fill_gaps
 from marketdata.candles import Bar
 from marketdata.models import Candle
 from marketdata.services import candle_upsert_many
+from tests.kite.fake_ticker import eventually
 
 TOKEN = 738561
 NOW = datetime(2026, 12, 7, 4, 10, 30, tzinfo=UTC)  # 09:40:30 IST
@@ -74,3 +78,32 @@ def test_a_bar_the_feed_is_building_counts_and_a_series_too_old_or_absent_is_lef
     assert fill.since == {world.equity.pk: minute - timedelta(minutes=2)} and fill.minutes == 1
     assert closes(world.equity)[minute - timedelta(minutes=1)] == Decimal("2009")
     assert fake_kite.count("GET", f"/instruments/historical/{TOKEN}/minute") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_kite_feed_fills_on_its_own_thread_and_a_request_while_it_runs_makes_one_more_run(
+    kite_account, world, fake_kite, settings
+):
+    from kite.feed_source import CandleGapFill
+    from marketdata.feeds.publisher import Publisher
+
+    now = timezone.now()
+    minute = now.replace(second=0, microsecond=0)
+    fake_kite.history[TOKEN] = kite_rows(minute - timedelta(minutes=10), 12)
+    stored(world.equity, minute - timedelta(minutes=4), "1000")
+    publisher = Publisher(source="kite")
+    gaps = CandleGapFill(account=kite_account, instrument_ids=[world.equity.pk], publisher=publisher)
+    try:
+        gaps.request("feed started")
+        gaps.request("connection 0 reconnected")  # while the first runs: one more run after it
+        eventually(lambda: len(gaps.fills) == 2 and not gaps._running, message="two fills")
+        first, second = gaps.fills
+        assert first.since == {world.equity.pk: minute - timedelta(minutes=4)} and first.minutes >= 3
+        assert second.minutes <= 1  # nothing missing any more (but a minute that closed in between)
+        assert closes(world.equity)[minute - timedelta(minutes=1)] == Decimal(2009)
+
+        settings.KITE_GAP_FILL_MINUTES = 0  # off
+        gaps.request("connection 0 reconnected")
+        assert not gaps._running and len(gaps.fills) == 2
+    finally:
+        publisher.close()
