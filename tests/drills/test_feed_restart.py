@@ -219,6 +219,7 @@ def test_the_feed_comes_back_after_a_restart_and_a_ticker_disconnect_and_fills_i
             stopped = time.monotonic()
             stop_process(feed)
             ticks.phase = 2
+            restarted = time.monotonic()
             feed = start_feed(database, env=feed_env, log_path=log_path)
             back = wait_for(
                 lambda: subscriber.first_at_or_above(ticks.price(0), stopped),
@@ -230,7 +231,8 @@ def test_the_feed_comes_back_after_a_restart_and_a_ticker_disconnect_and_fills_i
             )[0]
             lines.append(
                 f"feed process restart (SIGTERM, start): ticks back at the websocket client after "
-                f"{back - stopped:.2f} s; gap filled {restart_fill[1]} bars, failed {restart_fill[3]}"
+                f"{back - stopped:.2f} s (stopped in {restarted - stopped:.2f} s, then {back - restarted:.2f} s to "
+                f"start and deliver); gap filled {restart_fill[1]} bars, failed {restart_fill[3]}"
             )
 
             # 3. The ticker drops its socket and refuses the next handshake.
