@@ -588,6 +588,9 @@ if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", KITE_INSTRUMENTS_DUE_BY):
 # --- Kite Connect: the ticker feed, run_feed --source kite (docs/marketdata.md) ---------------------
 KITE_FEED_ACCOUNT_ID = env_int("KITE_FEED_ACCOUNT_ID", 0, minimum=0)  # the Kite account whose session feeds; 0: none
 KITE_TICKER_URL = env_str("KITE_TICKER_URL", "wss://ws.kite.trade")  # Kite's websocket ticker
+# After the ticker reconnects or the feed restarts, the 1-minute bars missed since each instrument's last
+# bar are read from Kite's history, looking back at most this many minutes (375: one NSE session); 0: off.
+KITE_GAP_FILL_MINUTES = env_int("KITE_GAP_FILL_MINUTES", 375, minimum=0, maximum=7 * 24 * 60)
 # --- The other broker families (docs/brokers.md) ----------------------------------------------------
 # Their brokers' hosts come from the registry (brokers/data/brokers.toml); BROKER_ENDPOINTS points a
 # broker elsewhere (staging, tests): {"shoonya": {"api": "https://...", "ws": "wss://..."}}.

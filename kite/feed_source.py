@@ -15,6 +15,12 @@ registered by ``KiteConfig.ready`` (``marketdata.feeds.sources``).
 - After each reconnect the order updates sent meanwhile are lost, so the feed account's working orders
   are reconciled against Kite's order book: ``orders.tasks.reconcile_account_task`` is sent by name
   (kite may not import the order system).
+- Gap fill (``CandleGapFill``): when the feed starts (a restarted ``run_feed``) and after each
+  reconnect, the 1-minute bars each instrument missed since its newest bar (stored, or being built by
+  the publisher) up to the minute in progress are read from Kite's historical API with the feed
+  account's session and stored (``brokers.services.history.history_fill_gaps``), on a thread of its
+  own so the ticks never wait for it. Only series the feed was building within
+  ``KITE_GAP_FILL_MINUTES`` are continued; 0 turns it off, as does ``run_feed --no-candles``.
 """
 
 from __future__ import annotations
@@ -22,23 +28,27 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from celery import current_app
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, transaction
+from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.utils import timezone
 
 from brokers.instrument_map import instrument_map
 from brokers.models import BrokerAccount
 from brokers.services.credentials import broker_credentials_get
+from brokers.services.history import GapFill, history_fill_gaps
 from brokers.services.inbox import inbox_receive
 from brokers.services.sessions import session_secrets
 from kite.adapter import KiteAdapter, update_of
 from kite.feed import MAX_CONNECTIONS, TOKENS_PER_CONNECTION, KiteTickerFeed
 from kite.records import order_from
 from kite.ticker import OrderUpdate
+from marketdata.feeds.publisher import Publisher
 from marketdata.feeds.sources import FeedRequest, FeedUnavailable
 
 logger = logging.getLogger(__name__)
@@ -89,17 +99,88 @@ def build_kite_feed(request: FeedRequest) -> KiteTickerFeed:
             f"{len(tokens)} instruments exceed the Kite ticker's {capacity}: pass --limit (at most {capacity})."
         )
     orders = OrderStream(account_id=account.pk)
+    gaps = CandleGapFill(account=account, instrument_ids=list(tokens), publisher=request.publisher)
+
+    def reconnected(connection: int) -> None:
+        orders.reconnected(connection)
+        gaps.request(f"connection {connection} reconnected")
+
     feed = KiteTickerFeed(
         on_quotes=request.publisher.publish,
         api_key=api_key,
         access_token=access_token,
         on_order_update=orders.receive,
-        on_reconnect=orders.reconnected,
+        on_reconnect=reconnected,
         url=settings.KITE_TICKER_URL,
         instrument_token=tokens,
     )
+    gaps.request("feed started")  # the bars missed while the feed was down (a restart)
     logger.info("kite feed for account %s: %d instruments", account.pk, len(tokens))
     return feed
+
+
+class CandleGapFill:
+    """Fills the 1-minute bars the feed missed from Kite's history (see the module docstring), one
+    fill at a time on a thread of its own: a request while one runs makes one more run after it."""
+
+    def __init__(self, *, account: BrokerAccount, instrument_ids: list[int], publisher: Publisher) -> None:
+        self.account = account
+        self.instrument_ids = instrument_ids
+        self.publisher = publisher
+        self.fills: list[GapFill] = []
+        self._lock = threading.Lock()
+        self._running = False
+        self._again: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(settings.KITE_GAP_FILL_MINUTES and self.publisher.store_candles and self.instrument_ids)
+
+    def request(self, reason: str) -> None:
+        if not self.enabled:
+            return
+        with self._lock:
+            if self._running:
+                self._again = reason
+                return
+            self._running = True
+        threading.Thread(target=self._run, args=(reason,), name="kite-gap-fill", daemon=True).start()
+
+    def _run(self, reason: str) -> None:
+        try:
+            while True:
+                try:
+                    self.fill(reason)
+                except Exception:  # never stop the feed over its history
+                    logger.exception("kite gap fill failed (%s)", reason)
+                with self._lock:
+                    if self._again is None:
+                        self._running = False
+                        return
+                    reason, self._again = self._again, None
+        finally:
+            connection.close()  # this thread's own connection: a thread is started for each fill
+
+    def fill(self, reason: str) -> GapFill:
+        """Fill now, on the calling thread; return what was filled."""
+        close_old_connections()  # a long-lived thread: drop a connection the database has closed
+        result = history_fill_gaps(
+            account=self.account,
+            instrument_ids=self.instrument_ids,
+            end=timezone.now(),
+            lookback_minutes=settings.KITE_GAP_FILL_MINUTES,
+            newest=self.publisher.aggregator.open_minutes(),
+        )
+        self.fills.append(result)
+        logger.info(
+            "kite gap fill (%s): %d bars over %d instruments, %d failed",
+            reason,
+            result.minutes,
+            len(result.since),
+            len(result.failed),
+            extra={"gap_bars": result.minutes, "gap_instruments": len(result.since), "gap_end": result.end.isoformat()},
+        )
+        return result
 
 
 class OrderStream:

@@ -83,6 +83,11 @@ class CandleAggregator:
             state.bar.volume = quote.volume - state.volume_before
             state.dirty = True
 
+    def open_minutes(self) -> dict[int, datetime]:
+        """Each instrument's newest bar's minute (stored or not): where a gap after it would start.
+        Safe to call from another thread than ``add``'s (a snapshot of the states)."""
+        return {instrument_id: state.bar.ts for instrument_id, state in list(self._states.items())}
+
     @staticmethod
     def _open_bar(quote: Quote, minute: datetime, *, volume: int) -> Bar:
         return Bar(quote.instrument_id, minute, quote.ltp, quote.ltp, quote.ltp, quote.ltp, volume, quote.oi)

@@ -365,6 +365,18 @@ def candle_latest_ts(*, instrument_id: int, start: datetime, end: datetime) -> d
     )
 
 
+def candle_newest_between(*, instrument_ids: Iterable[int], start: datetime, end: datetime) -> dict[int, datetime]:
+    """Each instrument's newest stored 1-minute bar's time with ``start <= ts < end``, for those that
+    have one (a gap after it is filled from the broker's history); one query over the range."""
+    rows = (
+        Candle.objects.filter(instrument_id__in=list(instrument_ids), ts__gte=start, ts__lt=end)
+        .values("instrument_id")
+        .annotate(newest=Max("ts"))
+        .values_list("instrument_id", "newest")
+    )
+    return dict(rows)
+
+
 def candle_minutes(*, instrument_id: int, start: datetime, end: datetime) -> list[datetime]:
     """The times of the stored 1-minute bars with ``start <= ts < end``, oldest first (a gap check)."""
     return list(

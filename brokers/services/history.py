@@ -1,4 +1,5 @@
-"""Importing a broker's 1-minute history into the candle table (``manage.py import_candles``).
+"""Importing a broker's 1-minute history into the candle table (``manage.py import_candles``), and
+filling a live feed's gaps from it (``history_fill_gaps``).
 
 The range is read in chunks no longer than the broker's limit per request (its
 ``capabilities.history_days``), oldest first; each chunk's bars are written in one transaction after
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,7 +24,7 @@ from brokers.adapters.registry import adapter_for, family
 from core.errors import ApplicationError
 from marketdata.candles import Bar
 from marketdata.gaps import duplicates_of
-from marketdata.selectors import candle_latest_ts
+from marketdata.selectors import candle_latest_ts, candle_newest_between
 from marketdata.services import candle_import_batch
 
 logger = logging.getLogger(__name__)
@@ -134,4 +135,100 @@ def history_import(
             "source": "broker",
         },
     )
+    return result
+
+
+@dataclass
+class GapFill:
+    """What a gap fill did: per instrument filled, the newest bar it continued from (``since``) and the
+    bars the broker gave for the missed minutes (``written``); ``failed``: the broker's error per
+    instrument it could not read."""
+
+    end: datetime
+    since: dict[int, datetime] = field(default_factory=dict)
+    written: dict[int, int] = field(default_factory=dict)
+    failed: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def minutes(self) -> int:
+        return sum(self.written.values())
+
+
+def _minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def history_fill_gaps(
+    *,
+    account: Any,
+    instrument_ids: Iterable[int],
+    end: datetime,
+    lookback_minutes: int,
+    newest: Mapping[int, datetime] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> GapFill:
+    """Fill the 1-minute bars a live feed missed (its connection was down, or its process) from
+    ``account``'s broker history; return the ``GapFill``.
+
+    For each instrument the gap runs from the minute after its newest bar before ``end``'s minute (the
+    newest stored, or in ``newest``: a bar the feed is building and has not stored yet) up to ``end``'s
+    minute, exclusive (the minute in progress is the live feed's, whose ticks came back with the
+    connection). Bars already stored are never replaced (but a bar of the minute the connection was lost
+    in that the feed had not stored yet is stored by the feed after the broker's), and a minute
+    the broker has no bar for (nothing traded) stays empty. An instrument with no bar in the
+    ``lookback_minutes`` before ``end`` has no series to continue and is left alone (importing history
+    is ``history_import``'s work). A request refused for the rate is retried as ``history_import``
+    does; any other broker error is recorded in ``failed`` and the other instruments go on."""
+    end = _minute(end)
+    window = end - timedelta(minutes=lookback_minutes)
+    ids = list(dict.fromkeys(instrument_ids))
+    last = candle_newest_between(instrument_ids=ids, start=window, end=end)
+    wanted = set(ids)
+    for pk, ts in (newest or {}).items():
+        ts = _minute(ts)
+        if pk in wanted and window <= ts < end:  # a bar of the minute in progress came after the gap
+            last[pk] = max(last.get(pk, ts), ts)
+    result = GapFill(end=end)
+    adapter = None
+    for instrument_id in ids:
+        since = last.get(instrument_id)
+        if since is None or since < window or since + timedelta(minutes=1) >= end:
+            continue
+        adapter = adapter or adapter_for(account)
+        result.since[instrument_id] = since
+        try:
+            for attempt in range(RATE_RETRIES + 1):
+                try:
+                    candles = adapter.historical_candles(
+                        instrument_id=instrument_id,
+                        interval=STORED_INTERVAL,
+                        start=since + timedelta(minutes=1),
+                        end=end,
+                    )
+                    break
+                except BrokerRateLimited:
+                    if attempt == RATE_RETRIES:
+                        raise
+                    sleep(RATE_PAUSE * (attempt + 1))
+        except Exception as error:  # one instrument's failure does not stop the others'
+            result.failed[instrument_id] = str(error)[:200]
+            logger.warning("gap fill of instrument %s failed: %s", instrument_id, error)
+            continue
+        bars = [
+            Bar(instrument_id, c.ts, c.open, c.high, c.low, c.close, c.volume, c.oi) for c in candles if c.ts > since
+        ]
+        result.written[instrument_id] = candle_import_batch(bars=bars)
+    if result.since:
+        audit_record(
+            actor="system:gap_fill",
+            action="candles.gap_filled",
+            target=account,
+            payload={
+                "end": end.isoformat(),
+                "instruments": len(result.since),
+                "written": result.minutes,
+                "failed": len(result.failed),
+                "source": "broker",
+            },
+        )
     return result
