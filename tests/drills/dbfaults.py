@@ -15,6 +15,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -428,8 +429,38 @@ def page_off(load: Load, conn: psycopg.Connection) -> list[str]:
             )
             if {p["product"]: p["net_quantity"] for p in positions} != net:
                 off.append(f"account {account}: positions show {positions}, the database holds {net}")
+            off += _panels_off(connection, headers, account, conn, net)
     finally:
         connection.close()
+    return off
+
+
+ORDER_ROW = re.compile(r'<tr id="order-(\d+)" class="order-row')
+POSITION_ROW = re.compile(r'<td class="product">(\w+)</td>\s*<td class="qty num">(-?\d+)</td>')
+
+
+def _panels_off(connection: http.client.HTTPConnection, headers: dict, account: int, conn, net: dict) -> list[str]:
+    """The trading page's order book and positions panels (the HTML the trader reads) against the
+    database: every order of the account listed (the book shows the latest 200), every position's
+    net quantity."""
+    off = []
+    pages = {}
+    for panel in ("orders", "positions"):
+        connection.request("GET", f"/trading/{account}/panels/{panel}/", headers=headers)
+        response = connection.getresponse()
+        pages[panel] = response.read().decode()
+        if response.status != 200:
+            off.append(f"account {account}: the {panel} panel answered {response.status}")
+            return off
+    stored = {row[0] for row in conn.execute("SELECT id FROM orders_order WHERE account_id = %s", [account])}
+    shown = {int(found) for found in ORDER_ROW.findall(pages["orders"])}
+    if len(stored) <= 200 and shown != stored:
+        off.append(
+            f"account {account}: the order book page lists {len(shown)} orders, the database holds {len(stored)}"
+        )
+    rows = {product: int(quantity) for product, quantity in POSITION_ROW.findall(pages["positions"])}
+    if rows != net:
+        off.append(f"account {account}: the positions page shows {rows}, the database holds {net}")
     return off
 
 
