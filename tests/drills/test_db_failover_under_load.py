@@ -33,11 +33,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.timeout(300)]
 
 CLIENTS = 6
 ACCOUNTS_PER_CLIENT = 2
-LOAD_SECONDS = 3.0
+LOAD_SECONDS = 2.0
 # The replication link stops forwarding this long before the primary dies: the standby falls
 # behind as a slow region link would (on loopback it is never behind by more than a few ms).
 LINK_STALL_SECONDS = 1.0
-AFTER_SECONDS = 4.0
+AFTER_SECONDS = 2.0
 DATABASE = "terminal"
 
 

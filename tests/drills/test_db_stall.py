@@ -58,14 +58,14 @@ def test_a_five_second_database_stall_loses_no_order_and_the_terminal_recovers(s
         with served(var, proxied) as base:
             sessions, bodies = make_world(var, direct, CLIENTS, ACCOUNTS_PER_CLIENT)
             load = Load("db-stall", int(urlsplit(base).port or 80), sessions, bodies).start()
-            time.sleep(3)
+            time.sleep(2)
             before = load.acknowledged_count()
             stalled_at = time.monotonic()
             proxy.stall()
             time.sleep(STALL_SECONDS)
             resumed_at = time.monotonic()
             proxy.resume()
-            time.sleep(4)
+            time.sleep(3)
             load.stop()
             recovered_at = load.first_success_after(resumed_at)
             load.ledger.recovery_seconds = None if recovered_at is None else recovered_at - resumed_at
