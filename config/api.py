@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from functools import wraps
 from typing import Any
 
@@ -15,14 +14,10 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from accounts.auth import api_auth
 from core.api_errors import document_errors
+from core.database_unavailable import database_unavailable
 from core.errors import ApplicationError
 from core.request_guard import error_response
 from infra import health
-
-logger = logging.getLogger(__name__)
-# Seconds a client is asked to wait before sending again when the database did not answer: a
-# failover to the standby takes about a second (docs/runbooks/failover.md).
-DATABASE_RETRY_AFTER_SECONDS = 1
 
 
 def _docs_for_signed_in_users_in_production(view):
@@ -150,25 +145,10 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> JsonResponse:
 
 @api.exception_handler(OperationalError)
 @api.exception_handler(InterfaceError)
-def on_database_unavailable(request: HttpRequest, exc: Exception) -> JsonResponse:
-    """The database lost the connection, refused it, or did not give one in time (a primary killed
-    mid-request, a failover, the pool's timeout): 503 ``database_unavailable``, not a 500 that reads
-    like a bug. Whatever the request wrote may or may not have been committed before the connection
-    went, so the answer says how to find out: an order sent again with the same Idempotency-Key is
-    placed at most once (tests/drills/test_db_failover_under_load.py)."""
-    logger.warning(
-        "database unavailable: %s %s: %s: %s", request.method, request.path, type(exc).__name__, str(exc).strip()
-    )
-    return JsonResponse(
-        {
-            "code": "database_unavailable",
-            "message": "The database did not answer. What this request wrote may or may not have been saved: "
-            "send it again with the same Idempotency-Key, or look it up, before sending a new one.",
-            "extra": {"retry_after_seconds": DATABASE_RETRY_AFTER_SECONDS},
-        },
-        status=503,
-        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
-    )
+def on_database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """The database lost the connection, refused it, or did not give one in time: 503
+    ``database_unavailable`` with Retry-After (core.database_unavailable), not a 500."""
+    return database_unavailable(request, exc)
 
 
 @api.exception_handler(Http404)

@@ -6,6 +6,7 @@ import pytest
 from django.db import InterfaceError, OperationalError
 
 from orders import api as orders_api
+from terminal.views import trading
 from tests.otp_session import login_with_otp
 
 pytestmark = pytest.mark.django_db
@@ -47,3 +48,17 @@ def test_a_read_on_a_closed_connection_answers_503(api, world, monkeypatch):
     response = api.get(f"/api/v1/accounts/{world.account.pk}/orders")
     assert response.status_code == 503
     assert response.json()["code"] == "database_unavailable"
+
+
+def test_a_page_whose_connection_is_lost_answers_503_telling_the_trader_to_check_the_order_book(
+    api, world, monkeypatch
+):
+    def lost(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(trading, "order_book", lost)
+    response = api.get(f"/trading/{world.account.pk}/panels/orders/")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"
+    page = response.content.decode()
+    assert "check the order book" in page and "database_unavailable" in page
