@@ -6,6 +6,7 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern
 from ninja import NinjaAPI
@@ -13,6 +14,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from accounts.auth import api_auth
 from core.api_errors import document_errors
+from core.database_unavailable import database_unavailable
 from core.errors import ApplicationError
 from core.request_guard import error_response
 from infra import health
@@ -139,6 +141,14 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> JsonResponse:
     else:
         code, message = "bad_request" if exc.status_code == 400 else f"http_{exc.status_code}", str(exc)
     return JsonResponse({"code": code, "message": message, "extra": {}}, status=exc.status_code)
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def on_database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """The database lost the connection, refused it, or did not give one in time: 503
+    ``database_unavailable`` with Retry-After (core.database_unavailable), not a 500."""
+    return database_unavailable(request, exc)
 
 
 @api.exception_handler(Http404)

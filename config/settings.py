@@ -128,6 +128,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",  # turns a lockout into the lockout response
+    "core.database_unavailable.DatabaseUnavailableMiddleware",  # a lost database connection: 503, not 500
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 

@@ -36,7 +36,8 @@ DESCRIPTIONS = {
     409: "The order's state does not allow this (order_state_conflict)",
     422: "The request is not valid (validation_error, detail in extra.errors) or a rule refuses it (code names it)",
     429: "Too many requests (locked_out, too_many_failures, orders_per_second)",
-    503: "A broker or service the request needs is unavailable (broker_unavailable, rate_limiter_unavailable, ...)",
+    503: "A broker or service the request needs is unavailable (broker_unavailable, rate_limiter_unavailable, "
+    "database_unavailable, ...)",
 }
 _REF = {"$ref": "#/components/schemas/ErrorOut"}
 
