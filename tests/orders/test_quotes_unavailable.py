@@ -34,3 +34,33 @@ def test_an_order_is_refused_with_503_while_the_quote_store_is_unreachable(unrea
     assert not Order.objects.exists() and not PaperOrder.objects.exists()
     refusal = AuditEvent.objects.get(action="rms.rejected")
     assert refusal.payload_data["rule"] == "quotes_unavailable"
+
+
+def test_the_paper_exchange_refuses_an_order_it_cannot_price_while_the_quote_store_is_unreachable(
+    unreachable_quotes,
+):
+    """Redis lost between the placement's read of the quote and the exchange's: rejected, not unknown."""
+    from decimal import Decimal
+
+    from brokers.adapters.base import BrokerOrderRequest, BrokerRejected
+    from brokers.adapters.registry import adapter_for
+
+    world = World()
+    request = BrokerOrderRequest(
+        tag="tag1",
+        instrument_id=world.equity.pk,
+        exchange="NSE",
+        tradingsymbol="RELIANCE",
+        side="BUY",
+        quantity=5,
+        order_type="LIMIT",
+        product="MIS",
+        validity="DAY",
+        instrument_type="EQ",
+        tick_size=Decimal("0.05"),
+        price=Decimal("990"),
+    )
+    with pytest.raises(BrokerRejected) as error:
+        adapter_for(world.account).place_order(request)
+    assert error.value.code == "paper_market_unavailable"
+    assert not PaperOrder.objects.exists()
