@@ -9,6 +9,7 @@ user's cap and closes when its session signs out or expires (4401) or the user's
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -16,6 +17,9 @@ from django.conf import settings
 from infra import push, sockets
 from infra.metrics import WS_CLIENTS
 
+logger = logging.getLogger(__name__)
+
+RECEIVE_RETRY_SECONDS = 1.0  # a socket whose channel cannot be read (Redis down) tries again this often
 READ_ONLY_ERROR = '{"type": "error", "code": "read_only", "message": "this socket only pushes updates"}'
 
 
@@ -23,6 +27,30 @@ user_group = sockets.user_group  # where producers (infra.push, orders.push) hav
 
 
 class UserConsumer(AsyncWebsocketConsumer):
+    # Channels reads this consumer's channel through ``channel_receive``, set to the layer's receive
+    # before it starts; read through ``_receive_retrying`` instead, so a lost Redis connection does not
+    # end the socket with an error: it waits for Redis, whose lost groups ``infra.sockets`` restores.
+    @property
+    def channel_receive(self):
+        return self._receive_retrying
+
+    @channel_receive.setter
+    def channel_receive(self, receive) -> None:
+        self._layer_receive = receive
+
+    async def _receive_retrying(self) -> dict:
+        failing = False
+        while True:
+            try:
+                return await self._layer_receive()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if not failing:
+                    logger.warning("user socket: the channel layer cannot be read; retrying", exc_info=True)
+                failing = True
+                await asyncio.sleep(RECEIVE_RETRY_SECONDS)
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -39,7 +67,7 @@ class UserConsumer(AsyncWebsocketConsumer):
         self.group = user_group(user.pk)
         if settings.STANDALONE:  # the in-memory layer: pushes from other threads come through this loop
             push.serve_pushes_on(asyncio.get_running_loop())
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.socket.join(self.group, self.channel_name)  # joined again if Redis restarts empty
         WS_CLIENTS.labels("user").inc()
         await self.accept()
 

@@ -28,6 +28,13 @@ closes it on disconnect.
   ``CHECK_SECONDS``, so an idle or overlong session closes its sockets while they are open, and a
   lost message costs at most ``CHECK_SECONDS``. The check is the hook ``accounts`` registers
   (``register_session_check``), which this layer cannot import.
+- Redis restarted: the slots, and every group membership of the channel layer (the watcher's, and
+  the ``user.<id>`` groups the user sockets join through ``Socket.join``), are kept in Redis; a
+  Redis that comes back empty has forgotten them while the sockets stay open. Each web process keeps
+  a marker key in Redis (``MARKER_PREFIX`` + its own id) and looks for it every
+  ``RESTORE_CHECK_SECONDS``: when it is gone, the process joins every group again and renews every
+  slot of the sockets it holds, then sets the marker again. A socket keeps receiving pushes within
+  seconds of Redis's return, without reconnecting.
 """
 
 from __future__ import annotations
@@ -58,6 +65,8 @@ CLOSE_TOO_MANY = 4429  # the user already holds WEBSOCKET_MAX_PER_USER sockets
 CHECK_SECONDS = 30.0  # an open socket renews its slot and re-checks its session this often
 SLOT_SECONDS = 90.0  # a slot not renewed for this long no longer counts
 KEY_PREFIX = "terminal:sockets:"  # Redis sorted set per user: member socket id, score the slot's lapse time
+RESTORE_CHECK_SECONDS = 2.0  # how often a web process looks for its marker (has Redis lost its sockets?)
+MARKER_PREFIX = "terminal:sockets:process:"  # + the process's id: present while Redis holds its registrations
 PUSHED = "push-"  # the id prefix of a socket that receives pushes (``/ws/user/``)
 
 CREDENTIALS = "credentials"
@@ -150,6 +159,7 @@ class Socket:
         self.id = socket_id(carries_accounts=carries_accounts)
         self.groups = [sockets_group(user_id)] + ([session_group(session_key)] if session_key else [])
         self.refusal = ""
+        self.joined: list[tuple[str, str]] = []  # (group, channel) the consumer joined through ``join``
         self._open = False
         self._ended = False
         self._clock: asyncio.Task | None = None
@@ -169,6 +179,23 @@ class Socket:
         await _watcher().watch(self)
         self._clock = asyncio.get_running_loop().create_task(self._keep(), name="socket-clock")
         return True
+
+    async def join(self, group: str, channel: str) -> None:
+        """Add the consumer's ``channel`` to ``group`` through the channel layer; joined again after Redis
+        comes back empty (``restore``). The consumer leaves it itself on disconnect."""
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        await layer.group_add(group, channel)
+        self.joined.append((group, channel))
+
+    async def restore(self, layer) -> None:
+        """Register this open socket again in a Redis that lost it: its slot and the groups it joined."""
+        if not self._open:
+            return
+        await _slots().renew(self.user_id, self.id)
+        for group, channel in self.joined:
+            await layer.group_add(group, channel)
 
     async def close(self) -> None:
         """Release the slot and stop watching (on disconnect; safe to call twice or unopened)."""
@@ -225,7 +252,9 @@ class _Watcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._channel: str | None = None
         self._task: asyncio.Task | None = None
+        self._restorer: asyncio.Task | None = None
         self._members: dict[str, set[Socket]] = defaultdict(set)
+        self.marker = MARKER_PREFIX + uuid.uuid4().hex
 
     async def watch(self, socket: Socket) -> None:
         layer = get_channel_layer()
@@ -261,7 +290,40 @@ class _Watcher:
         self._members.clear()  # sockets of another (closed) event loop are gone with it
         channel = self._channel = await layer.new_channel()  # channels_redis reads one prefix per process
         self._task = loop.create_task(self._listen(layer, channel), name="socket-watcher")
+        if self._restorer is not None:
+            self._restorer.cancel()
+        slots = _slots()
+        if isinstance(slots, _RedisSlots):
+            self._restorer = loop.create_task(self._restore_when_lost(layer, channel, slots), name="socket-restorer")
         return channel
+
+    async def _restore_when_lost(self, layer, channel: str, slots: _RedisSlots) -> None:
+        """Every ``RESTORE_CHECK_SECONDS``: if Redis no longer holds this process's marker (it restarted
+        empty), join every group again and renew every socket's slot, then set the marker."""
+        with contextlib.suppress(Exception):  # the sockets joined just now: nothing to restore yet
+            await slots.set_marker(self.marker)
+        while True:
+            await asyncio.sleep(RESTORE_CHECK_SECONDS)
+            try:
+                if await slots.touch_marker(self.marker):
+                    continue
+                await self.restore(layer, channel)
+                await slots.set_marker(self.marker)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis still unreachable: the next look tries again
+                logger.debug("could not look for the sockets' marker", exc_info=True)
+
+    async def restore(self, layer, channel: str) -> int:
+        """Join this process's groups again and restore every socket it holds; return how many."""
+        for group in list(self._members):
+            await layer.group_add(group, channel)
+        held = {socket for members in list(self._members.values()) for socket in members}
+        for socket in held:
+            await socket.restore(layer)
+        if held:
+            logger.warning("Redis had lost this process's %d open sockets: registered them again", len(held))
+        return len(held)
 
     async def _listen(self, layer, channel: str) -> None:
         while True:
@@ -379,6 +441,21 @@ class _RedisSlots:
         pipe.zadd(self._key(user_id), {socket_id: time.time() + SLOT_SECONDS})
         pipe.expire(self._key(user_id), int(SLOT_SECONDS) + 1)
         pipe.execute()
+
+    _MARKER_SECONDS = 3600  # a marker outlives its process by at most this
+
+    def _touch_marker_sync(self, marker: str) -> bool:
+        return bool(self._redis.expire(marker, self._MARKER_SECONDS))
+
+    def _set_marker_sync(self, marker: str) -> None:
+        self._redis.set(marker, 1, ex=self._MARKER_SECONDS)
+
+    async def touch_marker(self, marker: str) -> bool:
+        """Whether Redis still holds ``marker``, whose lifetime this extends; raises what Redis raises."""
+        return await sync_to_async(self._touch_marker_sync, thread_sensitive=False)(marker)
+
+    async def set_marker(self, marker: str) -> None:
+        await sync_to_async(self._set_marker_sync, thread_sensitive=False)(marker)
 
     def _release_sync(self, user_id: int, socket_id: str) -> None:
         try:

@@ -1,4 +1,5 @@
-"""Market-data errors: unknown instruments, bad history requests, bad symbol-master rows."""
+"""Market-data errors: unknown instruments, bad history requests, bad symbol-master rows, an unreachable
+quote store."""
 
 from core.errors import ApplicationError
 
@@ -13,6 +14,14 @@ class UnknownInstrument(MarketDataError):
 
     code = "unknown_instrument"
     status = 404
+
+
+class QuotesUnavailable(MarketDataError):
+    """The quote store (Redis, in the full stack) cannot be reached: no price can be read or written.
+    An order that needs the market's price is refused with it rather than judged without one."""
+
+    code = "quotes_unavailable"
+    status = 503
 
 
 class InvalidTimeframe(MarketDataError):

@@ -14,6 +14,8 @@ from decimal import Decimal
 
 from django.conf import settings
 
+from marketdata.errors import QuotesUnavailable
+
 _PRICE_FIELDS = ("ltp", "bid", "ask", "open", "high", "low", "close")
 _OHLC = ("open", "high", "low", "close")
 
@@ -111,25 +113,42 @@ class _MemoryStore:
 
 
 class _RedisStore:
+    """Raises ``QuotesUnavailable`` (503) while Redis cannot be reached: a caller never mistakes an
+    outage for an instrument without a price."""
+
     KEY = "quotes:last"  # one hash: field = instrument id, value = Quote JSON
 
     def __init__(self, url: str) -> None:
         import redis
 
+        self._redis = redis
         self._client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
 
     def set_many(self, quotes: list[Quote]) -> None:
         if quotes:
-            self._client.hset(self.KEY, mapping={str(q.instrument_id): q.to_json() for q in quotes})
+            try:
+                self._client.hset(self.KEY, mapping={str(q.instrument_id): q.to_json() for q in quotes})
+            except self._redis.RedisError as exc:
+                raise _unavailable(exc) from exc
 
     def get_many(self, instrument_ids: list[int]) -> dict[int, Quote]:
         if not instrument_ids:
             return {}
-        raws = self._client.hmget(self.KEY, [str(i) for i in instrument_ids])
+        try:
+            raws = self._client.hmget(self.KEY, [str(i) for i in instrument_ids])
+        except self._redis.RedisError as exc:
+            raise _unavailable(exc) from exc
         return {i: Quote.from_json(raw) for i, raw in zip(instrument_ids, raws, strict=True) if raw is not None}
 
     def clear(self) -> None:
         self._client.delete(self.KEY)
+
+
+def _unavailable(exc: Exception) -> QuotesUnavailable:
+    return QuotesUnavailable(
+        "The market data store cannot be reached: no price can be read now. Nothing was done; try again shortly.",
+        extra={"error": type(exc).__name__},
+    )
 
 
 _store: _MemoryStore | _RedisStore | None = None

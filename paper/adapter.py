@@ -36,6 +36,7 @@ from brokers.adapters.base import (
     PlaceResult,
 )
 from infra import prepared
+from marketdata.errors import QuotesUnavailable
 from marketdata.hours import IST
 from marketdata.listeners import PassedRange
 from marketdata.quotes import Quote, get_quote, get_quotes
@@ -100,14 +101,20 @@ class PaperAdapter(BrokerAdapter):
     ) -> tuple[PaperOrder, list[BrokerUpdate], list[PaperFill]]:
         """Build the paper order and match it against the current quote; return it (unsaved) with its
         updates and fills. Raises BrokerUnavailable for a dropped request and BrokerRejected for a
-        market order with no quote."""
+        market order with no quote, or any order while the quote store cannot be read."""
         if request.variety not in self.capabilities.varieties:  # the OMS refuses it first; never book one
             raise BrokerRejected(
                 f"The paper exchange takes regular orders only, not {request.variety}.", code="broker_cannot_variety"
             )
         if fault == faults.DROP_REQUEST:
             raise BrokerUnavailable("The paper exchange did not answer (simulated).")
-        quote = get_quote(request.instrument_id)
+        try:
+            quote = get_quote(request.instrument_id)
+        except QuotesUnavailable:  # the exchange cannot see its market: refused, nothing booked
+            raise BrokerRejected(
+                "The paper exchange cannot read the market's price now: the order was not placed.",
+                code="paper_market_unavailable",
+            ) from None
         if request.order_type == "MARKET" and quote is None:
             raise BrokerRejected("Market order rejected: the contract has not traded today.", code="no_trade_today")
         price = request.price

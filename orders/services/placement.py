@@ -28,6 +28,7 @@ from brokers.adapters.base import (
 )
 from brokers.adapters.registry import adapter_for
 from infra import prepared
+from marketdata.errors import QuotesUnavailable
 from marketdata.models import Instrument
 from marketdata.quotes import get_quote
 from orders import metrics, push
@@ -74,8 +75,8 @@ def place_order(
     """Validate, risk-check, record and send one order; return it (its status after the broker answered).
 
     A repeated ``idempotency_key`` on the account returns the first order and sends nothing. Raises
-    OrderInvalid (422) for a malformed request or unknown instrument and RiskRejected naming the rule
-    (audited, nothing else written).
+    OrderInvalid (422) for a malformed request or unknown instrument, RiskRejected naming the rule and
+    QuotesUnavailable (503) while the quote store cannot be reached (each audited, nothing else written).
     """
     if idempotency_key:
         existing = Order.objects.filter(account_id=account.pk, idempotency_key=idempotency_key).first()
@@ -93,13 +94,14 @@ def place_order(
                 extra={"account_id": account.pk},
             )
         check_capabilities(adapter.capabilities, request, instrument)
-    except (OrderInvalid, RiskRejected, BrokerSessionExpired) as error:
+        # The quote store unreachable (Redis down) refuses the order (503): never judged without a price.
+        quote = get_quote(instrument.pk)
+    except (OrderInvalid, RiskRejected, BrokerSessionExpired, QuotesUnavailable) as error:
         reject_input(actor=actor, account=account, request=request, error=error, ip=ip)
         raise
     # The one place the order system honours a broker's in-transaction placement (its book is in this
     # database): the order is sent, and its answer applied, inside the transaction that records it.
     in_transaction = adapter.capabilities.places_in_transaction
-    quote = get_quote(instrument.pk)
     ltp = quote.ltp if quote else None
     try:
         with transaction.atomic():

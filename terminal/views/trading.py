@@ -22,6 +22,7 @@ from core.client_ip import client_ip
 from core.errors import ApplicationError
 from core.parse import int_or_none
 from marketdata.depth import depth_context
+from marketdata.errors import QuotesUnavailable
 from marketdata.models import Instrument, InstrumentType
 from marketdata.quotes import get_quote
 from orders import services
@@ -233,7 +234,10 @@ def _decimal(value: str | None, field: str) -> Decimal | None:
 
 
 def _ticket_context(request: HttpRequest, account, instrument: Instrument, data: dict) -> dict:
-    quote = get_quote(instrument.pk)
+    try:
+        quote = get_quote(instrument.pk)
+    except QuotesUnavailable:  # Redis down: the ticket shows no price, and placing is refused (503)
+        quote = None
     return {
         "account": account,
         "instrument": instrument,

@@ -1,8 +1,9 @@
 """What a drill or the soak counts of the orders it sent, and the verdict every one of them shares.
 
 A client records each order it sends under its idempotency key: acknowledged (2xx, with the order's
-``client_order_id``), refused (a 4xx the terminal decided: nothing placed), or failed (an error or a
-dropped connection: the order may or may not exist). Afterwards ``tally`` reads what the terminal's
+``client_order_id``), refused (a 4xx the terminal decided, or a 503 naming a refusal in
+``REFUSED_503_CODES``: nothing placed), or failed (an error or a dropped connection: the order may
+or may not exist). Afterwards ``tally`` reads what the terminal's
 database holds for those keys and, where given, what the broker's own book holds for each order's tag:
 
 - found: keys with an order in the database;
@@ -24,6 +25,16 @@ from dataclasses import dataclass, field
 from django.db import connection
 
 SENT_TO_BROKER = ("OPEN", "TRIGGER_PENDING", "PARTIALLY_FILLED", "FILLED", "CANCELLED")
+# 503 answers in which the terminal says it refused the order before writing or sending anything (a
+# dependency it will not trade without is unreachable): refusals, not failures of unknown outcome.
+REFUSED_503_CODES = frozenset({"orders_per_second_unavailable", "quotes_unavailable"})
+
+
+def _refusal(status: int, body: Mapping | None) -> bool:
+    """Whether an answer says the terminal refused the order (nothing written or sent)."""
+    if status == 503:
+        return body is not None and body.get("code") in REFUSED_503_CODES
+    return 400 <= status < 500 and status != 408
 
 
 @dataclass(frozen=True)
@@ -95,7 +106,7 @@ class Ledger:
         """One answer (or none: ``status`` None) to the order sent under ``key``."""
         if status is not None and 200 <= status < 300 and body is not None:
             self.ack(key, str(body.get("client_order_id") or body.get("id") or ""))
-        elif status is not None and 400 <= status < 500 and status != 408:
+        elif status is not None and _refusal(status, body):
             self.refuse(key, status)
         else:
             self.fail(key, reason or f"HTTP {status}")

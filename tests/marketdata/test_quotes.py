@@ -58,3 +58,23 @@ def test_a_failing_listener_does_not_stop_the_others(caplog):
         unregister_tick_listener("good")
     assert seen == [_quote()]
     assert "tick listener broken failed" in caplog.text
+
+
+def _unreachable_redis_url() -> str:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        return f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
+
+
+def test_an_unreachable_redis_store_says_so_rather_than_answering_no_price():
+    from marketdata.errors import QuotesUnavailable
+
+    store = quotes._RedisStore(_unreachable_redis_url())
+    with pytest.raises(QuotesUnavailable) as error:
+        store.get_many([7])
+    assert error.value.status == 503 and error.value.code == "quotes_unavailable"
+    with pytest.raises(QuotesUnavailable):
+        store.set_many([_quote()])
+    assert store.get_many([]) == {}  # nothing asked, nothing to reach

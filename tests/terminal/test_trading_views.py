@@ -120,3 +120,24 @@ def test_a_refused_number_is_shown_next_to_its_field_in_the_ticket(trader_client
     page = response.content.decode()
     assert response.status_code == 422 and f'data-field-error="{field}"' in page and 'aria-invalid="true"' in page
     assert not Order.objects.exists()
+
+
+def test_while_the_quote_store_is_unreachable_the_ticket_refuses_in_place_and_places_nothing(
+    trader_client,
+    world,  # noqa: F811
+    monkeypatch,
+):
+    import socket
+
+    from marketdata import quotes
+
+    with socket.socket() as sock:  # a port nobody listens on once closed: Redis down
+        sock.bind(("127.0.0.1", 0))
+        monkeypatch.setattr(quotes, "_store", quotes._RedisStore(f"redis://127.0.0.1:{sock.getsockname()[1]}/0"))
+    response = _place(trader_client, world)
+    assert response.status_code == 422
+    page = response.content.decode()
+    assert 'data-code="quotes_unavailable"' in page and 'id="ticket-form"' in page
+    assert not Order.objects.exists()
+    ticket = trader_client.get(f"/trading/{world.account.pk}/ticket/?instrument={world.equity.pk}&side=BUY", **HX)
+    assert ticket.status_code == 200 and 'id="ticket-form"' in ticket.content.decode()
