@@ -4,13 +4,28 @@ Producers (order updates, RMS alerts) call ``infra.push.push_to_user``; this con
 authorises the socket and forwards what arrives on the user's group. The socket counts towards the
 user's cap and closes when its session signs out or expires (4401) or the user's access changes
 (4403): ``infra.sockets``.
+
+Nothing journalled is lost to a page that opens its socket with ``?since=`` (``infra.push``'s
+journal; empty: from now on): the socket sends ``{"type": "seq", "seq": N}`` when it opens and after
+each push that moves it, N the number up to which the page holds every change; a page that
+reconnects with ``?since=N`` first gets the current state of every change numbered after N; and
+every ``GAP_CHECK_SECONDS`` the socket replays the numbers that were due at its previous check and
+never arrived (a push lost with the worker that held it). Without ``since`` the socket only forwards
+pushes, as it always has.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qs
 
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -70,8 +85,28 @@ class UserConsumer(AsyncWebsocketConsumer):
         await self.socket.join(self.group, self.channel_name)  # joined again if Redis restarts empty
         WS_CLIENTS.labels("user").inc()
         await self.accept()
+        # A page that speaks the journal's protocol says so with ``since`` (empty: from now on).
+        self.cursor: push.Cursor | None = None
+        asked, since = _since(self.scope)
+        if not asked:
+            return
+        # Joined before reading the counter: a change numbered after it reaches this socket live.
+        try:
+            newest = await sync_to_async(push.current_seq, thread_sensitive=False)(user.pk)
+        except Exception:
+            logger.warning("could not read the user's push journal; no catching up on this socket", exc_info=True)
+            return
+        self.cursor = push.Cursor(newest if since is None or since > newest else since)
+        if since is not None and since < newest:
+            await self._replay(newest)
+        else:
+            await self._send_seq()  # where the page stands, so its next connection asks from here
+        self._gaps = asyncio.get_running_loop().create_task(self._watch_gaps(newest), name="push-gaps")
 
     async def disconnect(self, code: int) -> None:
+        gaps = getattr(self, "_gaps", None)
+        if gaps is not None:
+            gaps.cancel()
         if hasattr(self, "socket"):
             await self.socket.close()
         if hasattr(self, "group"):
@@ -88,3 +123,54 @@ class UserConsumer(AsyncWebsocketConsumer):
         if self.socket.ended:  # closed for a sign-out or an access change: nothing more goes out
             return
         await self.send(text_data=event["html"])
+        cursor = getattr(self, "cursor", None)
+        if cursor is not None and cursor.saw(event.get("seqs") or ()):
+            await self._send_seq()
+
+    async def _send_seq(self) -> None:
+        if self.cursor is not None:
+            await self.send(text_data=json.dumps({"type": "seq", "seq": self.cursor.low}))
+
+    async def _replay(self, upto: int) -> None:
+        """Send the current state of the journalled changes after the cursor up to ``upto`` that this
+        socket has not forwarded, then the page's new sequence number."""
+        cursor = self.cursor
+        assert cursor is not None
+        html, _numbers = await database_sync_to_async(push.replay)(self.socket.user_id, cursor.low, upto, cursor.seen())
+        if self.socket.ended:
+            return
+        if html:
+            await self.send(text_data=html)
+        cursor.advance_to(upto)  # replayed, or beyond the log: nothing more can be had of them
+        await self._send_seq()
+
+    async def _watch_gaps(self, due: int) -> None:
+        """Every ``GAP_CHECK_SECONDS``: replay what was due at the previous check and never came."""
+        while not self.socket.ended:
+            await asyncio.sleep(push.GAP_CHECK_SECONDS)
+            cursor = self.cursor
+            assert cursor is not None
+            try:
+                if due > cursor.low:
+                    await self._replay(due)
+                due = await sync_to_async(push.current_seq, thread_sensitive=False)(self.socket.user_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("could not check the socket's pushes for gaps", exc_info=True)
+
+
+def _since(scope: Mapping[str, Any]) -> tuple[bool, int | None]:
+    """Whether the socket's query string has ``since``, and its number: the page's last sequence
+    number (empty or not a number: None, the page starts from now)."""
+    try:
+        values = parse_qs(scope.get("query_string", b"").decode("ascii"), keep_blank_values=True).get("since")
+    except UnicodeDecodeError:
+        return False, None
+    if not values:
+        return False, None
+    with contextlib.suppress(ValueError):
+        since = int(values[0])
+        if 0 <= since < 2**62:
+            return True, since
+    return True, None

@@ -8,7 +8,12 @@ process's sender thread, which waits one short frame (``FRAME_SECONDS``) so the 
 order's latest state, and sends them through the Redis channel layer. A change none of whose
 recipients has a ``/ws/user/`` socket open (``infra.sockets.users_listening``) is not rendered at all.
 Standalone mode's in-memory channel layer lives on the server's event loop and can only be reached
-from the thread that serves the request, so there the push is rendered and sent at once, as before."""
+from the thread that serves the request, so there the push is rendered and sent at once, as before.
+
+Before it is queued, each change is journalled for its recipients (``infra.push.record``: the order's
+and the trade's ids under each user's next sequence number), in the thread that committed it, so a
+push lost with its process (a killed worker) or missed by a reconnecting socket is replayed to the
+page by ``replay_order_changes``, which renders the orders' current state."""
 
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from django.db import close_old_connections, connections, transaction
 from django.template.loader import render_to_string
 
 from brokers.selectors import account_viewer_ids
+from infra import push as user_push
 from infra import sockets
 from infra.consumers import user_group
 from infra.push import push_to_user
@@ -82,22 +88,53 @@ def _recipients(order) -> set[int]:
     return recipients
 
 
-def push_order_change(order, trade=None) -> None:
+def journal(order, trade=None) -> dict[int, int]:
+    """Journal a committed change for everyone who sees the order; return each one's sequence number
+    ({} when it could not be journalled: logged, never raised into the order flow)."""
+    try:
+        recipients = _recipients(order)
+    except Exception:
+        logger.warning("could not find who sees order %s to journal its change", order.pk, exc_info=True)
+        return {}
+    return user_push.record(recipients, "order", order=order.pk, trade=trade.pk if trade is not None else None)
+
+
+def push_order_change(order, trade=None, seqs: dict[int, int] | None = None) -> None:
     """Render and send now (call after commit); a failure is logged, never raised into the order flow."""
+    seqs = journal(order, trade) if seqs is None else seqs
     try:
         html = render_order_change(order, trade)
         for user_id in _recipients(order):
-            push_to_user(user_id, html)
+            push_to_user(user_id, html, [seqs[user_id]] if user_id in seqs else ())
     except Exception:
         logger.warning("could not push the change of order %s", order.pk, exc_info=True)
 
 
 def order_changed_on_commit(order, trade=None) -> None:
-    """Push the change once the current transaction commits (at once outside one)."""
+    """Journal and push the change once the current transaction commits (at once outside one)."""
     if settings.STANDALONE:
         transaction.on_commit(lambda: push_order_change(order, trade))
     else:
-        transaction.on_commit(lambda: _sender().submit(order, trade))
+        transaction.on_commit(lambda: _sender().submit(order, trade, journal(order, trade)))
+
+
+def replay_order_changes(user_id: int, entries: list[dict]) -> str:
+    """The current state of the journalled orders (with the journalled trades) that ``user_id`` may see
+    now, as the oob fragments a push carries (``infra.push.register_replay``)."""
+    from orders.models import Order, Trade
+
+    order_ids = {int(entry["order"]) for entry in entries if entry.get("order")}
+    trade_ids = {int(entry["trade"]) for entry in entries if entry.get("trade")}
+    orders = Order.objects.filter(pk__in=order_ids).select_related("account", "instrument").order_by("created_at", "pk")
+    trades: dict[int, list] = {}
+    for trade in Trade.objects.filter(pk__in=trade_ids).order_by("executed_at", "pk"):
+        trades.setdefault(trade.order_id, []).append(trade)
+    parts = []
+    for order in orders:
+        if user_id not in _recipients(order):  # access changed since: not this user's to see now
+            continue
+        parts.append(render_order_change(order, trades=trades.get(order.pk, ())))
+    return "".join(parts)
 
 
 class _Sender:
@@ -114,10 +151,11 @@ class _Sender:
         self._loop = asyncio.new_event_loop()  # the Redis layer keeps its connections per event loop
         threading.Thread(target=self._run, name="order-push", daemon=True).start()
 
-    def submit(self, order, trade=None) -> None:
+    def submit(self, order, trade=None, seqs: dict[int, int] | None = None) -> None:
+        """Queue a committed change; ``seqs``: its recipients' journal numbers (``journal``)."""
         with self._done:
             self._pending += 1
-        self._queue.put((order, trade))
+        self._queue.put((order, trade, seqs or {}))
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything submitted so far has been sent; return False on timeout."""
@@ -148,11 +186,14 @@ class _Sender:
 
         close_old_connections()
         changes: dict[int, tuple[object, list]] = {}
-        for order, trade in batch:
+        numbers: dict[int, dict[int, list[int]]] = {}  # order -> user -> journal numbers
+        for order, trade, seqs in batch:
             trades = changes[order.pk][1] if order.pk in changes else []
             if trade is not None:
                 trades.append(trade)
             changes[order.pk] = (order, trades)  # the newest instance carries the latest state
+            for user_id, seq in seqs.items():
+                numbers.setdefault(order.pk, {}).setdefault(user_id, []).append(seq)
         layer = get_channel_layer()
         if layer is None:
             return
@@ -164,6 +205,7 @@ class _Sender:
                 logger.warning("could not find who sees order %s", order.pk, exc_info=True)
         listening = _listening(set().union(*recipients.values()))
         messages: dict[int, list[str]] = {}
+        delivered: dict[int, list[int]] = {}
         for order, trades in changes.values():
             users = recipients.get(order.pk, set()) & listening
             if not users:
@@ -172,6 +214,7 @@ class _Sender:
                 html = render_order_change(order, trades=trades)
                 for user_id in users:
                     messages.setdefault(user_id, []).append(html)
+                    delivered.setdefault(user_id, []).extend(numbers.get(order.pk, {}).get(user_id, ()))
             except Exception:
                 logger.warning("could not push the change of order %s", order.pk, exc_info=True)
         if not messages:
@@ -179,7 +222,10 @@ class _Sender:
 
         async def send_all() -> list:
             sends = [
-                layer.group_send(user_group(user_id), {"type": "user.push", "html": "".join(parts)})
+                layer.group_send(
+                    user_group(user_id),
+                    {"type": "user.push", "html": "".join(parts), "seqs": sorted(delivered.get(user_id, ()))},
+                )
                 for user_id, parts in messages.items()
             ]
             return await asyncio.gather(*sends, return_exceptions=True)

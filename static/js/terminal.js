@@ -254,14 +254,35 @@
     if (hadFocus) row.focus();
   }
 
-  /* The per-user socket: order, trade and position changes as the rows the books show. */
+  /* The per-user socket: order, trade and position changes as the rows the books show. The server
+   * numbers each user's changes (infra.push's journal) and tells the page, in a {"type": "seq"} frame,
+   * the number up to which it holds every one; a reconnecting socket (after a network drop or a web
+   * worker's death, to whichever worker answers) sends it as ?since= and first gets the current state
+   * of every change after it, so the books show the truth again. */
+  var userSeq = null;
+
+  /* The number the page was rendered at (the trading panel's data-push-seq), read before its books. */
+  function pageSeq() {
+    var trading = document.getElementById("trading");
+    var seq = trading && trading.dataset.pushSeq !== undefined ? parseInt(trading.dataset.pushSeq, 10) : NaN;
+    return isNaN(seq) ? null : seq;
+  }
+
   function connectUserSocket(delay) {
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    var socket = new WebSocket(scheme + location.host + "/ws/user/");
+    var since = "?since=" + (userSeq === null ? "" : encodeURIComponent(userSeq));
+    var socket = new WebSocket(scheme + location.host + "/ws/user/" + since);
     var stable = null;
     socket.onopen = function () { stable = setTimeout(function () { delay = RECONNECT_MIN_MS; }, STABLE_MS); };
     socket.onmessage = function (event) {
-      if (typeof event.data === "string" && event.data.charAt(0) === "<") applyFragments(event.data);
+      if (typeof event.data !== "string") return;
+      if (event.data.charAt(0) === "<") {
+        applyFragments(event.data);
+      } else if (event.data.charAt(0) === "{") {
+        var frame = null;
+        try { frame = JSON.parse(event.data); } catch (error) { return; }
+        if (frame && frame.type === "seq" && typeof frame.seq === "number") userSeq = frame.seq;
+      }
     };
     socket.onclose = function (event) {
       clearTimeout(stable);
@@ -355,7 +376,10 @@
     });
     var firstTab = document.querySelector(".book-tabs [role=tab]");
     if (firstTab) showTab(firstTab);
-    if (document.getElementById("trading") || document.getElementById("alert-toasts")) connectUserSocket(RECONNECT_MIN_MS);
+    if (document.getElementById("trading") || document.getElementById("alert-toasts")) {
+      userSeq = pageSeq();
+      connectUserSocket(RECONNECT_MIN_MS);
+    }
     if (!document.getElementById("watchlist")) return;
     var live = new LiveQuotes(document.getElementById("live-status"), {
       instruments: function () { return instrumentsOf("watchlist"); },

@@ -21,6 +21,7 @@ from brokers.services.sessions import session_state
 from core.client_ip import client_ip
 from core.errors import ApplicationError
 from core.parse import int_or_none
+from infra.push import page_seq
 from marketdata.depth import depth_context
 from marketdata.errors import QuotesUnavailable
 from marketdata.models import Instrument, InstrumentType
@@ -122,6 +123,8 @@ def trading_context(request: HttpRequest, account, accesses: list[AccountAccess]
         "broker_session": _Once(lambda: _broker_session(account)),
         "kill_switch_choices": _Once(lambda: _switch_choices(request, account)),
         "gtt_offered": _Once(lambda: _gtt_offered(account)),
+        # Read by the panel's opening tag, before its books: the page's socket catches up from here.
+        "push_seq": _Once(lambda: page_seq(request.user.pk)),
     }
 
 

@@ -82,7 +82,7 @@ def test_a_stopping_worker_pushes_the_changes_still_queued_before_it_says_it_is_
     sender.submit("order 2", "trade 1")
     answers = _run_lifespan()
     assert [answer["type"] for answer in answers] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
-    assert answers[1]["sent"] == [("order 1", None), ("order 2", "trade 1")]
+    assert answers[1]["sent"] == [("order 1", None, {}), ("order 2", "trade 1", {})]
 
 
 def test_a_drain_that_outlasts_its_time_is_logged_and_the_worker_stops_anyway(sender, monkeypatch, caplog):
@@ -147,4 +147,4 @@ def test_a_stopping_celery_worker_pushes_the_changes_its_tasks_queued(sender, si
     sender.delay = 0.3  # still sending when the worker stops
     sender.submit("order 1", "trade 1")
     getattr(signals, signal_name).send(sender=None, pid=os.getpid(), exitcode=0)
-    assert sender.sent == [("order 1", "trade 1")]
+    assert sender.sent == [("order 1", "trade 1", {})]

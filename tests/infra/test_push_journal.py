@@ -1,0 +1,133 @@
+"""The push journal (infra.push): each journalled change has a per-user number; a page socket opened
+with ``?since=`` learns where it stands, gets what it missed when it reconnects, and gets a change
+whose push was lost (its worker died) at its next gap check."""
+
+import json
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from accounts.models import User
+from infra import push
+from infra.consumers import UserConsumer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def journal(monkeypatch):
+    """A memory journal of this test's own, and a replayer that names the entries it is given."""
+    monkeypatch.setattr(push, "_journal_instance", push._MemoryJournal())
+    monkeypatch.setitem(
+        push._replayers,
+        "probe",
+        lambda user_id, entries: "".join(f'<div id="probe-{e["n"]}" hx-swap-oob="true"></div>' for e in entries),
+    )
+    return push._journal_instance
+
+
+def test_numbers_are_per_user_and_the_log_keeps_the_entries():
+    journal = push._MemoryJournal()
+    assert journal.record([1, 2], '{"kind":"probe","n":1}') == {1: 1, 2: 1}
+    assert journal.record([1], '{"kind":"probe","n":2}') == {1: 2}
+    assert journal.current(1) == 2 and journal.current(2) == 1 and journal.current(3) == 0
+    assert journal.entries(1, 1, None) == [(2, {"kind": "probe", "n": 2})]
+
+
+def test_the_redis_journal_numbers_trims_and_reads_back(settings):
+    from tests.conftest import redis_available
+
+    if not redis_available():
+        pytest.skip("needs Redis")
+    import redis
+
+    user_id = 900_000_001
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.delete(f"{push.JOURNAL_KEY_PREFIX}seq:{user_id}", f"{push.JOURNAL_KEY_PREFIX}log:{user_id}")
+    journal = push._RedisJournal(settings.REDIS_URL)
+    first = journal.record([user_id], '{"kind":"probe","n":1}')[user_id]
+    second = journal.record([user_id], '{"kind":"probe","n":2}')[user_id]
+    assert second == first + 1 == journal.current(user_id)
+    assert journal.entries(user_id, first, None) == [(second, {"kind": "probe", "n": 2})]
+    assert client.ttl(f"{push.JOURNAL_KEY_PREFIX}log:{user_id}") > 0
+
+
+def test_a_cursor_holds_everything_up_to_its_low_number():
+    cursor = push.Cursor(5)
+    assert not cursor.saw([7, 8])  # 6 is missing
+    assert cursor.low == 5 and cursor.seen() == {7, 8}
+    assert cursor.saw([6]) and cursor.low == 8
+    assert cursor.advance_to(10) and cursor.low == 10 and not cursor.advance_to(9)
+
+
+def test_a_journal_that_cannot_be_written_does_not_stop_the_change(monkeypatch, caplog):
+    class Broken:
+        def record(self, users, entry):
+            raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(push, "_journal_instance", Broken())
+    assert push.record([1], "probe", n=1) == {}
+    assert "could not journal" in caplog.text
+
+
+def _socket(user, query: str = "") -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(UserConsumer.as_asgi(), f"/ws/user/{query}")
+    communicator.scope["user"] = user
+    communicator.scope["query_string"] = query.lstrip("?").encode()
+    return communicator
+
+
+def test_a_page_learns_where_it_stands_and_gets_what_it_missed_when_it_reconnects(journal):
+    trader = User.objects.create_user("trader", password="x-long-password-1")
+
+    async def scenario():
+        page = _socket(trader, "?since=")
+        assert (await page.connect())[0]
+        assert json.loads(await page.receive_from(timeout=5)) == {"type": "seq", "seq": 0}
+        numbers = await sync_to_async(push.record)([trader.pk], "probe", n=1)
+        await sync_to_async(push.push_to_user)(trader.pk, "<p>one</p>", [numbers[trader.pk]])
+        assert await page.receive_from(timeout=5) == "<p>one</p>"
+        assert json.loads(await page.receive_from(timeout=5)) == {"type": "seq", "seq": 1}
+        await page.disconnect()
+        # While the page is away: a change whose push nobody received.
+        await sync_to_async(push.record)([trader.pk], "probe", n=2)
+        again = _socket(trader, "?since=1")
+        assert (await again.connect())[0]
+        assert await again.receive_from(timeout=5) == '<div id="probe-2" hx-swap-oob="true"></div>'
+        assert json.loads(await again.receive_from(timeout=5)) == {"type": "seq", "seq": 2}
+        await again.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_an_open_socket_gets_a_change_whose_push_was_lost_at_its_next_gap_check(journal, monkeypatch):
+    monkeypatch.setattr(push, "GAP_CHECK_SECONDS", 0.1)
+    trader = User.objects.create_user("trader", password="x-long-password-1")
+
+    async def scenario():
+        page = _socket(trader, "?since=0")
+        assert (await page.connect())[0]
+        assert json.loads(await page.receive_from(timeout=5)) == {"type": "seq", "seq": 0}
+        await sync_to_async(push.record)([trader.pk], "probe", n=7)  # journalled; its worker died before pushing
+        assert await page.receive_from(timeout=5) == '<div id="probe-7" hx-swap-oob="true"></div>'
+        assert json.loads(await page.receive_from(timeout=5)) == {"type": "seq", "seq": 1}
+        await page.disconnect()
+
+    async_to_sync(scenario)()
+
+
+@pytest.mark.parametrize("query", ["", "?since=abc", "?since=-4", "?since=%ff"])
+def test_a_socket_without_a_usable_since_only_forwards_pushes(journal, query):
+    trader = User.objects.create_user("trader", password="x-long-password-1")
+
+    async def scenario():
+        page = _socket(trader, query)
+        assert (await page.connect())[0]
+        if query:  # asked, with nothing usable: from now on
+            assert json.loads(await page.receive_from(timeout=5)) == {"type": "seq", "seq": 0}
+        else:
+            assert await page.receive_nothing(timeout=0.3)
+        await page.disconnect()
+
+    async_to_sync(scenario)()
