@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -95,17 +96,7 @@ class Web:
         return f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                urllib.request.urlopen(f"{self.url}/api/health", timeout=2).close()
-                return
-            except urllib.error.HTTPError:
-                return  # it answers
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.name} did not start:\n{self.log()[-3000:]}") from None
-                time.sleep(0.2)
+        wait_answering(self.url, self.process, timeout, self.log_path)
 
     def workers(self) -> list[int]:
         pid = self.process.pid
@@ -128,6 +119,22 @@ class Web:
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
             return None
+
+
+def wait_answering(url: str, process: subprocess.Popen, timeout: float, log_path: Path) -> None:
+    """Wait until ``url``/api/health answers (any status) while ``process`` runs."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/health", timeout=2).close()
+            return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                log = log_path.read_text(errors="replace") if log_path.exists() else ""
+                raise RuntimeError(f"{url} did not answer:\n{log[-3000:]}") from None
+            time.sleep(0.2)
 
 
 def holder_of(sock: socket.socket, pids: list[int]) -> int | None:
@@ -170,6 +177,9 @@ class OrderClient:
         self.connection: http.client.HTTPConnection | None = None
         self.retries = 0
         self.sent = 0
+        self.requests = 0  # HTTP attempts, retries included
+        self.answered = 0  # attempts answered with a status the client keeps (2xx, 4xx but 408)
+        self.errors: list[str] = []  # attempts that failed: connection errors, 5xx, 408
 
     def connect(self) -> http.client.HTTPConnection:
         if self.connection is None:
@@ -193,6 +203,7 @@ class OrderClient:
             if attempt:
                 self.retries += 1
                 time.sleep(min(0.05 * 2**attempt, 1.0))
+            self.requests += 1
             try:
                 connection = self.connect()
                 headers = {**self.headers, "Idempotency-Key": key}
@@ -204,12 +215,15 @@ class OrderClient:
             except (OSError, http.client.HTTPException) as error:
                 self.drop()
                 reason = f"{type(error).__name__}: {error}"
+                self.errors.append(reason)
                 continue
             status = response.status
             answer = json.loads(text) if text[:1] == b"{" else None
             if status >= 500 or status == 408:
                 reason = f"HTTP {status}"
+                self.errors.append(f"{reason} {text[:200]!r}")
                 continue
+            self.answered += 1
             self.ledger.record(key, status, answer)
             return key, status, answer
         self.ledger.fail(key, reason)
