@@ -280,8 +280,8 @@ class UserSocket:
                     origin=self.url,
                     open_timeout=10,
                 )
-            except (OSError, TimeoutError, ConnectionClosed, Exception):  # the server may be restarting
-                time.sleep(self.reconnect_after)
+            except Exception:  # the server may be restarting
+                self._stop.wait(self.reconnect_after)
                 continue
             self.socket = ws
             self.connects += 1
@@ -297,7 +297,7 @@ class UserSocket:
                 pass
             if not self._stop.is_set():
                 self.drops.append(time.monotonic())
-                time.sleep(self.reconnect_after)
+                self._stop.wait(self.reconnect_after)
 
     def _apply(self, message) -> None:
         if not isinstance(message, str):

@@ -32,6 +32,9 @@ class Command(BaseCommand):
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         streams: dict[int, StreamFeed] = {}
+        if not once:
+            self.stdout.write("order streams running; SIGTERM stops them")
+            self.stdout.flush()
         try:
             while True:
                 self._sync(streams)
