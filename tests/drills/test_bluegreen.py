@@ -5,10 +5,12 @@ Two web tiers, blue and green (each gunicorn with uvicorn workers, as deploy/k8s
 (upstream with keepalive, HTTP/1.1 to the upstream). Clients send orders through nginx with an
 ``Idempotency-Key`` all along. Then, as ``deploy/k8s/bluegreen deploy`` does in a cluster: green is
 started and answers its readiness check, nginx's upstream is switched from blue to green (the new
-configuration, then SIGHUP: new nginx workers take new requests, the old ones finish theirs and
-exit), and once no nginx worker uses blue any more, blue is stopped with SIGTERM (its in-flight
-requests complete). Every request sent is answered: none fails, none needed a retry, and the ledger
-finds every order once.
+configuration, then SIGHUP: new nginx workers take new requests, the old ones finish theirs), and
+once no request reaches blue any more, blue is stopped with SIGTERM (its in-flight requests
+complete, its websockets close with 1012, and the old nginx workers, left holding only those, exit).
+Every request sent is answered: none fails, none needed a retry, and the ledger finds every order
+once. A trader's page socket, through nginx, moves from blue to green (it reconnects with its last
+sequence number) and ends showing every order as the database holds it.
 """
 
 from __future__ import annotations
@@ -97,6 +99,21 @@ def _served_by(access_log: Path, port: int) -> list[float]:
     return times
 
 
+def _quiet(access_log: Path, blue: int, green: int, seconds: float) -> bool:
+    """Green answers, and blue has answered nothing for ``seconds``."""
+    served_green, served_blue = _served_by(access_log, green), _served_by(access_log, blue)
+    return bool(served_green) and (not served_blue or time.time() - max(served_blue) > seconds)
+
+
+def _settle(page: webtier.UserSocket, truth: dict[int, str], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while page.view() != truth:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def test_switching_from_blue_to_green_under_load_drops_no_request(tmp_path):
     nginx = require_tool("nginx")
     sessions, bodies, _users = webtier.world(CLIENTS, accounts_per_client=2)
@@ -117,6 +134,8 @@ def test_switching_from_blue_to_green_under_load_drops_no_request(tmp_path):
         assert checked.returncode == 0, checked.stderr
         edge = subprocess.Popen([*command, "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         webtier.wait_answering(f"http://127.0.0.1:{edge_port}", edge, 20, prefix / "error.log")
+        # Trader 0's page, through nginx: its socket is on blue until blue stops, then reconnects to green.
+        page = webtier.UserSocket(f"http://127.0.0.1:{edge_port}", sessions[0][0]).start()
         clients = [webtier.OrderClient(edge_port, sessions[i], bodies[i], ledger) for i in range(CLIENTS)]
         with webtier.running(clients):
             time.sleep(1.5)
@@ -132,15 +151,24 @@ def test_switching_from_blue_to_green_under_load_drops_no_request(tmp_path):
             switch_wall = time.time()
             switched_at = time.monotonic()
             edge.send_signal(signal.SIGHUP)
-            # The old nginx workers finish their requests to blue and exit.
+            # The old nginx workers finish the requests they hold (to blue); new ones go to green. Their
+            # websockets stay on blue until blue closes them.
             deadline = time.monotonic() + 30
+            while not _quiet(access_log, blue.port, green.port, 0.5):
+                assert time.monotonic() < deadline, "requests still reach blue"
+                time.sleep(0.05)
+            drained = time.monotonic() - switched_at
+            # Only then is blue told to stop, as Kubernetes does once its endpoints are gone: its requests
+            # complete, its sockets close with 1012 and the pages reconnect, through nginx, to green.
+            blue_exit = blue.stop()
             while old_workers & {pid for pid, _ in _nginx_workers(edge.pid)}:
                 assert time.monotonic() < deadline, "the old nginx workers did not exit"
                 time.sleep(0.05)
-            drained = time.monotonic() - switched_at
-            # Only then is blue told to stop, as Kubernetes does once its endpoints are gone.
-            blue_exit = blue.stop()
+            old_gone = time.monotonic() - switched_at
             time.sleep(1.5)
+        truth = webtier.book_truth(_users[0])
+        settled = _settle(page, truth)
+        page.stop()
         first_green = min((t for t in _served_by(access_log, green.port) if t >= switch_wall), default=None)
         last_blue = max(_served_by(access_log, blue.port), default=None)
         keys = list(ledger.sent)
@@ -155,15 +183,19 @@ def test_switching_from_blue_to_green_under_load_drops_no_request(tmp_path):
             tally.line(),
             f"blue/green switch: requests sent {requests}, answered {answered}, failed {len(errors)}; "
             f"served by blue {by_blue}, by green {by_green}",
-            f"blue/green switch: first answer from green {switch} after SIGHUP; old nginx workers gone after "
-            f"{drained:.2f} s; last answer from blue {0.0 if last_blue is None else last_blue - switch_wall:+.3f} s; "
-            f"blue stopped by SIGTERM with exit code {blue_exit}",
+            f"blue/green switch: first answer from green {switch} after SIGHUP; blue quiet after {drained:.2f} s, "
+            f"old nginx workers gone after {old_gone:.2f} s; last answer from blue "
+            f"{0.0 if last_blue is None else last_blue - switch_wall:+.3f} s; blue stopped by SIGTERM with exit "
+            f"code {blue_exit}",
+            f"blue/green switch: page socket reconnects {page.connects - 1}; page rows {len(page.view())}, "
+            f"database {len(truth)}, matching: {settled}",
         ]
         webtier.report("bluegreen", lines)
         tally.assert_whole()
         assert not errors, f"{lines}\n{errors[:10]}"
         assert requests == answered and first_green is not None, lines
         assert blue_exit == 0, blue.log()[-3000:]
+        assert page.connects > 1 and settled, f"page {page.view()} != database {truth}"
     finally:
         if edge is not None and edge.poll() is None:
             edge.send_signal(signal.SIGQUIT)  # nginx's graceful stop
