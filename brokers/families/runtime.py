@@ -15,10 +15,12 @@ After a reconnect, the updates sent meanwhile are lost, so the account's working
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from celery import current_app
@@ -43,8 +45,23 @@ class OrderInbox:
     def __init__(self, account: BrokerAccount) -> None:
         self.account_id, self.family = account.pk, registry.family(account.broker)
         self.received = self.ignored = self.malformed = 0
+        self._writer: ThreadPoolExecutor | None = None
 
     def receive(self, messages: list[Mapping[str, Any]]) -> None:
+        """Store the messages' updates. The stream calls this on its event loop's thread, where Django
+        refuses database work (SynchronousOnlyOperation: every update would be lost, only logged), so
+        there they are stored by a thread of this inbox's own while the stream waits (the messages
+        keep their order); called from a plain thread, they are stored at once."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            self._store(messages)
+            return
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"order-inbox-{self.account_id}")
+        self._writer.submit(self._store, messages).result()
+
+    def _store(self, messages: list[Mapping[str, Any]]) -> None:
         close_old_connections()  # a long-lived thread: drop a connection the database has closed
         for message in messages:
             try:

@@ -6,13 +6,15 @@
 - A Celery worker (threads pool, as deploy/k8s/base/workers.yaml runs them; acks_late, prefetch 1):
   the task it runs when told to stop finishes before it exits; the task still queued stays in the
   queue and the next worker runs it.
-- ``manage.py run_broker_streams``: stops its streams and exits 0.
+- ``manage.py run_broker_streams``: what its stream received is in the durable inbox; on SIGTERM it
+  closes the stream (a normal close, 1000) and exits 0.
 ``manage.py run_feed`` and ``manage.py run_strategies`` have theirs in tests/marketdata/test_run_feed.py
 and tests/strategies/test_tick_runner.py (a real process, SIGTERM, exit 0, leases given up).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -159,20 +161,88 @@ def test_a_celery_worker_told_to_stop_finishes_its_task_and_hands_the_queued_one
                 process.wait()
 
 
+ORDER_MESSAGE = {
+    "s": "ok",
+    "orders": {
+        "id": "25080400000101",
+        "org_ord_status": 2,
+        "qty": 10,
+        "qty_filled": 10,
+        "qty_remaining": 0,
+        "price_traded": 990.0,
+        "oms_msg": "TRADE CONFIRMED",
+        "time_oms": "04-Aug-2025 09:15:30",
+        "ordertag": "1:a1b2c3d4e5f6a7b8c9d0",
+        "symbol": "NSE:RELIANCE-EQ",
+    },
+}
+
+
+class _OrderSocket:
+    """A broker's order-update websocket on loopback: sends one order message to each connection, then
+    holds it open until the client closes it (and records how it was closed)."""
+
+    def __init__(self) -> None:
+        from websockets.sync.server import serve
+
+        self.closed: list[int | None] = []
+        self.server = serve(self._handle, "127.0.0.1", 0)
+        self.port = self.server.socket.getsockname()[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _handle(self, connection) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        connection.send(json.dumps(ORDER_MESSAGE))
+        try:
+            for _message in connection:
+                pass
+        except ConnectionClosed:
+            pass
+        self.closed.append(connection.close_code)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+def _signed_in_fyers_account():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import Organisation
+    from brokers.models import BrokerAccount
+    from brokers.services.credentials import broker_credentials_set
+    from brokers.services.sessions import session_start
+
+    org = Organisation.objects.create(name="Streams", slug="streams")
+    account = BrokerAccount.objects.create(organisation=org, label="f1", broker="fyers", client_code="F1")
+    broker_credentials_set(
+        account=account, credentials={"app_id": "APP-100", "secret_key": "secret", "redirect_uri": "http://127.0.0.1/"}
+    )
+    session_start(account=account, secrets={"access_token": "token"}, expires_at=timezone.now() + timedelta(hours=8))
+    return account
+
+
 @pytest.mark.django_db(transaction=True)
-def test_run_broker_streams_stops_on_sigterm(tmp_path):
+def test_run_broker_streams_hands_what_it_received_to_the_inbox_and_stops_on_sigterm(tmp_path):
+    from brokers.models import InboundUpdate
+
+    account = _signed_in_fyers_account()
+    broker = _OrderSocket()
+    endpoints = {"fyers": {"order_ws": f"ws://127.0.0.1:{broker.port}/trade/v3"}}
+    env = webtier.server_env(
+        {"DJANGO_SETTINGS_MODULE": "tests.drills.stream_settings", "DRILL_BROKER_ENDPOINTS": json.dumps(endpoints)}
+    )
     log = tmp_path / "streams.log"
     command = [sys.executable, "manage.py", "run_broker_streams", "--interval", "1"]
     with log.open("w") as out:
-        process = subprocess.Popen(
-            command, cwd=webtier.ROOT, env=webtier.server_env(), stdout=out, stderr=subprocess.STDOUT
-        )
+        process = subprocess.Popen(command, cwd=webtier.ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
-        while "SIGTERM stops them" not in log.read_text():
+        while not InboundUpdate.objects.filter(account_id=account.pk).exists():
             assert process.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
-        time.sleep(1.5)  # at least one pass over the accounts
         stopped_at = time.monotonic()
         exit_code = _stop(process, 30)
         stop_seconds = time.monotonic() - stopped_at
@@ -180,9 +250,16 @@ def test_run_broker_streams_stops_on_sigterm(tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait()
+        broker.stop()
     output = log.read_text()
+    received = InboundUpdate.objects.filter(account_id=account.pk).count()
     webtier.report(
-        "graceful_streams", [f"run_broker_streams SIGTERM: exit code {exit_code} after {stop_seconds:.2f} s"]
+        "graceful_streams",
+        [
+            f"run_broker_streams SIGTERM: 1 order stream, updates in the inbox {received}; exit code {exit_code} "
+            f"{stop_seconds:.2f} s after SIGTERM; the broker's socket closed by the client with {broker.closed}"
+        ],
     )
     assert exit_code == 0, output
-    assert "Stopped 0 order stream(s)." in output
+    assert "Started the order stream of f1 (fyers)." in output and "Stopped 1 order stream(s)." in output
+    assert received == 1 and broker.closed == [1000], output
