@@ -10,8 +10,9 @@ journal; empty: from now on): the socket sends ``{"type": "seq", "seq": N}`` whe
 each push that moves it, N the number up to which the page holds every change; a page that
 reconnects with ``?since=N`` first gets the current state of every change numbered after N; and
 every ``GAP_CHECK_SECONDS`` the socket replays the numbers that were due at its previous check and
-never arrived (a push lost with the worker that held it). Without ``since`` the socket only forwards
-pushes, as it always has.
+never arrived (a push lost with the worker that held it). A page away longer than the journal keeps
+is sent ``{"type": "resync"}`` first (it reloads its books). Without ``since`` the socket only
+forwards pushes, as it always has.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from infra.metrics import WS_CLIENTS
 logger = logging.getLogger(__name__)
 
 RECEIVE_RETRY_SECONDS = 1.0  # a socket whose channel cannot be read (Redis down) tries again this often
+RESYNC = '{"type": "resync"}'
 READ_ONLY_ERROR = '{"type": "error", "code": "read_only", "message": "this socket only pushes updates"}'
 
 
@@ -98,6 +100,8 @@ class UserConsumer(AsyncWebsocketConsumer):
             return
         self.cursor = push.Cursor(newest if since is None or since > newest else since)
         if since is not None and since < newest:
+            if not await database_sync_to_async(push.replay_complete)(user.pk, since):
+                await self.send(text_data=RESYNC)  # the log no longer holds all it missed: reload the books
             await self._replay(newest)
         else:
             await self._send_seq()  # where the page stands, so its next connection asks from here

@@ -23,6 +23,7 @@ after it. While open, a socket also reads its user's counter every ``GAP_CHECK_S
 the numbers that were due at the previous reading and never arrived (another worker's lost push).
 A replay renders each change's *current* state from the database through the replayer its kind
 registered (``register_replay``), so what it sends is the truth at that moment, whatever was lost.
+A page away longer than the log keeps is sent ``{"type": "resync"}`` and reloads its books instead.
 
 Standalone mode (no Redis) keeps the journal in this one process's memory.
 """
@@ -129,7 +130,7 @@ def entries(user_id: int, after: int, upto: int | None = None) -> list[tuple[int
 def replay(user_id: int, after: int, upto: int | None = None, skip: Iterable[int] = ()) -> tuple[str, list[int]]:
     """Render the current state of the user's changes numbered after ``after`` (up to ``upto``) but not
     in ``skip``; return the fragments and the numbers they cover. Runs database queries (call it from a
-    thread)."""
+    thread). ``replay_complete`` tells whether the log still holds every number asked for."""
     skipped = set(skip)
     found = [(seq, entry) for seq, entry in entries(user_id, after, upto) if seq not in skipped]
     by_kind: dict[str, list[dict]] = {}
@@ -143,6 +144,16 @@ def replay(user_id: int, after: int, upto: int | None = None, skip: Iterable[int
             continue
         parts.append(replayer(user_id, kind_entries))
     return "".join(parts), [seq for seq, _entry in found]
+
+
+def replay_complete(user_id: int, after: int) -> bool:
+    """Whether the user's log still holds the change numbered right after ``after`` (or nothing was
+    numbered after it): False when the page was away longer than the log keeps (``JOURNAL_LENGTH``
+    changes, ``JOURNAL_SECONDS``), and a replay cannot bring it up to date."""
+    if current_seq(user_id) <= after:
+        return True
+    first = entries(user_id, after, after + 1)
+    return bool(first)
 
 
 class Cursor:

@@ -268,6 +268,18 @@
     return isNaN(seq) ? null : seq;
   }
 
+  /* The page was away longer than the server's journal keeps: reload the books it shows. */
+  function resyncBooks() {
+    if (!window.htmx) return;
+    var orders = document.getElementById("orders-panel");
+    if (orders && orders.dataset.pollUrl) {
+      window.htmx.ajax("GET", orders.dataset.pollUrl, { target: "#orders-panel", swap: "outerHTML" });
+    }
+    document.querySelectorAll("[data-refresh]").forEach(function (panel) {
+      window.htmx.trigger(panel, "terminal:refresh");
+    });
+  }
+
   function connectUserSocket(delay) {
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     var since = "?since=" + (userSeq === null ? "" : encodeURIComponent(userSeq));
@@ -282,6 +294,7 @@
         var frame = null;
         try { frame = JSON.parse(event.data); } catch (error) { return; }
         if (frame && frame.type === "seq" && typeof frame.seq === "number") userSeq = frame.seq;
+        else if (frame && frame.type === "resync") resyncBooks();
       }
     };
     socket.onclose = function (event) {

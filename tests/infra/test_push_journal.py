@@ -131,3 +131,22 @@ def test_a_socket_without_a_usable_since_only_forwards_pushes(journal, query):
         await page.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_a_page_away_longer_than_the_log_keeps_is_told_to_reload_its_books(journal, monkeypatch):
+    monkeypatch.setattr(push, "JOURNAL_LENGTH", 2)
+    trader = User.objects.create_user("trader", password="x-long-password-1")
+    for n in range(1, 5):
+        push.record([trader.pk], "probe", n=n)
+    assert not push.replay_complete(trader.pk, 0) and push.replay_complete(trader.pk, 2)
+
+    async def scenario():
+        page = _socket(trader, "?since=0")
+        assert (await page.connect())[0]
+        assert json.loads(await page.receive_from(timeout=5)) == {"type": "resync"}
+        replayed = await page.receive_from(timeout=5)
+        assert "probe-3" in replayed and "probe-4" in replayed and "probe-1" not in replayed
+        assert json.loads(await page.receive_from(timeout=5)) == {"type": "seq", "seq": 4}
+        await page.disconnect()
+
+    async_to_sync(scenario)()
