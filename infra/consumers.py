@@ -10,9 +10,9 @@ journal; empty: from now on): the socket sends ``{"type": "seq", "seq": N}`` whe
 each push that moves it, N the number up to which the page holds every change; a page that
 reconnects with ``?since=N`` first gets the current state of every change numbered after N; and
 every ``GAP_CHECK_SECONDS`` the socket replays the numbers that were due at its previous check and
-never arrived (a push lost with the worker that held it). A page away longer than the journal keeps
-is sent ``{"type": "resync"}`` first (it reloads its books). Without ``since`` the socket only
-forwards pushes, as it always has.
+never arrived (a push lost with the worker that held it). A page away longer than the journal keeps,
+or ahead of it (Redis lost it), is sent ``{"type": "resync"}`` first (it reloads its books).
+Without ``since`` the socket only forwards pushes, as it always has.
 """
 
 from __future__ import annotations
@@ -103,6 +103,9 @@ class UserConsumer(AsyncWebsocketConsumer):
             if not await database_sync_to_async(push.replay_complete)(user.pk, since):
                 await self.send(text_data=RESYNC)  # the log no longer holds all it missed: reload the books
             await self._replay(newest)
+        elif since is not None and since > newest:  # Redis lost the journal: what the page missed is unknown
+            await self.send(text_data=RESYNC)
+            await self._send_seq()
         else:
             await self._send_seq()  # where the page stands, so its next connection asks from here
         self._gaps = asyncio.get_running_loop().create_task(self._watch_gaps(newest), name="push-gaps")

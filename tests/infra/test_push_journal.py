@@ -150,3 +150,17 @@ def test_a_page_away_longer_than_the_log_keeps_is_told_to_reload_its_books(journ
         await page.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_a_page_ahead_of_the_journal_after_redis_lost_it_is_told_to_reload_its_books(journal):
+    trader = User.objects.create_user("trader", password="x-long-password-1")
+    push.record([trader.pk], "probe", n=1)
+
+    async def scenario():
+        page = _socket(trader, "?since=40")  # numbered before Redis restarted empty
+        assert (await page.connect())[0]
+        assert json.loads(await page.receive_from(timeout=5)) == {"type": "resync"}
+        assert json.loads(await page.receive_from(timeout=5)) == {"type": "seq", "seq": 1}
+        await page.disconnect()
+
+    async_to_sync(scenario)()
