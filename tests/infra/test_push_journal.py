@@ -35,11 +35,8 @@ def test_numbers_are_per_user_and_the_log_keeps_the_entries():
     assert journal.entries(1, 1, None) == [(2, {"kind": "probe", "n": 2})]
 
 
+@pytest.mark.redis
 def test_the_redis_journal_numbers_trims_and_reads_back(settings):
-    from tests.conftest import redis_available
-
-    if not redis_available():
-        pytest.skip("needs Redis")
     import redis
 
     user_id = 900_000_001
