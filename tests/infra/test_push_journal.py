@@ -36,7 +36,7 @@ def test_numbers_are_per_user_and_the_log_keeps_the_entries():
 
 
 @pytest.mark.redis
-def test_the_redis_journal_numbers_trims_and_reads_back(settings):
+def test_the_redis_journal_numbers_trims_and_reads_back(settings, monkeypatch):
     import redis
 
     user_id = 900_000_001
@@ -48,6 +48,10 @@ def test_the_redis_journal_numbers_trims_and_reads_back(settings):
     assert second == first + 1 == journal.current(user_id)
     assert journal.entries(user_id, first, None) == [(second, {"kind": "probe", "n": 2})]
     assert client.ttl(f"{push.JOURNAL_KEY_PREFIX}log:{user_id}") > 0
+    monkeypatch.setattr(push, "JOURNAL_LENGTH", 2)
+    third = journal.record([user_id], '{"kind":"probe","n":3}')[user_id]
+    assert [seq for seq, _entry in journal.entries(user_id, 0, None)] == [second, third]  # the oldest trimmed
+    client.delete(f"{push.JOURNAL_KEY_PREFIX}seq:{user_id}", f"{push.JOURNAL_KEY_PREFIX}log:{user_id}")
 
 
 def test_a_cursor_holds_everything_up_to_its_low_number():
