@@ -177,12 +177,14 @@ def test_switching_from_blue_to_green_under_load_drops_no_request(tmp_path):
         requests = sum(client.requests for client in clients)
         answered = sum(client.answered for client in clients)
         errors = [error for client in clients for error in client.errors]
+        stale = sum(client.stale for client in clients)
         by_blue, by_green = len(_served_by(access_log, blue.port)), len(_served_by(access_log, green.port))
         switch = "none" if first_green is None else f"{first_green - switch_wall:.3f} s"
         lines = [
             tally.line(),
             f"blue/green switch: requests sent {requests}, answered {answered}, failed {len(errors)}; "
-            f"served by blue {by_blue}, by green {by_green}",
+            f"served by blue {by_blue}, by green {by_green}; sent again on a new connection after nginx closed "
+            f"an idle kept-alive one {stale}",
             f"blue/green switch: first answer from green {switch} after SIGHUP; blue quiet after {drained:.2f} s, "
             f"old nginx workers gone after {old_gone:.2f} s; last answer from blue "
             f"{0.0 if last_blue is None else last_blue - switch_wall:+.3f} s; blue stopped by SIGTERM with exit "

@@ -91,7 +91,8 @@ def test_a_worker_killed_with_requests_and_pushes_in_flight_loses_and_duplicates
             orders_for_keys(ledger.sent),
             paper_counts_by_tag([row.broker_tag for row in orders_for_keys(ledger.sent)]),
         )
-        retries = trader.retries + sum(client.retries for client in load)
+        # Resent under their key: after an error, or at once when a kept-alive connection was found dead.
+        retries = sum(client.retries + client.stale for client in [trader, *load])
         lines = [
             tally.line(),
             f"web worker SIGKILL: worker {victim} killed under load of {CLIENTS - 1} clients; respawned {respawned}; "

@@ -160,6 +160,10 @@ def holder_of(sock: socket.socket, pids: list[int]) -> int | None:
     return None
 
 
+# How a request fails on a kept-alive connection the server closed while it was idle.
+STALE_CONNECTION = (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected)
+
+
 class OrderClient:
     """One trader sending orders on a keep-alive connection, each under a fresh ``Idempotency-Key``. A
     connection error, a 5xx or a 408 is retried with the same key (on a new connection) until the
@@ -180,11 +184,14 @@ class OrderClient:
         self.requests = 0  # HTTP attempts, retries included
         self.answered = 0  # attempts answered with a status the client keeps (2xx, 4xx but 408)
         self.errors: list[str] = []  # attempts that failed: connection errors, 5xx, 408
+        self.stale = 0  # requests sent again on a new connection: the kept-alive one had been closed
+        self.used = 0  # answers received on the current connection
 
     def connect(self) -> http.client.HTTPConnection:
         if self.connection is None:
             self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
             self.connection.connect()
+            self.used = 0
         return self.connection
 
     def drop(self) -> None:
@@ -193,41 +200,59 @@ class OrderClient:
             self.connection = None
 
     def place(self, body: dict | None = None) -> tuple[str, int | None, dict | None]:
-        """Send one order (retrying as above); return its key, the final status and body."""
+        """Send one order (retrying as above); return its key, the final status and body.
+
+        A keep-alive connection the server closed while it was idle (nginx's old workers close theirs
+        when it reloads) fails the next request as it is written or before any answer; as every HTTP
+        client does, that request is sent again at once on a new connection: counted in ``stale``,
+        neither a request nor a failure (the server never had it; the key makes it safe either way)."""
         key = f"drill-{uuid.uuid4().hex}"
         payload = json.dumps(body or self.bodies[self.sent % len(self.bodies)]).encode()
         self.sent += 1
         self.ledger.send(key)
         reason = ""
-        for attempt in range(self.attempts):
-            if attempt:
-                self.retries += 1
-                time.sleep(min(0.05 * 2**attempt, 1.0))
-            self.requests += 1
+        attempt = 0
+        while attempt < self.attempts:
+            reused = self.connection is not None and self.used > 0
             try:
                 connection = self.connect()
                 headers = {**self.headers, "Idempotency-Key": key}
                 connection.request("POST", "/api/v1/orders", body=payload, headers=headers)
                 response = connection.getresponse()
                 text = response.read()
+                self.used += 1
                 if response.will_close:
                     self.drop()
             except (OSError, http.client.HTTPException) as error:
                 self.drop()
+                if reused and isinstance(error, STALE_CONNECTION):
+                    self.stale += 1
+                    continue
+                attempt += 1
+                self.requests += 1
                 reason = f"{type(error).__name__}: {error}"
                 self.errors.append(reason)
+                self._pause(attempt)
                 continue
+            attempt += 1
+            self.requests += 1
             status = response.status
             answer = json.loads(text) if text[:1] == b"{" else None
             if status >= 500 or status == 408:
                 reason = f"HTTP {status}"
                 self.errors.append(f"{reason} {text[:200]!r}")
+                self._pause(attempt)
                 continue
             self.answered += 1
             self.ledger.record(key, status, answer)
             return key, status, answer
         self.ledger.fail(key, reason)
         return key, None, None
+
+    def _pause(self, attempt: int) -> None:
+        if attempt < self.attempts:
+            self.retries += 1
+            time.sleep(min(0.05 * 2**attempt, 1.0))
 
     def run(self, stop: threading.Event) -> None:
         try:
