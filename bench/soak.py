@@ -528,7 +528,7 @@ def _soak(args, database: str, lines: list[str]) -> bool:
         mixed = [[order for pair in zip(p, k, strict=True) for order in pair] for p, k in zip(paper, kite, strict=True)]
         # The connections, spread over the users: several orders of one user may be in flight at once.
         n = max(args.connections, clients)
-        conns, paper_n, mixed_n = ([x[i % clients] for i in range(n)] for x in (sessions, paper, mixed))
+        conns, mixed_n = ([x[i % clients] for i in range(n)] for x in (sessions, mixed))
         user_ids = [
             get_user_model().objects.get(username=f"bench{i}").pk for i in range(clients)
         ]  # _world's users, in order
@@ -587,11 +587,12 @@ def _soak(args, database: str, lines: list[str]) -> bool:
         # sockets, the strategies, the worker); warm-ups first: a Kite account's first order reads its funds.
         _measure(port, sessions, "/api/v1/orders", paper, 1.0, procs)
         _measure(port, sessions, "/api/v1/orders", kite, 1.0 + 2 * per_client * args.broker_latency, procs)
-        capacity = _measure(port, conns, "/api/v1/orders", paper_n, args.capacity_seconds, procs)
+        capacity = _measure(port, conns, "/api/v1/orders", mixed_n, args.capacity_seconds, procs)
         target = args.load * capacity["rate"]
         say(
-            f"capacity: {capacity['rate']:.1f} orders/s at {n} connections back to back, the rest of the day "
-            f"running (p50 {capacity['p50']:.1f} ms, p99 {capacity['p99']:.1f} ms, {capacity['errors']} errors); "
+            f"capacity: {capacity['rate']:.1f} orders/s (the soak's orders, half paper, half Kite) at {n} connections "
+            f"back to back, the rest of the day running (p50 {capacity['p50']:.1f} ms, p99 {capacity['p99']:.1f} ms, "
+            f"{capacity['errors']} errors); "
             f"the soak sends {args.load:.0%} of it: {target:.1f} orders/s"
         )
 
@@ -623,6 +624,12 @@ def _soak(args, database: str, lines: list[str]) -> bool:
             final_margins = sampler.sample(db)
             positions, position_problems = _positions_check(db)
             by_status = dict(db.execute("SELECT status, count(*) FROM orders_order GROUP BY 1").fetchall())
+            fill_lag = db.execute(
+                "SELECT a.broker, count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY s), "
+                "percentile_cont(0.99) WITHIN GROUP (ORDER BY s) FROM (SELECT o.account_id, "
+                "extract(epoch FROM o.updated_at - o.created_at) s FROM orders_order o WHERE o.status = 'FILLED') f "
+                "JOIN brokers_brokeraccount a ON a.id = f.account_id GROUP BY 1 ORDER BY 1"
+            ).fetchall()
             strategy_orders = db.execute(
                 "SELECT count(*) FROM orders_order o JOIN strategies_deploymentaccount d ON d.account_id = o.account_id"
             ).fetchone()[0]
@@ -641,6 +648,10 @@ def _soak(args, database: str, lines: list[str]) -> bool:
             f"Kite postbacks sent {len(postbacks.sent)}, refused {dict(postbacks.refused)}; strategy orders "
             f"{strategy_orders} from {len(deployment_ids)} deployments; all orders by status "
             + ", ".join(f"{k} {v}" for k, v in sorted(by_status.items()))
+        )
+        say(
+            "placed to filled (the order's last change): "
+            + "; ".join(f"{b} {c} orders p50 {p50:.2f} s, p99 {p99:.2f} s" for b, c, p50, p99 in fill_lag)
         )
         ws_ok = (
             bool(ws_result)
