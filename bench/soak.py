@@ -67,6 +67,7 @@ FLIP_SECONDS = 5.0  # a deployment buys one, or closes it, at most this often (i
 ORDER_ROW = re.compile(r'<tr id="order-(\d+)" class="order-row status-([a-z_]+)"')
 RANK = {"pending": 0, "open": 1, "trigger_pending": 1, "unknown": 1, "partially_filled": 2}
 TERMINAL = {"filled", "cancelled", "rejected"}
+CONNECT_ATTEMPTS = 3
 REPORT = ROOT / "var" / "drills" / "soak.txt"
 LOG = ROOT / "var" / "drills" / "soak-processes.log"
 
@@ -137,6 +138,7 @@ class _Seen:
         self.user_id = user_id
         self.connected_at: float | None = None
         self.dropped = ""  # why a socket ended before the run did
+        self.retries = 0  # handshakes that failed and were tried again
         self.tick_messages = self.quotes = self.user_messages = 0
         self.last: dict[int, str] = {}  # order id -> the last status seen
         self.backwards: list[str] = []
@@ -161,19 +163,31 @@ async def _ws_client(spec: dict, index: int, seen: _Seen, gate: asyncio.Semaphor
     port = spec["port"]
     headers = {"Cookie": f"sessionid={cookie}", "Origin": f"http://127.0.0.1:{port}"}
     subs = spec["instruments"][index % len(spec["instruments"]) :] + spec["instruments"]
-    try:
-        async with gate:
-            ticks = await websockets.connect(
-                f"ws://127.0.0.1:{port}/ws/ticks/?format=json", additional_headers=headers, ping_interval=None
-            )
-            user = await websockets.connect(
-                f"ws://127.0.0.1:{port}/ws/user/", additional_headers=headers, ping_interval=None
-            )
-            await ticks.send(json.dumps({"action": "subscribe", "instruments": subs[: spec["subs"]]}))
-        seen.connected_at = time.time()
-    except Exception as exc:
-        seen.dropped = f"connect: {type(exc).__name__} {exc}"[:200]
-        return
+    options = {"ping_interval": None, "open_timeout": 30}
+    ticks = user = None
+    for attempt in range(CONNECT_ATTEMPTS):  # as a page's socket reconnects after a failed handshake
+        try:
+            async with gate:
+                ticks = await websockets.connect(
+                    f"ws://127.0.0.1:{port}/ws/ticks/?format=json", **options, additional_headers=headers
+                )
+                user = await websockets.connect(
+                    f"ws://127.0.0.1:{port}/ws/user/", **options, additional_headers=headers
+                )
+                await ticks.send(json.dumps({"action": "subscribe", "instruments": subs[: spec["subs"]]}))
+            seen.connected_at = time.time()
+            break
+        except Exception as exc:
+            seen.retries += 1
+            for socket in (ticks, user):
+                if socket is not None:
+                    await socket.close()
+            ticks = user = None
+            if attempt == CONNECT_ATTEMPTS - 1:
+                seen.dropped = f"connect: {type(exc).__name__} {exc}"[:200]
+                return
+            await asyncio.sleep(1 + attempt)
+    assert ticks is not None and user is not None
 
     async def read_ticks() -> None:
         async for raw in ticks:
@@ -234,31 +248,39 @@ def _ws_summary(spec: dict, seen: list[_Seen]) -> dict:
     for pk, _, user, created in rows:
         placed.setdefault(user, []).append((pk, float(created)))
     summary = Counter()
-    examples: list[str] = []
+    examples: dict[str, list[str]] = {}  # a few of each kind of problem
+
+    def example(kind: str, text: str) -> None:
+        if len(examples.setdefault(kind, [])) < 3:
+            examples[kind].append(text)
+
     for s in seen:
         summary["clients"] += 1
         summary["connected"] += bool(s.connected_at)
         summary["dropped"] += bool(s.dropped)
+        summary["retries"] += s.retries
         summary["tick_messages"] += s.tick_messages
         summary["quotes"] += s.quotes
         summary["user_messages"] += s.user_messages
         summary["orders_seen"] += len(s.last)
         summary["backwards"] += len(s.backwards)
-        examples += s.backwards[:2]
+        for text in s.backwards[:3]:
+            example("backwards", text)
         if s.dropped:
-            examples.append(f"client of user {s.user_id}: {s.dropped}")
+            example("dropped", f"client of user {s.user_id}: {s.dropped}")
         for order_id, status in s.last.items():
             if owner.get(order_id) != s.user_id:
                 summary["foreign"] += 1
-                examples.append(f"client of user {s.user_id} saw order {order_id} of user {owner.get(order_id)}")
+                example("foreign", f"client of user {s.user_id} saw order {order_id} of user {owner.get(order_id)}")
             elif final[order_id] != status:
                 summary["inconsistent"] += 1
-                examples.append(f"order {order_id}: last seen {status}, in the database {final[order_id]}")
+                example("inconsistent", f"order {order_id}: last seen {status}, in the database {final[order_id]}")
         if s.connected_at:
             missed = [pk for pk, created in placed.get(s.user_id, []) if created > s.connected_at and pk not in s.last]
             summary["missed"] += len(missed)
-            examples += [f"client of user {s.user_id} never saw order {pk}" for pk in missed[:2]]
-    return {**summary, "examples": examples[:10]}
+            for pk in missed[:3]:
+                example("missed", f"client of user {s.user_id} never saw order {pk}")
+    return {**summary, "examples": [text for texts in examples.values() for text in texts]}
 
 
 def _ws_main(spec_path: str) -> None:
@@ -660,7 +682,8 @@ def _soak(args, database: str, lines: list[str]) -> bool:
         )
         say(
             f"websockets: {ws_result.get('connected', 0)} of {args.ws_clients} clients connected, "
-            f"{ws_result.get('dropped', 0)} dropped; tick messages {ws_result.get('tick_messages', 0)} "
+            f"{ws_result.get('dropped', 0)} dropped, {ws_result.get('retries', 0)} handshakes retried; "
+            f"tick messages {ws_result.get('tick_messages', 0)} "
             f"({ws_result.get('quotes', 0)} quotes), user messages {ws_result.get('user_messages', 0)}, "
             f"orders seen {ws_result.get('orders_seen', 0)} (summed over clients)"
         )
