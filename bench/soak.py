@@ -343,56 +343,61 @@ def _margins(db) -> tuple[Decimal, Decimal, Decimal]:
 
 class _Postbacks(threading.Thread):
     """Kite's postbacks: each order the local Kite server filled is posted to the terminal once, as Kite
-    would (its account found by the order's broker id; retried until the terminal has recorded that id)."""
+    would (its account found by the order's broker id; retried until the terminal has recorded that id),
+    several at a time, as Kite sends each postback as a request of its own."""
+
+    SENDERS = 8
 
     def __init__(self, fake, port: int, database_url: str) -> None:
         super().__init__(daemon=True)
         self.fake, self.port, self.database_url = fake, port, database_url
-        self.sent: set[str] = set()
+        self.sent: set[str] = set()  # handed to a sender
         self.refused = Counter()
         self.stopping = threading.Event()
+        self._local = threading.local()
 
     def run(self) -> None:
-        import http.client
+        from concurrent.futures import ThreadPoolExecutor
 
         import psycopg
 
-        web = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        with psycopg.connect(self.database_url, autocommit=True) as db:
+        with ThreadPoolExecutor(self.SENDERS) as senders, psycopg.connect(self.database_url, autocommit=True) as db:
             while not self.stopping.wait(0.2):
-                web = self.send_due(db, web)
+                for pk, client_code in self.due(db):
+                    self.sent.add(pk)
+                    senders.submit(self.send, pk, client_code)
 
-    def send_due(self, db, web):
-        import http.client
-
+    def due(self, db) -> list[tuple[str, str]]:
         with self.fake._lock:
             orders = self.fake.orders.items()
             due = [pk for pk, order in orders if order["status"] == "COMPLETE" and pk not in self.sent]
         if not due:
-            return web
-        codes = dict(
-            db.execute(
-                "SELECT o.broker_order_id, a.client_code FROM orders_order o "
-                "JOIN brokers_brokeraccount a ON a.id = o.account_id WHERE o.broker_order_id = ANY(%s)",
-                [due],
-            ).fetchall()
-        )
-        for pk in due:
-            if pk not in codes:
-                continue  # the terminal has not recorded the order's id yet
-            body = self.fake.postback(pk, user_id=codes[pk])
+            return []
+        return db.execute(  # the orders the terminal has recorded the id of
+            "SELECT o.broker_order_id, a.client_code FROM orders_order o "
+            "JOIN brokers_brokeraccount a ON a.id = o.account_id WHERE o.broker_order_id = ANY(%s)",
+            [due],
+        ).fetchall()
+
+    def send(self, pk: str, client_code: str) -> None:
+        import http.client
+
+        body = self.fake.postback(pk, user_id=client_code)
+        for _ in range(3):
+            web = getattr(self._local, "web", None) or http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            self._local.web = web
             try:
                 web.request("POST", "/brokers/kite/postback/", body=body, headers={"Content-Type": "application/json"})
                 answer = web.getresponse()
                 answer.read()
             except (OSError, http.client.HTTPException):
                 web.close()
-                web = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                self._local.web = None
                 continue
-            self.sent.add(pk)
             if answer.status != 200:
                 self.refused[answer.status] += 1
-        return web
+            return
+        self.refused["no answer"] += 1
 
 
 # --- the checks ---------------------------------------------------------------------------------------
@@ -649,7 +654,8 @@ def _soak(args, database: str, lines: list[str]) -> bool:
             fill_lag = db.execute(
                 "SELECT a.broker, count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY s), "
                 "percentile_cont(0.99) WITHIN GROUP (ORDER BY s) FROM (SELECT o.account_id, "
-                "extract(epoch FROM o.updated_at - o.created_at) s FROM orders_order o WHERE o.status = 'FILLED') f "
+                "extract(epoch FROM min(e.created_at) - o.created_at) s FROM orders_order o "
+                "JOIN orders_orderevent e ON e.order_id = o.id AND e.to_status = 'FILLED' GROUP BY o.id) f "
                 "JOIN brokers_brokeraccount a ON a.id = f.account_id GROUP BY 1 ORDER BY 1"
             ).fetchall()
             strategy_orders = db.execute(
@@ -672,7 +678,7 @@ def _soak(args, database: str, lines: list[str]) -> bool:
             + ", ".join(f"{k} {v}" for k, v in sorted(by_status.items()))
         )
         say(
-            "placed to filled (the order's last change): "
+            "placed to filled (its event moving it to FILLED): "
             + "; ".join(f"{b} {c} orders p50 {p50:.2f} s, p99 {p99:.2f} s" for b, c, p50, p99 in fill_lag)
         )
         ws_ok = (
