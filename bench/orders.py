@@ -52,14 +52,20 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 
 # --- the client processes (no Django) -------------------------------------------------------------
-def _client_run(port, sessions, path, bodies, start_at, seconds, queue, want_ids=False) -> None:
+def _client_run(port, sessions, path, bodies, start_at, seconds, queue, want_ids=False, pace=0.0, keys=None) -> None:
     """Run one thread per session, each on its own keep-alive connection, from ``start_at`` for ``seconds``.
-    ``want_ids``: also report each answer's ``broker_order_id`` (in the order of the latencies)."""
+    ``want_ids``: also report each answer's ``broker_order_id`` (in the order of the latencies).
+    ``pace``: seconds between the starts of a client's requests (0: back to back; a client that falls
+    behind sends at once, without a burst to catch up). ``keys``: send each POST under an
+    ``Idempotency-Key`` of ``<keys>-<session>-<n>`` and report every answer as (key, HTTP status or None
+    for no answer, the order's ``client_order_id``, latency), as tests/drills/ledger.py records them; a
+    dropped connection is then reported and reopened instead of ending the client."""
     import http.client
     import json
 
     latencies: list[list[float]] = [[] for _ in sessions]
     ids: list[list[str]] = [[] for _ in sessions]
+    answers: list[list[tuple]] = [[] for _ in sessions]
     errors = [0] * len(sessions)
 
     def worker(i: int) -> None:
@@ -75,17 +81,38 @@ def _client_run(port, sessions, path, bodies, start_at, seconds, queue, want_ids
         n = 0
         time.sleep(max(0.0, start_at - time.time()))
         stop_at = time.perf_counter() + seconds
+        due = time.perf_counter()
         while time.perf_counter() < stop_at:
+            if pace:
+                now = time.perf_counter()
+                due = max(due + pace, now - pace)
+                time.sleep(max(0.0, due - now))
             started = time.perf_counter()
-            if payloads is None:
-                connection.request("GET", path, headers=headers)
-            else:
-                connection.request("POST", path, body=payloads[n % len(payloads)], headers=headers)
-            response = connection.getresponse()
-            text = response.read()
+            key = f"{keys}-{i}-{n}" if keys else None
+            try:
+                if payloads is None:
+                    connection.request("GET", path, headers=headers)
+                else:
+                    sent = {**headers, "Idempotency-Key": key} if key else headers
+                    connection.request("POST", path, body=payloads[n % len(payloads)], headers=sent)
+                response = connection.getresponse()
+                text = response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                if key is None:
+                    raise
+                answers[i].append((key, None, type(exc).__name__, time.perf_counter() - started))
+                errors[i] += 1
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                n += 1
+                continue
             latencies[i].append(time.perf_counter() - started)
+            body = _json_or_none(text) if want_ids or key else None
             if want_ids:
-                ids[i].append(json.loads(text).get("broker_order_id", "") if response.status < 300 else "")
+                ids[i].append(body.get("broker_order_id", "") if response.status < 300 and body else "")
+            if key:
+                order_id = str(body.get("client_order_id", "")) if body else ""
+                answers[i].append((key, response.status, order_id, latencies[i][-1]))
             if response.status >= 300:
                 errors[i] += 1
                 if errors[i] == 1:
@@ -100,11 +127,24 @@ def _client_run(port, sessions, path, bodies, start_at, seconds, queue, want_ids
         t.start()
     for t in threads:
         t.join()
-    queue.put(([x for xs in latencies for x in xs], sum(errors), [x for xs in ids for x in xs]))
+    flat = [x for xs in answers for x in xs]
+    queue.put(([x for xs in latencies for x in xs], sum(errors), [x for xs in ids for x in xs], flat))
 
 
-def _measure(port, sessions, path, bodies, seconds, processes, want_ids=False) -> dict:
-    """Run the sessions spread over ``processes`` client processes, all starting at one instant."""
+def _json_or_none(text: bytes):
+    """The answer's JSON object, or None (a proxy's HTML error page, an empty body)."""
+    import json
+
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _measure(port, sessions, path, bodies, seconds, processes, want_ids=False, pace=0.0, keys=None) -> dict:
+    """Run the sessions spread over ``processes`` client processes, all starting at one instant
+    (``pace`` and ``keys``: see ``_client_run``; the answers are returned as ``answers``)."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     start_at = time.time() + 1.0 + 0.2 * processes  # after every process has started
@@ -112,26 +152,33 @@ def _measure(port, sessions, path, bodies, seconds, processes, want_ids=False) -
     for p in range(processes):
         mine = list(range(p, len(sessions), processes))
         args = (port, [sessions[i] for i in mine], path, None if bodies is None else [bodies[i] for i in mine])
+        prefix = f"{keys}-{p}" if keys else None
         workers.append(
-            ctx.Process(target=_client_run, args=(*args, start_at, seconds, queue), kwargs={"want_ids": want_ids})
+            ctx.Process(
+                target=_client_run,
+                args=(*args, start_at, seconds, queue),
+                kwargs={"want_ids": want_ids, "pace": pace, "keys": prefix},
+            )
         )
     for process in workers:
         process.start()
-    latencies, errors, ids = [], 0, []
+    latencies, errors, ids, answers = [], 0, [], []
     for _ in workers:
-        got, failed, got_ids = queue.get()
+        got, failed, got_ids, got_answers = queue.get()
         latencies += got
         errors += failed
         ids += got_ids
+        answers += got_answers
     for process in workers:
         process.join()
     pairs = list(zip(latencies, ids, strict=True)) if want_ids else []
     latencies.sort()
     return {
         "pairs": pairs,
+        "answers": answers,
         "rate": len(latencies) / seconds,
-        "p50": statistics.median(latencies) * 1000,
-        "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "p50": statistics.median(latencies) * 1000 if latencies else float("nan"),
+        "p99": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000 if latencies else float("nan"),
         "count": len(latencies),
         "errors": errors,
     }
@@ -247,9 +294,10 @@ def _cpu_seconds(server_pid: int, database: str) -> tuple[float, float]:
     return server, database_cpu
 
 
-def _world(clients: int, per_client: int, kite: bool = False):
-    """Users with sessions, each with its own paper accounts (and Kite accounts, signed in, with ``kite``);
-    return the sessions and each client's order bodies for its paper accounts and for its Kite ones."""
+def _world(clients: int, per_client: int, kite: bool = False, own_books: bool = False):
+    """Users with sessions, each with its own paper accounts (and Kite accounts, signed in, with ``kite``;
+    each its own Kite user with ``own_books``); return the sessions and each client's order bodies for its
+    paper accounts and for its Kite ones."""
     from decimal import Decimal
 
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -327,7 +375,7 @@ def _world(clients: int, per_client: int, kite: bool = False):
         sessions.append((store.session_key, secrets.token_hex(16)))
         bodies.append(orders_for(accounts))
         if kite:
-            kite_bodies.append(orders_for(signed_in_kite_accounts(org, i, per_client)))
+            kite_bodies.append(orders_for(signed_in_kite_accounts(org, i, per_client, own_books)))
     _clear_foreign_sockets(User.objects.filter(username__startswith="bench").values_list("pk", flat=True))
     return sessions, bodies, kite_bodies
 

@@ -29,9 +29,10 @@ def map_for_kite(instrument) -> None:
     instrument_map_invalidate()
 
 
-def signed_in_kite_accounts(org, i: int, per_client: int) -> list:
+def signed_in_kite_accounts(org, i: int, per_client: int, own_books: bool = False) -> list:
     """Client ``i``'s Kite accounts in ``org``: API key and secret stored (the local Kite server's), each
-    with a live session and its own client code."""
+    with a live session and its own client code; with ``own_books`` each is its own Kite user (the local
+    Kite server's ``user_token``), whose order book holds only its own orders, as at Kite."""
     from django.utils import timezone
 
     from brokers.models import BrokerAccount
@@ -48,7 +49,9 @@ def signed_in_kite_accounts(org, i: int, per_client: int) -> list:
         broker_credentials_set(account=account, credentials=credentials)
         session_start(
             account=account,
-            secrets={"access_token": fake_kite.ACCESS_TOKEN},
+            secrets={
+                "access_token": fake_kite.user_token(account.client_code) if own_books else fake_kite.ACCESS_TOKEN
+            },
             expires_at=timezone.now() + timedelta(hours=8),
         )
     return kite_accounts

@@ -157,9 +157,12 @@ def _publish_ticks(redis_url: str, channel: str, instrument_ids: list[int], rate
 
 
 # --- the bench (Django) -------------------------------------------------------------------------------
-def _world(bar_deployments: int, tick_deployments: int) -> tuple[list[int], list[int], list[int]]:
+def _world(
+    bar_deployments: int, tick_deployments: int, tick_kind: str = "bench_tick_breakout"
+) -> tuple[list[int], list[int], list[int]]:
     """Instruments with quotes and an hour of 1-minute bars, and the running deployments, each on its own
-    paper account; returns (instrument ids, bar deployment ids, tick deployment ids)."""
+    paper account (the tick-driven ones of the registered strategy ``tick_kind``); returns (instrument
+    ids, bar deployment ids, tick deployment ids)."""
     from datetime import time as clock
 
     from accounts.models import Organisation, User
@@ -202,7 +205,7 @@ def _world(bar_deployments: int, tick_deployments: int) -> tuple[list[int], list
     ids: dict[str, list[int]] = {"bar": [], "tick": []}
     for drive, kind, count in (
         ("bar", "bench_flip_every_bar", bar_deployments),
-        ("tick", "bench_tick_breakout", tick_deployments),
+        ("tick", tick_kind, tick_deployments),
     ):
         for n in range(count):
             instrument = instruments[n % INSTRUMENTS]

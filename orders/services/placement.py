@@ -294,6 +294,7 @@ def _send(order: Order, instrument: Instrument, adapter) -> None:
         ):
             order.status, order.broker_order_id, order.updated_at = result.status, result.broker_order_id, now
             record_event(order, "ack", before=Status.PENDING, broker_order_id=result.broker_order_id)
+            push.order_changed_on_commit(order)  # the row the trader sees leaves Pending
             return
         order.refresh_from_db()  # the update stream got there in between
     if not order.broker_order_id and Order.objects.filter(pk=order.pk, broker_order_id="").update(

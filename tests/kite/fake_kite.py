@@ -12,6 +12,10 @@ malformed or truncated JSON), an answer that never comes after the request was p
 exists, the client times out), and a connection dropped before or after processing. ``latency``
 delays every answer (a benchmark uses 200 ms); ``answers`` has when each request was received and
 answered, so a benchmark can take the broker's own time out of its latencies.
+
+One Kite user per session: ``ACCESS_TOKEN`` sees the whole book (as the tests have always used it),
+and a token ``<ACCESS_TOKEN>.<user>`` (``user_token``) is another user's session, whose order book and
+trades hold only the orders placed with it, as each Kite user has their own (a soak's accounts).
 """
 
 from __future__ import annotations
@@ -65,6 +69,11 @@ HISTORICAL_DAYS = {
 }
 
 
+def user_token(user: str) -> str:
+    """The access token of Kite user ``user``'s own session (see the module)."""
+    return f"{ACCESS_TOKEN}.{user}"
+
+
 @dataclass
 class FakeKite:
     latency: float = 0.0
@@ -99,6 +108,7 @@ class FakeKite:
         self._trade_ids = itertools.count(10000001)
         self._gtt_ids = itertools.count(100)
         self._server: ThreadingHTTPServer | None = None
+        self._owners: dict[str, str] = {}  # order id -> the user (``user_token``) who placed it
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -214,7 +224,23 @@ class FakeKite:
             self.answers.append(answer)
 
     def _authorised(self, recorded: Recorded) -> bool:
-        return self.access_token_valid and recorded.headers.get("authorization") == f"token {API_KEY}:{ACCESS_TOKEN}"
+        header = recorded.headers.get("authorization") or ""
+        token = header.removeprefix(f"token {API_KEY}:") if header.startswith(f"token {API_KEY}:") else ""
+        return self.access_token_valid and (token == ACCESS_TOKEN or token.startswith(f"{ACCESS_TOKEN}."))
+
+    @staticmethod
+    def _user(recorded: Recorded) -> str:
+        """The user whose session made the request: "" for ``ACCESS_TOKEN`` (it sees every order)."""
+        token = (recorded.headers.get("authorization") or "").rpartition(":")[2]
+        return token.removeprefix(f"{ACCESS_TOKEN}.") if token.startswith(f"{ACCESS_TOKEN}.") else ""
+
+    def _book(self, recorded: Recorded) -> list[dict[str, Any]]:
+        user = self._user(recorded)
+        return [o for o in self.orders.values() if not user or self._owners.get(o["order_id"]) == user]
+
+    def _tradebook(self, recorded: Recorded) -> list[dict[str, Any]]:
+        user = self._user(recorded)
+        return [t for t in self.trades if not user or self._owners.get(t["order_id"]) == user]
 
     def serve(self, recorded: Recorded) -> tuple[int, bytes, str]:
         if recorded.headers.get("x-kite-version") != "3":
@@ -243,8 +269,8 @@ class FakeKite:
             ("GET", ("user", "profile"), lambda r: _profile()),
             ("GET", ("user", "margins"), lambda r: {"equity": _segment(), "commodity": _segment()}),
             ("GET", ("user", "margins", "*"), lambda r, s: _segment()),
-            ("GET", ("orders",), lambda r: list(self.orders.values())),
-            ("GET", ("trades",), lambda r: list(self.trades)),
+            ("GET", ("orders",), self._book),
+            ("GET", ("trades",), self._tradebook),
             ("GET", ("orders", "*", "trades"), self._order_trades),
             ("GET", ("orders", "*"), self._order_history),
             ("POST", ("orders", "*"), self._place),
@@ -388,6 +414,7 @@ class FakeKite:
             "exchange_update_timestamp": None,
         }
         self.orders[order_id] = order
+        self._owners[order_id] = self._user(recorded)
         self.history[order_id] = [{**order, "status": "PUT ORDER REQ RECEIVED"}]
         value = quantity * (price or ltp)
         if self.cash is not None and value > self.cash:

@@ -206,3 +206,13 @@ def test_a_send_that_claimed_the_order_first_makes_the_cancel_wait_for_the_broke
     assert fake_kite.count("POST", ORDERS) == 1
     cancel_order(actor=world.trader, order=order)
     assert fake_kite.orders[order.broker_order_id]["status"] == "CANCELLED"
+
+
+def test_the_brokers_acknowledgement_is_pushed_to_the_traders_socket(world, kite, fake_kite, monkeypatch):
+    from orders import push
+
+    pushed = []
+    monkeypatch.setattr(push, "order_changed_on_commit", lambda order, trade=None: pushed.append(order.status))
+    order = _limit(world, kite)
+    # Placed (Pending), then the acknowledgement Kite answered with (Open): the row must not stay Pending.
+    assert order.status == Status.OPEN and pushed == [Status.PENDING, Status.OPEN]
