@@ -28,7 +28,6 @@ from terminal.services.watchlists import (
     watchlist_remove_instrument,
     watchlist_rename,
 )
-from terminal.views.trading import can_trade as user_can_trade
 from terminal.views.trading import current_account, trading_context
 
 SEARCH_LIMIT = 20
@@ -72,7 +71,10 @@ def _watchlist_context(
         for item in items
     ]
     if can_trade is None:
-        can_trade = user_can_trade(request, account or current_account(request))
+        # The user's accounts with their trade flags in one statement, rather than guardian's querysets.
+        accesses = account_access_list_for_user(user=request.user)
+        account = account or current_account(request, accesses)
+        can_trade = account is not None and any(a.may_trade for a in accesses if a.account.pk == account.pk)
     return {"watchlists": watchlists, "watchlist": current, "rows": rows, "can_trade": can_trade}
 
 
