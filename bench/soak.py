@@ -139,7 +139,6 @@ class _Seen:
         self.connected_at: float | None = None
         self.dropped = ""  # why a socket ended before the run did
         self.retries = 0  # handshakes that failed and were tried again
-        self.resyncs = 0  # "resync" frames: the page would reload its books (the journal could not replay)
         self.tick_messages = self.quotes = self.user_messages = 0
         self.last: dict[int, str] = {}  # order id -> the last status seen
         self.backwards: list[str] = []
@@ -173,11 +172,7 @@ async def _ws_client(spec: dict, index: int, seen: _Seen, gate: asyncio.Semaphor
                     f"ws://127.0.0.1:{port}/ws/ticks/?format=json", **options, additional_headers=headers
                 )
                 user = await websockets.connect(
-                    # ?since= (from now on): the journal's protocol, as the page speaks it, so a push
-                    # the channel layer drops under saturation is sent again by the socket.
-                    f"ws://127.0.0.1:{port}/ws/user/?since=",
-                    **options,
-                    additional_headers=headers,
+                    f"ws://127.0.0.1:{port}/ws/user/", **options, additional_headers=headers
                 )
                 await ticks.send(json.dumps({"action": "subscribe", "instruments": subs[: spec["subs"]]}))
             seen.connected_at = time.time()
@@ -206,10 +201,7 @@ async def _ws_client(spec: dict, index: int, seen: _Seen, gate: asyncio.Semaphor
     async def read_user() -> None:
         async for raw in user:
             seen.user_messages += 1
-            text = raw if isinstance(raw, str) else raw.decode()
-            if '"type": "resync"' in text:
-                seen.resyncs += 1
-            for order_id, status in ORDER_ROW.findall(text):
+            for order_id, status in ORDER_ROW.findall(raw if isinstance(raw, str) else raw.decode()):
                 _saw_order(seen, int(order_id), status)
 
     readers = [asyncio.create_task(read_ticks()), asyncio.create_task(read_user())]
@@ -267,7 +259,6 @@ def _ws_summary(spec: dict, seen: list[_Seen]) -> dict:
         summary["connected"] += bool(s.connected_at)
         summary["dropped"] += bool(s.dropped)
         summary["retries"] += s.retries
-        summary["resyncs"] += s.resyncs
         summary["tick_messages"] += s.tick_messages
         summary["quotes"] += s.quotes
         summary["user_messages"] += s.user_messages
@@ -697,8 +688,7 @@ def _soak(args, database: str, lines: list[str]) -> bool:
         )
         say(
             f"websockets: {ws_result.get('connected', 0)} of {args.ws_clients} clients connected, "
-            f"{ws_result.get('dropped', 0)} dropped, {ws_result.get('retries', 0)} handshakes retried, "
-            f"{ws_result.get('resyncs', 0)} resyncs; "
+            f"{ws_result.get('dropped', 0)} dropped, {ws_result.get('retries', 0)} handshakes retried; "
             f"tick messages {ws_result.get('tick_messages', 0)} "
             f"({ws_result.get('quotes', 0)} quotes), user messages {ws_result.get('user_messages', 0)}, "
             f"orders seen {ws_result.get('orders_seen', 0)} (summed over clients)"
