@@ -129,9 +129,14 @@ class UserConsumer(AsyncWebsocketConsumer):
     async def user_push(self, event: dict) -> None:
         if self.socket.ended:  # closed for a sign-out or an access change: nothing more goes out
             return
-        await self.send(text_data=event["html"])
         cursor = getattr(self, "cursor", None)
-        if cursor is not None and cursor.saw(event.get("seqs") or ()):
+        seqs = event.get("seqs") or ()
+        if cursor is not None and seqs and cursor.delivered(seqs):
+            # A push the layer delivered late, after its changes were replayed in their current state:
+            # forwarding it would show the page an older state than it already shows.
+            return
+        await self.send(text_data=event["html"])
+        if cursor is not None and cursor.saw(seqs):
             await self._send_seq()
 
     async def _send_seq(self) -> None:

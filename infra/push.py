@@ -173,6 +173,10 @@ class Cursor:
             self._seen.discard(self.low)
         return self.low != before
 
+    def delivered(self, seqs: Iterable[int]) -> bool:
+        """Whether every one of ``seqs`` was already forwarded or replayed (a late push is stale)."""
+        return all(seq <= self.low or seq in self._seen for seq in seqs)
+
     def seen(self) -> set[int]:
         return set(self._seen)
 

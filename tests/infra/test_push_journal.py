@@ -165,3 +165,34 @@ def test_a_page_ahead_of_the_journal_after_redis_lost_it_is_told_to_reload_its_b
         await page.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_a_push_the_layer_delivers_after_its_change_was_replayed_is_not_forwarded(journal, monkeypatch):
+    from channels.layers import get_channel_layer
+
+    from infra.consumers import user_group
+
+    monkeypatch.setattr(push, "GAP_CHECK_SECONDS", 0.1)
+    trader = User.objects.create_user("trader", password="x-long-password-1")
+
+    async def scenario():
+        page = _socket(trader, "?since=0")
+        assert (await page.connect())[0]
+        assert json.loads(await page.receive_from(timeout=5)) == {"type": "seq", "seq": 0}
+        await sync_to_async(push.record)([trader.pk], "probe", n=7)  # its push is late
+        assert await page.receive_from(timeout=5) == '<div id="probe-7" hx-swap-oob="true"></div>'  # replayed
+        assert json.loads(await page.receive_from(timeout=5)) == {"type": "seq", "seq": 1}
+        layer = get_channel_layer()
+        await layer.group_send(user_group(trader.pk), {"type": "user.push", "html": "stale", "seqs": [1]})
+        await layer.group_send(user_group(trader.pk), {"type": "user.push", "html": "unjournalled", "seqs": []})
+        assert await page.receive_from(timeout=5) == "unjournalled"  # the stale one was dropped before it
+        await page.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_a_cursor_knows_what_it_has_delivered():
+    cursor = push.Cursor(3)
+    cursor.saw([5])
+    assert cursor.delivered([2, 3]) and cursor.delivered([5]) and not cursor.delivered([4])
+    assert not cursor.delivered([3, 4])
