@@ -57,3 +57,21 @@ def otp_login():
     from tests.otp_session import login_with_otp
 
     return login_with_otp
+
+
+@pytest.fixture
+def empty_task_queues():
+    """Celery's queues emptied before the test: a task an earlier test published with no worker to run
+    it (an export job queued by a page) would otherwise age on the broker until the health check,
+    rightly, calls the queue stale."""
+    from django.conf import settings
+    from kombu.transport.memory import Channel
+
+    from infra import health
+    from infra.queues import queue_names
+
+    for queue in queue_names():
+        Channel.queues.pop(queue, None)
+    if settings.REDIS_URL:
+        client = health._redis_client()
+        client.delete(*[queue + suffix for queue in queue_names() for suffix in health._REDIS_PRIORITY_SUFFIXES])

@@ -28,7 +28,7 @@ from config.api import on_not_found
 from orders.models import Order
 from tests.trading_world import _fresh_trading_state, world  # noqa: F401
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_task_queues")]
 
 ROLES = ["owner", "admin", "trader", "viewer"]
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance, content_type_conformance]

@@ -8,7 +8,7 @@ from config.celery import app as celery_app
 from infra import health
 from infra.tasks import BEAT_HEARTBEAT_KEY
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_task_queues")]
 
 
 def test_health_is_200_with_one_entry_per_dependency(client, beat_alive):
