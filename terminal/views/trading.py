@@ -78,6 +78,11 @@ def current_account(request: HttpRequest, accesses: list[AccountAccess] | None =
     return account_list_for_user(user=request.user, access="view").order_by("pk").first()
 
 
+def may_trade_in(accesses: list[AccountAccess], account) -> bool:
+    """Whether ``accesses`` (``account_access_list_for_user``) let the user trade on ``account``."""
+    return account is not None and any(a.may_trade for a in accesses if a.account.pk == account.pk)
+
+
 def can_trade(request: HttpRequest, account) -> bool:
     return (
         account is not None and account_list_for_user(user=request.user, access="trade").filter(pk=account.pk).exists()
@@ -106,7 +111,7 @@ def trading_context(request: HttpRequest, account, accesses: list[AccountAccess]
     positions = _Once(lambda: position_list(account=account))
     if accesses is not None:
         accounts: object = [access.account for access in accesses]
-        trade: object = any(access.may_trade for access in accesses if access.account.pk == account.pk)
+        trade: object = may_trade_in(accesses, account)
     else:
         accounts = _Once(lambda: list(account_list_for_user(user=request.user, access="view").order_by("pk")))
         trade = _Once(lambda: can_trade(request, account))

@@ -28,7 +28,7 @@ from terminal.services.watchlists import (
     watchlist_remove_instrument,
     watchlist_rename,
 )
-from terminal.views.trading import current_account, trading_context
+from terminal.views.trading import current_account, may_trade_in, trading_context
 
 SEARCH_LIMIT = 20
 
@@ -74,7 +74,7 @@ def _watchlist_context(
         # The user's accounts with their trade flags in one statement, rather than guardian's querysets.
         accesses = account_access_list_for_user(user=request.user)
         account = account or current_account(request, accesses)
-        can_trade = account is not None and any(a.may_trade for a in accesses if a.account.pk == account.pk)
+        can_trade = may_trade_in(accesses, account)
     return {"watchlists": watchlists, "watchlist": current, "rows": rows, "can_trade": can_trade}
 
 
