@@ -210,6 +210,7 @@ class StrategyRun:
         self._spare: Context | None = None
         self._timeframe = int(self.strategy.timeframe)
         self._aggregator = Aggregator(self._timeframe) if self._timeframe > 1 else None
+        self._on_bar = self.strategy.on_bar  # bound once: the handler called for every bar
 
     @property
     def drive(self) -> Drive:
@@ -238,11 +239,11 @@ class StrategyRun:
         """A closed bar. A 1-minute bar given to a strategy of a longer timeframe is aggregated: the strategy
         sees each bar of its timeframe when complete (the step holds the intents of all bars completed)."""
         if self._aggregator is None or bar.timeframe == self._timeframe:
-            return self._dispatch("bar", bar.instrument_id, bar.ts, self.strategy.on_bar, bar)
+            return self._dispatch("bar", bar.instrument_id, bar.ts, self._on_bar, bar)
         intents: list[Intent] = []
         log: list[str] = []
         for ready in self._bars_for(bar):
-            step = self._dispatch("bar", ready.instrument_id, ready.ts, self.strategy.on_bar, ready)
+            step = self._dispatch("bar", ready.instrument_id, ready.ts, self._on_bar, ready)
             intents.extend(step.intents)
             log.extend(step.log)
         return Step(tuple(intents), tuple(log))
@@ -360,12 +361,27 @@ class StrategyRun:
         # third more.
         return Context(self.params, state, now, self.instruments, self._positions_view, self._legs_view)
 
-    def _dispatch(self, kind: str, subject: object, ts: datetime, handler: Callable[..., None], *args: Any) -> Step:
+    def _dispatch(
+        self, kind: str, subject: object, ts: datetime, handler: Callable[..., None], event: Any = None
+    ) -> Step:
         """Runs ``handler`` for the event ``kind`` (``bar``, ``fill``...) of ``subject`` (an instrument id,
-        a timer's name, or None), keying its intents by ``kind.subject``."""
-        ctx = self._context(ts)
+        a timer's name, or None) with ``event`` (the bar, fill...; None for ``start``), keying its intents
+        by ``kind.subject``."""
+        # The event's Context, as ``_context`` makes it (inlined: this runs once per bar of a backtest).
+        saved = self._state_json
+        state = {} if saved == _EMPTY else json.loads(saved)  # a copy, for this event only
+        ctx = self._spare
+        if ctx is not None:
+            self._spare = None
+            ctx.state = state
+            ctx.now = ts
+        else:
+            ctx = Context(self.params, state, ts, self.instruments, self._positions_view, self._legs_view)
         try:
-            handler(ctx, *args)
+            if event is None:
+                handler(ctx)
+            else:
+                handler(ctx, event)
             # The state must be a JSON object: checked here, where the culprit is known, by serialising it
             # once; it is read back only if the text changed.
             state = ctx.state

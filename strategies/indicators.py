@@ -121,18 +121,19 @@ class Ema:
     def update(self, bar: Bar) -> None:
         self.push(float(bar.close if self.source == "close" else source_price(bar, self.source)))
 
-    def push(self, price: float) -> None:
+    def push(self, price: float) -> float | None:
         """The next value as a float: what ``update`` does with the bar's price (the EMA crossover converts
-        a bar's close once for its two EMAs)."""
+        a bar's close once for its two EMAs). Returns ``number``."""
         previous = self.number
         if previous is not None:
             k = self._k
-            self.number = k * price + (1.0 - k) * previous
-            return
+            number = self.number = k * price + (1.0 - k) * previous
+            return number
         self._seed.append(price)
         if len(self._seed) == self.period:
             self.number = sum(self._seed) / self.period
             self._seed = []
+        return self.number
 
     @property
     def value(self) -> Decimal | None:

@@ -38,7 +38,7 @@ from brokers.matching import bar_limit_fill, bar_market_fill, bar_trigger_price,
 from marketdata.hours import IST
 from orders.positions import PositionFigures, apply_fill
 from strategies.contract import Bar, Fill, Intent, OptionRow, Side
-from strategies.engine import StrategyCrashed, StrategyRun
+from strategies.engine import NOTHING, StrategyCrashed, StrategyRun
 
 FillMode = Literal["next_open", "close"]
 ZERO = Decimal(0)
@@ -244,21 +244,31 @@ class Backtest:
             # has nothing to do (no resting orders, before the square-off, no intents): the hot path.
             known = self.symbols.by_id
             pending = self._pending
+            positions = self._positions
             last_close = self._last_close
             on_bar = self.run.on_bar
             result = self.result
+            equity = result.equity
             squares_off = self.settings.mis_square_off is not None
-            mark = self._mark
             minute: datetime | None = None
             done = 0
             for bar in ordered:
-                if bar.ts != minute:
+                ts = bar.ts
+                if ts != minute:
                     if minute is not None:
-                        mark(minute)
+                        # The minute's mark, as ``_mark`` makes it, inlined: this runs once a minute.
+                        if positions:
+                            held = ZERO
+                            for (held_id, _), quantity in positions.items():
+                                held += quantity * last_close.get(held_id, ZERO)
+                            result.exposed_minutes += 1
+                            equity.append((minute, result.cash + held))
+                        else:
+                            equity.append((minute, result.cash + ZERO))  # + 0 as ``_mark``'s
                         if progress is not None and done - reported >= 1000:
                             reported = done
                             progress(done / total)
-                    minute = bar.ts
+                    minute = ts
                 done += 1
                 instrument_id = bar.instrument_id
                 if instrument_id not in known:
@@ -266,14 +276,15 @@ class Backtest:
                 result.bars += 1
                 if pending.get(instrument_id):
                     self._match_pending(bar)
-                if squares_off and self._after_square_off(bar.ts):
+                if squares_off and self._after_square_off(ts):
                     self._square_off(bar)
                 last_close[instrument_id] = bar.close
                 step = on_bar(bar)
-                if step.log:
-                    result.log.extend(step.log)
-                if step.intents:
-                    self._handle(step.intents, bar, at_close=self._at_close)
+                if step is not NOTHING:
+                    if step.log:
+                        result.log.extend(step.log)
+                    if step.intents:
+                        self._handle(step.intents, bar, at_close=self._at_close)
             if minute is not None:
                 self._mark(minute)
                 if progress is not None and done - reported >= 1000:

@@ -48,12 +48,10 @@ class EmaCrossover(SingleInstrumentStrategy):
         self.previous: tuple[float, float] | None = None
 
     def on_bar(self, ctx: Context, bar: Bar) -> None:
-        if bar.instrument_id != self.instrument_id(ctx):
+        if bar.instrument_id != (self._instrument_id or self.instrument_id(ctx)):  # resolved on the first bar
             return
         close = float(bar.close)  # both EMAs are of the close (Ema.update's conversion, made once)
-        self.fast.push(close)
-        self.slow.push(close)
-        fast, slow = self.fast.number, self.slow.number
+        fast, slow = self.fast.push(close), self.slow.push(close)
         previous, self.previous = self.previous, (fast, slow) if fast is not None and slow is not None else None
         if self.p.exit_at is not None and _at_or_after(bar, self.p.exit_at):
             ctx.close(LEG, reason="exit time", product=self.p.product)
