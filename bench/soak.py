@@ -19,6 +19,10 @@ tick-driven deployments, each on its own paper account, and the clients:
 - websockets: --ws-clients clients (the ``websockets`` package, all in one asyncio process), each
   signed in as one of the order users, with two sockets: ``/ws/ticks/`` subscribed to --subs
   instruments and the user's ``/ws/user/`` stream, whose order rows it reads (order id and status).
+  The user stream speaks the push journal as the page does (``infra/push.py``): opened with
+  ``?since=``, it keeps the number the server sends and reconnects with it, counts the replays the
+  server sends (the current state of changes the socket missed), and on a resync reloads the order
+  book of each of its user's accounts and takes those rows as the orders' current state.
 
 While it runs it samples, every --sample-seconds, the RSS of the web worker processes, the database's
 open connections (pg_stat_activity) and the lowest margin blocked and funds available of any account.
@@ -31,7 +35,10 @@ At the end it checks and prints one ``verdict`` line each (ok or FAILED):
 - audit: the audit chains verify (``audit.verification.verify_trail``, as ``verify_audit`` does);
 - websockets: every client connected and stayed connected; per order its statuses never went
   backwards; the last status each client saw of each order is the database's final one, it saw
-  every order of its user placed while it was connected, and none of another user's;
+  every order of its user placed while it was connected, and none of another user's; a resync's
+  reload of the books was never refused. A client may skip an order's intermediate statuses (a push
+  shows an order's latest state, and so does a replay or a resync), never its final one; the figures
+  say how many final states each way showed (push, replay, resync);
 - memory, connections: flat (the mean of the last quarter of samples against the first: FAILED only
   on clear growth, more than half again and more than --rss-margin-mb / --connections-margin).
 and the figures: orders/s, p50 and p99 latency, ws clients and messages, ticks, strategy orders.
@@ -150,9 +157,13 @@ class _Seen:
         self.replays = self.replayed = 0  # replays the server sent, and the changes they covered
         self.resyncs = self.resync_rows = self.resync_errors = 0  # resyncs, order books reloaded, refused
         self.resync_books: Callable[[], Awaitable[None]] | None = None
+        self.via: dict[int, str] = {}  # order id -> how its last status was shown: push, replay, resync
+        self.replaying = False  # the next fragments are a replay's
 
 
-def _saw_order(seen: _Seen, order_id: int, status: str) -> None:
+def _saw_order(seen: _Seen, order_id: int, status: str, via: str = "push") -> None:
+    """A row of the order: ``via`` a push, a replay (the current state of changes the socket missed) or
+    a resync's reload of the books."""
     before = seen.last.get(order_id)
     if before is not None:
         if before in TERMINAL:
@@ -161,6 +172,8 @@ def _saw_order(seen: _Seen, order_id: int, status: str) -> None:
             went_back = status not in TERMINAL and RANK.get(status, 1) < RANK.get(before, 1)
         if went_back:
             seen.backwards.append(f"order {order_id}: {before} then {status}")
+    if status != before:
+        seen.via[order_id] = via
     seen.last[order_id] = status
 
 
@@ -261,6 +274,7 @@ async def _user_frame(seen: _Seen, raw: str | bytes) -> None:
         if kind == "seq" and isinstance(frame.get("seq"), int):
             seen.seq = frame["seq"]
         elif kind == "replay":
+            seen.replaying = True
             seen.replays += 1
             seen.replayed += int(frame.get("changes", 0))
         elif kind == "resync":
@@ -268,8 +282,9 @@ async def _user_frame(seen: _Seen, raw: str | bytes) -> None:
             if seen.resync_books is not None:
                 await seen.resync_books()
         return
+    via, seen.replaying = ("replay" if seen.replaying else "push"), False
     for order_id, status in ORDER_ROW.findall(text):
-        _saw_order(seen, int(order_id), status)
+        _saw_order(seen, int(order_id), status, via)
 
 
 async def _resync(spec: dict, index: int, seen: _Seen) -> None:
@@ -288,7 +303,7 @@ async def _resync(spec: dict, index: int, seen: _Seen) -> None:
                 continue
             seen.resync_rows += 1
             for order_id, status in ORDER_ROW.findall(answer.text):
-                _saw_order(seen, int(order_id), status)
+                _saw_order(seen, int(order_id), status, "resync")
 
 
 async def _ws_clients(spec: dict) -> dict:
@@ -348,7 +363,9 @@ def _ws_summary(spec: dict, seen: list[_Seen]) -> dict:
             if owner.get(order_id) != s.user_id:
                 summary["foreign"] += 1
                 example("foreign", f"client of user {s.user_id} saw order {order_id} of user {owner.get(order_id)}")
-            elif final[order_id] != status:
+            elif final[order_id] == status:
+                summary[f"final_by_{s.via[order_id]}"] += 1
+            else:
                 summary["inconsistent"] += 1
                 example("inconsistent", f"order {order_id}: last seen {status}, in the database {final[order_id]}")
         if s.connected_at:
@@ -774,7 +791,9 @@ def _soak(args, database: str, lines: list[str]) -> bool:
             f"orders seen {ws_result.get('orders_seen', 0)} (summed over clients); user streams reconnected "
             f"{ws_result.get('reconnects', 0)}, replays {ws_result.get('replays', 0)} "
             f"({ws_result.get('replayed', 0)} changes), resyncs {ws_result.get('resyncs', 0)} "
-            f"({ws_result.get('resync_rows', 0)} order books reloaded, {ws_result.get('resync_errors', 0)} refused)"
+            f"({ws_result.get('resync_rows', 0)} order books reloaded, {ws_result.get('resync_errors', 0)} refused); "
+            f"final states shown by a push {ws_result.get('final_by_push', 0)}, by a replay "
+            f"{ws_result.get('final_by_replay', 0)}, by a resync {ws_result.get('final_by_resync', 0)}"
         )
         for example in ws_result.get("examples", []):
             say(f"  websocket: {example}")
