@@ -166,8 +166,11 @@ class UserConsumer(AsyncWebsocketConsumer):
         cursor = self.cursor
         assert cursor is not None
         if upto - cursor.low > push.REPLAY_LIMIT:
+            # The page reloads its books after this frame: they will show every change numbered up to
+            # the counter now, so a push of one of those that comes late would show an older row.
+            newest = await sync_to_async(push.current_seq, thread_sensitive=False)(self.socket.user_id)
+            cursor.advance_to(max(upto, newest))
             await self.send(text_data=RESYNC)
-            cursor.advance_to(upto)
             await self._send_seq()
             return
         for _attempt in range(REPLAY_ATTEMPTS):
@@ -177,7 +180,9 @@ class UserConsumer(AsyncWebsocketConsumer):
             # No await from here to the send: nothing is forwarded in between.
             if rendered.as_of < cursor.newest:
                 continue  # a push newer than the render went out meanwhile: its rows may be newer
-            after = cursor.low
+            # Everything the render holds goes out, not only what was due: its rows show the changes
+            # numbered up to ``as_of``, and a push of one of those that comes late would show an older row.
+            after, upto = cursor.low, max(upto, rendered.as_of)
             numbers = rendered.numbers(after, upto, cursor.seen())
             if numbers:
                 frame = {"type": "replay", "after": after, "upto": upto, "changes": len(numbers)}

@@ -210,6 +210,10 @@ def test_a_cursor_knows_what_it_has_delivered():
 
 
 def test_a_page_further_behind_than_a_replay_is_worth_is_told_to_reload_its_books(journal, monkeypatch):
+    from channels.layers import get_channel_layer
+
+    from infra.consumers import user_group
+
     monkeypatch.setattr(push, "REPLAY_LIMIT", 3)
     trader = User.objects.create_user("trader", password="x-long-password-1")
     for n in range(1, 6):
@@ -221,6 +225,11 @@ def test_a_page_further_behind_than_a_replay_is_worth_is_told_to_reload_its_book
         assert json.loads(await page.receive_from(timeout=5)) == {"type": "resync"}
         assert json.loads(await page.receive_from(timeout=5)) == {"type": "seq", "seq": 5}
         assert await page.receive_nothing(timeout=0.3)
+        # The reloaded books show every change up to 5: a push of one of them that comes late is stale.
+        layer = get_channel_layer()
+        await layer.group_send(user_group(trader.pk), {"type": "user.push", "html": "stale", "seqs": [4, 5]})
+        await layer.group_send(user_group(trader.pk), {"type": "user.push", "html": "unjournalled", "seqs": []})
+        assert await page.receive_from(timeout=5) == "unjournalled"
         await page.disconnect()
 
     async_to_sync(scenario)()
