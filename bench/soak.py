@@ -19,6 +19,10 @@ tick-driven deployments, each on its own paper account, and the clients:
 - websockets: --ws-clients clients (the ``websockets`` package, all in one asyncio process), each
   signed in as one of the order users, with two sockets: ``/ws/ticks/`` subscribed to --subs
   instruments and the user's ``/ws/user/`` stream, whose order rows it reads (order id and status).
+  The user stream speaks the push journal as the page does (``infra/push.py``): opened with
+  ``?since=``, it keeps the number the server sends and reconnects with it, counts the replays the
+  server sends (the current state of changes the socket missed), and on a resync reloads the order
+  book of each of its user's accounts and takes those rows as the orders' current state.
 
 While it runs it samples, every --sample-seconds, the RSS of the web worker processes, the database's
 open connections (pg_stat_activity) and the lowest margin blocked and funds available of any account.
@@ -31,7 +35,10 @@ At the end it checks and prints one ``verdict`` line each (ok or FAILED):
 - audit: the audit chains verify (``audit.verification.verify_trail``, as ``verify_audit`` does);
 - websockets: every client connected and stayed connected; per order its statuses never went
   backwards; the last status each client saw of each order is the database's final one, it saw
-  every order of its user placed while it was connected, and none of another user's;
+  every order of its user placed while it was connected, and none of another user's; a resync's
+  reload of the books was never refused. A client may skip an order's intermediate statuses (a push
+  shows an order's latest state, and so does a replay or a resync), never its final one; the figures
+  say how many final states each way showed (push, replay, resync);
 - memory, connections: flat (the mean of the last quarter of samples against the first: FAILED only
   on clear growth, more than half again and more than --rss-margin-mb / --connections-margin).
 and the figures: orders/s, p50 and p99 latency, ws clients and messages, ticks, strategy orders.
@@ -42,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import multiprocessing
@@ -55,6 +63,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -68,6 +77,7 @@ ORDER_ROW = re.compile(r'<tr id="order-(\d+)" class="order-row status-([a-z_]+)"
 RANK = {"pending": 0, "open": 1, "trigger_pending": 1, "unknown": 1, "partially_filled": 2}
 TERMINAL = {"filled", "cancelled", "rejected"}
 CONNECT_ATTEMPTS = 3
+FINAL_CLOSES = {4401, 4429}  # the page does not reconnect after these (static/js/terminal.js)
 REPORT = ROOT / "var" / "drills" / "soak.txt"
 LOG = ROOT / "var" / "drills" / "soak-processes.log"
 
@@ -142,9 +152,18 @@ class _Seen:
         self.tick_messages = self.quotes = self.user_messages = 0
         self.last: dict[int, str] = {}  # order id -> the last status seen
         self.backwards: list[str] = []
+        self.seq: int | None = None  # the user stream's number up to which it holds every change
+        self.reconnects = 0  # user streams that ended and were reconnected with ?since=
+        self.replays = self.replayed = 0  # replays the server sent, and the changes they covered
+        self.resyncs = self.resync_rows = self.resync_errors = 0  # resyncs, order books reloaded, refused
+        self.resync_books: Callable[[], Awaitable[None]] | None = None
+        self.via: dict[int, str] = {}  # order id -> how its last status was shown: push, replay, resync
+        self.replaying = False  # the next fragments are a replay's
 
 
-def _saw_order(seen: _Seen, order_id: int, status: str) -> None:
+def _saw_order(seen: _Seen, order_id: int, status: str, via: str = "push") -> None:
+    """A row of the order: ``via`` a push, a replay (the current state of changes the socket missed) or
+    a resync's reload of the books."""
     before = seen.last.get(order_id)
     if before is not None:
         if before in TERMINAL:
@@ -153,6 +172,8 @@ def _saw_order(seen: _Seen, order_id: int, status: str) -> None:
             went_back = status not in TERMINAL and RANK.get(status, 1) < RANK.get(before, 1)
         if went_back:
             seen.backwards.append(f"order {order_id}: {before} then {status}")
+    if status != before:
+        seen.via[order_id] = via
     seen.last[order_id] = status
 
 
@@ -171,9 +192,15 @@ async def _ws_client(spec: dict, index: int, seen: _Seen, gate: asyncio.Semaphor
                 ticks = await websockets.connect(
                     f"ws://127.0.0.1:{port}/ws/ticks/?format=json", **options, additional_headers=headers
                 )
+                # As the page does: the user stream speaks the journal's protocol (an empty ``since``: from
+                # now on); the first frame says where the client stands, and every order placed after it
+                # is numbered after that.
                 user = await websockets.connect(
-                    f"ws://127.0.0.1:{port}/ws/user/", **options, additional_headers=headers
+                    f"ws://127.0.0.1:{port}/ws/user/?since=", **options, additional_headers=headers
                 )
+                await _user_frame(seen, await asyncio.wait_for(user.recv(), 30))
+                if seen.seq is None:
+                    raise ConnectionError("the user socket sent no sequence number first")
                 await ticks.send(json.dumps({"action": "subscribe", "instruments": subs[: spec["subs"]]}))
             seen.connected_at = time.time()
             break
@@ -183,11 +210,13 @@ async def _ws_client(spec: dict, index: int, seen: _Seen, gate: asyncio.Semaphor
                 if socket is not None:
                     await socket.close()
             ticks = user = None
+            seen.seq = None
             if attempt == CONNECT_ATTEMPTS - 1:
                 seen.dropped = f"connect: {type(exc).__name__} {exc}"[:200]
                 return
             await asyncio.sleep(1 + attempt)
     assert ticks is not None and user is not None
+    seen.resync_books = lambda: _resync(spec, index, seen)
 
     async def read_ticks() -> None:
         async for raw in ticks:
@@ -199,10 +228,26 @@ async def _ws_client(spec: dict, index: int, seen: _Seen, gate: asyncio.Semaphor
                 seen.dropped = seen.dropped or f"ticks error: {raw[:200]}"
 
     async def read_user() -> None:
-        async for raw in user:
-            seen.user_messages += 1
-            for order_id, status in ORDER_ROW.findall(raw if isinstance(raw, str) else raw.decode()):
-                _saw_order(seen, int(order_id), status)
+        """The user stream, reconnected with ``?since=`` as the page reconnects it when it ends."""
+        nonlocal user
+        while True:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                async for raw in user:
+                    await _user_frame(seen, raw)
+            if stop.is_set() or user.close_code in FINAL_CLOSES:
+                return
+            seen.reconnects += 1
+            for attempt in range(CONNECT_ATTEMPTS):
+                await asyncio.sleep(0.5 * (attempt + 1))
+                try:
+                    user = await websockets.connect(
+                        f"ws://127.0.0.1:{port}/ws/user/?since={seen.seq}", **options, additional_headers=headers
+                    )
+                    break
+                except Exception:
+                    seen.retries += 1
+            else:
+                return
 
     readers = [asyncio.create_task(read_ticks()), asyncio.create_task(read_user())]
     stopped = asyncio.create_task(stop.wait())
@@ -215,6 +260,50 @@ async def _ws_client(spec: dict, index: int, seen: _Seen, gate: asyncio.Semaphor
         task.cancel()
     await ticks.close()
     await user.close()
+
+
+async def _user_frame(seen: _Seen, raw: str | bytes) -> None:
+    """One frame of the user stream, handled as the page handles it (static/js/terminal.js): fragments
+    are applied (their order rows read), ``seq`` is kept for the next connection, ``replay`` announces
+    the current state of changes the socket missed, ``resync`` reloads the books."""
+    text = raw if isinstance(raw, str) else raw.decode()
+    seen.user_messages += 1
+    if text.startswith("{"):
+        frame = json.loads(text)
+        kind = frame.get("type")
+        if kind == "seq" and isinstance(frame.get("seq"), int):
+            seen.seq = frame["seq"]
+        elif kind == "replay":
+            seen.replaying = True
+            seen.replays += 1
+            seen.replayed += int(frame.get("changes", 0))
+        elif kind == "resync":
+            seen.resyncs += 1
+            if seen.resync_books is not None:
+                await seen.resync_books()
+        return
+    via, seen.replaying = ("replay" if seen.replaying else "push"), False
+    for order_id, status in ORDER_ROW.findall(text):
+        _saw_order(seen, int(order_id), status, via)
+
+
+async def _resync(spec: dict, index: int, seen: _Seen) -> None:
+    """What the page does on ``resync``: reload its order books (each of the user's accounts' order
+    panel, as the page reloads the one it shows) and take their rows as the orders' current state."""
+    import httpx
+
+    cookie, user_id = spec["clients"][index]
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{spec['port']}", cookies={"sessionid": cookie}, timeout=60
+    ) as http:
+        for account_id in spec["accounts"][str(user_id)]:
+            answer = await http.get(f"/trading/{account_id}/panels/orders/")
+            if answer.status_code != 200:
+                seen.resync_errors += 1
+                continue
+            seen.resync_rows += 1
+            for order_id, status in ORDER_ROW.findall(answer.text):
+                _saw_order(seen, int(order_id), status, "resync")
 
 
 async def _ws_clients(spec: dict) -> dict:
@@ -263,6 +352,8 @@ def _ws_summary(spec: dict, seen: list[_Seen]) -> dict:
         summary["quotes"] += s.quotes
         summary["user_messages"] += s.user_messages
         summary["orders_seen"] += len(s.last)
+        for name in ("reconnects", "replays", "replayed", "resyncs", "resync_rows", "resync_errors"):
+            summary[name] += getattr(s, name)
         summary["backwards"] += len(s.backwards)
         for text in s.backwards[:3]:
             example("backwards", text)
@@ -272,7 +363,9 @@ def _ws_summary(spec: dict, seen: list[_Seen]) -> dict:
             if owner.get(order_id) != s.user_id:
                 summary["foreign"] += 1
                 example("foreign", f"client of user {s.user_id} saw order {order_id} of user {owner.get(order_id)}")
-            elif final[order_id] != status:
+            elif final[order_id] == status:
+                summary[f"final_by_{s.via[order_id]}"] += 1
+            else:
                 summary["inconsistent"] += 1
                 example("inconsistent", f"order {order_id}: last seen {status}, in the database {final[order_id]}")
         if s.connected_at:
@@ -593,6 +686,7 @@ def _soak(args, database: str, lines: list[str]) -> bool:
             "port": port,
             "database_url": database_url,
             "clients": [(sessions[i % clients][0], user_ids[i % clients]) for i in range(args.ws_clients)],
+            "accounts": {str(user_ids[i]): sorted({body["account_id"] for body in mixed[i]}) for i in range(clients)},
             "instruments": instrument_ids,
             "subs": args.subs,
         }
@@ -684,14 +778,22 @@ def _soak(args, database: str, lines: list[str]) -> bool:
         ws_ok = (
             bool(ws_result)
             and ws_result.get("connected", 0) == args.ws_clients
-            and not any(ws_result.get(k, 0) for k in ("dropped", "backwards", "foreign", "inconsistent", "missed"))
+            and not any(
+                ws_result.get(k, 0)
+                for k in ("dropped", "backwards", "foreign", "inconsistent", "missed", "resync_errors")
+            )
         )
         say(
             f"websockets: {ws_result.get('connected', 0)} of {args.ws_clients} clients connected, "
             f"{ws_result.get('dropped', 0)} dropped, {ws_result.get('retries', 0)} handshakes retried; "
             f"tick messages {ws_result.get('tick_messages', 0)} "
             f"({ws_result.get('quotes', 0)} quotes), user messages {ws_result.get('user_messages', 0)}, "
-            f"orders seen {ws_result.get('orders_seen', 0)} (summed over clients)"
+            f"orders seen {ws_result.get('orders_seen', 0)} (summed over clients); user streams reconnected "
+            f"{ws_result.get('reconnects', 0)}, replays {ws_result.get('replays', 0)} "
+            f"({ws_result.get('replayed', 0)} changes), resyncs {ws_result.get('resyncs', 0)} "
+            f"({ws_result.get('resync_rows', 0)} order books reloaded, {ws_result.get('resync_errors', 0)} refused); "
+            f"final states shown by a push {ws_result.get('final_by_push', 0)}, by a replay "
+            f"{ws_result.get('final_by_replay', 0)}, by a resync {ws_result.get('final_by_resync', 0)}"
         )
         for example in ws_result.get("examples", []):
             say(f"  websocket: {example}")
@@ -725,7 +827,7 @@ def _soak(args, database: str, lines: list[str]) -> bool:
                 f"{ws_result.get('connected', 0)} of {args.ws_clients} connected, {ws_result.get('dropped', 0)} "
                 f"dropped, {ws_result.get('backwards', 0)} went backwards, {ws_result.get('inconsistent', 0)} "
                 f"inconsistent with the database, {ws_result.get('missed', 0)} missed, {ws_result.get('foreign', 0)} "
-                "of another user",
+                f"of another user, {ws_result.get('resync_errors', 0)} order books refused on a resync",
             ),
             "memory": (
                 rss[2],

@@ -10,8 +10,18 @@ journal; empty: from now on): the socket sends ``{"type": "seq", "seq": N}`` whe
 each push that moves it, N the number up to which the page holds every change; a page that
 reconnects with ``?since=N`` first gets the current state of every change numbered after N; and
 every ``GAP_CHECK_SECONDS`` the socket replays the numbers that were due at its previous check and
-never arrived (a push lost with the worker that held it). A page away longer than the journal keeps,
-or ahead of it (Redis lost it), is sent ``{"type": "resync"}`` first (it reloads its books).
+never arrived (a push lost with the worker that held it). A replay is announced by a
+``{"type": "replay", "after": A, "upto": B, "changes": N}`` frame (pages ignore it; the soak's
+clients count it) before its rows. A page away longer than the journal keeps, or ahead of it (Redis
+lost it), is sent ``{"type": "resync"}`` first (it reloads its books); so is a page more than
+``push.REPLAY_LIMIT`` changes behind, instead of a replay.
+
+Replays are bounded: the sockets of one user in a process share one render at a time
+(``_SharedReplays``): when the channel layer is behind, all of a user's sockets miss the same pushes,
+and a database read and a render for each would add load where the process is already behind. A
+render serves a socket when it covers the changes the socket missed and was made after the newest
+change the socket was sent (``push.Replay.serves``), so a replay never shows a row older than one the
+page already has.
 Without ``since`` the socket only forwards pushes, as it always has.
 """
 
@@ -37,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 RECEIVE_RETRY_SECONDS = 1.0  # a socket whose channel cannot be read (Redis down) tries again this often
 RESYNC = '{"type": "resync"}'
+REPLAY_ATTEMPTS = 3  # renders a replay waits for before it leaves the changes to the next gap check
 READ_ONLY_ERROR = '{"type": "error", "code": "read_only", "message": "this socket only pushes updates"}'
 
 
@@ -99,8 +110,11 @@ class UserConsumer(AsyncWebsocketConsumer):
             logger.warning("could not read the user's push journal; no catching up on this socket", exc_info=True)
             return
         self.cursor = push.Cursor(newest if since is None or since > newest else since)
+        _shared_replays(user.pk).sockets += 1
         if since is not None and since < newest:
-            if not await database_sync_to_async(push.replay_complete)(user.pk, since):
+            if newest - since <= push.REPLAY_LIMIT and not await database_sync_to_async(push.replay_complete)(
+                user.pk, since
+            ):
                 await self.send(text_data=RESYNC)  # the log no longer holds all it missed: reload the books
             await self._replay(newest)
         elif since is not None and since > newest:  # Redis lost the journal: what the page missed is unknown
@@ -119,6 +133,8 @@ class UserConsumer(AsyncWebsocketConsumer):
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
             WS_CLIENTS.labels("user").dec()
+        if getattr(self, "cursor", None) is not None:
+            _release_shared_replays(self.socket.user_id)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         # The socket is server-to-client; anything a client sends is answered with an error frame.
@@ -145,16 +161,37 @@ class UserConsumer(AsyncWebsocketConsumer):
 
     async def _replay(self, upto: int) -> None:
         """Send the current state of the journalled changes after the cursor up to ``upto`` that this
-        socket has not forwarded, then the page's new sequence number."""
+        socket has not forwarded, then the page's new sequence number; more than ``REPLAY_LIMIT`` of
+        them: a resync instead (the page's reload of its books costs less than such a replay)."""
         cursor = self.cursor
         assert cursor is not None
-        html, _numbers = await database_sync_to_async(push.replay)(self.socket.user_id, cursor.low, upto, cursor.seen())
-        if self.socket.ended:
+        if upto - cursor.low > push.REPLAY_LIMIT:
+            # The page reloads its books after this frame: they will show every change numbered up to
+            # the counter now, so a push of one of those that comes late would show an older row.
+            newest = await sync_to_async(push.current_seq, thread_sensitive=False)(self.socket.user_id)
+            cursor.advance_to(max(upto, newest))
+            await self.send(text_data=RESYNC)
+            await self._send_seq()
             return
-        if html:
-            await self.send(text_data=html)
-        cursor.advance_to(upto)  # replayed, or beyond the log: nothing more can be had of them
-        await self._send_seq()
+        for _attempt in range(REPLAY_ATTEMPTS):
+            rendered = await _shared_replays(self.socket.user_id).render(self, cursor.low, max(upto, cursor.newest))
+            if self.socket.ended:
+                return
+            # No await from here to the send: nothing is forwarded in between.
+            if rendered.as_of < cursor.newest:
+                continue  # a push newer than the render went out meanwhile: its rows may be newer
+            # Everything the render holds goes out, not only what was due: its rows show the changes
+            # numbered up to ``as_of``, and a push of one of those that comes late would show an older row.
+            after, upto = cursor.low, max(upto, rendered.as_of)
+            numbers = rendered.numbers(after, upto, cursor.seen())
+            if numbers:
+                frame = {"type": "replay", "after": after, "upto": upto, "changes": len(numbers)}
+                await self.send(text_data=json.dumps(frame))
+                await self.send(text_data=rendered.html(numbers))
+            cursor.advance_to(upto)  # replayed, or beyond the log: nothing more can be had of them
+            await self._send_seq()
+            return
+        logger.info("a replay stayed older than the pushes the socket forwarded; the next gap check tries again")
 
     async def _watch_gaps(self, due: int) -> None:
         """Every ``GAP_CHECK_SECONDS``: replay what was due at the previous check and never came."""
@@ -186,3 +223,51 @@ def _since(scope: Mapping[str, Any]) -> tuple[bool, int | None]:
         if 0 <= since < 2**62:
             return True, since
     return True, None
+
+
+class _SharedReplays:
+    """The replays of one user's sockets in this process: one render at a time, each served to every
+    socket it is new enough for (``push.Replay.serves``). Many sockets of a user fall behind together
+    (the channel layer is behind for all of them), and a render each would multiply the load that put
+    them behind."""
+
+    def __init__(self, user_id: int) -> None:
+        self.user_id = user_id
+        self.sockets = 0
+        self.latest: push.Replay | None = None
+        self._lock = asyncio.Lock()
+        self._waiting: dict[int, int] = {}  # socket -> the number after which it needs changes
+
+    async def render(self, socket: object, after: int, newest: int) -> push.Replay:
+        """A render of the user's changes after ``after`` at least as new as change ``newest``."""
+        self._waiting[id(socket)] = after
+        try:
+            async with self._lock:
+                latest = self.latest
+                if latest is None or not latest.serves(after, newest):
+                    start = min(self._waiting.values())  # one render for every socket waiting for one
+                    render = database_sync_to_async(push.render_replay)
+                    latest = self.latest = await render(self.user_id, start)
+                return latest
+        finally:
+            self._waiting.pop(id(socket), None)
+
+
+_replays: dict[tuple[int, int], _SharedReplays] = {}  # (event loop, user) -> the user's sockets' replays
+
+
+def _shared_replays(user_id: int) -> _SharedReplays:
+    key = (id(asyncio.get_running_loop()), user_id)
+    shared = _replays.get(key)
+    if shared is None:
+        shared = _replays[key] = _SharedReplays(user_id)
+    return shared
+
+
+def _release_shared_replays(user_id: int) -> None:
+    key = (id(asyncio.get_running_loop()), user_id)
+    shared = _replays.get(key)
+    if shared is not None:
+        shared.sockets -= 1
+        if shared.sockets <= 0:
+            del _replays[key]

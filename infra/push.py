@@ -23,6 +23,11 @@ after it. While open, a socket also reads its user's counter every ``GAP_CHECK_S
 the numbers that were due at the previous reading and never arrived (another worker's lost push).
 A replay renders each change's *current* state from the database through the replayer its kind
 registered (``register_replay``), so what it sends is the truth at that moment, whatever was lost.
+Its cost is bounded whatever the number of changes: ``render_replay`` reads the log once and calls each
+kind's replayer once for all of them, which renders each row once (several changes of one order are
+its one row, in its latest state); the result (a ``Replay``) serves every socket of the user that
+missed any of those changes (``infra.consumers``), and a page more than ``REPLAY_LIMIT`` changes
+behind is told to resync instead.
 A page away longer than the log keeps is sent ``{"type": "resync"}`` and reloads its books instead.
 
 Standalone mode (no Redis) keeps the journal in this one process's memory.
@@ -81,13 +86,18 @@ JOURNAL_SECONDS = 86_400  # a user's log lapses a day after its last entry (its 
 GAP_CHECK_SECONDS = 3.0  # how often an open socket looks for numbers it never received
 JOURNAL_KEY_PREFIX = "terminal:push:"
 
-Replayer = Callable[[int, list[dict]], str]
+REPLAY_LIMIT = 500  # a socket further behind than this many changes is told to resync rather than replayed
+
+Fragments = list[tuple[str, str]]  # (the row's id, its oob HTML)
+Replayer = Callable[[int, list[dict]], list[Fragments]]
 _replayers: dict[str, Replayer] = {}
 
 
 def register_replay(kind: str, func: Replayer) -> None:
     """``func(user_id, entries)`` renders the current state of the changes ``entries`` name (each the
-    keyword arguments of a ``record`` of this ``kind``) as the fragments ``user_id`` may see."""
+    keyword arguments of a ``record`` of this ``kind``): for each entry, the rows (id, oob fragment)
+    that show it to ``user_id`` (none: nothing the user may see). A row several entries show is
+    rendered once and named by the same id."""
     _replayers[kind] = func
 
 
@@ -127,23 +137,64 @@ def entries(user_id: int, after: int, upto: int | None = None) -> list[tuple[int
     return _journal().entries(user_id, after, upto)
 
 
-def replay(user_id: int, after: int, upto: int | None = None, skip: Iterable[int] = ()) -> tuple[str, list[int]]:
-    """Render the current state of the user's changes numbered after ``after`` (up to ``upto``) but not
-    in ``skip``; return the fragments and the numbers they cover. Runs database queries (call it from a
-    thread). ``replay_complete`` tells whether the log still holds every number asked for."""
-    skipped = set(skip)
-    found = [(seq, entry) for seq, entry in entries(user_id, after, upto) if seq not in skipped]
-    by_kind: dict[str, list[dict]] = {}
-    for _seq, entry in found:
-        by_kind.setdefault(str(entry.get("kind")), []).append(entry)
-    parts = []
+class Replay:
+    """The current state of a user's journalled changes numbered after ``after`` up to ``as_of``,
+    rendered once (``render_replay``); each socket of the user takes the rows of the changes it missed
+    (``html``). ``as_of`` was the user's newest number before the database was read, so the rows are
+    at least as new as every change numbered up to it."""
+
+    def __init__(self, after: int, as_of: int, rows: dict[str, str], shows: dict[int, list[str]]) -> None:
+        self.after, self.as_of = after, as_of
+        self._rows = rows  # row id -> fragment, in the order they are sent
+        self._shows = shows  # number -> the ids of the rows that show its change (absent: not in the log)
+
+    def serves(self, after: int, newest: int) -> bool:
+        """Whether it holds every change a socket at ``after`` may ask for, rendered no older than the
+        newest change (``newest``) the socket has been sent."""
+        return self.after <= after and self.as_of >= newest
+
+    def numbers(self, after: int, upto: int, skip: Iterable[int] = ()) -> list[int]:
+        """The numbers of the logged changes after ``after`` up to ``upto`` not in ``skip``."""
+        skipped = set(skip)
+        return sorted(seq for seq in self._shows if after < seq <= upto and seq not in skipped)
+
+    def html(self, seqs: Iterable[int]) -> str:
+        """The rows that show the changes ``seqs``, each once."""
+        wanted = {key for seq in seqs for key in self._shows.get(seq, ())}
+        return "".join(fragment for key, fragment in self._rows.items() if key in wanted)
+
+
+def render_replay(user_id: int, after: int) -> Replay:
+    """Render the current state of every change of the user's log numbered after ``after``: one read of
+    the log and one call of each kind's replayer for all of them. Runs database queries (call it from
+    a thread)."""
+    as_of = current_seq(user_id)  # read first: every change numbered up to it is committed
+    found = entries(user_id, after, as_of)
+    by_kind: dict[str, list[tuple[int, dict]]] = {}
+    for seq, entry in found:
+        by_kind.setdefault(str(entry.get("kind")), []).append((seq, entry))
+    rows: dict[str, str] = {}
+    shows: dict[int, list[str]] = {seq: [] for seq, _entry in found}
     for kind, kind_entries in by_kind.items():
         replayer = _replayers.get(kind)
         if replayer is None:
             logger.warning("no replayer for journalled %s changes", kind)
             continue
-        parts.append(replayer(user_id, kind_entries))
-    return "".join(parts), [seq for seq, _entry in found]
+        rendered = replayer(user_id, [entry for _seq, entry in kind_entries])
+        for (seq, _entry), fragments in zip(kind_entries, rendered, strict=True):
+            for key, fragment in fragments:
+                rows.setdefault(key, fragment)
+                shows[seq].append(key)
+    return Replay(after, as_of, rows, shows)
+
+
+def replay(user_id: int, after: int, upto: int | None = None, skip: Iterable[int] = ()) -> tuple[str, list[int]]:
+    """Render the current state of the user's changes numbered after ``after`` (up to ``upto``) but not
+    in ``skip``; return the fragments and the numbers they cover. Runs database queries (call it from a
+    thread). ``replay_complete`` tells whether the log still holds every number asked for."""
+    rendered = render_replay(user_id, after)
+    numbers = rendered.numbers(after, rendered.as_of if upto is None else upto, skip)
+    return rendered.html(numbers), numbers
 
 
 def replay_complete(user_id: int, after: int) -> bool:
@@ -162,11 +213,14 @@ class Cursor:
 
     def __init__(self, low: int) -> None:
         self.low = low
+        self.newest = low  # the newest number of any change forwarded (a replay must be no older)
         self._seen: set[int] = set()
 
     def saw(self, seqs: Iterable[int]) -> bool:
         """Count ``seqs`` as forwarded; return True when ``low`` moved."""
         before = self.low
+        seqs = list(seqs)
+        self.newest = max([self.newest, *seqs])
         self._seen.update(seq for seq in seqs if seq > self.low)
         while self.low + 1 in self._seen:
             self.low += 1
@@ -185,6 +239,7 @@ class Cursor:
         if seq <= self.low:
             return False
         self.low = seq
+        self.newest = max(self.newest, seq)
         self._seen = {s for s in self._seen if s > seq}
         self.saw(())
         return True

@@ -22,6 +22,6 @@ class OrdersConfig(AppConfig):
         # A stopping process (web worker, Celery worker, feed) pushes the order changes it still holds.
         lifespan.register_drain("orders.push", push.drain)
         # A socket that missed order changes (a killed worker's queue, a reconnect) gets their current state.
-        user_push.register_replay("order", push.replay_order_changes)
+        user_push.register_replay("order", push.replay_order_fragments)
         # RMS's MTM monitor weighs the accounts' losses today, which only the OMS can compute.
         register_daily_losses(daily_losses)

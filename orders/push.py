@@ -32,7 +32,7 @@ from infra import push as user_push
 from infra import sockets
 from infra.consumers import user_group
 from infra.push import push_to_user
-from marketdata.quotes import get_quote
+from marketdata.quotes import get_quote, get_quotes
 
 logger = logging.getLogger(__name__)
 FRAME_SECONDS = 0.05  # how long the sender gathers changes before it renders and sends them
@@ -120,21 +120,86 @@ def order_changed_on_commit(order, trade=None) -> None:
 
 def replay_order_changes(user_id: int, entries: list[dict]) -> str:
     """The current state of the journalled orders (with the journalled trades) that ``user_id`` may see
-    now, as the oob fragments a push carries (``infra.push.register_replay``)."""
-    from orders.models import Order, Trade
+    now, as the oob fragments a push carries, each row once."""
+    shown: dict[str, str] = {}
+    for fragments in replay_order_fragments(user_id, entries):
+        shown.update(fragments)
+    return "".join(shown.values())
+
+
+def replay_order_fragments(user_id: int, entries: list[dict]) -> list[list[tuple[str, str]]]:
+    """For each journalled change (``entries``), the rows that show its current state to ``user_id``
+    (``infra.push.register_replay``): the order's row, and with a trade the trade's and the position's;
+    nothing for an order the user may not see now, or that is gone. Bounded cost whatever the number of
+    changes: one query each for the orders, the trades and the positions, one read of the quotes, and
+    each row rendered once however many changes it shows (an order placed, acknowledged and filled is
+    one row, in its latest state)."""
+    from django.db.models import Q
+
+    from orders.models import Order, Position, Trade
 
     order_ids = {int(entry["order"]) for entry in entries if entry.get("order")}
     trade_ids = {int(entry["trade"]) for entry in entries if entry.get("trade")}
-    orders = Order.objects.filter(pk__in=order_ids).select_related("account", "instrument").order_by("created_at", "pk")
-    trades: dict[int, list] = {}
-    for trade in Trade.objects.filter(pk__in=trade_ids).order_by("executed_at", "pk"):
-        trades.setdefault(trade.order_id, []).append(trade)
-    parts = []
-    for order in orders:
-        if user_id not in _recipients(order):  # access changed since: not this user's to see now
+    orders = {
+        order.pk: order
+        for order in Order.objects.filter(pk__in=order_ids).select_related("account", "instrument")
+        if user_id in _recipients(order)  # access changed since: not this user's to see now
+    }
+    trades = {
+        trade.pk: trade
+        for trade in Trade.objects.filter(pk__in=trade_ids, order_id__in=list(orders)).select_related("instrument")
+    }
+    traded = {orders[trade.order_id] for trade in trades.values()}
+    books = {(order.account_id, order.instrument_id, order.product) for order in traded}
+    positions = {}
+    if books:
+        where = Q()
+        for account_id, instrument_id, product in books:
+            where |= Q(account_id=account_id, instrument_id=instrument_id, product=product)
+        positions = {
+            (p.account_id, p.instrument_id, p.product): p
+            for p in Position.objects.filter(where).select_related("instrument")
+        }
+    quotes = get_quotes(sorted({p.instrument_id for p in positions.values()})) if positions else {}
+
+    rows: dict[str, str] = {}  # each row rendered once
+
+    def row(key: str, render) -> tuple[str, str]:
+        if key not in rows:
+            rows[key] = render()
+        return key, rows[key]
+
+    def position_row(position) -> str:
+        quote = quotes.get(position.instrument_id)
+        ltp = quote.ltp if quote else None
+        context = {"position": position, "ltp": ltp, "unrealised": position.unrealised_pnl(ltp), "oob": True}
+        return render_to_string("orders/position_row.html", context)
+
+    shows: list[list[tuple[str, str]]] = []
+    for entry in entries:
+        order = orders.get(int(entry.get("order") or 0))
+        if order is None:
+            shows.append([])
             continue
-        parts.append(render_order_change(order, trades=trades.get(order.pk, ())))
-    return "".join(parts)
+        fragments = [row(f"order-{order.pk}", lambda o=order: render_order_row(o))]
+        trade = trades.get(int(entry.get("trade") or 0))
+        if trade is not None:
+            fragments.append(row(f"trade-{trade.pk}", lambda t=trade: render_trade_row(t)))
+            position = positions.get((order.account_id, order.instrument_id, order.product))
+            if position is not None:
+                fragments.append(row(f"position-{position.pk}", lambda p=position: position_row(p)))
+        shows.append(fragments)
+    return shows
+
+
+def render_order_row(order) -> str:
+    from orders.selectors import order_row
+
+    return render_to_string("orders/order_row.html", {"row": order_row(order), "oob": True})
+
+
+def render_trade_row(trade) -> str:
+    return render_to_string("orders/trade_row.html", {"trade": trade, "oob": True})
 
 
 class _Sender:

@@ -22,7 +22,9 @@ def journal(monkeypatch):
     monkeypatch.setitem(
         push._replayers,
         "probe",
-        lambda user_id, entries: "".join(f'<div id="probe-{e["n"]}" hx-swap-oob="true"></div>' for e in entries),
+        lambda user_id, entries: [
+            [(f"probe-{e['n']}", f'<div id="probe-{e["n"]}" hx-swap-oob="true"></div>')] for e in entries
+        ],
     )
     return push._journal_instance
 
@@ -95,6 +97,12 @@ def test_a_page_learns_where_it_stands_and_gets_what_it_missed_when_it_reconnect
         await sync_to_async(push.record)([trader.pk], "probe", n=2)
         again = _socket(trader, "?since=1")
         assert (await again.connect())[0]
+        assert json.loads(await again.receive_from(timeout=5)) == {
+            "type": "replay",
+            "after": 1,
+            "upto": 2,
+            "changes": 1,
+        }
         assert await again.receive_from(timeout=5) == '<div id="probe-2" hx-swap-oob="true"></div>'
         assert json.loads(await again.receive_from(timeout=5)) == {"type": "seq", "seq": 2}
         await again.disconnect()
@@ -111,6 +119,7 @@ def test_an_open_socket_gets_a_change_whose_push_was_lost_at_its_next_gap_check(
         assert (await page.connect())[0]
         assert json.loads(await page.receive_from(timeout=5)) == {"type": "seq", "seq": 0}
         await sync_to_async(push.record)([trader.pk], "probe", n=7)  # journalled; its worker died before pushing
+        assert json.loads(await page.receive_from(timeout=5))["type"] == "replay"
         assert await page.receive_from(timeout=5) == '<div id="probe-7" hx-swap-oob="true"></div>'
         assert json.loads(await page.receive_from(timeout=5)) == {"type": "seq", "seq": 1}
         await page.disconnect()
@@ -145,6 +154,7 @@ def test_a_page_away_longer_than_the_log_keeps_is_told_to_reload_its_books(journ
         page = _socket(trader, "?since=0")
         assert (await page.connect())[0]
         assert json.loads(await page.receive_from(timeout=5)) == {"type": "resync"}
+        assert json.loads(await page.receive_from(timeout=5)) == {"type": "replay", "after": 0, "upto": 4, "changes": 2}
         replayed = await page.receive_from(timeout=5)
         assert "probe-3" in replayed and "probe-4" in replayed and "probe-1" not in replayed
         assert json.loads(await page.receive_from(timeout=5)) == {"type": "seq", "seq": 4}
@@ -180,6 +190,7 @@ def test_a_push_the_layer_delivers_after_its_change_was_replayed_is_not_forwarde
         assert (await page.connect())[0]
         assert json.loads(await page.receive_from(timeout=5)) == {"type": "seq", "seq": 0}
         await sync_to_async(push.record)([trader.pk], "probe", n=7)  # its push is late
+        assert json.loads(await page.receive_from(timeout=5))["type"] == "replay"
         assert await page.receive_from(timeout=5) == '<div id="probe-7" hx-swap-oob="true"></div>'  # replayed
         assert json.loads(await page.receive_from(timeout=5)) == {"type": "seq", "seq": 1}
         layer = get_channel_layer()
@@ -196,3 +207,62 @@ def test_a_cursor_knows_what_it_has_delivered():
     cursor.saw([5])
     assert cursor.delivered([2, 3]) and cursor.delivered([5]) and not cursor.delivered([4])
     assert not cursor.delivered([3, 4])
+
+
+def test_a_page_further_behind_than_a_replay_is_worth_is_told_to_reload_its_books(journal, monkeypatch):
+    from channels.layers import get_channel_layer
+
+    from infra.consumers import user_group
+
+    monkeypatch.setattr(push, "REPLAY_LIMIT", 3)
+    trader = User.objects.create_user("trader", password="x-long-password-1")
+    for n in range(1, 6):
+        push.record([trader.pk], "probe", n=n)
+
+    async def scenario():
+        page = _socket(trader, "?since=1")  # 4 changes behind: more than a replay is allowed to cover
+        assert (await page.connect())[0]
+        assert json.loads(await page.receive_from(timeout=5)) == {"type": "resync"}
+        assert json.loads(await page.receive_from(timeout=5)) == {"type": "seq", "seq": 5}
+        assert await page.receive_nothing(timeout=0.3)
+        # The reloaded books show every change up to 5: a push of one of them that comes late is stale.
+        layer = get_channel_layer()
+        await layer.group_send(user_group(trader.pk), {"type": "user.push", "html": "stale", "seqs": [4, 5]})
+        await layer.group_send(user_group(trader.pk), {"type": "user.push", "html": "unjournalled", "seqs": []})
+        assert await page.receive_from(timeout=5) == "unjournalled"
+        await page.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_the_sockets_of_one_user_that_missed_the_same_changes_share_one_render(journal, monkeypatch):
+    trader = User.objects.create_user("trader", password="x-long-password-1")
+    renders = []
+    real = push.render_replay
+    monkeypatch.setattr(push, "render_replay", lambda user_id, after: renders.append(after) or real(user_id, after))
+    for n in range(1, 4):
+        push.record([trader.pk], "probe", n=n)
+
+    async def scenario():
+        pages = [_socket(trader, "?since=1") for _ in range(3)]
+        for page in pages:
+            assert (await page.connect())[0]
+        for page in pages:
+            assert json.loads(await page.receive_from(timeout=5))["type"] == "replay"
+            html = await page.receive_from(timeout=5)
+            assert "probe-2" in html and "probe-3" in html and "probe-1" not in html
+            assert json.loads(await page.receive_from(timeout=5)) == {"type": "seq", "seq": 3}
+        for page in pages:
+            await page.disconnect()
+
+    async_to_sync(scenario)()
+    assert renders == [1]  # rendered once, for all three
+
+
+def test_a_render_older_than_a_push_the_socket_forwarded_is_not_replayed():
+    rendered = push.Replay(after=0, as_of=4, rows={"a": "<p>a</p>"}, shows={3: ["a"], 4: ["a"]})
+    assert rendered.serves(0, 4) and rendered.serves(2, 3)
+    assert not rendered.serves(0, 5)  # the socket was sent change 5: this render may show older rows
+    cursor = push.Cursor(2)
+    cursor.saw([5])
+    assert cursor.newest == 5 and cursor.low == 2

@@ -41,3 +41,30 @@ def test_an_order_the_user_may_no_longer_see_is_not_replayed(world, django_user_
     assert replay_order_changes(stranger.pk, [{"kind": "order", "order": order.pk, "trade": None}]) == ""
     assert f'id="order-{order.pk}"' in replay_order_changes(world.trader.pk, [{"kind": "order", "order": order.pk}])
     assert replay_order_changes(world.trader.pk, [{"kind": "order", "order": 10**9}]) == ""  # gone: nothing
+
+
+def test_a_replay_costs_the_same_queries_however_many_changes_it_covers(
+    world, memory_journal, django_assert_max_num_queries
+):
+    world.quote(world.equity, 1000, bid=999.95, ask=1000.05)
+    placed = []
+    for _ in range(6):
+        request = world.request(world.equity, order_type="MARKET")
+        order = place_order(actor=world.trader, account=world.account, request=request, source="api")
+        placed.append(order)
+        journal(order)  # placed
+        journal(order, Trade.objects.get(order=order))  # filled: the same order again, with its trade
+    # The orders, their trades, their positions (and the account viewers, cached per process).
+    with django_assert_max_num_queries(6):
+        rendered = user_push.render_replay(world.trader.pk, after=0)
+    numbers = rendered.numbers(0, rendered.as_of)
+    assert len(numbers) == 12
+    html = rendered.html(numbers)
+    for order in placed:
+        assert html.count(f'id="order-{order.pk}"') == 1  # each row once, in its latest state
+    assert html.count('id="position-') == 1  # one position, shown once for all its fills
+    assert "Filled" in html
+    # A socket that already has the first order's changes gets only the others.
+    rest = rendered.numbers(2, rendered.as_of)
+    assert f'id="order-{placed[0].pk}"' not in rendered.html(rest)
+    assert f'id="order-{placed[1].pk}"' in rendered.html(rest)
