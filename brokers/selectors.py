@@ -78,7 +78,9 @@ def account_get_for_user(*, user, account_id: int, access: Access = "view") -> B
     """Return the account, with its organisation loaded, if ``user`` may reach it for ``access``.
 
     Raises BrokerAccountNotFound when it does not exist or the user may not even view it, and
-    BrokerAccountForbidden when the user may view it but not perform ``access``.
+    BrokerAccountForbidden when the user may view it but not perform ``access``, or is a Compliance
+    member of its organisation (whose reports name the account: it is refused, not told the account
+    does not exist).
 
     The same rules as ``account_list_for_user`` (whose results it matches, tests/brokers), answered
     in one SQL statement that yields both "may view" and "may ``access``": this runs on every order
@@ -99,7 +101,7 @@ def account_get_for_user(*, user, account_id: int, access: Access = "view") -> B
     sql = (
         "SELECT "  # noqa: S608
         + ", ".join([f"a.{c}" for c in account_columns] + [f"o.{c}" for c in org_columns])
-        + f", m.role IN (%s, %s) OR (m.role IN (%s, %s) AND {granted}), m.role IN (%s, %s) OR {access_sql}"
+        + f", m.role, m.role IN (%s, %s) OR (m.role IN (%s, %s) AND {granted}), m.role IN (%s, %s) OR {access_sql}"
         f" FROM {BrokerAccount._meta.db_table} a"
         f" JOIN {Organisation._meta.db_table} o ON o.id = a.organisation_id"
         f" JOIN {Membership._meta.db_table} m ON m.organisation_id = a.organisation_id AND m.user_id = %s"
@@ -118,6 +120,11 @@ def account_get_for_user(*, user, account_id: int, access: Access = "view") -> B
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
+    if row is not None and row[-3] == Role.COMPLIANCE:
+        raise BrokerAccountForbidden(
+            f"A Compliance member may not {access} on broker account {account_id}.",
+            extra={"account_id": account_id},
+        )
     if row is None or not row[-2]:
         raise BrokerAccountNotFound(f"Broker account {account_id} was not found.", extra={"account_id": account_id})
     if not row[-1]:

@@ -67,7 +67,7 @@ def current_account(request: HttpRequest, accesses: list[AccountAccess] | None =
         else:
             try:
                 account = account_get_for_user(user=request.user, account_id=wanted_id, access="view")
-            except BrokerAccountNotFound:
+            except (BrokerAccountNotFound, BrokerAccountForbidden):
                 account = None
         if account is not None:
             if request.session.get(SESSION_ACCOUNT) != account.pk:  # a write only when the choice changes

@@ -625,3 +625,37 @@ def test_each_route_admits_exactly_the_callers_its_rule_allows(world):
                     )
     assert checked > 300
     assert not mismatches, f"{len(mismatches)} of {checked} checks failed:\n" + "\n".join(mismatches)
+
+
+# Where a Compliance member is refused a mutating route of its own organisation: the organisation's
+# routes, and those of its accounts and their orders (which its reports name), answer 403: it is a
+# member, the act is not its role's. Another user's own API key, watchlist or alert answers 404, as for
+# every caller but its owner; the platform's routes are not found outside the platform staff.
+_COMPLIANCE_REFUSAL = {"org_manager": 403, "org_writer": 403, "staff": 404}
+_NOT_VISIBLE = ("key_owner", "watchlist_owner", "alert_owner")
+
+
+def test_a_compliance_member_is_refused_every_mutating_route_of_its_organisation_with_its_status(world):
+    routes, _ = collect_routes()
+    client = _client(world, "compliance")
+    wrong, refused = [], 0
+    for route in routes:
+        if not route.reversible or route.method == "GET" or "logout" in route.name:
+            continue
+        rule = ROUTES[route.key].split()[-1]
+        for org, granted in _targets(route):
+            if org != "own" or _expected(rule, "compliance", org, granted):
+                continue
+            url = _url(world, route, org, granted)
+            with transaction.atomic():
+                response = client.generic(route.method, url, secure=False, **_body(route))
+                transaction.set_rollback(True)
+            refused += 1
+            if rule.startswith("account:"):
+                expected = 403
+            else:
+                expected = 404 if rule in _NOT_VISIBLE else _COMPLIANCE_REFUSAL[rule]
+            if response.status_code != expected:
+                wrong.append(f"{route.method} {url} [{rule}]: expected {expected}, got {response.status_code}")
+    assert refused > 60
+    assert not wrong, "\n".join(wrong)

@@ -82,7 +82,7 @@ def test_traders_and_viewers_are_refused_every_report_with_403(world, role):
 def test_a_compliance_member_places_no_order_on_the_web_or_the_api(world):
     client = verified_client(world.compliance)
     form = {"instrument": world.equity.pk, "side": "BUY", "quantity": 1, "order_type": "LIMIT", "product": "MIS"}
-    assert client.post(f"/trading/{world.account.pk}/orders/", {**form, "price": "1000"}).status_code == 404
+    assert client.post(f"/trading/{world.account.pk}/orders/", {**form, "price": "1000"}).status_code == 403
     body = {
         "account_id": world.account.pk,
         "instrument_id": world.equity.pk,
@@ -93,7 +93,7 @@ def test_a_compliance_member_places_no_order_on_the_web_or_the_api(world):
         "price": "1000",
     }
     response = _json(client, "POST", "/api/v1/orders", body)
-    assert response.status_code == 404 and response.json()["code"] == "broker_account_not_found"
+    assert response.status_code == 403 and response.json()["code"] == "broker_account_forbidden"
     assert not Order.objects.exists()
 
 
@@ -110,7 +110,7 @@ def test_a_compliance_member_engages_and_lifts_no_kill_switch(world):
         response = _json(client, "POST", "/api/v1/kill-switch/release", {"scope": scope, "target_id": target})
         assert response.status_code in (403, 404), (scope, response.content)
     post = {"scope": "account", "confirm": "yes"}
-    assert client.post(f"/trading/{world.account.pk}/kill-switch/", post).status_code == 404
+    assert client.post(f"/trading/{world.account.pk}/kill-switch/", post).status_code == 403
     assert not KillSwitch.objects.exists()
 
 

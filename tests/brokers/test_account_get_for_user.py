@@ -94,7 +94,11 @@ def test_getting_one_account_agrees_with_the_list_for_every_role_grant_and_accou
             try:
                 got = account_get_for_user(user=user, account_id=account.pk, access=access)
             except BrokerAccountForbidden:
-                assert account not in reachable and account in visible, (user, account)
+                # A Compliance member of the account's organisation is refused, not told it is missing.
+                compliance = Membership.objects.filter(
+                    user=user, organisation=account.organisation, role=Role.COMPLIANCE
+                ).exists()
+                assert account not in reachable and (account in visible or compliance), (user, account)
             except BrokerAccountNotFound:
                 assert account not in visible, (user, account)
             else:
@@ -144,7 +148,7 @@ def test_the_viewers_of_an_account_are_exactly_those_who_may_view_it(world):
             try:
                 account_get_for_user(user=user, account_id=account.pk, access="view")
                 expected.add(user.pk)
-            except BrokerAccountNotFound:
+            except (BrokerAccountNotFound, BrokerAccountForbidden):
                 pass
         assert account_viewer_ids(account=account) == expected
     assert account_viewer_ids(account=granted) == {
@@ -170,3 +174,19 @@ def test_a_flush_that_renumbers_the_permissions_leaves_no_stale_ids_behind(world
     assign_perm("brokers.view_brokeraccount", viewer, account)
     assert account_viewer_ids(account=account) == {viewer.pk}
     assert account_get_for_user(user=viewer, account_id=account.pk, access="view") == account
+
+
+@pytest.mark.parametrize("access", ["view", "trade", "manage"])
+def test_a_compliance_member_is_refused_its_organisations_accounts_and_does_not_find_anothers(world, access):
+    users, _, granted, ungranted = world
+    other_account = BrokerAccount.objects.create(
+        organisation=Organisation.objects.get(slug="other"), label="Theirs", broker="paper", client_code="O1"
+    )
+    officer = users[Role.COMPLIANCE]
+    assign_perm("brokers.trade_brokeraccount", officer, granted)  # a stray grant opens nothing either
+    for account in (granted, ungranted):
+        with pytest.raises(BrokerAccountForbidden) as caught:
+            account_get_for_user(user=officer, account_id=account.pk, access=access)
+        assert caught.value.code == "broker_account_forbidden"
+    with pytest.raises(BrokerAccountNotFound):
+        account_get_for_user(user=officer, account_id=other_account.pk, access=access)

@@ -1,6 +1,6 @@
 """A compliance officer signs in, lands on the organisation's reports (not the trading dashboard),
 browses the audit log with a filter, starts a verification of the chain, and reads the algo order
-summary; the pages are photographed at 1440 and 390 px wide."""
+summary; the pages are photographed at 1440 and 390 px wide, where the reports' tabs keep their names."""
 
 import re
 
@@ -41,6 +41,13 @@ def test_a_compliance_officer_browses_the_audit_log_and_a_report(terminal_server
     page.screenshot_step("algo-summary-1440")
     page.set_viewport_size({"width": 390, "height": 844})
     page.screenshot_step("algo-summary-390")
+    # On a phone the reports' tabs wrap; none is cut to an ellipsis or pushed out of the page.
+    cut = page.locator("nav.report-nav a").evaluate_all(
+        "links => links.filter(a => a.scrollWidth > a.clientWidth + 1"
+        " || a.getBoundingClientRect().right > document.documentElement.clientWidth)"
+        ".map(a => a.textContent.trim())"
+    )
+    assert cut == []
 
     # The trading dashboard is not theirs: the home page sends them back to the reports.
     page.goto(url + "/")

@@ -4,6 +4,7 @@ filesystem or to S3 (the local S3 server), and verifies; nothing is ever overwri
 from __future__ import annotations
 
 import gzip
+import io
 import json
 
 import pytest
@@ -12,6 +13,8 @@ from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
+from audit.checkpoints import checkpoint_names, read_checkpoint
+from audit.models import AuditEvent
 from audit.services import audit_record
 from orders.models import Order, OrderEvent, Trade
 from retention.errors import ArchiveExists, MonthInvalid, MonthNotClosed
@@ -74,6 +77,27 @@ def test_a_closed_month_archives_and_verifies_on_s3(s3_archives):
     keys = {item["Key"] for item in s3_archives.client("s3").list_objects_v2(Bucket="terminal-archives")["Contents"]}
     assert f"archives/{month}/manifest.json" in keys
     assert {f"archives/{month}/{name}" for name in summary.files} <= keys
+
+
+def test_signed_checkpoints_go_to_the_archives_bucket_and_read_back_verified(s3_archives, settings):
+    """With the archives on S3, the audit checkpoints are written to the same bucket (under their own
+    prefix, never overwritten) and read back with their signature checked."""
+    archives = settings.STORAGES["archives"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "audit_checkpoints": {**archives, "OPTIONS": {**archives["OPTIONS"], "location": "audit-checkpoints"}},
+    }
+    month, _ = _month_with_rows()
+    call_command("audit_checkpoint", stdout=io.StringIO())
+    archive_month(month=month, now=month.end)
+    assert verify_archive(month).ok
+    (name,) = checkpoint_names()
+    keys = {item["Key"] for item in s3_archives.client("s3").list_objects_v2(Bucket="terminal-archives")["Contents"]}
+    assert f"audit-checkpoints/{name}" in keys and f"archives/{month}/manifest.json" in keys
+    heads = {}
+    for event in AuditEvent.objects.order_by("chain", "seq"):
+        heads[event.chain] = (event.seq, event.hash)
+    assert read_checkpoint(name).heads == heads and heads
 
 
 def test_the_command_archives_and_verifies(capsys):

@@ -153,3 +153,18 @@ def test_a_stray_file_saved_under_the_month_does_not_disturb_verification(archiv
     month, _ = archived
     archive_storage().save(f"{month}/notes.txt", ContentFile(b"operator notes"))
     assert verify_archive(month).ok
+
+
+def test_a_chain_head_that_no_longer_matches_the_audit_trail_fails_and_names_the_manifest(archived, capsys):
+    """The manifest records each audit chain's head when the archive was written; a database whose
+    chain was re-written since (its event at that sequence hashes differently) fails verification."""
+    month, _ = archived
+    assert verify_archive(month).ok
+    document = json.loads(_stored(f"{month}/manifest.json"))
+    document.pop("signature"), document.pop("key_id")
+    chain, head = next(iter(document["heads"].items()))
+    head["hash"] = "0" * len(head["hash"])  # the head as a re-written chain would show it
+    _replace(f"{month}/manifest.json", manifest.sign(document))
+    (line,) = _fail_lines(month, capsys)
+    assert line.startswith(f"FAIL {month}/manifest.json: the chain {chain} head at archive time")
+    assert "(the chain was re-written)" in line
