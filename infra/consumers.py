@@ -131,7 +131,10 @@ class UserConsumer(AsyncWebsocketConsumer):
         if hasattr(self, "socket"):
             await self.socket.close()
         if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            try:
+                await sockets.group_discard(self.channel_layer, self.group, self.channel_name)
+            except Exception:  # Redis unreachable: the stale membership costs a dropped message, and expires
+                logger.warning("could not leave the socket's group on disconnect", exc_info=True)
             WS_CLIENTS.labels("user").dec()
         if getattr(self, "cursor", None) is not None:
             _release_shared_replays(self.socket.user_id)

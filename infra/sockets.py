@@ -45,6 +45,7 @@ import logging
 import threading
 import time
 import uuid
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Protocol
@@ -81,6 +82,34 @@ _session_check: SessionCheck | None = None
 def register_session_check(check: SessionCheck) -> None:
     global _session_check
     _session_check = check
+
+
+# Group joins and leaves at once per event loop. channels_redis takes each from redis-py's pool for the
+# loop, which refuses a connection past its 100 (MaxConnectionsError) rather than waiting: a thousand
+# sockets closing together (a load balancer draining, a network blip) would fail their leaves. The gate
+# makes the rest wait their turn, well below the pool's size, leaving room for the layer's sends.
+LAYER_CALLS_AT_ONCE = 32
+_layer_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _layer_gate() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    gate = _layer_gates.get(loop)
+    if gate is None:
+        gate = _layer_gates[loop] = asyncio.Semaphore(LAYER_CALLS_AT_ONCE)
+    return gate
+
+
+async def group_add(layer, group: str, channel: str) -> None:
+    """``layer.group_add`` through this loop's gate (``LAYER_CALLS_AT_ONCE``)."""
+    async with _layer_gate():
+        await layer.group_add(group, channel)
+
+
+async def group_discard(layer, group: str, channel: str) -> None:
+    """``layer.group_discard`` through this loop's gate (``LAYER_CALLS_AT_ONCE``)."""
+    async with _layer_gate():
+        await layer.group_discard(group, channel)
 
 
 def user_group(user_id: int) -> str:
@@ -186,7 +215,7 @@ class Socket:
         layer = get_channel_layer()
         if layer is None:
             return
-        await layer.group_add(group, channel)
+        await group_add(layer, group, channel)
         self.joined.append((group, channel))
 
     async def restore(self, layer) -> None:
@@ -195,7 +224,7 @@ class Socket:
             return
         await _slots().renew(self.user_id, self.id)
         for group, channel in self.joined:
-            await layer.group_add(group, channel)
+            await group_add(layer, group, channel)
 
     async def close(self) -> None:
         """Release the slot and stop watching (on disconnect; safe to call twice or unopened)."""
@@ -263,7 +292,7 @@ class _Watcher:
         channel = await self._ensure_running(layer)
         for group in socket.groups:
             if not self._members[group]:
-                await layer.group_add(group, channel)
+                await group_add(layer, group, channel)
             self._members[group].add(socket)
 
     async def unwatch(self, socket: Socket) -> None:
@@ -279,7 +308,7 @@ class _Watcher:
             if not members:
                 del self._members[group]
                 with contextlib.suppress(Exception):  # a stale membership only costs a message, and expires
-                    await layer.group_discard(group, channel)
+                    await group_discard(layer, group, channel)
 
     async def _ensure_running(self, layer) -> str:
         """Start listening on the running loop unless this process already does; return its channel."""
@@ -317,7 +346,7 @@ class _Watcher:
     async def restore(self, layer, channel: str) -> int:
         """Join this process's groups again and restore every socket it holds; return how many."""
         for group in list(self._members):
-            await layer.group_add(group, channel)
+            await group_add(layer, group, channel)
         held = {socket for members in list(self._members.values()) for socket in members}
         for socket in held:
             await socket.restore(layer)
