@@ -285,7 +285,10 @@ class StrategyRun:
 
     def subscriptions(self, now: datetime) -> list[int]:
         """The instruments whose bars or ticks the run needs: the strategy's, and every leg still held."""
-        ctx = self._context(now)
+        # A Context of its own (not the spare one events share), with a copy of the state.
+        ctx = Context(
+            self.params, json.loads(self._state_json), now, self.instruments, self._positions_view, self._legs_view
+        )
         try:
             wanted = set(self.strategy.instruments(ctx))
         except Exception:
@@ -348,26 +351,13 @@ class StrategyRun:
             )
         return self._aggregator.add(bar)
 
-    def _context(self, now: datetime) -> Context:
-        saved = self._state_json
-        state = {} if saved == _EMPTY else json.loads(saved)  # a copy, for this event only
-        ctx = self._spare
-        if ctx is not None:
-            self._spare = None
-            ctx.state = state
-            ctx.now = now
-            return ctx
-        # Context's fields by position (params, state, now, instruments, positions, legs): keywords cost a
-        # third more.
-        return Context(self.params, state, now, self.instruments, self._positions_view, self._legs_view)
-
     def _dispatch(
         self, kind: str, subject: object, ts: datetime, handler: Callable[..., None], event: Any = None
     ) -> Step:
         """Runs ``handler`` for the event ``kind`` (``bar``, ``fill``...) of ``subject`` (an instrument id,
         a timer's name, or None) with ``event`` (the bar, fill...; None for ``start``), keying its intents
         by ``kind.subject``."""
-        # The event's Context, as ``_context`` makes it (inlined: this runs once per bar of a backtest).
+        # The event's Context: the spare one the last event left, or a new one.
         saved = self._state_json
         state = {} if saved == _EMPTY else json.loads(saved)  # a copy, for this event only
         ctx = self._spare
