@@ -400,6 +400,13 @@ def _export(
         response.status_code = 303  # see the job's page; reloading it does not export again
         return response
     payload = {"report": report, "format": export_format, "filters": filters.as_payload(), "rows": count}
+    statement = ExportStatement(
+        title=title,
+        organisation=organisation.name if organisation is not None else EVERY_ORGANISATION,
+        report=report,
+        filters=filters.as_payload(),
+        generated_at=timezone.now(),
+    )
     if export_format == "csv":
         # The event is written before the first row is sent, so an export the client abandons is still
         # on record; the bytes' SHA-256 is known only after the last, and recorded then.
@@ -421,14 +428,7 @@ def _export(
                 ip=ip,
             )
 
-        return csv_stream_response(request, csv_lines(header, found), filename, on_sent=sent)
-    statement = ExportStatement(
-        title=title,
-        organisation=organisation.name if organisation is not None else EVERY_ORGANISATION,
-        report=report,
-        filters=filters.as_payload(),
-        generated_at=timezone.now(),
-    )
+        return csv_stream_response(request, csv_lines(header, found, statement), filename, on_sent=sent)
     spool = tempfile.TemporaryFile()  # noqa: SIM115  (FileResponse closes it, and so deletes it, when sent)
     write_export(spool, export_format, header=header, rows=found, statement=statement, chart=chart)
     sha256, size = file_sha256(spool)

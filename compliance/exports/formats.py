@@ -43,7 +43,7 @@ def write_export(
     """Write ``rows`` in ``export_format`` (one of EXPORT_FORMATS) to ``out``; return how many."""
     counted = RowCounter(rows, progress, progress_every)
     if export_format == "csv":
-        write_csv(out, header, counted)
+        write_csv(out, header, counted, statement)
     elif export_format == "xlsx":
         xlsx.write_xlsx(out, header, counted, statement)
     elif export_format == "pdf":

@@ -59,8 +59,30 @@ def body(response) -> bytes:
     return b"".join(response.streaming_content) if response.streaming else response.content
 
 
-def csv_rows(data: bytes) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(data.decode())))
+def csv_preamble(data: bytes | str) -> list[str]:
+    """The texts of a CSV export's leading comment lines (each ``# <text>``, ending in CRLF)."""
+    text = data.decode() if isinstance(data, bytes) else data
+    preamble = []
+    for line in io.StringIO(text, newline=""):
+        if not line.startswith("#"):
+            break
+        assert line.startswith("# ") and line.endswith("\r\n") and "\r" not in line[:-2], line
+        preamble.append(line[2:-2])
+    return preamble
+
+
+def csv_statement(data: bytes | str) -> dict[str, str]:
+    """A CSV export's comment lines as ``{name: value}`` (each line is ``# <name>: <value>``)."""
+    return dict(text.split(": ", 1) for text in csv_preamble(data))  # type: ignore[misc]
+
+
+def csv_rows(data: bytes | str) -> list[list[str]]:
+    """The rows of a CSV export, header first, as a reader that skips lines starting with ``#`` reads
+    them (every such line is in the leading statement: asserted)."""
+    text = data.decode() if isinstance(data, bytes) else data
+    kept = [line for line in io.StringIO(text, newline="") if not line.startswith("#")]
+    assert len(kept) == len(list(io.StringIO(text, newline=""))) - len(csv_preamble(text))
+    return list(csv.reader(kept))
 
 
 def sha256(data: bytes) -> str:

@@ -3,7 +3,6 @@ exported (CSV, XLSX) and audited, with the chain's latest verification and signe
 
 from __future__ import annotations
 
-import csv
 import io
 
 import pytest
@@ -15,6 +14,7 @@ from audit.services import audit_record, checkpoint_create
 from brokers.models import BrokerAccount
 from compliance.reports.audit_log import HEADER, audit_event_list
 from compliance.selectors import IST
+from tests.compliance.exporting import csv_rows
 
 pytestmark = pytest.mark.django_db
 URL = "/orgs/acme/compliance/audit/"
@@ -47,7 +47,7 @@ def trail(world):
 
 
 def _ids(response) -> list[int]:
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = csv_rows(b"".join(response.streaming_content))
     assert rows[0] == list(HEADER)
     return [int(AuditEvent.objects.get(chain=row[1], seq=row[2]).pk) for row in rows[1:]]
 
@@ -85,7 +85,7 @@ def test_the_export_is_newest_first_with_every_column_and_is_audited(world, trai
     response = signed_in(world.owner).get(EXPORT + "?actor=trader")
     assert response.status_code == 200
     assert f'filename="acme-audit-log-{_today()}-to-{_today()}.csv"' in response["Content-Disposition"]
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = csv_rows(b"".join(response.streaming_content))
     event = trail["placed"]
     assert rows[1][1:] == [
         str(event.chain), str(event.seq), event.actor, "trader", "order.placed", "orders.order", "999", "",

@@ -1,13 +1,14 @@
 """The exports sent while the request waits: CSV, XLSX and PDF each hold exactly the report's rows,
-state their filters and generation time (XLSX on its "About" sheet, PDF in its heading; a CSV stays
-data), and carry their SHA-256: a ``Repr-Digest`` header and the audit event for XLSX and PDF, an
+state their filters and generation time (XLSX on its "About" sheet, PDF in its heading, CSV in comment
+lines before its header row), and carry their SHA-256: a ``Repr-Digest`` header and the audit event for XLSX and PDF, an
 audit event written after the last byte for a streamed CSV. An empty range is a valid empty file."""
 
 from __future__ import annotations
 
 import base64
 import io
-from datetime import date, timedelta
+import re
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.test import RequestFactory
@@ -18,9 +19,24 @@ from hypothesis import strategies as st
 from accounts.models import Organisation
 from audit.models import AuditEvent
 from brokers.models import BrokerAccount
+from compliance.exports.csvfile import csv_lines
+from compliance.exports.formats import write_export
 from compliance.exports.responses import csv_stream_response
+from compliance.exports.statement import ExportStatement
 from compliance.views import ORDER_TO_TRADE_HEADER, TRADE_TRAIL_HEADER
-from tests.compliance.exporting import EXPORT, OTR_EXPORT, body, buy, csv_rows, more_trades, sha256, today
+from core.tabular import csv_cell
+from tests.compliance.exporting import (
+    EXPORT,
+    OTR_EXPORT,
+    body,
+    buy,
+    csv_preamble,
+    csv_rows,
+    csv_statement,
+    more_trades,
+    sha256,
+    today,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +60,7 @@ def _pdf_text(data: bytes) -> tuple[object, str]:
     return reader, "\n".join(page.extract_text() for page in reader.pages)
 
 
-def test_the_csv_is_the_rows_alone_and_its_sha256_is_audited_after_the_last_byte(world, signed_in):
+def test_the_csv_is_its_statement_and_the_rows_and_its_sha256_is_audited_after_the_last_byte(world, signed_in):
     first = buy(world)
     more_trades(first, 30)
     buy(world, account=_theirs())
@@ -215,3 +231,118 @@ def test_under_asgi_the_streamed_csv_records_its_sha256_after_the_last_chunk(wor
     data = async_to_sync(export)()
     assert len(csv_rows(data)) == 1202
     assert AuditEvent.objects.get(action="compliance.report_export_sent").payload_data["sha256"] == sha256(data)
+
+
+def _statement(filters: dict[str, str], title: str = "Trade trail", organisation: str = "Acme") -> ExportStatement:
+    return ExportStatement(
+        title=title,
+        organisation=organisation,
+        report="trade_trail",
+        filters=filters,
+        generated_at=datetime(2026, 1, 5, 4, 45, tzinfo=UTC),
+    )
+
+
+def test_the_csv_states_its_report_filters_and_generation_time_before_its_header(world, signed_in):
+    buy(world, algo_id="ALGO-7")
+    response = signed_in(world.owner).get(EXPORT, {"algo": "ALGO-7", "source": "web"})
+    data = body(response)
+    assert csv_preamble(data) == [
+        "Report: Trade trail",
+        "Organisation: Acme",
+        f"from: {today()}",
+        f"to: {today()}",
+        "account: any",
+        "algo_id: ALGO-7",
+        "source: web",
+        csv_preamble(data)[-1],
+    ]
+    generated = csv_statement(data)["Generated"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d IST \(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\)", generated)
+    event = AuditEvent.objects.get(action="compliance.report_exported")
+    assert abs(datetime.fromisoformat(generated.split("(")[1].rstrip(")")) - event.created_at) < timedelta(seconds=5)
+    text = data.decode()
+    header_at = text.index("executed_at_ist,")
+    assert all(line.startswith("# ") for line in text[:header_at].split("\r\n")[:-1])  # nothing else before it
+    rows = csv_rows(data)
+    assert rows[0] == list(TRADE_TRAIL_HEADER) and len(rows) == 2 and rows[1][11] == "ALGO-7"
+    assert sha256(data) == AuditEvent.objects.get(action="compliance.report_export_sent").payload_data["sha256"]
+
+
+def test_pandas_reads_exactly_the_rows_with_comment_lines_skipped(world, signed_in):
+    import pandas
+
+    first = buy(world)
+    more_trades(first, 12)
+    data = body(signed_in(world.owner).get(EXPORT))
+    frame = pandas.read_csv(io.BytesIO(data), comment="#", dtype=str, keep_default_na=False)
+    assert list(frame.columns) == list(TRADE_TRAIL_HEADER)
+    assert frame.values.tolist() == csv_rows(data)[1:] and len(frame) == 13
+
+
+def test_a_hostile_algo_filter_stays_on_its_comment_line(world, signed_in):
+    """The view refuses control characters in the algo id, but not a Unicode line separator, a comma or
+    a quote: none of them makes a line of its own or a formula."""
+    buy(world)
+    hostile = '\u2028# Generated: x\u2029,=1+1,"'
+    response = signed_in(world.owner).get(EXPORT, {"algo": hostile})
+    assert response.status_code == 200
+    data = body(response)
+    assert len(csv_preamble(data)) == 8 and csv_statement(data)["algo_id"] == "# Generated: x ,'=1+1,'\""
+    assert len(data.decode().splitlines()) == 9  # the statement and the header: no row has this algo id
+    assert csv_rows(data) == [list(TRADE_TRAIL_HEADER)]
+
+
+TEXT = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")  # what UTF-8 can carry, NUL aside
+
+
+@hypothesis_settings(max_examples=150, deadline=None)
+@given(
+    value=st.text(TEXT, max_size=30),
+    name=st.sampled_from(["algo_id", "account", "action"]),
+    title=st.text(TEXT, max_size=12),
+    cells=st.lists(st.text(TEXT, max_size=8), min_size=2, max_size=2),
+)
+def test_hostile_statement_text_cannot_add_a_line_outside_the_preamble(value, name, title, cells):
+    """Whatever a filter, the title or the organisation hold (line feeds, carriage returns, Unicode line
+    separators, ``#``, quotes, commas), the statement is one comment line each, and a reader that skips
+    comment lines (line by line, csv after ``grep -v '^#'``, pandas) reads exactly the header and rows."""
+    import pandas
+
+    statement = _statement({"from": "2026-01-05", name: value}, title=title, organisation=value)
+    rows = [cells, [value, "#" + value]]
+    data = "".join(csv_lines(["a", "b"], rows, statement))
+    lines = list(io.StringIO(data, newline=""))
+    preamble = csv_preamble(data)
+    assert len(preamble) == 5 and preamble[0].startswith("Report: ") and preamble[-1].startswith("Generated: ")
+    assert [line.startswith("#") for line in lines].count(True) == 5 and all(line.startswith("#") for line in lines[:5])
+    for text in preamble:
+        assert text.splitlines() == [text] or text == ""
+        for piece in text.split(",")[1:]:
+            assert not piece.lstrip(" ").startswith(("=", "+", "-", "@", '"'))
+    guarded = [[csv_cell(cell) for cell in row] for row in rows]
+    expected = [[cell.replace("\n#", "\n'#").replace("\r#", "\r'#") for cell in row] for row in guarded]
+    assert csv_rows(data) == [["a", "b"], *expected]
+    frame = pandas.read_csv(
+        io.BytesIO(data.encode()), comment="#", dtype=str, keep_default_na=False, skip_blank_lines=False
+    )
+    assert list(frame.columns) == ["a", "b"] and frame.values.tolist() == expected
+
+
+def test_a_jobs_csv_states_its_report_filters_and_generation_time():
+    out = io.BytesIO()
+    statement = _statement({"from": "2026-01-05", "to": "2026-01-06", "account": "", "algo_id": "A\r\nB"})
+    written = write_export(out, "csv", header=["x", "y"], rows=[(1, "=2"), (3, "#4")], statement=statement, chart=None)
+    data = out.getvalue()
+    assert written == 2
+    assert csv_preamble(data) == [
+        "Report: Trade trail",
+        "Organisation: Acme",
+        "from: 2026-01-05",
+        "to: 2026-01-06",
+        "account: any",
+        "algo_id: A  B",
+        "Generated: 2026-01-05 10:15:00 IST (2026-01-05T04:45:00Z)",
+    ]
+    assert data.decode().endswith('x,y\r\n1,\'=2\r\n"3","#4"\r\n')
+    assert csv_rows(data) == [["x", "y"], ["1", "'=2"], ["3", "#4"]]

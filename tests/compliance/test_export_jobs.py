@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import httpx
 import pytest
@@ -22,7 +22,7 @@ from compliance.exports import jobs
 from compliance.models import ExportJob
 from compliance.views import TRADE_TRAIL_HEADER
 from config.celery import app as celery_app
-from tests.compliance.exporting import EXPORT, body, buy, csv_rows, more_trades, sha256
+from tests.compliance.exporting import EXPORT, body, buy, csv_rows, csv_statement, more_trades, sha256
 
 pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -110,6 +110,13 @@ def test_the_worker_writes_the_file_with_progress_then_the_page_offers_it(world,
     assert sha256(stored) == job.sha256 and len(stored) == job.size
     rows = csv_rows(stored)
     assert rows[0] == list(TRADE_TRAIL_HEADER) and len(rows) == 42
+    statement = csv_statement(stored)  # the job's statement, in comment lines before the header
+    assert list(statement) == ["Report", "Organisation", "from", "to", "account", "algo_id", "source", "Generated"]
+    assert statement["Report"] == "Trade trail" and statement["Organisation"] == "Acme"
+    assert statement["from"] == job.filters["from"] and statement["to"] == job.filters["to"]
+    assert statement["account"] == statement["algo_id"] == statement["source"] == "any"
+    started = job.started_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    assert statement["Generated"].endswith(f" IST ({started})")
     finished = AuditEvent.objects.get(action="compliance.report_export_finished")
     assert finished.payload_data["sha256"] == job.sha256 and finished.payload_data["rows"] == 41
 

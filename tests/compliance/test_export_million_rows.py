@@ -29,6 +29,17 @@ def _rss_mb() -> float:
         return int(statm.read().split()[1]) * PAGE / 2**20
 
 
+def _preamble(first_chunk: bytes) -> tuple[list[bytes], bytes]:
+    """The statement's comment lines at the start of an export's first chunk, and the rest of it (the
+    header row on)."""
+    preamble, rest = [], first_chunk
+    while rest.startswith(b"#"):
+        line, _, rest = rest.partition(b"\r\n")
+        preamble.append(line)
+    assert rest.startswith(b"executed_at_ist,"), rest[:80]
+    return preamble, rest
+
+
 def _insert_trades(world) -> None:
     """ROWS fills of one order on DAY, 20 ms apart from 09:15 IST, inserted by the database itself."""
     trade = buy(world)
@@ -65,15 +76,22 @@ def test_a_million_row_csv_streams_in_flat_memory_and_a_worker_exports_the_same_
     started = time.monotonic()
     response = client.get(EXPORT, {"from": DAY, "to": DAY})
     assert response.status_code == 200 and response.streaming
-    digest, lines, rss = hashlib.sha256(), 0, {}
+    digest, data_digest, lines, rss, preamble = hashlib.sha256(), hashlib.sha256(), 0, {}, None
     for chunk in response.streaming_content:
         digest.update(chunk)
+        if preamble is None:
+            preamble, data = _preamble(chunk)
+            lines -= len(preamble)
+        else:
+            data = chunk
+        data_digest.update(data)
         lines += chunk.count(b"\n")
         if lines >= 100_000 and "warm" not in rss:
             rss["warm"] = _rss_mb()
         rss["peak"] = max(rss.get("peak", 0.0), _rss_mb())
     streamed_seconds = time.monotonic() - started
-    assert lines == ROWS + 1  # the header and every row
+    assert lines == ROWS + 1  # the header and every row, after the statement's comment lines
+    assert preamble[0] == b"# Report: Trade trail" and f"# from: {DAY}".encode() in preamble
     sent = AuditEvent.objects.get(action="compliance.report_export_sent").payload_data
     assert sent["sha256"] == digest.hexdigest()
     growth = rss["peak"] - rss["warm"]
@@ -104,10 +122,18 @@ def test_a_million_row_csv_streams_in_flat_memory_and_a_worker_exports_the_same_
     page = client.get(f"/orgs/acme/compliance/exports/{job_id}/").content.decode()
     assert job.sha256 in page and "Download" in page
     with storages["compliance_exports"].open(job.file_name) as stored:
-        file_digest = hashlib.sha256()
+        file_digest, file_data_digest = hashlib.sha256(), hashlib.sha256()
+        first = stored.read(1 << 20)
+        file_preamble, data = _preamble(first)
+        file_digest.update(first)
+        file_data_digest.update(data)
         while chunk := stored.read(1 << 20):
             file_digest.update(chunk)
-    assert file_digest.hexdigest() == job.sha256 == digest.hexdigest()  # the same bytes as the stream
+            file_data_digest.update(chunk)
+    assert file_digest.hexdigest() == job.sha256
+    # The same rows as the stream, and the same statement but for its generation time.
+    assert file_data_digest.hexdigest() == data_digest.hexdigest()
+    assert file_preamble[:-1] == preamble[:-1] and file_preamble[-1].startswith(b"# Generated: ")
     print(f"worker exported {ROWS:,} rows in {job_seconds:.1f} s, {len(progress)} progress steps seen; "
           f"RSS {min(worker_rss):.0f}-{max(worker_rss):.0f} MB")  # fmt: skip
     assert max(worker_rss) - min(worker_rss) < 64

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 import pytest
 
 from accounts.models import Organisation
@@ -12,6 +9,7 @@ from brokers.models import BrokerAccount
 from compliance.reports.kill_switch import HEADER
 from orders.services import kill_switch_engage
 from rms.services import kill_switch_release
+from tests.compliance.exporting import csv_rows
 
 pytestmark = pytest.mark.django_db
 URL = "/orgs/acme/compliance/kill-switch/"
@@ -19,7 +17,7 @@ EXPORT = URL + "export/"
 
 
 def _rows(response) -> list[list[str]]:
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = csv_rows(b"".join(response.streaming_content))
     assert rows[0] == list(HEADER)
     return [[row[1], row[2], row[3], row[5]] for row in rows[1:]]
 

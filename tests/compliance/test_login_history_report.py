@@ -4,15 +4,13 @@ events are written through ``audit_record`` with the actors and payloads the sig
 
 from __future__ import annotations
 
-import csv
-import io
-
 import pytest
 
 from accounts.models import Membership, Organisation, Role, User
 from audit.models import AuditEvent
 from audit.services import audit_record
 from compliance.reports.login_history import HEADER
+from tests.compliance.exporting import csv_rows
 
 pytestmark = pytest.mark.django_db
 URL = "/orgs/acme/compliance/logins/"
@@ -60,7 +58,7 @@ def logins(world):
 
 
 def _rows(response) -> list[list[str]]:
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = csv_rows(b"".join(response.streaming_content))
     assert rows[0] == list(HEADER)
     return [row[1:6] for row in rows[1:]]
 

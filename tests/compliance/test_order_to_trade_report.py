@@ -3,8 +3,6 @@ modifications and cancellations sent and the trades made, their ratio, and its a
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
@@ -17,6 +15,7 @@ from brokers.models import BrokerAccount
 from compliance.selectors import IST, order_to_trade_list
 from orders.models import Order, OrderEvent, Trade
 from orders.services import cancel_order, modify_order, place_order
+from tests.compliance.exporting import csv_rows
 
 pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -166,7 +165,7 @@ def test_the_csv_export_has_a_header_the_rows_and_is_audited(world, signed_in):
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     today = _today()
     assert response["Content-Disposition"] == f'attachment; filename="acme-order-to-trade-{today}-to-{today}.csv"'
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = csv_rows(b"".join(response.streaming_content))
     assert rows == [
         ["date_ist", "client_code", "orders", "modifications", "cancellations", "trades", "ratio"],
         [today, "P1", "3", "1", "1", "2", "2.50"],

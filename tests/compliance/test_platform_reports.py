@@ -3,8 +3,6 @@ staff who hold compliance.view_reports; nobody else finds them."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime, time
 from decimal import Decimal
 
@@ -18,6 +16,7 @@ from audit.services import audit_record
 from brokers.models import BrokerAccount
 from compliance.selectors import IST
 from orders.models import Order
+from tests.compliance.exporting import csv_rows
 
 pytestmark = pytest.mark.django_db
 PAGES = ("", "audit/", "trades/", "order-to-trade/", "algos/", "rms-rejections/", "kill-switch/", "logins/")
@@ -45,7 +44,7 @@ def two_orgs(world):
 
 
 def _csv(response) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    return csv_rows(b"".join(response.streaming_content))
 
 
 def test_platform_staff_with_the_permission_read_every_organisation_and_filter_by_one(

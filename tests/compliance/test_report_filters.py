@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from compliance.selectors import order_to_trade_list
 from orders.services import place_order
+from tests.compliance.exporting import csv_rows
 from tests.otp_session import login_with_otp
 
 pytestmark = pytest.mark.django_db
@@ -62,5 +63,5 @@ def test_the_order_to_trade_ratio_filters_by_algo_id_and_source(world, signed_in
     html = client.get("/orgs/acme/compliance/order-to-trade/?algo=ALGO-1&source=strategy").content.decode()
     assert '<td class="num orders">2</td>' in html and 'value="ALGO-1"' in html
     body = b"".join(client.get("/orgs/acme/compliance/order-to-trade/export/?algo=GENERIC").streaming_content)
-    assert body.decode().splitlines()[1].split(",")[2] == "1"
+    assert csv_rows(body)[1][2] == "1"
     assert client.get("/orgs/acme/compliance/order-to-trade/?source=fax").status_code == 422

@@ -3,7 +3,6 @@ IST dates, algo id and source, paged newest first, and an audited, injection-saf
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import datetime, time, timedelta
 
@@ -19,6 +18,7 @@ from compliance import views
 from compliance.selectors import IST
 from orders.models import Order, Trade
 from orders.services import place_order
+from tests.compliance.exporting import csv_rows
 from tests.otp_session import login_with_otp
 
 pytestmark = pytest.mark.django_db
@@ -67,7 +67,7 @@ def _today() -> str:
 
 
 def _csv(response) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    return csv_rows(b"".join(response.streaming_content))
 
 
 @pytest.mark.parametrize("who", ["owner", "admin"])
@@ -303,7 +303,7 @@ def test_under_asgi_the_export_streams_an_async_iterator(world):
         return response.status_code, b"".join([chunk async for chunk in response.streaming_content])
 
     status, body = async_to_sync(export)()
-    rows = list(csv.reader(io.StringIO(body.decode())))
+    rows = csv_rows(body)
     assert status == 200 and rows[0] == HEADER and rows[1][9] == trade.broker_trade_id
     assert AuditEvent.objects.filter(action="compliance.report_exported").count() == 1
 

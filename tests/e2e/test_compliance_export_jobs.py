@@ -86,7 +86,10 @@ def test_a_long_range_export_runs_in_the_background_shows_progress_and_downloads
         page.locator("#export-download").click()
     data = download.value.path().read_bytes()
     assert hashlib.sha256(data).hexdigest() == sha256
-    lines = data.decode().splitlines()
+    preamble = [line for line in data.decode().splitlines() if line.startswith("#")]
+    lines = data.decode().splitlines()[len(preamble) :]  # the statement's comment lines come first
+    assert preamble[0] == "# Report: Trade trail" and f"# from: {since}" in preamble
+    assert preamble[-1].startswith("# Generated: ") and preamble[-1].endswith("Z)")
     assert lines[0].split(",") == list(TRADE_TRAIL_HEADER)
     assert len([line for line in lines[1:] if ",CIPLA," in line]) == EXTRA + 1
     assert download.value.suggested_filename.endswith(f"-trade-trail-{since}-to-{today.isoformat()}.csv")
