@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from compliance.views import TRADE_TRAIL_HEADER
+from tests.compliance.exporting import csv_statement
 from tests.e2e.conftest import demo_users, sign_in
 from tests.e2e.test_trading import _add_to_watchlist
 
@@ -37,7 +38,9 @@ def test_an_owners_trade_is_in_the_trade_trail_its_export_and_the_order_to_trade
 
     with page.expect_download() as download:
         page.get_by_role("link", name="Export CSV").click()
-    lines = download.value.path().read_text().splitlines()
+    data = download.value.path().read_bytes()
+    assert csv_statement(data)["Report"] == "Trade trail"  # the statement comes first, then the data
+    lines = [line for line in data.decode().splitlines() if not line.startswith("#")]
     assert lines[0].split(",") == list(TRADE_TRAIL_HEADER)
     ours = [line for line in lines[1:] if ",TATASTEEL," in line]  # other browser tests trade other symbols
     assert len(ours) == 1 and ",BUY," in ours[0]
